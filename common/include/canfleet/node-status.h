@@ -1,0 +1,56 @@
+/* What a node tells about itself over CCP: the device ID (MTA extension 0) and the status block (extension 1). */
+#pragma once
+
+#include <stdint.h>
+
+#include "canfleet/image.h"
+
+/* Extension 0, 16 bytes, read-only:
+ *   0 uid[12] (STM32 96-bit unique ID)   12 hw_id u16 LE   14 bootloader_version u16 LE */
+#define CF_DEVID_SIZE        16u
+#define CF_DEVID_UID         0u
+#define CF_DEVID_HW_ID       12u
+#define CF_DEVID_BOOT_VERSION 14u
+
+/* Extension 1, CF_STATUS_SIZE bytes, read-only, little-endian:
+ *   0  trailer[60]      the running image's trailer verbatim (B's; all 0xFF / garbage when B is invalid)
+ *  60  boot_count u32   boots since the flash was first programmed (simulator) or since power-on (MCU)
+ *  64  mode u8          CF_MODE_*
+ *  65  last_update u8   CF_UPDATE_* : what the bootloader did with C at the last boot
+ *  66  staged u8        CF_STAGED_* : what the slave knows of C right now
+ *  67  last_error u8    last CCP error code the slave answered (0 none)
+ *  68  b_crc u32        CRC stored at the end of B
+ *  72  ticks u32        main-loop iterations of the node's normal work (shows it kept working)
+ *  76  reserved u32     0
+ * A master reads the running version with SHORT_UP of 4 bytes at offset 8 (major, minor, patch LE). */
+#define CF_STATUS_SIZE        80u
+#define CF_STATUS_TRAILER     0u
+#define CF_STATUS_BOOT_COUNT  60u
+#define CF_STATUS_MODE        64u
+#define CF_STATUS_LAST_UPDATE 65u
+#define CF_STATUS_STAGED      66u
+#define CF_STATUS_LAST_ERROR  67u
+#define CF_STATUS_B_CRC       68u
+#define CF_STATUS_TICKS       72u
+
+enum cf_node_mode {
+        CF_MODE_APP = 1,        /* running the application in B */
+        CF_MODE_BOOTLOADER = 2, /* recovery: no valid application, the bootloader speaks CCP */
+};
+
+enum cf_update_result {
+        CF_UPDATE_NONE = 0,       /* C was not valid: nothing to do */
+        CF_UPDATE_INSTALLED = 1,  /* C copied to B, B verified, C erased */
+        CF_UPDATE_REJECTED = 2,   /* C had a valid CRC but wrong hw id / rollback: left alone */
+        CF_UPDATE_VERIFY_FAILED = 3, /* B did not verify after the copy; retried at the next boot */
+};
+
+enum cf_staged_state {
+        CF_STAGED_UNKNOWN = 0, /* not looked at in this session */
+        CF_STAGED_ERASED = 1,  /* CLEAR_MEMORY done, programming may go on */
+        CF_STAGED_VALID = 2,   /* C checks out: DISCONNECT(end) will install it */
+        CF_STAGED_INVALID = 3, /* C does not check out */
+};
+
+/* Extension 2: read/write control memory (the seed's CONTROL array). */
+#define CF_CONTROL_SIZE 16u

@@ -1,0 +1,39 @@
+/* The bootloader's boot sequence (DESIGN.md §2), as a step function so that nothing ever blocks. */
+#pragma once
+
+#include <stdint.h>
+
+#include "cf-hal.h"
+#include "node-config.h"
+
+/*
+ * cf_boot_step() runs the sequence a little at a time (one flash operation or one CRC chunk per
+ * call), kicking the watchdog, until it reports an outcome:
+ *  1. C valid (CRC, trailer, hw id, no rollback against a valid B): erase B, copy C to B, verify
+ *     B's CRC; only then erase C, then reset. If B does not verify, C is kept and the node resets to
+ *     try again. Power loss at any point leaves either a valid C (the copy is redone) or a valid B.
+ *  2. B valid (vectors, CRC, trailer): CF_BOOT_JUMP.
+ *  3. Neither: CF_BOOT_RECOVERY: stay in the bootloader, which speaks CCP (cf_app with
+ *     CF_MODE_BOOTLOADER) so that the node can be re-flashed over CAN.
+ */
+enum cf_boot_outcome {
+        CF_BOOT_BUSY = 0,     /* call again */
+        CF_BOOT_JUMP = 1,     /* B is valid: the port jumps to it */
+        CF_BOOT_RECOVERY = 2, /* no valid application */
+        CF_BOOT_RESET = 3,    /* an install finished (or failed verification): reset (cf_hal_reset) */
+};
+
+struct cf_boot {
+        struct cf_hal *hal;
+        const struct cf_node_config *cfg;
+        int state;
+        uint32_t off;       /* progress within the current phase */
+        uint32_t crc;       /* running CRC of the current phase */
+        uint8_t sector;     /* sector being erased */
+        uint8_t last_update; /* enum cf_update_result */
+};
+
+void cf_boot_init(struct cf_boot *b, struct cf_hal *hal, const struct cf_node_config *cfg);
+enum cf_boot_outcome cf_boot_step(struct cf_boot *b);
+/* What happened to C in this boot (enum cf_update_result), for the status block. */
+uint8_t cf_boot_last_update(const struct cf_boot *b);

@@ -1,0 +1,73 @@
+/* The node's CCP slave: receives an image into area C while the node keeps doing its work. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canfleet/node-status.h"
+#include "cf-hal.h"
+#include "node-config.h"
+
+/*
+ * Non-blocking: cf_ccp_slave_rx() handles one CRO and either answers at once or starts a long
+ * operation (CLEAR_MEMORY, BUILD_CHKSUM) that cf_ccp_slave_poll() advances a bounded amount of
+ * work per call and answers when done. While a long operation runs, further CROs are answered
+ * with CF_CCP_ERR_BUSY.
+ *
+ * Behaviour (DESIGN.md §3; canfleet/ccp.h has the frame layouts):
+ *  - Before CONNECT with our station address, every CRO but CONNECT and TEST is ignored (no reply).
+ *    A CRO whose DLC is not 8 is ignored.
+ *  - PGM is locked after CONNECT. GET_SEED(PGM) gives a fresh random seed, valid for one UNLOCK.
+ *    A wrong key answers ACCESS_LOCKED; the third wrong key in a row locks GET_SEED for 10 s
+ *    (answered ACCESS_DENIED). UNLOCK without a fresh seed: ACCESS_DENIED.
+ *  - SET_MTA: extensions 0..3, address range-checked (OUT_OF_RANGE). MTA0 and MTA1.
+ *  - UPLOAD/SHORT_UP read extensions 0,1,2 (and 3 when unlocked); DNLOAD/DNLOAD_6 write only 2.
+ *  - CLEAR_MEMORY: needs PGM unlocked (ACCESS_LOCKED), MTA0 in extension 3 and the range inside C
+ *    (OUT_OF_RANGE); erases every sector the range touches.
+ *  - PROGRAM/PROGRAM_6: needs PGM unlocked, MTA0 in extension 3, a CLEAR_MEMORY earlier in this
+ *    session (ACCESS_DENIED otherwise), the range inside C, the bytes still erased (ACCESS_DENIED).
+ *    Size 0 ends a programming sequence. The reply carries MTA0 after the write.
+ *  - BUILD_CHKSUM: CRC32 (canfleet/crc32.h) of [MTA0, MTA0+size), size a multiple of 4.
+ *  - DISCONNECT(end of session): when C is valid (CRC, trailer, hw id, no rollback) answer OK, then
+ *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected.
+ *    DISCONNECT(temporary) only ends the connection.
+ *  - Any other command: UNKNOWN_CMD.
+ */
+
+struct cf_ccp_slave {
+        struct cf_hal *hal;
+        const struct cf_node_config *cfg;
+        uint8_t mode;        /* enum cf_node_mode */
+        uint8_t last_update; /* from the bootloader */
+        uint32_t boot_count;
+        uint32_t ticks;
+        bool connected;
+        bool pgm_unlocked;
+        bool seed_fresh;
+        bool c_erased;       /* CLEAR_MEMORY done in this session */
+        bool reset_pending;
+        uint8_t seed[4];
+        uint8_t wrong_keys;
+        uint32_t lockout_until;
+        bool locked_out;
+        uint8_t mta_ext[2];
+        uint32_t mta_addr[2];
+        uint8_t control[CF_CONTROL_SIZE];
+        uint8_t staged;      /* enum cf_staged_state */
+        uint8_t last_error;
+        /* long operation in progress */
+        uint8_t busy_cmd;    /* 0 = none */
+        uint8_t busy_ctr;
+        uint32_t busy_addr, busy_end, busy_crc;
+        uint8_t busy_sector;
+        uint32_t reset_at;
+};
+
+void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct cf_node_config *cfg,
+                       uint8_t mode, uint8_t last_update, uint32_t boot_count);
+/* A frame received on cfg->cro_id. */
+void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc);
+/* Advance long operations, lockout and pending reset; count a tick of normal work. */
+void cf_ccp_slave_poll(struct cf_ccp_slave *s);
+/* Fill the status block (extension 1). */
+void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE]);

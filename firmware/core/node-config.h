@@ -1,0 +1,18 @@
+/* What a node knows about itself: CAN ids, hardware id, its secret for seed & key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canfleet/seedkey.h"
+
+#define CF_BOOTLOADER_VERSION 0x0100u /* 1.0: reported in the device ID */
+
+struct cf_node_config {
+        uint16_t station;  /* CCP station address (1..63 by default) */
+        uint32_t cro_id;   /* CAN id the node listens on (cro_base + station) */
+        uint32_t dto_id;   /* CAN id it answers on (dto_base + station) */
+        uint16_t hw_id;    /* hardware id; staged images for another id are refused */
+        bool seedkey_echo; /* the seed demo's key = 00 00 seed, instead of the HMAC key */
+        uint8_t node_secret[CF_NODE_SECRET_LEN];
+};

@@ -1,0 +1,89 @@
+/* canfleet-app: the IAP application in area B (0x08020000): normal work with the CCP slave beside it. */
+#include "canfleet/image.h"
+#include "ccp-slave.h"
+#include "handoff.h"
+#include "log-line.h"
+#include "node-setup.h"
+#include "stm32f4-regs.h"
+
+__attribute__((section(".noinit"))) volatile struct cf_handoff cf_handoff;
+
+#define HEARTBEAT_MS 10000u
+
+static const char *const update_names[] = {"none", "installed", "rejected", "verify failed"};
+
+/* The packed trailer of B is the one truth about our version: canfleetctl image pack wrote it. */
+static void banner(struct cf_hal *h, uint32_t boot_count, uint8_t last_update, bool handoff_ok)
+{
+        struct cf_image_info info;
+        struct cf_line l;
+        cf_image_info_parse(cf_hal_flash_ptr(h) + (CF_AREA_APP_ADDR + CF_TRAILER_OFFSET - CF_FLASH_BASE),
+                            &info);
+
+        cf_line_init(&l);
+        cf_line_str(&l, "canfleet-app v");
+        if (info.magic == CF_IMAGE_MAGIC)
+                cf_line_version(&l, info.ver_major, info.ver_minor, info.ver_patch);
+        else
+                cf_line_str(&l, "?.?.? (not packed)");
+        cf_line_str(&l, " release ");
+        cf_line_dec(&l, info.release);
+        cf_line_str(&l, " hw 0x");
+        cf_line_hex(&l, info.hw_id, 4);
+        cf_line_str(&l, ", boot #");
+        cf_line_dec(&l, boot_count);
+        cf_line_str(&l, ", last update: ");
+        cf_line_str(&l, last_update < 4 ? update_names[last_update] : "?");
+        if (!handoff_ok)
+                cf_line_str(&l, " (no handoff from the bootloader)");
+        cf_hal_log(h, l.buf);
+}
+
+/* Stands for what the node is really for (control loop, sensors…): it must never stop for CCP. */
+static void normal_work(struct cf_hal *h, uint32_t *next_beat, const struct cf_ccp_slave *s)
+{
+        uint32_t now = cf_hal_clock_ms(h);
+        if ((int32_t) (now - *next_beat) < 0)
+                return;
+        *next_beat = now + HEARTBEAT_MS;
+        struct cf_line l;
+        cf_line_init(&l);
+        cf_line_str(&l, "app: alive, ");
+        cf_line_dec(&l, s->ticks);
+        cf_line_str(&l, " work ticks");
+        cf_hal_log(h, l.buf);
+}
+
+int main(void)
+{
+        struct cf_hal *h = &cf_stm32_hal;
+        static struct cf_provision prov;
+        static struct cf_ccp_slave slave;
+
+        cf_stm32_init(h, "canfleet-app");
+        /* The bootloader started it; the application only keeps kicking. */
+        h->iwdg_on = true;
+        cf_hal_watchdog_kick(h);
+
+        uint32_t boot_count = 0;
+        uint8_t last_update = 0;
+        bool handoff_ok = cf_handoff_read(&cf_handoff, &boot_count, &last_update);
+        banner(h, boot_count, last_update, handoff_ok);
+
+        cf_stm32_node_setup(h, &prov);
+        cf_stm32_node_can(h, &prov, true);
+        cf_ccp_slave_init(&slave, h, &prov.cfg, CF_MODE_APP, last_update, boot_count);
+
+        uint32_t next_beat = cf_hal_clock_ms(h) + HEARTBEAT_MS;
+        for (;;) {
+                struct cf_can_frame f;
+                normal_work(h, &next_beat, &slave);
+                while (cf_stm32_can_recv(h, &f))
+                        cf_ccp_slave_rx(&slave, f.data, f.dlc);
+                cf_ccp_slave_poll(&slave);
+                cf_hal_watchdog_kick(h);
+                /* Sleep until the next SysTick or CAN interrupt, unless a long CCP operation is running. */
+                if (!slave.busy_cmd)
+                        __asm__ volatile("wfi");
+        }
+}

@@ -1,0 +1,623 @@
+/* The node's CCP 2.1 slave: seed & key, memory access by MTA extension, an image received into C. */
+#include <errno.h>
+#include <string.h>
+
+#include "canfleet/ccp.h"
+#include "canfleet/crc32.h"
+#include "canfleet/image.h"
+#include "canfleet/layout.h"
+#include "canfleet/seedkey.h"
+#include "canfleet/sha256.h"
+#include "ccp-slave.h"
+
+#define LOCKOUT_MS     10000u
+#define MAX_WRONG_KEYS 3u
+#define CRC_CHUNK      4096u /* bytes of checksum per poll */
+#define RESET_DELAY_MS 5u    /* lets the DISCONNECT reply leave the mailbox before the reset */
+
+static uint32_t now_ms(struct cf_ccp_slave *s)
+{
+        return cf_hal_clock_ms(s->hal);
+}
+
+static void send(struct cf_ccp_slave *s, const uint8_t f[8])
+{
+        /* A frame the controller cannot take now is lost like one lost on the bus: the master's
+         * time-out and retry cover both. */
+        (void) cf_hal_can_send(s->hal, s->cfg->dto_id, f, CF_CCP_FRAME_LEN);
+}
+
+static void reply(struct cf_ccp_slave *s, uint8_t err, uint8_t ctr, const uint8_t *data, uint8_t n)
+{
+        uint8_t f[8];
+
+        if (err != CF_CCP_OK)
+                s->last_error = err;
+        cf_ccp_dto_reply(f, err, ctr, data, n);
+        send(s, f);
+}
+
+static void reply_err(struct cf_ccp_slave *s, uint8_t err, uint8_t ctr)
+{
+        reply(s, err, ctr, NULL, 0);
+}
+
+static void reply_mta(struct cf_ccp_slave *s, uint8_t ctr)
+{
+        uint8_t f[8];
+
+        cf_ccp_dto_reply_mta(f, CF_CCP_OK, ctr, s->mta_ext[0], s->mta_addr[0]);
+        send(s, f);
+}
+
+static uint32_t ext_size(uint8_t ext)
+{
+        switch (ext) {
+        case CF_CCP_EXT_DEVICE_ID:
+                return CF_DEVID_SIZE;
+        case CF_CCP_EXT_STATUS:
+                return CF_STATUS_SIZE;
+        case CF_CCP_EXT_CONTROL:
+                return CF_CONTROL_SIZE;
+        case CF_CCP_EXT_STAGING:
+                return CF_IMAGE_AREA_SIZE;
+        default:
+                return 0;
+        }
+}
+
+/* [addr, addr + n) inside extension ext; overflow-safe. */
+static bool in_range(uint8_t ext, uint32_t addr, uint32_t n)
+{
+        uint32_t size = ext_size(ext);
+        return addr <= size && n <= size - addr;
+}
+
+static const uint8_t *staging(struct cf_ccp_slave *s, uint32_t off)
+{
+        return cf_hal_flash_ptr(s->hal) + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) + off;
+}
+
+static void device_id(struct cf_ccp_slave *s, uint8_t out[CF_DEVID_SIZE])
+{
+        cf_hal_uid(s->hal, out + CF_DEVID_UID);
+        cf_le16_put(out + CF_DEVID_HW_ID, s->cfg->hw_id);
+        cf_le16_put(out + CF_DEVID_BOOT_VERSION, CF_BOOTLOADER_VERSION);
+}
+
+/* Copy n bytes of extension memory (range already checked). */
+static void read_mem(struct cf_ccp_slave *s, uint8_t ext, uint32_t addr, uint8_t *out, uint32_t n)
+{
+        uint8_t buf[CF_STATUS_SIZE];
+
+        switch (ext) {
+        case CF_CCP_EXT_DEVICE_ID:
+                device_id(s, buf);
+                memcpy(out, buf + addr, n);
+                break;
+        case CF_CCP_EXT_STATUS:
+                cf_ccp_slave_status(s, buf);
+                memcpy(out, buf + addr, n);
+                break;
+        case CF_CCP_EXT_CONTROL:
+                memcpy(out, s->control + addr, n);
+                break;
+        default:
+                memcpy(out, staging(s, addr), n);
+                break;
+        }
+}
+
+/* What a new session, or the end of one, leaves behind: nothing unlocked, nothing erased. */
+static void session_reset(struct cf_ccp_slave *s)
+{
+        s->pgm_unlocked = false;
+        s->seed_fresh = false;
+        s->c_erased = false;
+        memset(s->mta_ext, 0, sizeof(s->mta_ext));
+        memset(s->mta_addr, 0, sizeof(s->mta_addr));
+}
+
+void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct cf_node_config *cfg,
+                       uint8_t mode, uint8_t last_update, uint32_t boot_count)
+{
+        memset(s, 0, sizeof(*s));
+        s->hal = hal;
+        s->cfg = cfg;
+        s->mode = mode;
+        s->last_update = last_update;
+        s->boot_count = boot_count;
+        s->staged = CF_STAGED_UNKNOWN;
+}
+
+void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE])
+{
+        const uint8_t *b = cf_hal_flash_ptr(s->hal) + (CF_AREA_APP_ADDR - CF_FLASH_BASE);
+
+        memset(out, 0, CF_STATUS_SIZE);
+        memcpy(out + CF_STATUS_TRAILER, b + CF_TRAILER_OFFSET, CF_TRAILER_SIZE);
+        cf_le32_put(out + CF_STATUS_BOOT_COUNT, s->boot_count);
+        out[CF_STATUS_MODE] = s->mode;
+        out[CF_STATUS_LAST_UPDATE] = s->last_update;
+        out[CF_STATUS_STAGED] = s->staged;
+        out[CF_STATUS_LAST_ERROR] = s->last_error;
+        memcpy(out + CF_STATUS_B_CRC, b + CF_CRC_OFFSET, 4);
+        cf_le32_put(out + CF_STATUS_TICKS, s->ticks);
+}
+
+/* ---- Commands ------------------------------------------------------------------------------- */
+
+static void cmd_exchange_id(struct cf_ccp_slave *s, uint8_t ctr)
+{
+        uint8_t d[4] = {CF_DEVID_SIZE, 0, CF_CCP_RES_PGM, s->pgm_unlocked ? 0 : CF_CCP_RES_PGM};
+
+        s->mta_ext[0] = CF_CCP_EXT_DEVICE_ID;
+        s->mta_addr[0] = 0;
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static bool locked_out(struct cf_ccp_slave *s)
+{
+        if (!s->locked_out)
+                return false;
+        if ((int32_t) (now_ms(s) - s->lockout_until) < 0)
+                return true;
+        s->locked_out = false;
+        return false;
+}
+
+static void cmd_get_seed(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint8_t d[5] = {0};
+
+        if (p[0] == CF_CCP_RES_CAL || p[0] == CF_CCP_RES_DAQ) {
+                /* Not protected here: status 0, no seed needed. */
+                reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+                return;
+        }
+        if (p[0] != CF_CCP_RES_PGM) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (locked_out(s)) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        if (s->pgm_unlocked) {
+                reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+                return;
+        }
+        cf_hal_random(s->hal, s->seed, sizeof(s->seed));
+        s->seed_fresh = true;
+        d[0] = 1;
+        memcpy(d + 1, s->seed, sizeof(s->seed));
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static void cmd_unlock(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint8_t key[CF_KEY_LEN];
+
+        if (!s->seed_fresh || locked_out(s)) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        /* A seed answers one key, right or wrong: no second guess on the same seed. */
+        s->seed_fresh = false;
+        if (s->cfg->seedkey_echo)
+                cf_ccp_key_echo(s->seed, key);
+        else
+                cf_ccp_key(s->cfg->node_secret, s->seed, key);
+        int ok = cf_key_equal(key, p, CF_KEY_LEN);
+        cf_memzero(key, sizeof(key));
+
+        if (!ok) {
+                if (++s->wrong_keys >= MAX_WRONG_KEYS) {
+                        s->wrong_keys = 0;
+                        s->locked_out = true;
+                        s->lockout_until = now_ms(s) + LOCKOUT_MS;
+                        cf_hal_log(s->hal, "ccp: three wrong keys, GET_SEED locked for 10 s");
+                }
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        s->wrong_keys = 0;
+        s->pgm_unlocked = true;
+        uint8_t d[1] = {CF_CCP_RES_PGM};
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static void cmd_set_mta(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint8_t mta = p[0], ext = p[1];
+        uint32_t addr = cf_be32_get(p + 2);
+
+        if (mta > 1 || ext > CF_CCP_EXT_STAGING || addr >= ext_size(ext)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        s->mta_ext[mta] = ext;
+        s->mta_addr[mta] = addr;
+        reply(s, CF_CCP_OK, ctr, NULL, 0);
+}
+
+static void cmd_dnload(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *data, uint8_t n)
+{
+        if (n == 0 || n > CF_CCP_MAX_SIZE6) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (s->mta_ext[0] != CF_CCP_EXT_CONTROL) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        if (!in_range(CF_CCP_EXT_CONTROL, s->mta_addr[0], n)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        memcpy(s->control + s->mta_addr[0], data, n);
+        s->mta_addr[0] += n;
+        reply_mta(s, ctr);
+}
+
+/* UPLOAD (mta0 and advance) and SHORT_UP (given address, MTA untouched). */
+static void upload(struct cf_ccp_slave *s, uint8_t ctr, uint8_t n, uint8_t ext, uint32_t addr, bool advance)
+{
+        uint8_t d[CF_CCP_MAX_SIZE5];
+
+        if (n == 0 || n > CF_CCP_MAX_SIZE5 || ext > CF_CCP_EXT_STAGING || !in_range(ext, addr, n)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (ext == CF_CCP_EXT_STAGING && !s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        read_mem(s, ext, addr, d, n);
+        if (advance)
+                s->mta_addr[0] = addr + n;
+        reply(s, CF_CCP_OK, ctr, d, n);
+}
+
+static void start_busy(struct cf_ccp_slave *s, uint8_t cmd, uint8_t ctr)
+{
+        s->busy_cmd = cmd;
+        s->busy_ctr = ctr;
+}
+
+static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint32_t size = cf_be32_get(p);
+
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        if (s->mta_ext[0] != CF_CCP_EXT_STAGING || size == 0 ||
+            !in_range(CF_CCP_EXT_STAGING, s->mta_addr[0], size)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        uint32_t first = CF_AREA_STAGING_ADDR + s->mta_addr[0];
+        s->busy_sector = (uint8_t) cf_flash_sector_of(first);
+        s->busy_end = (uint32_t) cf_flash_sector_of(first + size - 1);
+        s->staged = CF_STAGED_UNKNOWN;
+        /* From here on C is no longer what it was, whether or not the erase completes. */
+        s->c_erased = false;
+        start_busy(s, CF_CCP_CLEAR_MEMORY, ctr);
+}
+
+static void cmd_program(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *data, uint8_t n)
+{
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        if (n > CF_CCP_MAX_SIZE6 || s->mta_ext[0] != CF_CCP_EXT_STAGING) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (!s->c_erased) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        if (n == 0) {
+                /* End of a programming sequence: nothing is buffered, so nothing to flush. */
+                reply_mta(s, ctr);
+                return;
+        }
+        uint32_t off = s->mta_addr[0];
+        if (!in_range(CF_CCP_EXT_STAGING, off, n)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        const uint8_t *dst = staging(s, off);
+        for (uint8_t i = 0; i < n; i++)
+                if (dst[i] != CF_FLASH_ERASED) {
+                        reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                        return;
+                }
+        int r = cf_hal_flash_program(s->hal, CF_AREA_STAGING_ADDR + off, data, n);
+        if (r == -EBUSY) {
+                reply_err(s, CF_CCP_ERR_BUSY, ctr);
+                return;
+        }
+        if (r < 0) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        s->mta_addr[0] = off + n;
+        s->staged = CF_STAGED_ERASED;
+        reply_mta(s, ctr);
+}
+
+static void reply_chksum(struct cf_ccp_slave *s, uint8_t ctr, uint32_t crc)
+{
+        uint8_t d[5];
+
+        d[0] = 4;
+        cf_be32_put(d + 1, crc);
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static void cmd_build_chksum(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint32_t size = cf_be32_get(p);
+        uint8_t ext = s->mta_ext[0];
+        uint32_t addr = s->mta_addr[0];
+
+        if (size % 4 != 0 || !in_range(ext, addr, size)) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (ext != CF_CCP_EXT_STAGING) {
+                uint8_t buf[CF_STATUS_SIZE];
+                read_mem(s, ext, addr, buf, size);
+                reply_chksum(s, ctr, cf_crc32_le(CF_CRC32_INIT, buf, size));
+                return;
+        }
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        s->busy_addr = addr;
+        s->busy_end = addr + size;
+        s->busy_crc = CF_CRC32_INIT;
+        start_busy(s, CF_CCP_BUILD_CHKSUM, ctr);
+}
+
+static void end_connection(struct cf_ccp_slave *s)
+{
+        s->connected = false;
+        session_reset(s);
+}
+
+static void cmd_disconnect(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        if (cf_le16_get(p + 2) != s->cfg->station)
+                return;
+        if (p[0] == CF_CCP_DISCONNECT_TEMPORARY) {
+                end_connection(s);
+                reply(s, CF_CCP_OK, ctr, NULL, 0);
+                return;
+        }
+        if (p[0] != CF_CCP_DISCONNECT_END) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        /* Validating C takes a CRC of 256 KB: done in steps by the poll. */
+        s->busy_addr = 0;
+        s->busy_end = CF_CRC_OFFSET;
+        s->busy_crc = CF_CRC32_INIT;
+        start_busy(s, CF_CCP_DISCONNECT, ctr);
+}
+
+void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
+{
+        struct cf_ccp_cro c;
+
+        if (s->reset_pending || cf_ccp_cro_parse(data, dlc, &c) < 0)
+                return;
+
+        if (c.cmd == CF_CCP_CONNECT || c.cmd == CF_CCP_TEST) {
+                if (cf_le16_get(c.p) != s->cfg->station)
+                        return;
+                if (s->busy_cmd) {
+                        reply_err(s, CF_CCP_ERR_BUSY, c.ctr);
+                        return;
+                }
+                if (c.cmd == CF_CCP_CONNECT) {
+                        /* Every CONNECT starts a session from scratch: locked, nothing erased. */
+                        s->connected = true;
+                        session_reset(s);
+                }
+                reply(s, CF_CCP_OK, c.ctr, NULL, 0);
+                return;
+        }
+        if (!s->connected)
+                return;
+        if (s->busy_cmd) {
+                reply_err(s, CF_CCP_ERR_BUSY, c.ctr);
+                return;
+        }
+
+        switch (c.cmd) {
+        case CF_CCP_GET_CCP_VERSION: {
+                uint8_t d[2] = {2, 1};
+                reply(s, CF_CCP_OK, c.ctr, d, sizeof(d));
+                break;
+        }
+        case CF_CCP_EXCHANGE_ID:
+                cmd_exchange_id(s, c.ctr);
+                break;
+        case CF_CCP_GET_SEED:
+                cmd_get_seed(s, c.ctr, c.p);
+                break;
+        case CF_CCP_UNLOCK:
+                cmd_unlock(s, c.ctr, c.p);
+                break;
+        case CF_CCP_SET_MTA:
+                cmd_set_mta(s, c.ctr, c.p);
+                break;
+        case CF_CCP_DNLOAD:
+                if (c.p[0] > CF_CCP_MAX_SIZE5)
+                        reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c.ctr);
+                else
+                        cmd_dnload(s, c.ctr, c.p + 1, c.p[0]);
+                break;
+        case CF_CCP_DNLOAD_6:
+                cmd_dnload(s, c.ctr, c.p, CF_CCP_MAX_SIZE6);
+                break;
+        case CF_CCP_UPLOAD:
+                upload(s, c.ctr, c.p[0], s->mta_ext[0], s->mta_addr[0], true);
+                break;
+        case CF_CCP_SHORT_UP:
+                upload(s, c.ctr, c.p[0], c.p[1], cf_be32_get(c.p + 2), false);
+                break;
+        case CF_CCP_CLEAR_MEMORY:
+                cmd_clear_memory(s, c.ctr, c.p);
+                break;
+        case CF_CCP_PROGRAM:
+                if (c.p[0] > CF_CCP_MAX_SIZE5)
+                        reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c.ctr);
+                else
+                        cmd_program(s, c.ctr, c.p + 1, c.p[0]);
+                break;
+        case CF_CCP_PROGRAM_6:
+                cmd_program(s, c.ctr, c.p, CF_CCP_MAX_SIZE6);
+                break;
+        case CF_CCP_BUILD_CHKSUM:
+                cmd_build_chksum(s, c.ctr, c.p);
+                break;
+        case CF_CCP_DISCONNECT:
+                cmd_disconnect(s, c.ctr, c.p);
+                break;
+        default:
+                /* MOVE included: C is written only through PROGRAM. */
+                reply_err(s, CF_CCP_ERR_UNKNOWN_CMD, c.ctr);
+                break;
+        }
+}
+
+/* ---- Long operations ------------------------------------------------------------------------ */
+
+static void finish(struct cf_ccp_slave *s)
+{
+        s->busy_cmd = 0;
+}
+
+static void poll_clear_memory(struct cf_ccp_slave *s)
+{
+        int r = cf_hal_flash_poll(s->hal);
+
+        if (r == -EINPROGRESS)
+                return;
+        if (r >= 0 && s->busy_sector <= s->busy_end) {
+                r = cf_hal_flash_erase_start(s->hal, s->busy_sector);
+                if (r == -EBUSY)
+                        return;
+                if (r >= 0) {
+                        s->busy_sector++;
+                        return;
+                }
+        }
+        finish(s);
+        if (r < 0) {
+                cf_hal_log(s->hal, "ccp: erase of C failed");
+                s->staged = CF_STAGED_UNKNOWN;
+                reply_err(s, CF_CCP_ERR_NOT_AVAILABLE, s->busy_ctr);
+                return;
+        }
+        s->c_erased = true;
+        s->staged = CF_STAGED_ERASED;
+        reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
+}
+
+/* One chunk of the running CRC over C; true when busy_end is reached. */
+static bool crc_chunk(struct cf_ccp_slave *s)
+{
+        uint32_t n = s->busy_end - s->busy_addr;
+
+        if (n > CRC_CHUNK)
+                n = CRC_CHUNK;
+        s->busy_crc = cf_hal_flash_crc(s->hal, s->busy_crc, CF_AREA_STAGING_ADDR + s->busy_addr, n);
+        s->busy_addr += n;
+        return s->busy_addr >= s->busy_end;
+}
+
+/* The bootloader's own test (boot.c): CRC done by the caller, then trailer, vectors, policy. */
+static int staged_check(struct cf_ccp_slave *s, uint32_t crc)
+{
+        const uint8_t *flash = cf_hal_flash_ptr(s->hal);
+        const uint8_t *c = staging(s, 0);
+        const uint8_t *b = flash + (CF_AREA_APP_ADDR - CF_FLASH_BASE);
+        struct cf_image_info staged, running;
+        bool have_running = false;
+
+        if (crc != cf_le32_get(c + CF_CRC_OFFSET))
+                return CF_IMAGE_BAD_CRC;
+        cf_image_info_parse(c + CF_TRAILER_OFFSET, &staged);
+        int r = cf_image_check_trailer(&staged);
+        if (r != CF_IMAGE_OK)
+                return r;
+        r = cf_image_check_vectors(cf_le32_get(c), cf_le32_get(c + 4));
+        if (r != CF_IMAGE_OK)
+                return r;
+        /* The application runs from a B the bootloader validated; in recovery there is none. */
+        if (s->mode == CF_MODE_APP) {
+                cf_image_info_parse(b + CF_TRAILER_OFFSET, &running);
+                have_running = cf_image_check_trailer(&running) == CF_IMAGE_OK;
+        }
+        return cf_image_check_policy(&staged, s->cfg->hw_id, have_running ? &running : NULL);
+}
+
+static void poll_disconnect(struct cf_ccp_slave *s)
+{
+        if (!crc_chunk(s))
+                return;
+        finish(s);
+        int r = staged_check(s, s->busy_crc);
+        if (r != CF_IMAGE_OK) {
+                s->staged = CF_STAGED_INVALID;
+                cf_hal_log(s->hal, "ccp: DISCONNECT refused, staged image invalid");
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, s->busy_ctr);
+                return;
+        }
+        s->staged = CF_STAGED_VALID;
+        reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
+        end_connection(s);
+        s->reset_pending = true;
+        s->reset_at = now_ms(s) + RESET_DELAY_MS;
+        cf_hal_log(s->hal, "ccp: staged image valid, resetting into the bootloader");
+}
+
+void cf_ccp_slave_poll(struct cf_ccp_slave *s)
+{
+        s->ticks++;
+        cf_hal_watchdog_kick(s->hal);
+
+        if (s->reset_pending) {
+                if ((int32_t) (now_ms(s) - s->reset_at) >= 0)
+                        cf_hal_reset(s->hal);
+                return;
+        }
+        if (s->locked_out)
+                (void) locked_out(s);
+
+        switch (s->busy_cmd) {
+        case CF_CCP_CLEAR_MEMORY:
+                poll_clear_memory(s);
+                break;
+        case CF_CCP_BUILD_CHKSUM:
+                if (crc_chunk(s)) {
+                        finish(s);
+                        reply_chksum(s, s->busy_ctr, s->busy_crc);
+                }
+                break;
+        case CF_CCP_DISCONNECT:
+                poll_disconnect(s);
+                break;
+        default:
+                break;
+        }
+}

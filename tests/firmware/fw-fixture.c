@@ -1,0 +1,280 @@
+/* Firmware test fixture: a node over the host HAL, virtual clock, capturing CAN bus, small CCP master. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canfleet/crc32.h"
+#include "canfleet/seedkey.h"
+#include "canfleet/sha256.h"
+#include "fw-fixture.h"
+
+static uint64_t fx_clock(void *ctx)
+{
+        return ((struct fx *) ctx)->now_us;
+}
+
+static int fx_can_send(void *ctx, uint32_t id, const uint8_t *data, uint8_t dlc)
+{
+        struct fx *f = ctx;
+
+        if (f->ntx >= FX_MAX_TX)
+                return -EAGAIN;
+        f->tx[f->ntx].id = id;
+        f->tx[f->ntx].dlc = dlc;
+        memcpy(f->tx[f->ntx].data, data, dlc > 8 ? 8 : dlc);
+        f->ntx++;
+        return 0;
+}
+
+void fx_init(struct fx *f)
+{
+        memset(f, 0, sizeof(*f));
+        f->flash = malloc(CF_FLASH_SIZE);
+        if (!f->flash)
+                abort();
+        memset(f->flash, CF_FLASH_ERASED, CF_FLASH_SIZE);
+        f->now_us = 1000000;
+
+        for (unsigned i = 0; i < 12; i++)
+                f->hal.uid[i] = (uint8_t) (0xA0 + i);
+        for (unsigned i = 0; i < sizeof(f->fleet_key); i++)
+                f->fleet_key[i] = (uint8_t) (i * 7 + 1);
+        f->hal.flash = f->flash;
+        f->hal.now_us = fx_clock;
+        f->hal.clock_ctx = f;
+        f->hal.can_send = fx_can_send;
+        f->hal.can_ctx = f;
+        f->hal.rng_seed = 0x5EEDull;
+
+        f->cfg.station = FX_STATION;
+        f->cfg.cro_id = CF_CCP_CRO_BASE_DEFAULT + FX_STATION;
+        f->cfg.dto_id = CF_CCP_DTO_BASE_DEFAULT + FX_STATION;
+        f->cfg.hw_id = FX_HW_ID;
+        cf_node_secret(f->fleet_key, f->hal.uid, f->cfg.node_secret);
+}
+
+void fx_fini(struct fx *f)
+{
+        free(f->flash);
+        f->flash = NULL;
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+        *s = *s * 1664525u + 1013904223u;
+        return *s >> 8;
+}
+
+void fx_image(uint8_t *area, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch, uint32_t release,
+              uint32_t payload_len, uint32_t seed)
+{
+        struct cf_image_info info = {
+            .magic = CF_IMAGE_MAGIC,
+            .layout_version = CF_TRAILER_LAYOUT,
+            .hw_id = hw_id,
+            .ver_major = major,
+            .ver_minor = minor,
+            .ver_patch = patch,
+            .release = release,
+            .payload_len = payload_len,
+            .area_size = CF_IMAGE_AREA_SIZE,
+        };
+
+        memset(area, CF_FLASH_ERASED, CF_IMAGE_AREA_SIZE);
+        for (uint32_t i = 8; i < payload_len; i++)
+                area[i] = (uint8_t) lcg(&seed);
+        /* Erased runs inside the payload, as linkers leave them between sections: a master skips
+         * them and the boot copy must get them right without programming them. */
+        for (uint32_t i = 700; i + 300 < payload_len; i += 1500)
+                memset(area + i, CF_FLASH_ERASED, 300);
+        cf_le32_put(area, 0x20020000u);
+        cf_le32_put(area + 4, CF_AREA_APP_ADDR + 0x199u);
+        cf_sha256(area, payload_len, info.payload_sha256);
+        cf_image_info_pack(&info, area + CF_TRAILER_OFFSET);
+        cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
+}
+
+void fx_poke_area(struct fx *f, uint32_t area_addr, const uint8_t *area)
+{
+        cf_hal_host_poke(&f->hal, area_addr, area, CF_IMAGE_AREA_SIZE);
+}
+
+void fx_power_on(struct fx *f)
+{
+        if (cf_hal_host_init(&f->hal) < 0)
+                abort();
+        f->boot_count++;
+        cf_node_power_on(&f->node, &f->hal, &f->cfg, f->boot_count);
+}
+
+void fx_poll(struct fx *f, uint64_t us)
+{
+        f->now_us += us;
+        cf_node_poll(&f->node);
+}
+
+int fx_run(struct fx *f, bool *saw_recovery)
+{
+        for (unsigned i = 0; i < 1000000; i++) {
+                if (f->hal.powered_off)
+                        return -1;
+                if (f->hal.reset_requested) {
+                        fx_power_on(f);
+                        continue;
+                }
+                /* A slave that accepted an image resets a few ms after its answer. */
+                bool running = !f->node.slave.reset_pending;
+                if (f->node.phase == CF_NODE_APP && running)
+                        return CF_NODE_APP;
+                if (f->node.phase == CF_NODE_RECOVERY && running) {
+                        if (saw_recovery)
+                                *saw_recovery = true;
+                        return CF_NODE_RECOVERY;
+                }
+                fx_poll(f, 100);
+        }
+        return -2;
+}
+
+uint8_t fx_next_ctr(struct fx *f)
+{
+        return ++f->ctr;
+}
+
+const struct fx_frame *fx_cro_dlc(struct fx *f, const uint8_t *cro, uint8_t dlc, struct cf_ccp_dto *dto,
+                                  unsigned max_polls)
+{
+        f->ntx = 0;
+        cf_node_rx(&f->node, cro, dlc);
+        for (unsigned i = 0; f->ntx == 0 && i < max_polls && !f->hal.powered_off; i++)
+                fx_poll(f, 1000);
+        if (f->ntx == 0)
+                return NULL;
+        if (dto && cf_ccp_dto_parse(f->tx[0].data, f->tx[0].dlc, dto) < 0)
+                memset(dto, 0xEE, sizeof(*dto));
+        return &f->tx[0];
+}
+
+const struct fx_frame *fx_cro(struct fx *f, const uint8_t cro[8], struct cf_ccp_dto *dto)
+{
+        return fx_cro_dlc(f, cro, 8, dto, 2000);
+}
+
+/* Send, expect an answer with err 0; -1 no answer, else the error code. */
+static int call(struct fx *f, const uint8_t cro[8], struct cf_ccp_dto *dto)
+{
+        struct cf_ccp_dto d;
+
+        if (!dto)
+                dto = &d;
+        if (!fx_cro(f, cro, dto))
+                return -1;
+        if (dto->pid != CF_CCP_PID_CRM || dto->ctr != cro[1])
+                return 0x100;
+        return dto->err;
+}
+
+int fx_connect_unlock(struct fx *f)
+{
+        uint8_t cro[8], key[CF_KEY_LEN], secret[CF_NODE_SECRET_LEN];
+        struct cf_ccp_dto d;
+        int r;
+
+        cf_ccp_cro_connect(cro, fx_next_ctr(f), FX_STATION);
+        if ((r = call(f, cro, &d)) != 0)
+                return r;
+        cf_ccp_cro_get_seed(cro, fx_next_ctr(f), CF_CCP_RES_PGM);
+        if ((r = call(f, cro, &d)) != 0)
+                return r;
+        /* The gateway's side of seed & key: derived from the fleet key and the node's UID. */
+        cf_node_secret(f->fleet_key, f->hal.uid, secret);
+        cf_ccp_key(secret, &d.data[1], key);
+        cf_ccp_cro_unlock(cro, fx_next_ctr(f), key);
+        if ((r = call(f, cro, &d)) != 0)
+                return r;
+        return d.data[0] == CF_CCP_RES_PGM ? 0 : 0x101;
+}
+
+static int map_err(int r)
+{
+        return r == -1 ? -EIO : -EPROTO;
+}
+
+int fx_upgrade(struct fx *f, const uint8_t *image)
+{
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+        int r;
+
+        if ((r = fx_connect_unlock(f)) != 0)
+                return map_err(r);
+        cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, 0);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_clear_memory(cro, fx_next_ctr(f), CF_IMAGE_AREA_SIZE);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+
+        /* Program only the runs that are not erased; runs closer than 16 bytes are merged. */
+        uint32_t off = 0;
+        while (off < CF_CRC_OFFSET + 4) {
+                while (off < CF_IMAGE_AREA_SIZE && image[off] == CF_FLASH_ERASED)
+                        off++;
+                if (off >= CF_IMAGE_AREA_SIZE)
+                        break;
+                uint32_t end = off, gap = 0;
+                while (end + gap < CF_IMAGE_AREA_SIZE && gap < 16) {
+                        if (image[end + gap] != CF_FLASH_ERASED) {
+                                end += gap + 1;
+                                gap = 0;
+                        } else {
+                                gap++;
+                        }
+                }
+                cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, off);
+                if ((r = call(f, cro, &d)) != 0)
+                        return map_err(r);
+                while (off < end) {
+                        uint32_t n = end - off;
+                        if (n >= 6) {
+                                cf_ccp_cro_program6(cro, fx_next_ctr(f), image + off);
+                                n = 6;
+                        } else {
+                                cf_ccp_cro_program(cro, fx_next_ctr(f), image + off, (uint8_t) n);
+                        }
+                        if ((r = call(f, cro, &d)) != 0)
+                                return map_err(r);
+                        off += n;
+                        if (cf_ccp_dto_mta(&d) != off)
+                                return -EPROTO;
+                }
+        }
+        cf_ccp_cro_program(cro, fx_next_ctr(f), NULL, 0);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+
+        cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, 0);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_build_chksum(cro, fx_next_ctr(f), CF_CRC_OFFSET);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        if (d.data[0] != 4 || cf_ccp_dto_chksum(&d) != cf_le32_get(image + CF_CRC_OFFSET))
+                return -EPROTO;
+
+        cf_ccp_cro_disconnect(cro, fx_next_ctr(f), CF_CCP_DISCONNECT_END, FX_STATION);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        return 0;
+}
+
+bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr)
+{
+        const uint8_t *a = f->flash + (area_addr - CF_FLASH_BASE);
+        return cf_crc32_le(CF_CRC32_INIT, a, CF_CRC_OFFSET) == cf_le32_get(a + CF_CRC_OFFSET);
+}
+
+int fx_area_check(const struct fx *f, uint32_t area_addr, struct cf_image_info *info)
+{
+        return cf_image_check(f->flash + (area_addr - CF_FLASH_BASE), info);
+}

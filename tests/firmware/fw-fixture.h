@@ -1,0 +1,72 @@
+/* Firmware test fixture: a node over the host HAL, virtual clock, capturing CAN bus, small CCP master. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "canfleet/ccp.h"
+#include "canfleet/image.h"
+#include "canfleet/layout.h"
+#include "canfleet/node-status.h"
+#include "hal-host.h"
+#include "node.h"
+
+#define FX_STATION 5u
+#define FX_HW_ID   0x0042u
+#define FX_MAX_TX  64u
+
+struct fx_frame {
+        uint32_t id;
+        uint8_t dlc;
+        uint8_t data[8];
+};
+
+struct fx {
+        uint8_t *flash; /* CF_FLASH_SIZE */
+        uint64_t now_us;
+        struct cf_hal hal;
+        struct cf_node_config cfg;
+        struct cf_node node;
+        uint32_t boot_count;
+        uint8_t fleet_key[32];
+        struct fx_frame tx[FX_MAX_TX];
+        unsigned ntx;
+        uint8_t ctr;
+};
+
+/* A fresh node: flash erased, timing instantaneous, seeded RNG. Nothing powered yet. */
+void fx_init(struct fx *f);
+void fx_fini(struct fx *f);
+
+/* Build a 256 KB area image: a valid vector table, payload_len bytes of pseudo-random payload with
+ * some erased runs inside, the trailer and the CRC. */
+void fx_image(uint8_t *area, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch, uint32_t release,
+              uint32_t payload_len, uint32_t seed);
+/* Put an image into an area as the factory programmer does. */
+void fx_poke_area(struct fx *f, uint32_t area_addr, const uint8_t *area);
+
+/* Power up (HAL re-initialised, flash kept, boot_count + 1) and start the boot sequence. */
+void fx_power_on(struct fx *f);
+/* Poll the node: power up again after every reset, until it runs (APP/RECOVERY phase) or the power
+ * is cut. Returns the phase, or -1 on a power cut. *saw_recovery is set when any boot ended in
+ * recovery (may be NULL). */
+int fx_run(struct fx *f, bool *saw_recovery);
+/* One poll with the clock advanced by us. */
+void fx_poll(struct fx *f, uint64_t us);
+
+/* Send a CRO and poll (1 ms per poll, up to max_polls) until the node answers; NULL without an
+ * answer. The answer is copied to *dto. */
+const struct fx_frame *fx_cro(struct fx *f, const uint8_t cro[8], struct cf_ccp_dto *dto);
+const struct fx_frame *fx_cro_dlc(struct fx *f, const uint8_t *cro, uint8_t dlc, struct cf_ccp_dto *dto,
+                                  unsigned max_polls);
+uint8_t fx_next_ctr(struct fx *f);
+
+/* Connect and unlock PGM with the real key. Returns 0, or the CCP error / -1 when no answer. */
+int fx_connect_unlock(struct fx *f);
+/* The whole CCP part of an upgrade (CONNECT … DISCONNECT end). 0 when the node accepted the image,
+ * -EIO when it stopped answering (power cut), -EPROTO on an unexpected answer. */
+int fx_upgrade(struct fx *f, const uint8_t *image);
+
+/* Does the area hold a CRC-valid image / a fully valid one (cf_image_check)? */
+bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr);
+int fx_area_check(const struct fx *f, uint32_t area_addr, struct cf_image_info *info);

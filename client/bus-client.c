@@ -1,0 +1,480 @@
+/* canfleetctl's D-Bus plumbing: connect to canfleetd, decode its objects, map failures to exit codes. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bus-client.h"
+
+int cf_bus_connect(sd_bus **ret)
+{
+        int r = sd_bus_open_system(ret);
+        if (r < 0) {
+                const char *addr = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+                fprintf(stderr, "canfleetctl: cannot connect to the system bus%s%s: %s\n",
+                        addr ? " at " : "", addr ? addr : "", strerror(-r));
+                fprintf(stderr, "canfleetctl: " CF_HINT_UNREACHABLE "\n");
+                return CF_EXIT_UNREACHABLE;
+        }
+        return CF_EXIT_OK;
+}
+
+int cf_bus_error_exit_code(const sd_bus_error *error, int r)
+{
+        if (sd_bus_error_is_set(error)) {
+                if (sd_bus_error_has_names(
+                        error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                        SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_DISCONNECTED, SD_BUS_ERROR_NO_SERVER,
+                        SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_NO_NETWORK, SD_BUS_ERROR_ADDRESS_IN_USE))
+                        return CF_EXIT_UNREACHABLE;
+                if (strncmp(error->name, "io.canfleet.Gateway1.Error.", 27) == 0 ||
+                    sd_bus_error_has_names(error, SD_BUS_ERROR_ACCESS_DENIED, SD_BUS_ERROR_AUTH_FAILED,
+                                           SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                           SD_BUS_ERROR_INVALID_ARGS, SD_BUS_ERROR_NOT_SUPPORTED,
+                                           SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_LIMITS_EXCEEDED))
+                        return CF_EXIT_REFUSED;
+                return CF_EXIT_FAILED;
+        }
+        switch (r) {
+        case -ENOENT:
+        case -ECONNREFUSED:
+        case -ECONNRESET:
+        case -ENOTCONN:
+        case -EPIPE:
+        case -ETIMEDOUT:
+        case -EHOSTDOWN:
+        case -ESHUTDOWN:
+                return CF_EXIT_UNREACHABLE;
+        case -EACCES:
+        case -EPERM:
+                return CF_EXIT_REFUSED;
+        default:
+                return CF_EXIT_FAILED;
+        }
+}
+
+int cf_bus_report_error(const char *what, const sd_bus_error *error, int r)
+{
+        int code = cf_bus_error_exit_code(error, r);
+        const char *msg = sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r);
+
+        if (code == CF_EXIT_REFUSED && sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
+                fprintf(stderr,
+                        "canfleetctl: %s: permission denied: %s\n"
+                        "canfleetctl: changing anything needs root or membership in group \"canfleet\"\n",
+                        what, msg);
+        else
+                fprintf(stderr, "canfleetctl: %s: %s\n", what, msg);
+        if (code == CF_EXIT_UNREACHABLE)
+                fprintf(stderr, "canfleetctl: cannot reach canfleetd: " CF_HINT_UNREACHABLE "\n");
+        return code;
+}
+
+/* One property of an object: its name, D-Bus signature and a reader for the field at offset. */
+struct prop {
+        const char *name;
+        const char *sig;
+        int (*read)(sd_bus_message *m, void *field);
+        size_t offset;
+};
+
+static int read_str(sd_bus_message *m, void *field)
+{
+        const char *s;
+        int r = sd_bus_message_read_basic(m, 's', &s);
+        if (r < 0)
+                return r;
+        char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        free(*(char **) field);
+        *(char **) field = copy;
+        return 0;
+}
+
+static int read_u16(sd_bus_message *m, void *field)
+{
+        return sd_bus_message_read_basic(m, 'q', field);
+}
+
+static int read_u32(sd_bus_message *m, void *field)
+{
+        return sd_bus_message_read_basic(m, 'u', field);
+}
+
+static int read_u64(sd_bus_message *m, void *field)
+{
+        return sd_bus_message_read_basic(m, 't', field);
+}
+
+static void strv_free_n(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* An "ao" into a (char **, size_t) pair that follows it in the struct. */
+struct path_list {
+        char **v;
+        size_t n;
+};
+
+static int read_paths(sd_bus_message *m, void *field)
+{
+        struct path_list *l = field;
+        char **v = NULL;
+        size_t n = 0;
+        const char *p;
+        int r = sd_bus_message_enter_container(m, 'a', "o");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read_basic(m, 'o', &p)) > 0) {
+                char **nv = realloc(v, (n + 1) * sizeof(*v));
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                if (!(v[n] = strdup(p))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                strv_free_n(v, n);
+                return r;
+        }
+        strv_free_n(l->v, l->n);
+        l->v = v;
+        l->n = n;
+        return 0;
+}
+
+struct bus_list {
+        struct cf_bus_info *v;
+        size_t n;
+};
+
+static void bus_list_free(struct cf_bus_info *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].name);
+                free(v[i].transport);
+                free(v[i].link);
+        }
+        free(v);
+}
+
+static int read_buses(sd_bus_message *m, void *field)
+{
+        struct bus_list *l = field;
+        struct cf_bus_info *v = NULL;
+        size_t n = 0;
+        const char *name, *transport, *link;
+        uint32_t bitrate;
+        int r = sd_bus_message_enter_container(m, 'a', "(sssu)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(sssu)", &name, &transport, &link, &bitrate)) > 0) {
+                struct cf_bus_info *nv = realloc(v, (n + 1) * sizeof(*v));
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                v[n] = (struct cf_bus_info){strdup(name), strdup(transport), strdup(link), bitrate};
+                n++;
+                if (!v[n - 1].name || !v[n - 1].transport || !v[n - 1].link) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                bus_list_free(v, n);
+                return r;
+        }
+        bus_list_free(l->v, l->n);
+        l->v = v;
+        l->n = n;
+        return 0;
+}
+
+struct progress_list {
+        struct cf_job_node *v;
+        size_t n;
+};
+
+static void progress_list_free(struct cf_job_node *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].path);
+                free(v[i].node);
+                free(v[i].step);
+                free(v[i].error);
+        }
+        free(v);
+}
+
+static int read_progress(sd_bus_message *m, void *field)
+{
+        struct progress_list *l = field;
+        struct cf_job_node *v = NULL;
+        size_t n = 0;
+        const char *path, *node, *step, *error;
+        uint64_t done, total;
+        int r = sd_bus_message_enter_container(m, 'a', "(ossstt)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(ossstt)", &path, &node, &step, &error, &done, &total)) > 0) {
+                struct cf_job_node *nv = realloc(v, (n + 1) * sizeof(*v));
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                v[n] = (struct cf_job_node){strdup(path),  strdup(node), strdup(step),
+                                            strdup(error), done,         total};
+                n++;
+                if (!v[n - 1].path || !v[n - 1].node || !v[n - 1].step || !v[n - 1].error) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                progress_list_free(v, n);
+                return r;
+        }
+        progress_list_free(l->v, l->n);
+        l->v = v;
+        l->n = n;
+        return 0;
+}
+
+/* Walk an a{sv}: known names are read into obj, unknown ones skipped (the daemon may grow). */
+static int read_props(sd_bus_message *m, const struct prop *table, void *obj)
+{
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name;
+                const struct prop *p;
+
+                r = sd_bus_message_read_basic(m, 's', &name);
+                if (r < 0)
+                        return r;
+                for (p = table; p->name && strcmp(p->name, name) != 0; p++)
+                        ;
+                if (!p->name) {
+                        r = sd_bus_message_skip(m, "v");
+                } else {
+                        r = sd_bus_message_enter_container(m, 'v', p->sig);
+                        if (r < 0)
+                                return r;
+                        r = p->read(m, (char *) obj + p->offset);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(m);
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* The list readers write a {pointer, count} pair: the structs keep those two fields adjacent. */
+_Static_assert(offsetof(struct cf_manager_info, n_buses) ==
+                   offsetof(struct cf_manager_info, buses) + offsetof(struct bus_list, n),
+               "buses/n_buses adjacent");
+_Static_assert(offsetof(struct cf_manager_info, n_nodes) ==
+                   offsetof(struct cf_manager_info, nodes) + offsetof(struct path_list, n),
+               "nodes/n_nodes adjacent");
+_Static_assert(offsetof(struct cf_manager_info, n_jobs) ==
+                   offsetof(struct cf_manager_info, jobs) + offsetof(struct path_list, n),
+               "jobs/n_jobs adjacent");
+_Static_assert(offsetof(struct cf_job_info, n_nodes) ==
+                   offsetof(struct cf_job_info, nodes) + offsetof(struct progress_list, n),
+               "nodes/n_nodes adjacent");
+
+static const struct prop manager_props[] = {
+    {"Version", "s", read_str, offsetof(struct cf_manager_info, version)},
+    {"Buses", "a(sssu)", read_buses, offsetof(struct cf_manager_info, buses)},
+    {"Nodes", "ao", read_paths, offsetof(struct cf_manager_info, nodes)},
+    {"Jobs", "ao", read_paths, offsetof(struct cf_manager_info, jobs)},
+    {0},
+};
+
+static const struct prop node_props[] = {
+    {"Bus", "s", read_str, offsetof(struct cf_node_info, bus)},
+    {"Station", "q", read_u16, offsetof(struct cf_node_info, station)},
+    {"CroId", "u", read_u32, offsetof(struct cf_node_info, cro_id)},
+    {"DtoId", "u", read_u32, offsetof(struct cf_node_info, dto_id)},
+    {"HardwareId", "q", read_u16, offsetof(struct cf_node_info, hardware_id)},
+    {"Uid", "s", read_str, offsetof(struct cf_node_info, uid)},
+    {"BootloaderVersion", "q", read_u16, offsetof(struct cf_node_info, bootloader_version)},
+    {"Version", "s", read_str, offsetof(struct cf_node_info, version)},
+    {"Release", "u", read_u32, offsetof(struct cf_node_info, release)},
+    {"Mode", "s", read_str, offsetof(struct cf_node_info, mode)},
+    {"State", "s", read_str, offsetof(struct cf_node_info, state)},
+    {"LastError", "s", read_str, offsetof(struct cf_node_info, last_error)},
+    {"LastSeen", "t", read_u64, offsetof(struct cf_node_info, last_seen)},
+    {0},
+};
+
+static const struct prop job_props[] = {
+    {"Id", "u", read_u32, offsetof(struct cf_job_info, id)},
+    {"State", "s", read_str, offsetof(struct cf_job_info, state)},
+    {"ImageVersion", "s", read_str, offsetof(struct cf_job_info, image_version)},
+    {"ImageHardwareId", "q", read_u16, offsetof(struct cf_job_info, image_hardware_id)},
+    {"ImageRelease", "u", read_u32, offsetof(struct cf_job_info, image_release)},
+    {"ImageSha256", "s", read_str, offsetof(struct cf_job_info, image_sha256)},
+    {"Progress", "a(ossstt)", read_progress, offsetof(struct cf_job_info, nodes)},
+    {"Created", "t", read_u64, offsetof(struct cf_job_info, created)},
+    {"Finished", "t", read_u64, offsetof(struct cf_job_info, finished)},
+    {0},
+};
+
+int cf_manager_info_read(sd_bus_message *m, struct cf_manager_info *info)
+{
+        return read_props(m, manager_props, info);
+}
+
+int cf_node_info_read(sd_bus_message *m, struct cf_node_info *info)
+{
+        return read_props(m, node_props, info);
+}
+
+int cf_job_info_read(sd_bus_message *m, struct cf_job_info *info)
+{
+        return read_props(m, job_props, info);
+}
+
+static int get_all(sd_bus *bus, const char *path, const char *iface, const char *what,
+                   int (*read)(sd_bus_message *, void *), void *info)
+{
+        _cf_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cf_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, CF_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                   &error, &reply, "s", iface);
+        if (r < 0)
+                return cf_bus_report_error(what, &error, r);
+        r = read(reply, info);
+        if (r < 0) {
+                fprintf(stderr, "canfleetctl: %s: unexpected reply from canfleetd: %s\n", what,
+                        strerror(-r));
+                return CF_EXIT_FAILED;
+        }
+        return CF_EXIT_OK;
+}
+
+static int manager_read_cb(sd_bus_message *m, void *info)
+{
+        return cf_manager_info_read(m, info);
+}
+static int node_read_cb(sd_bus_message *m, void *info)
+{
+        return cf_node_info_read(m, info);
+}
+static int job_read_cb(sd_bus_message *m, void *info)
+{
+        return cf_job_info_read(m, info);
+}
+
+int cf_manager_get(sd_bus *bus, struct cf_manager_info *info)
+{
+        return get_all(bus, CF_MANAGER_PATH, CF_MANAGER_IFACE, "reading canfleetd's state", manager_read_cb,
+                       info);
+}
+
+int cf_node_get(sd_bus *bus, const char *path, struct cf_node_info *info)
+{
+        if (!info->path && !(info->path = strdup(path)))
+                return CF_EXIT_FAILED;
+        return get_all(bus, path, CF_NODE_IFACE, path, node_read_cb, info);
+}
+
+int cf_job_get(sd_bus *bus, const char *path, struct cf_job_info *info)
+{
+        if (!info->path && !(info->path = strdup(path)))
+                return CF_EXIT_FAILED;
+        return get_all(bus, path, CF_JOB_IFACE, path, job_read_cb, info);
+}
+
+void cf_manager_info_done(struct cf_manager_info *info)
+{
+        free(info->version);
+        bus_list_free(info->buses, info->n_buses);
+        strv_free_n(info->nodes, info->n_nodes);
+        strv_free_n(info->jobs, info->n_jobs);
+        *info = (struct cf_manager_info){0};
+}
+
+void cf_node_info_done(struct cf_node_info *info)
+{
+        free(info->path);
+        free(info->bus);
+        free(info->uid);
+        free(info->version);
+        free(info->mode);
+        free(info->state);
+        free(info->last_error);
+        *info = (struct cf_node_info){0};
+}
+
+void cf_job_info_done(struct cf_job_info *info)
+{
+        free(info->path);
+        free(info->state);
+        free(info->image_version);
+        free(info->image_sha256);
+        progress_list_free(info->nodes, info->n_nodes);
+        *info = (struct cf_job_info){0};
+}
+
+char *cf_job_path_from_arg(const char *arg)
+{
+        char *path = NULL;
+
+        if (arg[0] == '/') {
+                if (!sd_bus_object_path_is_valid(arg)) {
+                        errno = EINVAL;
+                        return NULL;
+                }
+                return strdup(arg);
+        }
+        /* Plain decimal only: "3", not "0x3" or " 3", so that a typo never names another job. */
+        if (arg[0] < '1' || arg[0] > '9' || strlen(arg) > 9 || arg[strspn(arg, "0123456789")] != '\0') {
+                errno = EINVAL;
+                return NULL;
+        }
+        if (asprintf(&path, CF_JOB_PREFIX "/%s", arg) < 0)
+                return NULL;
+        return path;
+}
+
+bool cf_job_state_is_final(const char *state)
+{
+        return state && (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
+                         strcmp(state, "cancelled") == 0);
+}
+
+int cf_job_state_exit_code(const char *state)
+{
+        if (state && strcmp(state, "done") == 0)
+                return CF_EXIT_OK;
+        if (state && strcmp(state, "cancelled") == 0)
+                return CF_EXIT_CANCELLED;
+        return CF_EXIT_FAILED;
+}

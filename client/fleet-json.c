@@ -1,0 +1,115 @@
+/* canfleetctl --json: canfleetd's nodes, jobs and buses as json-c objects with stable field names. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "fleet-json.h"
+
+static void add_str(struct json_object *o, const char *key, const char *value)
+{
+        json_object_object_add(o, key, json_object_new_string(value ? value : ""));
+}
+
+static void add_int(struct json_object *o, const char *key, int64_t value)
+{
+        json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+static void add_uint(struct json_object *o, const char *key, uint64_t value)
+{
+        json_object_object_add(o, key, json_object_new_uint64(value));
+}
+
+struct json_object *cf_json_node(const struct cf_node_info *n)
+{
+        struct json_object *o = json_object_new_object();
+        char name[64];
+
+        if (!o)
+                return NULL;
+        snprintf(name, sizeof(name), "%s:%u", n->bus ? n->bus : "", n->station);
+        add_str(o, "node", name);
+        add_str(o, "path", n->path);
+        add_str(o, "bus", n->bus);
+        add_int(o, "station", n->station);
+        add_str(o, "state", n->state);
+        add_str(o, "mode", n->mode);
+        add_str(o, "version", n->version);
+        add_int(o, "release", n->release);
+        add_int(o, "hardware_id", n->hardware_id);
+        add_str(o, "uid", n->uid);
+        add_int(o, "bootloader_version", n->bootloader_version);
+        add_int(o, "cro_id", n->cro_id);
+        add_int(o, "dto_id", n->dto_id);
+        add_str(o, "last_error", n->last_error);
+        add_uint(o, "last_seen_us", n->last_seen);
+        return o;
+}
+
+struct json_object *cf_json_job(const struct cf_job_info *j)
+{
+        struct json_object *o = json_object_new_object();
+        struct json_object *image = json_object_new_object();
+        struct json_object *nodes = json_object_new_array();
+        uint64_t done = 0, total = 0;
+
+        if (!o || !image || !nodes) {
+                json_object_put(o);
+                json_object_put(image);
+                json_object_put(nodes);
+                return NULL;
+        }
+        add_int(o, "id", j->id);
+        add_str(o, "path", j->path);
+        add_str(o, "state", j->state);
+        add_str(image, "version", j->image_version);
+        add_int(image, "hardware_id", j->image_hardware_id);
+        add_int(image, "release", j->image_release);
+        add_str(image, "sha256", j->image_sha256);
+        json_object_object_add(o, "image", image);
+        add_uint(o, "created_us", j->created);
+        add_uint(o, "finished_us", j->finished);
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                const struct cf_job_node *n = &j->nodes[i];
+                struct json_object *jn = json_object_new_object();
+                if (!jn)
+                        break;
+                add_str(jn, "node", n->node);
+                add_str(jn, "path", n->path);
+                add_str(jn, "step", n->step);
+                add_str(jn, "error", n->error);
+                add_uint(jn, "bytes_done", n->bytes_done);
+                add_uint(jn, "bytes_total", n->bytes_total);
+                json_object_array_add(nodes, jn);
+                done += n->bytes_done;
+                total += n->bytes_total;
+        }
+        add_uint(o, "bytes_done", done);
+        add_uint(o, "bytes_total", total);
+        json_object_object_add(o, "nodes", nodes);
+        return o;
+}
+
+struct json_object *cf_json_bus(const struct cf_bus_info *b)
+{
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        add_str(o, "name", b->name);
+        add_str(o, "transport", b->transport);
+        add_str(o, "link", b->link);
+        add_int(o, "bitrate", b->bitrate);
+        return o;
+}
+
+int cf_json_print(struct json_object *o)
+{
+        if (!o)
+                return -ENOMEM;
+        const char *s =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        int r = s && puts(s) >= 0 ? 0 : -EIO;
+        json_object_put(o);
+        if (fflush(stdout) != 0)
+                r = -errno;
+        return r;
+}

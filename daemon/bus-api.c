@@ -1,0 +1,625 @@
+/* io.canfleet.Gateway1 over sd-bus: translate calls to the manager, check credentials, publish properties
+ * and signals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus-api.h"
+#include "canfleet/node-status.h"
+#include "canfleetd-config.h"
+#include "cleanup.h"
+#include "log.h"
+
+#define NODE_PREFIX   CF_OBJECT_ROOT "/node"
+#define JOB_PREFIX    CF_OBJECT_ROOT "/job"
+#define IFACE_MANAGER "io.canfleet.Gateway1.Manager"
+#define IFACE_NODE    "io.canfleet.Gateway1.Node"
+#define IFACE_JOB     "io.canfleet.Gateway1.Job"
+
+/* ---- credentials ------------------------------------------------------------------------------- */
+
+static int lookup_group(const char *name, gid_t *ret)
+{
+        struct group grp, *res = NULL;
+        char buf[4096];
+        int r = getgrnam_r(name, &grp, buf, sizeof buf, &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ENOENT;
+        *ret = res->gr_gid;
+        return 0;
+}
+
+/* Root, the daemon's own user, or a member of group "canfleet" may change things. */
+static int check_privileged(sd_bus_message *msg, sd_bus_error *error)
+{
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
+        int r = sd_bus_query_sender_creds(msg,
+                                          SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
+                                              SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
+                                          &c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot check the caller's credentials: %s",
+                                               strerror(-r));
+        uid_t uid;
+        if (sd_bus_creds_get_euid(c, &uid) < 0 && sd_bus_creds_get_uid(c, &uid) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "The caller's user is unknown");
+        if (uid == 0 || uid == geteuid())
+                return 0;
+        gid_t cf;
+        if (lookup_group("canfleet", &cf) >= 0) {
+                gid_t g;
+                if (sd_bus_creds_get_egid(c, &g) >= 0 && g == cf)
+                        return 0;
+                const gid_t *gids;
+                int n = sd_bus_creds_get_supplementary_gids(c, &gids);
+                for (int i = 0; i < n; i++)
+                        if (gids[i] == cf)
+                                return 0;
+        }
+        return sd_bus_error_setf(
+            error, SD_BUS_ERROR_ACCESS_DENIED,
+            "Changing anything needs root or membership of group canfleet (caller uid %u)", (unsigned) uid);
+}
+
+/* ---- manager object ----------------------------------------------------------------------------- */
+
+static int prop_version(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        return sd_bus_message_append(reply, "s", CANFLEET_VERSION);
+}
+
+static int prop_buses(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "(sssu)");
+        for (size_t i = 0; r >= 0 && i < m->n_buses; i++) {
+                CanBus *b = &m->buses[i];
+                uint32_t rate = can_transport_bitrate(b->transport);
+                r = sd_bus_message_append(reply, "(sssu)", b->conf->name, b->conf->transport,
+                                          cf_link_state_str(b->transport->state),
+                                          rate ? rate : b->conf->bitrate);
+        }
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int prop_nodes(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "o");
+        for (size_t i = 0; r >= 0 && i < m->n_buses; i++)
+                for (size_t k = 0; r >= 0 && k < m->buses[i].n_nodes; k++)
+                        if (m->buses[i].nodes[k]->exported)
+                                r = sd_bus_message_append(reply, "o", m->buses[i].nodes[k]->path);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int prop_jobs(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "o");
+        for (size_t i = 0; r >= 0 && i < m->n_jobs; i++)
+                r = sd_bus_message_append(reply, "o", m->jobs[i]->path);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int method_scan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        const char *name;
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
+        CanBus *b = manager_find_bus(m, name);
+        if (!b)
+                return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_BUS, "No bus \"%s\" is configured", name);
+        if (b->scan_reply || b->scanning)
+                return sd_bus_error_setf(error, CF_ERROR_BUSY, "A scan of %s is already running", name);
+        b->scan_reply = sd_bus_message_ref(msg);
+        r = manager_scan(b);
+        if (r < 0) {
+                b->scan_reply = sd_bus_message_unref(b->scan_reply);
+                if (r == -ENETDOWN)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "The link of %s is %s", name,
+                                                 cf_link_state_str(b->transport->state));
+                return sd_bus_error_set_errnof(error, r, "Cannot scan %s: %s", name, strerror(-r));
+        }
+        return 1; /* answered by bus_scan_done() */
+}
+
+void bus_scan_done(CanBus *b)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(b->scan_reply);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        if (!call)
+                return;
+        int r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "o");
+        for (size_t i = 0; r >= 0 && i < b->n_nodes; i++) {
+                Node *n = b->nodes[i];
+                if (n->exported && (strcmp(n->state, "online") == 0 || strcmp(n->state, "updating") == 0))
+                        r = sd_bus_message_append(reply, "o", n->path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to answer a Scan of %s: %m", b->conf->name);
+                sd_bus_reply_method_errnof(call, r, "Cannot answer: %s", strerror(-r));
+        }
+}
+
+static int read_image(int fd, uint8_t **ret, size_t *size_ret)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        size_t max = CF_IMAGE_AREA_SIZE + 1;
+        _cleanup_(freep) uint8_t *buf = malloc(max);
+        if (!buf)
+                return -ENOMEM;
+        size_t got = 0;
+        bool regular = S_ISREG(st.st_mode);
+        while (got < max) {
+                ssize_t n =
+                    regular ? pread(fd, buf + got, max - got, (off_t) got) : read(fd, buf + got, max - got);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        *ret = TAKE_PTR(buf);
+        *size_ret = got;
+        return 0;
+}
+
+static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        int fd, r;
+        bool all = false, force = false;
+        _cleanup_(freep) Node **nodes = NULL;
+        size_t n = 0, cap = 0;
+
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "s");
+        if (r < 0)
+                return r;
+        const char *ref;
+        while ((r = sd_bus_message_read(msg, "s", &ref)) > 0) {
+                Node *node;
+                int k = manager_find_node(m, ref, &node);
+                if (k == -EINVAL)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "\"%s\" is not a node reference (BUS:SA or a node path)",
+                                                 ref);
+                if (k < 0)
+                        return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", ref);
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        Node **p = realloc(nodes, cap * sizeof *p);
+                        if (!p)
+                                return -ENOMEM;
+                        nodes = p;
+                }
+                nodes[n++] = node;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                bool *dest = strcmp(key, "all") == 0 ? &all : strcmp(key, "force") == 0 ? &force : NULL;
+                if (!dest)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown option \"%s\" (known: \"all\", \"force\")", key);
+                r = sd_bus_message_enter_container(msg, 'v', "b");
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option \"%s\" must be a boolean (b)", key);
+                int v;
+                r = sd_bus_message_read(msg, "b", &v);
+                if (r < 0)
+                        return r;
+                *dest = v;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
+        if (n == 0 && !all)
+                return sd_bus_error_set(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "No node given: name nodes, or set the option \"all\" to update every node");
+        if (n > 0 && all)
+                return sd_bus_error_set(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "Nodes given together with the option \"all\": give one or the other");
+
+        _cleanup_(freep) uint8_t *image = NULL;
+        size_t size = 0;
+        r = read_image(fd, &image, &size);
+        if (r < 0)
+                return sd_bus_error_set_errnof(
+                    error, r, "Cannot read the image from the file descriptor: %s", strerror(-r));
+
+        _cleanup_(freep) char *why = NULL;
+        Job *j;
+        r = manager_start_update(m, image, size, nodes, n, all, force, &j, &why);
+        switch (r) {
+        case 0:
+                return sd_bus_reply_method_return(msg, "o", j->path);
+        case -EBADMSG:
+                return sd_bus_error_setf(error, CF_ERROR_INVALID_IMAGE, "%s", why ? why : "Invalid image");
+        case -EXDEV:
+                return sd_bus_error_setf(error, CF_ERROR_HARDWARE_MISMATCH, "%s",
+                                         why ? why : "Hardware mismatch");
+        case -EBUSY:
+                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%s", why ? why : "Busy");
+        case -EINVAL:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s",
+                                         why ? why : "Invalid arguments");
+        default:
+                if (why)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", why);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the update: %s", strerror(-r));
+        }
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Buses", "a(sssu)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Nodes", "ao", prop_nodes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Jobs", "ao", prop_jobs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_METHOD_WITH_NAMES("Scan", "s", SD_BUS_PARAM(bus), "ao", SD_BUS_PARAM(nodes), method_scan,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("StartUpdate", "hasa{sv}",
+                             SD_BUS_PARAM(image) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
+                             SD_BUS_PARAM(job), method_start_update, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+/* ---- node objects ------------------------------------------------------------------------------- */
+
+static int node_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **found,
+                     sd_bus_error *error)
+{
+        Manager *m = userdata;
+        Node *n;
+        if (manager_find_node(m, path, &n) < 0)
+                return 0;
+        *found = n;
+        return 1;
+}
+
+static int node_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        size_t cnt = 0, k = 0;
+        for (size_t i = 0; i < m->n_buses; i++)
+                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
+                        cnt += m->buses[i].nodes[j]->exported;
+        char **l = calloc(cnt + 1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_buses; i++)
+                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
+                        if (m->buses[i].nodes[j]->exported) {
+                                l[k] = strdup(m->buses[i].nodes[j]->path);
+                                if (!l[k]) {
+                                        for (size_t x = 0; x < k; x++)
+                                                free(l[x]);
+                                        free(l);
+                                        return -ENOMEM;
+                                }
+                                k++;
+                        }
+        *nodes = l;
+        return 1;
+}
+
+static int node_prop(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Node *n = userdata;
+        if (strcmp(prop, "Bus") == 0)
+                return sd_bus_message_append(reply, "s", n->bus->conf->name);
+        if (strcmp(prop, "Station") == 0)
+                return sd_bus_message_append(reply, "q", n->nc.station);
+        if (strcmp(prop, "CroId") == 0)
+                return sd_bus_message_append(reply, "u", n->nc.cro_id);
+        if (strcmp(prop, "DtoId") == 0)
+                return sd_bus_message_append(reply, "u", n->nc.dto_id);
+        if (strcmp(prop, "HardwareId") == 0)
+                return sd_bus_message_append(reply, "q", n->identified ? n->hw_id : 0);
+        if (strcmp(prop, "Uid") == 0)
+                return sd_bus_message_append(reply, "s", n->identified ? n->uid : "");
+        if (strcmp(prop, "BootloaderVersion") == 0)
+                return sd_bus_message_append(reply, "q", n->identified ? n->boot_version : 0);
+        if (strcmp(prop, "Version") == 0)
+                return sd_bus_message_append(reply, "s", n->version);
+        if (strcmp(prop, "Release") == 0)
+                return sd_bus_message_append(reply, "u", n->has_image ? n->running.release : 0);
+        if (strcmp(prop, "Mode") == 0)
+                return sd_bus_message_append(reply, "s",
+                                             !n->identified                  ? "unknown"
+                                             : n->mode == CF_MODE_APP        ? "application"
+                                             : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
+                                                                             : "unknown");
+        if (strcmp(prop, "State") == 0)
+                return sd_bus_message_append(reply, "s", n->state);
+        if (strcmp(prop, "LastError") == 0)
+                return sd_bus_message_append(reply, "s", n->last_error ? n->last_error : "");
+        if (strcmp(prop, "LastSeen") == 0)
+                return sd_bus_message_append(reply, "t", n->last_seen);
+        return -ENOENT;
+}
+
+static const sd_bus_vtable node_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Bus", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Station", "q", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("CroId", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("DtoId", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("HardwareId", "q", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Uid", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("BootloaderVersion", "q", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Version", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Release", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Mode", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("State", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastError", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastSeen", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
+
+/* ---- job objects -------------------------------------------------------------------------------- */
+
+static Job *job_of_path(Manager *m, const char *path)
+{
+        const char *p = path + strlen(JOB_PREFIX);
+        if (strncmp(path, JOB_PREFIX "/", strlen(JOB_PREFIX) + 1) != 0)
+                return NULL;
+        p++;
+        char *end;
+        unsigned long id = strtoul(p, &end, 10);
+        if (!*p || *end || *p == '0')
+                return NULL;
+        return manager_find_job(m, (unsigned) id);
+}
+
+static int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **found,
+                    sd_bus_error *error)
+{
+        Job *j = job_of_path(userdata, path);
+        if (!j)
+                return 0;
+        *found = j;
+        return 1;
+}
+
+static int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        char **l = calloc(m->n_jobs + 1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                l[i] = strdup(m->jobs[i]->path);
+                if (!l[i]) {
+                        for (size_t x = 0; x < i; x++)
+                                free(l[x]);
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        *nodes = l;
+        return 1;
+}
+
+static int job_prop(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                    sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Job *j = userdata;
+        if (strcmp(prop, "Id") == 0)
+                return sd_bus_message_append(reply, "u", j->id);
+        if (strcmp(prop, "State") == 0)
+                return sd_bus_message_append(reply, "s", job_state_str(j->state));
+        if (strcmp(prop, "ImageVersion") == 0)
+                return sd_bus_message_append(reply, "s", j->version);
+        if (strcmp(prop, "ImageHardwareId") == 0)
+                return sd_bus_message_append(reply, "q", j->info.hw_id);
+        if (strcmp(prop, "ImageRelease") == 0)
+                return sd_bus_message_append(reply, "u", j->info.release);
+        if (strcmp(prop, "ImageSha256") == 0)
+                return sd_bus_message_append(reply, "s", j->payload_sha);
+        if (strcmp(prop, "Created") == 0)
+                return sd_bus_message_append(reply, "t", j->created);
+        if (strcmp(prop, "Finished") == 0)
+                return sd_bus_message_append(reply, "t", j->finished);
+        if (strcmp(prop, "Progress") == 0) {
+                int r = sd_bus_message_open_container(reply, 'a', "(ossstt)");
+                for (size_t i = 0; r >= 0 && i < j->n_nodes; i++) {
+                        FlashJob *f = &j->nodes[i];
+                        r = sd_bus_message_append(reply, "(ossstt)", f->node ? f->node->path : "/", f->ref,
+                                                  flash_step_str(f->step), f->error ? f->error : "",
+                                                  f->bytes_done, f->bytes_total);
+                }
+                return r < 0 ? r : sd_bus_message_close_container(reply);
+        }
+        return -ENOENT;
+}
+
+static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        Job *j = userdata;
+        int r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
+        r = job_cancel(j);
+        if (r == -EALREADY)
+                return sd_bus_error_setf(error, CF_ERROR_NOT_CANCELLABLE, "Job %u is %s", j->id,
+                                         job_state_str(j->state));
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static const sd_bus_vtable job_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Id", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("State", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageVersion", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Progress", "a(ossstt)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Created", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_NAMES("Completed", "s", SD_BUS_PARAM(state), 0),
+    SD_BUS_VTABLE_END,
+};
+
+/* ---- emission ---------------------------------------------------------------------------------- */
+
+static void emit_changed(Manager *m, const char *path, const char *iface, const char *first, va_list ap)
+{
+        if (!m->bus)
+                return;
+        char *names[16];
+        size_t n = 0;
+        for (const char *p = first; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
+                names[n++] = (char *) p;
+        names[n] = NULL;
+        int r = sd_bus_emit_properties_changed_strv(m->bus, path, iface, names);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit PropertiesChanged on %s: %m", path);
+}
+
+void bus_node_changed(Node *n, const char *prop, ...)
+{
+        if (!n->exported)
+                return;
+        va_list ap;
+        va_start(ap, prop);
+        emit_changed(n->m, n->path, IFACE_NODE, prop, ap);
+        va_end(ap);
+}
+
+void bus_manager_changed(Manager *m, const char *prop, ...)
+{
+        va_list ap;
+        va_start(ap, prop);
+        emit_changed(m, CF_OBJECT_ROOT, IFACE_MANAGER, prop, ap);
+        va_end(ap);
+}
+
+void bus_job_changed(Job *j, const char *prop, ...)
+{
+        va_list ap;
+        va_start(ap, prop);
+        emit_changed(j->m, j->path, IFACE_JOB, prop, ap);
+        va_end(ap);
+}
+
+void bus_node_added(Node *n)
+{
+        if (n->m->bus)
+                (void) sd_bus_emit_object_added(n->m->bus, n->path);
+}
+
+void bus_job_added(Job *j)
+{
+        if (j->m->bus)
+                (void) sd_bus_emit_object_added(j->m->bus, j->path);
+}
+
+void bus_job_removed(Job *j)
+{
+        if (j->m->bus)
+                (void) sd_bus_emit_object_removed(j->m->bus, j->path);
+}
+
+void bus_job_completed(Job *j)
+{
+        if (j->m->bus)
+                (void) sd_bus_emit_signal(j->m->bus, j->path, IFACE_JOB, "Completed", "s",
+                                          job_state_str(j->state));
+}
+
+/* ---- connection -------------------------------------------------------------------------------- */
+
+int manager_connect_bus(Manager *m)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_add_object_vtable(bus, NULL, CF_OBJECT_ROOT, IFACE_MANAGER, manager_vtable, m);
+        if (r >= 0)
+                r = sd_bus_add_object_manager(bus, NULL, CF_OBJECT_ROOT);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(bus, NULL, NODE_PREFIX, IFACE_NODE, node_vtable, node_find,
+                                               m);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(bus, NULL, NODE_PREFIX, node_enumerate, m);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(bus, NULL, JOB_PREFIX, IFACE_JOB, job_vtable, job_find, m);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(bus, NULL, JOB_PREFIX, job_enumerate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to publish the D-Bus objects: %m");
+        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        (void) sd_bus_set_exit_on_disconnect(bus, true);
+        r = sd_bus_request_name(bus, CF_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire the name %s: %m", CF_BUS_NAME);
+        m->bus = TAKE_PTR(bus);
+        return 0;
+}

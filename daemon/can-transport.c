@@ -1,0 +1,81 @@
+/* The generic half of the CAN transport interface: dispatch to the implementation and to the owner's
+ * callbacks. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "can-transport.h"
+#include "conf.h"
+
+const char *cf_link_state_str(enum cf_link_state s)
+{
+        switch (s) {
+        case CF_LINK_UP:
+                return "up";
+        case CF_LINK_DOWN:
+                return "down";
+        case CF_LINK_BUS_OFF:
+                return "bus-off";
+        case CF_LINK_ERROR:
+                return "error";
+        }
+        return "error";
+}
+
+int can_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *dto_ids, size_t n_ids,
+                      can_frame_cb on_frame, can_link_cb on_link, void *userdata, CanTransport **ret)
+{
+        CanTransport *t = NULL;
+        int r;
+
+        if (b->kind == CF_TRANSPORT_SLCAN)
+                r = slcan_transport_new(e, b, &t);
+        else
+                r = socketcan_transport_new(e, b, dto_ids, n_ids, &t);
+        if (r < 0)
+                return r;
+        t->on_frame = on_frame;
+        t->on_link = on_link;
+        t->userdata = userdata;
+        *ret = t;
+        return 0;
+}
+
+int can_transport_send(CanTransport *t, const struct cf_can_frame *f)
+{
+        if (t->state != CF_LINK_UP)
+                return -ENETDOWN;
+        int r = t->ops->send(t, f);
+        if (r >= 0)
+                t->frames_tx++;
+        return r;
+}
+
+uint32_t can_transport_bitrate(CanTransport *t)
+{
+        return t->ops->bitrate ? t->ops->bitrate(t) : 0;
+}
+
+CanTransport *can_transport_free(CanTransport *t)
+{
+        if (!t)
+                return NULL;
+        free(t->name);
+        t->ops->free(t);
+        return NULL;
+}
+
+void can_transport_deliver(CanTransport *t, const struct cf_can_frame *f)
+{
+        t->frames_rx++;
+        if (t->on_frame)
+                t->on_frame(t, f, t->userdata);
+}
+
+void can_transport_set_link(CanTransport *t, enum cf_link_state s)
+{
+        if (t->state == s)
+                return;
+        t->state = s;
+        if (t->on_link)
+                t->on_link(t, s, t->userdata);
+}

@@ -1,0 +1,436 @@
+/* CCP master sessions: one outstanding command per node, fresh counters, time-outs as sd-event timers,
+ * retries. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccp-master.h"
+#include "log.h"
+
+#define C1_WAIT_US   50000ULL
+#define C1_MAX_TRIES 2u
+#define NO_ADDR      UINT32_MAX
+
+enum phase {
+        P_IDLE,
+        P_MAIN,        /* the request itself */
+        P_RESTORE_MTA, /* SET_MTA to the chunk before retrying a PROGRAM */
+        P_READBACK,    /* SHORT_UP of a chunk whose retry was refused: was it written after all? */
+        P_SKIP_MTA,    /* it was: SET_MTA past it */
+};
+
+struct CcpSession {
+        sd_event *event;
+        CanTransport *t;
+        struct ccp_bus_load *load;
+        char *name;
+        uint32_t cro_id, dto_id;
+        uint16_t station;
+        unsigned retries;
+        ccp_done_cb cb;
+        void *userdata;
+        sd_event_source *timer;
+        uint8_t ctr;
+
+        enum phase phase;
+        bool waiting_link, c1_waiting, link_up;
+        uint8_t main[8]; /* the request */
+        uint8_t wire[8]; /* what is outstanding on the bus: main or a helper */
+        unsigned tries_left, tries;
+        unsigned c1_count;
+        bool timed_out;
+        uint32_t addr;
+        bool is_program;
+        uint8_t ext, pn;
+        uint8_t pdata[6];
+        uint8_t rb_off; /* read back so far: SHORT_UP carries at most 5 bytes */
+
+        char error[256];
+        uint64_t frames_sent, timeouts;
+};
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
+
+int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,
+                    uint32_t cro_id, uint32_t dto_id, uint16_t station, unsigned retries, CcpSession **ret)
+{
+        CcpSession *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->t = t;
+        s->load = load;
+        s->cro_id = cro_id;
+        s->dto_id = dto_id;
+        s->station = station;
+        s->retries = retries ? retries : 3;
+        s->link_up = t ? t->state == CF_LINK_UP : true;
+        s->name = strdup(name);
+        int r = s->name ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = sd_event_add_time(e, &s->timer, CLOCK_MONOTONIC, 0, 1, on_timer,
+                                      s); /* 1 µs: not the 250 ms default */
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        if (r < 0) {
+                ccp_session_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+CcpSession *ccp_session_free(CcpSession *s)
+{
+        if (!s)
+                return NULL;
+        if (s->phase != P_IDLE && s->load && s->load->in_flight)
+                s->load->in_flight--;
+        sd_event_source_disable_unref(s->timer);
+        sd_event_unref(s->event);
+        free(s->name);
+        free(s);
+        return NULL;
+}
+
+void ccp_session_set_callback(CcpSession *s, ccp_done_cb cb, void *userdata)
+{
+        s->cb = cb;
+        s->userdata = userdata;
+}
+
+bool ccp_session_pending(const CcpSession *s)
+{
+        return s->phase != P_IDLE;
+}
+const char *ccp_session_error(const CcpSession *s)
+{
+        return s->error;
+}
+const char *ccp_session_name(const CcpSession *s)
+{
+        return s->name;
+}
+uint16_t ccp_session_station(const CcpSession *s)
+{
+        return s->station;
+}
+uint64_t ccp_session_frames_sent(const CcpSession *s)
+{
+        return s->frames_sent;
+}
+uint64_t ccp_session_timeouts(const CcpSession *s)
+{
+        return s->timeouts;
+}
+
+static const char *cmd_name(uint8_t cmd)
+{
+        const char *n = cf_ccp_cmd_name(cmd);
+        return n ? n : "command";
+}
+
+/* "PROGRAM_6 at 0x00012340" / "CONNECT" */
+static void describe(const CcpSession *s, char *buf, size_t size)
+{
+        if (s->addr != NO_ADDR)
+                snprintf(buf, size, "%s at 0x%08X", cmd_name(s->main[0]), s->addr);
+        else
+                snprintf(buf, size, "%s", cmd_name(s->main[0]));
+}
+
+static const char *hint(uint8_t cmd, uint8_t err)
+{
+        switch (err) {
+        case CF_CCP_ERR_ACCESS_LOCKED:
+                if (cmd == CF_CCP_UNLOCK)
+                        return " (wrong fleet key?)";
+                return " (not unlocked)";
+        case CF_CCP_ERR_ACCESS_DENIED:
+                if (cmd == CF_CCP_GET_SEED || cmd == CF_CCP_UNLOCK)
+                        return " (locked out after wrong keys?)";
+                if (cmd == CF_CCP_PROGRAM || cmd == CF_CCP_PROGRAM_6)
+                        return " (flash not erased)";
+                if (cmd == CF_CCP_DISCONNECT)
+                        return " (the staged image is not valid)";
+                return "";
+        default:
+                return "";
+        }
+}
+
+__attribute__((format(printf, 2, 3))) static void set_error(CcpSession *s, const char *fmt, ...)
+{
+        int n = snprintf(s->error, sizeof s->error, "%s: ", s->name);
+        va_list ap;
+        va_start(ap, fmt);
+        if (n > 0 && (size_t) n < sizeof s->error)
+                vsnprintf(s->error + n, sizeof s->error - (size_t) n, fmt, ap);
+        va_end(ap);
+}
+
+static void finish(CcpSession *s, int r, const struct cf_ccp_dto *reply)
+{
+        sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        s->phase = P_IDLE;
+        s->waiting_link = s->c1_waiting = false;
+        if (s->load && s->load->in_flight)
+                s->load->in_flight--;
+        if (r >= 0)
+                s->error[0] = 0;
+        else
+                log_debug("%s", s->error);
+        if (s->cb)
+                s->cb(s, r, reply, s->userdata);
+}
+
+static void arm(CcpSession *s, uint64_t usec)
+{
+        uint64_t now;
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(s->timer, now + usec);
+        sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static void send_wire(CcpSession *s)
+{
+        s->wire[1] = ++s->ctr;
+        struct cf_can_frame f = {.id = s->cro_id, .dlc = 8};
+        memcpy(f.data, s->wire, 8);
+        int r = s->link_up ? can_transport_send(s->t, &f) : -ENETDOWN;
+        if (r == -ENETDOWN) {
+                /* Not an answer missing: nothing counts until the link is back. */
+                s->waiting_link = true;
+                sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (r < 0) {
+                char d[64];
+                describe(s, d, sizeof d);
+                set_error(s, "cannot send %s: %s", d, strerror(-r));
+                finish(s, r, NULL);
+                return;
+        }
+        s->frames_sent++;
+        uint64_t margin = s->load ? (uint64_t) s->load->in_flight * 2u * s->load->frame_us : 0;
+        arm(s, (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u + margin);
+}
+
+static void set_mta_wire(CcpSession *s, uint32_t addr)
+{
+        cf_ccp_cro_set_mta(s->wire, 0, 0, s->ext, addr);
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        CcpSession *s = userdata;
+
+        if (s->phase == P_IDLE)
+                return 0;
+        if (s->c1_waiting) {
+                s->c1_waiting = false;
+                send_wire(s);
+                return 0;
+        }
+        s->timeouts++;
+        if (s->tries_left > 1) {
+                s->tries_left--;
+                s->timed_out = true;
+                if (s->is_program) {
+                        /* The lost frame may have been the answer: the node's MTA may have moved on. */
+                        s->phase = P_RESTORE_MTA;
+                        set_mta_wire(s, s->addr);
+                } else {
+                        memcpy(s->wire, s->main, 8);
+                }
+                send_wire(s);
+                return 0;
+        }
+        char d[64];
+        describe(s, d, sizeof d);
+        set_error(s, "no answer to %s after %u tries", d, s->tries);
+        finish(s, -ETIMEDOUT, NULL);
+        return 0;
+}
+
+static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr)
+{
+        if (s->phase != P_IDLE)
+                return -EBUSY;
+        memcpy(s->main, cro, 8);
+        memcpy(s->wire, cro, 8);
+        s->tries = s->tries_left = tries ? tries : s->retries;
+        s->c1_count = 0;
+        s->timed_out = false;
+        s->addr = addr;
+        s->phase = P_MAIN;
+        s->error[0] = 0;
+        if (s->load)
+                s->load->in_flight++;
+        send_wire(s);
+        return 0;
+}
+
+int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr)
+{
+        if (s->phase != P_IDLE)
+                return -EBUSY;
+        s->is_program = false;
+        return start(s, cro, tries, addr);
+}
+
+int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, uint8_t n)
+{
+        uint8_t cro[8];
+        if (n > 6)
+                return -EINVAL;
+        if (s->phase != P_IDLE)
+                return -EBUSY;
+        if (n == 6)
+                cf_ccp_cro_program6(cro, 0, data);
+        else
+                cf_ccp_cro_program(cro, 0, data, n);
+        /* PROGRAM of size 0 writes nothing: a plain retry is right for it. */
+        s->is_program = n > 0;
+        s->ext = ext;
+        s->pn = n;
+        if (n)
+                memcpy(s->pdata, data, n);
+        return start(s, cro, 0, addr);
+}
+
+void ccp_abort(CcpSession *s, bool quiet)
+{
+        if (s->phase == P_IDLE)
+                return;
+        set_error(s, "cancelled");
+        if (quiet) {
+                ccp_done_cb cb = s->cb;
+                s->cb = NULL;
+                finish(s, -ECANCELED, NULL);
+                s->cb = cb;
+        } else {
+                finish(s, -ECANCELED, NULL);
+        }
+}
+
+void ccp_session_link(CcpSession *s, bool up)
+{
+        s->link_up = up;
+        if (s->phase == P_IDLE)
+                return;
+        if (!up) {
+                s->waiting_link = true;
+                s->c1_waiting = false;
+                sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        } else if (s->waiting_link) {
+                s->waiting_link = false;
+                send_wire(s);
+        }
+}
+
+static void refused(CcpSession *s, const struct cf_ccp_dto *d)
+{
+        char desc[64];
+        describe(s, desc, sizeof desc);
+        uint8_t cmd = s->wire[0];
+        if (cmd != s->main[0])
+                set_error(s, "%s refused (at %s before retrying %s): %s", cmd_name(cmd),
+                          s->phase == P_READBACK ? "SHORT_UP" : "SET_MTA", desc, cf_ccp_err_str(d->err));
+        else
+                set_error(s, "%s refused: %s%s", desc, cf_ccp_err_str(d->err), hint(cmd, d->err));
+        finish(s, -EPROTO, d);
+}
+
+void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
+{
+        struct cf_ccp_dto d;
+
+        if (s->phase == P_IDLE || s->waiting_link || s->c1_waiting)
+                return;
+        if (cf_ccp_dto_parse(f->data, f->dlc, &d) < 0 || d.pid != CF_CCP_PID_CRM)
+                return;
+        if (d.ctr != s->ctr) {
+                log_debug("%s: stale answer (counter %u, expected %u) ignored", s->name, d.ctr, s->ctr);
+                return;
+        }
+        sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+
+        if (d.err != CF_CCP_OK) {
+                if (cf_ccp_err_class(d.err) == 1) {
+                        if (++s->c1_count <= C1_MAX_TRIES) {
+                                s->c1_waiting = true;
+                                arm(s, C1_WAIT_US);
+                                return;
+                        }
+                        char desc[64];
+                        describe(s, desc, sizeof desc);
+                        set_error(s, "%s: node still %s after %u tries", desc, cf_ccp_err_str(d.err),
+                                  C1_MAX_TRIES + 1);
+                        finish(s, -EBUSY, &d);
+                        return;
+                }
+                if (s->phase == P_MAIN && s->is_program && s->timed_out &&
+                    d.err == CF_CCP_ERR_ACCESS_DENIED) {
+                        /* The first try probably got through; look before calling it a failure. */
+                        s->phase = P_READBACK;
+                        s->rb_off = 0;
+                        cf_ccp_cro_short_up(s->wire, 0, s->pn > 5 ? 5 : s->pn, s->ext, s->addr);
+                        send_wire(s);
+                        return;
+                }
+                refused(s, &d);
+                return;
+        }
+
+        switch (s->phase) {
+        case P_RESTORE_MTA:
+                s->phase = P_MAIN;
+                memcpy(s->wire, s->main, 8);
+                send_wire(s);
+                return;
+        case P_READBACK: {
+                uint8_t k = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
+                if (memcmp(d.data, s->pdata + s->rb_off, k) != 0) {
+                        char desc[64];
+                        describe(s, desc, sizeof desc);
+                        set_error(s, "%s refused after a lost answer, and the bytes are not in flash", desc);
+                        finish(s, -EPROTO, &d);
+                        return;
+                }
+                s->rb_off += k;
+                if (s->rb_off < s->pn) {
+                        uint8_t rest = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
+                        cf_ccp_cro_short_up(s->wire, 0, rest, s->ext, s->addr + s->rb_off);
+                        send_wire(s);
+                        return;
+                }
+                s->phase = P_SKIP_MTA;
+                set_mta_wire(s, s->addr + s->pn);
+                send_wire(s);
+                return;
+        }
+        case P_SKIP_MTA: {
+                struct cf_ccp_dto ok = {
+                    .pid = CF_CCP_PID_CRM, .err = CF_CCP_OK, .ctr = d.ctr, .data = {s->ext}};
+                cf_be32_put(&ok.data[1], s->addr + s->pn);
+                finish(s, 0, &ok);
+                return;
+        }
+        case P_MAIN:
+                if (s->is_program && cf_ccp_dto_mta(&d) != s->addr + s->pn) {
+                        char desc[64];
+                        describe(s, desc, sizeof desc);
+                        set_error(s, "%s: the node's MTA is 0x%08X after it, expected 0x%08X", desc,
+                                  cf_ccp_dto_mta(&d), s->addr + s->pn);
+                        finish(s, -EPROTO, &d);
+                        return;
+                }
+                finish(s, 0, &d);
+                return;
+        case P_IDLE:
+                return;
+        }
+}

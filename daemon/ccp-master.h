@@ -1,0 +1,74 @@
+/* The CCP master side of one node: request/response with time-outs, counters and the retry rules of
+ * DESIGN.md §3. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "can-transport.h"
+#include "canfleet/ccp.h"
+
+/*
+ * One CcpSession per node; at most one request outstanding. The owner sends a request, and the
+ * session calls the owner's callback once with the outcome:
+ *   0           the node answered OK; reply is its DTO
+ *   -ETIMEDOUT  no answer after the request's tries (each try waits cf_ccp_timeout_ms() plus the
+ *               bus's queueing margin)
+ *   -EBUSY      C1 errors (busy, key request …) still after 2 waits and retries
+ *   -EPROTO     the node refused (C2, C3) or answered nonsense; reply->err has the code
+ *   -ECANCELED  ccp_abort()
+ * and ccp_session_error() has the message, e.g.
+ *   "bus0:3: no answer to PROGRAM_6 at 0x00012340 after 3 tries"
+ *   "bus0:3: UNLOCK refused: access locked (wrong fleet key?)"
+ * Each transmission carries a fresh counter; a DTO with another counter (a late answer to an
+ * earlier try) is stale and ignored. Event DTOs (0xFE) are ignored.
+ *
+ * PROGRAM/PROGRAM_6 (ccp_program()): a time-out may mean the reply was lost after the node wrote
+ * the bytes and advanced its MTA, so before the retry the session re-sends SET_MTA to the chunk's
+ * address. If the node then refuses the retry (ACCESS_DENIED: the bytes are no longer erased), the
+ * session reads the chunk back with SHORT_UP (5 + 1 bytes for PROGRAM_6): when the bytes are there, the
+ * write did happen, MTA is set past it and the request succeeds. The reply's MTA must be the chunk's end.
+ *
+ * While the bus's link is down (ccp_session_link(s, false)) nothing times out; when it is back the
+ * outstanding try is sent again.
+ */
+
+typedef struct CcpSession CcpSession;
+typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply, void *userdata);
+
+/* Shared by the sessions of one bus: how many have a request on the wire, and how long a frame
+ * takes there. A time-out gets 2 frame times per request in flight as a margin: with many sessions
+ * interleaved the bus, not the node, decides when an answer can come. */
+struct ccp_bus_load {
+        unsigned in_flight;
+        uint32_t frame_us;
+};
+
+int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,
+                    uint32_t cro_id, uint32_t dto_id, uint16_t station, unsigned retries, CcpSession **ret);
+CcpSession *ccp_session_free(CcpSession *s);
+void ccp_session_set_callback(CcpSession *s, ccp_done_cb cb, void *userdata);
+
+/* A frame received on the session's DTO id. */
+void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f);
+void ccp_session_link(CcpSession *s, bool up);
+
+/* Send cro (byte 1, the counter, is the session's). tries: 0 means the session's retries. addr is
+ * only for messages (UINT32_MAX: none). -EBUSY when a request is outstanding. */
+int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr);
+/* PROGRAM_6 when n == 6, PROGRAM otherwise (n 0..5; 0 ends the sequence); addr is the chunk's
+ * address in extension ext, i.e. the node's MTA0 before the write. */
+int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, uint8_t n);
+/* Forget the outstanding request (its answer will be stale); calls the callback with -ECANCELED
+ * unless quiet. */
+void ccp_abort(CcpSession *s, bool quiet);
+
+bool ccp_session_pending(const CcpSession *s);
+const char *ccp_session_error(const CcpSession *s);
+const char *ccp_session_name(const CcpSession *s);
+uint16_t ccp_session_station(const CcpSession *s);
+/* Counters for the benchmark and tests. */
+uint64_t ccp_session_frames_sent(const CcpSession *s);
+uint64_t ccp_session_timeouts(const CcpSession *s);

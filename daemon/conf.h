@@ -1,0 +1,88 @@
+/* canfleetd's configuration: the JSON file (json-c), checked key by key, with messages that name the key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canfleet/seedkey.h"
+
+#define CF_CONF_DEFAULT_PATH "/etc/canfleet/canfleetd.conf"
+#define CF_BUS_NAME_MAX      15
+
+/*
+ * {
+ *   "fleet_key_file": "/etc/canfleet/fleet.key",   required: 64 hex characters
+ *   "state_dir": "/var/lib/canfleet",               required
+ *   "cache_dir": "/var/cache/canfleet",             required
+ *   "max_parallel": 64,                             node sessions over all buses
+ *   "reboot_timeout_ms": 60000,                     how long a node may take to come back
+ *   "retries": 3,                                   tries per CCP command (time-outs)
+ *   "buses": [ {
+ *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
+ *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF"
+ *       "bitrate": 500000,
+ *       "nodes": [1, 2, {"station": 3, "cro_id": "0x700", "dto_id": 1856, "seedkey": "echo"}],
+ *       "scan": [1, 63],
+ *       "cro_base": "0x680", "dto_base": "0x6C0",   numbers or "0x..." strings, 11-bit
+ *       "max_parallel": 16,
+ *       "seedkey": "hmac"                           or "echo"
+ *   } ]
+ * }
+ * Unknown keys are refused (a misspelt key would otherwise be silently ignored).
+ */
+
+enum cf_transport_kind {
+        CF_TRANSPORT_SLCAN,
+        CF_TRANSPORT_SOCKETCAN,
+};
+
+struct cf_node_conf {
+        uint16_t station;
+        uint32_t cro_id;
+        uint32_t dto_id;
+        bool seedkey_echo;
+};
+
+struct cf_bus_conf {
+        char name[CF_BUS_NAME_MAX + 1];
+        char *transport; /* as written, e.g. "slcan:/dev/ttyACM0" */
+        enum cf_transport_kind kind;
+        char *device;  /* the tty path or the interface name */
+        uint32_t baud; /* slcan serial speed, default 115200 */
+        uint32_t bitrate;
+        struct cf_node_conf *nodes;
+        size_t n_nodes;
+        uint16_t scan_first, scan_last;
+        uint32_t cro_base, dto_base;
+        unsigned max_parallel;
+        bool seedkey_echo;
+};
+
+struct cf_conf {
+        char *path;
+        char *fleet_key_file;
+        char *state_dir;
+        char *cache_dir;
+        unsigned max_parallel;
+        uint32_t reboot_timeout_ms;
+        unsigned retries;
+        struct cf_bus_conf *buses;
+        size_t n_buses;
+};
+
+/* Parse text (the contents of path; path is only used in messages). On error returns a negative
+ * errno and *error is a message "PATH: KEY: problem", e.g.
+ *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV" or "socketcan:IF"
+ * (the caller frees it). */
+int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error);
+/* Read and parse path. */
+int cf_conf_load(const char *path, struct cf_conf **ret, char **error);
+struct cf_conf *cf_conf_free(struct cf_conf *c);
+
+/* Read fleet_key_file: 64 hex characters. Errors name the key:
+ *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: No such file or directory */
+int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN], char **error);
+
+/* The node configuration of station sa on bus b: the configured entry, or the bus defaults. */
+struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa);

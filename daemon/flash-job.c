@@ -1,0 +1,663 @@
+/* The per-node update: identify, unlock, erase C, program the planned runs, verify, reset, and confirm the
+ * new version. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "canfleet/node-status.h"
+#include "canfleet/seedkey.h"
+#include "canfleet/sha256.h"
+#include "flash-job.h"
+#include "log.h"
+#include "manager.h"
+
+#define ID_STEPS          (1u + 4u + 14u) /* CONNECT, 4 reads of the device ID, 14 of the status block */
+#define REBOOT_FIRST_US   200000ULL
+#define REBOOT_BACKOFF_US 1000000ULL
+
+static const char *const step_names[_STEP_MAX] = {
+    [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
+    [STEP_ERASING] = "erasing",     [STEP_PROGRAMMING] = "programming", [STEP_VERIFYING] = "verifying",
+    [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",   [STEP_DONE] = "done",
+    [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled",
+};
+
+const char *flash_step_str(enum flash_step s)
+{
+        return s < _STEP_MAX ? step_names[s] : "failed";
+}
+
+int flash_step_from_str(const char *s)
+{
+        for (int i = 0; i < _STEP_MAX; i++)
+                if (strcmp(step_names[i], s) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+static uint64_t now_realtime_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void node_set_state(Node *n, const char *state)
+{
+        if (n->state && strcmp(n->state, state) == 0)
+                return;
+        n->state = state;
+        bus_node_changed(n, "State", NULL);
+}
+
+void node_set_error(Node *n, const char *error)
+{
+        if (!error)
+                error = "";
+        if (n->last_error && strcmp(n->last_error, error) == 0)
+                return;
+        char *e = strdup(error);
+        if (!e)
+                return;
+        free(n->last_error);
+        n->last_error = e;
+        bus_node_changed(n, "LastError", NULL);
+}
+
+/* ---- identify: CONNECT, device ID, status block ------------------------------------------------ */
+
+static void id_send(Node *n);
+
+static void id_parse(Node *n)
+{
+        static const char hex[] = "0123456789abcdef";
+        memcpy(n->uid_raw, n->devid + CF_DEVID_UID, CF_UID_LEN);
+        for (unsigned i = 0; i < CF_UID_LEN; i++) {
+                n->uid[2 * i] = hex[n->uid_raw[i] >> 4];
+                n->uid[2 * i + 1] = hex[n->uid_raw[i] & 0xF];
+        }
+        n->uid[2 * CF_UID_LEN] = 0;
+        n->hw_id = cf_le16_get(n->devid + CF_DEVID_HW_ID);
+        n->boot_version = cf_le16_get(n->devid + CF_DEVID_BOOT_VERSION);
+
+        cf_image_info_parse(n->status + CF_STATUS_TRAILER, &n->running);
+        n->mode = n->status[CF_STATUS_MODE];
+        n->last_update = n->status[CF_STATUS_LAST_UPDATE];
+        n->has_image = n->mode == CF_MODE_APP && cf_image_check_trailer(&n->running) == CF_IMAGE_OK;
+        if (n->has_image)
+                snprintf(n->version, sizeof n->version, "%u.%u.%u", n->running.ver_major,
+                         n->running.ver_minor, n->running.ver_patch);
+        else
+                n->version[0] = 0;
+        n->identified = true;
+        n->last_seen = now_realtime_us();
+        bus_node_changed(n, "HardwareId", "Uid", "BootloaderVersion", "Version", "Release", "Mode",
+                         "LastSeen", NULL);
+}
+
+static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        if (r < 0) {
+                node_done_fn done = n->identify_done;
+                n->identify_done = NULL;
+                done(n, r);
+                return;
+        }
+        unsigned i = n->id_idx;
+        if (i >= 1 && i <= 4) {
+                unsigned off = (i - 1) * 5, len = i == 4 ? 1 : 5;
+                memcpy(n->devid + off, d->data, len);
+        } else if (i >= 5) {
+                memcpy(n->status + (i - 5) * 5, d->data, 5);
+        }
+        n->id_idx++;
+        if (n->id_idx < ID_STEPS) {
+                id_send(n);
+                return;
+        }
+        id_parse(n);
+        node_done_fn done = n->identify_done;
+        n->identify_done = NULL;
+        done(n, 0);
+}
+
+static void id_send(Node *n)
+{
+        uint8_t cro[8];
+        unsigned i = n->id_idx;
+        if (i == 0)
+                cf_ccp_cro_connect(cro, 0, n->nc.station);
+        else if (i <= 4)
+                cf_ccp_cro_short_up(cro, 0, i == 4 ? 1 : 5, CF_CCP_EXT_DEVICE_ID, (i - 1) * 5);
+        else
+                cf_ccp_cro_short_up(cro, 0, 5, CF_CCP_EXT_STATUS, (i - 5) * 5);
+        int r = ccp_request(n->ccp, cro, 0, i == 0 ? UINT32_MAX : (uint32_t) ((i <= 4 ? i - 1 : i - 5) * 5));
+        if (r < 0) {
+                node_done_fn done = n->identify_done;
+                n->identify_done = NULL;
+                done(n, r);
+        }
+}
+
+int node_identify(Node *n, bool connect, node_done_fn done)
+{
+        if (ccp_session_pending(n->ccp))
+                return -EBUSY;
+        n->identify_done = done;
+        n->on_reply = id_reply;
+        n->id_idx = connect ? 0 : 1;
+        id_send(n);
+        return 0;
+}
+
+/* ---- the flash job ------------------------------------------------------------------------------- */
+
+static void ignore_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+}
+
+/* DISCONNECT(temporary), answer or not: leaves the node's session tidy. */
+static void disconnect_quietly(Node *n)
+{
+        uint8_t cro[8];
+        if (ccp_session_pending(n->ccp))
+                ccp_abort(n->ccp, true);
+        n->on_reply = ignore_reply;
+        cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
+        (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
+}
+
+static void set_step(FlashJob *f, enum flash_step s)
+{
+        f->step = s;
+        f->sub = 0;
+        manager_flash_changed(f, true, true);
+}
+
+static void finish_node(FlashJob *f, enum flash_step s)
+{
+        Node *n = f->node;
+        sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+        f->step = s;
+        manager_release_slot(f);
+        if (n) {
+                n->flash = NULL;
+                n->on_reply = ignore_reply;
+        }
+        manager_flash_changed(f, true, true);
+        manager_flash_finished(f);
+}
+
+__attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *fmt, ...)
+{
+        char msg[320];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+
+        free(f->error);
+        f->error = strdup(msg);
+        Node *n = f->node;
+        log_node(LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
+        if (n) {
+                node_set_error(n, msg);
+                node_set_state(n, "failed");
+                if (f->step < STEP_REBOOTING)
+                        disconnect_quietly(n);
+        }
+        finish_node(f, STEP_FAILED);
+}
+
+static void fail_ccp(FlashJob *f, int r)
+{
+        const char *e = ccp_session_error(f->node->ccp);
+        if (!*e) {
+                fail(f, "%s: %s", f->ref, strerror(-r));
+                return;
+        }
+        if (r == -ETIMEDOUT && f->step == STEP_CONNECTING)
+                node_set_state(f->node, "offline");
+        fail(f, "%s", e);
+}
+
+static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr);
+static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+static void start_unlock(FlashJob *f);
+static void program_next(FlashJob *f);
+static void start_reboot_wait(FlashJob *f, uint64_t first_us);
+
+static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr)
+{
+        f->node->on_reply = flash_reply;
+        int r = ccp_request(f->node->ccp, cro, tries, addr);
+        if (r < 0)
+                fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
+}
+
+static bool runs_image(const Node *n, const Job *j)
+{
+        return n->has_image && n->mode == CF_MODE_APP && n->running.hw_id == j->info.hw_id &&
+               n->running.release == j->info.release && cf_image_version_cmp(&n->running, &j->info) == 0 &&
+               memcmp(n->running.payload_sha256, j->info.payload_sha256, 32) == 0;
+}
+
+static void identified(Node *n, int r)
+{
+        FlashJob *f = n->flash;
+        Job *j = f->job;
+
+        if (r < 0) {
+                fail_ccp(f, r);
+                return;
+        }
+        node_set_state(n, "updating");
+        if (n->hw_id != j->info.hw_id) {
+                fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
+                     n->hw_id, j->info.hw_id);
+                return;
+        }
+        if (!j->force && runs_image(n, j)) {
+                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: already runs %s", f->ref, j->version);
+                disconnect_quietly(n);
+                node_set_error(n, NULL);
+                node_set_state(n, "online");
+                f->bytes_done = f->bytes_total;
+                finish_node(f, STEP_DONE);
+                return;
+        }
+        if (n->has_image && j->info.release < n->running.release) {
+                fail(f,
+                     "%s: image release %u is below the running release %u (anti-rollback; nothing erased)",
+                     f->ref, j->info.release, n->running.release);
+                return;
+        }
+        start_unlock(f);
+}
+
+static void start_unlock(FlashJob *f)
+{
+        uint8_t cro[8];
+        set_step(f, STEP_UNLOCKING);
+        cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
+        request(f, cro, 0, UINT32_MAX);
+}
+
+static void start_erase(FlashJob *f)
+{
+        uint8_t cro[8];
+        set_step(f, STEP_ERASING);
+        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+        request(f, cro, 0, 0);
+}
+
+static void start_verify(FlashJob *f)
+{
+        uint8_t cro[8];
+        set_step(f, STEP_VERIFYING);
+        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+        request(f, cro, 0, 0);
+}
+
+static void start_disconnect(FlashJob *f)
+{
+        uint8_t cro[8];
+        /* Saved before the frame leaves: from here on the node may install the image at any time. */
+        set_step(f, STEP_REBOOTING);
+        cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_END, f->node->nc.station);
+        request(f, cro, 0, UINT32_MAX);
+}
+
+static void program_next(FlashJob *f)
+{
+        Job *j = f->job;
+        Node *n = f->node;
+        uint8_t cro[8];
+
+        if (f->run >= j->n_runs) {
+                f->sub = 3;
+                n->on_reply = flash_reply;
+                int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
+                if (r < 0)
+                        fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                return;
+        }
+        const struct cf_run *run = &j->runs[f->run];
+        if (f->sub == 0) {
+                f->sub = 1;
+                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start);
+                request(f, cro, 0, run->start);
+                return;
+        }
+        uint32_t addr = run->start + f->off;
+        uint32_t left = run->len - f->off;
+        uint8_t k = left >= 6 ? 6 : (uint8_t) left;
+        f->sub = 2;
+        n->on_reply = flash_reply;
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, j->image + addr, k);
+        if (r < 0)
+                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+}
+
+static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        Node *n = f->node;
+        uint8_t cro[8];
+
+        if (f->sub == 0) { /* GET_SEED */
+                if (r < 0) {
+                        fail_ccp(f, r);
+                        return;
+                }
+                if (d->data[0] == 0) { /* PGM not protected (still unlocked from an answer we lost) */
+                        start_erase(f);
+                        return;
+                }
+                uint8_t key[CF_KEY_LEN];
+                if (n->nc.seedkey_echo) {
+                        cf_ccp_key_echo(&d->data[1], key);
+                } else {
+                        uint8_t secret[CF_NODE_SECRET_LEN];
+                        cf_node_secret(n->m->fleet_key, n->uid_raw, secret);
+                        cf_ccp_key(secret, &d->data[1], key);
+                        cf_memzero(secret, sizeof secret);
+                }
+                cf_ccp_cro_unlock(cro, 0, key);
+                cf_memzero(key, sizeof key);
+                f->sub = 1;
+                /* One try: a seed is good for one UNLOCK, so a lost answer means a new GET_SEED. */
+                request(f, cro, 1, UINT32_MAX);
+                return;
+        }
+        /* UNLOCK */
+        if (r == -ETIMEDOUT && ++f->unlock_tries < n->m->conf->retries) {
+                f->sub = 0;
+                cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
+                request(f, cro, 0, UINT32_MAX);
+                return;
+        }
+        if (r < 0) {
+                fail_ccp(f, r);
+                return;
+        }
+        if (!(d->data[0] & CF_CCP_RES_PGM)) {
+                fail(f, "%s: UNLOCK answered but programming is still locked (privileges 0x%02X)", f->ref,
+                     d->data[0]);
+                return;
+        }
+        start_erase(f);
+}
+
+static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        FlashJob *f = n->flash;
+        Job *j;
+        uint8_t cro[8];
+
+        if (!f)
+                return;
+        j = f->job;
+        if (r >= 0)
+                n->last_seen = now_realtime_us();
+
+        switch (f->step) {
+        case STEP_UNLOCKING:
+                on_unlock_reply(f, r, d);
+                return;
+        case STEP_ERASING:
+                if (r < 0) {
+                        fail_ccp(f, r);
+                        return;
+                }
+                if (f->sub == 0) {
+                        f->sub = 1;
+                        cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                set_step(f, STEP_PROGRAMMING);
+                f->run = 0;
+                f->off = 0;
+                program_next(f);
+                return;
+        case STEP_PROGRAMMING:
+                if (r < 0) {
+                        fail_ccp(f, r);
+                        return;
+                }
+                if (f->sub == 1) {
+                        program_next(f);
+                        return;
+                }
+                if (f->sub == 2) {
+                        const struct cf_run *run = &j->runs[f->run];
+                        uint32_t left = run->len - f->off;
+                        uint32_t k = left >= 6 ? 6 : left;
+                        f->off += k;
+                        f->bytes_done += k;
+                        manager_flash_changed(f, false, false);
+                        if (f->off >= run->len) {
+                                f->run++;
+                                f->off = 0;
+                                f->sub = 0;
+                        }
+                        program_next(f);
+                        return;
+                }
+                start_verify(f);
+                return;
+        case STEP_VERIFYING:
+                if (r < 0) {
+                        fail_ccp(f, r);
+                        return;
+                }
+                if (f->sub == 0) {
+                        f->sub = 1;
+                        cf_ccp_cro_build_chksum(cro, 0, CF_IMAGE_AREA_SIZE);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                if (d->data[0] != 4 || cf_ccp_dto_chksum(d) != j->image_crc) {
+                        fail(f, "%s: checksum of the staged image is 0x%08X, expected 0x%08X", f->ref,
+                             cf_ccp_dto_chksum(d), j->image_crc);
+                        return;
+                }
+                start_disconnect(f);
+                return;
+        case STEP_REBOOTING:
+                if (r == -EPROTO) {
+                        fail_ccp(f, r);
+                        return;
+                }
+                /* OK, or no answer: the node may have reset before answering; the confirmation tells. */
+                if (r < 0)
+                        log_node(LOG_WARNING, f->bus, f->ref, j->id,
+                                 "%s: no answer to DISCONNECT, waiting for the node to come back", f->ref);
+                manager_release_slot(f);
+                f->deadline = 0;
+                start_reboot_wait(f, REBOOT_FIRST_US);
+                return;
+        default:
+                return;
+        }
+}
+
+/* ---- after DISCONNECT: wait for the node, then read what it runs -------------------------------------- */
+
+static void confirm_identified(Node *n, int r);
+
+static void reboot_connect_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        FlashJob *f = n->flash;
+        if (!f)
+                return;
+        if (r < 0) {
+                start_reboot_wait(f, 0);
+                return;
+        }
+        set_step(f, STEP_CONFIRMING);
+        if (node_identify(n, false, confirm_identified) < 0)
+                start_reboot_wait(f, 0);
+}
+
+static int on_reboot_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        FlashJob *f = userdata;
+        Node *n = f->node;
+        uint8_t cro[8];
+
+        if (ccp_session_pending(n->ccp))
+                ccp_abort(n->ccp, true);
+        n->on_reply = reboot_connect_reply;
+        cf_ccp_cro_connect(cro, 0, n->nc.station);
+        if (ccp_request(n->ccp, cro, 1, UINT32_MAX) < 0)
+                start_reboot_wait(f, 0);
+        return 0;
+}
+
+/* first_us: delay of the first attempt (0: the next back-off step). */
+static void start_reboot_wait(FlashJob *f, uint64_t first_us)
+{
+        Manager *m = f->job->m;
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+
+        if (f->deadline == 0) {
+                f->deadline = now + (uint64_t) m->conf->reboot_timeout_ms * 1000u;
+                f->backoff = first_us ? first_us : REBOOT_FIRST_US;
+        } else {
+                f->backoff = f->backoff * 3 / 2;
+                if (f->backoff > REBOOT_BACKOFF_US)
+                        f->backoff = REBOOT_BACKOFF_US;
+        }
+        if (f->step != STEP_REBOOTING)
+                set_step(f, STEP_REBOOTING);
+        if (now >= f->deadline) {
+                fail(f, "%s: did not come back within %u ms after DISCONNECT", f->ref,
+                     m->conf->reboot_timeout_ms);
+                return;
+        }
+        uint64_t at = now + (first_us ? first_us : f->backoff);
+        if (at > f->deadline)
+                at = f->deadline;
+        if (!f->timer) {
+                if (sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC, at, 1000, on_reboot_timer, f) <
+                    0) {
+                        fail(f, "%s: out of memory", f->ref);
+                        return;
+                }
+        } else {
+                sd_event_source_set_time(f->timer, at);
+        }
+        sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
+}
+
+static void confirm_identified(Node *n, int r)
+{
+        FlashJob *f = n->flash;
+        Job *j = f->job;
+
+        if (r < 0) {
+                start_reboot_wait(f, 0);
+                return;
+        }
+        if (runs_image(n, j)) {
+                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
+                         j->info.release);
+                disconnect_quietly(n);
+                node_set_error(n, NULL);
+                node_set_state(n, "online");
+                f->bytes_done = f->bytes_total;
+                finish_node(f, STEP_DONE);
+                return;
+        }
+        if (f->resumed && n->mode == CF_MODE_APP) {
+                /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving: the node
+                 * still runs its old image, and nothing is lost by staging again from the start. */
+                f->resumed = false;
+                log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, staging the image again",
+                         f->ref, n->version[0] ? n->version : "no image");
+                disconnect_quietly(n);
+                manager_release_slot(f);
+                f->bytes_done = 0;
+                f->deadline = 0;
+                set_step(f, STEP_QUEUED);
+                manager_schedule(n->m);
+                return;
+        }
+        static const char *const results[] = {"none", "installed", "rejected", "verify failed"};
+        fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
+             n->version[0] ? n->version : "no valid image", j->version,
+             n->mode == CF_MODE_APP          ? "application"
+             : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
+                                             : "unknown",
+             n->last_update < 4 ? results[n->last_update] : "unknown");
+}
+
+/* ---- entry points -------------------------------------------------------------------------------- */
+
+void flash_job_begin(FlashJob *f)
+{
+        Node *n = f->node;
+        if (!n) {
+                fail(f, "%s: node is not configured any more", f->ref);
+                return;
+        }
+        n->flash = f;
+        f->bytes_done = 0;
+        f->unlock_tries = 0;
+        f->deadline = 0;
+        node_set_error(n, NULL);
+        node_set_state(n, "updating");
+        set_step(f, STEP_CONNECTING);
+        if (ccp_session_pending(n->ccp))
+                ccp_abort(n->ccp, true);
+        int r = node_identify(n, true, identified);
+        if (r < 0)
+                fail(f, "%s: cannot start: %s", f->ref, strerror(-r));
+}
+
+void flash_job_resume_confirm(FlashJob *f)
+{
+        Node *n = f->node;
+        if (!n) {
+                fail(f, "%s: node is not configured any more", f->ref);
+                return;
+        }
+        n->flash = f;
+        f->resumed = true;
+        f->deadline = 0;
+        node_set_state(n, "updating");
+        start_reboot_wait(f, 1);
+}
+
+void flash_job_cancel(FlashJob *f)
+{
+        if (flash_step_final(f->step))
+                return;
+        if (f->step >= STEP_REBOOTING)
+                return; /* the node installs the image anyway: keep confirming */
+        Node *n = f->node;
+        if (n && f->step != STEP_QUEUED) {
+                disconnect_quietly(n);
+                node_set_state(n, "online");
+        }
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s", f->ref,
+                 flash_step_str(f->step));
+        finish_node(f, STEP_CANCELLED);
+}
+
+void flash_job_free(FlashJob *f)
+{
+        if (f->node && f->node->flash == f) {
+                f->node->flash = NULL;
+                if (ccp_session_pending(f->node->ccp))
+                        ccp_abort(f->node->ccp, true);
+        }
+        f->timer = sd_event_source_disable_unref(f->timer);
+        free(f->error);
+        f->error = NULL;
+}

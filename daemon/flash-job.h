@@ -1,0 +1,52 @@
+/* The per-node update state machine (connect, identify, unlock, erase, program, verify, reset, confirm) and
+ * node identification. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "canfleet/ccp.h"
+
+typedef struct Node Node;
+typedef struct FlashJob FlashJob;
+
+/*
+ * A node of a job goes through these steps (the Job.Progress "step" strings):
+ *   queued → connecting (CONNECT, device ID and status block; hardware id / same image / rollback
+ *   checks, nothing erased yet) → unlocking (GET_SEED/UNLOCK) → erasing (SET_MTA ext 3, CLEAR_MEMORY
+ *   of C) → programming (the planned runs, flash-plan.h, then PROGRAM 0) → verifying (BUILD_CHKSUM
+ *   against the image's CRC) → rebooting (saved, then DISCONNECT end of session; CONNECT with
+ *   back-off until reboot_timeout_ms) → confirming (the running trailer must be the image's) → done.
+ * failed / cancelled end it otherwise. Every step change is saved (job-store.h) before it acts.
+ */
+enum flash_step {
+        STEP_QUEUED,
+        STEP_CONNECTING, /* CONNECT and identify */
+        STEP_UNLOCKING,
+        STEP_ERASING,
+        STEP_PROGRAMMING,
+        STEP_VERIFYING,
+        STEP_REBOOTING, /* DISCONNECT(end) sent: past the point where a cancel stops the install */
+        STEP_CONFIRMING,
+        STEP_DONE,
+        STEP_FAILED,
+        STEP_CANCELLED,
+        _STEP_MAX,
+};
+const char *flash_step_str(enum flash_step s);
+int flash_step_from_str(const char *s);
+static inline bool flash_step_final(enum flash_step s)
+{
+        return s >= STEP_DONE;
+}
+
+typedef void (*node_reply_fn)(Node *n, int r, const struct cf_ccp_dto *d);
+typedef void (*node_done_fn)(Node *n, int r);
+
+/* Per-node CCP procedures (flash-job.c). */
+int node_identify(Node *n, bool connect, node_done_fn done);
+void node_set_error(Node *n, const char *error);
+void node_set_state(Node *n, const char *state);
+void flash_job_begin(FlashJob *f); /* the scheduler gave it a slot */
+void flash_job_resume_confirm(FlashJob *f);
+void flash_job_cancel(FlashJob *f);
+void flash_job_free(FlashJob *f);

@@ -1,0 +1,1006 @@
+/* The canfleetd engine: buses and their transports, nodes, jobs, the scheduler, persistence, signals and the
+ * watchdog. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "canfleet/crc32.h"
+#include "canfleet/sha256.h"
+#include "cleanup.h"
+#include "job-store.h"
+#include "log.h"
+#include "manager.h"
+
+#define PROGRESS_INTERVAL_US 250000ULL
+#define FRAME_BITS           125u /* an 8-byte standard frame with typical stuffing and the inter-frame space */
+
+static uint64_t now_realtime_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static const char *const job_state_names[] = {
+    [JOB_RUNNING] = "running", [JOB_DONE] = "done", [JOB_FAILED] = "failed", [JOB_CANCELLED] = "cancelled"};
+
+const char *job_state_str(enum job_state s)
+{
+        return s <= JOB_CANCELLED ? job_state_names[s] : "failed";
+}
+
+static int job_state_from_str(const char *s)
+{
+        for (int i = 0; i <= JOB_CANCELLED; i++)
+                if (strcmp(job_state_names[i], s) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+/* ---- nodes ------------------------------------------------------------------------------------- */
+
+static void node_ccp_cb(CcpSession *s, int r, const struct cf_ccp_dto *d, void *userdata)
+{
+        Node *n = userdata;
+        if (n->on_reply)
+                n->on_reply(n, r, d);
+}
+
+static Node *node_free(Node *n)
+{
+        if (!n)
+                return NULL;
+        ccp_session_free(n->ccp);
+        free(n->path);
+        free(n->last_error);
+        free(n);
+        return NULL;
+}
+
+static int node_new(CanBus *b, const struct cf_node_conf *nc, bool configured, Node **ret)
+{
+        Manager *m = b->m;
+        if (nc->dto_id >= CF_CAN_IDS || b->by_dto[nc->dto_id])
+                return -EADDRINUSE;
+        Node *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->m = m;
+        n->bus = b;
+        n->nc = *nc;
+        n->configured = configured;
+        n->state = "unknown";
+        snprintf(n->name, sizeof n->name, "%s:%u", b->conf->name, nc->station);
+        _cleanup_(freep) char *prefix = NULL;
+        int r = sd_bus_path_encode("/io/canfleet/Gateway1/node", b->conf->name, &prefix);
+        if (r >= 0 && asprintf(&n->path, "%s_%u", prefix, nc->station) < 0)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = ccp_session_new(m->event, b->transport, &b->load, n->name, nc->cro_id, nc->dto_id,
+                                    nc->station, m->conf->retries, &n->ccp);
+        if (r < 0) {
+                node_free(n);
+                return r;
+        }
+        ccp_session_set_callback(n->ccp, node_ccp_cb, n);
+
+        Node **p = realloc(b->nodes, (b->n_nodes + 1) * sizeof *p);
+        if (!p) {
+                node_free(n);
+                return -ENOMEM;
+        }
+        b->nodes = p;
+        size_t i = b->n_nodes;
+        while (i > 0 && b->nodes[i - 1]->nc.station > nc->station) {
+                b->nodes[i] = b->nodes[i - 1];
+                i--;
+        }
+        b->nodes[i] = n;
+        b->n_nodes++;
+        b->by_dto[nc->dto_id] = n;
+        *ret = n;
+        return 0;
+}
+
+static Node *bus_find_station(CanBus *b, uint16_t sa)
+{
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i]->nc.station == sa)
+                        return b->nodes[i];
+        return NULL;
+}
+
+static void node_export(Node *n)
+{
+        if (n->exported)
+                return;
+        n->exported = true;
+        bus_node_added(n);
+        bus_manager_changed(n->m, "Nodes", NULL);
+}
+
+CanBus *manager_find_bus(Manager *m, const char *name)
+{
+        for (size_t i = 0; i < m->n_buses; i++)
+                if (strcmp(m->buses[i].conf->name, name) == 0)
+                        return &m->buses[i];
+        return NULL;
+}
+
+int manager_find_node(Manager *m, const char *ref, Node **ret)
+{
+        if (ref[0] == '/') {
+                for (size_t i = 0; i < m->n_buses; i++)
+                        for (size_t k = 0; k < m->buses[i].n_nodes; k++) {
+                                Node *n = m->buses[i].nodes[k];
+                                if (n->exported && strcmp(n->path, ref) == 0) {
+                                        *ret = n;
+                                        return 0;
+                                }
+                        }
+                return -ENXIO;
+        }
+        const char *colon = strrchr(ref, ':');
+        if (!colon || colon == ref || (size_t) (colon - ref) > CF_BUS_NAME_MAX)
+                return -EINVAL;
+        char bus[CF_BUS_NAME_MAX + 1];
+        memcpy(bus, ref, (size_t) (colon - ref));
+        bus[colon - ref] = 0;
+        char *end;
+        errno = 0;
+        unsigned long sa = strtoul(colon + 1, &end, 10);
+        if (errno || !colon[1] || *end || sa > 0xFFFF || colon[1] == '-' || colon[1] == '+')
+                return -EINVAL;
+        CanBus *b = manager_find_bus(m, bus);
+        if (!b)
+                return -ENXIO;
+        Node *n = bus_find_station(b, (uint16_t) sa);
+        if (!n || !n->exported)
+                return -ENXIO;
+        *ret = n;
+        return 0;
+}
+
+Job *manager_find_job(Manager *m, unsigned id)
+{
+        for (size_t i = 0; i < m->n_jobs; i++)
+                if (m->jobs[i]->id == id)
+                        return m->jobs[i];
+        return NULL;
+}
+
+/* ---- buses ------------------------------------------------------------------------------------- */
+
+static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
+{
+        CanBus *b = userdata;
+        if (f->id >= CF_CAN_IDS)
+                return;
+        Node *n = b->by_dto[f->id];
+        if (n)
+                ccp_session_handle_frame(n->ccp, f);
+}
+
+static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
+{
+        CanBus *b = userdata;
+        bool up = s == CF_LINK_UP;
+        log_node(up ? LOG_INFO : LOG_WARNING, b->conf->name, NULL, 0, "%s: link %s%s", b->conf->name,
+                 cf_link_state_str(s), up ? "" : ": sessions paused");
+        for (size_t i = 0; i < b->n_nodes; i++)
+                ccp_session_link(b->nodes[i]->ccp, up);
+        /* Behind a lost adapter the nodes may have lost power and their CCP session: a node not yet
+         * reset starts again from CONNECT (CLEAR_MEMORY makes C clean); one past DISCONNECT is
+         * being waited for anyway. */
+        for (size_t i = 0; up && i < b->n_nodes; i++) {
+                FlashJob *f = b->nodes[i]->flash;
+                if (f && f->slot && f->step >= STEP_CONNECTING && f->step < STEP_REBOOTING)
+                        flash_job_begin(f);
+        }
+        bus_manager_changed(b->m, "Buses", NULL);
+        if (up)
+                manager_schedule(b->m);
+}
+
+static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
+{
+        b->m = m;
+        b->conf = bc;
+        b->by_dto = calloc(CF_CAN_IDS, sizeof *b->by_dto);
+        if (!b->by_dto)
+                return -ENOMEM;
+        b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
+        if (b->load.frame_us == 0)
+                b->load.frame_us = 1;
+
+        /* The kernel filter: every DTO id a node of this bus may answer on. */
+        size_t cap = bc->n_nodes + (size_t) (bc->scan_last - bc->scan_first + 1u);
+        _cleanup_(freep) uint32_t *ids = calloc(cap, sizeof *ids);
+        if (!ids)
+                return -ENOMEM;
+        size_t n_ids = 0;
+        for (size_t i = 0; i < bc->n_nodes; i++)
+                ids[n_ids++] = bc->nodes[i].dto_id;
+        for (unsigned sa = bc->scan_first; sa <= bc->scan_last; sa++) {
+                uint32_t id = cf_bus_node_conf(bc, (uint16_t) sa).dto_id;
+                bool dup = false;
+                for (size_t i = 0; i < n_ids && !dup; i++)
+                        dup = ids[i] == id;
+                if (!dup)
+                        ids[n_ids++] = id;
+        }
+        int r = can_transport_new(m->event, bc, ids, n_ids, on_frame, on_link, b, &b->transport);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < bc->n_nodes; i++) {
+                Node *n;
+                r = node_new(b, &bc->nodes[i], true, &n);
+                if (r < 0)
+                        return r;
+                n->exported = true;
+        }
+        return 0;
+}
+
+static void bus_done(CanBus *b)
+{
+        for (size_t i = 0; i < b->n_nodes; i++)
+                node_free(b->nodes[i]);
+        free(b->nodes);
+        free(b->by_dto);
+        sd_bus_message_unref(b->scan_reply);
+        can_transport_free(b->transport);
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------- */
+
+static Job *job_free(Job *j)
+{
+        if (!j)
+                return NULL;
+        for (size_t i = 0; i < j->n_nodes; i++)
+                flash_job_free(&j->nodes[i]);
+        free(j->nodes);
+        free(j->image);
+        free(j->runs);
+        free(j->path);
+        sd_event_source_disable_unref(j->progress_timer);
+        free(j);
+        return NULL;
+}
+
+static void job_save(Job *j)
+{
+        Manager *m = j->m;
+        struct job_record r = {.id = j->id,
+                               .created = j->created,
+                               .finished = j->finished,
+                               .force = j->force,
+                               .cancel = j->cancel,
+                               .n_nodes = j->n_nodes};
+        snprintf(r.state, sizeof r.state, "%s", job_state_str(j->state));
+        memcpy(r.image, j->image_sha, sizeof r.image);
+        r.nodes = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *r.nodes);
+        if (!r.nodes) {
+                log_error("job %u: out of memory saving it", j->id);
+                return;
+        }
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                FlashJob *f = &j->nodes[i];
+                snprintf(r.nodes[i].bus, sizeof r.nodes[i].bus, "%s", f->bus);
+                r.nodes[i].station = f->station;
+                snprintf(r.nodes[i].step, sizeof r.nodes[i].step, "%s", flash_step_str(f->step));
+                r.nodes[i].error = f->error;
+                r.nodes[i].bytes_done = f->bytes_done;
+                r.nodes[i].bytes_total = f->bytes_total;
+        }
+        int k = job_store_save(m->conf->state_dir, &r);
+        free(r.nodes);
+        if (k < 0)
+                log_internal(LOG_ERR, k, NULL, NULL, j->id, "job %u: cannot save its state in %s: %m", j->id,
+                             m->conf->state_dir);
+}
+
+static int on_progress_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        Job *j = userdata;
+        if (j->progress_dirty) {
+                j->progress_dirty = false;
+                bus_job_changed(j, "Progress", NULL);
+        }
+        return 0;
+}
+
+void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
+{
+        Job *j = f->job;
+        if (persist)
+                job_save(j);
+        if (urgent) {
+                j->progress_dirty = false;
+                bus_job_changed(j, "Progress", NULL);
+                manager_update_status(j->m);
+                return;
+        }
+        if (j->progress_dirty)
+                return;
+        j->progress_dirty = true;
+        uint64_t now;
+        sd_event_now(j->m->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(j->progress_timer, now + PROGRESS_INTERVAL_US);
+        sd_event_source_set_enabled(j->progress_timer, SD_EVENT_ONESHOT);
+}
+
+static bool image_in_use(Manager *m, const char *sha, const Job *except)
+{
+        for (size_t i = 0; i < m->n_jobs; i++)
+                if (m->jobs[i] != except && m->jobs[i]->state == JOB_RUNNING &&
+                    strcmp(m->jobs[i]->image_sha, sha) == 0)
+                        return true;
+        return false;
+}
+
+static void prune_jobs(Manager *m)
+{
+        size_t finished = 0;
+        for (size_t i = 0; i < m->n_jobs; i++)
+                finished += m->jobs[i]->state != JOB_RUNNING;
+        while (finished > CF_MAX_FINISHED_JOBS) {
+                size_t i = 0;
+                while (m->jobs[i]->state == JOB_RUNNING)
+                        i++;
+                Job *j = m->jobs[i];
+                bus_job_removed(j);
+                job_store_remove(m->conf->state_dir, j->id);
+                memmove(&m->jobs[i], &m->jobs[i + 1], (m->n_jobs - i - 1) * sizeof *m->jobs);
+                m->n_jobs--;
+                job_free(j);
+                finished--;
+                bus_manager_changed(m, "Jobs", NULL);
+        }
+}
+
+static void job_finish(Job *j)
+{
+        Manager *m = j->m;
+        bool failed = false;
+        for (size_t i = 0; i < j->n_nodes; i++)
+                failed |= j->nodes[i].step == STEP_FAILED;
+        j->state = j->cancel ? JOB_CANCELLED : failed ? JOB_FAILED : JOB_DONE;
+        j->finished = now_realtime_us();
+        job_save(j);
+        log_internal(j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, 0, NULL, NULL, j->id, "job %u: %s",
+                     j->id, job_state_str(j->state));
+        if (!image_in_use(m, j->image_sha, j))
+                job_store_drop_image(m->conf->cache_dir, j->image_sha);
+        bus_job_changed(j, "State", "Finished", "Progress", NULL);
+        bus_job_completed(j);
+        manager_update_status(m);
+        if (m->job_finished)
+                m->job_finished(m, j, m->job_finished_userdata);
+        prune_jobs(m);
+}
+
+void manager_flash_finished(FlashJob *f)
+{
+        Job *j = f->job;
+        if (j->state != JOB_RUNNING)
+                return;
+        for (size_t i = 0; i < j->n_nodes; i++)
+                if (!flash_step_final(j->nodes[i].step))
+                        goto out;
+        job_finish(j);
+out:
+        manager_schedule(j->m);
+}
+
+int job_cancel(Job *j)
+{
+        if (j->state != JOB_RUNNING)
+                return -EALREADY;
+        j->cancel = true;
+        log_internal(LOG_NOTICE, 0, NULL, NULL, j->id, "job %u: cancel requested", j->id);
+        for (size_t i = 0; i < j->n_nodes && j->state == JOB_RUNNING; i++)
+                flash_job_cancel(&j->nodes[i]);
+        if (j->state == JOB_RUNNING)
+                job_save(j);
+        return 0;
+}
+
+static int job_new(Manager *m, unsigned id, Job **ret)
+{
+        Job *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->m = m;
+        j->id = id;
+        int r = asprintf(&j->path, "/io/canfleet/Gateway1/job/%u", id) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &j->progress_timer, CLOCK_MONOTONIC, 0, 0, on_progress_timer,
+                                      j);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(j->progress_timer, SD_EVENT_OFF);
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int job_set_image(Job *j, uint8_t *image, const char *sha_hex, char **error)
+{
+        int s = cf_image_check(image, &j->info);
+        if (s != CF_IMAGE_OK) {
+                if (error &&
+                    asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
+                        *error = NULL;
+                free(image);
+                return -EBADMSG;
+        }
+        j->image = image;
+        memcpy(j->image_sha, sha_hex, 65);
+        static const char hex[] = "0123456789abcdef";
+        for (unsigned i = 0; i < 32; i++) {
+                j->payload_sha[2 * i] = hex[j->info.payload_sha256[i] >> 4];
+                j->payload_sha[2 * i + 1] = hex[j->info.payload_sha256[i] & 0xF];
+        }
+        j->payload_sha[64] = 0;
+        snprintf(j->version, sizeof j->version, "%u.%u.%u", j->info.ver_major, j->info.ver_minor,
+                 j->info.ver_patch);
+        j->image_crc = cf_crc32_le(CF_CRC32_INIT, image, CF_IMAGE_AREA_SIZE);
+        int r = cf_plan_runs(image, CF_IMAGE_AREA_SIZE, &j->runs, &j->n_runs);
+        if (r < 0)
+                return r;
+        j->plan_bytes = cf_plan_bytes(j->runs, j->n_runs);
+        return 0;
+}
+
+static void sha_hex_of(const uint8_t *data, size_t size, char out[65])
+{
+        static const char hex[] = "0123456789abcdef";
+        uint8_t d[CF_SHA256_LEN];
+        cf_sha256(data, size, d);
+        for (unsigned i = 0; i < 32; i++) {
+                out[2 * i] = hex[d[i] >> 4];
+                out[2 * i + 1] = hex[d[i] & 0xF];
+        }
+        out[64] = 0;
+}
+
+static int manager_add_job(Manager *m, Job *j)
+{
+        Job **p = realloc(m->jobs, (m->n_jobs + 1) * sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        m->jobs = p;
+        m->jobs[m->n_jobs++] = j;
+        bus_job_added(j);
+        bus_manager_changed(m, "Jobs", NULL);
+        return 0;
+}
+
+int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **nodes, size_t n, bool all,
+                         bool force, Job **ret, char **error)
+{
+        _cleanup_(freep) Node **set = NULL;
+        size_t n_set = 0, other_hw = 0;
+        struct cf_image_info info;
+
+        if (error)
+                *error = NULL;
+        if (size != CF_IMAGE_AREA_SIZE) {
+                if (error && asprintf(error, "the image is %zu bytes, not a packed %u KB area image", size,
+                                      CF_IMAGE_AREA_SIZE / 1024) < 0)
+                        *error = NULL;
+                return -EBADMSG;
+        }
+        int s = cf_image_check(image, &info);
+        if (s != CF_IMAGE_OK) {
+                if (error &&
+                    asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
+                        *error = NULL;
+                return -EBADMSG;
+        }
+
+        size_t cap = n;
+        if (n == 0 && all)
+                for (size_t i = 0; i < m->n_buses; i++)
+                        cap += m->buses[i].n_nodes;
+        set = calloc(cap ? cap : 1, sizeof *set);
+        if (!set)
+                return -ENOMEM;
+        if (n == 0 && all) {
+                for (size_t i = 0; i < m->n_buses; i++)
+                        for (size_t k = 0; k < m->buses[i].n_nodes; k++) {
+                                Node *x = m->buses[i].nodes[k];
+                                /* With "all", a node known to be other hardware is simply not ours to
+                                 * update. */
+                                if (!x->exported)
+                                        continue;
+                                if (x->identified && x->hw_id != info.hw_id)
+                                        other_hw++;
+                                else
+                                        set[n_set++] = x;
+                        }
+        } else {
+                for (size_t i = 0; i < n; i++) {
+                        bool dup = false;
+                        for (size_t k = 0; k < n_set && !dup; k++)
+                                dup = set[k] == nodes[i];
+                        if (dup)
+                                continue;
+                        if (nodes[i]->identified && nodes[i]->hw_id != info.hw_id) {
+                                if (error &&
+                                    asprintf(error, "%s has hardware id 0x%04X, the image is for 0x%04X",
+                                             nodes[i]->name, nodes[i]->hw_id, info.hw_id) < 0)
+                                        *error = NULL;
+                                return -EXDEV;
+                        }
+                        set[n_set++] = nodes[i];
+                }
+        }
+        if (n_set == 0 && other_hw > 0) {
+                if (error && asprintf(error, "every node has another hardware id than the image's 0x%04X",
+                                      info.hw_id) < 0)
+                        *error = NULL;
+                return -EXDEV;
+        }
+        if (n_set == 0) {
+                if (error)
+                        *error = strdup(all ? "no node to update (no configured node of this hardware id)"
+                                            : "no node to update");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n_set; i++)
+                if (set[i]->flash) {
+                        if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
+                                              set[i]->flash->job->id) < 0)
+                                *error = NULL;
+                        return -EBUSY;
+                }
+
+        uint8_t *copy = malloc(size);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, image, size);
+        char sha[65];
+        sha_hex_of(copy, size, sha);
+        int r = job_store_put_image(m->conf->cache_dir, sha, copy, size);
+        if (r < 0) {
+                free(copy);
+                if (error && asprintf(error, "cannot store the image in %s: %s", m->conf->cache_dir,
+                                      strerror(-r)) < 0)
+                        *error = NULL;
+                return r;
+        }
+
+        Job *j;
+        r = job_new(m, m->next_job_id, &j);
+        if (r < 0) {
+                free(copy);
+                return r;
+        }
+        r = job_set_image(j, copy, sha, error);
+        if (r >= 0) {
+                j->nodes = calloc(n_set, sizeof *j->nodes);
+                if (!j->nodes)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        m->next_job_id++;
+        j->force = force;
+        j->created = now_realtime_us();
+        j->n_nodes = n_set;
+        for (size_t i = 0; i < n_set; i++) {
+                FlashJob *f = &j->nodes[i];
+                f->job = j;
+                f->node = set[i];
+                snprintf(f->ref, sizeof f->ref, "%s", set[i]->name);
+                snprintf(f->bus, sizeof f->bus, "%s", set[i]->bus->conf->name);
+                f->station = set[i]->nc.station;
+                f->step = STEP_QUEUED;
+                f->bytes_total = j->plan_bytes;
+                set[i]->flash = f;
+                node_set_state(set[i], "updating");
+        }
+        r = manager_add_job(m, j);
+        if (r < 0) {
+                for (size_t i = 0; i < n_set; i++)
+                        set[i]->flash = NULL;
+                job_free(j);
+                return r;
+        }
+        job_save(j);
+        log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64 " bytes to send per node)",
+                     j->id, n_set, j->version, j->info.release, j->plan_bytes);
+        manager_schedule(m);
+        manager_update_status(m);
+        *ret = j;
+        return 0;
+}
+
+/* Jobs that were running when canfleetd stopped: each node goes on from a safe point. */
+static int resume_jobs(Manager *m)
+{
+        struct job_record *recs;
+        size_t n;
+        unsigned max_id;
+        int r = job_store_load_all(m->conf->state_dir, &recs, &n, &max_id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the jobs in %s: %m", m->conf->state_dir);
+        m->next_job_id = max_id + 1;
+
+        for (size_t i = 0; i < n; i++) {
+                struct job_record *rec = &recs[i];
+                if (job_state_from_str(rec->state) != JOB_RUNNING)
+                        continue;
+                Job *j;
+                if (job_new(m, rec->id, &j) < 0)
+                        continue;
+                j->created = rec->created;
+                j->force = rec->force;
+                j->cancel = rec->cancel;
+                j->nodes = calloc(rec->n_nodes ? rec->n_nodes : 1, sizeof *j->nodes);
+                uint8_t *img = NULL;
+                size_t size = 0;
+                char sha[65];
+                int k = job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE, &img, &size);
+                const char *why = NULL;
+                if (k < 0)
+                        why = "its image is gone from the cache";
+                else if (size != CF_IMAGE_AREA_SIZE ||
+                         (sha_hex_of(img, size, sha), strcmp(sha, rec->image) != 0))
+                        why = "its cached image is corrupted";
+                if (!why && job_set_image(j, img, rec->image, NULL) < 0) {
+                        img = NULL; /* freed by job_set_image() */
+                        why = "its cached image is not valid";
+                }
+                if (why)
+                        free(img);
+                if (!j->nodes) {
+                        job_free(j);
+                        continue;
+                }
+                memcpy(j->image_sha, rec->image, sizeof j->image_sha);
+                j->n_nodes = rec->n_nodes;
+                for (size_t x = 0; x < rec->n_nodes; x++) {
+                        struct job_record_node *rn = &rec->nodes[x];
+                        FlashJob *f = &j->nodes[x];
+                        f->job = j;
+                        snprintf(f->ref, sizeof f->ref, "%s:%u", rn->bus, rn->station);
+                        snprintf(f->bus, sizeof f->bus, "%s", rn->bus);
+                        f->station = rn->station;
+                        int st = flash_step_from_str(rn->step);
+                        f->step = st < 0 ? STEP_QUEUED : (enum flash_step) st;
+                        f->bytes_total = rn->bytes_total;
+                        f->bytes_done = flash_step_final(f->step) ? rn->bytes_done : 0;
+                        if (rn->error)
+                                f->error = strdup(rn->error);
+                        CanBus *b = manager_find_bus(m, rn->bus);
+                        Node *node = b ? bus_find_station(b, rn->station) : NULL;
+                        if (b && !node) {
+                                /* Found by a scan before the restart. */
+                                struct cf_node_conf nc = cf_bus_node_conf(b->conf, rn->station);
+                                if (node_new(b, &nc, false, &node) < 0)
+                                        node = NULL;
+                        }
+                        if (node)
+                                node->exported = true;
+                        f->node = node;
+                }
+                if (manager_add_job(m, j) < 0) {
+                        job_free(j);
+                        continue;
+                }
+                log_internal(LOG_INFO, 0, NULL, NULL, j->id, "job %u: resuming", j->id);
+                for (size_t x = 0; x < j->n_nodes; x++) {
+                        FlashJob *f = &j->nodes[x];
+                        if (flash_step_final(f->step))
+                                continue;
+                        if (why) {
+                                f->step = STEP_FAILED;
+                                free(f->error);
+                                f->error = NULL;
+                                if (asprintf(&f->error, "%s: job %u cannot go on: %s", f->ref, j->id, why) <
+                                    0)
+                                        f->error = NULL;
+                                continue;
+                        }
+                        if (!f->node)
+                                continue; /* fails when scheduled */
+                        if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
+                                flash_job_resume_confirm(f);
+                        } else {
+                                /* Before DISCONNECT B was never touched; CLEAR_MEMORY will make C clean. */
+                                f->step = STEP_QUEUED;
+                                f->node->flash = f;
+                                node_set_state(f->node, "updating");
+                        }
+                }
+                if (j->cancel)
+                        for (size_t x = 0; x < j->n_nodes; x++)
+                                flash_job_cancel(&j->nodes[x]);
+                if (j->state == JOB_RUNNING) {
+                        job_save(j);
+                        bool all_final = true;
+                        for (size_t x = 0; x < j->n_nodes; x++)
+                                all_final &= flash_step_final(j->nodes[x].step);
+                        if (all_final)
+                                job_finish(j);
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                job_record_done(&recs[i]);
+        free(recs);
+        return 0;
+}
+
+/* ---- scheduler --------------------------------------------------------------------------------- */
+
+static int on_schedule(sd_event_source *es, void *userdata)
+{
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_jobs && m->active < m->conf->max_parallel; i++) {
+                Job *j = m->jobs[i];
+                if (j->state != JOB_RUNNING)
+                        continue;
+                for (size_t k = 0; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
+                        FlashJob *f = &j->nodes[k];
+                        if (f->step != STEP_QUEUED || f->slot)
+                                continue;
+                        if (f->node) {
+                                CanBus *b = f->node->bus;
+                                if (b->transport->state != CF_LINK_UP ||
+                                    b->active >= b->conf->max_parallel || b->scanning)
+                                        continue;
+                                b->active++;
+                        }
+                        f->slot = true;
+                        m->active++;
+                        flash_job_begin(f);
+                        if (j->state != JOB_RUNNING)
+                                break;
+                }
+        }
+        return 0;
+}
+
+void manager_schedule(Manager *m)
+{
+        if (m->sched)
+                sd_event_source_set_enabled(m->sched, SD_EVENT_ONESHOT);
+}
+
+void manager_release_slot(FlashJob *f)
+{
+        if (!f->slot)
+                return;
+        Manager *m = f->job->m;
+        f->slot = false;
+        if (m->active)
+                m->active--;
+        if (f->node && f->node->bus->active)
+                f->node->bus->active--;
+        manager_schedule(m);
+}
+
+void manager_update_status(Manager *m)
+{
+        unsigned running = 0, nodes = 0, done = 0;
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                Job *j = m->jobs[i];
+                if (j->state != JOB_RUNNING)
+                        continue;
+                running++;
+                for (size_t k = 0; k < j->n_nodes; k++) {
+                        nodes++;
+                        done += j->nodes[k].step == STEP_DONE;
+                }
+        }
+        char s[128];
+        if (running)
+                snprintf(s, sizeof s, "%u job%s running, %u/%u nodes done", running, running == 1 ? "" : "s",
+                         done, nodes);
+        else
+                snprintf(s, sizeof s, "Idle");
+        if (strcmp(s, m->status) == 0)
+                return;
+        snprintf(m->status, sizeof m->status, "%s", s);
+        if (m->notify)
+                sd_notifyf(false, "STATUS=%s", s);
+}
+
+/* ---- scan -------------------------------------------------------------------------------------- */
+
+static void scan_identified(Node *n, int r)
+{
+        CanBus *b = n->bus;
+        n->probing = false;
+        if (r >= 0) {
+                node_export(n);
+                node_set_error(n, NULL);
+                node_set_state(n, "online");
+                uint8_t cro[8];
+                n->on_reply = NULL;
+                cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
+                (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
+        } else if (n->exported) {
+                node_set_error(n, ccp_session_error(n->ccp));
+                node_set_state(n, r == -ETIMEDOUT ? "offline" : "failed");
+        }
+        if (b->scan_pending && --b->scan_pending == 0) {
+                b->scanning = false;
+                log_node(LOG_INFO, b->conf->name, NULL, 0, "%s: scan done", b->conf->name);
+                bus_scan_done(b);
+                manager_schedule(b->m);
+        }
+}
+
+int manager_scan(CanBus *b)
+{
+        if (b->scanning)
+                return -EBUSY;
+        if (b->transport->state != CF_LINK_UP)
+                return -ENETDOWN;
+        b->scanning = true;
+        b->scan_pending = 1; /* held until every probe is started */
+        for (unsigned sa = b->conf->scan_first; sa <= b->conf->scan_last; sa++) {
+                Node *n = bus_find_station(b, (uint16_t) sa);
+                if (!n) {
+                        struct cf_node_conf nc = cf_bus_node_conf(b->conf, (uint16_t) sa);
+                        if (node_new(b, &nc, false, &n) < 0)
+                                continue;
+                }
+                if (n->flash || ccp_session_pending(n->ccp))
+                        continue;
+                n->probing = true;
+                b->scan_pending++;
+                if (node_identify(n, true, scan_identified) < 0) {
+                        n->probing = false;
+                        b->scan_pending--;
+                }
+        }
+        /* Release the hold; with no probe at all this ends the scan at once. */
+        if (--b->scan_pending == 0) {
+                b->scanning = false;
+                bus_scan_done(b);
+        }
+        return 0;
+}
+
+/* ---- life cycle -------------------------------------------------------------------------------- */
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        log_info("Received %s, saving state and exiting", strsignal((int) si->ssi_signo));
+        if (m->notify)
+                sd_notify(false, "STOPPING=1");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t wd;
+        sd_notify(false, "WATCHDOG=1");
+        if (sd_watchdog_enabled(false, &wd) > 0) {
+                sd_event_source_set_time(s, usec + wd / 2);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        (void) m;
+        return 0;
+}
+
+int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
+{
+        Manager *m = calloc(1, sizeof *m);
+        if (!m) {
+                cf_conf_free(conf);
+                return -ENOMEM;
+        }
+        m->event = sd_event_ref(e);
+        m->conf = conf;
+        m->next_job_id = 1;
+        int r = cf_conf_read_fleet_key(conf, m->fleet_key, error);
+        if (r < 0)
+                goto fail;
+        r = job_store_prepare(conf->state_dir, conf->cache_dir);
+        if (r < 0) {
+                if (error &&
+                    asprintf(error, "%s: state_dir/cache_dir: cannot create %s/jobs or %s/images: %s",
+                             conf->path, conf->state_dir, conf->cache_dir, strerror(-r)) < 0)
+                        *error = NULL;
+                goto fail;
+        }
+        r = sd_event_add_defer(e, &m->sched, on_schedule, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->sched, SD_EVENT_OFF);
+        m->buses = calloc(conf->n_buses, sizeof *m->buses);
+        if (!m->buses) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < conf->n_buses; i++) {
+                m->n_buses = i + 1;
+                r = bus_setup(m, &m->buses[i], &conf->buses[i]);
+                if (r < 0) {
+                        if (error && asprintf(error, "%s: buses[%zu]: %s", conf->path, i, strerror(-r)) < 0)
+                                *error = NULL;
+                        goto fail;
+                }
+        }
+        *ret = m;
+        return 0;
+fail:
+        manager_free(m);
+        return r;
+}
+
+int manager_start(Manager *m)
+{
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        int r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up signal handlers: %m");
+
+        uint64_t wd;
+        if (sd_watchdog_enabled(false, &wd) > 0) {
+                uint64_t now;
+                sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                r = sd_event_add_time(m->event, &m->watchdog, CLOCK_MONOTONIC, now + wd / 2, 0, on_watchdog,
+                                      m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the watchdog timer: %m");
+        }
+        r = resume_jobs(m);
+        if (r < 0)
+                return r;
+        manager_schedule(m);
+        manager_update_status(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_jobs; i++) {
+                if (m->jobs[i]->state == JOB_RUNNING)
+                        job_save(m->jobs[i]);
+                job_free(m->jobs[i]);
+        }
+        free(m->jobs);
+        for (size_t i = 0; i < m->n_buses; i++)
+                bus_done(&m->buses[i]);
+        free(m->buses);
+        sd_event_source_disable_unref(m->sched);
+        sd_event_source_disable_unref(m->sig_term);
+        sd_event_source_disable_unref(m->sig_int);
+        sd_event_source_disable_unref(m->watchdog);
+        sd_bus_flush_close_unref(m->bus);
+        cf_memzero(m->fleet_key, sizeof m->fleet_key);
+        cf_conf_free(m->conf);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,183 @@
+/* The engine of canfleetd: one Manager owning the sd-event loop, the CAN buses, the nodes, the jobs and the
+ * scheduler. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "can-transport.h"
+#include "canfleet/image.h"
+#include "canfleet/seedkey.h"
+#include "ccp-master.h"
+#include "conf.h"
+#include "flash-job.h"
+#include "flash-plan.h"
+
+typedef struct Manager Manager;
+typedef struct CanBus CanBus;
+typedef struct Job Job;
+
+#define CF_MAX_FINISHED_JOBS 64u
+#define CF_CAN_IDS           2048u
+
+enum job_state {
+        JOB_RUNNING,
+        JOB_DONE,
+        JOB_FAILED,
+        JOB_CANCELLED,
+};
+const char *job_state_str(enum job_state s);
+
+struct CanBus {
+        Manager *m;
+        const struct cf_bus_conf *conf;
+        CanTransport *transport;
+        struct ccp_bus_load load;
+        Node **nodes; /* sorted by station; includes the scan probes, which are not exported */
+        size_t n_nodes;
+        Node **by_dto; /* CF_CAN_IDS entries */
+        unsigned active;
+        /* a Scan in progress */
+        sd_bus_message *scan_reply;
+        unsigned scan_pending;
+        bool scanning;
+};
+
+struct Node {
+        Manager *m;
+        CanBus *bus;
+        struct cf_node_conf nc;
+        bool configured, exported;
+        char name[32]; /* "bus0:3" */
+        char *path;
+        CcpSession *ccp;
+        node_reply_fn on_reply; /* who gets the session's answers now */
+
+        /* identity, from the device ID and the status block */
+        bool identified;
+        uint16_t hw_id, boot_version;
+        char uid[2 * CF_UID_LEN + 1];
+        uint8_t uid_raw[CF_UID_LEN];
+        bool has_image;
+        struct cf_image_info running;
+        char version[24];
+        uint8_t mode, last_update;
+        const char *state;
+        char *last_error;
+        uint64_t last_seen;
+
+        /* identify procedure */
+        node_done_fn identify_done;
+        unsigned id_idx;
+        bool id_connect;
+        uint8_t devid[16];
+        uint8_t status[70];
+
+        FlashJob *flash; /* the node's entry in the running job, NULL when idle */
+        bool probing;    /* part of a scan */
+};
+
+struct FlashJob {
+        Job *job;
+        Node *node; /* NULL when the node is no longer configured */
+        char ref[32];
+        char bus[16];
+        uint16_t station;
+        enum flash_step step;
+        char *error;
+        uint64_t bytes_done, bytes_total;
+        bool slot;
+        bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
+        unsigned sub; /* position inside a step */
+        unsigned unlock_tries;
+        size_t run;
+        uint32_t off;
+        sd_event_source *timer; /* reboot back-off */
+        uint64_t deadline;
+        uint64_t backoff;
+};
+
+struct Job {
+        Manager *m;
+        unsigned id;
+        char *path;
+        enum job_state state;
+        uint8_t *image;
+        struct cf_image_info info;
+        char image_sha[65];   /* of the whole area image: the cache key */
+        char payload_sha[65]; /* from the trailer */
+        char version[24];
+        uint32_t image_crc;
+        struct cf_run *runs;
+        size_t n_runs;
+        uint64_t plan_bytes;
+        FlashJob *nodes;
+        size_t n_nodes;
+        bool force, cancel;
+        uint64_t created, finished;
+        sd_event_source *progress_timer;
+        bool progress_dirty;
+};
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        struct cf_conf *conf;
+        uint8_t fleet_key[CF_FLEET_KEY_LEN];
+        CanBus *buses;
+        size_t n_buses;
+        Job **jobs;
+        size_t n_jobs;
+        unsigned next_job_id;
+        unsigned active;
+        sd_event_source *sched, *sig_term, *sig_int, *watchdog;
+        bool notify;
+        char status[128];
+        /* hook for tests: called when a job leaves "running" */
+        void (*job_finished)(Manager *m, Job *j, void *userdata);
+        void *job_finished_userdata;
+};
+
+/* Build the manager from a configuration (taken over, also on failure). *error gets a message for
+ * configuration problems (fleet key). Transports are opened; nodes of "nodes" lists exist. */
+int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error);
+Manager *manager_free(Manager *m);
+/* Resume the unfinished jobs of state_dir; signals (SIGTERM/SIGINT: exit the loop), watchdog. */
+int manager_start(Manager *m);
+
+CanBus *manager_find_bus(Manager *m, const char *name);
+/* "BUS:SA" or a node object path of an exported node; -ENXIO none, -EINVAL malformed. */
+int manager_find_node(Manager *m, const char *ref, Node **ret);
+Job *manager_find_job(Manager *m, unsigned id);
+
+/* Start an update of nodes (n == 0 and all: every exported node). Errors:
+ *   -EBADMSG  invalid image (*error says why)      -EBUSY   a node is in a running job
+ *   -EXDEV    hardware id of a node known to differ  -EINVAL nothing to update */
+int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **nodes, size_t n, bool all,
+                         bool force, Job **ret, char **error);
+/* -EALREADY when the job is finished. */
+int job_cancel(Job *j);
+
+/* Scan: when done, the bus-api gets bus_scan_done(). -EBUSY when a scan of b runs. */
+int manager_scan(CanBus *b);
+
+/* Manager services used by flash-job.c */
+void manager_schedule(Manager *m);
+void manager_release_slot(FlashJob *f);
+void manager_flash_changed(FlashJob *f, bool persist, bool urgent);
+void manager_flash_finished(FlashJob *f);
+void manager_update_status(Manager *m);
+
+/* bus-api.c: every emission is a no-op without a bus. */
+int manager_connect_bus(Manager *m);
+void bus_node_changed(Node *n, const char *prop, ...) __attribute__((sentinel));
+void bus_node_added(Node *n);
+void bus_manager_changed(Manager *m, const char *prop, ...) __attribute__((sentinel));
+void bus_job_added(Job *j);
+void bus_job_removed(Job *j);
+void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
+void bus_job_completed(Job *j);
+void bus_scan_done(CanBus *b);

@@ -1,0 +1,438 @@
+/* SLCAN transport: a Lawicel adapter on a serial line (or canfleet-nodesim's pty), non-blocking with an
+ * output queue. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "conf.h"
+#include "log.h"
+#include "slcan.h"
+
+#define RECONNECT_MIN_US 100000ULL
+#define RECONNECT_MAX_US 1000000ULL
+#define OUTQ_MAX         (256u * 1024u)
+
+typedef struct Slcan {
+        CanTransport t;
+        char *device;
+        uint32_t baud;
+        uint32_t bitrate;
+        int fd;
+        sd_event_source *io;
+        sd_event_source *reconnect;
+        uint64_t reconnect_us;
+        /* output queue: bytes [head, len) not yet written */
+        char *outq;
+        size_t out_head, out_len, out_cap;
+        /* input line being assembled */
+        char line[64];
+        size_t line_len;
+        bool line_overflow;
+        bool open_failed_logged;
+} Slcan;
+
+static const char hexdig[] = "0123456789ABCDEF";
+
+size_t cf_slcan_encode(const struct cf_can_frame *f, char out[CF_SLCAN_LINE_MAX])
+{
+        size_t n = 0;
+        uint8_t dlc = f->dlc > 8 ? 8 : f->dlc;
+        out[n++] = 't';
+        out[n++] = hexdig[(f->id >> 8) & 0x7];
+        out[n++] = hexdig[(f->id >> 4) & 0xF];
+        out[n++] = hexdig[f->id & 0xF];
+        out[n++] = (char) ('0' + dlc);
+        for (unsigned i = 0; i < dlc; i++) {
+                out[n++] = hexdig[f->data[i] >> 4];
+                out[n++] = hexdig[f->data[i] & 0xF];
+        }
+        out[n++] = '\r';
+        out[n] = 0;
+        return n;
+}
+
+static int hexval(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+static int hexnum(const char *s, size_t n, uint32_t *out)
+{
+        uint32_t v = 0;
+        for (size_t i = 0; i < n; i++) {
+                int d = hexval(s[i]);
+                if (d < 0)
+                        return -EINVAL;
+                v = v << 4 | (uint32_t) d;
+        }
+        *out = v;
+        return 0;
+}
+
+int cf_slcan_decode(const char *line, size_t len, struct cf_can_frame *f)
+{
+        if (len == 0)
+                return 0;
+        char kind = line[0];
+        if (len == 1 && (kind == 'z' || kind == 'Z'))
+                return 0;
+        if (kind == 'V' || kind == 'v' || kind == 'N' || kind == 'F')
+                return 0; /* answers to version / serial / status queries */
+        if (kind != 't' && kind != 'T' && kind != 'r' && kind != 'R')
+                return -EINVAL;
+
+        bool ext = kind == 'T' || kind == 'R', rtr = kind == 'r' || kind == 'R';
+        size_t idlen = ext ? 8 : 3;
+        uint32_t id, v;
+        if (len < 1 + idlen + 1 || hexnum(line + 1, idlen, &id) < 0)
+                return -EINVAL;
+        if (id > (ext ? 0x1FFFFFFFu : 0x7FFu))
+                return -EINVAL;
+        char d = line[1 + idlen];
+        if (d < '0' || d > '8')
+                return -EINVAL;
+        uint8_t dlc = (uint8_t) (d - '0');
+        size_t base = 1 + idlen + 1 + (rtr ? 0 : 2u * dlc);
+        if (len != base && len != base + 4)
+                return -EINVAL;
+        if (len == base + 4 && hexnum(line + base, 4, &v) < 0)
+                return -EINVAL;
+        struct cf_can_frame fr = {.id = id, .dlc = dlc};
+        if (!rtr)
+                for (unsigned i = 0; i < dlc; i++) {
+                        if (hexnum(line + 1 + idlen + 1 + 2 * i, 2, &v) < 0)
+                                return -EINVAL;
+                        fr.data[i] = (uint8_t) v;
+                }
+        if (ext || rtr)
+                return 0;
+        *f = fr;
+        return 1;
+}
+
+char cf_slcan_bitrate_code(uint32_t bitrate)
+{
+        static const uint32_t rates[] = {10000,  20000,  50000,  100000, 125000,
+                                         250000, 500000, 800000, 1000000};
+        for (size_t i = 0; i < ELEMENTSOF(rates); i++)
+                if (rates[i] == bitrate)
+                        return (char) ('0' + i);
+        return 0;
+}
+
+static speed_t speed_of(uint32_t baud)
+{
+        switch (baud) {
+        case 9600:
+                return B9600;
+        case 19200:
+                return B19200;
+        case 38400:
+                return B38400;
+        case 57600:
+                return B57600;
+        case 230400:
+                return B230400;
+        case 460800:
+                return B460800;
+        case 500000:
+                return B500000;
+        case 576000:
+                return B576000;
+        case 921600:
+                return B921600;
+        case 1000000:
+                return B1000000;
+        case 1152000:
+                return B1152000;
+        case 1500000:
+                return B1500000;
+        case 2000000:
+                return B2000000;
+        case 3000000:
+                return B3000000;
+        case 4000000:
+                return B4000000;
+        default:
+                return B115200;
+        }
+}
+
+static void slcan_close(Slcan *s);
+static int slcan_try_open(Slcan *s);
+
+static void schedule_reconnect(Slcan *s)
+{
+        uint64_t now;
+        sd_event_now(s->t.event, CLOCK_MONOTONIC, &now);
+        s->reconnect_us = s->reconnect_us ? s->reconnect_us * 2 : RECONNECT_MIN_US;
+        if (s->reconnect_us > RECONNECT_MAX_US)
+                s->reconnect_us = RECONNECT_MAX_US;
+        sd_event_source_set_time(s->reconnect, now + s->reconnect_us);
+        sd_event_source_set_enabled(s->reconnect, SD_EVENT_ONESHOT);
+}
+
+/* The adapter went away (pty closed, USB unplugged): pause, and look for it again. */
+static void slcan_lost(Slcan *s, int error)
+{
+        log_debug_errno(error, "%s: adapter lost: %m", s->t.name);
+        slcan_close(s);
+        can_transport_set_link(&s->t, CF_LINK_DOWN);
+        schedule_reconnect(s);
+}
+
+static int update_events(Slcan *s)
+{
+        uint32_t ev = EPOLLIN | (s->out_len > s->out_head ? EPOLLOUT : 0);
+        return sd_event_source_set_io_events(s->io, ev);
+}
+
+static int flush_out(Slcan *s)
+{
+        while (s->out_head < s->out_len) {
+                ssize_t n = write(s->fd, s->outq + s->out_head, s->out_len - s->out_head);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return -errno;
+                }
+                s->out_head += (size_t) n;
+        }
+        if (s->out_head == s->out_len)
+                s->out_head = s->out_len = 0;
+        return update_events(s);
+}
+
+static int queue_out(Slcan *s, const char *data, size_t n)
+{
+        if (s->out_head > 0 && s->out_len + n > s->out_cap) {
+                memmove(s->outq, s->outq + s->out_head, s->out_len - s->out_head);
+                s->out_len -= s->out_head;
+                s->out_head = 0;
+        }
+        if (s->out_len + n > s->out_cap) {
+                size_t cap = s->out_cap ? s->out_cap * 2 : 4096;
+                while (cap < s->out_len + n)
+                        cap *= 2;
+                if (cap > OUTQ_MAX)
+                        return -ENOBUFS;
+                char *q = realloc(s->outq, cap);
+                if (!q)
+                        return -ENOMEM;
+                s->outq = q;
+                s->out_cap = cap;
+        }
+        memcpy(s->outq + s->out_len, data, n);
+        s->out_len += n;
+        return 0;
+}
+
+static void handle_line(Slcan *s, const char *line, size_t len)
+{
+        struct cf_can_frame f;
+        int r = cf_slcan_decode(line, len, &f);
+        if (r < 0)
+                log_debug("%s: malformed line \"%.*s\" ignored", s->t.name, (int) len, line);
+        else if (r > 0)
+                can_transport_deliver(&s->t, &f);
+}
+
+static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+        Slcan *s = userdata;
+        int r;
+
+        if (revents & EPOLLIN) {
+                char buf[4096];
+                for (;;) {
+                        ssize_t n = read(fd, buf, sizeof buf);
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                                break;
+                        if (n <= 0) {
+                                slcan_lost(s, n < 0 ? -errno : -EPIPE);
+                                return 0;
+                        }
+                        for (ssize_t i = 0; i < n; i++) {
+                                char c = buf[i];
+                                if (c == '\r') {
+                                        if (!s->line_overflow)
+                                                handle_line(s, s->line, s->line_len);
+                                        s->line_len = 0;
+                                        s->line_overflow = false;
+                                } else if (c == '\a') {
+                                        log_debug("%s: the adapter refused a command (BEL)", s->t.name);
+                                        s->line_len = 0;
+                                } else if (c == '\n') {
+                                        continue;
+                                } else if (s->line_len < sizeof s->line) {
+                                        s->line[s->line_len++] = c;
+                                } else {
+                                        s->line_overflow = true;
+                                }
+                        }
+                        /* A read loop on a busy line could starve the other sources: yield. */
+                        if ((size_t) n < sizeof buf)
+                                break;
+                }
+        } else if (revents & (EPOLLHUP | EPOLLERR)) {
+                slcan_lost(s, -EPIPE);
+                return 0;
+        }
+        if (revents & EPOLLOUT) {
+                r = flush_out(s);
+                if (r < 0)
+                        slcan_lost(s, r);
+        }
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        Slcan *s = userdata;
+        if (slcan_try_open(s) < 0)
+                schedule_reconnect(s);
+        return 0;
+}
+
+static void slcan_close(Slcan *s)
+{
+        s->io = sd_event_source_disable_unref(s->io);
+        s->fd = safe_close(s->fd);
+        s->out_head = s->out_len = 0;
+        s->line_len = 0;
+        s->line_overflow = false;
+}
+
+static int slcan_try_open(Slcan *s)
+{
+        int fd = open(s->device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                if (!s->open_failed_logged)
+                        log_warning_errno(r, "%s: cannot open %s (will retry): %m", s->t.name, s->device);
+                s->open_failed_logged = true;
+                if (s->t.state == CF_LINK_UP)
+                        can_transport_set_link(&s->t, CF_LINK_DOWN);
+                return r;
+        }
+        struct termios tio;
+        if (tcgetattr(fd, &tio) == 0) {
+                cfmakeraw(&tio);
+                tio.c_cflag |= CLOCAL | CREAD;
+                tio.c_cc[VMIN] = 1;
+                tio.c_cc[VTIME] = 0;
+                cfsetspeed(&tio, speed_of(s->baud));
+                if (tcsetattr(fd, TCSANOW, &tio) < 0)
+                        log_debug_errno(-errno, "%s: tcsetattr: %m", s->t.name);
+                tcflush(fd, TCIOFLUSH);
+        }
+        int r = sd_event_add_io(s->t.event, &s->io, fd, EPOLLIN, on_io, s);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        s->fd = fd;
+        s->open_failed_logged = false;
+        s->reconnect_us = 0;
+
+        /* Close first: an adapter left open by a previous run refuses S/O otherwise. */
+        char cmd[16] = "C\rS6\rO\r";
+        cmd[3] = cf_slcan_bitrate_code(s->bitrate);
+        r = queue_out(s, cmd, strlen(cmd));
+        if (r >= 0)
+                r = flush_out(s);
+        if (r < 0) {
+                slcan_close(s);
+                return r;
+        }
+        log_debug("%s: opened %s", s->t.name, s->device);
+        can_transport_set_link(&s->t, CF_LINK_UP);
+        return 0;
+}
+
+static int slcan_send(CanTransport *t, const struct cf_can_frame *f)
+{
+        Slcan *s = (Slcan *) t;
+        char line[CF_SLCAN_LINE_MAX];
+        size_t n = cf_slcan_encode(f, line);
+        bool idle = s->out_head == s->out_len;
+        int r = queue_out(s, line, n);
+        if (r < 0)
+                return r;
+        if (idle) {
+                r = flush_out(s);
+                if (r < 0) {
+                        slcan_lost(s, r);
+                        return -ENETDOWN;
+                }
+        }
+        return 0;
+}
+
+static uint32_t slcan_bitrate(CanTransport *t)
+{
+        return ((Slcan *) t)->bitrate;
+}
+
+static void slcan_free(CanTransport *t)
+{
+        Slcan *s = (Slcan *) t;
+        if (s->fd >= 0 && s->out_head == s->out_len)
+                (void) !write(s->fd, "C\r", 2); /* best effort: leave the adapter closed */
+        slcan_close(s);
+        sd_event_source_disable_unref(s->reconnect);
+        sd_event_unref(s->t.event);
+        free(s->device);
+        free(s->outq);
+        free(s);
+}
+
+static const struct can_transport_ops slcan_ops = {
+    .send = slcan_send,
+    .free = slcan_free,
+    .bitrate = slcan_bitrate,
+};
+
+int slcan_transport_new(sd_event *e, const struct cf_bus_conf *b, CanTransport **ret)
+{
+        if (!cf_slcan_bitrate_code(b->bitrate))
+                return -EINVAL;
+        Slcan *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->t.ops = &slcan_ops;
+        s->t.event = sd_event_ref(e);
+        s->t.state = CF_LINK_DOWN;
+        s->fd = -1;
+        s->baud = b->baud;
+        s->bitrate = b->bitrate;
+        s->device = strdup(b->device);
+        s->t.name = strdup(b->transport);
+        int r = s->device && s->t.name ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = sd_event_add_time(e, &s->reconnect, CLOCK_MONOTONIC, 0, 0, on_reconnect, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->reconnect, SD_EVENT_OFF);
+        if (r < 0) {
+                free(s->t.name);
+                slcan_free(&s->t);
+                return r;
+        }
+        if (slcan_try_open(s) < 0) {
+                s->t.state = CF_LINK_ERROR;
+                schedule_reconnect(s);
+        }
+        *ret = &s->t;
+        return 0;
+}

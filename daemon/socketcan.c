@@ -1,0 +1,315 @@
+/* SocketCAN transport: a CAN_RAW socket with kernel filters on the bus's DTO ids; libsocketcan for link
+ * state and bus-off restart. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libsocketcan.h>
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/netlink.h>
+#include <linux/can/raw.h>
+
+#include "cleanup.h"
+#include "can-transport.h"
+#include "conf.h"
+#include "log.h"
+
+#define LINK_POLL_US 500000ULL
+#define TXQ_MAX      4096u
+#define TX_RETRY_US  2000ULL
+
+typedef struct SocketCan {
+        CanTransport t;
+        char ifname[IFNAMSIZ];
+        uint32_t bitrate;
+        struct can_filter *filters;
+        size_t n_filters;
+        int fd;
+        sd_event_source *io;
+        sd_event_source *poll; /* link watch while down, and transmit retry after ENOBUFS */
+        /* transmit queue: frames the socket did not take yet (EAGAIN / ENOBUFS) */
+        struct can_frame *txq;
+        size_t tx_head, tx_len, tx_cap;
+} SocketCan;
+
+static void arm_poll(SocketCan *s, uint64_t after)
+{
+        uint64_t now;
+        sd_event_now(s->t.event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(s->poll, now + after);
+        sd_event_source_set_enabled(s->poll, SD_EVENT_ONESHOT);
+}
+
+/* libsocketcan answers -1 with errno, or 0; vcan and friends have no CAN netlink data at all. */
+static int link_state(SocketCan *s, enum cf_link_state *ret)
+{
+        struct ifreq ifr = {0};
+        memcpy(ifr.ifr_name, s->ifname, IFNAMSIZ);
+        if (ioctl(s->fd, SIOCGIFFLAGS, &ifr) < 0)
+                return -errno;
+        if (!(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING)) {
+                *ret = CF_LINK_DOWN;
+                return 0;
+        }
+        int state;
+        if (can_get_state(s->ifname, &state) == 0 && state == CAN_STATE_BUS_OFF)
+                *ret = CF_LINK_BUS_OFF;
+        else if (can_get_state(s->ifname, &state) == 0 && state == CAN_STATE_STOPPED)
+                *ret = CF_LINK_DOWN;
+        else
+                *ret = CF_LINK_UP;
+        return 0;
+}
+
+static void went_down(SocketCan *s, enum cf_link_state st)
+{
+        if (s->t.state == st)
+                return;
+        log_debug("%s: link %s", s->t.name, cf_link_state_str(st));
+        if (st == CF_LINK_BUS_OFF && can_do_restart(s->ifname) < 0)
+                log_debug_errno(-errno, "%s: bus-off restart: %m", s->t.name);
+        s->tx_head = s->tx_len = 0;
+        can_transport_set_link(&s->t, st);
+        arm_poll(s, LINK_POLL_US);
+}
+
+static int flush_tx(SocketCan *s)
+{
+        while (s->tx_head < s->tx_len) {
+                ssize_t n = write(s->fd, &s->txq[s->tx_head], sizeof(struct can_frame));
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return sd_event_source_set_io_events(s->io, EPOLLIN | EPOLLOUT);
+                        /* ENOBUFS: the qdisc is full and EPOLLOUT will not tell us when it drains */
+                        if (errno == ENOBUFS) {
+                                arm_poll(s, TX_RETRY_US);
+                                return 0;
+                        }
+                        return -errno;
+                }
+                s->tx_head++;
+        }
+        s->tx_head = s->tx_len = 0;
+        return sd_event_source_set_io_events(s->io, EPOLLIN);
+}
+
+static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+        SocketCan *s = userdata;
+
+        if (revents & EPOLLIN) {
+                for (unsigned i = 0; i < 64; i++) {
+                        struct can_frame cf;
+                        ssize_t n = read(fd, &cf, sizeof cf);
+                        if (n < 0) {
+                                if (errno == EAGAIN || errno == EINTR)
+                                        break;
+                                if (errno == ENETDOWN)
+                                        went_down(s, CF_LINK_DOWN);
+                                else
+                                        log_debug_errno(-errno, "%s: read: %m", s->t.name);
+                                return 0;
+                        }
+                        if (n != sizeof cf)
+                                continue;
+                        if (cf.can_id & CAN_ERR_FLAG) {
+                                if (cf.can_id & CAN_ERR_BUSOFF)
+                                        went_down(s, CF_LINK_BUS_OFF);
+                                continue;
+                        }
+                        if (cf.can_id & (CAN_EFF_FLAG | CAN_RTR_FLAG))
+                                continue;
+                        struct cf_can_frame f = {.id = cf.can_id & CAN_SFF_MASK,
+                                                 .dlc = cf.len > 8 ? 8 : cf.len};
+                        memcpy(f.data, cf.data, f.dlc);
+                        can_transport_deliver(&s->t, &f);
+                }
+        }
+        if (revents & EPOLLOUT) {
+                int r = flush_tx(s);
+                if (r == -ENETDOWN)
+                        went_down(s, CF_LINK_DOWN);
+        }
+        return 0;
+}
+
+static int socketcan_open(SocketCan *s);
+
+static int on_poll(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        SocketCan *s = userdata;
+
+        if (s->fd < 0) {
+                if (socketcan_open(s) < 0) {
+                        arm_poll(s, 2 * LINK_POLL_US);
+                        return 0;
+                }
+                can_transport_set_link(&s->t, CF_LINK_DOWN); /* opened: the link state decides now */
+        }
+        if (s->t.state == CF_LINK_UP) {
+                int r = flush_tx(s); /* the ENOBUFS retry */
+                if (r == -ENETDOWN)
+                        went_down(s, CF_LINK_DOWN);
+                return 0;
+        }
+        enum cf_link_state st;
+        if (link_state(s, &st) < 0)
+                st = CF_LINK_DOWN;
+        if (st == CF_LINK_UP) {
+                log_debug("%s: link up", s->t.name);
+                can_transport_set_link(&s->t, CF_LINK_UP);
+        } else {
+                if (st == CF_LINK_BUS_OFF && can_do_restart(s->ifname) < 0)
+                        log_debug_errno(-errno, "%s: bus-off restart: %m", s->t.name);
+                arm_poll(s, LINK_POLL_US);
+        }
+        return 0;
+}
+
+static int socketcan_send(CanTransport *t, const struct cf_can_frame *f)
+{
+        SocketCan *s = (SocketCan *) t;
+        struct can_frame cf = {.can_id = f->id & CAN_SFF_MASK, .len = f->dlc};
+        memcpy(cf.data, f->data, f->dlc > 8 ? 8 : f->dlc);
+
+        if (s->tx_head == s->tx_len) {
+                ssize_t n = write(s->fd, &cf, sizeof cf);
+                if (n == sizeof cf)
+                        return 0;
+                if (n < 0 && errno == ENETDOWN) {
+                        went_down(s, CF_LINK_DOWN);
+                        return -ENETDOWN;
+                }
+                if (n < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+                        return -errno;
+        }
+        if (s->tx_len == s->tx_cap) {
+                if (s->tx_head > 0) {
+                        memmove(s->txq, s->txq + s->tx_head, (s->tx_len - s->tx_head) * sizeof *s->txq);
+                        s->tx_len -= s->tx_head;
+                        s->tx_head = 0;
+                }
+                if (s->tx_len == s->tx_cap) {
+                        size_t cap = s->tx_cap ? s->tx_cap * 2 : 64;
+                        if (cap > TXQ_MAX)
+                                return -ENOBUFS;
+                        struct can_frame *q = realloc(s->txq, cap * sizeof *q);
+                        if (!q)
+                                return -ENOMEM;
+                        s->txq = q;
+                        s->tx_cap = cap;
+                }
+        }
+        s->txq[s->tx_len++] = cf;
+        if (s->tx_len - s->tx_head == 1)
+                return flush_tx(s) == -ENETDOWN ? -ENETDOWN : 0;
+        return 0;
+}
+
+static uint32_t socketcan_bitrate(CanTransport *t)
+{
+        SocketCan *s = (SocketCan *) t;
+        struct can_bittiming bt;
+        if (can_get_bittiming(s->ifname, &bt) == 0 && bt.bitrate)
+                return bt.bitrate;
+        return s->bitrate;
+}
+
+static void socketcan_free(CanTransport *t)
+{
+        SocketCan *s = (SocketCan *) t;
+        sd_event_source_disable_unref(s->io);
+        sd_event_source_disable_unref(s->poll);
+        safe_close(s->fd);
+        sd_event_unref(s->t.event);
+        free(s->filters);
+        free(s->txq);
+        free(s);
+}
+
+static const struct can_transport_ops socketcan_ops = {
+    .send = socketcan_send,
+    .free = socketcan_free,
+    .bitrate = socketcan_bitrate,
+};
+
+/* Bind the socket; the interface may not exist yet or be down: that is a link state, not a failure. */
+static int socketcan_open(SocketCan *s)
+{
+        int fd = socket(PF_CAN, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_RAW);
+        if (fd < 0)
+                return -errno;
+        _cleanup_(closep) int sfd = fd;
+
+        unsigned idx = if_nametoindex(s->ifname);
+        if (idx == 0)
+                return -errno;
+        if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FILTER, s->filters,
+                       (socklen_t) (s->n_filters * sizeof *s->filters)) < 0)
+                return -errno;
+        can_err_mask_t errmask = CAN_ERR_BUSOFF;
+        if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &errmask, sizeof errmask) < 0)
+                return -errno;
+        struct sockaddr_can addr = {.can_family = AF_CAN, .can_ifindex = (int) idx};
+        if (bind(fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+                return -errno;
+        int r = sd_event_add_io(s->t.event, &s->io, fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return r;
+        s->fd = TAKE_FD(sfd);
+        return 0;
+}
+
+int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *dto_ids, size_t n_ids,
+                            CanTransport **ret)
+{
+        SocketCan *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->t.ops = &socketcan_ops;
+        s->t.event = sd_event_ref(e);
+        s->t.state = CF_LINK_DOWN;
+        s->fd = -1;
+        s->bitrate = b->bitrate;
+        snprintf(s->ifname, sizeof s->ifname, "%s", b->device);
+        s->t.name = strdup(b->transport);
+        s->filters = calloc(n_ids ? n_ids : 1, sizeof *s->filters);
+        int r = s->t.name && s->filters ? 0 : -ENOMEM;
+        for (size_t i = 0; i < n_ids; i++)
+                s->filters[i] = (struct can_filter){.can_id = dto_ids[i],
+                                                    .can_mask = CAN_SFF_MASK | CAN_EFF_FLAG | CAN_RTR_FLAG};
+        s->n_filters = n_ids;
+        if (r >= 0)
+                r = sd_event_add_time(e, &s->poll, CLOCK_MONOTONIC, 0, 1000, on_poll, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->poll, SD_EVENT_OFF);
+        if (r >= 0)
+                r = socketcan_open(s);
+        if (r < 0) {
+                /* No AF_CAN in this kernel or no such interface: the daemon runs, the bus stays "error". */
+                log_warning_errno(r, "%s: cannot open CAN interface %s: %m", b->transport, b->device);
+                if (r == -ENOMEM) {
+                        free(s->t.name);
+                        socketcan_free(&s->t);
+                        return r;
+                }
+                s->t.state = CF_LINK_ERROR;
+                arm_poll(s, 2 * LINK_POLL_US);
+                *ret = &s->t;
+                return 0;
+        }
+        enum cf_link_state st;
+        if (link_state(s, &st) < 0)
+                st = CF_LINK_DOWN;
+        s->t.state = st;
+        if (st != CF_LINK_UP)
+                arm_poll(s, LINK_POLL_US);
+        *ret = &s->t;
+        return 0;
+}

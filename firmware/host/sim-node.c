@@ -1,0 +1,209 @@
+/* A simulated node's life: power-on, polling cadence, software resets and power cuts. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "canfleet/image.h"
+#include "sim-node.h"
+
+#define POLL_BUSY_US  1000u  /* a node with work waits at most this long for its next poll */
+#define POLL_IDLE_US  10000u /* an idle node: its main loop ticks, lockouts expire */
+#define WORK_SLICE_US 2000u  /* CPU-bound work (boot CRC, BUILD_CHKSUM) per turn of the loop */
+
+uint64_t sim_now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static uint64_t hal_now_us(void *ctx)
+{
+        (void) ctx;
+        return sim_now_us();
+}
+
+static void hal_log(void *ctx, const char *msg)
+{
+        struct sim_node *n = ctx;
+        if (!n->quiet)
+                fprintf(stderr, "%s: %s\n", n->name, msg);
+}
+
+static int hal_can_send(void *ctx, uint32_t id, const uint8_t *data, uint8_t dlc)
+{
+        struct sim_node *n = ctx;
+        if (n->silent || n->off)
+                return 0; /* nobody hears it: for the node the frame left the mailbox */
+        return n->send(n->send_ctx, n, id, data, dlc);
+}
+
+int sim_node_init(struct sim_node *n, const char *path, const struct cf_node_config *cfg_template,
+                  uint16_t sa, const uint8_t *fleet_key, bool flash_timing)
+{
+        int r = sim_flash_open(&n->flash, path, true, false);
+        if (r < 0)
+                return r;
+
+        n->sa = sa;
+        n->cfg = *cfg_template;
+        n->cfg.station = sa;
+        n->cfg.cro_id = cfg_template->cro_id + sa;
+        n->cfg.dto_id = cfg_template->dto_id + sa;
+        if (fleet_key)
+                cf_node_secret(fleet_key, n->flash.hdr->uid, n->cfg.node_secret);
+
+        n->hal = (struct cf_hal){
+                .flash = n->flash.flash,
+                .now_us = hal_now_us,
+                .can_send = hal_can_send,
+                .can_ctx = n,
+                .log = hal_log,
+                .log_ctx = n,
+                .erase_us_per_kb = flash_timing ? 8000u : 0u,
+                .program_us_per_word = flash_timing ? 16u : 0u,
+        };
+        memcpy(n->hal.uid, n->flash.hdr->uid, sizeof(n->hal.uid));
+        n->off = true;
+        return 0;
+}
+
+int sim_node_install(struct sim_node *n, const uint8_t *image)
+{
+        if (cf_image_check(n->flash.flash + (CF_AREA_APP_ADDR - CF_FLASH_BASE), NULL) == CF_IMAGE_OK)
+                return 0;
+        cf_hal_host_poke(&n->hal, CF_AREA_APP_ADDR, image, CF_IMAGE_AREA_SIZE);
+        return 1;
+}
+
+static void power_on(struct sim_node *n, uint64_t now, bool from_reset)
+{
+        n->off = false;
+        n->flash.hdr->boot_count++;
+        n->flash.hdr->hw_id = n->cfg.hw_id;
+        n->hal.reset_requested = false;
+        n->hal.powered_off = false;
+        n->hal.cut_at_op = 0;
+        int r = cf_hal_host_init(&n->hal);
+        if (r < 0)
+                fprintf(stderr, "%s: host HAL init failed: %s\n", n->name, strerror(-r));
+        if (n->cut_pending && (!n->cut.after_reset || from_reset)) {
+                /* Counted from here: the HAL's operation counter runs on across power-ons. */
+                n->hal.cut_at_op = n->hal.flash_ops + n->cut.at_op;
+                n->hal.cut_torn = n->cut.torn;
+                n->cut_pending = false;
+        }
+        if (!from_reset)
+                memset(&n->node, 0, sizeof(n->node)); /* RAM does not survive a power cut */
+        cf_node_power_on(&n->node, &n->hal, &n->cfg, n->flash.hdr->boot_count);
+        n->next_poll_us = now;
+}
+
+void sim_node_power_on(struct sim_node *n, uint64_t now)
+{
+        power_on(n, now, false);
+}
+
+/* Power cut or software reset after the node ran: true when one happened. */
+static bool after_event(struct sim_node *n, uint64_t now)
+{
+        if (n->hal.powered_off) {
+                fprintf(stderr, "%s: power cut at flash operation %" PRIu64 "%s%s\n", n->name, n->hal.flash_ops,
+                        n->hal.cut_torn ? " (torn)" : "", n->cut.stay_off ? ", staying off" : "");
+                n->off = true;
+                n->hal.cut_at_op = 0;
+                n->dead = n->cut.stay_off;
+                n->power_up_at_us = now + SIM_POWER_UP_DELAY_US;
+                n->next_poll_us = n->dead ? UINT64_MAX : n->power_up_at_us;
+                return true;
+        }
+        if (n->hal.reset_requested) {
+                power_on(n, now, true);
+                return true;
+        }
+        return false;
+}
+
+static bool cpu_work(const struct sim_node *n)
+{
+        return n->node.phase == CF_NODE_BOOTING || n->node.slave.busy_cmd != 0;
+}
+
+static bool has_work(const struct sim_node *n)
+{
+        return cpu_work(n) || n->node.phase == CF_NODE_RESETTING || n->node.slave.reset_pending ||
+               n->hal.erase_sector >= 0;
+}
+
+/* Time until which the flash controller is busy, 0 when it is not. */
+static uint64_t flash_busy_until(const struct sim_node *n, uint64_t t)
+{
+        uint64_t until = 0;
+        if (n->hal.erase_sector >= 0 && n->hal.erase_done_us > t)
+                until = n->hal.erase_done_us;
+        if (n->hal.busy_until_us > t && n->hal.busy_until_us > until)
+                until = n->hal.busy_until_us;
+        return until;
+}
+
+static void schedule(struct sim_node *n, uint64_t now)
+{
+        uint64_t t = sim_now_us();
+        uint64_t busy = flash_busy_until(n, t);
+        if (busy)
+                n->next_poll_us = busy < t + POLL_BUSY_US ? busy : t + POLL_BUSY_US;
+        else if (cpu_work(n))
+                n->next_poll_us = now;
+        else if (has_work(n))
+                n->next_poll_us = t + POLL_BUSY_US;
+        else /* on a common 10 ms grid, so idle nodes share one wake-up */
+                n->next_poll_us = (t / POLL_IDLE_US + 1) * POLL_IDLE_US;
+}
+
+void sim_node_run(struct sim_node *n, uint64_t now)
+{
+        if (n->dead)
+                return;
+        if (n->off) {
+                if (now < n->power_up_at_us)
+                        return;
+                fprintf(stderr, "%s: power restored\n", n->name);
+                power_on(n, now, false);
+        }
+        if (now < n->next_poll_us)
+                return;
+
+        uint64_t start = sim_now_us();
+        for (;;) {
+                cf_node_poll(&n->node);
+                if (after_event(n, now))
+                        return;
+                uint64_t t = sim_now_us();
+                if (!cpu_work(n) || flash_busy_until(n, t) || t - start >= WORK_SLICE_US)
+                        break;
+        }
+        schedule(n, now);
+}
+
+void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now)
+{
+        if (!sim_node_listening(n))
+                return;
+        cf_node_rx(&n->node, data, dlc);
+        if (after_event(n, now))
+                return;
+        n->next_poll_us = now; /* a command may have started work */
+}
+
+bool sim_node_listening(const struct sim_node *n)
+{
+        return !n->silent && !n->off;
+}
+
+void sim_node_fini(struct sim_node *n)
+{
+        sim_flash_sync(&n->flash);
+        sim_flash_close(&n->flash);
+}

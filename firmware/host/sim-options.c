@@ -1,0 +1,416 @@
+/* Command line parsing of canfleet-nodesim: strict, one clear line per mistake. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canfleet/ccp.h"
+#include "sim-options.h"
+
+enum {
+        OPT_BUS = 0x100,
+        OPT_NODES,
+        OPT_STATE,
+        OPT_FLEET_KEY,
+        OPT_INSTALL,
+        OPT_HW_ID,
+        OPT_CRO_BASE,
+        OPT_DTO_BASE,
+        OPT_BITRATE,
+        OPT_BUS_TIMING,
+        OPT_FLASH_TIMING,
+        OPT_DROP,
+        OPT_CORRUPT,
+        OPT_SEED,
+        OPT_SILENT,
+        OPT_POWER_CUT,
+        OPT_SEEDKEY,
+        OPT_LOG_FRAMES,
+        OPT_QUIET,
+        OPT_READY_FD,
+        OPT_SHOW,
+        OPT_JSON,
+        OPT_HELP,
+        OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+        {"bus", required_argument, NULL, OPT_BUS},
+        {"nodes", required_argument, NULL, OPT_NODES},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"fleet-key", required_argument, NULL, OPT_FLEET_KEY},
+        {"install", required_argument, NULL, OPT_INSTALL},
+        {"hw-id", required_argument, NULL, OPT_HW_ID},
+        {"cro-base", required_argument, NULL, OPT_CRO_BASE},
+        {"dto-base", required_argument, NULL, OPT_DTO_BASE},
+        {"bitrate", required_argument, NULL, OPT_BITRATE},
+        {"bus-timing", no_argument, NULL, OPT_BUS_TIMING},
+        {"flash-timing", no_argument, NULL, OPT_FLASH_TIMING},
+        {"drop", required_argument, NULL, OPT_DROP},
+        {"corrupt", required_argument, NULL, OPT_CORRUPT},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"silent", required_argument, NULL, OPT_SILENT},
+        {"power-cut", required_argument, NULL, OPT_POWER_CUT},
+        {"seedkey", required_argument, NULL, OPT_SEEDKEY},
+        {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"ready-fd", required_argument, NULL, OPT_READY_FD},
+        {"show", no_argument, NULL, OPT_SHOW},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+};
+
+void sim_options_help(void)
+{
+        printf("Usage: canfleet-nodesim --bus slcan:PATH|socketcan:IFNAME [--bus ...] --nodes N --state DIR\n"
+               "                        (--fleet-key FILE | --seedkey echo) [OPTIONS]\n"
+               "       canfleet-nodesim --state DIR --show [--json]\n"
+               "\n"
+               "Simulates CAN nodes running the canfleet bootloader and CCP slave.\n"
+               "\n"
+               "  --bus slcan:PATH        a bus behind a simulated SLCAN adapter: PATH becomes a symlink\n"
+               "                          to a new pseudo-terminal\n"
+               "  --bus socketcan:IFNAME  a bus on a SocketCAN interface (raw socket)\n"
+               "  --nodes N               station addresses 1..N on every bus\n"
+               "  --state DIR             node flash files DIR/<bus>-<sa>.flash (bus = basename of the\n"
+               "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
+               "  --fleet-key FILE        64 hex characters; node_secret = HMAC(fleet key, uid)\n"
+               "  --seedkey echo|hmac     echo: the seed demo's key (00 00 seed), no fleet key needed\n"
+               "  --install FILE          put this packed 256 KB image into B of every node without a\n"
+               "                          valid application (factory programming)\n"
+               "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
+               "  --cro-base ID           CRO id = base + station (default 0x680)\n"
+               "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
+               "  --bitrate BPS           bus bitrate for the timing model (default 500000; SLCAN 'Sn'\n"
+               "                          changes it)\n"
+               "  --bus-timing            deliver frames only when the bus would have sent them (exact\n"
+               "                          bit length with stuff bits, one frame at a time)\n"
+               "  --flash-timing          erase 8 ms per KB, program 16 us per word\n"
+               "  --drop P                lose a fraction P of the frames (both directions)\n"
+               "  --corrupt P             flip one data bit in a fraction P of the frames\n"
+               "  --seed N                seed of the fault injection (default: random, printed)\n"
+               "  --silent SA             node SA is disconnected from the bus (repeatable)\n"
+               "  --power-cut N[:SA][,torn][,after-reset][,off]\n"
+               "                          cut the power of node SA (default every node) at its Nth\n"
+               "                          flash operation, counted from start-up (after-reset: from\n"
+               "                          its first software reset); torn: that operation half\n"
+               "                          happens; power returns ~100 ms later (off: never)\n"
+               "  --log-frames            print every frame on stderr\n"
+               "  --quiet                 do not print the nodes' own log messages\n"
+               "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
+               "                          every node has finished booting (default: that line on stdout)\n"
+               "  --show [--json]         print the state of the nodes in DIR and exit\n"
+               "  --help, --version\n"
+               "\n"
+               "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");
+}
+
+static int bad(const char *opt, const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "canfleet-nodesim: %s: ", opt);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return -EINVAL;
+}
+
+static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+        char *end;
+        if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+                return -EINVAL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 0);
+        if (errno || *end || v > max)
+                return -EINVAL;
+        *out = v;
+        return 0;
+}
+
+static int parse_prob(const char *s, double *out)
+{
+        char *end;
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || *end || !(v >= 0.0 && v <= 1.0))
+                return -EINVAL;
+        *out = v;
+        return 0;
+}
+
+char *sim_bus_name_of(const char *path)
+{
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t len = strcspn(base, "@");
+        char *name = strndup(base, len);
+        if (!name)
+                return NULL;
+        for (char *c = name; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                      *c == '.' || *c == '_' || *c == '-'))
+                        *c = '_';
+        return name;
+}
+
+static int parse_bus(struct sim_options *o, const char *arg)
+{
+        struct sim_bus_spec *b;
+        const char *rest;
+
+        if (o->n_buses >= SIM_MAX_BUSES)
+                return bad("--bus", "at most %u buses", SIM_MAX_BUSES);
+        b = &o->buses[o->n_buses];
+        if (strncmp(arg, "slcan:", 6) == 0) {
+                b->kind = SIM_PORT_SLCAN;
+                rest = arg + 6;
+        } else if (strncmp(arg, "socketcan:", 10) == 0) {
+                b->kind = SIM_PORT_SOCKETCAN;
+                rest = arg + 10;
+        } else {
+                return bad("--bus", "'%s' is neither slcan:PATH nor socketcan:IFNAME", arg);
+        }
+        if (!*rest)
+                return bad("--bus", "'%s': empty path or interface name", arg);
+        /* the daemon's "slcan:/dev/ttyX@baud" syntax: a pty has no baud rate */
+        b->path = strndup(rest, b->kind == SIM_PORT_SLCAN ? strcspn(rest, "@") : strlen(rest));
+        b->name = sim_bus_name_of(rest);
+        if (!b->path || !b->name)
+                return bad("--bus", "out of memory");
+        if (!*b->path || !*b->name || strcmp(b->name, ".") == 0 || strcmp(b->name, "..") == 0)
+                return bad("--bus", "'%s': no usable name", arg);
+        o->n_buses++;
+        for (unsigned i = 0; i + 1 < o->n_buses; i++)
+                if (strcmp(o->buses[i].name, b->name) == 0)
+                        return bad("--bus", "two buses named '%s' would share flash files", b->name);
+        return 0;
+}
+
+static int parse_cut(struct sim_options *o, const char *arg)
+{
+        if (o->n_cuts >= SIM_MAX_CUTS)
+                return bad("--power-cut", "at most %u", SIM_MAX_CUTS);
+        struct sim_cut_spec *c = &o->cuts[o->n_cuts];
+        *c = (struct sim_cut_spec){0};
+
+        char *copy = strdup(arg);
+        if (!copy)
+                return bad("--power-cut", "out of memory");
+        int r = 0;
+        char *save = NULL;
+        char *tok = strtok_r(copy, ",", &save);
+        if (!tok) {
+                r = bad("--power-cut", "'%s': expected N[:SA][,torn][,after-reset][,off]", arg);
+                goto out;
+        }
+        char *colon = strchr(tok, ':');
+        if (colon)
+                *colon = '\0';
+        unsigned long n, sa = 0;
+        if (parse_ulong(tok, ULONG_MAX, &n) < 0 || n == 0) {
+                r = bad("--power-cut", "'%s': N must be a flash operation number from 1", arg);
+                goto out;
+        }
+        if (colon && (parse_ulong(colon + 1, SIM_MAX_NODES, &sa) < 0 || sa == 0)) {
+                r = bad("--power-cut", "'%s': bad station address", arg);
+                goto out;
+        }
+        c->cut.at_op = n;
+        c->sa = (uint16_t) sa;
+        while ((tok = strtok_r(NULL, ",", &save))) {
+                if (strcmp(tok, "torn") == 0)
+                        c->cut.torn = true;
+                else if (strcmp(tok, "after-reset") == 0)
+                        c->cut.after_reset = true;
+                else if (strcmp(tok, "off") == 0)
+                        c->cut.stay_off = true;
+                else {
+                        r = bad("--power-cut", "'%s': unknown flag '%s'", arg, tok);
+                        goto out;
+                }
+        }
+        o->n_cuts++;
+out:
+        free(copy);
+        return r;
+}
+
+int sim_options_parse(struct sim_options *o, int argc, char **argv)
+{
+        unsigned long v;
+        bool nodes_set = false;
+
+        *o = (struct sim_options){
+                .hw_id = 0x0001,
+                .cro_base = CF_CCP_CRO_BASE_DEFAULT,
+                .dto_base = CF_CCP_DTO_BASE_DEFAULT,
+                .bitrate = 500000,
+                .ready_fd = -1,
+        };
+
+        opterr = 0;
+        optind = 1;
+        for (;;) {
+                int c = getopt_long(argc, argv, "h", long_options, NULL);
+                if (c < 0)
+                        break;
+                const char *name = optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?";
+                switch (c) {
+                case OPT_BUS:
+                        if (parse_bus(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_NODES:
+                        if (parse_ulong(optarg, SIM_MAX_NODES, &v) < 0 || v == 0)
+                                return bad("--nodes", "'%s' is not a number of nodes (1..%u)", optarg,
+                                           SIM_MAX_NODES);
+                        o->nodes = (unsigned) v;
+                        nodes_set = true;
+                        break;
+                case OPT_STATE:
+                        o->state_dir = optarg;
+                        break;
+                case OPT_FLEET_KEY:
+                        o->fleet_key_file = optarg;
+                        break;
+                case OPT_INSTALL:
+                        o->install_file = optarg;
+                        break;
+                case OPT_HW_ID:
+                        if (parse_ulong(optarg, 0xFFFF, &v) < 0)
+                                return bad("--hw-id", "'%s' is not a 16-bit hardware id", optarg);
+                        o->hw_id = (uint16_t) v;
+                        break;
+                case OPT_CRO_BASE:
+                case OPT_DTO_BASE:
+                        if (parse_ulong(optarg, SIM_CAN_SFF_MAX, &v) < 0)
+                                return bad(c == OPT_CRO_BASE ? "--cro-base" : "--dto-base",
+                                           "'%s' is not an 11-bit CAN id", optarg);
+                        *(c == OPT_CRO_BASE ? &o->cro_base : &o->dto_base) = (uint32_t) v;
+                        break;
+                case OPT_BITRATE:
+                        if (parse_ulong(optarg, 1000000, &v) < 0 || v < 1000)
+                                return bad("--bitrate", "'%s' is not a bitrate (1000..1000000)", optarg);
+                        o->bitrate = (uint32_t) v;
+                        break;
+                case OPT_BUS_TIMING:
+                        o->bus_timing = true;
+                        break;
+                case OPT_FLASH_TIMING:
+                        o->flash_timing = true;
+                        break;
+                case OPT_DROP:
+                        if (parse_prob(optarg, &o->drop) < 0)
+                                return bad("--drop", "'%s' is not a fraction between 0 and 1", optarg);
+                        break;
+                case OPT_CORRUPT:
+                        if (parse_prob(optarg, &o->corrupt) < 0)
+                                return bad("--corrupt", "'%s' is not a fraction between 0 and 1", optarg);
+                        break;
+                case OPT_SEED:
+                        if (parse_ulong(optarg, ULONG_MAX, &v) < 0)
+                                return bad("--seed", "'%s' is not a number", optarg);
+                        o->seed = v;
+                        o->seed_set = true;
+                        break;
+                case OPT_SILENT:
+                        if (parse_ulong(optarg, SIM_MAX_NODES, &v) < 0 || v == 0)
+                                return bad("--silent", "'%s' is not a station address", optarg);
+                        if (o->n_silent >= SIM_MAX_NODES)
+                                return bad("--silent", "too many");
+                        o->silent[o->n_silent++] = (uint16_t) v;
+                        break;
+                case OPT_POWER_CUT:
+                        if (parse_cut(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_SEEDKEY:
+                        if (strcmp(optarg, "echo") == 0)
+                                o->seedkey_echo = true;
+                        else if (strcmp(optarg, "hmac") == 0)
+                                o->seedkey_echo = false;
+                        else
+                                return bad("--seedkey", "'%s': expected echo or hmac", optarg);
+                        break;
+                case OPT_LOG_FRAMES:
+                        o->log_frames = true;
+                        break;
+                case OPT_QUIET:
+                        o->quiet = true;
+                        break;
+                case OPT_READY_FD:
+                        if (parse_ulong(optarg, INT_MAX, &v) < 0 || v < 3)
+                                return bad("--ready-fd", "'%s' is not a file descriptor above 2", optarg);
+                        o->ready_fd = (int) v;
+                        break;
+                case OPT_SHOW:
+                        o->show = true;
+                        break;
+                case OPT_JSON:
+                        o->json = true;
+                        break;
+                case 'h':
+                case OPT_HELP:
+                        o->help = true;
+                        return 0;
+                case OPT_VERSION:
+                        o->version = true;
+                        return 0;
+                case ':':
+                        return bad(name, "needs an argument");
+                default:
+                        if (optopt >= OPT_BUS && optopt <= OPT_VERSION)
+                                return bad(name, "needs an argument");
+                        return bad(name, "unknown option");
+                }
+        }
+        if (optind < argc)
+                return bad(argv[optind], "unexpected argument");
+
+        if (!o->state_dir)
+                return bad("--state", "a state directory is required");
+        if (o->show) {
+                if (o->n_buses > 0)
+                        return bad("--show", "reads the state directory only; no --bus with it");
+                return 0;
+        }
+        if (o->json)
+                return bad("--json", "only with --show");
+        if (o->n_buses == 0)
+                return bad("--bus", "at least one bus is required");
+        if (!nodes_set)
+                return bad("--nodes", "the number of nodes per bus is required");
+        if (!o->fleet_key_file && !o->seedkey_echo)
+                return bad("--fleet-key", "required (or --seedkey echo for the seed demo's key)");
+        if (o->cro_base + o->nodes > SIM_CAN_SFF_MAX || o->dto_base + o->nodes > SIM_CAN_SFF_MAX)
+                return bad("--nodes", "%u nodes do not fit in 11-bit ids above the bases", o->nodes);
+        if (o->cro_base + o->nodes >= o->dto_base + 1 && o->dto_base + o->nodes >= o->cro_base + 1)
+                return bad("--cro-base", "CRO ids 0x%X..0x%X overlap DTO ids 0x%X..0x%X", o->cro_base + 1,
+                           o->cro_base + o->nodes, o->dto_base + 1, o->dto_base + o->nodes);
+        for (unsigned i = 0; i < o->n_silent; i++)
+                if (o->silent[i] > o->nodes)
+                        return bad("--silent", "station %u does not exist (--nodes %u)", o->silent[i], o->nodes);
+        for (unsigned i = 0; i < o->n_cuts; i++)
+                if (o->cuts[i].sa > o->nodes)
+                        return bad("--power-cut", "station %u does not exist (--nodes %u)", o->cuts[i].sa,
+                                   o->nodes);
+        return 0;
+}
+
+void sim_options_free(struct sim_options *o)
+{
+        for (unsigned i = 0; i < o->n_buses; i++) {
+                free(o->buses[i].path);
+                free(o->buses[i].name);
+        }
+        o->n_buses = 0;
+}

@@ -1,0 +1,64 @@
+/* canfleet-nodesim's command line: parsed and checked into one struct, nothing opened yet. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim-frame.h"
+#include "sim-node.h"
+
+enum sim_port_kind {
+        SIM_PORT_SLCAN,
+        SIM_PORT_SOCKETCAN,
+};
+
+struct sim_bus_spec {
+        enum sim_port_kind kind;
+        char *path;     /* slcan: the symlink to create; socketcan: the interface */
+        char *name;     /* bus name in file names and logs: basename of the path / the ifname */
+};
+
+struct sim_cut_spec {
+        uint16_t sa; /* 0 = every node */
+        struct sim_power_cut cut;
+};
+
+#define SIM_MAX_BUSES 16u
+#define SIM_MAX_CUTS  64u
+#define SIM_MAX_NODES 1024u
+
+struct sim_options {
+        struct sim_bus_spec buses[SIM_MAX_BUSES];
+        unsigned n_buses;
+        unsigned nodes;
+        const char *state_dir;
+        const char *fleet_key_file;
+        const char *install_file;
+        uint16_t hw_id;
+        uint32_t cro_base, dto_base;
+        uint32_t bitrate;
+        bool bus_timing, flash_timing;
+        double drop, corrupt;
+        uint64_t seed;
+        bool seed_set;
+        uint16_t silent[SIM_MAX_NODES];
+        unsigned n_silent;
+        struct sim_cut_spec cuts[SIM_MAX_CUTS];
+        unsigned n_cuts;
+        bool seedkey_echo;
+        bool log_frames;
+        bool quiet;
+        int ready_fd; /* -1: "ready" on stdout */
+        bool show, json;
+        bool help, version;
+};
+
+/* Parse argv. On a usage error prints one line "canfleet-nodesim: --opt: what is wrong" to stderr
+ * and returns -EINVAL (the caller exits 2). */
+int sim_options_parse(struct sim_options *o, int argc, char **argv);
+void sim_options_free(struct sim_options *o);
+void sim_options_help(void);
+
+/* Derive a bus name from a path or interface name: the last path component, '@baud' dropped,
+ * characters other than [A-Za-z0-9._-] replaced by '_'.  "/tmp/x/ttyCF0@115200" -> "ttyCF0" */
+char *sim_bus_name_of(const char *path);

@@ -1,0 +1,143 @@
+/* --show: reads node flash files read-only (safe while a simulator runs) and reports B and C. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canfleet/image.h"
+#include "sim-flash.h"
+#include "sim-show.h"
+
+struct area_state {
+        const char *state;
+        const char *reason;
+        bool has_trailer;
+        struct cf_image_info info;
+};
+
+static void area_check(const uint8_t *area, struct area_state *s)
+{
+        *s = (struct area_state){0};
+        bool erased = true;
+        for (size_t i = 0; i < CF_IMAGE_AREA_SIZE && erased; i++)
+                erased = area[i] == CF_FLASH_ERASED;
+        if (erased) {
+                s->state = "erased";
+                return;
+        }
+        int r = cf_image_check(area, &s->info);
+        s->has_trailer = s->info.magic == CF_IMAGE_MAGIC;
+        s->state = r == CF_IMAGE_OK ? "valid" : "invalid";
+        if (r != CF_IMAGE_OK)
+                s->reason = cf_image_status_str(r);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+        /* "bus-2" before "bus-10": compare the bus, then the station number */
+        const char *dx = strrchr(x, '-'), *dy = strrchr(y, '-');
+        if (dx && dy && dx - x == dy - y && strncmp(x, y, (size_t) (dx - x)) == 0)
+                return atoi(dx + 1) - atoi(dy + 1);
+        return strcmp(x, y);
+}
+
+static void print_area_text(const char *label, const struct area_state *s)
+{
+        printf("  %s %s", label, s->state);
+        if (s->has_trailer)
+                printf(" %u.%u.%u release %u hw 0x%04X", s->info.ver_major, s->info.ver_minor, s->info.ver_patch,
+                       s->info.release, s->info.hw_id);
+        if (s->reason)
+                printf(" (%s)", s->reason);
+}
+
+static void print_area_json(const char *label, const struct area_state *s)
+{
+        printf("\"%s\":{\"state\":\"%s\"", label, s->state);
+        if (s->reason)
+                printf(",\"reason\":\"%s\"", s->reason);
+        if (s->has_trailer)
+                printf(",\"version\":\"%u.%u.%u\",\"release\":%u,\"hw_id\":%u", s->info.ver_major,
+                       s->info.ver_minor, s->info.ver_patch, s->info.release, s->info.hw_id);
+        printf("}");
+}
+
+int sim_show(const char *dir, bool json)
+{
+        DIR *d = opendir(dir);
+        if (!d) {
+                int r = -errno;
+                fprintf(stderr, "canfleet-nodesim: --state %s: %s\n", dir, strerror(-r));
+                return r;
+        }
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (len <= 6 || strcmp(de->d_name + len - 6, ".flash") != 0)
+                        continue;
+                if (n == cap) {
+                        cap = cap ? 2 * cap : 16;
+                        char **nn = realloc(names, cap * sizeof(*names));
+                        if (!nn)
+                                break;
+                        names = nn;
+                }
+                names[n] = strndup(de->d_name, len - 6);
+                if (names[n])
+                        n++;
+        }
+        closedir(d);
+        if (n > 0)
+                qsort(names, n, sizeof(*names), cmp_names);
+
+        int ret = 0;
+        if (json)
+                printf("{\"nodes\":[");
+        for (size_t i = 0; i < n; i++) {
+                char *path = NULL;
+                struct sim_flash f;
+                if (asprintf(&path, "%s/%s.flash", dir, names[i]) < 0)
+                        continue;
+                int r = sim_flash_open(&f, path, false, true);
+                free(path);
+                if (r < 0) {
+                        fprintf(stderr, "canfleet-nodesim: %s/%s.flash: %s\n", dir, names[i],
+                                r == -EBADMSG ? "not a node flash file" : strerror(-r));
+                        ret = r;
+                        continue;
+                }
+                struct area_state b, c;
+                area_check(f.flash + (CF_AREA_APP_ADDR - CF_FLASH_BASE), &b);
+                area_check(f.flash + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE), &c);
+                char uid[2 * CF_UID_LEN + 1];
+                for (unsigned k = 0; k < CF_UID_LEN; k++)
+                        snprintf(uid + 2 * k, 3, "%02x", f.hdr->uid[k]);
+                const char *dash = strrchr(names[i], '-');
+                if (json) {
+                        printf("%s{\"name\":\"%s\",\"bus\":\"%.*s\",\"station\":%d,\"uid\":\"%s\","
+                               "\"boot_count\":%u,",
+                               i ? "," : "", names[i], dash ? (int) (dash - names[i]) : 0, names[i],
+                               dash ? atoi(dash + 1) : 0, uid, f.hdr->boot_count);
+                        print_area_json("B", &b);
+                        printf(",");
+                        print_area_json("C", &c);
+                        printf("}");
+                } else {
+                        printf("%s: uid %s boots %u ", names[i], uid, f.hdr->boot_count);
+                        print_area_text("B", &b);
+                        print_area_text(" C", &c);
+                        printf("\n");
+                }
+                sim_flash_close(&f);
+        }
+        if (json)
+                printf("]}\n");
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return ret;
+}

@@ -1,0 +1,365 @@
+/* The SLCAN adapter: pty creation and symlink, the Lawicel command set, buffered output to the host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "slcan-pty.h"
+
+#define OUT_BUF_SIZE     65536u
+#define HANGUP_RETRY_US  25000u
+#define FLAG_RX_FULL     0x01u
+#define FLAG_TX_FULL     0x02u
+#define FLAG_OVERRUN     0x08u
+
+struct slcan_pty {
+        char *link_path;
+        char slave_name[128];
+        int master;
+        struct sim_bus *bus;
+
+        bool open, listen_only, timestamps;
+        bool hung_up;
+        uint64_t retry_at_us;
+        uint8_t flags;
+
+        char line[SLCAN_MAX_LINE];
+        size_t line_len;
+        bool line_too_long;
+
+        char out[OUT_BUF_SIZE];
+        size_t out_len;
+};
+
+static void set_raw(int fd)
+{
+        struct termios t;
+        if (tcgetattr(fd, &t) < 0)
+                return;
+        cfmakeraw(&t);
+        tcsetattr(fd, TCSANOW, &t);
+}
+
+static void flush_out(struct slcan_pty *p)
+{
+        while (p->out_len > 0 && !p->hung_up) {
+                ssize_t n = write(p->master, p->out, p->out_len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return; /* EAGAIN: POLLOUT will tell; EIO: the hang-up is handled by poll */
+                }
+                memmove(p->out, p->out + n, p->out_len - (size_t) n);
+                p->out_len -= (size_t) n;
+        }
+}
+
+static bool queue_out(struct slcan_pty *p, const char *s, size_t len)
+{
+        if (p->hung_up)
+                return false;
+        if (len > OUT_BUF_SIZE - p->out_len) {
+                p->flags |= FLAG_RX_FULL | FLAG_OVERRUN;
+                return false;
+        }
+        memcpy(p->out + p->out_len, s, len);
+        p->out_len += len;
+        flush_out(p);
+        return true;
+}
+
+static void reply(struct slcan_pty *p, const char *s)
+{
+        queue_out(p, s, strlen(s));
+}
+
+static void frame_to_host(void *ctx, const struct sim_frame *f)
+{
+        struct slcan_pty *p = ctx;
+        if (!p->open || p->hung_up)
+                return;
+        char buf[SLCAN_MAX_LINE];
+        size_t n = slcan_format_frame(f, p->timestamps, (uint16_t) ((sim_now_us() / 1000u) % 60000u), buf);
+        queue_out(p, buf, n);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+                        return false;
+        }
+        return true;
+}
+
+static void transmit(struct slcan_pty *p, const char *line, size_t len)
+{
+        struct sim_frame f;
+        if (!p->open || p->listen_only || slcan_parse_frame(line, len, &f) < 0) {
+                reply(p, "\a");
+                return;
+        }
+        if (sim_bus_host_send(p->bus, &f) < 0) {
+                p->flags |= FLAG_TX_FULL;
+                reply(p, "\a");
+                return;
+        }
+        reply(p, f.ext ? "Z\r" : "z\r");
+}
+
+static void command(struct slcan_pty *p, const char *line, size_t len)
+{
+        char buf[16];
+
+        if (len == 0)
+                return; /* hosts send bare '\r's to flush a half-typed command: nothing to answer */
+
+        switch (line[0]) {
+        case 't':
+        case 'T':
+        case 'r':
+        case 'R':
+                transmit(p, line, len);
+                return;
+        case 'S':
+                if (len == 2 && !p->open && slcan_bitrate_of(line[1]) != 0) {
+                        sim_bus_set_bitrate(p->bus, slcan_bitrate_of(line[1]));
+                        reply(p, "\r");
+                        return;
+                }
+                break;
+        case 'O':
+        case 'L':
+                if (len == 1 && !p->open) {
+                        p->open = true;
+                        p->listen_only = line[0] == 'L';
+                        reply(p, "\r");
+                        return;
+                }
+                break;
+        case 'C':
+                if (len == 1) {
+                        p->open = false;
+                        reply(p, "\r");
+                        return;
+                }
+                break;
+        case 'V':
+        case 'v':
+                if (len == 1) {
+                        snprintf(buf, sizeof(buf), "%c1013\r", line[0]);
+                        reply(p, buf);
+                        return;
+                }
+                break;
+        case 'N':
+                if (len == 1) {
+                        reply(p, "NCF01\r");
+                        return;
+                }
+                break;
+        case 'F':
+                if (len == 1 && p->open) {
+                        snprintf(buf, sizeof(buf), "F%02X\r", p->flags);
+                        p->flags = 0;
+                        reply(p, buf);
+                        return;
+                }
+                break;
+        case 'Z':
+                if (len == 2 && (line[1] == '0' || line[1] == '1')) {
+                        p->timestamps = line[1] == '1';
+                        reply(p, "\r");
+                        return;
+                }
+                break;
+        case 'M':
+        case 'm':
+                if (len == 9 && is_hex(line + 1, 8)) {
+                        reply(p, "\r");
+                        return;
+                }
+                break;
+        default:
+                break;
+        }
+        reply(p, "\a");
+}
+
+static void input(struct slcan_pty *p, const char *data, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                char c = data[i];
+                if (c == '\n')
+                        continue;
+                if (c == '\r') {
+                        if (p->line_too_long)
+                                reply(p, "\a");
+                        else
+                                command(p, p->line, p->line_len);
+                        p->line_len = 0;
+                        p->line_too_long = false;
+                        continue;
+                }
+                if (p->line_len >= sizeof(p->line))
+                        p->line_too_long = true;
+                else
+                        p->line[p->line_len++] = c;
+        }
+}
+
+/* The host closed its side: like pulling the USB adapter out, the channel closes and whatever
+ * was queued either way is gone (the next host must not read a previous session's frames). */
+static void hang_up(struct slcan_pty *p)
+{
+        p->hung_up = true;
+        p->open = false;
+        p->listen_only = false;
+        p->out_len = 0;
+        p->line_len = 0;
+        p->line_too_long = false;
+        tcflush(p->master, TCIOFLUSH);
+        p->retry_at_us = sim_now_us() + HANGUP_RETRY_US;
+}
+
+static int make_link(const char *target, const char *path)
+{
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode))
+                return -EEXIST;
+
+        char *tmp = NULL;
+        if (asprintf(&tmp, "%s.%d.tmp", path, (int) getpid()) < 0)
+                return -ENOMEM;
+        unlink(tmp);
+        int r = 0;
+        if (symlink(target, tmp) < 0 || rename(tmp, path) < 0) {
+                r = -errno;
+                unlink(tmp);
+        }
+        free(tmp);
+        return r;
+}
+
+int slcan_pty_new(struct slcan_pty **ret, const char *link_path, struct sim_bus *bus)
+{
+        struct slcan_pty *p = calloc(1, sizeof(*p));
+        int r;
+        if (!p)
+                return -ENOMEM;
+        p->master = -1;
+        p->bus = bus;
+        p->link_path = strdup(link_path);
+        if (!p->link_path) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        p->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (p->master < 0 || grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
+            ptsname_r(p->master, p->slave_name, sizeof(p->slave_name)) != 0) {
+                r = -errno;
+                goto fail;
+        }
+        set_raw(p->master);
+
+        r = make_link(p->slave_name, link_path);
+        if (r < 0)
+                goto fail;
+
+        bus->port = (struct sim_port){.send = frame_to_host, .ctx = p};
+        *ret = p;
+        return 0;
+fail:
+        if (p->master >= 0)
+                close(p->master);
+        free(p->link_path);
+        free(p);
+        return r;
+}
+
+struct slcan_pty *slcan_pty_free(struct slcan_pty *p)
+{
+        if (!p)
+                return NULL;
+        char target[sizeof(p->slave_name)];
+        ssize_t n = readlink(p->link_path, target, sizeof(target) - 1);
+        if (n > 0) {
+                target[n] = '\0';
+                if (strcmp(target, p->slave_name) == 0)
+                        unlink(p->link_path);
+        }
+        if (p->bus->port.ctx == p)
+                p->bus->port = (struct sim_port){0};
+        close(p->master);
+        free(p->link_path);
+        free(p);
+        return NULL;
+}
+
+int slcan_pty_fd(const struct slcan_pty *p)
+{
+        return p->hung_up ? -1 : p->master;
+}
+
+short slcan_pty_events(const struct slcan_pty *p)
+{
+        return (short) (POLLIN | (p->out_len > 0 ? POLLOUT : 0));
+}
+
+void slcan_pty_io(struct slcan_pty *p, short revents)
+{
+        if (p->hung_up)
+                return;
+        if (revents & (POLLIN | POLLHUP | POLLERR)) {
+                char buf[4096];
+                for (;;) {
+                        ssize_t n = read(p->master, buf, sizeof(buf));
+                        if (n > 0) {
+                                input(p, buf, (size_t) n);
+                                continue;
+                        }
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                break;
+                        hang_up(p); /* EIO: no slave side open any more */
+                        return;
+                }
+        }
+        if (revents & POLLHUP) {
+                hang_up(p);
+                return;
+        }
+        if (revents & POLLOUT)
+                flush_out(p);
+}
+
+uint64_t slcan_pty_deadline(const struct slcan_pty *p)
+{
+        return p->hung_up ? p->retry_at_us : UINT64_MAX;
+}
+
+void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us)
+{
+        if (!p->hung_up || now_us < p->retry_at_us)
+                return;
+        struct pollfd pfd = {.fd = p->master, .events = POLLIN};
+        if (poll(&pfd, 1, 0) >= 0 && (pfd.revents & POLLHUP)) {
+                p->retry_at_us = now_us + HANGUP_RETRY_US;
+                return;
+        }
+        p->hung_up = false;
+        set_raw(p->master);
+}
+
+const char *slcan_pty_slave_name(const struct slcan_pty *p)
+{
+        return p->slave_name;
+}

@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""canfleet benchmarks (meson benchmark(), `meson test --benchmark`): they print figures and never fail
+on a time. canfleet-nodesim runs with its bus and flash timing models and --log-frames; every frame
+on the buses is parsed from that log as it happens, and the bus-limited ideal is the sum of the
+frames' exact bit lengths (stuff bits included, computed here as the CAN 2.0 spec and the simulator
+do) divided by the bitrate.
+
+  a  one node, a full 256 KB image at 500 kbit/s: update wall time against the ideal
+  b  bytes sent for a 40 KB application in a 256 KB area
+  c  32 nodes on 4 buses: wall time against the busiest bus's ideal
+  d  peak RSS (VmHWM) of canfleetd with 128 nodes configured, during an update of all of them
+  e  canfleetd CPU time (utime+stime) per CAN frame, from that run
+  s  canfleet-nodesim's own CPU time per frame (needs no daemon: a CCP ping-pong over SLCAN)
+
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdes]
+
+Exit status: 0 when every scenario ran (whatever the figures), 1 when one could not run at all.
+"""
+
+import argparse
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import shutil
+import threading
+import time
+import tty
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402
+
+BITRATE = 500000
+AREA = 256 * 1024
+TRAILER = 64  # image_info (60) + CRC (4) at the end of the area
+CCP_PROGRAM, CCP_PROGRAM_6 = 0x18, 0x22
+
+
+# --- the exact length of a CAN 2.0 frame on the wire -------------------------------------------
+
+def _crc15(bits):
+    crc = 0
+    for b in bits:
+        nxt = b ^ ((crc >> 14) & 1)
+        crc = (crc << 1) & 0x7FFF
+        if nxt:
+            crc ^= 0x4599
+    return crc
+
+
+def _bits(value, count):
+    return [(value >> i) & 1 for i in range(count - 1, -1, -1)]
+
+
+def frame_bits(can_id, data, ext=False, rtr=False, dlc=None):
+    """Bits from SOF to the end of the intermission: the stuffed part (SOF..CRC sequence, a stuff bit
+    after five equal bits, the stuff bit starting the next run) + CRC delimiter, ACK, EOF (7) and the
+    3-bit intermission (the next frame cannot start earlier)."""
+    dlc = len(data) if dlc is None else dlc
+    b = [0]
+    if ext:
+        b += _bits(can_id >> 18, 11) + [1, 1] + _bits(can_id & 0x3FFFF, 18) + [1 if rtr else 0, 0, 0]
+    else:
+        b += _bits(can_id, 11) + [1 if rtr else 0, 0, 0]
+    b += _bits(dlc, 4)
+    if not rtr:
+        for byte in data:
+            b += _bits(byte, 8)
+    b += _bits(_crc15(b), 15)
+    stuff, run, last = 0, 0, None
+    for bit in b:
+        if bit == last:
+            run += 1
+        else:
+            last, run = bit, 1
+        if run == 5:
+            stuff += 1
+            last, run = 1 - last, 1
+    return len(b) + stuff + 1 + 2 + 7 + 3
+
+
+def _self_check():
+    # all-zero standard frame: 34 zero bits (CRC of zeros is 0) get 6 stuff bits + 13 = 53
+    assert frame_bits(0, b"") == 53, frame_bits(0, b"")
+    for dlc in range(9):
+        n = frame_bits(0x6C1, bytes(range(0x30, 0x30 + dlc)))
+        assert 47 + 8 * dlc <= n <= 47 + 8 * dlc + (34 + 8 * dlc - 1) // 4, (dlc, n)
+
+
+# --- the simulator, its frames counted as they are delivered -------------------------------------
+
+FRAME_RE = re.compile(r"^(\S+): (host|node\s+\d+)\s+(->|dropped|corrupt) ([0-9A-F]+) \[(\d+)\]( remote)?((?: [0-9A-F]{2})*)\s*$")
+
+
+class BusStats:
+    def __init__(self):
+        self.frames = self.host_frames = self.bits = 0
+        self.program_bytes = 0  # image bytes carried by PROGRAM / PROGRAM_6
+        self.first = self.last = None
+        self.prog_first = self.prog_last = None
+        self.prog_bits = 0  # bits of every frame between the first and the last programming frame
+        self.pending_bits = 0
+
+    def add(self, t, src, can_id, data, ext, rtr, dlc):
+        bits = frame_bits(can_id, data, ext, rtr, dlc)
+        self.frames += 1
+        self.bits += bits
+        self.first = self.first or t
+        self.last = t
+        programming = src == "host" and data and data[0] in (CCP_PROGRAM, CCP_PROGRAM_6)
+        if src == "host":
+            self.host_frames += 1
+            if data and data[0] == CCP_PROGRAM_6:
+                self.program_bytes += 6
+            elif data and data[0] == CCP_PROGRAM and len(data) > 2:
+                self.program_bytes += min(data[2], 5)
+        # the programming window: frames after the first PROGRAM up to the reply to the last one
+        if self.prog_first is not None:
+            self.pending_bits += bits
+        if programming:
+            if self.prog_first is None:
+                self.prog_first = t
+                self.pending_bits = bits
+        elif self.prog_first is not None and src != "host" and data and data[0] == 0xFF:
+            # a command return after programming began closes the window so far
+            self.prog_last = t
+            self.prog_bits = self.pending_bits
+
+
+class Sim:
+    """canfleet-nodesim with --log-frames read live: each frame is timed when the simulator delivers it."""
+
+    def __init__(self, fleet, buses, nodes, extra=(), install=None, name="nodesim"):
+        self.name = name
+        self.log_path = os.path.join(fleet.dir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.stats = {}
+        self.lock = threading.Lock()
+        argv = [harness.BINARIES["nodesim"]]
+        for b in buses:
+            argv += ["--bus", f"slcan:{fleet.pty(b)}"]
+        argv += ["--nodes", str(nodes), "--state", fleet.sim_state, "--fleet-key", fleet.key_path,
+                 "--quiet", "--log-frames"] + list(extra)
+        if install:
+            argv += ["--install", install]
+        rfd, wfd = os.pipe()
+        self.p = subprocess.Popen(argv + ["--ready-fd", str(wfd)], stdin=subprocess.DEVNULL, stdout=self.log,
+                                  stderr=subprocess.PIPE, pass_fds=(wfd,), start_new_session=True)
+        os.close(wfd)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        fleet.procs.append(self)
+        try:
+            line = harness.read_line(rfd, 30, f"{name} ready")
+        finally:
+            os.close(rfd)
+        harness.check(line.strip() == "ready", f"{name} said {line!r}")
+
+    def _read(self):
+        for raw in self.p.stderr:
+            t = time.monotonic()
+            line = raw.decode(errors="replace")
+            m = FRAME_RE.match(line)
+            if not m:
+                self.log.write(line)
+                continue
+            bus, src, what, hexid, dlc, remote, data = m.groups()
+            if what == "dropped":
+                continue
+            payload = bytes.fromhex(data.replace(" ", ""))
+            with self.lock:
+                st = self.stats.setdefault(bus, BusStats())
+                st.add(t, "host" if src == "host" else "node", int(hexid, 16), payload, len(hexid) == 8,
+                       bool(remote), int(dlc))
+
+    def finish(self):
+        """The simulator's CPU seconds, then stop it and count every frame it logged (the reader may lag)."""
+        cpu = proc_cpu(self.p.pid)
+        self.stop()
+        return cpu, {b: vars(s) for b, s in self.stats.items()}
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL, timeout=10):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            self.p.wait(timeout)
+        self.reader.join(timeout)
+        self.log.close()
+        return self.p.returncode
+
+    def stop(self):
+        return self.kill(signal.SIGTERM)
+
+    def output(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def proc_cpu(pid):
+    """utime + stime of a live process in seconds (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])  # kB
+    return None
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+ROWS = []
+
+
+def row(scenario, figure, value, note=""):
+    ROWS.append((scenario, figure, value, note))
+    print(f"  {scenario:<3} {figure:<46} {value:>16}  {note}", flush=True)
+
+
+def ideal_s(bits):
+    return bits / BITRATE
+
+
+def fleet_up(fleet, buses, nodes, app_size, timing=True, v1_size=4096):
+    fleet.start_bus()
+    v1 = fleet.pack("1.0.0", release=1, size=v1_size, seed=1)
+    v2 = fleet.pack("2.0.0", release=2, size=app_size, seed=2)
+    extra = ["--bitrate", str(BITRATE)] + (["--bus-timing", "--flash-timing"] if timing else [])
+    sim = Sim(fleet, buses, nodes, extra=extra, install=v1)
+    fleet.write_config(buses, nodes)
+    fleet.start_daemon(timeout=60)
+    return sim, v2
+
+
+def timed_update(fleet, image, timeout):
+    t0 = time.monotonic()
+    r = fleet.ctl("update", image, "--all", timeout=timeout)
+    wall = time.monotonic() - t0
+    harness.check(r.rc == 0, f"canfleetctl update --all failed: {r}")
+    return wall
+
+
+def scenario_a(fleet):
+    sim, img = fleet_up(fleet, ["bus0"], 1, AREA - TRAILER)
+    wall = timed_update(fleet, img, 600)
+    cpu, snap = sim.finish()
+    st = snap["bus0"]
+    ideal = ideal_s(st["bits"])
+    row("a", "frames on the bus (both directions)", st["frames"])
+    row("a", "bus-limited ideal (s)", f"{ideal:.2f}", f"{st['bits']} bits at {BITRATE} bit/s")
+    row("a", "update wall time (s)", f"{wall:.2f}", f"{100 * (wall / ideal - 1):+.1f}% over ideal (target 10%)")
+    if st["prog_last"]:
+        pw = st["prog_last"] - st["prog_first"]
+        pi = ideal_s(st["prog_bits"])
+        row("a", "programming phase wall / ideal (s)", f"{pw:.2f} / {pi:.2f}",
+            f"{100 * (pw / pi - 1):+.1f}% (erase, reboot and boot copy excluded)")
+    row("a", "canfleet-nodesim CPU per frame, timing on (us)", f"{1e6 * cpu / max(st['frames'], 1):.1f}")
+
+
+def scenario_b(fleet):
+    sim, img = fleet_up(fleet, ["bus0"], 1, 40 * 1024, timing=False)
+    timed_update(fleet, img, 300)
+    st = sim.finish()[1]["bus0"]
+    row("b", "application / area (bytes)", f"{40 * 1024} / {AREA}")
+    row("b", "image bytes in PROGRAM frames", st["program_bytes"],
+        f"{100 * st['program_bytes'] / AREA:.1f}% of the area")
+    row("b", "frames / bits on the bus", f"{st['frames']} / {st['bits']}",
+        f"{st['bits'] / 8 / 1024:.1f} KiB of bus time")
+
+
+def scenario_c(fleet, app_size):
+    buses = [f"bus{i}" for i in range(4)]
+    sim, img = fleet_up(fleet, buses, 8, app_size)
+    wall = timed_update(fleet, img, 900)
+    snap = sim.finish()[1]
+    busiest = max(snap, key=lambda b: snap[b]["bits"])
+    ideal = ideal_s(snap[busiest]["bits"])
+    for b in sorted(snap):
+        row("c", f"{b}: frames / ideal (s)", f"{snap[b]['frames']} / {ideal_s(snap[b]['bits']):.2f}")
+    row("c", f"update wall time, 32 nodes, {app_size // 1024} KB app (s)", f"{wall:.2f}",
+        f"{100 * (wall / ideal - 1):+.1f}% over {busiest}'s ideal (target 10%)")
+
+
+def scenario_de(fleet):
+    buses = [f"bus{i}" for i in range(4)]
+    sim, img = fleet_up(fleet, buses, 32, 4096, timing=False)
+    pid = fleet.daemon.pid
+    rss_idle = proc_status(pid, "VmHWM")
+    cpu0 = proc_cpu(pid)
+    with sim.lock:
+        frames0 = sum(s.frames for s in sim.stats.values())  # start-up traffic, if any
+    wall = timed_update(fleet, img, 900)
+    hwm = proc_status(pid, "VmHWM")
+    cpu = proc_cpu(pid) - cpu0
+    frames = sum(s["frames"] for s in sim.finish()[1].values()) - frames0
+    row("d", "canfleetd VmHWM, 128 nodes, after start (kB)", rss_idle)
+    row("d", "canfleetd VmHWM after updating all 128 (kB)", hwm, f"target < 8192 kB; update took {wall:.1f} s")
+    row("e", "canfleetd CPU per CAN frame (us)", f"{1e6 * cpu / max(frames, 1):.1f}",
+        f"{cpu:.2f} s over {frames} frames")
+
+
+def scenario_s(fleet, rounds=2000):
+    """No daemon: a CCP CONNECT / GET_CCP_VERSION ping-pong with 4 nodes over the SLCAN pty."""
+    sim = Sim(fleet, ["bus0"], 4)
+    fd = os.open(fleet.pty("bus0"), os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    buf = b""
+
+    def xfer(frames):
+        nonlocal buf
+        os.write(fd, b"".join(b"t%03X8%s\r" % (cid, data.hex().upper().encode()) for cid, data in frames))
+        got = 0
+        deadline = time.monotonic() + 10
+        while got < len(frames):
+            harness.check(time.monotonic() < deadline, "the simulator stopped answering")
+            if select.select([fd], [], [], 1)[0]:
+                buf += os.read(fd, 4096)
+                *lines, buf = buf.split(b"\r")
+                got += sum(1 for line in lines if line.startswith(b"t"))
+
+    os.write(fd, b"C\rS6\rO\r")
+    xfer([(0x680 + sa, bytes([0x01, 0, sa, 0, 0, 0, 0, 0])) for sa in range(1, 5)])
+    cpu0 = proc_cpu(sim.p.pid)
+    for i in range(rounds):
+        xfer([(0x680 + sa, bytes([0x1B, i & 0xFF, 2, 1, 0, 0, 0, 0])) for sa in range(1, 5)])
+    os.close(fd)
+    cpu, snap = sim.finish()
+    cpu -= cpu0
+    frames = sum(s["frames"] for s in snap.values()) - 8  # the CONNECTs and their answers
+    row("s", "canfleet-nodesim CPU per frame, no timing (us)", f"{1e6 * cpu / max(frames, 1):.1f}",
+        f"{frames} frames, --log-frames on")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--canfleetctl", required=True)
+    ap.add_argument("--canfleetd", required=True)
+    ap.add_argument("--nodesim", required=True)
+    ap.add_argument("--only", default="abcdes")
+    ap.add_argument("--c-app-size", type=int, default=40 * 1024, help="application size for scenario c")
+    a = ap.parse_args()
+    harness.BINARIES.update(canfleetctl=a.canfleetctl, canfleetd=a.canfleetd, nodesim=a.nodesim)
+    _self_check()
+    scenarios = {"s": scenario_s, "a": scenario_a, "b": scenario_b,
+                 "c": lambda f: scenario_c(f, a.c_app_size), "d": scenario_de}
+    print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
+    failed = []
+    for key in "sabcd":
+        if key not in a.only and not (key == "d" and "e" in a.only):
+            continue
+        fleet = harness.Fleet(f"bench-{key}")
+        try:
+            scenarios[key](fleet)
+        except Exception as e:  # a scenario that cannot run is reported, the others still run
+            failed.append(key)
+            print(f"  {key:<3} could not run: {e}", flush=True)
+            fleet.dump_logs(sys.stdout)
+        finally:
+            fleet.close()
+            if key not in failed:
+                shutil.rmtree(fleet.dir, ignore_errors=True)
+    print("\nsummary")
+    for s, fig, val, note in ROWS:
+        print(f"  {s:<3} {fig:<46} {str(val):>16}  {note}")
+    if failed:
+        print(f"  scenarios that could not run: {' '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

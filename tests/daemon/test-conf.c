@@ -1,0 +1,217 @@
+/* Tests of daemon/conf.c: the sample parses; every bad key is refused with a message naming it. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cf-test.h"
+#include "conf.h"
+
+static const char *good =
+    "{ \"fleet_key_file\": \"/etc/canfleet/fleet.key\", \"state_dir\": \"/var/lib/canfleet\",\n"
+    "  \"cache_dir\": \"/var/cache/canfleet\", \"max_parallel\": 8, \"reboot_timeout_ms\": 5000, "
+    "\"retries\": 4,\n"
+    "  \"buses\": [ { \"name\": \"bus0\", \"transport\": \"slcan:/dev/ttyACM0\", \"bitrate\": 500000,\n"
+    "                 \"nodes\": [1, 2, {\"station\": 3, \"cro_id\": \"0x700\", \"dto_id\": 1856, "
+    "\"seedkey\": \"echo\"}] },\n"
+    "               { \"name\": \"can-1\", \"transport\": \"socketcan:can1\", \"bitrate\": 250000, "
+    "\"scan\": [5, 9],\n"
+    "                 \"cro_base\": \"0x600\", \"dto_base\": 1600, \"max_parallel\": 4, \"seedkey\": "
+    "\"echo\" },\n"
+    "               { \"name\": \"b2\", \"transport\": \"slcan:/dev/ttyUSB0@921600\" } ] }\n";
+
+static void test_good_sample(void)
+{
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(good, "/etc/x.conf", &c, &err), 0);
+        CU_ASSERT_PTR_NULL(err);
+        CU_ASSERT_STRING_EQUAL(c->fleet_key_file, "/etc/canfleet/fleet.key");
+        CU_ASSERT_STRING_EQUAL(c->state_dir, "/var/lib/canfleet");
+        CU_ASSERT_EQUAL(c->max_parallel, 8);
+        CU_ASSERT_EQUAL(c->reboot_timeout_ms, 5000);
+        CU_ASSERT_EQUAL(c->retries, 4);
+        CU_ASSERT_EQUAL_FATAL(c->n_buses, 3);
+        struct cf_bus_conf *b = &c->buses[0];
+        CU_ASSERT_STRING_EQUAL(b->name, "bus0");
+        CU_ASSERT_EQUAL(b->kind, CF_TRANSPORT_SLCAN);
+        CU_ASSERT_STRING_EQUAL(b->device, "/dev/ttyACM0");
+        CU_ASSERT_EQUAL(b->baud, 115200);
+        CU_ASSERT_EQUAL(b->scan_first, 1);
+        CU_ASSERT_EQUAL(b->scan_last, 63);
+        CU_ASSERT_EQUAL(b->max_parallel, 16);
+        CU_ASSERT_EQUAL_FATAL(b->n_nodes, 3);
+        CU_ASSERT_EQUAL(b->nodes[0].station, 1);
+        CU_ASSERT_EQUAL(b->nodes[0].cro_id, 0x681);
+        CU_ASSERT_EQUAL(b->nodes[0].dto_id, 0x6C1);
+        CU_ASSERT_FALSE(b->nodes[0].seedkey_echo);
+        CU_ASSERT_EQUAL(b->nodes[2].cro_id, 0x700);
+        CU_ASSERT_EQUAL(b->nodes[2].dto_id, 1856);
+        CU_ASSERT_TRUE(b->nodes[2].seedkey_echo);
+        b = &c->buses[1];
+        CU_ASSERT_EQUAL(b->kind, CF_TRANSPORT_SOCKETCAN);
+        CU_ASSERT_STRING_EQUAL(b->device, "can1");
+        CU_ASSERT_EQUAL(b->bitrate, 250000);
+        CU_ASSERT_EQUAL(b->cro_base, 0x600);
+        CU_ASSERT_EQUAL(b->dto_base, 1600);
+        CU_ASSERT_EQUAL(b->scan_first, 5);
+        CU_ASSERT_EQUAL(b->scan_last, 9);
+        CU_ASSERT_TRUE(b->seedkey_echo);
+        struct cf_node_conf nc = cf_bus_node_conf(b, 7);
+        CU_ASSERT_EQUAL(nc.cro_id, 0x607);
+        CU_ASSERT_TRUE(nc.seedkey_echo);
+        b = &c->buses[2];
+        CU_ASSERT_STRING_EQUAL(b->device, "/dev/ttyUSB0");
+        CU_ASSERT_EQUAL(b->baud, 921600);
+        CU_ASSERT_EQUAL(b->bitrate, 500000);
+        cf_conf_free(c);
+}
+
+static void test_defaults(void)
+{
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        const char *t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\","
+                        " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}";
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
+        CU_ASSERT_EQUAL(c->max_parallel, 64);
+        CU_ASSERT_EQUAL(c->reboot_timeout_ms, 60000);
+        CU_ASSERT_EQUAL(c->retries, 3);
+        CU_ASSERT_EQUAL(c->buses[0].cro_base, 0x680);
+        CU_ASSERT_EQUAL(c->buses[0].dto_base, 0x6C0);
+        CU_ASSERT_EQUAL(c->buses[0].n_nodes, 0);
+        cf_conf_free(c);
+}
+
+struct bad {
+        const char *text;
+        const char *message;
+};
+
+#define HEAD "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+#define BUS(x)                                                                                              \
+        HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"slcan:/dev/t\"}, {\"name\": \"b1\", " x "}]}"
+
+static const struct bad bads[] = {
+    {BUS("\"transport\": \"foo\""),
+     "/etc/x.conf: buses[1].transport: \"foo\" is not \"slcan:DEV\" or \"socketcan:IF\""},
+    {BUS("\"transport\": 3"), "/etc/x.conf: buses[1].transport: a number is not a string"},
+    {BUS("\"transport\": \"slcan:/dev/x@12345\""),
+     "/etc/x.conf: buses[1].transport: \"slcan:/dev/x@12345\": \"12345\" is not a serial speed (e.g. "
+     "115200)"},
+    {BUS("\"transport\": \"socketcan:c\", \"bitrate\": \"fast\""),
+     "/etc/x.conf: buses[1].bitrate: a string is not a number"},
+    {BUS("\"transport\": \"slcan:/dev/u\", \"bitrate\": 300000"),
+     "/etc/x.conf: buses[1].bitrate: 300000 is not an SLCAN bitrate (10000, 20000, 50000, 100000, 125000, "
+     "250000, 500000, 800000, 1000000)"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [1, 0]"),
+     "/etc/x.conf: buses[1].nodes[1]: 0 is out of range 1..65535"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [4, 4]"),
+     "/etc/x.conf: buses[1].nodes[1]: station 4 is already nodes[0]"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [{\"station\": 2, \"colour\": 1}]"),
+     "/etc/x.conf: buses[1].nodes[0].colour: unknown key"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [{\"cro_id\": 2}]"),
+     "/etc/x.conf: buses[1].nodes[0].station: missing"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [{\"station\": 2, \"dto_id\": \"0x900\"}]"),
+     "/etc/x.conf: buses[1].nodes[0].dto_id: \"0x900\" is out of range 0x0..0x7FF"},
+    {BUS("\"transport\": \"socketcan:c\", \"cro_base\": \"zz\""),
+     "/etc/x.conf: buses[1].cro_base: \"zz\" is not a number (e.g. 1664 or \"0x680\")"},
+    {BUS("\"transport\": \"socketcan:c\", \"scan\": [9, 3]"),
+     "/etc/x.conf: buses[1].scan[1]: 3 is out of range 9..65535"},
+    {BUS("\"transport\": \"socketcan:c\", \"scan\": 4"), "/etc/x.conf: buses[1].scan: is not [first, last]"},
+    {BUS("\"transport\": \"socketcan:c\", \"seedkey\": \"rot13\""),
+     "/etc/x.conf: buses[1].seedkey: \"rot13\" is not \"hmac\" or \"echo\""},
+    {BUS("\"transport\": \"socketcan:c\", \"max_parallel\": 0"),
+     "/etc/x.conf: buses[1].max_parallel: 0 is out of range 1..1024"},
+    {BUS("\"transport\": \"slcan:/dev/t\""),
+     "/etc/x.conf: buses[1].transport: \"slcan:/dev/t\" is already the transport of buses[0]"},
+    {HEAD "\"buses\": [{\"name\": \"bus 0\", \"transport\": \"socketcan:c\"}]}",
+     "/etc/x.conf: buses[0].name: \"bus 0\" is not 1 to 15 of [A-Za-z0-9_-]"},
+    {HEAD "\"buses\": [{\"name\": \"a\", \"transport\": \"socketcan:c\"}, {\"name\": \"a\", \"transport\": "
+          "\"socketcan:d\"}]}",
+     "/etc/x.conf: buses[1].name: \"a\" is already the name of buses[0]"},
+    {HEAD "\"buses\": [{\"transport\": \"socketcan:c\"}]}", "/etc/x.conf: buses[0].name: missing"},
+    {HEAD "\"buses\": []}", "/etc/x.conf: buses: is empty: at least one bus is needed"},
+    {HEAD "\"buses\": {}}", "/etc/x.conf: buses: an object is not an array"},
+    {HEAD "\"retries\": 0, \"buses\": []}", "/etc/x.conf: retries: 0 is out of range 1..20"},
+    {HEAD "\"max_parallel\": -1, \"buses\": []}", "/etc/x.conf: max_parallel: -1 is out of range 1..4096"},
+    {HEAD "\"reboot_timeout_ms\": true, \"buses\": []}",
+     "/etc/x.conf: reboot_timeout_ms: a boolean is not a number"},
+    {HEAD "\"bussen\": []}", "/etc/x.conf: bussen: unknown key"},
+    {"{\"state_dir\": \"s\", \"cache_dir\": \"c\", \"buses\": []}", "/etc/x.conf: fleet_key_file: missing"},
+    {"{\"fleet_key_file\": \"\", \"state_dir\": \"s\", \"cache_dir\": \"c\", \"buses\": []}",
+     "/etc/x.conf: fleet_key_file: is empty"},
+    {"[1, 2]", "/etc/x.conf: the configuration is an array, not an object"},
+    {"{\"fleet_key_file\": \"k\",\n \"state_dir\": }",
+     "/etc/x.conf: line 2: not valid JSON: unexpected character"},
+};
+
+static void test_bad_keys(void)
+{
+        for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+                struct cf_conf *c = NULL;
+                char *err = NULL;
+                int r = cf_conf_parse(bads[i].text, "/etc/x.conf", &c, &err);
+                CU_ASSERT(r < 0);
+                CU_ASSERT_PTR_NULL(c);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+                if (strcmp(err, bads[i].message) != 0)
+                        fprintf(stderr, "\n case %zu:\n  got      %s\n  expected %s\n", i, err,
+                                bads[i].message);
+                CU_ASSERT_STRING_EQUAL(err, bads[i].message);
+                free(err);
+        }
+}
+
+static void test_fleet_key(void)
+{
+        char dir[] = "/tmp/cf-test-conf-XXXXXX";
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+        char path[64], text[512];
+        snprintf(path, sizeof path, "%s/fleet.key", dir);
+        snprintf(text, sizeof text,
+                 "{\"fleet_key_file\": \"%s\", \"state_dir\": \"s\", \"cache_dir\": \"c\","
+                 " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}",
+                 path);
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(text, "/etc/x.conf", &c, &err), 0);
+        uint8_t key[32];
+        CU_ASSERT(cf_conf_read_fleet_key(c, key, &err) < 0);
+        char expect[256];
+        snprintf(expect, sizeof expect, "/etc/x.conf: fleet_key_file: %s: No such file or directory", path);
+        CU_ASSERT_STRING_EQUAL(err, expect);
+        free(err);
+
+        FILE *f = fopen(path, "w");
+        fputs("not hex\n", f);
+        fclose(f);
+        err = NULL;
+        CU_ASSERT(cf_conf_read_fleet_key(c, key, &err) < 0);
+        snprintf(expect, sizeof expect, "/etc/x.conf: fleet_key_file: %s: not 64 hexadecimal characters",
+                 path);
+        CU_ASSERT_STRING_EQUAL(err, expect);
+        free(err);
+
+        f = fopen(path, "w");
+        fputs("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", f);
+        fclose(f);
+        err = NULL;
+        CU_ASSERT_EQUAL(cf_conf_read_fleet_key(c, key, &err), 0);
+        CU_ASSERT_EQUAL(key[0], 0x00);
+        CU_ASSERT_EQUAL(key[31], 0x1F);
+        cf_conf_free(c);
+        unlink(path);
+        rmdir(dir);
+}
+
+int main(void)
+{
+        static const struct cf_test tests[] = {
+            {"good sample parses", test_good_sample},
+            {"defaults", test_defaults},
+            {"every error names the key", test_bad_keys},
+            {"fleet key file", test_fleet_key},
+            {NULL, NULL},
+        };
+        return cf_test_run("daemon-conf", tests);
+}

@@ -1,0 +1,204 @@
+/* Fuzz target: the image trailer codec and the checks of a 256 KB area image, against a model of image.h. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canfleet/crc32.h"
+#include "canfleet/image.h"
+#include "canfleet/layout.h"
+#include "fuzz.h"
+
+/*
+ * The area is built from the input as a flash area would hold it: erased (0xFF), the input from
+ * offset 0, and the input's last 64 bytes once more at 0x3FFC0, where they become the trailer and
+ * the CRC. An input of odd length gets its CRC fixed up by the reference CRC below, so that the
+ * checks after the CRC are reached without the fuzzer having to solve a CRC.
+ *
+ * The reference CRC is written from the definition (DESIGN.md §2: poly 0x04C11DB7, MSB first, no
+ * reflection, no final XOR, each little-endian word's most significant byte first) with its own
+ * table built bit by bit, so that it shares nothing with common/src/crc32.c.
+ */
+
+static uint32_t ref_table[256];
+static uint8_t *area;
+
+static void ref_init(void)
+{
+        for (uint32_t i = 0; i < 256; i++) {
+                uint32_t c = i << 24;
+                for (int k = 0; k < 8; k++)
+                        c = c & 0x80000000u ? c << 1 ^ 0x04C11DB7u : c << 1;
+                ref_table[i] = c;
+        }
+}
+
+static uint32_t ref_crc(const uint8_t *p, size_t len)
+{
+        uint32_t crc = 0xFFFFFFFFu;
+
+        for (size_t w = 0; w + 4 <= len; w += 4)
+                for (int b = 3; b >= 0; b--)
+                        crc = crc << 8 ^ ref_table[(crc >> 24 ^ p[w + (size_t) b]) & 0xFF];
+        return crc;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+/* The trailer as image.h documents it, read field by field. */
+static void model_parse(const uint8_t *t, struct cf_image_info *i)
+{
+        i->magic = rd32(t);
+        i->layout_version = rd16(t + 4);
+        i->hw_id = rd16(t + 6);
+        i->ver_major = t[8];
+        i->ver_minor = t[9];
+        i->ver_patch = rd16(t + 10);
+        i->release = rd32(t + 12);
+        i->payload_len = rd32(t + 16);
+        i->area_size = rd32(t + 20);
+        i->build_time = rd32(t + 24);
+        memcpy(i->payload_sha256, t + 28, 32);
+}
+
+static bool info_equal(const struct cf_image_info *a, const struct cf_image_info *b)
+{
+        return a->magic == b->magic && a->layout_version == b->layout_version && a->hw_id == b->hw_id &&
+               a->ver_major == b->ver_major && a->ver_minor == b->ver_minor && a->ver_patch == b->ver_patch &&
+               a->release == b->release && a->payload_len == b->payload_len && a->area_size == b->area_size &&
+               a->build_time == b->build_time && memcmp(a->payload_sha256, b->payload_sha256, 32) == 0;
+}
+
+static int model_vectors(uint32_t sp, uint32_t rv)
+{
+        /* 64-bit arithmetic: the model must not share the implementation's wrap-around tricks. */
+        uint64_t s = sp, e = rv & ~1u;
+        bool sram = s > CF_SRAM_BASE && s <= (uint64_t) CF_SRAM_BASE + CF_SRAM_SIZE;
+        bool ccm = s > CF_CCM_BASE && s <= (uint64_t) CF_CCM_BASE + CF_CCM_SIZE;
+
+        if ((sp & 3) || !(sram || ccm) || !(rv & 1))
+                return CF_IMAGE_BAD_VECTORS;
+        if (e < CF_AREA_APP_ADDR || e >= (uint64_t) CF_AREA_APP_ADDR + CF_TRAILER_OFFSET)
+                return CF_IMAGE_BAD_VECTORS;
+        return CF_IMAGE_OK;
+}
+
+static int model_trailer(const struct cf_image_info *i)
+{
+        if (i->magic != CF_IMAGE_MAGIC)
+                return CF_IMAGE_BAD_MAGIC;
+        if (i->layout_version != 1 || i->area_size != 0x40000u)
+                return CF_IMAGE_BAD_LAYOUT;
+        if (i->payload_len > 0x3FFC0u)
+                return CF_IMAGE_BAD_LENGTH;
+        return CF_IMAGE_OK;
+}
+
+static int model_cmp(const struct cf_image_info *a, const struct cf_image_info *b)
+{
+        uint32_t va = (uint32_t) a->ver_major << 24 | (uint32_t) a->ver_minor << 16 | a->ver_patch;
+        uint32_t vb = (uint32_t) b->ver_major << 24 | (uint32_t) b->ver_minor << 16 | b->ver_patch;
+        return va < vb ? -1 : va > vb;
+}
+
+static int sign(int v)
+{
+        return v < 0 ? -1 : v > 0;
+}
+
+/* Vector-table words near the edges the rules draw, picked by the input. */
+static void check_vectors_edges(uint8_t a, uint8_t b)
+{
+        static const uint32_t sp_edges[] = {CF_SRAM_BASE, CF_SRAM_BASE + CF_SRAM_SIZE, CF_CCM_BASE,
+                                            CF_CCM_BASE + CF_CCM_SIZE, 0, 0xFFFFFFFCu};
+        static const uint32_t rv_edges[] = {CF_AREA_APP_ADDR, CF_AREA_APP_ADDR + CF_TRAILER_OFFSET,
+                                            CF_AREA_STAGING_ADDR, 0, 0xFFFFFFFEu};
+        uint32_t sp = sp_edges[(a >> 4) % 6] + (uint32_t) ((int32_t) (a & 15) - 8);
+        uint32_t rv = rv_edges[(b >> 4) % 5] + (uint32_t) ((int32_t) (b & 15) - 8);
+        int r = cf_image_check_vectors(sp, rv);
+
+        FUZZ_CHECK(r == model_vectors(sp, rv), "cf_image_check_vectors(%08x, %08x) = %d, model %d", sp, rv, r,
+                   model_vectors(sp, rv));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct cf_image_info info, want, other;
+        uint8_t packed[CF_TRAILER_SIZE];
+
+        if (!area) {
+                ref_init();
+                area = malloc(CF_IMAGE_AREA_SIZE);
+                if (!area)
+                        abort();
+        }
+
+        /* ---- the area ---- */
+        memset(area, CF_FLASH_ERASED, CF_IMAGE_AREA_SIZE);
+        memcpy(area, data, size < CF_IMAGE_AREA_SIZE ? size : CF_IMAGE_AREA_SIZE);
+        size_t tail = size < 64 ? size : 64;
+        memcpy(area + CF_IMAGE_AREA_SIZE - tail, data + size - tail, tail);
+
+        uint32_t crc = ref_crc(area, CF_CRC_OFFSET);
+        if (size & 1)
+                cf_le32_put(area + CF_CRC_OFFSET, crc);
+        uint32_t stored = rd32(area + CF_CRC_OFFSET);
+
+        FUZZ_CHECK(cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET) == crc,
+                   "cf_crc32_le differs from the reference CRC");
+
+        model_parse(area + CF_TRAILER_OFFSET, &want);
+        int expect = crc != stored ? CF_IMAGE_BAD_CRC : model_trailer(&want);
+        if (expect == CF_IMAGE_OK)
+                expect = model_vectors(rd32(area), rd32(area + 4));
+
+        memset(&info, 0xA5, sizeof(info));
+        int r = cf_image_check(area, &info);
+        FUZZ_CHECK(r == expect, "cf_image_check = %d (%s), model %d", r, cf_image_status_str(r), expect);
+        if (r == CF_IMAGE_OK)
+                FUZZ_CHECK(stored == crc, "image accepted with CRC %08x stored, %08x computed", stored, crc);
+        if (r != CF_IMAGE_BAD_CRC)
+                FUZZ_CHECK(info_equal(&info, &want), "cf_image_check filled info wrongly");
+        FUZZ_CHECK(cf_image_check(area, NULL) == r, "cf_image_check without info differs");
+        FUZZ_CHECK(cf_image_check_trailer(&want) == model_trailer(&want), "cf_image_check_trailer differs");
+
+        /* ---- the trailer codec: parse and pack are inverse on any 60 bytes ---- */
+        cf_image_info_parse(area + CF_TRAILER_OFFSET, &info);
+        FUZZ_CHECK(info_equal(&info, &want), "cf_image_info_parse differs from the documented layout");
+        memset(packed, 0x5A, sizeof(packed));
+        cf_image_info_pack(&info, packed);
+        FUZZ_CHECK(memcmp(packed, area + CF_TRAILER_OFFSET, CF_TRAILER_SIZE) == 0, "pack(parse(t)) != t");
+
+        /* ---- vectors, versions and policy on values from the input ---- */
+        uint32_t sp = rd32(area), rv = rd32(area + 4);
+        FUZZ_CHECK(cf_image_check_vectors(sp, rv) == model_vectors(sp, rv), "cf_image_check_vectors(%08x, %08x)",
+                   sp, rv);
+        check_vectors_edges(area[8], area[9]);
+
+        model_parse(area + 16, &other); /* a second trailer from the payload: the running image */
+        int c = cf_image_version_cmp(&want, &other);
+        FUZZ_CHECK(sign(c) == model_cmp(&want, &other), "cf_image_version_cmp = %d", c);
+        FUZZ_CHECK(sign(cf_image_version_cmp(&other, &want)) == -sign(c), "version order not antisymmetric");
+        FUZZ_CHECK(cf_image_version_cmp(&want, &want) == 0, "version differs from itself");
+
+        uint16_t node_hw = rd16(area + 12);
+        for (int with_running = 0; with_running < 2; with_running++) {
+                int p = cf_image_check_policy(&want, node_hw, with_running ? &other : NULL);
+                int m = want.hw_id != node_hw                                    ? CF_IMAGE_WRONG_HW
+                        : with_running && want.release < other.release ? CF_IMAGE_ROLLBACK
+                                                                        : CF_IMAGE_OK;
+                FUZZ_CHECK(p == m, "cf_image_check_policy = %d, model %d", p, m);
+        }
+
+        for (int s = -8; s <= 0; s++)
+                FUZZ_CHECK(cf_image_status_str(s) && cf_image_status_str(s)[0], "no text for status %d", s);
+        FUZZ_CHECK(cf_image_status_str(size ? (int8_t) data[size - 1] : 0) != NULL, "status text NULL");
+        return 0;
+}

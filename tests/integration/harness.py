@@ -1,0 +1,471 @@
+# Integration harness: a private D-Bus system bus, canfleet-nodesim, canfleetd and canfleetctl, per test.
+"""
+Each test script calls harness.main(test_function). The test function gets a Fleet: a temporary
+directory with a private dbus-daemon (a <type>system</type> bus that allows everything, so that the
+daemon's own credential checks are what is tested) and helpers to start canfleet-nodesim, write a
+canfleetd configuration, start canfleetd (READY=1 read from a NOTIFY_SOCKET of ours) and run
+canfleetctl. Every process runs in its own process group and is killed when the test ends, however
+it ends. Every wait is bounded; nothing sleeps to synchronise.
+
+Binary paths come from the command line (meson passes its targets):
+  test_x.py --canfleetctl PATH --canfleetd PATH --nodesim PATH
+"""
+
+import argparse
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+FLEET_KEY = "00112233445566778899aabbccddeeff" "0123456789abcdef0f1e2d3c4b5a6978"
+
+BINARIES = {}
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, what):
+    """assert that works under python -O too, and says what was expected."""
+    if not cond:
+        raise TestFailure(what)
+
+
+def wait_until(what, fn, timeout, interval=0.05):
+    """Poll fn() until it returns something true; fail after timeout seconds. The pause between
+    polls only spaces the polls out: the outcome never depends on it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TestFailure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+class Proc:
+    """A child in its own process group, its output in a log file."""
+
+    def __init__(self, fleet, name, argv, env=None, pass_fds=()):
+        self.name = name
+        self.log_path = os.path.join(fleet.dir, f"{name}.log")
+        self.log = open(self.log_path, "ab")
+        self.log.write(f"### {' '.join(argv)}\n".encode())
+        self.log.flush()
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                  env=env, pass_fds=pass_fds, start_new_session=True)
+        fleet.procs.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL, timeout=10):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+        self.log.close()
+        return self.p.returncode
+
+    def stop(self, timeout=10):
+        """SIGTERM and wait: the clean way out."""
+        return self.kill(signal.SIGTERM, timeout)
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Result:
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    @property
+    def text(self):
+        return self.out + self.err
+
+    def json(self):
+        try:
+            return json.loads(self.out)
+        except ValueError as e:
+            raise TestFailure(f"{' '.join(self.argv)}: output is not JSON ({e}):\n{self.out}")
+
+    def __repr__(self):
+        return f"<{' '.join(self.argv)} rc={self.rc}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+
+class Fleet:
+    def __init__(self, name):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"canfleet-it-{name}-")
+        # uid 65534 must reach the bus socket and read images
+        os.chmod(self.dir, 0o755)
+        self.procs = []
+        self.bus_address = None
+        self.dbus = None
+        self.daemon = None
+        self.notify = None
+        self.sims = []
+        self.config_path = os.path.join(self.dir, "canfleetd.conf")
+        self.key_path = os.path.join(self.dir, "fleet.key")
+        self.sim_state = os.path.join(self.dir, "nodes")
+        self.state_dir = os.path.join(self.dir, "state")
+        self.cache_dir = os.path.join(self.dir, "cache")
+        with open(self.key_path, "w") as f:
+            f.write(FLEET_KEY + "\n")
+        os.makedirs(self.sim_state)
+
+    # --- teardown ------------------------------------------------------------------------
+    def close(self):
+        for p in reversed(self.procs):
+            try:
+                p.kill()
+            except Exception:
+                pass
+        if self.notify:
+            self.notify.close()
+
+    def dump_logs(self, out=sys.stderr):
+        for p in self.procs:
+            try:
+                text = p.output()
+            except OSError:
+                continue
+            tail = text[-6000:]
+            out.write(f"----- {p.name} ({p.log_path}), last {len(tail)} bytes -----\n{tail}\n")
+
+    # --- the bus ---------------------------------------------------------------------------
+    def start_bus(self, timeout=10):
+        sock = os.path.join(self.dir, "bus")
+        conf = os.path.join(self.dir, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={sock}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+""")
+        rfd, wfd = os.pipe()
+        try:
+            self.dbus = Proc(self, "dbus-daemon",
+                             ["dbus-daemon", "--config-file", conf, "--nofork", f"--print-address={wfd}"],
+                             pass_fds=(wfd,))
+        finally:
+            os.close(wfd)
+        try:
+            line = read_line(rfd, timeout, "dbus-daemon's address", self.dbus)
+        finally:
+            os.close(rfd)
+        self.bus_address = line.strip()
+        check(self.bus_address.startswith("unix:"), f"dbus-daemon printed {line!r}")
+        return self.bus_address
+
+    def env(self):
+        env = dict(os.environ)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus_address or f"unix:path={self.dir}/no-bus"
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        env["LC_ALL"] = "C"
+        return env
+
+    # --- images ----------------------------------------------------------------------------
+    def pack(self, version, hw_id=0x0001, release=1, size=16 * 1024, name=None, seed=1):
+        """An area image of a test application of size bytes with canfleetctl image pack."""
+        name = name or f"app-{version}-{hw_id:04x}"
+        app = os.path.join(self.dir, name + ".bin")
+        img = os.path.join(self.dir, name + ".img")
+        with open(app, "wb") as f:
+            f.write(test_app(size, seed))
+        r = self.ctl("image", "pack", app, "--size", "256K", "--version", version, "--hw-id", f"0x{hw_id:04x}",
+                     "--release", str(release), "-o", img, bus=False)
+        check(r.rc == 0 and os.path.exists(img), f"image pack failed: {r}")
+        os.chmod(img, 0o644)
+        return img
+
+    # --- the simulator ---------------------------------------------------------------------
+    def start_sim(self, buses, nodes, extra=(), install=None, name=None, timeout=20):
+        """canfleet-nodesim with nodes per bus (station addresses 1..nodes) on slcan ptys
+        DIR/<bus>; returns the Proc once it said ready."""
+        name = name or f"nodesim-{'-'.join(buses)}"
+        argv = [BINARIES["nodesim"]]
+        for b in buses:
+            argv += ["--bus", f"slcan:{self.pty(b)}"]
+        argv += ["--nodes", str(nodes), "--state", self.sim_state, "--fleet-key", self.key_path]
+        if install:
+            argv += ["--install", install]
+        rfd, wfd = os.pipe()
+        argv += ["--ready-fd", str(wfd)] + list(extra)
+        try:
+            p = Proc(self, name, argv, pass_fds=(wfd,))
+        finally:
+            os.close(wfd)
+        try:
+            line = read_line(rfd, timeout, f"{name} ready", p)
+        finally:
+            os.close(rfd)
+        check(line.strip() == "ready", f"{name} said {line!r} instead of ready")
+        p.buses, p.nodes, p.extra, p.install = list(buses), nodes, list(extra), install
+        self.sims.append(p)
+        return p
+
+    def pty(self, bus):
+        return os.path.join(self.dir, bus)
+
+    def sim_show(self):
+        """The nodes' flash as the simulator reads it (run with no simulator running)."""
+        r = run([BINARIES["nodesim"], "--state", self.sim_state, "--show", "--json"], self.env(), 30)
+        check(r.rc == 0, f"nodesim --show failed: {r}")
+        nodes = {}
+        for n in r.json()["nodes"]:
+            nodes[f"{n['bus']}:{n['station']}"] = n
+        return nodes
+
+    # --- the daemon ------------------------------------------------------------------------
+    def write_config(self, buses, nodes, **top):
+        """buses: names; nodes: station count per bus (1..nodes) or a list."""
+        stations = list(range(1, nodes + 1)) if isinstance(nodes, int) else list(nodes)
+        conf = {
+            "fleet_key_file": self.key_path,
+            "state_dir": self.state_dir,
+            "cache_dir": self.cache_dir,
+            "buses": [{"name": b, "transport": f"slcan:{self.pty(b)}", "bitrate": 500000, "nodes": stations}
+                      for b in buses],
+        }
+        conf.update(top)
+        with open(self.config_path, "w") as f:
+            json.dump(conf, f, indent=2)
+        return conf
+
+    def start_daemon(self, timeout=20):
+        if self.notify is None:
+            path = os.path.join(self.dir, "notify")
+            self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.notify.bind(path)
+            self.notify_path = path
+        env = self.env()
+        env["NOTIFY_SOCKET"] = self.notify_path
+        self.daemon = Proc(self, "canfleetd", [BINARIES["canfleetd"], "--config", self.config_path], env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure(f"canfleetd did not send READY=1 within {timeout}s")
+            rl, _, _ = select.select([self.notify], [], [], min(left, 0.2))
+            if rl:
+                msg = self.notify.recv(4096).decode(errors="replace")
+                if "READY=1" in msg.split("\n"):
+                    return self.daemon
+            elif not self.daemon.alive():
+                raise TestFailure(f"canfleetd exited with {self.daemon.p.returncode} before READY=1")
+
+    # --- canfleetctl -----------------------------------------------------------------------
+    def ctl(self, *args, uid=None, timeout=120, bus=True):
+        argv = [BINARIES["canfleetctl"]] + [str(a) for a in args]
+        if uid is not None:
+            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + argv
+        return run(argv, self.env(), timeout)
+
+    def ctl_bg(self, *args, name="canfleetctl"):
+        return Proc(self, name, [BINARIES["canfleetctl"]] + [str(a) for a in args], env=self.env())
+
+    def nodes(self):
+        r = self.ctl("nodes", "--json")
+        check(r.rc == 0, f"nodes --json failed: {r}")
+        return {n["node"]: n for n in r.json()}
+
+    def jobs(self):
+        r = self.ctl("jobs", "--json")
+        check(r.rc == 0, f"jobs --json failed: {r}")
+        return r.json()
+
+    def job(self, job_id):
+        for j in self.jobs():
+            if j["id"] == job_id:
+                return j
+        raise TestFailure(f"job {job_id} not in jobs --json")
+
+    def start_fleet(self, buses, nodes, v1="1.0.0", sim_extra=(), daemon_top=None):
+        """The usual fixture: bus, nodes running v1, configuration, daemon."""
+        self.start_bus()
+        img1 = self.pack(v1, release=1)
+        self.start_sim(buses, nodes, extra=sim_extra, install=img1)
+        self.write_config(buses, nodes, **(daemon_top or {}))
+        self.start_daemon()
+        return img1
+
+
+def read_line(fd, timeout, what, proc=None):
+    """One line from a pipe, bounded in time; fails early when proc dies."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TestFailure(f"timed out after {timeout}s waiting for {what}")
+        rl, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if rl:
+            chunk = os.read(fd, 256)
+            if not chunk:
+                raise TestFailure(f"{what}: pipe closed" +
+                                  (f" ({proc.name} exited with {proc.p.poll()})" if proc else ""))
+            buf += chunk
+        elif proc is not None and not proc.alive():
+            raise TestFailure(f"{proc.name} exited with {proc.p.returncode} while waiting for {what}")
+    return buf.decode(errors="replace")
+
+
+def run_on_tty(f, args, timeout=60):
+    """canfleetctl with its stdout on a pseudo-terminal; returns (exit code, everything it wrote)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BINARIES["canfleetctl"]] + args, stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=slave, env=f.env(), start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            check(left > 0, f"canfleetctl on a tty did not finish in {timeout}s: {out[-2000:]!r}")
+            rl, _, _ = select.select([master], [], [], min(left, 0.5))
+            if rl:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        return p.wait(timeout=10), out.decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+
+
+def run(argv, env, timeout):
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise TestFailure(f"{' '.join(argv)} did not finish within {timeout}s; output so far: "
+                          f"{(e.stdout or b'').decode(errors='replace')}{(e.stderr or b'').decode(errors='replace')}")
+    return Result(argv, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+
+
+def test_app(size, seed=1):
+    """An application binary: SP 0x20020000, reset vector 0x08020199, then deterministic bytes with
+    no long 0xFF runs (every byte must really be sent)."""
+    size = max(size, 64)
+    out = bytearray((0x20020000).to_bytes(4, "little") + (0x08020199).to_bytes(4, "little"))
+    x = (seed * 2654435761) & 0xFFFFFFFF or 1
+    while len(out) < size:
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out += bytes(b if b != 0xFF else 0x5A for b in x.to_bytes(4, "little"))
+    return bytes(out[:size])
+
+
+def all_nodes(buses, nodes):
+    return [f"{b}:{sa}" for b in buses for sa in range(1, nodes + 1)]
+
+
+def assert_versions(fleet, expect, via_daemon=True):
+    """expect: {"bus0:1": "2.0.0", ...}. Checks canfleetctl nodes --json, then stops the simulators
+    (SIGTERM) and checks the flash files through canfleet-nodesim --show --json."""
+    if via_daemon:
+        nodes = fleet.nodes()
+        for name, version in expect.items():
+            check(name in nodes, f"{name} missing from canfleetctl nodes --json: {sorted(nodes)}")
+            check(nodes[name]["version"] == version,
+                  f"{name}: canfleetctl nodes says version {nodes[name]['version']!r}, expected {version!r}")
+    stop_sims(fleet)
+    shown = fleet.sim_show()
+    for name, version in expect.items():
+        check(name in shown, f"{name} missing from nodesim --show: {sorted(shown)}")
+        b = shown[name]["B"]
+        check(b["state"] == "valid" and b.get("version") == version,
+              f"{name}: flash area B is {b}, expected a valid {version}")
+
+
+def stop_sims(fleet):
+    for s in fleet.sims:
+        s.stop()
+
+
+def main(test, name=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--canfleetctl", required=True)
+    ap.add_argument("--canfleetd", required=True)
+    ap.add_argument("--nodesim", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    # meson passes paths relative to the build directory; the tests may run elsewhere
+    BINARIES.update(canfleetctl=os.path.abspath(args.canfleetctl), canfleetd=os.path.abspath(args.canfleetd),
+                    nodesim=os.path.abspath(args.nodesim))
+    for k, v in BINARIES.items():
+        if not os.access(v, os.X_OK):
+            print(f"{k}: {v} is not an executable", file=sys.stderr)
+            return 1
+    name = name or test.__name__
+    fleet = Fleet(name)
+    ok = False
+    t0 = time.monotonic()
+    try:
+        test(fleet)
+        ok = True
+    except TestFailure as e:
+        print(f"FAIL {name}: {e}", file=sys.stderr)
+    except Exception:
+        print(f"ERROR {name}:", file=sys.stderr)
+        traceback.print_exc()
+    finally:
+        fleet.close()
+    if not ok:
+        fleet.dump_logs()
+        print(f"(test directory kept: {fleet.dir})", file=sys.stderr)
+        return 1
+    print(f"PASS {name} ({time.monotonic() - t0:.1f}s)")
+    if not args.keep:
+        shutil.rmtree(fleet.dir, ignore_errors=True)
+    return 0
+
+
+def job_id_of(result):
+    """The job number from update --no-wait's output (its object path)."""
+    m = re.search(r"/job/(\d+)\s*$", result.out)
+    check(m is not None, f"update --no-wait printed no job path: {result}")
+    return int(m.group(1))

@@ -49,8 +49,15 @@ static void usage(FILE *f)
                 "  canfleetctl image inspect app.img\n"
                 "  canfleetctl image inspect --json app.img\n"
                 "\n"
-                "'canfleetctl COMMAND --help' describes a command. Exit status: 0 success, 1 failure or an\n"
-                "invalid image, 2 a usage error.\n");
+                "'canfleetctl COMMAND --help' describes a command.\n"
+                "\n"
+                "Exit status:\n"
+                "  0  success; for update/watch: every node runs the new image\n"
+                "  1  a node or the job failed, or an image is invalid\n"
+                "  2  usage error\n"
+                "  3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
+                "  4  the job was cancelled\n"
+                "  5  refused: permission denied, invalid image, hardware mismatch, busy\n");
 }
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,481 @@
+/* Fuzz target: a whole node (boot sequence, CCP slave) over the host HAL, driven by CAN frames and power events. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canfleet/ccp.h"
+#include "canfleet/crc32.h"
+#include "canfleet/image.h"
+#include "canfleet/layout.h"
+#include "canfleet/seedkey.h"
+#include "fuzz.h"
+#include "fw-fixture.h"
+
+/*
+ * The node runs v1 from B, has the fixture's fleet key, station FX_STATION, and starts each input
+ * from the same snapshot taken after its first boot (flash, HAL, node, virtual clock).
+ *
+ * The input is a series of records, each an operation byte and its arguments (zeros past the end):
+ *   0x00-0x0F  a CAN frame on the node's CRO id: DLC = low nibble (0..15), then 8 data bytes
+ *   0x1n b     advance the virtual clock by (b + 1) << n ms, without polling
+ *   0x2n b     poll the node b + 1 times, the clock advancing n ms before each poll
+ *   0x30       power cut now, then power up and boot
+ *   0x31 b     arm a power cut at the (b % 64 + 1)th flash operation from now (0x32: a torn one)
+ *   0x4_ b     UNLOCK with counter b and the right key for the last seed the node gave (what the
+ *              gateway computes with cf_ccp_key), so that the fuzzer gets past seed & key
+ *   0x5_       settle: poll (1 ms each) until a pending long operation has answered and a pending
+ *              reset has happened
+ *   0x6n       program test image n & 3 into C through SET_MTA + PROGRAM_6/PROGRAM, as a master
+ *              does after CLEAR_MEMORY: 0 v2.0.0 (installable), 1 v0.9.0 release 0 (rollback),
+ *              2 another hardware id, 3 v2 with a wrong CRC
+ *   0x7n       flash timing model on (n odd: ~1 s per 128 KB erase, 16 us per word) or off
+ *   0x80-0xFF  poll once, the clock advancing 1 ms
+ * A power-up always runs the boot sequence to its end (powering up again after each reset or
+ * further armed cut), since frames sent during a boot are simply dropped.
+ *
+ * Invariants, checked after every record (and after every frame and poll where they concern
+ * frames):
+ *  - areas A and D never change; B changes only by a boot that found C installable (valid CRC,
+ *    trailer and vectors, our hardware id, no rollback), and then holds exactly that C;
+ *  - every frame the node sends is on its DTO id, DLC 8, PID 0xFF (or 0xFE), one per CRO at most;
+ *    a command return echoes the counter of the CRO it answers, immediately or, for CLEAR_MEMORY,
+ *    BUILD_CHKSUM and DISCONNECT(end), at a later poll and then only once;
+ *  - before CONNECT (after a power-up, a temporary DISCONNECT or an accepted end of session) the
+ *    node answers nothing but CONNECT and TEST with its station address; once connected it answers
+ *    every CRO except those addressed to another station; it sends nothing while booting;
+ *  - DISCONNECT(end) is accepted exactly when C is installable;
+ *  - at the end, after a power cut and a boot, the node runs the application (never recovery)
+ *    from a valid B.
+ */
+
+#define B_OFF (CF_AREA_APP_ADDR - CF_FLASH_BASE)
+#define C_OFF (CF_AREA_STAGING_ADDR - CF_FLASH_BASE)
+#define D_OFF (CF_AREA_DATA_ADDR - CF_FLASH_BASE)
+
+#define N_IMAGES 4u
+#define MAX_RUNS 64u
+
+struct run {
+        uint32_t off, len;
+};
+
+struct staged_image {
+        uint8_t *area;
+        struct run runs[MAX_RUNS];
+        unsigned nruns;
+};
+
+static struct fx fx, fx_start;
+static uint8_t *flash_start;         /* the flash of fx_start */
+static uint8_t *ref;                 /* what A, B and D must hold */
+static uint8_t *c_snap;              /* C as a boot that may install found it */
+static struct staged_image images[N_IMAGES];
+static uint8_t secret[CF_NODE_SECRET_LEN]; /* the gateway's view: derived from the fleet key */
+
+/* What the harness knows of the node from outside, as a master would. */
+static struct {
+        bool connected;
+        bool resetting; /* DISCONNECT(end) accepted: the node resets without another word */
+        bool pending;   /* a long operation owes its answer */
+        uint8_t pending_cmd, pending_ctr;
+        bool have_seed;
+        uint8_t seed[CF_SEED_LEN];
+        uint8_t ctr; /* counters of the CROs the harness makes up itself */
+        uint64_t ops_checked;
+        bool in_power_up;
+} m;
+
+static void power_up(void);
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static void *xmalloc(size_t n)
+{
+        void *p = malloc(n);
+        if (!p)
+                abort();
+        return p;
+}
+
+/* The runs of non-erased bytes a master programs; runs closer than 16 bytes are merged. */
+static void find_runs(struct staged_image *im)
+{
+        uint32_t off = 0;
+
+        im->nruns = 0;
+        while (off < CF_IMAGE_AREA_SIZE) {
+                while (off < CF_IMAGE_AREA_SIZE && im->area[off] == CF_FLASH_ERASED)
+                        off++;
+                if (off >= CF_IMAGE_AREA_SIZE)
+                        break;
+                uint32_t end = off, gap = 0;
+                while (end + gap < CF_IMAGE_AREA_SIZE && gap < 16) {
+                        if (im->area[end + gap] != CF_FLASH_ERASED) {
+                                end += gap + 1;
+                                gap = 0;
+                        } else {
+                                gap++;
+                        }
+                }
+                if (im->nruns == MAX_RUNS)
+                        abort();
+                im->runs[im->nruns++] = (struct run){off, end - off};
+                off = end;
+        }
+}
+
+static void setup(void)
+{
+        uint8_t *v1 = xmalloc(CF_IMAGE_AREA_SIZE);
+
+        /* Small payloads keep the images' PROGRAM sequences short: a few hundred frames at most. */
+        for (unsigned i = 0; i < N_IMAGES; i++)
+                images[i].area = xmalloc(CF_IMAGE_AREA_SIZE);
+        fx_image(v1, FX_HW_ID, 1, 0, 0, 1, 4096, 1);
+        fx_image(images[0].area, FX_HW_ID, 2, 0, 0, 2, 600, 2);
+        fx_image(images[1].area, FX_HW_ID, 0, 9, 0, 0, 400, 3);
+        fx_image(images[2].area, FX_HW_ID + 1, 2, 0, 0, 2, 400, 4);
+        fx_image(images[3].area, FX_HW_ID, 2, 0, 0, 2, 600, 2);
+        images[3].area[100] ^= 0x01;
+        for (unsigned i = 0; i < N_IMAGES; i++)
+                find_runs(&images[i]);
+
+        fx_init(&fx);
+        if (cf_hal_host_init(&fx.hal) < 0)
+                abort();
+        fx_poke_area(&fx, CF_AREA_APP_ADDR, v1);
+        fx_power_on(&fx);
+        if (fx_run(&fx, NULL) != CF_NODE_APP)
+                abort();
+        cf_node_secret(fx.fleet_key, fx.hal.uid, secret);
+
+        flash_start = xmalloc(CF_FLASH_SIZE);
+        memcpy(flash_start, fx.flash, CF_FLASH_SIZE);
+        fx_start = fx;
+        ref = xmalloc(CF_FLASH_SIZE);
+        c_snap = xmalloc(CF_IMAGE_AREA_SIZE);
+        free(v1);
+}
+
+/* ---- the model ------------------------------------------------------------------------------ */
+
+static bool known_err(uint8_t e)
+{
+        static const uint8_t codes[] = {0x00, 0x10, 0x11, 0x12, 0x18, 0x19, 0x20, 0x21, 0x22,
+                                        0x23, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36};
+        return memchr(codes, e, sizeof(codes)) != NULL;
+}
+
+/* Would a boot install C now? The bootloader's rule (boot.h, image.h), checked from scratch; the
+ * CRC last because it is the costly part. */
+static bool c_installable(void)
+{
+        const uint8_t *c = fx.flash + C_OFF, *b = fx.flash + B_OFF;
+        struct cf_image_info ci, bi;
+
+        cf_image_info_parse(c + CF_TRAILER_OFFSET, &ci);
+        if (cf_image_check_trailer(&ci) != CF_IMAGE_OK ||
+            cf_image_check_vectors(cf_le32_get(c), cf_le32_get(c + 4)) != CF_IMAGE_OK)
+                return false;
+        bool b_valid = cf_image_check(b, &bi) == CF_IMAGE_OK;
+        if (cf_image_check_policy(&ci, FX_HW_ID, b_valid ? &bi : NULL) != CF_IMAGE_OK)
+                return false;
+        return cf_crc32_le(CF_CRC32_INIT, c, CF_CRC_OFFSET) == cf_le32_get(c + CF_CRC_OFFSET);
+}
+
+static void check_areas(bool force)
+{
+        /* Flash changes only through counted operations (or a stray write, which the forced check
+         * at the end of every input still sees). */
+        if (!force && fx.hal.flash_ops == m.ops_checked)
+                return;
+        FUZZ_CHECK(memcmp(fx.flash, ref, CF_AREA_BOOT_SIZE) == 0, "area A changed");
+        FUZZ_CHECK(memcmp(fx.flash + B_OFF, ref + B_OFF, CF_IMAGE_AREA_SIZE) == 0,
+                   "area B changed without an install");
+        FUZZ_CHECK(memcmp(fx.flash + D_OFF, ref + D_OFF, CF_AREA_DATA_SIZE) == 0, "area D changed");
+        m.ops_checked = fx.hal.flash_ops;
+}
+
+/* The one frame the node sent, checked as a command return; its parsed form in *d. */
+static void check_dto(const struct fx_frame *fr, struct cf_ccp_dto *d)
+{
+        FUZZ_CHECK(fr->id == fx.cfg.dto_id, "frame sent on id %03x, not the DTO id %03x", fr->id, fx.cfg.dto_id);
+        FUZZ_CHECK(fr->dlc == CF_CCP_FRAME_LEN, "DTO of DLC %u", fr->dlc);
+        FUZZ_CHECK(cf_ccp_dto_parse(fr->data, fr->dlc, d) == 0, "DTO with PID %02x", fr->data[0]);
+        /* The slave sends no events: whatever it sends answers a CRO. */
+        FUZZ_CHECK(d->pid == CF_CCP_PID_CRM, "unexpected event DTO (error %02x)", d->err);
+        FUZZ_CHECK(known_err(d->err), "DTO with undefined return code %02x", d->err);
+}
+
+static void reset_model(void)
+{
+        m.connected = false;
+        m.resetting = false;
+        m.pending = false;
+        m.have_seed = false;
+}
+
+/* ---- driving the node ----------------------------------------------------------------------- */
+
+static void after_event(void)
+{
+        if ((fx.hal.powered_off || fx.hal.reset_requested) && !m.in_power_up)
+                power_up();
+}
+
+static void poll_node(uint64_t us)
+{
+        struct cf_ccp_dto d;
+
+        fx.now_us += us;
+        fx.ntx = 0;
+        cf_node_poll(&fx.node);
+        FUZZ_CHECK(fx.ntx <= 1, "%u frames sent in one poll", fx.ntx);
+        if (fx.ntx == 1) {
+                check_dto(&fx.tx[0], &d);
+                FUZZ_CHECK(m.pending, "DTO (error %02x, counter %02x) sent while no CRO was waiting", d.err, d.ctr);
+                FUZZ_CHECK(d.ctr == m.pending_ctr, "late answer to %02x echoes counter %02x, not %02x",
+                           m.pending_cmd, d.ctr, m.pending_ctr);
+                m.pending = false;
+                if (m.pending_cmd == CF_CCP_DISCONNECT) {
+                        bool ok = c_installable();
+                        FUZZ_CHECK(d.err == (ok ? CF_CCP_OK : CF_CCP_ERR_ACCESS_DENIED),
+                                   "DISCONNECT(end) answered %02x while C is %s", d.err,
+                                   ok ? "installable" : "not installable");
+                        if (d.err == CF_CCP_OK) {
+                                m.connected = false;
+                                m.resetting = true;
+                        }
+                }
+        }
+        after_event();
+}
+
+static bool station_is_ours(const uint8_t *p)
+{
+        return cf_le16_get(p) == FX_STATION;
+}
+
+/* Send one frame to the node; the node's immediate answer in *d, or false without one. */
+static bool send_frame(const uint8_t f[8], uint8_t dlc, struct cf_ccp_dto *d)
+{
+        uint8_t cmd = f[0];
+        bool ccp = dlc == CF_CCP_FRAME_LEN;
+        bool addressed = ccp && (cmd == CF_CCP_CONNECT || cmd == CF_CCP_TEST) && station_is_ours(f + 2);
+        bool for_us = ccp && (cmd == CF_CCP_CONNECT || cmd == CF_CCP_TEST || cmd == CF_CCP_DISCONNECT
+                                      ? station_is_ours(f + (cmd == CF_CCP_DISCONNECT ? 4 : 2))
+                                      : true);
+        bool was_connected = m.connected;
+
+        fx.ntx = 0;
+        cf_node_rx(&fx.node, f, dlc);
+        FUZZ_CHECK(fx.ntx <= 1, "%u frames in answer to one CRO", fx.ntx);
+        if (fx.hal.powered_off) {
+                /* A node without power says nothing, and the HAL drops what it would have sent. */
+                FUZZ_CHECK(fx.ntx == 0, "a frame sent without power");
+                after_event();
+                return false;
+        }
+
+        bool answered = fx.ntx == 1;
+        if (answered) {
+                check_dto(&fx.tx[0], d);
+                FUZZ_CHECK(ccp, "answered a frame of DLC %u", dlc);
+                FUZZ_CHECK(!m.resetting, "answered CRO %02x after accepting the end of the session", cmd);
+                FUZZ_CHECK(was_connected || addressed, "answered CRO %02x before CONNECT", cmd);
+                FUZZ_CHECK(d->ctr == f[1], "answer to CRO %02x echoes counter %02x, not %02x", cmd, d->ctr,
+                           f[1]);
+        } else if (ccp && !m.resetting && (was_connected ? for_us : addressed)) {
+                /* Silence is allowed only for the three long operations, which answer later. */
+                bool long_op = cmd == CF_CCP_CLEAR_MEMORY || cmd == CF_CCP_BUILD_CHKSUM ||
+                               (cmd == CF_CCP_DISCONNECT && f[2] == CF_CCP_DISCONNECT_END);
+                FUZZ_CHECK(long_op, "no answer to CRO %02x (counter %02x)", cmd, f[1]);
+                FUZZ_CHECK(!m.pending, "CRO %02x started a long operation while %02x was still running", cmd,
+                           m.pending_cmd);
+                m.pending = true;
+                m.pending_cmd = cmd;
+                m.pending_ctr = f[1];
+        }
+
+        if (answered && ccp) {
+                if (cmd == CF_CCP_CONNECT && addressed)
+                        m.connected = true;
+                if (cmd == CF_CCP_GET_SEED && d->err == CF_CCP_OK && d->data[0] == 1) {
+                        m.have_seed = true;
+                        memcpy(m.seed, &d->data[1], CF_SEED_LEN);
+                }
+                if (cmd == CF_CCP_DISCONNECT && f[2] == CF_CCP_DISCONNECT_TEMPORARY && d->err == CF_CCP_OK)
+                        m.connected = false;
+        }
+        after_event();
+        return answered;
+}
+
+/* Power up with the flash as it is and run the boot sequence to its end, through resets and any
+ * armed power cut. */
+static void power_up(void)
+{
+        bool install = false;
+
+        m.in_power_up = true;
+        for (unsigned boots = 0;; boots++) {
+                FUZZ_CHECK(boots < 16, "no end to the boots: %u resets or cuts in a row", boots);
+                if (!install && c_installable()) {
+                        install = true;
+                        memcpy(c_snap, fx.flash + C_OFF, CF_IMAGE_AREA_SIZE);
+                }
+                fx_power_on(&fx);
+                reset_model();
+                unsigned i;
+                for (i = 0; i < 200000; i++) {
+                        if (fx.hal.powered_off || fx.hal.reset_requested)
+                                break;
+                        if (fx.node.phase == CF_NODE_APP || fx.node.phase == CF_NODE_RECOVERY)
+                                break;
+                        fx.now_us += 1000;
+                        fx.ntx = 0;
+                        cf_node_poll(&fx.node);
+                        FUZZ_CHECK(fx.ntx == 0, "a frame sent while booting");
+                }
+                if (fx.hal.powered_off) {
+                        /* An armed cut fires once. */
+                        fx.hal.cut_at_op = 0;
+                        continue;
+                }
+                if (fx.hal.reset_requested)
+                        continue;
+                FUZZ_CHECK(i < 200000, "the boot did not end in 200 s of polls");
+                break;
+        }
+        m.in_power_up = false;
+        FUZZ_CHECK(fx.node.phase == CF_NODE_APP, "the node booted into recovery (B lost)");
+        if (install) {
+                FUZZ_CHECK(memcmp(fx.flash + B_OFF, c_snap, CF_IMAGE_AREA_SIZE) == 0,
+                           "a boot that had to install C left B different from it");
+                memcpy(ref + B_OFF, c_snap, CF_IMAGE_AREA_SIZE);
+        }
+        check_areas(true);
+}
+
+static void settle(void)
+{
+        for (unsigned i = 0; i < 100000 && (m.pending || m.resetting); i++)
+                poll_node(1000);
+        FUZZ_CHECK(!m.pending, "long operation %02x (counter %02x) never answered", m.pending_cmd, m.pending_ctr);
+        FUZZ_CHECK(!m.resetting, "the node accepted the end of the session but never reset");
+}
+
+static void unlock(uint8_t ctr)
+{
+        uint8_t key[CF_KEY_LEN], f[8], zero[CF_SEED_LEN] = {0};
+        struct cf_ccp_dto d;
+
+        cf_ccp_key(secret, m.have_seed ? m.seed : zero, key);
+        cf_ccp_cro_unlock(f, ctr, key);
+        send_frame(f, 8, &d);
+}
+
+/* The master's part of a download after CLEAR_MEMORY; stops at the first refusal, like a master. */
+static void stage(const struct staged_image *im)
+{
+        uint8_t f[8];
+        struct cf_ccp_dto d;
+
+        for (unsigned r = 0; r < im->nruns; r++) {
+                uint32_t off = im->runs[r].off, end = off + im->runs[r].len;
+
+                cf_ccp_cro_set_mta(f, ++m.ctr, 0, CF_CCP_EXT_STAGING, off);
+                if (!send_frame(f, 8, &d) || d.err != CF_CCP_OK)
+                        return;
+                while (off < end) {
+                        uint32_t n = end - off;
+                        if (n >= 6) {
+                                cf_ccp_cro_program6(f, ++m.ctr, im->area + off);
+                                n = 6;
+                        } else {
+                                cf_ccp_cro_program(f, ++m.ctr, im->area + off, (uint8_t) n);
+                        }
+                        /* The bus time of a frame: lets a timed flash finish the previous write. */
+                        poll_node(250);
+                        if (!send_frame(f, 8, &d) || d.err != CF_CCP_OK)
+                                return;
+                        FUZZ_CHECK(cf_ccp_dto_mta(&d) == off + n, "PROGRAM answered MTA %08x, want %08x",
+                                   cf_ccp_dto_mta(&d), off + n);
+                        off += n;
+                }
+        }
+}
+
+static void power_cut(void)
+{
+        m.in_power_up = false;
+        power_up();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct fuzz_in in = {data, size};
+        struct cf_ccp_dto d;
+        uint8_t f[8];
+
+        if (!flash_start)
+                setup();
+
+        fx = fx_start;
+        memcpy(fx.flash, flash_start, CF_FLASH_SIZE);
+        memcpy(ref, flash_start, CF_FLASH_SIZE);
+        memset(&m, 0, sizeof(m));
+        m.ops_checked = fx.hal.flash_ops;
+
+        while (fuzz_left(&in)) {
+                uint8_t op = fuzz_u8(&in), b;
+
+                switch (op >> 4) {
+                case 0x0:
+                        fuzz_bytes(&in, f, sizeof(f));
+                        send_frame(f, op & 15, &d);
+                        break;
+                case 0x1:
+                        b = fuzz_u8(&in);
+                        fx.now_us += (uint64_t) (b + 1) * 1000u << (op & 15);
+                        break;
+                case 0x2:
+                        b = fuzz_u8(&in);
+                        for (unsigned i = 0; i <= b; i++)
+                                poll_node((op & 15) * 1000u);
+                        break;
+                case 0x3:
+                        if (op == 0x31 || op == 0x32) {
+                                b = fuzz_u8(&in);
+                                fx.hal.cut_at_op = fx.hal.flash_ops + 1 + b % 64;
+                                fx.hal.cut_torn = op == 0x32;
+                        } else {
+                                power_cut();
+                        }
+                        break;
+                case 0x4:
+                        unlock(fuzz_u8(&in));
+                        break;
+                case 0x5:
+                        settle();
+                        break;
+                case 0x6:
+                        stage(&images[op & 3]);
+                        break;
+                case 0x7:
+                        fx.hal.erase_us_per_kb = op & 1 ? 8000 : 0;
+                        fx.hal.program_us_per_word = op & 1 ? 16 : 0;
+                        break;
+                default:
+                        poll_node(1000);
+                        break;
+                }
+                check_areas(false);
+        }
+
+        /* The end: the power goes, comes back, and the node must run a valid application. */
+        fx.hal.cut_at_op = 0;
+        power_cut();
+        FUZZ_CHECK(cf_image_check(fx.flash + B_OFF, NULL) == CF_IMAGE_OK, "B is not a valid image at the end");
+        return 0;
+}

@@ -57,6 +57,13 @@ static size_t rnd_below(size_t n)
         return n ? (size_t) (rnd() % n) : 0;
 }
 
+/* 0..n inclusive: an insertion point. */
+static size_t rnd_upto(size_t n)
+{
+        size_t v = (size_t) (rnd() % ((uint64_t) n + 1));
+        return v > n ? n : v;
+}
+
 static void put_str(const char *s)
 {
         size_t n = strlen(s);
@@ -130,8 +137,8 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_size)
 
 static int add_file(const char *path)
 {
-        uint8_t *data;
-        size_t size;
+        uint8_t *data = NULL;
+        size_t size = 0;
 
         if (ncorpus >= MAX_CORPUS)
                 return -E2BIG;
@@ -243,7 +250,7 @@ static size_t mutate(uint8_t *buf, size_t size, size_t max)
                 len = 1 + rnd_below(16);
                 if (size + len > max)
                         break;
-                pos = rnd_below(size + 1);
+                pos = rnd_upto(size);
                 memmove(buf + pos + len, buf + pos, size - pos);
                 for (size_t i = 0; i < len; i++)
                         buf[pos + i] = (uint8_t) rnd();
@@ -264,7 +271,7 @@ static size_t mutate(uint8_t *buf, size_t size, size_t max)
                 len = 1 + rnd_below(size - pos < 64 ? size - pos : 64);
                 if (size + len > max)
                         break;
-                at = rnd_below(size + 1);
+                at = rnd_upto(size);
                 memmove(buf + at + len, buf + at, size - at);
                 /* the source may have moved if it lay after the insertion point */
                 memmove(buf + at, buf + (pos >= at ? pos + len : pos), len);
@@ -281,7 +288,7 @@ static size_t mutate(uint8_t *buf, size_t size, size_t max)
                 len = 1 + rnd_below(other->size - pos < 128 ? other->size - pos : 128);
                 if (size + len > max)
                         break;
-                at = rnd_below(size + 1);
+                at = rnd_upto(size);
                 if (rnd() & 1 && at + len <= size) {
                         memcpy(buf + at, other->data + pos, len);
                         break;

@@ -82,7 +82,6 @@ static struct {
         uint8_t seed[CF_SEED_LEN];
         uint8_t ctr; /* counters of the CROs the harness makes up itself */
         uint64_t ops_checked;
-        bool in_power_up;
 } m;
 
 static void power_up(void);
@@ -219,7 +218,7 @@ static void reset_model(void)
 
 static void after_event(void)
 {
-        if ((fx.hal.powered_off || fx.hal.reset_requested) && !m.in_power_up)
+        if (fx.hal.powered_off || fx.hal.reset_requested)
                 power_up();
 }
 
@@ -262,9 +261,11 @@ static bool send_frame(const uint8_t f[8], uint8_t dlc, struct cf_ccp_dto *d)
         uint8_t cmd = f[0];
         bool ccp = dlc == CF_CCP_FRAME_LEN;
         bool addressed = ccp && (cmd == CF_CCP_CONNECT || cmd == CF_CCP_TEST) && station_is_ours(f + 2);
-        bool for_us = ccp && (cmd == CF_CCP_CONNECT || cmd == CF_CCP_TEST || cmd == CF_CCP_DISCONNECT
-                                      ? station_is_ours(f + (cmd == CF_CCP_DISCONNECT ? 4 : 2))
-                                      : true);
+        bool for_us = ccp;
+        if (cmd == CF_CCP_CONNECT || cmd == CF_CCP_TEST)
+                for_us = addressed;
+        else if (cmd == CF_CCP_DISCONNECT)
+                for_us = ccp && station_is_ours(f + 4);
         bool was_connected = m.connected;
 
         fx.ntx = 0;
@@ -317,7 +318,6 @@ static void power_up(void)
 {
         bool install = false;
 
-        m.in_power_up = true;
         for (unsigned boots = 0;; boots++) {
                 FUZZ_CHECK(boots < 16, "no end to the boots: %u resets or cuts in a row", boots);
                 if (!install && c_installable()) {
@@ -347,7 +347,6 @@ static void power_up(void)
                 FUZZ_CHECK(i < 200000, "the boot did not end in 200 s of polls");
                 break;
         }
-        m.in_power_up = false;
         FUZZ_CHECK(fx.node.phase == CF_NODE_APP, "the node booted into recovery (B lost)");
         if (install) {
                 FUZZ_CHECK(memcmp(fx.flash + B_OFF, c_snap, CF_IMAGE_AREA_SIZE) == 0,
@@ -406,12 +405,6 @@ static void stage(const struct staged_image *im)
         }
 }
 
-static void power_cut(void)
-{
-        m.in_power_up = false;
-        power_up();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct fuzz_in in = {data, size};
@@ -450,7 +443,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 fx.hal.cut_at_op = fx.hal.flash_ops + 1 + b % 64;
                                 fx.hal.cut_torn = op == 0x32;
                         } else {
-                                power_cut();
+                                power_up();
                         }
                         break;
                 case 0x4:
@@ -475,7 +468,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         /* The end: the power goes, comes back, and the node must run a valid application. */
         fx.hal.cut_at_op = 0;
-        power_cut();
+        power_up();
         FUZZ_CHECK(cf_image_check(fx.flash + B_OFF, NULL) == CF_IMAGE_OK, "B is not a valid image at the end");
         return 0;
 }

@@ -60,6 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         if (size)
                 memcpy(text, data, size);
+        else
+                text[0] = 0;
 
         int r = cf_fleet_key_parse(text, size, key);
         int m = model_parse(data, size, want);

@@ -13,6 +13,14 @@
 #define C1_MAX_TRIES 2u
 #define NO_ADDR      UINT32_MAX
 
+/* What a node, the adapter and our own event loop add to an answer's bus time: a node answers in
+ * microseconds, an SLCAN adapter on USB adds up to a millisecond each way. */
+#define REPLY_SLACK_US 1000ULL
+/* A request looked at and found slow is looked at again after this, doubling up to the maximum:
+ * each fruitless hold window costs the bus a little idle time. */
+#define RECHECK_FIRST_US 4000ULL
+#define RECHECK_MAX_US   64000ULL
+
 enum phase {
         P_IDLE,
         P_MAIN,        /* the request itself */
@@ -36,6 +44,17 @@ struct CcpSession {
 
         enum phase phase;
         bool waiting_link, c1_waiting, link_up;
+        /* at the bus's gate (struct ccp_bus_load) */
+        bool on_wire;      /* the CRO went to the transport, no answer yet: counted in in_flight */
+        bool queued;       /* held back by the gate */
+        bool overdue;      /* in a hold window: counted in overdue */
+        bool final_window; /* ... the one before the time-out */
+        CcpSession *queue_next;
+        uint64_t deadline;  /* the try's time-out */
+        uint64_t check_at;  /* when the answer is overdue */
+        uint64_t recheck;   /* back-off of check_at for a slow node */
+        uint64_t sent_mark; /* load->sent after our CRO or our last window: was the bus busy since? */
+
         uint8_t main[8]; /* the request */
         uint8_t wire[8]; /* what is outstanding on the bus: main or a helper */
         unsigned tries_left, tries;
@@ -52,6 +71,89 @@ struct CcpSession {
 };
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
+static void send_now(CcpSession *s);
+
+/* ---- the bus's gate ------------------------------------------------------------------------------ */
+
+static uint64_t now_us(const CcpSession *s)
+{
+        uint64_t now;
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+static void arm_at(CcpSession *s, uint64_t at)
+{
+        sd_event_source_set_time(s->timer, at);
+        sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static void unqueue(CcpSession *s)
+{
+        struct ccp_bus_load *l = s->load;
+        if (!s->queued)
+                return;
+        CcpSession **p = &l->queue_head, *prev = NULL;
+        while (*p && *p != s) {
+                prev = *p;
+                p = &(*p)->queue_next;
+        }
+        if (*p)
+                *p = s->queue_next;
+        if (l->queue_tail == s)
+                l->queue_tail = prev;
+        s->queue_next = NULL;
+        s->queued = false;
+        l->queued--;
+}
+
+/* Send what the gate held back, in order, for as long as it stays open. A send may fail and call an
+ * owner back, who may queue again: each turn takes the head afresh. */
+static void pump(struct ccp_bus_load *l)
+{
+        while (l && l->overdue == 0 && l->queue_head) {
+                CcpSession *s = l->queue_head;
+                l->queue_head = s->queue_next;
+                if (!l->queue_head)
+                        l->queue_tail = NULL;
+                s->queue_next = NULL;
+                s->queued = false;
+                l->queued--;
+                send_now(s);
+        }
+}
+
+/* The session's CRO is answered, abandoned or no longer wanted: it leaves the wire and the queue. */
+static void leave_gate(CcpSession *s)
+{
+        struct ccp_bus_load *l = s->load;
+        if (!l)
+                return;
+        unqueue(s);
+        bool reopen = false;
+        if (s->overdue) {
+                s->overdue = s->final_window = false;
+                reopen = --l->overdue == 0;
+        }
+        if (s->on_wire) {
+                s->on_wire = false;
+                l->in_flight--;
+        }
+        if (reopen)
+                pump(l);
+}
+
+/* Hold the bus's new CROs back until our answer comes or the requests on the wire had the time to
+ * drain and leave the bus idle for it: two frames each (CRO and answer), ours, and the slack. */
+static void open_window(CcpSession *s, bool final)
+{
+        struct ccp_bus_load *l = s->load;
+        s->overdue = true;
+        s->final_window = final;
+        l->overdue++;
+        l->holds++;
+        arm_at(s, now_us(s) + (2ULL * l->in_flight + 1u) * l->frame_us + REPLY_SLACK_US);
+}
 
 int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,
                     uint32_t cro_id, uint32_t dto_id, uint16_t station, unsigned retries, CcpSession **ret)
@@ -86,8 +188,7 @@ CcpSession *ccp_session_free(CcpSession *s)
 {
         if (!s)
                 return NULL;
-        if (s->phase != P_IDLE && s->load && s->load->in_flight)
-                s->load->in_flight--;
+        leave_gate(s);
         sd_event_source_disable_unref(s->timer);
         sd_event_unref(s->event);
         free(s->name);
@@ -176,8 +277,7 @@ static void finish(CcpSession *s, int r, const struct cf_ccp_dto *reply)
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         s->phase = P_IDLE;
         s->waiting_link = s->c1_waiting = false;
-        if (s->load && s->load->in_flight)
-                s->load->in_flight--;
+        leave_gate(s);
         if (r >= 0)
                 s->error[0] = 0;
         else
@@ -194,8 +294,10 @@ static void arm(CcpSession *s, uint64_t usec)
         sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
-static void send_wire(CcpSession *s)
+/* Put s->wire on the bus now; the try's time-out and its overdue check start here. */
+static void send_now(CcpSession *s)
 {
+        struct ccp_bus_load *l = s->load;
         s->wire[1] = ++s->ctr;
         struct cf_can_frame f = {.id = s->cro_id, .dlc = 8};
         memcpy(f.data, s->wire, 8);
@@ -214,8 +316,42 @@ static void send_wire(CcpSession *s)
                 return;
         }
         s->frames_sent++;
-        uint64_t margin = s->load ? (uint64_t) s->load->in_flight * 2u * s->load->frame_us : 0;
-        arm(s, (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u + margin);
+        uint64_t now = now_us(s);
+        uint64_t timeout = (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u;
+        if (!l) {
+                s->deadline = now + timeout;
+                arm_at(s, s->deadline);
+                return;
+        }
+        /* Each request on the wire, and each the gate is about to let go, may put its CRO (any CRO
+         * beats any answer) and its answer before ours. */
+        uint64_t ahead = 2ULL * (l->in_flight + l->queued) * l->frame_us;
+        s->on_wire = true;
+        l->in_flight++;
+        s->sent_mark = ++l->sent;
+        s->deadline = now + timeout + ahead;
+        s->check_at = now + ahead + 2u * l->frame_us + REPLY_SLACK_US;
+        s->recheck = RECHECK_FIRST_US;
+        arm_at(s, s->check_at < s->deadline ? s->check_at : s->deadline);
+}
+
+/* Send s->wire when the bus's gate lets it. */
+static void transmit(CcpSession *s)
+{
+        struct ccp_bus_load *l = s->load;
+        if (l && s->link_up && (l->overdue > 0 || l->queue_head)) {
+                sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                s->queued = true;
+                if (l->queue_tail)
+                        l->queue_tail->queue_next = s;
+                else
+                        l->queue_head = s;
+                l->queue_tail = s;
+                l->queued++;
+                l->held++;
+                return;
+        }
+        send_now(s);
 }
 
 static void set_mta_wire(CcpSession *s, uint32_t addr)
@@ -223,17 +359,8 @@ static void set_mta_wire(CcpSession *s, uint32_t addr)
         cf_ccp_cro_set_mta(s->wire, 0, 0, s->ext, addr);
 }
 
-static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
+static void try_timed_out(CcpSession *s)
 {
-        CcpSession *s = userdata;
-
-        if (s->phase == P_IDLE)
-                return 0;
-        if (s->c1_waiting) {
-                s->c1_waiting = false;
-                send_wire(s);
-                return 0;
-        }
         s->timeouts++;
         if (s->tries_left > 1) {
                 s->tries_left--;
@@ -245,13 +372,72 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 } else {
                         memcpy(s->wire, s->main, 8);
                 }
-                send_wire(s);
-                return 0;
+                transmit(s);
+                return;
         }
         char d[64];
         describe(s, d, sizeof d);
         set_error(s, "no answer to %s after %u tries", d, s->tries);
         finish(s, -ETIMEDOUT, NULL);
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        CcpSession *s = userdata;
+        struct ccp_bus_load *l = s->load;
+
+        if (s->phase == P_IDLE)
+                return 0;
+        if (s->c1_waiting) {
+                s->c1_waiting = false;
+                transmit(s);
+                return 0;
+        }
+        if (!l) {
+                try_timed_out(s);
+                return 0;
+        }
+        if (!s->on_wire)
+                return 0;
+        uint64_t now = now_us(s);
+
+        if (s->overdue) {
+                /* The window ended without our answer: the node is slow, or silent. */
+                bool final = s->final_window;
+                s->overdue = s->final_window = false;
+                s->sent_mark = l->sent;
+                if (--l->overdue == 0)
+                        pump(l);
+                if (final || now >= s->deadline) {
+                        leave_gate(s);
+                        try_timed_out(s);
+                        return 0;
+                }
+                s->check_at = now + s->recheck;
+                s->recheck = s->recheck * 2 > RECHECK_MAX_US ? RECHECK_MAX_US : s->recheck * 2;
+                arm_at(s, s->check_at < s->deadline ? s->check_at : s->deadline);
+                return 0;
+        }
+        if (now >= s->deadline) {
+                /* Other requests had the bus since we last looked: our answer may be waiting behind
+                 * them. It gets one window on a quiet bus before the try counts as lost. */
+                if (l->in_flight > 1 || l->sent != s->sent_mark) {
+                        open_window(s, true);
+                        return 0;
+                }
+                leave_gate(s);
+                try_timed_out(s);
+                return 0;
+        }
+        if (l->in_flight > 1) {
+                open_window(s, false);
+                return 0;
+        }
+        /* Alone on the wire: nothing can be in the way of our answer; the node takes its time. */
+        s->check_at = now + s->recheck;
+        s->recheck = s->recheck * 2 > RECHECK_MAX_US ? RECHECK_MAX_US : s->recheck * 2;
+        s->sent_mark = l->sent;
+        arm_at(s, s->check_at < s->deadline ? s->check_at : s->deadline);
         return 0;
 }
 
@@ -267,9 +453,7 @@ static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t a
         s->addr = addr;
         s->phase = P_MAIN;
         s->error[0] = 0;
-        if (s->load)
-                s->load->in_flight++;
-        send_wire(s);
+        transmit(s);
         return 0;
 }
 
@@ -325,9 +509,10 @@ void ccp_session_link(CcpSession *s, bool up)
                 s->waiting_link = true;
                 s->c1_waiting = false;
                 sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                leave_gate(s);
         } else if (s->waiting_link) {
                 s->waiting_link = false;
-                send_wire(s);
+                transmit(s);
         }
 }
 
@@ -348,7 +533,7 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
 {
         struct cf_ccp_dto d;
 
-        if (s->phase == P_IDLE || s->waiting_link || s->c1_waiting)
+        if (s->phase == P_IDLE || s->waiting_link || s->c1_waiting || (s->load && !s->on_wire))
                 return;
         if (cf_ccp_dto_parse(f->data, f->dlc, &d) < 0 || d.pid != CF_CCP_PID_CRM)
                 return;
@@ -357,6 +542,10 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                 return;
         }
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        if (s->overdue)
+                s->load->rescued++;
+        /* Off the wire before anything else is sent: what the gate held back goes first. */
+        leave_gate(s);
 
         if (d.err != CF_CCP_OK) {
                 if (cf_ccp_err_class(d.err) == 1) {
@@ -378,7 +567,7 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                         s->phase = P_READBACK;
                         s->rb_off = 0;
                         cf_ccp_cro_short_up(s->wire, 0, s->pn > 5 ? 5 : s->pn, s->ext, s->addr);
-                        send_wire(s);
+                        transmit(s);
                         return;
                 }
                 refused(s, &d);
@@ -389,7 +578,7 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
         case P_RESTORE_MTA:
                 s->phase = P_MAIN;
                 memcpy(s->wire, s->main, 8);
-                send_wire(s);
+                transmit(s);
                 return;
         case P_READBACK: {
                 uint8_t k = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
@@ -404,12 +593,12 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                 if (s->rb_off < s->pn) {
                         uint8_t rest = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
                         cf_ccp_cro_short_up(s->wire, 0, rest, s->ext, s->addr + s->rb_off);
-                        send_wire(s);
+                        transmit(s);
                         return;
                 }
                 s->phase = P_SKIP_MTA;
                 set_mta_wire(s, s->addr + s->pn);
-                send_wire(s);
+                transmit(s);
                 return;
         }
         case P_SKIP_MTA: {

@@ -15,7 +15,7 @@
  * session calls the owner's callback once with the outcome:
  *   0           the node answered OK; reply is its DTO
  *   -ETIMEDOUT  no answer after the request's tries (each try waits cf_ccp_timeout_ms() plus the
- *               bus's queueing margin)
+ *               bus's queueing margin, counted from when the CRO left the gate, see below)
  *   -EBUSY      C1 errors (busy, key request …) still after 2 waits and retries
  *   -EPROTO     the node refused (C2, C3) or answered nonsense; reply->err has the code
  *   -ECANCELED  ccp_abort()
@@ -38,12 +38,34 @@
 typedef struct CcpSession CcpSession;
 typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply, void *userdata);
 
-/* Shared by the sessions of one bus: how many have a request on the wire, and how long a frame
- * takes there. A time-out gets 2 frame times per request in flight as a margin: with many sessions
- * interleaved the bus, not the node, decides when an answer can come. */
+/*
+ * Shared by the sessions of one bus: the bus's gate. CAN arbitration always lets the lowest identifier
+ * through, and the gateway's CROs (cro_base + sa) are below every DTO, so on a bus kept busy by several
+ * interleaved sessions the answer of a node with a high DTO id can wait for ever: each session that
+ * gets its answer sends its next CRO at once, and that CRO (or the quick answer to it) wins again.
+ * The gate bounds that wait:
+ *   - a request whose answer is later than the bus could explain (2 frame times per request on the
+ *     wire, plus a slack) is overdue: while any request of the bus is overdue, the gate holds every
+ *     NEW CRO of the bus back (in a queue, first come first served, no time-out running) and lets
+ *     the requests on the wire drain, so that the bus goes idle and the starved answer wins. The hold
+ *     ends with that answer, or after a window long enough for the drain; a node that is merely slow
+ *     (an erase) is looked at again later, with a back-off;
+ *   - a time-out is not final while the bus was busy with other requests: one last hold window gives
+ *     the answer its chance on an idle bus first.
+ * frame_us is the bus's worst-case frame time (8 data bytes, stuff bits, the inter-frame space): the
+ * unit of every bound above.
+ */
 struct ccp_bus_load {
-        unsigned in_flight;
         uint32_t frame_us;
+        unsigned in_flight; /* sessions with a CRO handed to the transport and no answer yet */
+        unsigned overdue;   /* of those, how many are in a hold window: the gate is closed while > 0 */
+        uint64_t sent;      /* CROs handed to the transport, ever: "was the bus busy since?" */
+        CcpSession *queue_head, *queue_tail; /* CROs held back by the gate */
+        unsigned queued;
+        /* counters for the benchmark and tests */
+        uint64_t holds;   /* hold windows opened */
+        uint64_t held;    /* CROs that waited at the gate */
+        uint64_t rescued; /* overdue answers that came during their hold window */
 };
 
 int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,

@@ -18,7 +18,7 @@
 #include "manager.h"
 
 #define PROGRESS_INTERVAL_US 250000ULL
-#define FRAME_BITS           125u /* an 8-byte standard frame with typical stuffing and the inter-frame space */
+#define FRAME_BITS           135u /* the longest 8-byte standard frame: stuff bits and the inter-frame space */
 
 static uint64_t now_realtime_us(void)
 {
@@ -377,6 +377,13 @@ static void job_finish(Job *j)
         job_save(j);
         log_internal(j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, 0, NULL, NULL, j->id, "job %u: %s",
                      j->id, job_state_str(j->state));
+        for (size_t i = 0; i < m->n_buses; i++) {
+                const CanBus *b = &m->buses[i];
+                log_debug("%s: %" PRIu64 " frames sent, %" PRIu64 " received; %" PRIu64
+                          " hold windows, %" PRIu64 " answers came in one, %" PRIu64 " CROs held back",
+                          b->conf->name, b->transport->frames_tx, b->transport->frames_rx, b->load.holds,
+                          b->load.rescued, b->load.held);
+        }
         if (!image_in_use(m, j->image_sha, j))
                 job_store_drop_image(m->conf->cache_dir, j->image_sha);
         bus_job_changed(j, "State", "Finished", "Progress", NULL);

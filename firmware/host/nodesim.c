@@ -67,7 +67,8 @@ static int load_fleet_key(struct sim *s)
         size_t len;
         int r = read_file(s->opt.fleet_key_file, 4096, &text, &len);
         if (r < 0) {
-                fprintf(stderr, "canfleet-nodesim: --fleet-key %s: %s\n", s->opt.fleet_key_file, strerror(-r));
+                fprintf(stderr, "canfleet-nodesim: --fleet-key %s: %s\n", s->opt.fleet_key_file,
+                        strerror(-r));
                 return r;
         }
         r = len > 4096 ? -1 : cf_fleet_key_parse((const char *) text, len, s->fleet_key);
@@ -102,7 +103,8 @@ static int load_image(struct sim *s)
                 return -EINVAL;
         }
         if (info.hw_id != s->opt.hw_id) {
-                fprintf(stderr, "canfleet-nodesim: --install %s: built for hardware 0x%04X, nodes are 0x%04X\n",
+                fprintf(stderr,
+                        "canfleet-nodesim: --install %s: built for hardware 0x%04X, nodes are 0x%04X\n",
                         s->opt.install_file, info.hw_id, s->opt.hw_id);
                 return -EINVAL;
         }
@@ -114,13 +116,13 @@ static int setup_bus(struct sim *s, unsigned bi)
         const struct sim_bus_spec *spec = &s->opt.buses[bi];
         const struct sim_options *o = &s->opt;
         struct sim_bus_config bc = {
-                .name = spec->name,
-                .bitrate = o->bitrate,
-                .timing = o->bus_timing,
-                .drop = o->drop,
-                .corrupt = o->corrupt,
-                .seed = o->seed + bi * 0x9E3779B97F4A7C15ull,
-                .log_frames = o->log_frames,
+            .name = spec->name,
+            .bitrate = o->bitrate,
+            .timing = o->bus_timing,
+            .drop = o->drop,
+            .corrupt = o->corrupt,
+            .seed = o->seed + bi * 0x9E3779B97F4A7C15ull,
+            .log_frames = o->log_frames,
         };
         struct sim_bus *b;
         int r = sim_bus_new(&b, &bc, o->nodes);
@@ -129,10 +131,10 @@ static int setup_bus(struct sim *s, unsigned bi)
         s->buses[bi] = b;
 
         struct cf_node_config tmpl = {
-                .cro_id = o->cro_base,
-                .dto_id = o->dto_base,
-                .hw_id = o->hw_id,
-                .seedkey_echo = o->seedkey_echo,
+            .cro_id = o->cro_base,
+            .dto_id = o->dto_base,
+            .hw_id = o->hw_id,
+            .seedkey_echo = o->seedkey_echo,
         };
         for (unsigned i = 0; i < o->nodes; i++) {
                 struct sim_node *n = &b->nodes[i];
@@ -141,7 +143,8 @@ static int setup_bus(struct sim *s, unsigned bi)
                 snprintf(n->name, sizeof(n->name), "%s-%u", spec->name, sa);
                 if (asprintf(&path, "%s/%s.flash", o->state_dir, n->name) < 0)
                         return -ENOMEM;
-                r = sim_node_init(n, path, &tmpl, sa, o->fleet_key_file ? s->fleet_key : NULL, o->flash_timing);
+                r = sim_node_init(n, path, &tmpl, sa, o->fleet_key_file ? s->fleet_key : NULL,
+                                  o->flash_timing);
                 if (r < 0) {
                         fprintf(stderr, "canfleet-nodesim: %s: %s\n", path,
                                 r == -EBADMSG ? "not a node flash file" : strerror(-r));
@@ -237,13 +240,15 @@ static int run(struct sim *s)
                                 socketcan_port_timer(s->sockets[i], now);
                         uint64_t d = sim_bus_run(s->buses[i], now);
                         deadline = d < deadline ? d : deadline;
-                        d = s->ptys[i] ? slcan_pty_deadline(s->ptys[i]) : socketcan_port_deadline(s->sockets[i]);
+                        d = s->ptys[i] ? slcan_pty_deadline(s->ptys[i])
+                                       : socketcan_port_deadline(s->sockets[i]);
                         deadline = d < deadline ? d : deadline;
                         if (s->ptys[i])
                                 pfd[i] = (struct pollfd){.fd = slcan_pty_fd(s->ptys[i]),
                                                          .events = slcan_pty_events(s->ptys[i])};
                         else
-                                pfd[i] = (struct pollfd){.fd = socketcan_port_fd(s->sockets[i]), .events = POLLIN};
+                                pfd[i] = (struct pollfd){.fd = socketcan_port_fd(s->sockets[i]),
+                                                         .events = POLLIN};
                 }
                 if (!ready && (all_booted(s) || now - started > READY_AT_LATEST_US)) {
                         signal_ready(s);

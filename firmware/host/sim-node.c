@@ -56,14 +56,14 @@ int sim_node_init(struct sim_node *n, const char *path, const struct cf_node_con
                 cf_node_secret(fleet_key, n->flash.hdr->uid, n->cfg.node_secret);
 
         n->hal = (struct cf_hal){
-                .flash = n->flash.flash,
-                .now_us = hal_now_us,
-                .can_send = hal_can_send,
-                .can_ctx = n,
-                .log = hal_log,
-                .log_ctx = n,
-                .erase_us_per_kb = flash_timing ? 8000u : 0u,
-                .program_us_per_word = flash_timing ? 16u : 0u,
+            .flash = n->flash.flash,
+            .now_us = hal_now_us,
+            .can_send = hal_can_send,
+            .can_ctx = n,
+            .log = hal_log,
+            .log_ctx = n,
+            .erase_us_per_kb = flash_timing ? 8000u : 0u,
+            .program_us_per_word = flash_timing ? 16u : 0u,
         };
         memcpy(n->hal.uid, n->flash.hdr->uid, sizeof(n->hal.uid));
         n->off = true;
@@ -91,7 +91,8 @@ static void power_on(struct sim_node *n, uint64_t now, bool from_reset)
                 fprintf(stderr, "%s: host HAL init failed: %s\n", n->name, strerror(-r));
         if (n->cut_pending && (!n->cut.after_reset || from_reset)) {
                 /* Counted from here: the HAL's operation counter runs on across power-ons. */
-                n->hal.cut_at_op = n->hal.flash_ops + n->cut.at_op;
+                n->cut_base = n->hal.flash_ops;
+                n->hal.cut_at_op = n->cut_base + n->cut.at_op;
                 n->hal.cut_torn = n->cut.torn;
                 n->cut_pending = false;
         }
@@ -110,8 +111,11 @@ void sim_node_power_on(struct sim_node *n, uint64_t now)
 static bool after_event(struct sim_node *n, uint64_t now)
 {
         if (n->hal.powered_off) {
-                fprintf(stderr, "%s: power cut at flash operation %" PRIu64 "%s%s\n", n->name, n->hal.flash_ops,
-                        n->hal.cut_torn ? " (torn)" : "", n->cut.stay_off ? ", staying off" : "");
+                /* numbered as --power-cut counts: from where the cut was armed */
+                fprintf(stderr,
+                        "%s: power cut at flash operation %" PRIu64 "%s (%" PRIu64 " since start-up)%s\n",
+                        n->name, n->hal.flash_ops - n->cut_base, n->hal.cut_torn ? ", torn" : "",
+                        n->hal.flash_ops, n->cut.stay_off ? ", staying off" : "");
                 n->off = true;
                 n->hal.cut_at_op = 0;
                 n->dead = n->cut.stay_off;

@@ -10,17 +10,18 @@
 
 /* A planned power cut (--power-cut N[:SA][,torn][,after-reset][,off]). */
 struct sim_power_cut {
-        uint64_t at_op;    /* N: the Nth flash operation counted from when the cut is armed */
-        bool torn;         /* the cut operation half happens (hal-host.h) */
-        bool after_reset;  /* armed at the node's first software reset instead of at start-up */
-        bool stay_off;     /* the node stays dead until the simulator restarts */
+        uint64_t at_op;   /* N: the Nth flash operation counted from when the cut is armed */
+        bool torn;        /* the cut operation half happens (hal-host.h) */
+        bool after_reset; /* armed at the node's first software reset instead of at start-up */
+        bool stay_off;    /* the node stays dead until the simulator restarts */
 };
 
 #define SIM_POWER_UP_DELAY_US 100000u /* a brown-out and the supply coming back */
 
 struct sim_node;
 /* Where a node's transmitted frames go: the bus. -EAGAIN when the node's mailboxes are full. */
-typedef int (*sim_node_send_fn)(void *ctx, struct sim_node *n, uint32_t id, const uint8_t *data, uint8_t dlc);
+typedef int (*sim_node_send_fn)(void *ctx, struct sim_node *n, uint32_t id, const uint8_t *data,
+                                uint8_t dlc);
 
 struct sim_node {
         char name[48]; /* "<bus>-<sa>", the prefix of its log lines */
@@ -33,9 +34,10 @@ struct sim_node {
         bool quiet;  /* don't print the node's own log messages */
 
         struct sim_power_cut cut;
-        bool cut_pending; /* cut configured, not yet armed */
-        bool off;         /* no power */
-        bool dead;        /* off for good (stay_off) */
+        bool cut_pending;  /* cut configured, not yet armed */
+        uint64_t cut_base; /* the HAL's operation count when the cut was armed */
+        bool off;          /* no power */
+        bool dead;         /* off for good (stay_off) */
         uint64_t power_up_at_us;
         uint64_t next_poll_us;
         unsigned tx_pending; /* frames of this node waiting for the bus (mailboxes) */

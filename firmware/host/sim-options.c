@@ -38,76 +38,77 @@ enum {
 };
 
 static const struct option long_options[] = {
-        {"bus", required_argument, NULL, OPT_BUS},
-        {"nodes", required_argument, NULL, OPT_NODES},
-        {"state", required_argument, NULL, OPT_STATE},
-        {"fleet-key", required_argument, NULL, OPT_FLEET_KEY},
-        {"install", required_argument, NULL, OPT_INSTALL},
-        {"hw-id", required_argument, NULL, OPT_HW_ID},
-        {"cro-base", required_argument, NULL, OPT_CRO_BASE},
-        {"dto-base", required_argument, NULL, OPT_DTO_BASE},
-        {"bitrate", required_argument, NULL, OPT_BITRATE},
-        {"bus-timing", no_argument, NULL, OPT_BUS_TIMING},
-        {"flash-timing", no_argument, NULL, OPT_FLASH_TIMING},
-        {"drop", required_argument, NULL, OPT_DROP},
-        {"corrupt", required_argument, NULL, OPT_CORRUPT},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"silent", required_argument, NULL, OPT_SILENT},
-        {"power-cut", required_argument, NULL, OPT_POWER_CUT},
-        {"seedkey", required_argument, NULL, OPT_SEEDKEY},
-        {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"ready-fd", required_argument, NULL, OPT_READY_FD},
-        {"show", no_argument, NULL, OPT_SHOW},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0},
+    {"bus", required_argument, NULL, OPT_BUS},
+    {"nodes", required_argument, NULL, OPT_NODES},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"fleet-key", required_argument, NULL, OPT_FLEET_KEY},
+    {"install", required_argument, NULL, OPT_INSTALL},
+    {"hw-id", required_argument, NULL, OPT_HW_ID},
+    {"cro-base", required_argument, NULL, OPT_CRO_BASE},
+    {"dto-base", required_argument, NULL, OPT_DTO_BASE},
+    {"bitrate", required_argument, NULL, OPT_BITRATE},
+    {"bus-timing", no_argument, NULL, OPT_BUS_TIMING},
+    {"flash-timing", no_argument, NULL, OPT_FLASH_TIMING},
+    {"drop", required_argument, NULL, OPT_DROP},
+    {"corrupt", required_argument, NULL, OPT_CORRUPT},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"silent", required_argument, NULL, OPT_SILENT},
+    {"power-cut", required_argument, NULL, OPT_POWER_CUT},
+    {"seedkey", required_argument, NULL, OPT_SEEDKEY},
+    {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"ready-fd", required_argument, NULL, OPT_READY_FD},
+    {"show", no_argument, NULL, OPT_SHOW},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 void sim_options_help(void)
 {
-        printf("Usage: canfleet-nodesim --bus slcan:PATH|socketcan:IFNAME [--bus ...] --nodes N --state DIR\n"
-               "                        (--fleet-key FILE | --seedkey echo) [OPTIONS]\n"
-               "       canfleet-nodesim --state DIR --show [--json]\n"
-               "\n"
-               "Simulates CAN nodes running the canfleet bootloader and CCP slave.\n"
-               "\n"
-               "  --bus slcan:PATH        a bus behind a simulated SLCAN adapter: PATH becomes a symlink\n"
-               "                          to a new pseudo-terminal\n"
-               "  --bus socketcan:IFNAME  a bus on a SocketCAN interface (raw socket)\n"
-               "  --nodes N               station addresses 1..N on every bus\n"
-               "  --state DIR             node flash files DIR/<bus>-<sa>.flash (bus = basename of the\n"
-               "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
-               "  --fleet-key FILE        64 hex characters; node_secret = HMAC(fleet key, uid)\n"
-               "  --seedkey echo|hmac     echo: the seed demo's key (00 00 seed), no fleet key needed\n"
-               "  --install FILE          put this packed 256 KB image into B of every node without a\n"
-               "                          valid application (factory programming)\n"
-               "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
-               "  --cro-base ID           CRO id = base + station (default 0x680)\n"
-               "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
-               "  --bitrate BPS           bus bitrate for the timing model (default 500000; SLCAN 'Sn'\n"
-               "                          changes it)\n"
-               "  --bus-timing            deliver frames only when the bus would have sent them (exact\n"
-               "                          bit length with stuff bits, one frame at a time)\n"
-               "  --flash-timing          erase 8 ms per KB, program 16 us per word\n"
-               "  --drop P                lose a fraction P of the frames (both directions)\n"
-               "  --corrupt P             flip one data bit in a fraction P of the frames\n"
-               "  --seed N                seed of the fault injection (default: random, printed)\n"
-               "  --silent SA             node SA is disconnected from the bus (repeatable)\n"
-               "  --power-cut N[:SA][,torn][,after-reset][,off]\n"
-               "                          cut the power of node SA (default every node) at its Nth\n"
-               "                          flash operation, counted from start-up (after-reset: from\n"
-               "                          its first software reset); torn: that operation half\n"
-               "                          happens; power returns ~100 ms later (off: never)\n"
-               "  --log-frames            print every frame on stderr\n"
-               "  --quiet                 do not print the nodes' own log messages\n"
-               "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
-               "                          every node has finished booting (default: that line on stdout)\n"
-               "  --show [--json]         print the state of the nodes in DIR and exit\n"
-               "  --help, --version\n"
-               "\n"
-               "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");
+        printf(
+            "Usage: canfleet-nodesim --bus slcan:PATH|socketcan:IFNAME [--bus ...] --nodes N --state DIR\n"
+            "                        (--fleet-key FILE | --seedkey echo) [OPTIONS]\n"
+            "       canfleet-nodesim --state DIR --show [--json]\n"
+            "\n"
+            "Simulates CAN nodes running the canfleet bootloader and CCP slave.\n"
+            "\n"
+            "  --bus slcan:PATH        a bus behind a simulated SLCAN adapter: PATH becomes a symlink\n"
+            "                          to a new pseudo-terminal\n"
+            "  --bus socketcan:IFNAME  a bus on a SocketCAN interface (raw socket)\n"
+            "  --nodes N               station addresses 1..N on every bus\n"
+            "  --state DIR             node flash files DIR/<bus>-<sa>.flash (bus = basename of the\n"
+            "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
+            "  --fleet-key FILE        64 hex characters; node_secret = HMAC(fleet key, uid)\n"
+            "  --seedkey echo|hmac     echo: the seed demo's key (00 00 seed), no fleet key needed\n"
+            "  --install FILE          put this packed 256 KB image into B of every node without a\n"
+            "                          valid application (factory programming)\n"
+            "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
+            "  --cro-base ID           CRO id = base + station (default 0x680)\n"
+            "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
+            "  --bitrate BPS           bus bitrate for the timing model (default 500000; SLCAN 'Sn'\n"
+            "                          changes it)\n"
+            "  --bus-timing            deliver frames only when the bus would have sent them (exact\n"
+            "                          bit length with stuff bits, one frame at a time)\n"
+            "  --flash-timing          erase 8 ms per KB, program 16 us per word\n"
+            "  --drop P                lose a fraction P of the frames (both directions)\n"
+            "  --corrupt P             flip one data bit in a fraction P of the frames\n"
+            "  --seed N                seed of the fault injection (default: random, printed)\n"
+            "  --silent SA             node SA is disconnected from the bus (repeatable)\n"
+            "  --power-cut N[:SA][,torn][,after-reset][,off]\n"
+            "                          cut the power of node SA (default every node) at its Nth\n"
+            "                          flash operation, counted from start-up (after-reset: from\n"
+            "                          its first software reset); torn: that operation half\n"
+            "                          happens; power returns ~100 ms later (off: never)\n"
+            "  --log-frames            print every frame on stderr\n"
+            "  --quiet                 do not print the nodes' own log messages\n"
+            "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
+            "                          every node has finished booting (default: that line on stdout)\n"
+            "  --show [--json]         print the state of the nodes in DIR and exit\n"
+            "  --help, --version\n"
+            "\n"
+            "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");
 }
 
 static int bad(const char *opt, const char *fmt, ...)
@@ -250,11 +251,11 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
         bool nodes_set = false;
 
         *o = (struct sim_options){
-                .hw_id = 0x0001,
-                .cro_base = CF_CCP_CRO_BASE_DEFAULT,
-                .dto_base = CF_CCP_DTO_BASE_DEFAULT,
-                .bitrate = 500000,
-                .ready_fd = -1,
+            .hw_id = 0x0001,
+            .cro_base = CF_CCP_CRO_BASE_DEFAULT,
+            .dto_base = CF_CCP_DTO_BASE_DEFAULT,
+            .bitrate = 500000,
+            .ready_fd = -1,
         };
 
         opterr = 0;
@@ -394,11 +395,13 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
         if (o->cro_base + o->nodes > SIM_CAN_SFF_MAX || o->dto_base + o->nodes > SIM_CAN_SFF_MAX)
                 return bad("--nodes", "%u nodes do not fit in 11-bit ids above the bases", o->nodes);
         if (o->cro_base + o->nodes >= o->dto_base + 1 && o->dto_base + o->nodes >= o->cro_base + 1)
-                return bad("--cro-base", "CRO ids 0x%X..0x%X overlap DTO ids 0x%X..0x%X", o->cro_base + 1,
-                           o->cro_base + o->nodes, o->dto_base + 1, o->dto_base + o->nodes);
+                return bad("--nodes",
+                           "CRO ids 0x%X..0x%X overlap DTO ids 0x%X..0x%X (--cro-base, --dto-base)",
+                           o->cro_base + 1, o->cro_base + o->nodes, o->dto_base + 1, o->dto_base + o->nodes);
         for (unsigned i = 0; i < o->n_silent; i++)
                 if (o->silent[i] > o->nodes)
-                        return bad("--silent", "station %u does not exist (--nodes %u)", o->silent[i], o->nodes);
+                        return bad("--silent", "station %u does not exist (--nodes %u)", o->silent[i],
+                                   o->nodes);
         for (unsigned i = 0; i < o->n_cuts; i++)
                 if (o->cuts[i].sa > o->nodes)
                         return bad("--power-cut", "station %u does not exist (--nodes %u)", o->cuts[i].sa,

@@ -14,8 +14,8 @@ enum sim_port_kind {
 
 struct sim_bus_spec {
         enum sim_port_kind kind;
-        char *path;     /* slcan: the symlink to create; socketcan: the interface */
-        char *name;     /* bus name in file names and logs: basename of the path / the ifname */
+        char *path; /* slcan: the symlink to create; socketcan: the interface */
+        char *name; /* bus name in file names and logs: basename of the path / the ifname */
 };
 
 struct sim_cut_spec {

@@ -43,12 +43,22 @@ static int cmp_names(const void *a, const void *b)
         return strcmp(x, y);
 }
 
+/* Only names the simulator makes (sim_bus_name_of(): [A-Za-z0-9._-]): nothing to escape in JSON. */
+static bool safe_name(const char *s)
+{
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      *s == '.' || *s == '_' || *s == '-'))
+                        return false;
+        return true;
+}
+
 static void print_area_text(const char *label, const struct area_state *s)
 {
         printf("  %s %s", label, s->state);
         if (s->has_trailer)
-                printf(" %u.%u.%u release %u hw 0x%04X", s->info.ver_major, s->info.ver_minor, s->info.ver_patch,
-                       s->info.release, s->info.hw_id);
+                printf(" %u.%u.%u release %u hw 0x%04X", s->info.ver_major, s->info.ver_minor,
+                       s->info.ver_patch, s->info.release, s->info.hw_id);
         if (s->reason)
                 printf(" (%s)", s->reason);
 }
@@ -77,7 +87,7 @@ int sim_show(const char *dir, bool json)
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
-                if (len <= 6 || strcmp(de->d_name + len - 6, ".flash") != 0)
+                if (len <= 6 || strcmp(de->d_name + len - 6, ".flash") != 0 || !safe_name(de->d_name))
                         continue;
                 if (n == cap) {
                         cap = cap ? 2 * cap : 16;

@@ -11,11 +11,11 @@
 
 #include "slcan-pty.h"
 
-#define OUT_BUF_SIZE     65536u
-#define HANGUP_RETRY_US  25000u
-#define FLAG_RX_FULL     0x01u
-#define FLAG_TX_FULL     0x02u
-#define FLAG_OVERRUN     0x08u
+#define OUT_BUF_SIZE    65536u
+#define HANGUP_RETRY_US 25000u
+#define FLAG_RX_FULL    0x01u
+#define FLAG_TX_FULL    0x02u
+#define FLAG_OVERRUN    0x08u
 
 struct slcan_pty {
         char *link_path;
@@ -218,6 +218,7 @@ static void input(struct slcan_pty *p, const char *data, size_t n)
  * was queued either way is gone (the next host must not read a previous session's frames). */
 static void hang_up(struct slcan_pty *p)
 {
+        fprintf(stderr, "%s: host closed %s\n", p->bus->name, p->link_path);
         p->hung_up = true;
         p->open = false;
         p->listen_only = false;
@@ -357,6 +358,7 @@ void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us)
         }
         p->hung_up = false;
         set_raw(p->master);
+        fprintf(stderr, "%s: host opened %s\n", p->bus->name, p->link_path);
 }
 
 const char *slcan_pty_slave_name(const struct slcan_pty *p)

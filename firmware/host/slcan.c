@@ -87,7 +87,8 @@ size_t slcan_format_frame(const struct sim_frame *f, bool timestamp, uint16_t ms
 
 uint32_t slcan_bitrate_of(char code)
 {
-        static const uint32_t rates[] = {10000, 20000, 50000, 100000, 125000, 250000, 500000, 800000, 1000000};
+        static const uint32_t rates[] = {10000,  20000,  50000,  100000, 125000,
+                                         250000, 500000, 800000, 1000000};
         if (code < '0' || code > '8')
                 return 0;
         return rates[code - '0'];

@@ -144,9 +144,9 @@ void socketcan_port_io(struct socketcan_port *p, short revents)
                 if (n != (ssize_t) sizeof(cf) || (cf.can_id & CAN_ERR_FLAG))
                         continue;
                 struct sim_frame f = {
-                        .ext = (cf.can_id & CAN_EFF_FLAG) != 0,
-                        .rtr = (cf.can_id & CAN_RTR_FLAG) != 0,
-                        .dlc = cf.can_dlc > 8 ? 8 : cf.can_dlc,
+                    .ext = (cf.can_id & CAN_EFF_FLAG) != 0,
+                    .rtr = (cf.can_id & CAN_RTR_FLAG) != 0,
+                    .dlc = cf.can_dlc > 8 ? 8 : cf.can_dlc,
                 };
                 f.id = cf.can_id & (f.ext ? CAN_EFF_MASK : CAN_SFF_MASK);
                 memcpy(f.data, cf.data, f.dlc);

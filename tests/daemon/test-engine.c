@@ -2,6 +2,7 @@
  * without D-Bus. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,9 @@ static uint8_t *make_image(uint8_t major, uint8_t minor, uint32_t release, uint1
         return a;
 }
 
-static void start_sim(void)
+/* nodes: stations 1..nodes on bus0; bus_timing: the simulator's faithful CAN (one frame at a time,
+ * the lowest identifier wins arbitration, exact bit times). */
+static void start_sim(unsigned nodes, bool bus_timing)
 {
         const char *exe = getenv("CANFLEET_NODESIM");
         CU_ASSERT_PTR_NOT_NULL_FATAL(exe);
@@ -69,13 +72,16 @@ static void start_sim(void)
         snprintf(state, sizeof state, "%s/sim", dir);
         snprintf(key, sizeof key, "%s/fleet.key", dir);
         snprintf(img, sizeof img, "%s/v1.img", dir);
+        char count[16];
+        snprintf(count, sizeof count, "%u", nodes);
         sim = fork();
         CU_ASSERT_FATAL(sim >= 0);
         if (sim == 0) {
                 dup2(p[1], STDOUT_FILENO);
                 close(p[0]);
-                execl(exe, exe, "--bus", bus, "--nodes", "2", "--state", state, "--fleet-key", key,
-                      "--install", img, "--hw-id", "0x0001", "--quiet", (char *) NULL);
+                execl(exe, exe, "--bus", bus, "--nodes", count, "--state", state, "--fleet-key", key,
+                      "--install", img, "--hw-id", "0x0001", "--quiet", bus_timing ? "--bus-timing" : NULL,
+                      (char *) NULL);
                 _exit(127);
         }
         close(p[1]);
@@ -101,15 +107,20 @@ static void stop_sim(void)
         }
 }
 
+static unsigned n_sim_nodes;
+
 static Manager *new_manager(sd_event *e)
 {
-        char text[1024];
+        char text[1024], nodes[256] = "";
+        for (unsigned sa = 1; sa <= n_sim_nodes; sa++)
+                snprintf(nodes + strlen(nodes), sizeof nodes - strlen(nodes), "%s%u", sa > 1 ? ", " : "",
+                         sa);
         snprintf(text, sizeof text,
                  "{\"fleet_key_file\": \"%s/fleet.key\", \"state_dir\": \"%s/state\", \"cache_dir\": "
                  "\"%s/cache\","
                  " \"reboot_timeout_ms\": 20000,"
-                 " \"buses\": [{\"name\": \"bus0\", \"transport\": \"slcan:%s/bus0\", \"nodes\": [1, 2]}]}",
-                 dir, dir, dir, dir);
+                 " \"buses\": [{\"name\": \"bus0\", \"transport\": \"slcan:%s/bus0\", \"nodes\": [%s]}]}",
+                 dir, dir, dir, dir, nodes);
         struct cf_conf *c = NULL;
         char *err = NULL;
         CU_ASSERT_EQUAL_FATAL(cf_conf_parse(text, "engine.conf", &c, &err), 0);
@@ -157,7 +168,7 @@ static Node *node(Manager *m, const char *ref)
         return n;
 }
 
-static void setup(void)
+static void setup_fleet(unsigned nodes, bool bus_timing)
 {
         snprintf(dir, sizeof dir, "/tmp/cf-test-engine-XXXXXX");
         CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
@@ -165,7 +176,13 @@ static void setup(void)
         uint8_t *v1 = make_image(1, 0, 1, 0x0001, 30000, 1);
         write_file("v1.img", v1, CF_IMAGE_AREA_SIZE);
         free(v1);
-        start_sim();
+        n_sim_nodes = nodes;
+        start_sim(nodes, bus_timing);
+}
+
+static void setup(void)
+{
+        setup_fleet(2, false);
 }
 
 static void teardown(void)
@@ -298,11 +315,56 @@ static void test_resume(void)
         teardown();
 }
 
+/* With a faithful CAN bus the gateway's CROs (0x681..) beat every DTO (0x6C1..), and the answers of the
+ * lower nodes beat those of the higher ones: with eight sessions interleaved on one bus, the answers
+ * of the highest nodes can only get through when the gateway lets the bus drain. Every node must be
+ * updated and confirmed. */
+static void test_saturated_bus_is_fair(void)
+{
+        enum { NODES = 8 };
+        setup_fleet(NODES, true);
+        sd_event *e;
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
+        Manager *m = new_manager(e);
+        /* Few frames: a 3 KB payload, the rest of the area erased. */
+        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 3000, 5);
+        Job *j = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL_FATAL(
+            manager_start_update(m, v2, CF_IMAGE_AREA_SIZE, NULL, 0, true, false, &j, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(j->n_nodes, NODES);
+        run(m, NULL);
+        CU_ASSERT_EQUAL(j->state, JOB_DONE);
+        uint64_t timeouts = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                FlashJob *f = &j->nodes[i];
+                if (f->error)
+                        fprintf(stderr, "%s\n", f->error);
+                CU_ASSERT_EQUAL(f->step, STEP_DONE);
+                CU_ASSERT_PTR_NULL(f->error);
+                CU_ASSERT_EQUAL(f->bytes_done, f->bytes_total);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(f->node);
+                CU_ASSERT_STRING_EQUAL(f->node->version, "1.1.0");
+                CU_ASSERT_STRING_EQUAL(f->node->state, "online");
+                timeouts += ccp_session_timeouts(f->node->ccp);
+        }
+        const CanBus *b = &m->buses[0];
+        fprintf(stderr,
+                "  %u nodes: %" PRIu64 " frames sent, %" PRIu64 " time-outs, %" PRIu64
+                " hold windows, %" PRIu64 " answers came in one\n",
+                NODES, b->transport->frames_tx, timeouts, b->load.holds, b->load.rescued);
+        free(v2);
+        manager_free(m);
+        sd_event_unref(e);
+        teardown();
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
             {"update one node over slcan, confirmed", test_update_one_node},
             {"a job resumes after the daemon stops mid-transfer", test_resume},
+            {"8 nodes on a saturated bus are all updated", test_saturated_bus_is_fair},
             {NULL, NULL},
         };
         signal(SIGPIPE, SIG_IGN);

@@ -1,4 +1,4 @@
-/* A libFuzzer stand-in for builds without it: replay a corpus, then a bounded, seeded series of mutated inputs. */
+/* A libFuzzer stand-in: replay a corpus, then a bounded, seeded series of mutated inputs. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -323,7 +323,8 @@ static double now_s(void)
 
 static void usage(const char *prog)
 {
-        fprintf(stderr, "usage: %s [-n RUNS] [-t SECONDS] [-s SEED] [-m MAXLEN] [CORPUS-DIR-OR-FILE...]\n", prog);
+        fprintf(stderr, "usage: %s [-n RUNS] [-t SECONDS] [-s SEED] [-m MAXLEN] [CORPUS-DIR-OR-FILE...]\n",
+                prog);
 }
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* Fuzz target: the CCP codec — frame parsers on any bytes and DLC, every encoder round-tripped through them. */
+/* Fuzz target: the CCP codec — parsers on any frame and DLC, every encoder round-tripped through them. */
 #include <stdlib.h>
 #include <string.h>
 

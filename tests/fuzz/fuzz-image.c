@@ -76,8 +76,9 @@ static void model_parse(const uint8_t *t, struct cf_image_info *i)
 static bool info_equal(const struct cf_image_info *a, const struct cf_image_info *b)
 {
         return a->magic == b->magic && a->layout_version == b->layout_version && a->hw_id == b->hw_id &&
-               a->ver_major == b->ver_major && a->ver_minor == b->ver_minor && a->ver_patch == b->ver_patch &&
-               a->release == b->release && a->payload_len == b->payload_len && a->area_size == b->area_size &&
+               a->ver_major == b->ver_major && a->ver_minor == b->ver_minor &&
+               a->ver_patch == b->ver_patch && a->release == b->release &&
+               a->payload_len == b->payload_len && a->area_size == b->area_size &&
                a->build_time == b->build_time && memcmp(a->payload_sha256, b->payload_sha256, 32) == 0;
 }
 
@@ -121,16 +122,17 @@ static int sign(int v)
 /* Vector-table words near the edges the rules draw, picked by the input. */
 static void check_vectors_edges(uint8_t a, uint8_t b)
 {
-        static const uint32_t sp_edges[] = {CF_SRAM_BASE, CF_SRAM_BASE + CF_SRAM_SIZE, CF_CCM_BASE,
-                                            CF_CCM_BASE + CF_CCM_SIZE, 0, 0xFFFFFFFCu};
+        static const uint32_t sp_edges[] = {
+            CF_SRAM_BASE, CF_SRAM_BASE + CF_SRAM_SIZE, CF_CCM_BASE, CF_CCM_BASE + CF_CCM_SIZE, 0,
+            0xFFFFFFFCu};
         static const uint32_t rv_edges[] = {CF_AREA_APP_ADDR, CF_AREA_APP_ADDR + CF_TRAILER_OFFSET,
                                             CF_AREA_STAGING_ADDR, 0, 0xFFFFFFFEu};
         uint32_t sp = sp_edges[(a >> 4) % 6] + (uint32_t) ((int32_t) (a & 15) - 8);
         uint32_t rv = rv_edges[(b >> 4) % 5] + (uint32_t) ((int32_t) (b & 15) - 8);
         int r = cf_image_check_vectors(sp, rv);
 
-        FUZZ_CHECK(r == model_vectors(sp, rv), "cf_image_check_vectors(%08x, %08x) = %d, model %d", sp, rv, r,
-                   model_vectors(sp, rv));
+        FUZZ_CHECK(r == model_vectors(sp, rv), "cf_image_check_vectors(%08x, %08x) = %d, model %d", sp, rv,
+                   r, model_vectors(sp, rv));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -181,8 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         /* ---- vectors, versions and policy on values from the input ---- */
         uint32_t sp = rd32(area), rv = rd32(area + 4);
-        FUZZ_CHECK(cf_image_check_vectors(sp, rv) == model_vectors(sp, rv), "cf_image_check_vectors(%08x, %08x)",
-                   sp, rv);
+        FUZZ_CHECK(cf_image_check_vectors(sp, rv) == model_vectors(sp, rv),
+                   "cf_image_check_vectors(%08x, %08x)", sp, rv);
         check_vectors_edges(area[8], area[9]);
 
         model_parse(area + 16, &other); /* a second trailer from the payload: the running image */
@@ -194,9 +196,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint16_t node_hw = rd16(area + 12);
         for (int with_running = 0; with_running < 2; with_running++) {
                 int p = cf_image_check_policy(&want, node_hw, with_running ? &other : NULL);
-                int m = want.hw_id != node_hw                                    ? CF_IMAGE_WRONG_HW
+                int m = want.hw_id != node_hw                          ? CF_IMAGE_WRONG_HW
                         : with_running && want.release < other.release ? CF_IMAGE_ROLLBACK
-                                                                        : CF_IMAGE_OK;
+                                                                       : CF_IMAGE_OK;
                 FUZZ_CHECK(p == m, "cf_image_check_policy = %d, model %d", p, m);
         }
 

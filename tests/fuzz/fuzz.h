@@ -13,12 +13,13 @@
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-_Noreturn void fuzz_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void fuzz_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-#define FUZZ_CHECK(cond, ...)                                                                             \
-        do {                                                                                              \
-                if (!(cond))                                                                              \
-                        fuzz_fail(__FILE__, __LINE__, __VA_ARGS__);                                       \
+#define FUZZ_CHECK(cond, ...)                                                                               \
+        do {                                                                                                \
+                if (!(cond))                                                                                \
+                        fuzz_fail(__FILE__, __LINE__, __VA_ARGS__);                                         \
         } while (0)
 
 /* A reader over the input that never fails: past the end it yields zeros, so every input is valid. */

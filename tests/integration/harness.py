@@ -3,9 +3,11 @@
 Each test script calls harness.main(test_function). The test function gets a Fleet: a temporary
 directory with a private dbus-daemon (a <type>system</type> bus that allows everything, so that the
 daemon's own credential checks are what is tested) and helpers to start canfleet-nodesim, write a
-canfleetd configuration, start canfleetd (READY=1 read from a NOTIFY_SOCKET of ours) and run
-canfleetctl. Every process runs in its own process group and is killed when the test ends, however
-it ends. Every wait is bounded; nothing sleeps to synchronise.
+canfleetd configuration, start canfleetd and run canfleetctl. canfleetd's NOTIFY_SOCKET is ours and,
+as systemd does, is read for as long as the fleet lives (a full queue would block the daemon's
+sd_notify): start_daemon() waits for READY=1 from that very process, and the last STATUS= is kept
+(Fleet.last_status, Fleet.wait_status). Every process runs in its own process group and is killed
+when the test ends, however it ends. Every wait is bounded; nothing sleeps to synchronise.
 
 Binary paths come from the command line (meson passes its targets):
   test_x.py --canfleetctl PATH --canfleetd PATH --nodesim PATH
@@ -20,9 +22,11 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -53,6 +57,98 @@ def wait_until(what, fn, timeout, interval=0.05):
         if time.monotonic() > deadline:
             raise TestFailure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+class Notify:
+    """A NOTIFY_SOCKET read by a thread of its own until close(). Each datagram's sender comes from
+    SO_PASSCRED, so that READY=1 can be told from a previous daemon's."""
+
+    MAX_MESSAGE = 65536
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(path)
+        # non-blocking: an older reader of Fleet.notify (bench.py's) ends at once instead of racing ours
+        self.sock.setblocking(False)
+        self.cond = threading.Condition()
+        self.ready = set()      # pids that sent READY=1
+        self.stopping = set()   # pids that sent STOPPING=1
+        self.status = None      # the last STATUS= of any sender
+        self.messages = 0
+        self.error = None       # why the reader thread stopped early, if it did
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name=f"notify {path}", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        anc = socket.CMSG_SPACE(struct.calcsize("iII")) + socket.CMSG_SPACE(64 * 4)
+        try:
+            while True:
+                rl, _, _ = select.select([self.sock, self._wake_r], [], [])
+                if self._wake_r in rl:
+                    return
+                try:
+                    data, ancdata, _, _ = self.sock.recvmsg(self.MAX_MESSAGE, anc)
+                except BlockingIOError:
+                    continue
+                pid = None
+                for level, kind, payload in ancdata:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                        pid = struct.unpack_from("iII", payload)[0]
+                    elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        # FDSTORE=1 and the like: we keep no descriptors
+                        for fd in struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4]):
+                            os.close(fd)
+                self._handle(pid, data.decode(errors="replace"))
+        except Exception as e:  # noqa: BLE001 - reported by dump_logs and start_daemon
+            with self.cond:
+                self.error = f"{type(e).__name__}: {e}"
+                self.cond.notify_all()
+
+    def _handle(self, pid, text):
+        with self.cond:
+            self.messages += 1
+            for line in text.split("\n"):
+                key, eq, value = line.partition("=")
+                if not eq:
+                    continue
+                if key == "STATUS":
+                    self.status = value
+                elif key == "READY" and value == "1":
+                    self.ready.add(pid)
+                elif key == "STOPPING" and value == "1":
+                    self.stopping.add(pid)
+            self.cond.notify_all()
+
+    def wait(self, what, fn, timeout, proc=None):
+        """Wait until fn() (called with the lock held) returns something true; fail after timeout,
+        or as soon as proc has exited or the reader has stopped."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = fn()
+                if got:
+                    return got
+                if self.error:
+                    raise TestFailure(f"the NOTIFY_SOCKET reader stopped ({self.error}) waiting for {what}")
+                if proc is not None and not proc.alive():
+                    raise TestFailure(f"{proc.name} exited with {proc.p.returncode} before {what} "
+                                      f"(last STATUS={self.status!r})")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TestFailure(f"timed out after {timeout}s waiting for {what} (last STATUS={self.status!r})")
+                # a notification wakes us at once; the bound only lets us see proc exit
+                self.cond.wait(min(left, 0.2))
+
+    def close(self):
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"x")
+            self._thread.join(10)
+        self.sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
 
 class Proc:
@@ -126,7 +222,8 @@ class Fleet:
         self.bus_address = None
         self.dbus = None
         self.daemon = None
-        self.notify = None
+        self.notify = None          # the NOTIFY_SOCKET (read by self.notifier, never by a test)
+        self.notifier = None
         self.sims = []
         self.config_path = os.path.join(self.dir, "canfleetd.conf")
         self.key_path = os.path.join(self.dir, "fleet.key")
@@ -144,8 +241,8 @@ class Fleet:
                 p.kill()
             except Exception:
                 pass
-        if self.notify:
-            self.notify.close()
+        if self.notifier:
+            self.notifier.close()
 
     def dump_logs(self, out=sys.stderr):
         for p in self.procs:
@@ -155,6 +252,10 @@ class Fleet:
                 continue
             tail = text[-6000:]
             out.write(f"----- {p.name} ({p.log_path}), last {len(tail)} bytes -----\n{tail}\n")
+        if self.notifier:
+            n = self.notifier
+            out.write(f"----- NOTIFY_SOCKET: {n.messages} messages, last STATUS={n.status!r}"
+                      f"{f', reader stopped: {n.error}' if n.error else ''}\n")
 
     # --- the bus ---------------------------------------------------------------------------
     def start_bus(self, timeout=10):
@@ -268,26 +369,33 @@ class Fleet:
         return conf
 
     def start_daemon(self, timeout=20):
-        if self.notify is None:
-            path = os.path.join(self.dir, "notify")
-            self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.notify.bind(path)
-            self.notify_path = path
+        """canfleetd with our NOTIFY_SOCKET; returns once this process sent READY=1."""
+        if self.notifier is None:
+            self.notifier = Notify(os.path.join(self.dir, "notify"))
+            self.notify = self.notifier.sock
+            self.notify_path = self.notifier.path
         env = self.env()
         env["NOTIFY_SOCKET"] = self.notify_path
         self.daemon = Proc(self, "canfleetd", [BINARIES["canfleetd"], "--config", self.config_path], env=env)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TestFailure(f"canfleetd did not send READY=1 within {timeout}s")
-            rl, _, _ = select.select([self.notify], [], [], min(left, 0.2))
-            if rl:
-                msg = self.notify.recv(4096).decode(errors="replace")
-                if "READY=1" in msg.split("\n"):
-                    return self.daemon
-            elif not self.daemon.alive():
-                raise TestFailure(f"canfleetd exited with {self.daemon.p.returncode} before READY=1")
+        pid = self.daemon.pid
+        self.notifier.wait("READY=1 from canfleetd", lambda: pid in self.notifier.ready, timeout, self.daemon)
+        return self.daemon
+
+    @property
+    def last_status(self):
+        """The last STATUS= canfleetd sent (None before any)."""
+        if self.notifier is None:
+            return None
+        with self.notifier.cond:
+            return self.notifier.status
+
+    def wait_status(self, pattern, timeout=30):
+        """Wait until canfleetd's last STATUS= matches the regular expression; returns the match."""
+        check(self.notifier is not None, "wait_status before start_daemon")
+        rx = re.compile(pattern)
+        return self.notifier.wait(f"STATUS= matching {pattern!r}",
+                                  lambda: self.notifier.status is not None and rx.search(self.notifier.status),
+                                  timeout, self.daemon)
 
     # --- canfleetctl -----------------------------------------------------------------------
     def ctl(self, *args, uid=None, timeout=120, bus=True):

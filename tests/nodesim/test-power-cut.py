@@ -56,7 +56,7 @@ def test_kill_during_boot_copy(fx):
         check(r is not None and r[0] == 0, "DISCONNECT(end): %r" % (r,))
     finally:
         bus.shutdown()
-    sim.wait_log(r"ttyCF0-1: power cut at flash operation")
+    sim.wait_log(r"ttyCF0-1: power cut at flash operation 3 ")
     sim.kill()
     state = show(fx.state)["ttyCF0-1"]
     check(state["B"]["state"] != "valid", "B should be half-installed: %s" % state)

@@ -58,7 +58,8 @@ def start(fx, extra=()):
     rfd, wfd = os.pipe()
     args = [NODESIM, "--bus", "slcan:" + fx.pty, "--nodes", "2", "--state", fx.state, "--seedkey", "echo",
             "--ready-fd", str(wfd)] + list(extra)
-    proc = subprocess.Popen(args, pass_fds=[wfd])
+    proc = subprocess.Popen(args, pass_fds=[wfd], stderr=subprocess.PIPE)
+    fx.procs.append(proc)
     os.close(wfd)
     r, _, _ = select.select([rfd], [], [], 30)
     got = os.read(rfd, 100) if r else b""
@@ -70,7 +71,26 @@ def start(fx, extra=()):
 
 def stop(proc):
     proc.send_signal(signal.SIGTERM)
+    proc.stderr.close()
     return proc.wait(20)
+
+
+def wait_stderr(proc, text, timeout=10.0):
+    """Read the simulator's log until a line contains text."""
+    end = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < end:
+        r, _, _ = select.select([proc.stderr], [], [], end - time.monotonic())
+        if not r:
+            break
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+        sys.stderr.write(chunk.decode(errors="replace"))
+        if text.encode() in buf:
+            return
+    fail("no log line with %r" % text)
 
 
 def connect_frame(sa, ctr):
@@ -92,7 +112,7 @@ def test_commands(fx):
         p.expect("O", "\a")          # already open
         p.expect("S4", "\a")         # bitrate only while closed
         p.expect("F", "F00\r")
-        p.cmd("")                    # a bare CR is ignored: the next answer belongs to V
+        os.write(p.fd, b"\r")        # a bare CR is ignored: the next answer belongs to V
         p.expect("V", "V1013\r")
 
         # malformed lines: BEL, and the adapter keeps working
@@ -143,6 +163,7 @@ def test_hangup_and_reopen(fx):
         p.answer()
         p.close()  # the host goes away with the channel open
         for round_ in range(3):
+            wait_stderr(proc, "host closed")
             p = Pty(fx.pty)
             # the adapter may need up to its retry period to see us: ask until it answers
             for _ in range(100):

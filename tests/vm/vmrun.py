@@ -2,16 +2,26 @@
 """Run a command as root inside a QEMU VM with Debian's stock kernel and real SocketCAN (DESIGN.md §4).
 
 The VM boots the linux-image-amd64 kernel from /boot with a small initramfs (busybox-static and the
-CAN, virtio and 9p modules), mounts the host's / read-only over 9p, chroots into it with tmpfs on /tmp
-and /run, creates vcan0..vcanN-1, runs the command and powers off. Its output and exit code come
-back through a second, writable 9p share; this program prints the output and exits with that code.
-COMMAND runs in the current directory, as root: the host's paths are the guest's.
+CAN, virtio and 9p modules), mounts the host's / read-only over 9p, chroots into it with its own tmpfs
+on /tmp and /run (and devtmpfs, devpts, proc, sysfs), creates vcan0..vcanN-1, runs the command and
+powers off. Its output and exit code come back through a writable 9p share; this program prints the
+output and exits with that code. COMMAND runs in the current directory, as root: the host's paths are
+the guest's.
 
-    vmrun.py [--cache-dir DIR] [--vcan N] [--timeout S] [--require] COMMAND [ARG...]
+The guest's own /tmp, /run and /dev hide the host's. So that a checkout or build directory there (CI
+clones wherever it likes) is still seen, every --share DIR, the current directory and the command's
+directory are shared read-only too, each over its own 9p device, and mounted at their host path after
+the guest's own mounts. The command writes to the guest's /tmp or to $VM_RESULT, never to the shares.
+Refused, because they cannot work: a path under /proc or /sys (the guest kernel's own), a share that
+would hide one of the guest's writable mounts (/tmp or /run themselves: use a subdirectory), and paths
+with a newline.
+
+    vmrun.py [--cache-dir DIR] [--vcan N] [--timeout S] [--require] [--share DIR]... COMMAND [ARG...]
 
 Exit 77 (meson's "skipped") when qemu, a kernel with its modules, or busybox-static is missing, unless
---require is given (then that is a failure). Environment inside: VM_RESULT=/run/result (a writable
-directory the host keeps), HOME=/tmp, the host's PATH directories.
+--require is given (then that is a failure); exit 2 for a path that cannot be shared. Environment
+inside: VM_RESULT=/run/result (a writable directory the host keeps), HOME=/tmp, the host's PATH
+directories.
 """
 
 import argparse
@@ -58,8 +68,17 @@ mkdir -p $H/dev/pts $H/dev/shm $H/run/result
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $H/dev/pts
 mount -t tmpfs -o mode=1777 shm $H/dev/shm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 result $H/run/result || echo "vm-init: no result share"
+# the host directories our own mounts above hid (a checkout under /tmp...): each line "TAG PATH"
+ok=1
+while IFS= read -r line; do
+        tag=${line%% *}
+        dir=${line#* }
+        mkdir -p "$H$dir" &&
+                mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose "$tag" "$H$dir" ||
+                { echo "vm-init: cannot mount the share of $dir"; ok=0; }
+done <$H/run/result/shares
 P=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-chroot $H /usr/bin/env -i PATH=$P HOME=/tmp VM_RESULT=/run/result /bin/sh -c '
+[ $ok = 1 ] && chroot $H /usr/bin/env -i PATH=$P HOME=/tmp VM_RESULT=/run/result /bin/sh -c '
         [ -r /proc/self/stat ] && [ -d /sys/class/net ] || { echo "vm-init: /proc or /sys is wrong"; exit 125; }
         ip link set lo up
         n=$(cat /run/result/vcan)
@@ -70,11 +89,69 @@ chroot $H /usr/bin/env -i PATH=$P HOME=/tmp VM_RESULT=/run/result /bin/sh -c '
         done
         exec /bin/sh /run/result/command.sh
 ' >$H/run/result/output 2>&1
-echo $? >$H/run/result/rc
+rc=$?
+[ $ok = 1 ] || { echo "vm-init: a share is missing, the command did not run" >$H/run/result/output; rc=125; }
+echo $rc >$H/run/result/rc
 sync
 echo "vm-init: done"
 poweroff -f
 """
+
+
+# What the guest mounts of its own over the host's root; the result share sits at /run/result.
+GUEST_MOUNTS = ["/tmp", "/run", "/dev", "/dev/pts", "/dev/shm", "/proc", "/sys", "/run/result"]
+# Under these the guest's kernel decides what exists: nothing of the host's can be put there.
+GUEST_KERNEL = ["/proc", "/sys"]
+
+
+class Unshareable(Exception):
+    pass
+
+
+def is_under(path, top):
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def hidden(path):
+    """True when the guest's own mounts hide this host path."""
+    return any(is_under(path, m) for m in GUEST_MOUNTS)
+
+
+def plan_shares(explicit, cwd, command):
+    """The host directories to share, outermost only, as real paths: every explicit one, and the
+    working directory and the command's directory when the guest's mounts would hide them."""
+    wanted = [(d, "--share") for d in explicit]
+    cmd = os.path.abspath(command)
+    for d, why in ((cwd, "the working directory"), (os.path.dirname(cmd), "the command's directory"),
+                   (os.path.dirname(os.path.realpath(cmd)), "the command's directory")):
+        if hidden(os.path.realpath(d)):
+            wanted.append((d, why))
+    shares = []
+    for d, why in wanted:
+        real = os.path.realpath(d)
+        if "\n" in real:
+            raise Unshareable(f"{why} {real!r} has a newline in its name")
+        if not os.path.isdir(real):
+            raise Unshareable(f"{why} {real} is not a directory")
+        for k in GUEST_KERNEL:
+            if is_under(real, k):
+                raise Unshareable(f"{why} {real} is under {k}, which the guest's kernel provides itself")
+        if real == "/":
+            continue  # the host's root is there anyway
+        for m in GUEST_MOUNTS:
+            if is_under(m, real):
+                raise Unshareable(f"{why} {real} would hide the guest's own {m}; use a directory below it")
+        shares.append(real)
+    outer = []
+    for d in sorted(set(shares), key=lambda d: (len(d), d)):
+        if not any(is_under(d, o) for o in outer):
+            outer.append(d)
+    return outer
+
+
+def qemu_path(path):
+    """-virtfs splits its options at commas; a comma inside a value is written twice."""
+    return path.replace(",", ",,")
 
 
 def skip_or_fail(require, why):
@@ -231,9 +308,17 @@ def main():
     ap.add_argument("--memory", default="1024")
     ap.add_argument("--require", action="store_true", help="missing qemu/kernel is a failure, not a skip")
     ap.add_argument("--log", help="write the serial console here (default: CACHE_DIR/last-console.log)")
+    ap.add_argument("--share", action="append", default=[], metavar="DIR",
+                    help="a host directory the command needs, seen read-only at the same path (repeatable)")
     ap.add_argument("command", help="an executable of the host's file system")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
+
+    try:
+        shares = plan_shares(a.share, os.getcwd(), a.command)
+    except Unshareable as e:
+        print(f"vmrun: {e}", file=sys.stderr)
+        return 2
 
     qemu = shutil.which(QEMU)
     if not qemu:
@@ -249,11 +334,6 @@ def main():
     if not initrd:
         skip_or_fail(a.require, why)
 
-    for p in (os.getcwd(), os.path.abspath(a.command)):
-        if p == "/tmp" or p.startswith("/tmp/"):
-            print(f"vmrun: {p} is under /tmp, which the guest replaces by its own tmpfs", file=sys.stderr)
-            return 1
-
     with tempfile.TemporaryDirectory(prefix="vmrun-") as result:
         # the host's / is the guest's /: the same paths name the same files in there
         with open(os.path.join(result, "command.sh"), "w") as f:
@@ -261,6 +341,8 @@ def main():
             f.write(f"exec {shlex.join([os.path.abspath(a.command)] + a.args)}\n")
         with open(os.path.join(result, "vcan"), "w") as f:
             f.write(str(a.vcan))
+        with open(os.path.join(result, "shares"), "w") as f:
+            f.writelines(f"share{i} {d}\n" for i, d in enumerate(shares))
         log = a.log or os.path.join(a.cache_dir, "last-console.log")
         # multidevs=remap: the host's / spans several file systems (/, /proc, /sys...) whose inode
         # numbers collide; without it the guest's 9p takes /proc and /sys for the same directory
@@ -269,7 +351,10 @@ def main():
                "-kernel", vmlinuz, "-initrd", initrd,
                "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-               "-virtfs", f"local,path={result},mount_tag=result,security_model=none"]
+               "-virtfs", f"local,path={qemu_path(result)},mount_tag=result,security_model=none"]
+        for i, d in enumerate(shares):
+            cmd += ["-virtfs", f"local,path={qemu_path(d)},mount_tag=share{i},security_model=none,readonly=on,"
+                               "multidevs=remap"]
         start = time.monotonic()
         with open(log, "wb") as console:
             try:

@@ -49,7 +49,10 @@ typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply
  *     NEW CRO of the bus back (in a queue, first come first served, no time-out running) and lets
  *     the requests on the wire drain, so that the bus goes idle and the starved answer wins. The hold
  *     ends with that answer, or after a window long enough for the drain; a node that is merely slow
- *     (an erase) is looked at again later, with a back-off;
+ *     (an erase) is looked at again later, with a back-off. It also ends as soon as the overdue
+ *     request is the last of ours on the wire (slow ones aside): its answer, if sent, has then
+ *     already won the idle bus, and a frame on the wire is not pre-empted, so reopening at once
+ *     saves the bus our round trip;
  *   - a time-out is not final while the bus was busy with other requests: one last hold window gives
  *     the answer its chance on an idle bus first.
  * frame_us is the bus's worst-case frame time (8 data bytes, stuff bits, the inter-frame space): the
@@ -58,7 +61,9 @@ typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply
 struct ccp_bus_load {
         uint32_t frame_us;
         unsigned in_flight; /* sessions with a CRO handed to the transport and no answer yet */
-        unsigned overdue;   /* of those, how many are in a hold window: the gate is closed while > 0 */
+        unsigned overdue;   /* of those, how many hold the gate closed */
+        unsigned slow;      /* of those, how many were found slow: their node is busy (an erase) */
+        CcpSession *holders; /* the overdue ones */
         uint64_t sent;      /* CROs handed to the transport, ever: "was the bus busy since?" */
         CcpSession *queue_head, *queue_tail; /* CROs held back by the gate */
         unsigned queued;

@@ -47,9 +47,11 @@ struct CcpSession {
         /* at the bus's gate (struct ccp_bus_load) */
         bool on_wire;      /* the CRO went to the transport, no answer yet: counted in in_flight */
         bool queued;       /* held back by the gate */
-        bool overdue;      /* in a hold window: counted in overdue */
+        bool window;       /* in a hold window: the timer is its end */
+        bool holding;      /* ... and holding the gate closed: counted in overdue, in holders */
         bool final_window; /* ... the one before the time-out */
-        CcpSession *queue_next;
+        bool slow;         /* counted in slow */
+        CcpSession *queue_next, *holder_next;
         uint64_t deadline;  /* the try's time-out */
         uint64_t check_at;  /* when the answer is overdue */
         uint64_t recheck;   /* back-off of check_at for a slow node */
@@ -123,6 +125,44 @@ static void pump(struct ccp_bus_load *l)
         }
 }
 
+static void set_slow(CcpSession *s, bool slow)
+{
+        if (s->slow == slow)
+                return;
+        s->slow = slow;
+        if (slow)
+                s->load->slow++;
+        else
+                s->load->slow--;
+}
+
+/* Stop holding the gate (the caller pumps). */
+static void stop_holding(CcpSession *s)
+{
+        struct ccp_bus_load *l = s->load;
+        if (!s->holding)
+                return;
+        CcpSession **p = &l->holders;
+        while (*p && *p != s)
+                p = &(*p)->holder_next;
+        if (*p)
+                *p = s->holder_next;
+        s->holder_next = NULL;
+        s->holding = false;
+        l->overdue--;
+}
+
+/* The gate reopens early when the one overdue request is all that is left of ours on the wire (slow
+ * ones aside): see ccp-master.h. It keeps its window, shortened to the answer's own frame. */
+static void release_early(struct ccp_bus_load *l)
+{
+        CcpSession *h = l->holders;
+        if (l->overdue != 1 || l->in_flight - l->slow != 1 || h->slow)
+                return;
+        stop_holding(h);
+        arm_at(h, now_us(h) + l->frame_us + REPLY_SLACK_US);
+}
+
 /* The session's CRO is answered, abandoned or no longer wanted: it leaves the wire and the queue. */
 static void leave_gate(CcpSession *s)
 {
@@ -130,16 +170,17 @@ static void leave_gate(CcpSession *s)
         if (!l)
                 return;
         unqueue(s);
-        bool reopen = false;
-        if (s->overdue) {
-                s->overdue = s->final_window = false;
-                reopen = --l->overdue == 0;
-        }
+        bool was_holding = s->holding;
+        stop_holding(s);
+        s->window = s->final_window = false;
+        set_slow(s, false);
         if (s->on_wire) {
                 s->on_wire = false;
                 l->in_flight--;
         }
-        if (reopen)
+        if (l->overdue > 0)
+                release_early(l);
+        if ((was_holding || l->queue_head) && l->overdue == 0)
                 pump(l);
 }
 
@@ -148,11 +189,17 @@ static void leave_gate(CcpSession *s)
 static void open_window(CcpSession *s, bool final)
 {
         struct ccp_bus_load *l = s->load;
-        s->overdue = true;
+        set_slow(s, false);
+        s->window = s->holding = true;
         s->final_window = final;
+        s->holder_next = l->holders;
+        l->holders = s;
         l->overdue++;
         l->holds++;
         arm_at(s, now_us(s) + (2ULL * l->in_flight + 1u) * l->frame_us + REPLY_SLACK_US);
+        release_early(l);
+        if (l->overdue == 0)
+                pump(l);
 }
 
 int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,
@@ -401,12 +448,16 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 return 0;
         uint64_t now = now_us(s);
 
-        if (s->overdue) {
+        if (s->window) {
                 /* The window ended without our answer: the node is slow, or silent. */
                 bool final = s->final_window;
-                s->overdue = s->final_window = false;
+                s->window = s->final_window = false;
+                stop_holding(s);
                 s->sent_mark = l->sent;
-                if (--l->overdue == 0)
+                set_slow(s, true);
+                if (l->overdue > 0)
+                        release_early(l);
+                if (l->overdue == 0)
                         pump(l);
                 if (final || now >= s->deadline) {
                         leave_gate(s);
@@ -434,6 +485,7 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 return 0;
         }
         /* Alone on the wire: nothing can be in the way of our answer; the node takes its time. */
+        set_slow(s, true);
         s->check_at = now + s->recheck;
         s->recheck = s->recheck * 2 > RECHECK_MAX_US ? RECHECK_MAX_US : s->recheck * 2;
         s->sent_mark = l->sent;
@@ -542,7 +594,7 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                 return;
         }
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
-        if (s->overdue)
+        if (s->window)
                 s->load->rescued++;
         /* Off the wire before anything else is sent: what the gate held back goes first. */
         leave_gate(s);

@@ -60,11 +60,11 @@ typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply
  */
 struct ccp_bus_load {
         uint32_t frame_us;
-        unsigned in_flight; /* sessions with a CRO handed to the transport and no answer yet */
-        unsigned overdue;   /* of those, how many hold the gate closed */
-        unsigned slow;      /* of those, how many were found slow: their node is busy (an erase) */
+        unsigned in_flight;  /* sessions with a CRO handed to the transport and no answer yet */
+        unsigned overdue;    /* of those, how many hold the gate closed */
+        unsigned slow;       /* of those, how many were found slow: their node is busy (an erase) */
         CcpSession *holders; /* the overdue ones */
-        uint64_t sent;      /* CROs handed to the transport, ever: "was the bus busy since?" */
+        uint64_t sent;       /* CROs handed to the transport, ever: "was the bus busy since?" */
         CcpSession *queue_head, *queue_tail; /* CROs held back by the gate */
         unsigned queued;
         /* counters for the benchmark and tests */

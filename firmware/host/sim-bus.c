@@ -1,5 +1,6 @@
 /* A simulated bus: one queue, arbitration by identifier, exact frame times, faults, routing to nodes. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,15 @@ static uint64_t now_ns(void)
         return sim_now_us() * 1000u;
 }
 
+/* A frame is queued at the moment its sender let go of it: for a node answering a frame as it is
+ * delivered, the end of that frame on the bus (the simulator's own late wake-up is not the node's
+ * reaction time); otherwise now. */
 static int enqueue(struct sim_bus *b, const struct sim_frame *f, int source)
 {
         if (b->n_queued >= SIM_BUS_QUEUE)
                 return -ENOBUFS;
-        b->queue[b->n_queued++] = (struct sim_pending){.f = *f, .source = source, .enq_ns = now_ns()};
+        uint64_t at = b->delivering_ns && source != SIM_SOURCE_HOST ? b->delivering_ns : now_ns();
+        b->queue[b->n_queued++] = (struct sim_pending){.f = *f, .source = source, .enq_ns = at};
         return 0;
 }
 
@@ -111,24 +116,31 @@ static uint64_t arb_key(const struct sim_frame *f)
         return ((uint64_t) f->id << 32) | (f->rtr ? 1u << 31 : 0u);
 }
 
-static void log_frame(struct sim_bus *b, const struct sim_pending *p, const char *what)
+/* One line per frame, written at once (stderr is unbuffered), stamped with the end of the frame on
+ * the bus in CLOCK_MONOTONIC microseconds: "bus0: node 1  -> 6C1 [8] FF 00 … @123456789". */
+static void log_frame(struct sim_bus *b, const struct sim_pending *p, const char *what, uint64_t end_ns)
 {
-        char src[16];
+        char line[160], src[16];
+        size_t n = 0;
         if (p->source == SIM_SOURCE_HOST)
                 snprintf(src, sizeof(src), "host");
         else
                 snprintf(src, sizeof(src), "node %u", b->nodes[p->source].sa);
-        fprintf(stderr, "%s: %-7s %s %0*X [%u]", b->name, src, what, p->f.ext ? 8 : 3, p->f.id, p->f.dlc);
+        n += (size_t) snprintf(line, sizeof(line), "%s: %-7s %s %0*X [%u]", b->name, src, what,
+                               p->f.ext ? 8 : 3, p->f.id, p->f.dlc);
         if (p->f.rtr)
-                fprintf(stderr, " remote");
+                n += (size_t) snprintf(line + n, sizeof(line) - n, " remote");
         else
-                for (unsigned i = 0; i < p->f.dlc && i < 8; i++)
-                        fprintf(stderr, " %02X", p->f.data[i]);
-        fputc('\n', stderr);
+                for (unsigned i = 0; i < p->f.dlc && i < 8 && n < sizeof(line); i++)
+                        n += (size_t) snprintf(line + n, sizeof(line) - n, " %02X", p->f.data[i]);
+        if (n < sizeof(line))
+                n += (size_t) snprintf(line + n, sizeof(line) - n, " @%" PRIu64 "\n", end_ns / 1000u);
+        fwrite(line, 1, n < sizeof(line) ? n : sizeof(line) - 1, stderr);
 }
 
 static void deliver(struct sim_bus *b, struct sim_pending *p, uint64_t now_us)
 {
+        const char *what = "->";
         if (p->source != SIM_SOURCE_HOST && b->nodes[p->source].tx_pending > 0)
                 b->nodes[p->source].tx_pending--;
         b->frames++;
@@ -136,28 +148,30 @@ static void deliver(struct sim_bus *b, struct sim_pending *p, uint64_t now_us)
         if (b->drop > 0 && rng_unit(&b->rng) < b->drop) {
                 b->dropped++;
                 if (b->log_frames)
-                        log_frame(b, p, "dropped");
+                        log_frame(b, p, "dropped", b->current_end_ns);
                 return;
         }
         if (b->corrupt > 0 && rng_unit(&b->rng) < b->corrupt && p->f.dlc > 0 && !p->f.rtr) {
                 unsigned bit = (unsigned) (rng_next(&b->rng) % (8u * (p->f.dlc > 8 ? 8 : p->f.dlc)));
                 p->f.data[bit / 8] ^= (uint8_t) (1u << (bit % 8));
                 b->corrupted++;
-                if (b->log_frames)
-                        log_frame(b, p, "corrupt");
-        } else if (b->log_frames) {
-                log_frame(b, p, "->");
+                what = "corrupt";
         }
 
+        /* The host hears it first: the log line is not on the way of the answer. */
         if (p->source != SIM_SOURCE_HOST && b->port.send)
                 b->port.send(b->port.ctx, &p->f);
-        if (p->f.ext || p->f.rtr)
-                return;
-        for (unsigned i = 0; i < b->n_nodes; i++) {
-                struct sim_node *n = &b->nodes[i];
-                if ((int) i != p->source && n->cfg.cro_id == p->f.id)
-                        sim_node_rx(n, p->f.data, p->f.dlc, now_us);
+        if (!p->f.ext && !p->f.rtr) {
+                b->delivering_ns = b->timing ? b->current_end_ns : 0;
+                for (unsigned i = 0; i < b->n_nodes; i++) {
+                        struct sim_node *n = &b->nodes[i];
+                        if ((int) i != p->source && n->cfg.cro_id == p->f.id)
+                                sim_node_rx(n, p->f.data, p->f.dlc, now_us);
+                }
+                b->delivering_ns = 0;
         }
+        if (b->log_frames)
+                log_frame(b, p, what, b->current_end_ns);
 }
 
 /* Start the next frame when the bus is free: the earliest moment a frame was waiting, and among

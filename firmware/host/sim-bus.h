@@ -61,6 +61,7 @@ struct sim_bus {
         struct sim_pending current;
         uint64_t current_end_ns;
         uint64_t free_at_ns;
+        uint64_t delivering_ns; /* while a frame is handed to the nodes: its end on the bus */
 
         uint64_t frames, dropped, corrupted;
 };

@@ -42,6 +42,8 @@ int can_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *
 
 int can_transport_send(CanTransport *t, const struct cf_can_frame *f)
 {
+        if (f->ext || f->rtr || f->id > CF_CAN_SFF_MAX || f->dlc > 8)
+                return -EINVAL;
         if (t->state != CF_LINK_UP)
                 return -ENETDOWN;
         int r = t->ops->send(t, f);

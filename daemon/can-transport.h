@@ -8,13 +8,12 @@
 
 #include <systemd/sd-event.h>
 
+#include "canfleet/can-frame.h"
+
 struct cf_bus_conf;
 
-struct cf_can_frame {
-        uint32_t id; /* 11-bit; extended and remote frames are not CCP and are dropped by the transports */
-        uint8_t dlc;
-        uint8_t data[8];
-};
+/* The transports deliver only standard data frames (the only kind CCP uses): extended and remote
+ * frames are dropped as they arrive, and can_transport_send() refuses them with -EINVAL. */
 
 enum cf_link_state {
         CF_LINK_UP,

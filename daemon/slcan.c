@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "canfleet/slcan.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "log.h"
@@ -36,51 +37,7 @@ typedef struct Slcan {
         bool open_failed_logged;
 } Slcan;
 
-static const char hexdig[] = "0123456789ABCDEF";
-
-size_t cf_slcan_encode(const struct cf_can_frame *f, char out[CF_SLCAN_LINE_MAX])
-{
-        size_t n = 0;
-        uint8_t dlc = f->dlc > 8 ? 8 : f->dlc;
-        out[n++] = 't';
-        out[n++] = hexdig[(f->id >> 8) & 0x7];
-        out[n++] = hexdig[(f->id >> 4) & 0xF];
-        out[n++] = hexdig[f->id & 0xF];
-        out[n++] = (char) ('0' + dlc);
-        for (unsigned i = 0; i < dlc; i++) {
-                out[n++] = hexdig[f->data[i] >> 4];
-                out[n++] = hexdig[f->data[i] & 0xF];
-        }
-        out[n++] = '\r';
-        out[n] = 0;
-        return n;
-}
-
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-static int hexnum(const char *s, size_t n, uint32_t *out)
-{
-        uint32_t v = 0;
-        for (size_t i = 0; i < n; i++) {
-                int d = hexval(s[i]);
-                if (d < 0)
-                        return -EINVAL;
-                v = v << 4 | (uint32_t) d;
-        }
-        *out = v;
-        return 0;
-}
-
-int cf_slcan_decode(const char *line, size_t len, struct cf_can_frame *f)
+int cf_slcan_rx_line(const char *line, size_t len, struct cf_can_frame *f)
 {
         if (len == 0)
                 return 0;
@@ -89,46 +46,15 @@ int cf_slcan_decode(const char *line, size_t len, struct cf_can_frame *f)
                 return 0;
         if (kind == 'V' || kind == 'v' || kind == 'N' || kind == 'F')
                 return 0; /* answers to version / serial / status queries */
-        if (kind != 't' && kind != 'T' && kind != 'r' && kind != 'R')
-                return -EINVAL;
 
-        bool ext = kind == 'T' || kind == 'R', rtr = kind == 'r' || kind == 'R';
-        size_t idlen = ext ? 8 : 3;
-        uint32_t id, v;
-        if (len < 1 + idlen + 1 || hexnum(line + 1, idlen, &id) < 0)
-                return -EINVAL;
-        if (id > (ext ? 0x1FFFFFFFu : 0x7FFu))
-                return -EINVAL;
-        char d = line[1 + idlen];
-        if (d < '0' || d > '8')
-                return -EINVAL;
-        uint8_t dlc = (uint8_t) (d - '0');
-        size_t base = 1 + idlen + 1 + (rtr ? 0 : 2u * dlc);
-        if (len != base && len != base + 4)
-                return -EINVAL;
-        if (len == base + 4 && hexnum(line + base, 4, &v) < 0)
-                return -EINVAL;
-        struct cf_can_frame fr = {.id = id, .dlc = dlc};
-        if (!rtr)
-                for (unsigned i = 0; i < dlc; i++) {
-                        if (hexnum(line + 1 + idlen + 1 + 2 * i, 2, &v) < 0)
-                                return -EINVAL;
-                        fr.data[i] = (uint8_t) v;
-                }
-        if (ext || rtr)
-                return 0;
+        struct cf_can_frame fr;
+        int r = cf_slcan_parse(line, len, &fr, NULL);
+        if (r < 0)
+                return r;
+        if (fr.ext || fr.rtr)
+                return 0; /* not CCP: another protocol shares the bus */
         *f = fr;
         return 1;
-}
-
-char cf_slcan_bitrate_code(uint32_t bitrate)
-{
-        static const uint32_t rates[] = {10000,  20000,  50000,  100000, 125000,
-                                         250000, 500000, 800000, 1000000};
-        for (size_t i = 0; i < ELEMENTSOF(rates); i++)
-                if (rates[i] == bitrate)
-                        return (char) ('0' + i);
-        return 0;
 }
 
 static speed_t speed_of(uint32_t baud)
@@ -241,7 +167,7 @@ static int queue_out(Slcan *s, const char *data, size_t n)
 static void handle_line(Slcan *s, const char *line, size_t len)
 {
         struct cf_can_frame f;
-        int r = cf_slcan_decode(line, len, &f);
+        int r = cf_slcan_rx_line(line, len, &f);
         if (r < 0)
                 log_debug("%s: malformed line \"%.*s\" ignored", s->t.name, (int) len, line);
         else if (r > 0)
@@ -365,7 +291,7 @@ static int slcan_send(CanTransport *t, const struct cf_can_frame *f)
 {
         Slcan *s = (Slcan *) t;
         char line[CF_SLCAN_LINE_MAX];
-        size_t n = cf_slcan_encode(f, line);
+        size_t n = cf_slcan_format(f, CF_SLCAN_NO_TIMESTAMP, line);
         bool idle = s->out_head == s->out_len;
         int r = queue_out(s, line, n);
         if (r < 0)

@@ -3,6 +3,7 @@
 
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
+#include "canfleet/slcan.h"
 
 static const char node_label[] = "canfleet-node-v1";
 
@@ -50,17 +51,6 @@ static int is_space(char c)
         return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int hex_val(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int cf_fleet_key_parse(const char *text, size_t len, uint8_t key[CF_FLEET_KEY_LEN])
 {
         uint8_t tmp[CF_FLEET_KEY_LEN];
@@ -77,7 +67,7 @@ int cf_fleet_key_parse(const char *text, size_t len, uint8_t key[CF_FLEET_KEY_LE
                 return -1;
 
         for (size_t i = 0; i < CF_FLEET_KEY_LEN; i++) {
-                int hi = hex_val(text[2 * i]), lo = hex_val(text[2 * i + 1]);
+                int hi = cf_hex_digit(text[2 * i]), lo = cf_hex_digit(text[2 * i + 1]);
                 if (hi < 0 || lo < 0) {
                         cf_memzero(tmp, sizeof(tmp));
                         return -1;

@@ -76,7 +76,7 @@ static uint64_t now_ns(void)
 /* A frame is queued at the moment its sender let go of it: for a node answering a frame as it is
  * delivered, the end of that frame on the bus (the simulator's own late wake-up is not the node's
  * reaction time); otherwise now. */
-static int enqueue(struct sim_bus *b, const struct sim_frame *f, int source)
+static int enqueue(struct sim_bus *b, const struct cf_can_frame *f, int source)
 {
         if (b->n_queued >= SIM_BUS_QUEUE)
                 return -ENOBUFS;
@@ -85,7 +85,7 @@ static int enqueue(struct sim_bus *b, const struct sim_frame *f, int source)
         return 0;
 }
 
-int sim_bus_host_send(struct sim_bus *b, const struct sim_frame *f)
+int sim_bus_host_send(struct sim_bus *b, const struct cf_can_frame *f)
 {
         return enqueue(b, f, SIM_SOURCE_HOST);
 }
@@ -95,9 +95,9 @@ static int node_send(void *ctx, struct sim_node *n, uint32_t id, const uint8_t *
         struct sim_bus *b = ctx;
         if (n->tx_pending >= SIM_MAILBOXES)
                 return -EAGAIN;
-        if (id > SIM_CAN_SFF_MAX || dlc > 8)
+        if (id > CF_CAN_SFF_MAX || dlc > 8)
                 return -EINVAL;
-        struct sim_frame f = {.id = id, .dlc = dlc};
+        struct cf_can_frame f = {.id = id, .dlc = dlc};
         memcpy(f.data, data, dlc);
         int r = enqueue(b, &f, (int) (n - b->nodes));
         if (r < 0)
@@ -108,7 +108,7 @@ static int node_send(void *ctx, struct sim_node *n, uint32_t id, const uint8_t *
 
 /* Arbitration: the identifier's bits as they go on the wire (base id, then SRR/IDE, extension, RTR);
  * dominant 0 wins, so the lowest key wins. */
-static uint64_t arb_key(const struct sim_frame *f)
+static uint64_t arb_key(const struct cf_can_frame *f)
 {
         if (f->ext)
                 return ((uint64_t) (f->id >> 18) << 32) | 1u << 31 | (uint64_t) (f->id & 0x3FFFFu) << 1 |

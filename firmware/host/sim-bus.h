@@ -24,7 +24,7 @@
 
 struct sim_port {
         /* A frame on the bus that the outside should see. */
-        void (*send)(void *ctx, const struct sim_frame *f);
+        void (*send)(void *ctx, const struct cf_can_frame *f);
         void *ctx;
 };
 
@@ -38,7 +38,7 @@ struct sim_bus_config {
 };
 
 struct sim_pending {
-        struct sim_frame f;
+        struct cf_can_frame f;
         int source; /* node index, or SIM_SOURCE_HOST */
         uint64_t enq_ns;
 };
@@ -70,7 +70,7 @@ int sim_bus_new(struct sim_bus **ret, const struct sim_bus_config *cfg, unsigned
 struct sim_bus *sim_bus_free(struct sim_bus *b);
 
 /* A frame from the outside (the SLCAN host, the SocketCAN interface): -ENOBUFS when the queue is full. */
-int sim_bus_host_send(struct sim_bus *b, const struct sim_frame *f);
+int sim_bus_host_send(struct sim_bus *b, const struct cf_can_frame *f);
 /* Deliver what is due, run the nodes that are due. Returns the next deadline (µs, CLOCK_MONOTONIC),
  * UINT64_MAX when nothing is scheduled. */
 uint64_t sim_bus_run(struct sim_bus *b, uint64_t now_us);

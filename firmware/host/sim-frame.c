@@ -25,7 +25,7 @@ static uint16_t crc15(const struct bitbuf *b)
         return crc;
 }
 
-unsigned sim_frame_bits(const struct sim_frame *f)
+unsigned sim_frame_bits(const struct cf_can_frame *f)
 {
         struct bitbuf b = {.n = 0};
         unsigned dlc = f->dlc > 8 ? 8 : f->dlc;
@@ -69,7 +69,7 @@ unsigned sim_frame_bits(const struct sim_frame *f)
                3 /* intermission */;
 }
 
-uint64_t sim_frame_time_ns(const struct sim_frame *f, uint32_t bitrate)
+uint64_t sim_frame_time_ns(const struct cf_can_frame *f, uint32_t bitrate)
 {
         if (bitrate == 0)
                 return 0;

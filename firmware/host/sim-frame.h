@@ -1,19 +1,9 @@
-/* A classic CAN frame as the simulator carries it, and its exact length on the wire. */
+/* The exact length on the wire of a classic CAN frame, as the simulator's bus timing counts it. */
 #pragma once
 
-#include <stdbool.h>
 #include <stdint.h>
 
-#define SIM_CAN_SFF_MAX 0x7FFu
-#define SIM_CAN_EFF_MAX 0x1FFFFFFFu
-
-struct sim_frame {
-        uint32_t id;
-        bool ext; /* 29-bit identifier */
-        bool rtr; /* remote frame: no data bytes on the wire, dlc still sent */
-        uint8_t dlc;
-        uint8_t data[8];
-};
+#include "canfleet/can-frame.h"
 
 /*
  * Bits the frame occupies on the bus: SOF through the CRC sequence with the stuff bits the
@@ -23,7 +13,7 @@ struct sim_frame {
  *   standard id 0x000, dlc 0: 34 zero bits (CRC-15 of zeros is 0) + 6 stuff bits + 1+2+7+3 = 53
  *   a standard data frame lies in [47 + 8 * dlc, 47 + 8 * dlc + floor((34 + 8 * dlc - 1) / 4)]
  */
-unsigned sim_frame_bits(const struct sim_frame *f);
+unsigned sim_frame_bits(const struct cf_can_frame *f);
 
 /* Nanoseconds the frame takes at bitrate bit/s (rounded up). */
-uint64_t sim_frame_time_ns(const struct sim_frame *f, uint32_t bitrate);
+uint64_t sim_frame_time_ns(const struct cf_can_frame *f, uint32_t bitrate);

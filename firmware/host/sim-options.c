@@ -293,7 +293,7 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         break;
                 case OPT_CRO_BASE:
                 case OPT_DTO_BASE:
-                        if (parse_ulong(optarg, SIM_CAN_SFF_MAX, &v) < 0)
+                        if (parse_ulong(optarg, CF_CAN_SFF_MAX, &v) < 0)
                                 return bad(c == OPT_CRO_BASE ? "--cro-base" : "--dto-base",
                                            "'%s' is not an 11-bit CAN id", optarg);
                         *(c == OPT_CRO_BASE ? &o->cro_base : &o->dto_base) = (uint32_t) v;
@@ -392,7 +392,7 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 return bad("--nodes", "the number of nodes per bus is required");
         if (!o->fleet_key_file && !o->seedkey_echo)
                 return bad("--fleet-key", "required (or --seedkey echo for the seed demo's key)");
-        if (o->cro_base + o->nodes > SIM_CAN_SFF_MAX || o->dto_base + o->nodes > SIM_CAN_SFF_MAX)
+        if (o->cro_base + o->nodes > CF_CAN_SFF_MAX || o->dto_base + o->nodes > CF_CAN_SFF_MAX)
                 return bad("--nodes", "%u nodes do not fit in 11-bit ids above the bases", o->nodes);
         if (o->cro_base + o->nodes >= o->dto_base + 1 && o->dto_base + o->nodes >= o->cro_base + 1)
                 return bad("--nodes",

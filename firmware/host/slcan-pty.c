@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "canfleet/slcan.h"
 #include "slcan-pty.h"
 
 #define OUT_BUF_SIZE    65536u
@@ -28,7 +29,7 @@ struct slcan_pty {
         uint64_t retry_at_us;
         uint8_t flags;
 
-        char line[SLCAN_MAX_LINE];
+        char line[CF_SLCAN_LINE_MAX];
         size_t line_len;
         bool line_too_long;
 
@@ -78,30 +79,32 @@ static void reply(struct slcan_pty *p, const char *s)
         queue_out(p, s, strlen(s));
 }
 
-static void frame_to_host(void *ctx, const struct sim_frame *f)
+static void frame_to_host(void *ctx, const struct cf_can_frame *f)
 {
         struct slcan_pty *p = ctx;
         if (!p->open || p->hung_up)
                 return;
-        char buf[SLCAN_MAX_LINE];
-        size_t n = slcan_format_frame(f, p->timestamps, (uint16_t) ((sim_now_us() / 1000u) % 60000u), buf);
+        char buf[CF_SLCAN_LINE_MAX];
+        int32_t ts = p->timestamps ? (int32_t) ((sim_now_us() / 1000u) % 60000u) : CF_SLCAN_NO_TIMESTAMP;
+        size_t n = cf_slcan_format(f, ts, buf);
         queue_out(p, buf, n);
 }
 
 static bool is_hex(const char *s, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+        for (size_t i = 0; i < n; i++)
+                if (cf_hex_digit(s[i]) < 0)
                         return false;
-        }
         return true;
 }
 
 static void transmit(struct slcan_pty *p, const char *line, size_t len)
 {
-        struct sim_frame f;
-        if (!p->open || p->listen_only || slcan_parse_frame(line, len, &f) < 0) {
+        struct cf_can_frame f;
+        int32_t ts;
+        /* A timestamp is the adapter's to add: on a transmit line it is a malformed line. */
+        if (!p->open || p->listen_only || cf_slcan_parse(line, len, &f, &ts) < 0 ||
+            ts != CF_SLCAN_NO_TIMESTAMP) {
                 reply(p, "\a");
                 return;
         }
@@ -128,8 +131,8 @@ static void command(struct slcan_pty *p, const char *line, size_t len)
                 transmit(p, line, len);
                 return;
         case 'S':
-                if (len == 2 && !p->open && slcan_bitrate_of(line[1]) != 0) {
-                        sim_bus_set_bitrate(p->bus, slcan_bitrate_of(line[1]));
+                if (len == 2 && !p->open && cf_slcan_bitrate(line[1]) != 0) {
+                        sim_bus_set_bitrate(p->bus, cf_slcan_bitrate(line[1]));
                         reply(p, "\r");
                         return;
                 }

@@ -5,7 +5,6 @@
 #include <stdint.h>
 
 #include "sim-bus.h"
-#include "slcan.h"
 
 /*
  * The pty's slave side is reachable through a symlink at the path given (a stale link is
@@ -21,7 +20,8 @@
  *   Zn      timestamps off/on (4 hex digits of ms appended to received frames)
  *   Mxxxxxxxx / mxxxxxxxx  acceptance code/mask: accepted, no effect (the host sees every frame)
  *   t/T/r/R transmit (only while open, not listen-only): answered "z\r" (t, r) or "Z\r" (T, R)
- * Anything else, a malformed line, or a line longer than SLCAN_MAX_LINE: BEL.
+ * Frame lines are canfleet/slcan.h's; a transmit line with a timestamp is refused (hosts send none).
+ * Anything else, a malformed line, or a line longer than CF_SLCAN_LINE_MAX: BEL.
  * While open every frame a node sends comes to the host as "tIIILDD..\r".
  *
  * When the host closes the slave side the master reads EIO and polls POLLHUP until someone opens

@@ -29,7 +29,7 @@ static void report(struct socketcan_port *p, int err, const char *what)
         fprintf(stderr, "%s: %s: %s\n", p->ifname, what, strerror(err));
 }
 
-static void frame_out(void *ctx, const struct sim_frame *f)
+static void frame_out(void *ctx, const struct cf_can_frame *f)
 {
         struct socketcan_port *p = ctx;
         struct can_frame cf = {0};
@@ -143,7 +143,7 @@ void socketcan_port_io(struct socketcan_port *p, short revents)
                 }
                 if (n != (ssize_t) sizeof(cf) || (cf.can_id & CAN_ERR_FLAG))
                         continue;
-                struct sim_frame f = {
+                struct cf_can_frame f = {
                     .ext = (cf.can_id & CAN_EFF_FLAG) != 0,
                     .rtr = (cf.can_id & CAN_RTR_FLAG) != 0,
                     .dlc = cf.can_dlc > 8 ? 8 : cf.can_dlc,

@@ -1,103 +1,207 @@
-/* Tests of the SLCAN line codec of daemon/slcan.c: encoding, decoding, malformed lines refused. */
+/* Tests of the daemon's SLCAN transport: which adapter lines reach CCP, and the transport over a real pty
+ * (the line codec itself is tested in tests/common/test-slcan.c). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include "can-transport.h"
 #include "cf-test.h"
+#include "conf.h"
 #include "slcan.h"
 
-static void test_encode(void)
+static int rx_line(const char *line, struct cf_can_frame *f)
 {
-        char out[CF_SLCAN_LINE_MAX];
-        struct cf_can_frame f = {.id = 0x681, .dlc = 8, .data = {1, 2, 3, 4, 5, 6, 7, 8}};
-        CU_ASSERT_EQUAL(cf_slcan_encode(&f, out), 22);
-        CU_ASSERT_STRING_EQUAL(out, "t68180102030405060708\r");
-        f = (struct cf_can_frame){.id = 0x681, .dlc = 2, .data = {0xAB, 0xCD}};
-        CU_ASSERT_EQUAL(cf_slcan_encode(&f, out), 10);
-        CU_ASSERT_STRING_EQUAL(out, "t6812ABCD\r");
-        f = (struct cf_can_frame){.id = 0x7FF, .dlc = 0};
-        cf_slcan_encode(&f, out);
-        CU_ASSERT_STRING_EQUAL(out, "t7FF0\r");
+        return cf_slcan_rx_line(line, strlen(line), f);
 }
 
-static void test_decode(void)
+static void test_ccp_frames(void)
 {
         struct cf_can_frame f;
-        CU_ASSERT_EQUAL(cf_slcan_decode("t6C12FF00", 9, &f), 1);
-        CU_ASSERT_EQUAL(f.id, 0x6C1);
+        memset(&f, 0, sizeof f);
+        CU_ASSERT_EQUAL(rx_line("t6C12FF00", &f), 1);
+        CU_ASSERT_EQUAL(f.id, 0x6C1u);
         CU_ASSERT_EQUAL(f.dlc, 2);
         CU_ASSERT_EQUAL(f.data[0], 0xFF);
         CU_ASSERT_EQUAL(f.data[1], 0x00);
         memset(&f, 0, sizeof f);
-        CU_ASSERT_EQUAL(cf_slcan_decode("t6c18ff0007a1b2c3d4e5", 21, &f), 1);
-        CU_ASSERT_EQUAL(f.id, 0x6C1);
-        CU_ASSERT_EQUAL(f.dlc, 8);
-        CU_ASSERT_EQUAL(f.data[3], 0xA1);
-        CU_ASSERT_EQUAL(f.data[7], 0xE5);
-        /* with a timestamp */
-        memset(&f, 0, sizeof f);
-        CU_ASSERT_EQUAL(cf_slcan_decode("t6C12FF001A2B", 13, &f), 1);
-        CU_ASSERT_EQUAL(f.dlc, 2);
+        CU_ASSERT_EQUAL(rx_line("t6C12FF001A2B", &f), 1); /* the adapter's timestamp is ignored */
+        CU_ASSERT_EQUAL(f.id, 0x6C1u);
         CU_ASSERT_EQUAL(f.data[0], 0xFF);
-        /* round trip */
-        char out[CF_SLCAN_LINE_MAX];
-        struct cf_can_frame g = {.id = 0x123, .dlc = 5, .data = {9, 8, 7, 6, 5}};
-        size_t n = cf_slcan_encode(&g, out);
-        CU_ASSERT_EQUAL(cf_slcan_decode(out, n - 1, &f), 1);
-        CU_ASSERT_EQUAL(f.id, g.id);
-        CU_ASSERT_EQUAL(f.dlc, g.dlc);
-        CU_ASSERT_EQUAL(memcmp(f.data, g.data, 5), 0);
+        CU_ASSERT(!f.ext && !f.rtr);
 }
 
 static void test_not_frames(void)
 {
-        struct cf_can_frame f;
-        CU_ASSERT_EQUAL(cf_slcan_decode("", 0, &f), 0);
-        CU_ASSERT_EQUAL(cf_slcan_decode("z", 1, &f), 0);
-        CU_ASSERT_EQUAL(cf_slcan_decode("Z", 1, &f), 0);
-        CU_ASSERT_EQUAL(cf_slcan_decode("V0101", 5, &f), 0);
-        CU_ASSERT_EQUAL(cf_slcan_decode("T000006C12FF00", 14, &f), 0); /* extended: not CCP */
-        CU_ASSERT_EQUAL(cf_slcan_decode("r6C18", 5, &f), 0);           /* remote */
+        static const char *lines[] = {
+            "",
+            "z",
+            "Z",
+            "V0101",
+            "v1013",
+            "NCF01",
+            "F00",
+            "T000006C12FF00", /* extended: not CCP */
+            "T000006C12FF001A2B",
+            "r6C18", /* remote */
+            "R000006C18",
+        };
+        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+                struct cf_can_frame f = {.id = 0x42};
+                CU_ASSERT_EQUAL(rx_line(lines[i], &f), 0);
+                CU_ASSERT_EQUAL(f.id, 0x42u);
+        }
 }
 
 static void test_malformed(void)
 {
-        static const char *bad[] = {
-            "t6C1",        /* no DLC */
-            "t6C19FF",     /* DLC 9 */
-            "t6C12FF0",    /* odd data */
-            "t6C12FF0000", /* 1 byte too many (and not a timestamp) */
-            "tXYZ0",       /* not hex */
-            "t6C12GG00",   /* not hex data */
-            "t8000",       /* id above 7FF */
-            "q",           /* unknown */
-            "T1",          /* short extended */
-            "T2000000000", /* extended id above 1FFFFFFF */
-        };
-        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                struct cf_can_frame f;
-                int r = cf_slcan_decode(bad[i], strlen(bad[i]), &f);
-                if (r != -EINVAL)
-                        fprintf(stderr, "\"%s\" -> %d\n", bad[i], r);
-                CU_ASSERT_EQUAL(r, -EINVAL);
-        }
+        struct cf_can_frame f = {.id = 0x42};
+        CU_ASSERT_EQUAL(rx_line("t6C1", &f), -EINVAL);
+        CU_ASSERT_EQUAL(rx_line("t6C12FF0", &f), -EINVAL);
+        CU_ASSERT_EQUAL(rx_line("q", &f), -EINVAL);
+        CU_ASSERT_EQUAL(rx_line("zz", &f), -EINVAL);
+        CU_ASSERT_EQUAL(rx_line("T2000000000", &f), -EINVAL);
+        CU_ASSERT_EQUAL(rx_line("t8000", &f), -ERANGE);
+        CU_ASSERT_EQUAL(f.id, 0x42u);
 }
 
-static void test_bitrate_codes(void)
+/* The transport over a pty, the test playing the adapter on the master side. */
+struct rx {
+        struct cf_can_frame frames[8];
+        size_t n;
+        enum cf_link_state link;
+        unsigned link_changes;
+};
+
+static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
 {
-        CU_ASSERT_EQUAL(cf_slcan_bitrate_code(10000), '0');
-        CU_ASSERT_EQUAL(cf_slcan_bitrate_code(500000), '6');
-        CU_ASSERT_EQUAL(cf_slcan_bitrate_code(1000000), '8');
-        CU_ASSERT_EQUAL(cf_slcan_bitrate_code(300000), 0);
+        struct rx *rx = userdata;
+        if (rx->n < 8)
+                rx->frames[rx->n] = *f;
+        rx->n++;
+}
+
+static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
+{
+        struct rx *rx = userdata;
+        rx->link = s;
+        rx->link_changes++;
+}
+
+/* Read exactly n bytes from the adapter's side; the time-out only bounds a failing test. */
+static void expect_out(int master, const char *want)
+{
+        size_t n = strlen(want), got = 0;
+        char buf[128] = {0};
+        CU_ASSERT_FATAL(n < sizeof buf);
+        while (got < n) {
+                struct pollfd p = {.fd = master, .events = POLLIN};
+                if (poll(&p, 1, 5000) <= 0)
+                        break;
+                ssize_t r = read(master, buf + got, n - got);
+                if (r <= 0)
+                        break;
+                got += (size_t) r;
+        }
+        if (got != n || memcmp(buf, want, n) != 0)
+                fprintf(stderr, "adapter read \"%.*s\", wanted \"%s\"\n", (int) got, buf, want);
+        CU_ASSERT_EQUAL(got, n);
+        CU_ASSERT_EQUAL(memcmp(buf, want, n), 0);
+}
+
+static void run_until(sd_event *e, const size_t *count, size_t want)
+{
+        for (int i = 0; i < 100 && *count < want; i++)
+                CU_ASSERT_FATAL(sd_event_run(e, 100000) >= 0);
+}
+
+static void test_transport_pty(void)
+{
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        CU_ASSERT_FATAL(master >= 0);
+        CU_ASSERT_FATAL(grantpt(master) == 0 && unlockpt(master) == 0);
+        char slave[128];
+        CU_ASSERT_FATAL(ptsname_r(master, slave, sizeof slave) == 0);
+        struct termios tio;
+        CU_ASSERT_FATAL(tcgetattr(master, &tio) == 0);
+        cfmakeraw(&tio);
+        CU_ASSERT_FATAL(tcsetattr(master, TCSANOW, &tio) == 0);
+
+        char transport[160];
+        snprintf(transport, sizeof transport, "slcan:%s", slave);
+        struct cf_bus_conf b = {
+            .name = "bus0",
+            .transport = transport,
+            .kind = CF_TRANSPORT_SLCAN,
+            .device = slave,
+            .baud = 115200,
+            .bitrate = 250000,
+        };
+        sd_event *e = NULL;
+        CU_ASSERT_FATAL(sd_event_new(&e) >= 0);
+        struct rx rx = {.link = CF_LINK_ERROR};
+        CanTransport *t = NULL;
+        CU_ASSERT_FATAL(can_transport_new(e, &b, NULL, 0, on_frame, on_link, &rx, &t) >= 0);
+        CU_ASSERT_EQUAL(t->state, CF_LINK_UP);
+
+        /* the adapter is closed, set to S5 (250k) and opened */
+        expect_out(master, "C\rS5\rO\r");
+
+        struct cf_can_frame f = {.id = 0x681, .dlc = 2, .data = {0xAB, 0xCD}};
+        CU_ASSERT_EQUAL(can_transport_send(t, &f), 0);
+        expect_out(master, "t6812ABCD\r");
+        f = (struct cf_can_frame){.id = 0x681, .dlc = 8, .data = {1, 2, 3, 4, 5, 6, 7, 8}};
+        CU_ASSERT_EQUAL(can_transport_send(t, &f), 0);
+        expect_out(master, "t68180102030405060708\r");
+        /* only standard data frames go out */
+        struct cf_can_frame ext = {.id = 0x681, .ext = true, .dlc = 0};
+        struct cf_can_frame rtr = {.id = 0x681, .rtr = true, .dlc = 0};
+        CU_ASSERT_EQUAL(can_transport_send(t, &ext), -EINVAL);
+        CU_ASSERT_EQUAL(can_transport_send(t, &rtr), -EINVAL);
+        CU_ASSERT_EQUAL(t->frames_tx, 2u);
+
+        /* only the standard data frames come in; '\n' and BEL do not upset the line reader */
+        static const char in[] = "z\r\nZ\rT000006C12FF00\rr6C18\rt6C12FF001A2B\rt8000\rgarbage\r\a"
+                                 "t6C22AA\nBB\r" /* split by '\n': still one line */
+                                 "t6C3101\r";
+        CU_ASSERT_FATAL(write(master, in, sizeof in - 1) == (ssize_t) sizeof in - 1);
+        run_until(e, &rx.n, 3);
+        CU_ASSERT_EQUAL_FATAL(rx.n, 3u);
+        CU_ASSERT_EQUAL(rx.frames[0].id, 0x6C1u);
+        CU_ASSERT_EQUAL(rx.frames[0].dlc, 2);
+        CU_ASSERT_EQUAL(rx.frames[0].data[0], 0xFF);
+        CU_ASSERT_EQUAL(rx.frames[1].id, 0x6C2u);
+        CU_ASSERT_EQUAL(rx.frames[1].data[0], 0xAA);
+        CU_ASSERT_EQUAL(rx.frames[1].data[1], 0xBB);
+        CU_ASSERT_EQUAL(rx.frames[2].id, 0x6C3u);
+        CU_ASSERT_EQUAL(rx.frames[2].dlc, 1);
+        for (size_t i = 0; i < 3; i++)
+                CU_ASSERT(!rx.frames[i].ext && !rx.frames[i].rtr);
+        CU_ASSERT_EQUAL(t->frames_rx, 3u);
+
+        /* the adapter goes away: the link goes down, sending says so */
+        close(master);
+        unsigned changes = rx.link_changes;
+        for (int i = 0; i < 100 && rx.link_changes == changes; i++)
+                CU_ASSERT_FATAL(sd_event_run(e, 100000) >= 0);
+        CU_ASSERT(rx.link_changes > changes);
+        CU_ASSERT_EQUAL(rx.link, CF_LINK_DOWN);
+        CU_ASSERT_EQUAL(can_transport_send(t, &f), -ENETDOWN);
+
+        can_transport_free(t);
+        sd_event_unref(e);
 }
 
 int main(void)
 {
         static const struct cf_test tests[] = {
-            {"encode", test_encode},
-            {"decode", test_decode},
-            {"acks and other frames carry nothing", test_not_frames},
+            {"standard data frames reach CCP", test_ccp_frames},
+            {"acks, answers and other frames carry nothing", test_not_frames},
             {"malformed lines refused", test_malformed},
-            {"bitrate codes", test_bitrate_codes},
+            {"transport over a pty", test_transport_pty},
             {NULL, NULL},
         };
         return cf_test_run("daemon-slcan", tests);

@@ -613,6 +613,15 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                         finish(s, -EBUSY, &d);
                         return;
                 }
+                if (cf_ccp_err_class(d.err) == 2) {
+                        /* Retrying the command in this session cannot help: the owner starts a new one. */
+                        char desc[64];
+                        describe(s, desc, sizeof desc);
+                        set_error(s, "%s: the node asks for a new session (%s, error 0x%02X)", desc,
+                                  cf_ccp_err_str(d.err), d.err);
+                        finish(s, -ECONNRESET, &d);
+                        return;
+                }
                 if (s->phase == P_MAIN && s->is_program && s->timed_out &&
                     d.err == CF_CCP_ERR_ACCESS_DENIED) {
                         /* The first try probably got through; look before calling it a failure. */

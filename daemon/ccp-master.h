@@ -17,11 +17,15 @@
  *   -ETIMEDOUT  no answer after the request's tries (each try waits cf_ccp_timeout_ms() plus the
  *               bus's queueing margin, counted from when the CRO left the gate, see below)
  *   -EBUSY      C1 errors (busy, key request …) still after 2 waits and retries
- *   -EPROTO     the node refused (C2, C3) or answered nonsense; reply->err has the code
+ *   -ECONNRESET C2 errors (cold start, calibration or DAQ initialisation, code update request): the
+ *               node asks the master to re-initialise; not retried here, since only a new session
+ *               (CONNECT …) can answer it; reply->err has the code
+ *   -EPROTO     the node refused (C3) or answered nonsense; reply->err has the code
  *   -ECANCELED  ccp_abort()
  * and ccp_session_error() has the message, e.g.
  *   "bus0:3: no answer to PROGRAM_6 at 0x00012340 after 3 tries"
  *   "bus0:3: UNLOCK refused: access locked (wrong fleet key?)"
+ *   "bus0:3: PROGRAM_6 at 0x00012340: the node asks for a new session (cold start requested, error 0x20)"
  * Each transmission carries a fresh counter; a DTO with another counter (a late answer to an
  * earlier try) is stale and ignored. Event DTOs (0xFE) are ignored.
  *

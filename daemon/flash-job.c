@@ -17,6 +17,10 @@
 #define ID_STEPS          (1u + 4u + 14u) /* CONNECT, 4 reads of the device ID, 14 of the status block */
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
+/* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
+ * pause before the new session's CONNECT, for a node that asked for a cold start to have it. */
+#define MAX_REINITS     3u
+#define REINIT_DELAY_US 100000ULL
 
 static const char *const step_names[_STEP_MAX] = {
     [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
@@ -212,9 +216,59 @@ __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *
         finish_node(f, STEP_FAILED);
 }
 
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
+
+static int arm_timer(FlashJob *f, uint64_t at)
+{
+        if (!f->timer) {
+                int r =
+                    sd_event_add_time(f->job->m->event, &f->timer, CLOCK_MONOTONIC, at, 1000, on_timer, f);
+                if (r < 0)
+                        return r;
+        } else {
+                sd_event_source_set_time(f->timer, at);
+        }
+        return sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
+}
+
+/* Count a C2 answer (why: the session's message) against the job's bound; at the bound the node
+ * fails, and false is returned. */
+static bool count_reinit(FlashJob *f, const char *why)
+{
+        if (f->reinits >= MAX_REINITS) {
+                fail(f, "%s; still so after %u re-initialisations of the session, giving up", why,
+                     f->reinits);
+                return false;
+        }
+        f->reinits++;
+        return true;
+}
+
+/* The node answered C2 before DISCONNECT(end): it asks for a new session. Until DISCONNECT(end) the
+ * node runs its old image whatever C holds, so going back to CONNECT, and erasing C again, is always
+ * safe: the same restart as when a lost link comes back (manager.c), after a pause. */
+static void reinitialise(FlashJob *f, const char *why)
+{
+        if (!count_reinit(f, why))
+                return;
+        log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
+                 "%s; re-initialising the session from CONNECT (%u of %u)", why, f->reinits, MAX_REINITS);
+        uint64_t now;
+        sd_event_now(f->job->m->event, CLOCK_MONOTONIC, &now);
+        f->bytes_done = 0;
+        set_step(f, STEP_CONNECTING);
+        int r = arm_timer(f, now + REINIT_DELAY_US);
+        if (r < 0)
+                fail(f, "%s: cannot re-initialise the session: %s", f->ref, strerror(-r));
+}
+
 static void fail_ccp(FlashJob *f, int r)
 {
         const char *e = ccp_session_error(f->node->ccp);
+        if (r == -ECONNRESET && f->step < STEP_REBOOTING) {
+                reinitialise(f, e);
+                return;
+        }
         if (!*e) {
                 fail(f, "%s: %s", f->ref, strerror(-r));
                 return;
@@ -472,10 +526,22 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         fail_ccp(f, r);
                         return;
                 }
-                /* OK, or no answer: the node may have reset before answering; the confirmation tells. */
-                if (r < 0)
+                if (r == -ECONNRESET) {
+                        /* Refused, as a C2: the node most likely did not take the end of the session and
+                         * runs its old image, but it may yet reset. The confirmation tells: the new image,
+                         * done; the old one, staged again from CONNECT, as after a resume. */
+                        const char *e = ccp_session_error(n->ccp);
+                        if (!count_reinit(f, e))
+                                return;
+                        log_node(LOG_WARNING, f->bus, f->ref, j->id,
+                                 "%s; waiting to see what the node runs, then a new session (%u of %u)", e,
+                                 f->reinits, MAX_REINITS);
+                        f->resumed = true;
+                } else if (r < 0) {
                         log_node(LOG_WARNING, f->bus, f->ref, j->id,
                                  "%s: no answer to DISCONNECT, waiting for the node to come back", f->ref);
+                }
+                /* OK, or no answer: the node may have reset before answering; the confirmation tells. */
                 manager_release_slot(f);
                 f->deadline = 0;
                 start_reboot_wait(f, REBOOT_FIRST_US);
@@ -503,12 +569,17 @@ static void reboot_connect_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 start_reboot_wait(f, 0);
 }
 
-static int on_reboot_timer(sd_event_source *es, uint64_t usec, void *userdata)
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 {
         FlashJob *f = userdata;
         Node *n = f->node;
         uint8_t cro[8];
 
+        if (f->step < STEP_REBOOTING) {
+                /* The pause before a re-initialised session is over. */
+                flash_job_begin(f);
+                return 0;
+        }
         if (ccp_session_pending(n->ccp))
                 ccp_abort(n->ccp, true);
         n->on_reply = reboot_connect_reply;
@@ -543,16 +614,8 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
         uint64_t at = now + (first_us ? first_us : f->backoff);
         if (at > f->deadline)
                 at = f->deadline;
-        if (!f->timer) {
-                if (sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC, at, 1000, on_reboot_timer, f) <
-                    0) {
-                        fail(f, "%s: out of memory", f->ref);
-                        return;
-                }
-        } else {
-                sd_event_source_set_time(f->timer, at);
-        }
-        sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
+        if (arm_timer(f, at) < 0)
+                fail(f, "%s: out of memory", f->ref);
 }
 
 static void confirm_identified(Node *n, int r)
@@ -575,9 +638,18 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         if (f->resumed && n->mode == CF_MODE_APP) {
-                /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving: the node
-                 * still runs its old image, and nothing is lost by staging again from the start. */
+                /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, or a C2
+                 * answer to the DISCONNECT: the node still runs its old image, and nothing is lost by
+                 * staging again from the start, unless the job was cancelled meanwhile. */
                 f->resumed = false;
+                if (j->cancel) {
+                        log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, cancelled", f->ref,
+                                 n->version[0] ? n->version : "no image");
+                        disconnect_quietly(n);
+                        node_set_state(n, "online");
+                        finish_node(f, STEP_CANCELLED);
+                        return;
+                }
                 log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, staging the image again",
                          f->ref, n->version[0] ? n->version : "no image");
                 disconnect_quietly(n);
@@ -607,6 +679,9 @@ void flash_job_begin(FlashJob *f)
                 return;
         }
         n->flash = f;
+        /* Also a restart (link back, re-initialisation): a pending pause is over. */
+        if (f->timer)
+                sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
         f->bytes_done = 0;
         f->unlock_tries = 0;
         f->deadline = 0;

@@ -93,9 +93,10 @@ struct FlashJob {
         bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
+        unsigned reinits; /* sessions re-initialised on a C2 answer (flash-job.c), in this job */
         size_t run;
         uint32_t off;
-        sd_event_source *timer; /* reboot back-off */
+        sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;
 };

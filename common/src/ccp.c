@@ -41,13 +41,13 @@ const char *cf_ccp_err_str(uint8_t err)
         case CF_CCP_ERR_SESSION_REQUEST:
                 return "session status request";
         case CF_CCP_ERR_COLD_START:
-                return "cold start request";
+                return "cold start requested";
         case CF_CCP_ERR_CAL_INIT:
-                return "calibration data initialisation request";
+                return "calibration data initialisation requested";
         case CF_CCP_ERR_DAQ_INIT:
-                return "DAQ list initialisation request";
+                return "DAQ list initialisation requested";
         case CF_CCP_ERR_CODE_UPDATE:
-                return "code update request";
+                return "code update requested";
         case CF_CCP_ERR_UNKNOWN_CMD:
                 return "unknown command";
         case CF_CCP_ERR_SYNTAX:

@@ -392,10 +392,19 @@ static void end_connection(struct cf_ccp_slave *s)
         session_reset(s);
 }
 
+/* CCP 2.1: a CONNECT to another station disconnects us as DISCONNECT(temporary) would, without a
+ * word: the master talks to that station now, maybe on our DTO id. For the same reason a long
+ * operation in progress must not answer late, and as nothing would use its result it is dropped: an
+ * erase already started ends in the flash controller and C waits for a new CLEAR_MEMORY; a
+ * DISCONNECT(end) is not taken, so no reset. */
+static void to_other_station(struct cf_ccp_slave *s)
+{
+        s->busy_cmd = 0;
+        end_connection(s);
+}
+
 static void cmd_disconnect(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
 {
-        if (cf_le16_get(p + 2) != s->cfg->station)
-                return;
         if (p[0] == CF_CCP_DISCONNECT_TEMPORARY) {
                 end_connection(s);
                 reply(s, CF_CCP_OK, ctr, NULL, 0);
@@ -420,8 +429,11 @@ void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
                 return;
 
         if (c.cmd == CF_CCP_CONNECT || c.cmd == CF_CCP_TEST) {
-                if (cf_le16_get(c.p) != s->cfg->station)
+                if (cf_le16_get(c.p) != s->cfg->station) {
+                        if (c.cmd == CF_CCP_CONNECT && s->connected)
+                                to_other_station(s);
                         return;
+                }
                 if (s->busy_cmd) {
                         reply_err(s, CF_CCP_ERR_BUSY, c.ctr);
                         return;
@@ -435,6 +447,9 @@ void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
                 return;
         }
         if (!s->connected)
+                return;
+        /* Another station's, busy or not: an answer from us would pass for that station's. */
+        if (c.cmd == CF_CCP_DISCONNECT && cf_le16_get(c.p + 2) != s->cfg->station)
                 return;
         if (s->busy_cmd) {
                 reply_err(s, CF_CCP_ERR_BUSY, c.ctr);

@@ -31,6 +31,9 @@
  *  - DISCONNECT(end of session): when C is valid (CRC, trailer, hw id, no rollback) answer OK, then
  *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected.
  *    DISCONNECT(temporary) only ends the connection.
+ *  - CONNECT to another station while connected ends the connection as DISCONNECT(temporary) does
+ *    (CCP 2.1), without an answer. A long operation in progress is dropped, unanswered: an erase
+ *    already started completes, C needs a new CLEAR_MEMORY, a DISCONNECT(end) does not reset.
  *  - Any other command: UNKNOWN_CMD.
  */
 

@@ -1,5 +1,5 @@
 /* Tests of daemon/ccp-master.c against a fake transport and a scripted slave: time-outs, counters, C1
- * retries, lost PROGRAM answers. */
+ * retries, C2 answers, lost PROGRAM answers. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@ enum behaviour {
         BUSY_ONCE,   /* BUSY to the first try, then OK */
         BUSY_ALWAYS, /* BUSY every time */
         LOCKED,      /* ACCESS_LOCKED */
+        C2,          /* the error code in fake.c2 (a C2 code: "re-initialise") */
         FLASH,       /* a slave with an MTA and erased flash; lenient: rewriting equal bytes is fine */
         FLASH_STRICT /* same, but programming bytes that are not erased answers ACCESS_DENIED */
 };
@@ -26,6 +27,7 @@ struct fake {
         uint8_t sent[MAX_FRAMES][8];
         size_t n_sent;
         unsigned drop_program_answers; /* lose the next N answers to PROGRAM/PROGRAM_6 (after writing) */
+        uint8_t c2;                    /* FLASH*: answer the next SET_MTA with this code (0: never) */
         uint32_t mta;
         uint8_t flash[64];
         struct cf_can_frame queue[4];
@@ -75,6 +77,11 @@ static void flash_slave(struct fake *f, const uint8_t *c)
         uint8_t cmd = c[0], ctr = c[1];
         switch (cmd) {
         case CF_CCP_SET_MTA:
+                if (f->c2) {
+                        answer(f, f->c2, ctr, NULL, 0);
+                        f->c2 = 0;
+                        return;
+                }
                 f->mta = cf_be32_get(c + 4);
                 answer(f, 0, ctr, NULL, 0);
                 return;
@@ -135,6 +142,9 @@ static int fake_send(CanTransport *t, const struct cf_can_frame *fr)
                 break;
         case LOCKED:
                 answer(f, CF_CCP_ERR_ACCESS_LOCKED, ctr, NULL, 0);
+                break;
+        case C2:
+                answer(f, f->c2, ctr, NULL, 0);
                 break;
         case FLASH:
         case FLASH_STRICT:
@@ -308,6 +318,58 @@ static void test_refusal_message(void)
         teardown();
 }
 
+/* C2: neither retried like C1 nor a refusal like C3; the owner is told to start a new session. */
+static void test_c2_reinit(void)
+{
+        static const uint8_t codes[] = {CF_CCP_ERR_COLD_START, CF_CCP_ERR_CAL_INIT, CF_CCP_ERR_DAQ_INIT,
+                                        CF_CCP_ERR_CODE_UPDATE};
+        uint8_t cro[8];
+        for (size_t i = 0; i < sizeof codes; i++) {
+                setup(C2);
+                fake.c2 = codes[i];
+                cf_ccp_cro_clear_memory(cro, 0, 0x40000);
+                CU_ASSERT_EQUAL(ccp_request(session, cro, 0, 0), 0);
+                run();
+                CU_ASSERT_EQUAL(res.r, -ECONNRESET);
+                CU_ASSERT_EQUAL(res.calls, 1);
+                CU_ASSERT_EQUAL(res.reply.err, codes[i]);
+                CU_ASSERT_EQUAL(fake.n_sent, 1);
+                CU_ASSERT_EQUAL(ccp_session_timeouts(session), 0);
+                CU_ASSERT_PTR_NOT_NULL(strstr(ccp_session_error(session), cf_ccp_err_str(codes[i])));
+                teardown();
+        }
+        setup(C2);
+        fake.c2 = CF_CCP_ERR_COLD_START;
+        cf_ccp_cro_set_mta(cro, 0, 0, 3, 0x100);
+        CU_ASSERT_EQUAL(ccp_request(session, cro, 0, 0x100), 0);
+        run();
+        CU_ASSERT_STRING_EQUAL(ccp_session_error(session),
+                               "bus0:3: SET_MTA at 0x00000100: the node asks for a new session (cold start "
+                               "requested, error 0x20)");
+        teardown();
+
+        /* A C2 to the SET_MTA before retrying a PROGRAM whose answer was lost ends the request the
+         * same way: the session, not the chunk, is what has to start again. */
+        static const uint8_t d[6] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66};
+        setup(FLASH);
+        fake.mta = 16;
+        fake.drop_program_answers = 1;
+        fake.c2 = 0;
+        CU_ASSERT_EQUAL(ccp_program(session, 3, 16, d, 6), 0);
+        fake.c2 = CF_CCP_ERR_CODE_UPDATE; /* for the SET_MTA that restores the MTA */
+        run();
+        CU_ASSERT_EQUAL(res.r, -ECONNRESET);
+        CU_ASSERT_EQUAL(res.reply.err, CF_CCP_ERR_CODE_UPDATE);
+        CU_ASSERT_EQUAL_FATAL(fake.n_sent, 2);
+        CU_ASSERT_EQUAL(fake.sent[0][0], CF_CCP_PROGRAM_6);
+        CU_ASSERT_EQUAL(fake.sent[1][0], CF_CCP_SET_MTA);
+        CU_ASSERT_STRING_EQUAL(
+            ccp_session_error(session),
+            "bus0:3: PROGRAM_6 at 0x00000010: the node asks for a new session (code update "
+            "requested, error 0x23)");
+        teardown();
+}
+
 static void test_program_ok(void)
 {
         uint8_t d[6] = {1, 2, 3, 4, 5, 6};
@@ -425,6 +487,7 @@ int main(void)
             {"a DTO with a wrong counter is ignored", test_wrong_counter_ignored},
             {"busy is waited for and retried", test_busy_retried},
             {"a refusal gets a clear message", test_refusal_message},
+            {"C2 asks the owner to re-initialise", test_c2_reinit},
             {"PROGRAM answer carries the MTA", test_program_ok},
             {"lost PROGRAM answer: SET_MTA before the retry", test_lost_program_answer},
             {"link down pauses the session", test_link_down_pauses},

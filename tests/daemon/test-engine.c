@@ -216,8 +216,10 @@ static void test_update_one_node(void)
         Job *j2 = NULL;
         CU_ASSERT_EQUAL(manager_start_update(m, v2, CF_IMAGE_AREA_SIZE, list, 1, false, false, &j2, &err),
                         -EBUSY);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
         CU_ASSERT_STRING_EQUAL(err, "bus0:1 is already being updated by job 1");
         free(err);
+        err = NULL;
 
         run(m, NULL);
         CU_ASSERT_EQUAL(j->state, JOB_DONE);
@@ -242,8 +244,11 @@ static void test_update_one_node(void)
         uint8_t *hw2 = make_image(2, 0, 3, 0x0002, 1000, 3);
         CU_ASSERT_EQUAL(manager_start_update(m, hw2, CF_IMAGE_AREA_SIZE, list, 1, false, false, &j, &err),
                         -EXDEV);
+        /* (err is set only on failure: a stale one would be freed twice) */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
         CU_ASSERT_STRING_EQUAL(err, "bus0:1 has hardware id 0x0001, the image is for 0x0002");
         free(err);
+        err = NULL;
         Node *list2[] = {node(m, "bus0:2")};
         CU_ASSERT_EQUAL_FATAL(
             manager_start_update(m, hw2, CF_IMAGE_AREA_SIZE, list2, 1, false, false, &j, &err), 0);
@@ -359,12 +364,254 @@ static void test_saturated_bus_is_fair(void)
         teardown();
 }
 
+/* ---- C2 answers ------------------------------------------------------------------------------- */
+
+/* Between the engine and the bus: watches the CROs to station 1 and turns the node's OK answers to
+ * one command into C2 (cold start request) answers, as a node asking for a new session would. */
+static struct {
+        const struct can_transport_ops *ops; /* the transport's own */
+        struct can_transport_ops spy_ops;
+        can_frame_cb on_frame; /* the manager's */
+        Job *job;
+        uint8_t last_cmd, last_ctr; /* the last CRO to station 1: what its answer answers */
+        uint8_t inject_cmd;         /* make up C2 answers to this command */
+        unsigned inject;            /* this many */
+        bool past_third;            /* only once a third of the image is sent */
+        bool answer;                /* the spy answers those CROs at once, before the node can */
+        bool swallow;               /* ... and the node never sees them */
+        struct cf_can_frame fake;   /* that answer, delivered from the event loop */
+        sd_event_source *defer;
+        unsigned made;
+        uint8_t after_c2; /* the first CRO to station 1 after the last made-up C2 */
+        /* CONNECTs and CLEAR_MEMORYs to station 1, a command's retries counted once */
+        unsigned connects, clears;
+} spy;
+
+static int spy_send(CanTransport *t, const struct cf_can_frame *f)
+{
+        if (f->id == CF_CCP_CRO_BASE_DEFAULT + 1) {
+                uint8_t cmd = f->data[0];
+                if (spy.made && !spy.after_c2)
+                        spy.after_c2 = cmd;
+                spy.connects += cmd == CF_CCP_CONNECT && spy.last_cmd != cmd;
+                spy.clears += cmd == CF_CCP_CLEAR_MEMORY && spy.last_cmd != cmd;
+                spy.last_cmd = cmd;
+                spy.last_ctr = f->data[1];
+                if (spy.answer && spy.inject > 0 && cmd == spy.inject_cmd) {
+                        /* An OK, made a C2 by spy_frame(); the node's own answer comes too late. */
+                        spy.fake = (struct cf_can_frame){.id = CF_CCP_DTO_BASE_DEFAULT + 1, .dlc = 8};
+                        cf_ccp_dto_reply(spy.fake.data, CF_CCP_OK, f->data[1], NULL, 0);
+                        sd_event_source_set_enabled(spy.defer, SD_EVENT_ONESHOT);
+                        if (spy.swallow)
+                                return 0;
+                }
+        }
+        return spy.ops->send(t, f);
+}
+
+static void spy_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
+{
+        struct cf_can_frame g = *f;
+        const FlashJob *fj = spy.job ? &spy.job->nodes[0] : NULL;
+        /* Only the answer to the last CRO: a late one to an earlier try is ignored by the session. */
+        if (g.id == CF_CCP_DTO_BASE_DEFAULT + 1 && g.data[0] == CF_CCP_PID_CRM && g.data[1] == CF_CCP_OK &&
+            g.data[2] == spy.last_ctr && spy.inject > 0 && spy.last_cmd == spy.inject_cmd &&
+            (!spy.past_third || (fj && fj->bytes_done > fj->bytes_total / 3))) {
+                g.data[1] = CF_CCP_ERR_COLD_START;
+                spy.inject--;
+                spy.made++;
+                spy.after_c2 = 0;
+        }
+        spy.on_frame(t, &g, userdata);
+}
+
+static int spy_deliver(sd_event_source *es, void *userdata)
+{
+        can_transport_deliver(userdata, &spy.fake);
+        return 0;
+}
+
+static void spy_on(Manager *m, uint8_t cmd, unsigned n, bool past_third)
+{
+        CanTransport *t = m->buses[0].transport;
+        memset(&spy, 0, sizeof spy);
+        CU_ASSERT_EQUAL_FATAL(sd_event_add_defer(m->event, &spy.defer, spy_deliver, t), 0);
+        sd_event_source_set_enabled(spy.defer, SD_EVENT_OFF);
+        spy.ops = t->ops;
+        spy.spy_ops = *t->ops;
+        spy.spy_ops.send = spy_send;
+        t->ops = &spy.spy_ops;
+        spy.on_frame = t->on_frame;
+        t->on_frame = spy_frame;
+        spy.inject_cmd = cmd;
+        spy.inject = n;
+        spy.past_third = past_third;
+}
+
+static Job *update_node1(Manager *m, const uint8_t *image)
+{
+        Job *j = NULL;
+        char *err = NULL;
+        Node *list[] = {node(m, "bus0:1")};
+        int r = manager_start_update(m, image, CF_IMAGE_AREA_SIZE, list, 1, false, false, &j, &err);
+        if (r < 0)
+                fprintf(stderr, "%s\n", err ? err : strerror(-r));
+        CU_ASSERT_EQUAL_FATAL(r, 0);
+        spy.job = j;
+        return j;
+}
+
+/* A C2 answer in the middle of the transfer: a new session from CONNECT, C erased again, and the
+ * update completes. */
+static void test_c2_reinitialises(void)
+{
+        setup();
+        sd_event *e;
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
+        Manager *m = new_manager(e);
+        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 12000, 6);
+        spy_on(m, CF_CCP_PROGRAM_6, 1, true);
+        Job *j = update_node1(m, v2);
+        run(m, NULL);
+        FlashJob *f = &j->nodes[0];
+        if (f->error)
+                fprintf(stderr, "%s\n", f->error);
+        CU_ASSERT_EQUAL(spy.made, 1);
+        CU_ASSERT_EQUAL(spy.after_c2, CF_CCP_CONNECT);
+        CU_ASSERT_EQUAL(f->reinits, 1);
+        CU_ASSERT_EQUAL(spy.clears, 2);
+        CU_ASSERT_EQUAL(j->state, JOB_DONE);
+        CU_ASSERT_EQUAL(f->step, STEP_DONE);
+        CU_ASSERT_PTR_NULL(f->error);
+        CU_ASSERT_EQUAL(f->bytes_done, f->bytes_total);
+        CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
+        CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->state, "online");
+        free(v2);
+        spy.defer = sd_event_source_disable_unref(spy.defer);
+        manager_free(m);
+        sd_event_unref(e);
+        teardown();
+}
+
+/* Four C2 answers in a row: three new sessions, then the node fails, saying why. */
+static void test_c2_bounded(void)
+{
+        setup();
+        sd_event *e;
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
+        Manager *m = new_manager(e);
+        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 12000, 7);
+        spy_on(m, CF_CCP_PROGRAM_6, 4, false);
+        Job *j = update_node1(m, v2);
+        run(m, NULL);
+        FlashJob *f = &j->nodes[0];
+        if (f->error)
+                fprintf(stderr, "%s\n", f->error);
+        static const char msg[] =
+            "bus0:1: PROGRAM_6 at 0x00000000: the node asks for a new session (cold start "
+            "requested, error 0x20); still so after 3 re-initialisations of the session, "
+            "giving up";
+        CU_ASSERT_EQUAL(spy.made, 4);
+        CU_ASSERT_EQUAL(spy.connects, 4);
+        CU_ASSERT_EQUAL(spy.clears, 4);
+        CU_ASSERT_EQUAL(j->state, JOB_FAILED);
+        CU_ASSERT_EQUAL(f->step, STEP_FAILED);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f->error);
+        CU_ASSERT_STRING_EQUAL(f->error, msg);
+        Node *n1 = node(m, "bus0:1");
+        CU_ASSERT_STRING_EQUAL(n1->last_error, msg);
+        CU_ASSERT_STRING_EQUAL(n1->state, "failed");
+        CU_ASSERT_STRING_EQUAL(n1->version, "1.0.0");
+        free(v2);
+        spy.defer = sd_event_source_disable_unref(spy.defer);
+        manager_free(m);
+        sd_event_unref(e);
+        teardown();
+}
+
+/* A C2 answer to DISCONNECT(end): the node may have reset all the same (this one did); the
+ * confirmation finds the new image, and nothing is staged again. */
+static void test_c2_at_disconnect(void)
+{
+        setup();
+        sd_event *e;
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
+        Manager *m = new_manager(e);
+        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 6000, 8);
+        spy_on(m, CF_CCP_DISCONNECT, 1, false);
+        spy.answer = true; /* the node's answer waits for the CRC of C: load could make it late */
+        Job *j = update_node1(m, v2);
+        run(m, NULL);
+        FlashJob *f = &j->nodes[0];
+        if (f->error)
+                fprintf(stderr, "%s\n", f->error);
+        CU_ASSERT_EQUAL(spy.made, 1);
+        CU_ASSERT_EQUAL(f->reinits, 1);
+        CU_ASSERT_EQUAL(spy.clears, 1);
+        CU_ASSERT_EQUAL(j->state, JOB_DONE);
+        CU_ASSERT_EQUAL(f->step, STEP_DONE);
+        CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
+        free(v2);
+        spy.defer = sd_event_source_disable_unref(spy.defer);
+        manager_free(m);
+        sd_event_unref(e);
+        teardown();
+}
+
+static bool c2_made(Manager *m)
+{
+        return spy.made > 0;
+}
+
+/* A C2 answer to DISCONNECT(end) from a node that did not take it (the spy answers in its place):
+ * the confirmation finds the old image and the image is staged again from CONNECT; or, when the job
+ * is cancelled meanwhile, the node is left as it is, cancelled. */
+static void test_c2_at_disconnect_not_taken(void)
+{
+        for (int cancel = 0; cancel < 2; cancel++) {
+                setup();
+                sd_event *e;
+                CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
+                Manager *m = new_manager(e);
+                uint8_t *v2 = make_image(1, 1, 2, 0x0001, 6000, 9);
+                spy_on(m, CF_CCP_DISCONNECT, 1, false);
+                spy.answer = spy.swallow = true;
+                Job *j = update_node1(m, v2);
+                FlashJob *f = &j->nodes[0];
+                run(m, c2_made);
+                CU_ASSERT_EQUAL_FATAL(spy.made, 1);
+                if (cancel) {
+                        CU_ASSERT_EQUAL(f->step, STEP_REBOOTING);
+                        CU_ASSERT_EQUAL(job_cancel(j), 0);
+                }
+                run(m, NULL);
+                if (f->error)
+                        fprintf(stderr, "%s\n", f->error);
+                CU_ASSERT_EQUAL(f->reinits, 1);
+                CU_ASSERT_EQUAL(spy.clears, cancel ? 1 : 2);
+                CU_ASSERT_EQUAL(j->state, cancel ? JOB_CANCELLED : JOB_DONE);
+                CU_ASSERT_EQUAL(f->step, cancel ? STEP_CANCELLED : STEP_DONE);
+                CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, cancel ? "1.0.0" : "1.1.0");
+                CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->state, "online");
+                free(v2);
+                spy.defer = sd_event_source_disable_unref(spy.defer);
+                manager_free(m);
+                sd_event_unref(e);
+                teardown();
+        }
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
             {"update one node over slcan, confirmed", test_update_one_node},
             {"a job resumes after the daemon stops mid-transfer", test_resume},
             {"8 nodes on a saturated bus are all updated", test_saturated_bus_is_fair},
+            {"a C2 answer mid-transfer: new session, update done", test_c2_reinitialises},
+            {"four C2 answers in a row fail the node", test_c2_bounded},
+            {"a C2 answer to DISCONNECT(end): confirmed, not restaged", test_c2_at_disconnect},
+            {"a C2 answer to DISCONNECT(end) not taken: restaged or cancelled",
+             test_c2_at_disconnect_not_taken},
             {NULL, NULL},
         };
         signal(SIGPIPE, SIG_IGN);

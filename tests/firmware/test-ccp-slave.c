@@ -723,6 +723,135 @@ static void test_disconnect_valid_c(void)
         fx_fini(&f);
 }
 
+static int get_version(struct fx *f)
+{
+        cf_ccp_cro_get_ccp_version(fr, CTR(f), 2, 1);
+        return ask(f, fr);
+}
+
+/* CCP 2.1: a CONNECT to another station disconnects us, as DISCONNECT(temporary) does, unanswered. */
+static void test_connect_other_station(void)
+{
+        struct fx f;
+        uint8_t seed[4], bad[6] = {0};
+        const uint8_t d[6] = {1, 2, 3, 4, 5, 6};
+
+        setup(&f);
+        /* Not connected: nothing happens. */
+        cf_ccp_cro_connect(fr, CTR(&f), FX_STATION + 1);
+        CU_ASSERT_EQUAL(ask(&f, fr), -1);
+        CU_ASSERT_EQUAL(get_version(&f), -1);
+
+        unlocked(&f);
+        CU_ASSERT_EQUAL(get_version(&f), 0);
+        cf_ccp_cro_connect(fr, CTR(&f), FX_STATION + 1);
+        CU_ASSERT_EQUAL(ask(&f, fr), -1);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        /* Disconnected: nothing is answered until a CONNECT to us, not even a DISCONNECT. */
+        CU_ASSERT_EQUAL(get_version(&f), -1);
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, 0), -1);
+        CU_ASSERT_EQUAL(get_seed(&f, NULL), -1);
+        CU_ASSERT_EQUAL(disconnect(&f, CF_CCP_DISCONNECT_TEMPORARY, FX_STATION), -1);
+        /* TEST answers without connecting, as before any CONNECT. */
+        cf_ccp_cro_test(fr, CTR(&f), FX_STATION);
+        CU_ASSERT_EQUAL(ask(&f, fr), 0);
+        CU_ASSERT_EQUAL(get_version(&f), -1);
+        CU_ASSERT_EQUAL(connect(&f), 0);
+        CU_ASSERT_EQUAL(get_version(&f), 0);
+        /* As after DISCONNECT(temporary): the new session starts locked, and nothing reset. */
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, 0), 0);
+        CU_ASSERT_EQUAL(program6(&f, d), CF_CCP_ERR_ACCESS_LOCKED);
+        CU_ASSERT_FALSE(f.hal.reset_requested);
+        CU_ASSERT_EQUAL(f.node.phase, CF_NODE_APP);
+
+        /* What a temporary disconnect keeps is kept: the wrong keys counted so far. */
+        for (int i = 0; i < 2; i++) {
+                CU_ASSERT_EQUAL(get_seed(&f, seed), 0);
+                CU_ASSERT_EQUAL(unlock_with(&f, bad), CF_CCP_ERR_ACCESS_LOCKED);
+        }
+        cf_ccp_cro_connect(fr, CTR(&f), FX_STATION + 1);
+        CU_ASSERT_EQUAL(ask(&f, fr), -1);
+        CU_ASSERT_EQUAL(connect(&f), 0);
+        CU_ASSERT_EQUAL(get_seed(&f, seed), 0);
+        CU_ASSERT_EQUAL(unlock_with(&f, bad), CF_CCP_ERR_ACCESS_LOCKED);
+        CU_ASSERT_EQUAL(get_seed(&f, seed), CF_CCP_ERR_ACCESS_DENIED);
+        fx_fini(&f);
+}
+
+/* Busy when the CONNECT to another station comes: the long operation is dropped, never answered
+ * (the master talks to the other station now), and leaves nothing half-done behind it. */
+static void test_connect_other_station_while_busy(void)
+{
+        struct fx f;
+        const uint8_t d[6] = {1, 2, 3, 4, 5, 6};
+
+        /* CLEAR_MEMORY of C (two sectors, ~1 s each), interrupted in its first sector. */
+        fx_init(&f);
+        f.hal.erase_us_per_kb = 8000;
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        memset(f.flash + (C - CF_FLASH_BASE), 0x00, CF_IMAGE_AREA_SIZE);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_APP);
+        unlocked(&f);
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, 0), 0);
+        cf_ccp_cro_clear_memory(fr, 0x77, CF_IMAGE_AREA_SIZE);
+        f.ntx = 0;
+        cf_node_rx(&f.node, fr, 8);
+        for (int i = 0; i < 100; i++)
+                fx_poll(&f, 1000);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        CU_ASSERT_EQUAL(f.hal.erases, 1);
+        /* Busy is answered to our commands only. */
+        cf_ccp_cro_disconnect(fr, CTR(&f), CF_CCP_DISCONNECT_TEMPORARY, FX_STATION + 1);
+        cf_node_rx(&f.node, fr, 8);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        cf_ccp_cro_connect(fr, CTR(&f), FX_STATION + 1);
+        cf_node_rx(&f.node, fr, 8);
+        for (int i = 0; i < 5000; i++)
+                fx_poll(&f, 1000);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        /* The sector under way was finished by the flash; the next one never started. */
+        CU_ASSERT_EQUAL(f.hal.erases, 1);
+        CU_ASSERT_EQUAL(cf_hal_flash_ptr(&f.hal)[C - CF_FLASH_BASE], 0xFF);
+        CU_ASSERT_EQUAL(cf_hal_flash_ptr(&f.hal)[C - CF_FLASH_BASE + 0x20000], 0x00);
+        CU_ASSERT_EQUAL(get_version(&f), -1);
+        /* Back to us: no BUSY, a new session, which must erase C itself before programming. */
+        f.hal.erase_us_per_kb = 0;
+        unlocked(&f);
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, 0), 0);
+        CU_ASSERT_EQUAL(program6(&f, d), CF_CCP_ERR_ACCESS_DENIED);
+        CU_ASSERT_EQUAL(clear_memory(&f, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(f.flash[C - CF_FLASH_BASE + 0x20000], 0xFF);
+        CU_ASSERT_EQUAL(program6(&f, d), 0);
+        fx_fini(&f);
+
+        /* DISCONNECT(end) with a valid C, still checking C: not taken, no answer, no reset. */
+        setup(&f);
+        unlocked(&f);
+        program_image(&f, img_v2, CF_IMAGE_AREA_SIZE);
+        cf_ccp_cro_disconnect(fr, 0x55, CF_CCP_DISCONNECT_END, FX_STATION);
+        f.ntx = 0;
+        cf_node_rx(&f.node, fr, 8);
+        fx_poll(&f, 1000);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        cf_ccp_cro_connect(fr, CTR(&f), FX_STATION + 1);
+        cf_node_rx(&f.node, fr, 8);
+        for (int i = 0; i < 1000; i++)
+                fx_poll(&f, 1000);
+        CU_ASSERT_EQUAL(f.ntx, 0);
+        CU_ASSERT_FALSE(f.hal.reset_requested);
+        CU_ASSERT_EQUAL(f.node.phase, CF_NODE_APP);
+        /* C is as it was: the master can end the session for real. */
+        CU_ASSERT_EQUAL(connect(&f), 0);
+        CU_ASSERT_EQUAL(disconnect(&f, CF_CCP_DISCONNECT_END, FX_STATION), 0);
+        CU_ASSERT_EQUAL(get_version(&f), -1);
+        CU_ASSERT_TRUE(f.hal.reset_requested);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(memcmp(f.flash + (B - CF_FLASH_BASE), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        fx_fini(&f);
+}
+
 static void test_full_upgrade_by_master(void)
 {
         struct fx f;
@@ -815,6 +944,8 @@ int main(void)
             {"BUILD_CHKSUM", test_build_chksum},
             {"BUSY while summing", test_busy_while_summing},
             {"DISCONNECT temporary", test_disconnect_temporary},
+            {"CONNECT to another station disconnects", test_connect_other_station},
+            {"CONNECT to another station while busy", test_connect_other_station_while_busy},
             {"DISCONNECT end, invalid C", test_disconnect_invalid_c},
             {"DISCONNECT end, valid C", test_disconnect_valid_c},
             {"full upgrade by the master", test_full_upgrade_by_master},

@@ -40,10 +40,12 @@
  *    trailer and vectors, our hardware id, no rollback), and then holds exactly that C;
  *  - every frame the node sends is on its DTO id, DLC 8, PID 0xFF (or 0xFE), one per CRO at most;
  *    a command return echoes the counter of the CRO it answers, immediately or, for CLEAR_MEMORY,
- *    BUILD_CHKSUM and DISCONNECT(end), at a later poll and then only once;
- *  - before CONNECT (after a power-up, a temporary DISCONNECT or an accepted end of session) the
- *    node answers nothing but CONNECT and TEST with its station address; once connected it answers
- *    every CRO except those addressed to another station; it sends nothing while booting;
+ *    BUILD_CHKSUM and DISCONNECT(end), at a later poll and then only once (never, when a CONNECT to
+ *    another station came first);
+ *  - before CONNECT (after a power-up, a temporary DISCONNECT, a CONNECT to another station or an
+ *    accepted end of session) the node answers nothing but CONNECT and TEST with its station
+ *    address; once connected it answers every CRO except those addressed to another station; it
+ *    sends nothing while booting;
  *  - DISCONNECT(end) is accepted exactly when C is installable;
  *  - at the end, after a power cut and a boot, the node runs the application (never recovery)
  *    from a valid B.
@@ -319,6 +321,7 @@ static bool send_frame(const uint8_t f[8], uint8_t dlc, struct cf_ccp_dto *d)
                 FUZZ_CHECK(ccp, "answered a frame of DLC %u", dlc);
                 FUZZ_CHECK(!m.resetting, "answered CRO %02x after accepting the end of the session", cmd);
                 FUZZ_CHECK(was_connected || addressed, "answered CRO %02x before CONNECT", cmd);
+                FUZZ_CHECK(for_us, "answered CRO %02x addressed to another station", cmd);
                 FUZZ_CHECK(d->ctr == f[1], "answer to CRO %02x echoes counter %02x, not %02x", cmd, d->ctr,
                            f[1]);
         } else if (ccp && !m.resetting && (was_connected ? for_us : addressed)) {
@@ -342,6 +345,11 @@ static bool send_frame(const uint8_t f[8], uint8_t dlc, struct cf_ccp_dto *d)
                 }
                 if (cmd == CF_CCP_DISCONNECT && f[2] == CF_CCP_DISCONNECT_TEMPORARY && d->err == CF_CCP_OK)
                         m.connected = false;
+        }
+        if (ccp && cmd == CF_CCP_CONNECT && !addressed && was_connected && !m.resetting) {
+                /* CCP 2.1: the master turned to another station; a long operation owes nothing now. */
+                m.connected = false;
+                m.pending = false;
         }
         after_event();
         return answered;

@@ -268,6 +268,9 @@ static int slcan_try_open(Slcan *s)
                 close(fd);
                 return r;
         }
+        /* Received frames before time-outs: when the daemon was not scheduled for a while, an answer
+         * that came in time is read before the timer that would call it lost. */
+        (void) sd_event_source_set_priority(s->io, SD_EVENT_PRIORITY_IMPORTANT);
         s->fd = fd;
         s->open_failed_logged = false;
         s->reconnect_us = 0;

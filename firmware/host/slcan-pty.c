@@ -217,8 +217,16 @@ static void input(struct slcan_pty *p, const char *data, size_t n)
         }
 }
 
-/* The host closed its side: like pulling the USB adapter out, the channel closes and whatever
- * was queued either way is gone (the next host must not read a previous session's frames). */
+static bool host_side_closed(struct slcan_pty *p)
+{
+        struct pollfd pfd = {.fd = p->master, .events = POLLIN};
+        return poll(&pfd, 1, 0) >= 0 && (pfd.revents & POLLHUP);
+}
+
+/* The host closed its side: like pulling the USB adapter out, the channel closes and what was queued
+ * for the host is gone (the next host must not read a previous session's frames). The input was read
+ * up to the hang-up; it is not flushed, or a host that opens the side again at once would lose its
+ * first commands. */
 static void hang_up(struct slcan_pty *p)
 {
         fprintf(stderr, "%s: host closed %s\n", p->bus->name, p->link_path);
@@ -228,7 +236,7 @@ static void hang_up(struct slcan_pty *p)
         p->out_len = 0;
         p->line_len = 0;
         p->line_too_long = false;
-        tcflush(p->master, TCIOFLUSH);
+        tcflush(p->master, TCOFLUSH);
         p->retry_at_us = sim_now_us() + HANGUP_RETRY_US;
 }
 
@@ -338,8 +346,15 @@ void slcan_pty_io(struct slcan_pty *p, short revents)
                 }
         }
         if (revents & POLLHUP) {
-                hang_up(p);
-                return;
+                /* POLLHUP says the host closed its side when poll() looked. A host that restarts
+                 * may have opened it again since and sent its first commands, read just above: its
+                 * channel is open and stays so. Only a side still closed is a hang-up. */
+                if (!host_side_closed(p)) {
+                        fprintf(stderr, "%s: host reopened %s\n", p->bus->name, p->link_path);
+                } else {
+                        hang_up(p);
+                        return;
+                }
         }
         if (revents & POLLOUT)
                 flush_out(p);

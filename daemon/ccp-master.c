@@ -37,6 +37,7 @@ struct CcpSession {
         uint32_t cro_id, dto_id;
         uint16_t station;
         unsigned retries;
+        uint64_t min_timeout_us;
         ccp_done_cb cb;
         void *userdata;
         sd_event_source *timer;
@@ -249,6 +250,11 @@ void ccp_session_set_callback(CcpSession *s, ccp_done_cb cb, void *userdata)
         s->userdata = userdata;
 }
 
+void ccp_session_set_min_timeout(CcpSession *s, uint64_t usec)
+{
+        s->min_timeout_us = usec;
+}
+
 bool ccp_session_pending(const CcpSession *s)
 {
         return s->phase != P_IDLE;
@@ -365,6 +371,8 @@ static void send_now(CcpSession *s)
         s->frames_sent++;
         uint64_t now = now_us(s);
         uint64_t timeout = (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u;
+        if (timeout < s->min_timeout_us)
+                timeout = s->min_timeout_us;
         if (!l) {
                 s->deadline = now + timeout;
                 arm_at(s, s->deadline);

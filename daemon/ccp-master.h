@@ -81,6 +81,8 @@ int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, con
                     uint32_t cro_id, uint32_t dto_id, uint16_t station, unsigned retries, CcpSession **ret);
 CcpSession *ccp_session_free(CcpSession *s);
 void ccp_session_set_callback(CcpSession *s, ccp_done_cb cb, void *userdata);
+/* The shortest wait for an answer, per try (default 0: CCP's own time-out of each command). */
+void ccp_session_set_min_timeout(CcpSession *s, uint64_t usec);
 
 /* A frame received on the session's DTO id. */
 void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f);

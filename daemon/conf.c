@@ -407,7 +407,8 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
         static const char *const allowed[] = {"fleet_key_file", "state_dir",         "cache_dir", "buses",
-                                              "max_parallel",   "reboot_timeout_ms", "retries",   NULL};
+                                              "max_parallel",   "reboot_timeout_ms", "retries",   "reply_timeout_ms",
+                                              NULL};
         json_object *f;
         uint64_t v;
         int r;
@@ -435,6 +436,7 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
         c->max_parallel = 64;
         c->reboot_timeout_ms = 60000;
         c->retries = 3;
+        c->reply_timeout_ms = 25;
         if (json_object_object_get_ex(root, "max_parallel", &f)) {
                 r = get_uint(x, f, "max_parallel", 1, 4096, false, &v);
                 if (r < 0)
@@ -452,6 +454,12 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
                 if (r < 0)
                         return r;
                 c->retries = (unsigned) v;
+        }
+        if (json_object_object_get_ex(root, "reply_timeout_ms", &f)) {
+                r = get_uint(x, f, "reply_timeout_ms", 1, 60000, false, &v);
+                if (r < 0)
+                        return r;
+                c->reply_timeout_ms = (uint32_t) v;
         }
 
         if (!json_object_object_get_ex(root, "buses", &f))

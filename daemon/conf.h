@@ -18,6 +18,9 @@
  *   "max_parallel": 64,                             node sessions over all buses
  *   "reboot_timeout_ms": 60000,                     how long a node may take to come back
  *   "retries": 3,                                   tries per CCP command (time-outs)
+ *   "reply_timeout_ms": 25,                         the shortest wait for an answer, per try: CCP's
+ *                                                   25 ms by default; raise it for slow adapters or
+ *                                                   a loaded gateway (longer CCP time-outs still apply)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF"
@@ -67,6 +70,7 @@ struct cf_conf {
         unsigned max_parallel;
         uint32_t reboot_timeout_ms;
         unsigned retries;
+        uint32_t reply_timeout_ms;
         struct cf_bus_conf *buses;
         size_t n_buses;
 };

@@ -89,6 +89,7 @@ static int node_new(CanBus *b, const struct cf_node_conf *nc, bool configured, N
                 return r;
         }
         ccp_session_set_callback(n->ccp, node_ccp_cb, n);
+        ccp_session_set_min_timeout(n->ccp, (uint64_t) m->conf->reply_timeout_ms * 1000u);
 
         Node **p = realloc(b->nodes, (b->n_nodes + 1) * sizeof *p);
         if (!p) {

@@ -17,6 +17,7 @@ enum behaviour {
         BUSY_ALWAYS, /* BUSY every time */
         LOCKED,      /* ACCESS_LOCKED */
         C2,          /* the error code in fake.c2 (a C2 code: "re-initialise") */
+        LATE,        /* answers OK, fake.late_us after each CRO */
         FLASH,       /* a slave with an MTA and erased flash; lenient: rewriting equal bytes is fine */
         FLASH_STRICT /* same, but programming bytes that are not erased answers ACCESS_DENIED */
 };
@@ -33,6 +34,7 @@ struct fake {
         struct cf_can_frame queue[4];
         size_t n_queue;
         sd_event_source *defer;
+        uint64_t late_us;
 };
 
 struct result {
@@ -54,6 +56,11 @@ static int deliver(sd_event_source *s, void *userdata)
         for (size_t i = 0; i < n; i++)
                 can_transport_deliver(&f->t, &q[i]);
         return 0;
+}
+
+static int deliver_late(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        return deliver(NULL, userdata);
 }
 
 static void answer(struct fake *f, uint8_t err, uint8_t ctr, const uint8_t *data, uint8_t n)
@@ -143,6 +150,17 @@ static int fake_send(CanTransport *t, const struct cf_can_frame *fr)
         case LOCKED:
                 answer(f, CF_CCP_ERR_ACCESS_LOCKED, ctr, NULL, 0);
                 break;
+        case LATE: {
+                struct cf_can_frame a = {.id = 0x6C3, .dlc = 8};
+                cf_ccp_dto_reply(a.data, 0, ctr, marker, 5);
+                f->queue[f->n_queue++] = a;
+                uint64_t now;
+                sd_event_now(f->t.event, CLOCK_MONOTONIC, &now);
+                CU_ASSERT_EQUAL(sd_event_add_time(f->t.event, NULL, CLOCK_MONOTONIC, now + f->late_us, 0,
+                                                  deliver_late, f),
+                                0);
+                break;
+        }
         case C2:
                 answer(f, f->c2, ctr, NULL, 0);
                 break;
@@ -480,6 +498,36 @@ static void test_link_down_pauses(void)
         teardown();
 }
 
+/* A node (or adapter) that answers every request 400 ms late: lost with CCP's 25 ms time-out (and
+ * the gate's hold windows); with reply_timeout_ms 1000 each answer is in time and one try does. The fake's answer and the session's
+ * time-out are timers of one loop, so their order does not depend on the machine's speed. */
+static void test_min_timeout(void)
+{
+        uint8_t cro[8];
+        setup(LATE);
+        fake.late_us = 400000;
+        cf_ccp_cro_connect(cro, 0, 3);
+        CU_ASSERT_EQUAL(ccp_request(session, cro, 0, UINT32_MAX), 0);
+        run();
+        CU_ASSERT_EQUAL(res.r, -ETIMEDOUT);
+        CU_ASSERT_EQUAL(fake.n_sent, 3);
+        teardown();
+
+        setup(LATE);
+        fake.late_us = 400000;
+        ccp_session_set_min_timeout(session, 1000000);
+        for (int i = 0; i < 3; i++) {
+                res.done = false;
+                cf_ccp_cro_connect(cro, 0, 3);
+                CU_ASSERT_EQUAL(ccp_request(session, cro, 0, UINT32_MAX), 0);
+                run();
+                CU_ASSERT_EQUAL(res.r, 0);
+        }
+        CU_ASSERT_EQUAL(fake.n_sent, 3); /* one try each */
+        CU_ASSERT_EQUAL(ccp_session_timeouts(session), 0);
+        teardown();
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -488,6 +536,7 @@ int main(void)
             {"busy is waited for and retried", test_busy_retried},
             {"a refusal gets a clear message", test_refusal_message},
             {"C2 asks the owner to re-initialise", test_c2_reinit},
+            {"reply_timeout_ms: a late answer is waited for", test_min_timeout},
             {"PROGRAM answer carries the MTA", test_program_ok},
             {"lost PROGRAM answer: SET_MTA before the retry", test_lost_program_answer},
             {"link down pauses the session", test_link_down_pauses},

@@ -9,7 +9,7 @@
 static const char *good =
     "{ \"fleet_key_file\": \"/etc/canfleet/fleet.key\", \"state_dir\": \"/var/lib/canfleet\",\n"
     "  \"cache_dir\": \"/var/cache/canfleet\", \"max_parallel\": 8, \"reboot_timeout_ms\": 5000, "
-    "\"retries\": 4,\n"
+    "\"retries\": 4, \"reply_timeout_ms\": 120,\n"
     "  \"buses\": [ { \"name\": \"bus0\", \"transport\": \"slcan:/dev/ttyACM0\", \"bitrate\": 500000,\n"
     "                 \"nodes\": [1, 2, {\"station\": 3, \"cro_id\": \"0x700\", \"dto_id\": 1856, "
     "\"seedkey\": \"echo\"}] },\n"
@@ -30,6 +30,7 @@ static void test_good_sample(void)
         CU_ASSERT_EQUAL(c->max_parallel, 8);
         CU_ASSERT_EQUAL(c->reboot_timeout_ms, 5000);
         CU_ASSERT_EQUAL(c->retries, 4);
+        CU_ASSERT_EQUAL(c->reply_timeout_ms, 120);
         CU_ASSERT_EQUAL_FATAL(c->n_buses, 3);
         struct cf_bus_conf *b = &c->buses[0];
         CU_ASSERT_STRING_EQUAL(b->name, "bus0");
@@ -76,6 +77,7 @@ static void test_defaults(void)
         CU_ASSERT_EQUAL(c->max_parallel, 64);
         CU_ASSERT_EQUAL(c->reboot_timeout_ms, 60000);
         CU_ASSERT_EQUAL(c->retries, 3);
+        CU_ASSERT_EQUAL(c->reply_timeout_ms, 25);
         CU_ASSERT_EQUAL(c->buses[0].cro_base, 0x680);
         CU_ASSERT_EQUAL(c->buses[0].dto_base, 0x6C0);
         CU_ASSERT_EQUAL(c->buses[0].n_nodes, 0);
@@ -133,6 +135,7 @@ static const struct bad bads[] = {
     {HEAD "\"buses\": []}", "/etc/x.conf: buses: is empty: at least one bus is needed"},
     {HEAD "\"buses\": {}}", "/etc/x.conf: buses: an object is not an array"},
     {HEAD "\"retries\": 0, \"buses\": []}", "/etc/x.conf: retries: 0 is out of range 1..20"},
+    {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}", "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
     {HEAD "\"max_parallel\": -1, \"buses\": []}", "/etc/x.conf: max_parallel: -1 is out of range 1..4096"},
     {HEAD "\"reboot_timeout_ms\": true, \"buses\": []}",
      "/etc/x.conf: reboot_timeout_ms: a boolean is not a number"},

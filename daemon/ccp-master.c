@@ -38,6 +38,7 @@ struct CcpSession {
         uint16_t station;
         unsigned retries;
         uint64_t min_timeout_us;
+        bool probe; /* the outstanding request is a probe: CCP's own time-out, not the minimum */
         ccp_done_cb cb;
         void *userdata;
         sd_event_source *timer;
@@ -371,7 +372,7 @@ static void send_now(CcpSession *s)
         s->frames_sent++;
         uint64_t now = now_us(s);
         uint64_t timeout = (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u;
-        if (timeout < s->min_timeout_us)
+        if (!s->probe && timeout < s->min_timeout_us)
                 timeout = s->min_timeout_us;
         if (!l) {
                 s->deadline = now + timeout;
@@ -522,7 +523,17 @@ int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t ad
         if (s->phase != P_IDLE)
                 return -EBUSY;
         s->is_program = false;
+        s->probe = false;
         return start(s, cro, tries, addr);
+}
+
+int ccp_probe(CcpSession *s, const uint8_t cro[8])
+{
+        if (s->phase != P_IDLE)
+                return -EBUSY;
+        s->is_program = false;
+        s->probe = true;
+        return start(s, cro, 1, NO_ADDR);
 }
 
 int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, uint8_t n)

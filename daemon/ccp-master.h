@@ -91,6 +91,9 @@ void ccp_session_link(CcpSession *s, bool up);
 /* Send cro (byte 1, the counter, is the session's). tries: 0 means the session's retries. addr is
  * only for messages (UINT32_MAX: none). -EBUSY when a request is outstanding. */
 int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr);
+/* One try with CCP's own time-out, whatever the session's minimum: for a request whose loss is
+ * expected and cheap, such as the CONNECTs that look for a node coming back from its reset. */
+int ccp_probe(CcpSession *s, const uint8_t cro[8]);
 /* PROGRAM_6 when n == 6, PROGRAM otherwise (n 0..5; 0 ends the sequence); addr is the chunk's
  * address in extension ext, i.e. the node's MTA0 before the write. */
 int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, uint8_t n);

@@ -584,7 +584,7 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 ccp_abort(n->ccp, true);
         n->on_reply = reboot_connect_reply;
         cf_ccp_cro_connect(cro, 0, n->nc.station);
-        if (ccp_request(n->ccp, cro, 1, UINT32_MAX) < 0)
+        if (ccp_probe(n->ccp, cro) < 0)
                 start_reboot_wait(f, 0);
         return 0;
 }

@@ -11,6 +11,15 @@ when the test ends, however it ends. Every wait is bounded; nothing sleeps to sy
 
 Binary paths come from the command line (meson passes its targets):
   test_x.py --canfleetctl PATH --canfleetd PATH --nodesim PATH
+
+canfleetd and canfleetctl can run under a wrapper command (valgrind, strace, ...): Fleet(name,
+wrapper=[...], ctl_wrapper=[...]), or for any test unchanged the environment variables
+CANFLEET_TEST_WRAPPER (canfleetd) and CANFLEET_TEST_CTL_WRAPPER (canfleetctl), split like a shell
+would. In a wrapper "{dir}" becomes the fleet's wrapper log directory (Fleet.wrap_dir, writable by the
+unprivileged test's uid too) and "{name}" the process's name, e.g.
+  CANFLEET_TEST_WRAPPER='valgrind --log-file={dir}/{name}.%p.vg' meson test -t 10 ...
+Every timeout of the harness (and of wait_until) is multiplied by CANFLEET_TEST_TIMEOUT_SCALE, or by
+DEFAULT_WRAPPED_SCALE when a wrapper is set and the scale is not.
 """
 
 import argparse
@@ -19,6 +28,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -34,6 +44,20 @@ FLEET_KEY = "00112233445566778899aabbccddeeff" "0123456789abcdef0f1e2d3c4b5a6978
 
 BINARIES = {}
 
+# every bounded wait is multiplied by this (see the module's documentation); set by Fleet()
+TIMEOUT_SCALE = 1.0
+# memcheck runs code some 10-50 times slower; the waits are upper bounds, so being generous costs nothing
+DEFAULT_WRAPPED_SCALE = 10.0
+
+
+def scaled(timeout):
+    return timeout * TIMEOUT_SCALE
+
+
+def env_wrapper(var):
+    """The wrapper command in environment variable var, as a list (empty when unset)."""
+    return shlex.split(os.environ.get(var, ""))
+
 
 class TestFailure(Exception):
     pass
@@ -48,6 +72,7 @@ def check(cond, what):
 def wait_until(what, fn, timeout, interval=0.05):
     """Poll fn() until it returns something true; fail after timeout seconds. The pause between
     polls only spaces the polls out: the outcome never depends on it."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -125,6 +150,7 @@ class Notify:
     def wait(self, what, fn, timeout, proc=None):
         """Wait until fn() (called with the lock held) returns something true; fail after timeout,
         or as soon as proc has exited or the reader has stopped."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -154,8 +180,10 @@ class Notify:
 class Proc:
     """A child in its own process group, its output in a log file."""
 
-    def __init__(self, fleet, name, argv, env=None, pass_fds=()):
+    def __init__(self, fleet, name, argv, env=None, pass_fds=(), wrapped=False):
         self.name = name
+        # a wrapped process is ended with SIGTERM at teardown, so that its wrapper can report
+        self.wrapped = wrapped
         self.log_path = os.path.join(fleet.dir, f"{name}.log")
         self.log = open(self.log_path, "ab")
         self.log.write(f"### {' '.join(argv)}\n".encode())
@@ -172,6 +200,7 @@ class Proc:
         return self.p.poll() is None
 
     def kill(self, sig=signal.SIGKILL, timeout=10):
+        timeout = scaled(timeout)
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, sig)
@@ -213,11 +242,29 @@ class Result:
 
 
 class Fleet:
-    def __init__(self, name):
+    def __init__(self, name, wrapper=None, ctl_wrapper=None, timeout_scale=None):
+        """wrapper/ctl_wrapper: argv prefixes for canfleetd/canfleetctl (None: from the environment);
+        timeout_scale: None for CANFLEET_TEST_TIMEOUT_SCALE, else DEFAULT_WRAPPED_SCALE when wrapped."""
+        global TIMEOUT_SCALE
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"canfleet-it-{name}-")
         # uid 65534 must reach the bus socket and read images
         os.chmod(self.dir, 0o755)
+        self.wrapper = list(wrapper) if wrapper is not None else env_wrapper("CANFLEET_TEST_WRAPPER")
+        self.ctl_wrapper = (list(ctl_wrapper) if ctl_wrapper is not None
+                            else env_wrapper("CANFLEET_TEST_CTL_WRAPPER"))
+        if timeout_scale is None:
+            env_scale = os.environ.get("CANFLEET_TEST_TIMEOUT_SCALE")
+            if env_scale:
+                timeout_scale = float(env_scale)
+            else:
+                timeout_scale = DEFAULT_WRAPPED_SCALE if self.wrapper or self.ctl_wrapper else 1.0
+        # one fleet per test process: the scale is the process's (wait_until has no fleet)
+        self.timeout_scale = TIMEOUT_SCALE = float(timeout_scale)
+        # wrapper logs; sticky and world-writable since canfleetctl also runs as uid 65534
+        self.wrap_dir = os.path.join(self.dir, "wrap")
+        os.makedirs(self.wrap_dir)
+        os.chmod(self.wrap_dir, 0o1777)
         self.procs = []
         self.bus_address = None
         self.dbus = None
@@ -238,7 +285,10 @@ class Fleet:
     def close(self):
         for p in reversed(self.procs):
             try:
-                p.kill()
+                if p.wrapped:
+                    p.stop()
+                else:
+                    p.kill()
             except Exception:
                 pass
         if self.notifier:
@@ -252,10 +302,25 @@ class Fleet:
                 continue
             tail = text[-6000:]
             out.write(f"----- {p.name} ({p.log_path}), last {len(tail)} bytes -----\n{tail}\n")
+        for log in sorted(os.listdir(self.wrap_dir)) if os.path.isdir(self.wrap_dir) else ():
+            path = os.path.join(self.wrap_dir, log)
+            try:
+                with open(path, "rb") as f:
+                    tail = f.read().decode(errors="replace")[-3000:]
+            except OSError:
+                continue
+            out.write(f"----- wrapper log {path}, last {len(tail)} bytes -----\n{tail}\n")
         if self.notifier:
             n = self.notifier
             out.write(f"----- NOTIFY_SOCKET: {n.messages} messages, last STATUS={n.status!r}"
                       f"{f', reader stopped: {n.error}' if n.error else ''}\n")
+
+    def wrap(self, wrapper, name, argv):
+        """argv under wrapper, "{dir}" and "{name}" in the wrapper's words filled in."""
+        return [w.replace("{dir}", self.wrap_dir).replace("{name}", name) for w in wrapper] + list(argv)
+
+    def ctl_argv(self, args, name="canfleetctl"):
+        return self.wrap(self.ctl_wrapper, name, [BINARIES["canfleetctl"]] + [str(a) for a in args])
 
     # --- the bus ---------------------------------------------------------------------------
     def start_bus(self, timeout=10):
@@ -285,7 +350,7 @@ class Fleet:
         finally:
             os.close(wfd)
         try:
-            line = read_line(rfd, timeout, "dbus-daemon's address", self.dbus)
+            line = read_line(rfd, scaled(timeout), "dbus-daemon's address", self.dbus)
         finally:
             os.close(rfd)
         self.bus_address = line.strip()
@@ -332,7 +397,7 @@ class Fleet:
         finally:
             os.close(wfd)
         try:
-            line = read_line(rfd, timeout, f"{name} ready", p)
+            line = read_line(rfd, scaled(timeout), f"{name} ready", p)
         finally:
             os.close(rfd)
         check(line.strip() == "ready", f"{name} said {line!r} instead of ready")
@@ -345,7 +410,7 @@ class Fleet:
 
     def sim_show(self):
         """The nodes' flash as the simulator reads it (run with no simulator running)."""
-        r = run([BINARIES["nodesim"], "--state", self.sim_state, "--show", "--json"], self.env(), 30)
+        r = run([BINARIES["nodesim"], "--state", self.sim_state, "--show", "--json"], self.env(), scaled(30))
         check(r.rc == 0, f"nodesim --show failed: {r}")
         nodes = {}
         for n in r.json()["nodes"]:
@@ -353,6 +418,11 @@ class Fleet:
         return nodes
 
     # --- the daemon ------------------------------------------------------------------------
+    # Answers wait up to this long before a try counts as lost (CCP's own is 25 ms): on a loaded
+    # 2-core test machine the simulator can go unscheduled for 200 ms, and these are correctness
+    # tests, not timing tests. The time-out path itself is tested with CCP's values in daemon-ccp-master.
+    REPLY_TIMEOUT_MS = 500
+
     def write_config(self, buses, nodes, **top):
         """buses: names; nodes: station count per bus (1..nodes) or a list."""
         stations = list(range(1, nodes + 1)) if isinstance(nodes, int) else list(nodes)
@@ -360,6 +430,7 @@ class Fleet:
             "fleet_key_file": self.key_path,
             "state_dir": self.state_dir,
             "cache_dir": self.cache_dir,
+            "reply_timeout_ms": self.REPLY_TIMEOUT_MS,
             "buses": [{"name": b, "transport": f"slcan:{self.pty(b)}", "bitrate": 500000, "nodes": stations}
                       for b in buses],
         }
@@ -376,7 +447,10 @@ class Fleet:
             self.notify_path = self.notifier.path
         env = self.env()
         env["NOTIFY_SOCKET"] = self.notify_path
-        self.daemon = Proc(self, "canfleetd", [BINARIES["canfleetd"], "--config", self.config_path], env=env)
+        # the wrapper must exec canfleetd in its own process (valgrind, env, strace -o ... do): READY=1
+        # is only taken from the pid started here
+        argv = self.wrap(self.wrapper, "canfleetd", [BINARIES["canfleetd"], "--config", self.config_path])
+        self.daemon = Proc(self, "canfleetd", argv, env=env, wrapped=bool(self.wrapper))
         pid = self.daemon.pid
         self.notifier.wait("READY=1 from canfleetd", lambda: pid in self.notifier.ready, timeout, self.daemon)
         return self.daemon
@@ -399,13 +473,13 @@ class Fleet:
 
     # --- canfleetctl -----------------------------------------------------------------------
     def ctl(self, *args, uid=None, timeout=120, bus=True):
-        argv = [BINARIES["canfleetctl"]] + [str(a) for a in args]
+        argv = self.ctl_argv(args)
         if uid is not None:
             argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + argv
-        return run(argv, self.env(), timeout)
+        return run(argv, self.env(), scaled(timeout))
 
     def ctl_bg(self, *args, name="canfleetctl"):
-        return Proc(self, name, [BINARIES["canfleetctl"]] + [str(a) for a in args], env=self.env())
+        return Proc(self, name, self.ctl_argv(args, name), env=self.env(), wrapped=bool(self.ctl_wrapper))
 
     def nodes(self):
         r = self.ctl("nodes", "--json")
@@ -456,10 +530,11 @@ def read_line(fd, timeout, what, proc=None):
 def run_on_tty(f, args, timeout=60):
     """canfleetctl with its stdout on a pseudo-terminal; returns (exit code, everything it wrote)."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([BINARIES["canfleetctl"]] + args, stdin=subprocess.DEVNULL, stdout=slave,
+    p = subprocess.Popen(f.ctl_argv(args), stdin=subprocess.DEVNULL, stdout=slave,
                          stderr=slave, env=f.env(), start_new_session=True)
     os.close(slave)
     out = b""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -476,7 +551,7 @@ def run_on_tty(f, args, timeout=60):
                 out += chunk
             elif p.poll() is not None:
                 break
-        return p.wait(timeout=10), out.decode(errors="replace")
+        return p.wait(timeout=scaled(10)), out.decode(errors="replace")
     finally:
         if p.poll() is None:
             p.kill()
@@ -534,7 +609,8 @@ def stop_sims(fleet):
         s.stop()
 
 
-def main(test, name=None):
+def main(test, name=None, **fleet_args):
+    """Run test(fleet) with a new Fleet(name, **fleet_args); returns the process's exit code."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
@@ -549,7 +625,7 @@ def main(test, name=None):
             print(f"{k}: {v} is not an executable", file=sys.stderr)
             return 1
     name = name or test.__name__
-    fleet = Fleet(name)
+    fleet = Fleet(name, **fleet_args)
     ok = False
     t0 = time.monotonic()
     try:

@@ -525,6 +525,14 @@ static void test_min_timeout(void)
         }
         CU_ASSERT_EQUAL(fake.n_sent, 3); /* one try each */
         CU_ASSERT_EQUAL(ccp_session_timeouts(session), 0);
+
+        /* a probe keeps CCP's own time-out: one try, lost */
+        res.done = false;
+        cf_ccp_cro_connect(cro, 0, 3);
+        CU_ASSERT_EQUAL(ccp_probe(session, cro), 0);
+        run();
+        CU_ASSERT_EQUAL(res.r, -ETIMEDOUT);
+        CU_ASSERT_EQUAL(fake.n_sent, 4);
         teardown();
 }
 

@@ -36,6 +36,9 @@ typedef struct SocketCan {
         /* transmit queue: frames the socket did not take yet (EAGAIN / ENOBUFS) */
         struct can_frame *txq;
         size_t tx_head, tx_len, tx_cap;
+        /* vcan and other virtual interfaces have no CAN netlink state, and libsocketcan says so on
+         * stderr at every call: once it has, the interface flags alone decide. */
+        bool no_can_state;
 } SocketCan;
 
 static void arm_poll(SocketCan *s, uint64_t after)
@@ -58,12 +61,17 @@ static int link_state(SocketCan *s, enum cf_link_state *ret)
                 return 0;
         }
         int state;
-        if (can_get_state(s->ifname, &state) == 0 && state == CAN_STATE_BUS_OFF)
+        *ret = CF_LINK_UP;
+        if (s->no_can_state)
+                return 0;
+        if (can_get_state(s->ifname, &state) < 0) {
+                s->no_can_state = true;
+                return 0;
+        }
+        if (state == CAN_STATE_BUS_OFF)
                 *ret = CF_LINK_BUS_OFF;
-        else if (can_get_state(s->ifname, &state) == 0 && state == CAN_STATE_STOPPED)
+        else if (state == CAN_STATE_STOPPED)
                 *ret = CF_LINK_DOWN;
-        else
-                *ret = CF_LINK_UP;
         return 0;
 }
 
@@ -103,7 +111,9 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
         SocketCan *s = userdata;
 
-        if (revents & EPOLLIN) {
+        /* A link going down raises a socket error: EPOLLERR without EPOLLIN. Only read() takes the
+         * error off the socket; left there, it would wake the loop again at once, for ever. */
+        if (revents & (EPOLLIN | EPOLLERR)) {
                 for (unsigned i = 0; i < 64; i++) {
                         struct can_frame cf;
                         ssize_t n = read(fd, &cf, sizeof cf);

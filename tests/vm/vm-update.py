@@ -47,6 +47,7 @@ def test_vm_update(fleet):
         "fleet_key_file": fleet.key_path,
         "state_dir": fleet.state_dir,
         "cache_dir": fleet.cache_dir,
+        "reply_timeout_ms": harness.Fleet.REPLY_TIMEOUT_MS,
         "buses": [{"name": b, "transport": f"socketcan:{b}", "bitrate": 500000,
                    "nodes": list(range(1, NODES + 1))} for b in BUSES],
     }

@@ -14,6 +14,7 @@
 
 #include "canfleet/ccp.h"
 #include "canfleet/sha256.h"
+#include "canfleet/slcan.h"
 #include "cleanup.h"
 #include "conf.h"
 
@@ -153,11 +154,7 @@ static bool valid_baud(uint32_t b)
 
 static bool slcan_bitrate_ok(uint32_t b)
 {
-        static const uint32_t ok[] = {10000, 20000, 50000, 100000, 125000, 250000, 500000, 800000, 1000000};
-        for (size_t i = 0; i < ELEMENTSOF(ok); i++)
-                if (ok[i] == b)
-                        return true;
-        return false;
+        return cf_slcan_bitrate_code(b) != 0;
 }
 
 static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o, const char *key)

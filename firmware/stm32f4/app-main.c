@@ -76,7 +76,7 @@ int main(void)
 
         uint32_t next_beat = cf_hal_clock_ms(h) + HEARTBEAT_MS;
         for (;;) {
-                struct cf_can_frame f;
+                struct cf_bxcan_frame f;
                 normal_work(h, &next_beat, &slave);
                 while (cf_stm32_can_recv(h, &f))
                         cf_ccp_slave_rx(&slave, f.data, f.dlc);

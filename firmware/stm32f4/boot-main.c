@@ -44,7 +44,7 @@ static void recovery(struct cf_hal *h, const struct cf_provision *p, uint8_t las
         cf_stm32_node_can(h, p, false);
         cf_ccp_slave_init(&slave, h, &p->cfg, CF_MODE_BOOTLOADER, last_update, boot_count);
         for (;;) {
-                struct cf_can_frame f;
+                struct cf_bxcan_frame f;
                 while (cf_stm32_can_recv(h, &f))
                         if (f.id == p->cfg.cro_id)
                                 cf_ccp_slave_rx(&slave, f.data, f.dlc);

@@ -112,7 +112,7 @@ void cf_stm32_can_poll(struct cf_hal *h)
                         h->rx_overruns++;
                         continue;
                 }
-                struct cf_can_frame *f = &h->rx[head];
+                struct cf_bxcan_frame *f = &h->rx[head];
                 f->id = rir >> 21;
                 f->dlc = (uint8_t) (rdtr & 0xFu);
                 if (f->dlc > 8)
@@ -133,7 +133,7 @@ void CAN1_RX0_IRQHandler(void)
         cf_stm32_can_poll(&cf_stm32_hal);
 }
 
-bool cf_stm32_can_recv(struct cf_hal *h, struct cf_can_frame *f)
+bool cf_stm32_can_recv(struct cf_hal *h, struct cf_bxcan_frame *f)
 {
         if (!h->can_irq)
                 cf_stm32_can_poll(h);

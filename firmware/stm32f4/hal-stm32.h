@@ -15,7 +15,7 @@
 #define CF_WAIT_LOOPS  200000u
 #define CF_CAN_RX_RING 16u
 
-struct cf_can_frame {
+struct cf_bxcan_frame {
         uint32_t id;
         uint8_t dlc;
         uint8_t data[8];
@@ -36,7 +36,7 @@ struct cf_hal {
         uint32_t can_cro_id;
         volatile uint8_t rx_head, rx_tail; /* head: producer (ISR or poll), tail: main loop */
         uint32_t rx_overruns;
-        struct cf_can_frame rx[CF_CAN_RX_RING];
+        struct cf_bxcan_frame rx[CF_CAN_RX_RING];
 };
 
 extern struct cf_hal cf_stm32_hal;
@@ -60,7 +60,7 @@ void cf_stm32_can_stop(struct cf_hal *h);
 /* Move received frames from the controller into the ring (polling mode; the ISR does the same). */
 void cf_stm32_can_poll(struct cf_hal *h);
 /* Take the oldest received frame: true when there was one. */
-bool cf_stm32_can_recv(struct cf_hal *h, struct cf_can_frame *f);
+bool cf_stm32_can_recv(struct cf_hal *h, struct cf_bxcan_frame *f);
 
 /* USART1 log output of len bytes (blocking, bounded). */
 void cf_stm32_log_write(struct cf_hal *h, const char *s, uint32_t len);

@@ -461,21 +461,49 @@ static Job *update_node1(Manager *m, const uint8_t *image)
         return j;
 }
 
+/* The C2 tests' fixture: a fresh fleet and manager, an image for node 1, the spy armed to turn
+ * n answers to cmd into C2. */
+struct c2_case {
+        sd_event *e;
+        Manager *m;
+        uint8_t *image;
+};
+
+static void c2_begin(struct c2_case *c, uint32_t payload, uint32_t seed, uint8_t cmd, unsigned n, bool past_third)
+{
+        setup();
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&c->e), 0);
+        c->m = new_manager(c->e);
+        c->image = make_image(1, 1, 2, 0x0001, payload, seed);
+        spy_on(c->m, cmd, n, past_third);
+}
+
+static void report(const FlashJob *f)
+{
+        if (f->error)
+                fprintf(stderr, "%s\n", f->error);
+}
+
+static void c2_end(struct c2_case *c)
+{
+        free(c->image);
+        spy.defer = sd_event_source_disable_unref(spy.defer);
+        manager_free(c->m);
+        sd_event_unref(c->e);
+        teardown();
+}
+
 /* A C2 answer in the middle of the transfer: a new session from CONNECT, C erased again, and the
  * update completes. */
 static void test_c2_reinitialises(void)
 {
-        setup();
-        sd_event *e;
-        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
-        Manager *m = new_manager(e);
-        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 12000, 6);
-        spy_on(m, CF_CCP_PROGRAM_6, 1, true);
-        Job *j = update_node1(m, v2);
+        struct c2_case c;
+        c2_begin(&c, 12000, 6, CF_CCP_PROGRAM_6, 1, true);
+        Manager *m = c.m;
+        Job *j = update_node1(m, c.image);
         run(m, NULL);
         FlashJob *f = &j->nodes[0];
-        if (f->error)
-                fprintf(stderr, "%s\n", f->error);
+        report(f);
         CU_ASSERT_EQUAL(spy.made, 1);
         CU_ASSERT_EQUAL(spy.after_c2, CF_CCP_CONNECT);
         CU_ASSERT_EQUAL(f->reinits, 1);
@@ -486,27 +514,19 @@ static void test_c2_reinitialises(void)
         CU_ASSERT_EQUAL(f->bytes_done, f->bytes_total);
         CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
         CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->state, "online");
-        free(v2);
-        spy.defer = sd_event_source_disable_unref(spy.defer);
-        manager_free(m);
-        sd_event_unref(e);
-        teardown();
+        c2_end(&c);
 }
 
 /* Four C2 answers in a row: three new sessions, then the node fails, saying why. */
 static void test_c2_bounded(void)
 {
-        setup();
-        sd_event *e;
-        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
-        Manager *m = new_manager(e);
-        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 12000, 7);
-        spy_on(m, CF_CCP_PROGRAM_6, 4, false);
-        Job *j = update_node1(m, v2);
+        struct c2_case c;
+        c2_begin(&c, 12000, 7, CF_CCP_PROGRAM_6, 4, false);
+        Manager *m = c.m;
+        Job *j = update_node1(m, c.image);
         run(m, NULL);
         FlashJob *f = &j->nodes[0];
-        if (f->error)
-                fprintf(stderr, "%s\n", f->error);
+        report(f);
         static const char msg[] =
             "bus0:1: PROGRAM_6 at 0x00000000: the node asks for a new session (cold start "
             "requested, error 0x20); still so after 3 re-initialisations of the session, "
@@ -522,40 +542,28 @@ static void test_c2_bounded(void)
         CU_ASSERT_STRING_EQUAL(n1->last_error, msg);
         CU_ASSERT_STRING_EQUAL(n1->state, "failed");
         CU_ASSERT_STRING_EQUAL(n1->version, "1.0.0");
-        free(v2);
-        spy.defer = sd_event_source_disable_unref(spy.defer);
-        manager_free(m);
-        sd_event_unref(e);
-        teardown();
+        c2_end(&c);
 }
 
 /* A C2 answer to DISCONNECT(end): the node may have reset all the same (this one did); the
  * confirmation finds the new image, and nothing is staged again. */
 static void test_c2_at_disconnect(void)
 {
-        setup();
-        sd_event *e;
-        CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
-        Manager *m = new_manager(e);
-        uint8_t *v2 = make_image(1, 1, 2, 0x0001, 6000, 8);
-        spy_on(m, CF_CCP_DISCONNECT, 1, false);
+        struct c2_case c;
+        c2_begin(&c, 6000, 8, CF_CCP_DISCONNECT, 1, false);
+        Manager *m = c.m;
         spy.answer = true; /* the node's answer waits for the CRC of C: load could make it late */
-        Job *j = update_node1(m, v2);
+        Job *j = update_node1(m, c.image);
         run(m, NULL);
         FlashJob *f = &j->nodes[0];
-        if (f->error)
-                fprintf(stderr, "%s\n", f->error);
+        report(f);
         CU_ASSERT_EQUAL(spy.made, 1);
         CU_ASSERT_EQUAL(f->reinits, 1);
         CU_ASSERT_EQUAL(spy.clears, 1);
         CU_ASSERT_EQUAL(j->state, JOB_DONE);
         CU_ASSERT_EQUAL(f->step, STEP_DONE);
         CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
-        free(v2);
-        spy.defer = sd_event_source_disable_unref(spy.defer);
-        manager_free(m);
-        sd_event_unref(e);
-        teardown();
+        c2_end(&c);
 }
 
 static bool c2_made(Manager *m)
@@ -569,14 +577,11 @@ static bool c2_made(Manager *m)
 static void test_c2_at_disconnect_not_taken(void)
 {
         for (int cancel = 0; cancel < 2; cancel++) {
-                setup();
-                sd_event *e;
-                CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
-                Manager *m = new_manager(e);
-                uint8_t *v2 = make_image(1, 1, 2, 0x0001, 6000, 9);
-                spy_on(m, CF_CCP_DISCONNECT, 1, false);
+                struct c2_case c;
+                c2_begin(&c, 6000, 9, CF_CCP_DISCONNECT, 1, false);
+                Manager *m = c.m;
                 spy.answer = spy.swallow = true;
-                Job *j = update_node1(m, v2);
+                Job *j = update_node1(m, c.image);
                 FlashJob *f = &j->nodes[0];
                 run(m, c2_made);
                 CU_ASSERT_EQUAL_FATAL(spy.made, 1);
@@ -585,19 +590,14 @@ static void test_c2_at_disconnect_not_taken(void)
                         CU_ASSERT_EQUAL(job_cancel(j), 0);
                 }
                 run(m, NULL);
-                if (f->error)
-                        fprintf(stderr, "%s\n", f->error);
+                report(f);
                 CU_ASSERT_EQUAL(f->reinits, 1);
                 CU_ASSERT_EQUAL(spy.clears, cancel ? 1 : 2);
                 CU_ASSERT_EQUAL(j->state, cancel ? JOB_CANCELLED : JOB_DONE);
                 CU_ASSERT_EQUAL(f->step, cancel ? STEP_CANCELLED : STEP_DONE);
                 CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, cancel ? "1.0.0" : "1.1.0");
                 CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->state, "online");
-                free(v2);
-                spy.defer = sd_event_source_disable_unref(spy.defer);
-                manager_free(m);
-                sd_event_unref(e);
-                teardown();
+                c2_end(&c);
         }
 }
 

@@ -6,39 +6,17 @@ sessions (no node fails, no byte counted while it is down) and finish vcan0's no
 `ip link set vcan1 up` every node must end on v2. State is observed through canfleetctl, never
 guessed from the clock. Uses tests/integration/harness.py."""
 
-import json
 import os
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import harness  # noqa: E402
-from harness import check  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmfleet import harness, check, start_socketcan_sim, write_socketcan_config  # noqa: E402
 
 BUSES = ["vcan0", "vcan1"]
 NODES = 2
 BITRATE = 125000
-
-
-def start_socketcan_sim(fleet, install):
-    argv = [harness.BINARIES["nodesim"]]
-    for b in BUSES:
-        argv += ["--bus", f"socketcan:{b}"]
-    argv += ["--nodes", str(NODES), "--state", fleet.sim_state, "--fleet-key", fleet.key_path, "--install", install,
-             "--bitrate", str(BITRATE), "--bus-timing"]
-    rfd, wfd = os.pipe()
-    try:
-        p = harness.Proc(fleet, "nodesim", argv + ["--ready-fd", str(wfd)], pass_fds=(wfd,))
-    finally:
-        os.close(wfd)
-    try:
-        line = harness.read_line(rfd, 60, "nodesim ready", p)
-    finally:
-        os.close(rfd)
-    check(line.strip() == "ready", f"nodesim said {line!r} instead of ready")
-    fleet.sims.append(p)
-    return p
 
 
 def ip_link(ifname, state):
@@ -74,15 +52,8 @@ def test_vm_link(fleet):
     fleet.start_bus()
     v1 = fleet.pack("1.0.0", release=1, size=4 * 1024, seed=1)
     v2 = fleet.pack("2.0.0", release=2, size=12 * 1024, seed=2)
-    start_socketcan_sim(fleet, v1)
-    conf = {
-        "fleet_key_file": fleet.key_path, "state_dir": fleet.state_dir, "cache_dir": fleet.cache_dir,
-        "reply_timeout_ms": harness.Fleet.REPLY_TIMEOUT_MS,
-        "buses": [{"name": b, "transport": f"socketcan:{b}", "bitrate": BITRATE,
-                   "nodes": list(range(1, NODES + 1))} for b in BUSES],
-    }
-    with open(fleet.config_path, "w") as f:
-        json.dump(conf, f, indent=2)
+    start_socketcan_sim(fleet, BUSES, NODES, v1, extra=["--bitrate", str(BITRATE), "--bus-timing"])
+    write_socketcan_config(fleet, BUSES, NODES, bitrate=BITRATE)
     fleet.start_daemon(timeout=60)
 
     r = fleet.ctl("update", v2, "--all", "--no-wait", "--json")

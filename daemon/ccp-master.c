@@ -502,10 +502,11 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
         return 0;
 }
 
-static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr)
+static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr, bool probe)
 {
         if (s->phase != P_IDLE)
                 return -EBUSY;
+        s->probe = probe;
         memcpy(s->main, cro, 8);
         memcpy(s->wire, cro, 8);
         s->tries = s->tries_left = tries ? tries : s->retries;
@@ -523,8 +524,7 @@ int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t ad
         if (s->phase != P_IDLE)
                 return -EBUSY;
         s->is_program = false;
-        s->probe = false;
-        return start(s, cro, tries, addr);
+        return start(s, cro, tries, addr, false);
 }
 
 int ccp_probe(CcpSession *s, const uint8_t cro[8])
@@ -532,8 +532,7 @@ int ccp_probe(CcpSession *s, const uint8_t cro[8])
         if (s->phase != P_IDLE)
                 return -EBUSY;
         s->is_program = false;
-        s->probe = true;
-        return start(s, cro, 1, NO_ADDR);
+        return start(s, cro, 1, NO_ADDR, true);
 }
 
 int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, uint8_t n)
@@ -553,7 +552,7 @@ int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, 
         s->pn = n;
         if (n)
                 memcpy(s->pdata, data, n);
-        return start(s, cro, 0, addr);
+        return start(s, cro, 0, addr, false);
 }
 
 void ccp_abort(CcpSession *s, bool quiet)

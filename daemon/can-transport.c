@@ -2,6 +2,7 @@
  * callbacks. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 
 #include "can-transport.h"
 #include "conf.h"
@@ -71,6 +72,18 @@ void can_transport_deliver(CanTransport *t, const struct cf_can_frame *f)
         t->frames_rx++;
         if (t->on_frame)
                 t->on_frame(t, f, t->userdata);
+}
+
+int can_transport_add_io(CanTransport *t, sd_event_source **ret, int fd, sd_event_io_handler_t cb,
+                         void *userdata)
+{
+        int r = sd_event_add_io(t->event, ret, fd, EPOLLIN, cb, userdata);
+        if (r < 0)
+                return r;
+        /* Received frames before time-outs: when the daemon was not scheduled for a while, an answer
+         * that came in time is read before the timer that would call it lost. */
+        (void) sd_event_source_set_priority(*ret, SD_EVENT_PRIORITY_IMPORTANT);
+        return 0;
 }
 
 void can_transport_set_link(CanTransport *t, enum cf_link_state s)

@@ -63,6 +63,10 @@ int can_transport_send(CanTransport *t, const struct cf_can_frame *f);
 CanTransport *can_transport_free(CanTransport *t);
 uint32_t can_transport_bitrate(CanTransport *t);
 
+/* For implementations: watch the device's fd for received frames (EPOLLIN), at a priority above
+ * the sessions' time-outs. */
+int can_transport_add_io(CanTransport *t, sd_event_source **ret, int fd, sd_event_io_handler_t cb,
+                         void *userdata);
 /* For implementations: deliver a received frame / a link change to the owner. */
 void can_transport_deliver(CanTransport *t, const struct cf_can_frame *f);
 void can_transport_set_link(CanTransport *t, enum cf_link_state s);

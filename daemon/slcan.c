@@ -263,14 +263,11 @@ static int slcan_try_open(Slcan *s)
                         log_debug_errno(-errno, "%s: tcsetattr: %m", s->t.name);
                 tcflush(fd, TCIOFLUSH);
         }
-        int r = sd_event_add_io(s->t.event, &s->io, fd, EPOLLIN, on_io, s);
+        int r = can_transport_add_io(&s->t, &s->io, fd, on_io, s);
         if (r < 0) {
                 close(fd);
                 return r;
         }
-        /* Received frames before time-outs: when the daemon was not scheduled for a while, an answer
-         * that came in time is read before the timer that would call it lost. */
-        (void) sd_event_source_set_priority(s->io, SD_EVENT_PRIORITY_IMPORTANT);
         s->fd = fd;
         s->open_failed_logged = false;
         s->reconnect_us = 0;

@@ -269,12 +269,9 @@ static int socketcan_open(SocketCan *s)
         struct sockaddr_can addr = {.can_family = AF_CAN, .can_ifindex = (int) idx};
         if (bind(fd, (struct sockaddr *) &addr, sizeof addr) < 0)
                 return -errno;
-        int r = sd_event_add_io(s->t.event, &s->io, fd, EPOLLIN, on_io, s);
+        int r = can_transport_add_io(&s->t, &s->io, fd, on_io, s);
         if (r < 0)
                 return r;
-        /* Received frames before time-outs: when the daemon was not scheduled for a while, an answer
-         * that came in time is read before the timer that would call it lost. */
-        (void) sd_event_source_set_priority(s->io, SD_EVENT_PRIORITY_IMPORTANT);
         s->fd = TAKE_FD(sfd);
         return 0;
 }

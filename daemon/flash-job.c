@@ -454,18 +454,18 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         if (!f)
                 return;
         j = f->job;
-        if (r >= 0)
+        if (r >= 0) {
                 n->last_seen = now_realtime_us();
+        } else if (f->step == STEP_ERASING || f->step == STEP_PROGRAMMING || f->step == STEP_VERIFYING) {
+                fail_ccp(f, r);
+                return;
+        }
 
         switch (f->step) {
         case STEP_UNLOCKING:
                 on_unlock_reply(f, r, d);
                 return;
         case STEP_ERASING:
-                if (r < 0) {
-                        fail_ccp(f, r);
-                        return;
-                }
                 if (f->sub == 0) {
                         f->sub = 1;
                         cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
@@ -478,10 +478,6 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 program_next(f);
                 return;
         case STEP_PROGRAMMING:
-                if (r < 0) {
-                        fail_ccp(f, r);
-                        return;
-                }
                 if (f->sub == 1) {
                         program_next(f);
                         return;
@@ -504,10 +500,6 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 start_verify(f);
                 return;
         case STEP_VERIFYING:
-                if (r < 0) {
-                        fail_ccp(f, r);
-                        return;
-                }
                 if (f->sub == 0) {
                         f->sub = 1;
                         cf_ccp_cro_build_chksum(cro, 0, CF_IMAGE_AREA_SIZE);

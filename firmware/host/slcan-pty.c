@@ -369,8 +369,7 @@ void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us)
 {
         if (!p->hung_up || now_us < p->retry_at_us)
                 return;
-        struct pollfd pfd = {.fd = p->master, .events = POLLIN};
-        if (poll(&pfd, 1, 0) >= 0 && (pfd.revents & POLLHUP)) {
+        if (host_side_closed(p)) {
                 p->retry_at_us = now_us + HANGUP_RETRY_US;
                 return;
         }

@@ -112,7 +112,7 @@ class BusStats:
         self.prog_bits = 0  # bits of every frame from the first PROGRAM to the answer to the last one
         self.pending_bits = 0
         self.programming = set()  # stations whose last request was a PROGRAM, not answered yet
-        self.marks = {}  # CCP command name -> (first, last) time the host sent it
+        self.marks = {}  # CCP command name -> when the host first sent it
 
     def add(self, t, src, can_id, data, ext, rtr, dlc):
         bits = frame_bits(can_id, data, ext, rtr, dlc)
@@ -131,8 +131,7 @@ class BusStats:
             elif cmd == CCP_PROGRAM and len(data) > 2:
                 self.program_bytes += min(data[2], 5)
             if cmd in CCP_NAMES:
-                first, _ = self.marks.get(CCP_NAMES[cmd], (t, t))
-                self.marks[CCP_NAMES[cmd]] = (first, t)
+                self.marks.setdefault(CCP_NAMES[cmd], t)
             if cmd in (CCP_PROGRAM, CCP_PROGRAM_6):
                 self.programming.add(sa)
                 if self.prog_first is None:
@@ -313,10 +312,10 @@ def scenario_a(fleet):
             f"{100 * (pw / pi - 1):+.1f}% (target 10%): first PROGRAM to the last answer")
         marks = st["marks"]
         if "CLEAR_MEMORY" in marks:
-            row("a", "CLEAR_MEMORY of C, wall (s)", f"{st['prog_first'] - marks['CLEAR_MEMORY'][0]:.2f}",
+            row("a", "CLEAR_MEMORY of C, wall (s)", f"{st['prog_first'] - marks['CLEAR_MEMORY']:.2f}",
                 f"flash model: {AREA_SECTORS} x {SECTOR_ERASE_S:.3f} s sector erase")
         if "DISCONNECT" in marks:
-            row("a", "DISCONNECT to confirmed new version (s)", f"{st['last'] - marks['DISCONNECT'][0]:.2f}",
+            row("a", "DISCONNECT to confirmed new version (s)", f"{st['last'] - marks['DISCONNECT']:.2f}",
                 "the boot copy: erase B, copy, verify, erase C; then reconnect")
     floor = flash_floor_s(AREA)
     row("a", "update wall time (s)", f"{wall:.2f}", f"{100 * (wall / ideal - 1):+.1f}% over the bus ideal alone")

@@ -24,29 +24,9 @@ MAGIC = 0x4D494643
 TRAILER_FMT = "<IHHBBHIIII32s"  # image.h, 60 bytes
 
 
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i << 24
-        for _ in range(8):
-            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else (c << 1)
-            c &= 0xFFFFFFFF
-        t.append(c)
-    return t
-
-
-CRC_TABLE = _crc_table()
-
-
-def stm32_crc(data):
-    """The STM32 CRC unit over little-endian words: each word's bytes enter most significant first."""
-    assert len(data) % 4 == 0
-    crc = 0xFFFFFFFF
-    t = CRC_TABLE
-    for i in range(0, len(data), 4):
-        for b in (data[i + 3], data[i + 2], data[i + 1], data[i]):
-            crc = ((crc << 8) & 0xFFFFFFFF) ^ t[(crc >> 24) ^ b]
-    return crc
+# The reference STM32 CRC (DESIGN.md §2), written independently of common/src/crc32.c
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nodesim"))
+from nodesim_harness import crc32_stm32 as stm32_crc  # noqa: E402
 
 
 def fake_app(n=3000, sp=0x20020000, reset=0x08020199):

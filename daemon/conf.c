@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <termios.h>
 
@@ -407,12 +408,16 @@ static int claim_id(struct ctx *x, const struct cf_bus_conf *b, struct id_use *i
         if (ids[id].station == sa)
                 return fail(x, key, "station %u: its %s id 0x%X is also its %s id", sa, id_role(what), id,
                             id_role(ids[id].what));
-        if (scanned) /* say which station and why it has that id */
-                return fail(x, key,
-                            "station %u would use %s id 0x%X (%s + %u), already the %s id of %s: change %s, the "
-                            "node's ids or the scan range",
-                            sa, id_role(what), id, what == ID_CRO ? "cro_base" : "dto_base", sa,
-                            id_role(ids[id].what), other, what == ID_CRO ? "cro_base" : "dto_base");
+        if (scanned) { /* say which station and why it has that id */
+                bool other_listed = false;
+                for (size_t i = 0; i < b->n_nodes; i++)
+                        other_listed |= b->nodes[i].station == ids[id].station;
+                return fail(x, key, "station %u would use %s id 0x%X (%s + %u), already the %s id of %s; %s", sa,
+                            id_role(what), id, what == ID_CRO ? "cro_base" : "dto_base", sa, id_role(ids[id].what),
+                            other,
+                            other_listed ? "narrow scan or change that node's ids"
+                                         : "narrow scan or move cro_base and dto_base apart");
+        }
         return fail(x, key, "%s id 0x%X is already the %s id of %s", id_role(what), id, id_role(ids[id].what),
                     other);
 }
@@ -652,7 +657,14 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
         int r = 0;
         for (size_t i = 0; i < c->n_buses && r == 0; i++) {
                 const struct cf_bus_conf *b = &c->buses[i];
-                canon[i] = b->kind == CF_TRANSPORT_SLCAN ? canonical_device(b->device) : strdup(b->device);
+                if (b->kind == CF_TRANSPORT_SLCAN) {
+                        canon[i] = canonical_device(b->device);
+                } else {
+                        /* An interface can have altnames: the index says whether two names are one. */
+                        unsigned idx = if_nametoindex(b->device);
+                        if (idx == 0 || asprintf(&canon[i], "if:%u", idx) < 0)
+                                canon[i] = strdup(b->device);
+                }
                 if (!canon[i]) {
                         r = -ENOMEM;
                         break;

@@ -106,7 +106,7 @@ static const struct bad bads[] = {
      "/etc/x.conf: buses[1].bitrate: 300000 is not an SLCAN bitrate (10000, 20000, 50000, 100000, 125000, "
      "250000, 500000, 800000, 1000000)"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [1, 0]"),
-     "/etc/x.conf: buses[1].nodes[1]: 0 is out of range 1..65535"},
+     "/etc/x.conf: buses[1].nodes[1]: 0 is out of range 1..63"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [4, 4]"),
      "/etc/x.conf: buses[1].nodes[1]: station 4 is already nodes[0]"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [{\"station\": 2, \"colour\": 1}]"),
@@ -118,7 +118,7 @@ static const struct bad bads[] = {
     {BUS("\"transport\": \"socketcan:c\", \"cro_base\": \"zz\""),
      "/etc/x.conf: buses[1].cro_base: \"zz\" is not a number (e.g. 1664 or \"0x680\")"},
     {BUS("\"transport\": \"socketcan:c\", \"scan\": [9, 3]"),
-     "/etc/x.conf: buses[1].scan[1]: 3 is out of range 9..65535"},
+     "/etc/x.conf: buses[1].scan[1]: 3 is out of range 9..63"},
     {BUS("\"transport\": \"socketcan:c\", \"scan\": 4"), "/etc/x.conf: buses[1].scan: is not [first, last]"},
     {BUS("\"transport\": \"socketcan:c\", \"seedkey\": \"rot13\""),
      "/etc/x.conf: buses[1].seedkey: \"rot13\" is not \"hmac\" or \"echo\""},
@@ -145,7 +145,7 @@ static const struct bad bads[] = {
      "/etc/x.conf: fleet_key_file: is empty"},
     {"[1, 2]", "/etc/x.conf: the configuration is an array, not an object"},
     {"{\"fleet_key_file\": \"k\",\n \"state_dir\": }",
-     "/etc/x.conf: line 2: not valid JSON: unexpected character"},
+     "/etc/x.conf: line 2, column 15: not valid JSON: '}' where a value should be"},
 };
 
 static void test_bad_keys(void)

@@ -1,4 +1,6 @@
 /* Tests of daemon/conf.c: the sample parses; every bad key is refused with a message naming it. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,9 +80,18 @@ static void test_defaults(void)
         CU_ASSERT_EQUAL(c->reboot_timeout_ms, 60000);
         CU_ASSERT_EQUAL(c->retries, 3);
         CU_ASSERT_EQUAL(c->reply_timeout_ms, 25);
+        CU_ASSERT_EQUAL(c->node_lost_timeout_s, 30);
         CU_ASSERT_EQUAL(c->buses[0].cro_base, 0x680);
         CU_ASSERT_EQUAL(c->buses[0].dto_base, 0x6C0);
         CU_ASSERT_EQUAL(c->buses[0].n_nodes, 0);
+        CU_ASSERT_EQUAL(c->buses[0].bitrate, 500000);
+        CU_ASSERT_EQUAL(c->buses[0].max_parallel, 16);
+        cf_conf_free(c);
+
+        t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", \"node_lost_timeout_s\": 3600,"
+            " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}";
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
+        CU_ASSERT_EQUAL(c->node_lost_timeout_s, 3600);
         cf_conf_free(c);
 }
 
@@ -137,6 +148,11 @@ static const struct bad bads[] = {
     {HEAD "\"retries\": 0, \"buses\": []}", "/etc/x.conf: retries: 0 is out of range 1..20"},
     {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}", "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
     {HEAD "\"max_parallel\": -1, \"buses\": []}", "/etc/x.conf: max_parallel: -1 is out of range 1..4096"},
+    {HEAD "\"node_lost_timeout_s\": 0, \"buses\": []}",
+     "/etc/x.conf: node_lost_timeout_s: 0 is out of range 1..3600"},
+    {HEAD "\"node_lost_timeout_s\": 3601, \"buses\": []}",
+     "/etc/x.conf: node_lost_timeout_s: 3601 is out of range 1..3600"},
+    {"42", "/etc/x.conf: the configuration is a number, not an object"},
     {HEAD "\"reboot_timeout_ms\": true, \"buses\": []}",
      "/etc/x.conf: reboot_timeout_ms: a boolean is not a number"},
     {HEAD "\"bussen\": []}", "/etc/x.conf: bussen: unknown key"},
@@ -163,6 +179,111 @@ static void test_bad_keys(void)
                 CU_ASSERT_STRING_EQUAL(err, bads[i].message);
                 free(err);
         }
+}
+
+/* cf_conf_parse_len() reads exactly len bytes: nothing before a NUL is assumed, nothing after len is read. */
+static void test_parse_len(void)
+{
+        size_t n = strlen(good);
+        char *exact = malloc(n); /* no NUL: a read past the end would show under ASan */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(exact);
+        memcpy(exact, good, n);
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL(cf_conf_parse_len(exact, n, "/etc/x.conf", &c, &err), 0);
+        CU_ASSERT_PTR_NULL(err);
+        CU_ASSERT_PTR_NOT_NULL(c);
+        cf_conf_free(c);
+        free(exact);
+
+        char text[64];
+        memcpy(text, "{\"a\": 1} garbage", 17);
+        c = NULL;
+        CU_ASSERT(cf_conf_parse_len(text, 8, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: a: unknown key");
+        free(err);
+
+        memcpy(text, "{\"a\":\0 1}", 10);
+        CU_ASSERT(cf_conf_parse_len(text, 10, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: line 1, column 6: not valid JSON: a NUL byte where a value should be");
+        free(err);
+        memcpy(text, "{\"a\": \"\0\"}", 9);
+        CU_ASSERT(cf_conf_parse_len(text, 9, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err,
+                               "/etc/x.conf: line 1, column 8: not valid JSON: control character U+0000 inside a "
+                               "string (write it escaped)");
+        free(err);
+
+        CU_ASSERT(cf_conf_parse_len("", 0, "/etc/x.conf", &c, NULL) < 0);
+        CU_ASSERT(cf_conf_parse_len(good, 1024 * 1024 + 1, "/etc/x.conf", &c, &err) == -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: is too large (1048577 bytes, at most 1048576)");
+        free(err);
+}
+
+/* Mutations of a valid configuration (fixed seed): every result is a configuration or a message,
+ * never a crash, and each input is an exact-size buffer. What a fuzzer does for hours, in short. */
+static void test_mutations(void)
+{
+        uint32_t seed = 0x15C0FFEEu;
+        size_t n0 = strlen(good);
+        unsigned accepted = 0, refused = 0;
+        static const char tokens[] = "{}[]\",:0123456789-+.eE \\/'\x00\x80\xC3\xFFtrufalsn";
+        for (unsigned i = 0; i < 20000; i++) {
+                size_t n = n0;
+                char *buf = malloc(n0 + 8);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+                memcpy(buf, good, n0);
+                unsigned edits = 1 + i % 4;
+                for (unsigned e = 0; e < edits && n > 1; e++) {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        size_t at = seed % n;
+                        switch ((seed >> 16) % 4) {
+                        case 0: /* replace */
+                                buf[at] = tokens[(seed >> 8) % (sizeof tokens - 1)];
+                                break;
+                        case 1: /* cut short */
+                                n = at + 1;
+                                break;
+                        case 2: /* delete */
+                                memmove(buf + at, buf + at + 1, n - at - 1);
+                                n--;
+                                break;
+                        default: /* insert */
+                                memmove(buf + at + 1, buf + at, n - at);
+                                buf[at] = tokens[(seed >> 8) % (sizeof tokens - 1)];
+                                n++;
+                                break;
+                        }
+                }
+                char *exact = malloc(n ? n : 1);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(exact);
+                memcpy(exact, buf, n);
+                free(buf);
+                struct cf_conf *c = NULL;
+                char *err = NULL;
+                int r = cf_conf_parse_len(exact, n, "/etc/x.conf", &c, &err);
+                if (r == 0) {
+                        accepted++;
+                        CU_ASSERT_PTR_NOT_NULL(c);
+                        CU_ASSERT_PTR_NULL(err);
+                } else {
+                        refused++;
+                        CU_ASSERT_PTR_NULL(c);
+                        CU_ASSERT(err && strncmp(err, "/etc/x.conf: ", 13) == 0);
+                }
+                cf_conf_free(c);
+                free(err);
+                free(exact);
+        }
+        /* Both outcomes occur, so the mutations reach the checks after the JSON syntax. */
+        CU_ASSERT(accepted > 100);
+        CU_ASSERT(refused > 10000);
 }
 
 static void test_fleet_key(void)
@@ -213,6 +334,8 @@ int main(void)
             {"good sample parses", test_good_sample},
             {"defaults", test_defaults},
             {"every error names the key", test_bad_keys},
+            {"cf_conf_parse_len reads len bytes", test_parse_len},
+            {"mutated configurations", test_mutations},
             {"fleet key file", test_fleet_key},
             {NULL, NULL},
         };

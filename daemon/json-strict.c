@@ -118,7 +118,7 @@ static int unexpected(struct parser *p, const char *expected)
         if (at >= p->len)
                 return fail_at(p, at, "the text ends where %s should be", expected);
         unsigned char c = p->s[at];
-        if (c == '/')
+        if (c == '/' || c == '#')
                 return fail_at(p, at, "comments are not JSON");
         if (c == '\'')
                 return fail_at(p, at, "single quotes: JSON strings take double quotes");
@@ -570,7 +570,7 @@ int cf_json_check(const char *text, size_t len, struct cf_json_error *e)
                 return p.oom ? -ENOMEM : r;
         skip_ws(&p);
         if (p.pos < len) {
-                if (p.s[p.pos] == '/')
+                if (p.s[p.pos] == '/' || p.s[p.pos] == '#')
                         return fail_at(&p, p.pos, "comments are not JSON");
                 return fail_at(&p, p.pos, "text after the end of the JSON value");
         }

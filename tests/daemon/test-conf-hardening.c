@@ -73,7 +73,8 @@ static const struct bad json_cases[] = {
     {"{\n  // tries\n  \"retries\": 3\n}", "/etc/x.conf: line 2, column 3: not valid JSON: comments are not JSON"},
     {"{\"retries\": 3 /* three */}", J "15: not valid JSON: comments are not JSON"},
     {"{\"retries\": /* three */ 3}", J "13: not valid JSON: comments are not JSON"},
-    {"# canfleet\n{}", J "1: not valid JSON: '#' where a value should be"},
+    {"# canfleet\n{}", J "1: not valid JSON: comments are not JSON"},
+    {"{\"retries\": 3} # three", J "16: not valid JSON: comments are not JSON"},
     /* single quotes */
     {"{'retries': 3}", J "2: not valid JSON: single quotes: JSON strings take double quotes"},
     {"{\"state_dir\": 's'}", J "15: not valid JSON: single quotes: JSON strings take double quotes"},

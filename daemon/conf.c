@@ -120,7 +120,8 @@ static int get_uint(struct ctx *x, json_object *o, const char *key, uint64_t min
                     hex_string ? "a number or a \"0x...\" string" : "a number");
 }
 
-/* Unsigned integer keys: one row each, so that a new key is one line (and its field). */
+/* Unsigned integer keys: one row each, so that a new key is one line (and its field, of 2, 4 or 8
+ * bytes). */
 struct uint_key {
         const char *name;
         size_t offset, size;

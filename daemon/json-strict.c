@@ -392,8 +392,6 @@ static int parse_array(struct parser *p)
         }
         for (;;) {
                 skip_ws(p);
-                if (peek(p) == ']')
-                        return unexpected(p, "a value"); /* only after a ',' */
                 bool number = peek(p) == '-' || is_digit(peek(p));
                 int r = parse_value(p);
                 if (r < 0)
@@ -467,10 +465,7 @@ static int parse_object(struct parser *p)
         for (;;) {
                 skip_ws(p);
                 if (peek(p) != '"') {
-                        if (peek(p) == '}')
-                                r = unexpected(p, "a key"); /* only after a ',' */
-                        else
-                                r = unexpected(p, "a key in double quotes");
+                        r = unexpected(p, "a key in double quotes");
                         goto out;
                 }
                 if (n == cap) {

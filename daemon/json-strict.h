@@ -13,8 +13,9 @@ struct cf_json_error {
 
 /*
  * 0 when text[0, len) is exactly one JSON value (RFC 8259) with optional whitespace around it;
- * otherwise -EBADMSG with *e naming the first problem and where it is. Nothing is allocated
- * except a key table per object being checked; any bytes are safe (no NUL terminator needed).
+ * otherwise -EBADMSG with *e naming the first problem and where it is (a duplicate key is found
+ * when its object closes, so a syntax error later in that object is named first), or -ENOMEM.
+ * Nothing is allocated but a key table per open object; any bytes are safe (no NUL needed).
  *
  * Beyond the grammar, refused because json-c would read them differently or not at all, or
  * because they hide mistakes in a hand-edited file:

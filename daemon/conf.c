@@ -99,7 +99,8 @@ static int get_uint(struct ctx *x, json_object *o, const char *key, uint64_t min
                 /* json-c clamps what does not fit in 64 bits: say so instead of printing the clamp. */
                 int64_t v = json_object_get_int64(o);
                 if (v == INT64_MAX || v == INT64_MIN)
-                        return fail(x, key, "a number this large is out of range %" PRIu64 "..%" PRIu64, min, max);
+                        return fail(x, key, "a number this large is out of range %" PRIu64 "..%" PRIu64, min,
+                                    max);
                 if (v < 0 || (uint64_t) v < min || (uint64_t) v > max)
                         return fail(x, key, "%" PRId64 " is out of range %" PRIu64 "..%" PRIu64, v, min,
                                     max);
@@ -282,7 +283,8 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
                 const char *at = strrchr(s + 6, '@');
                 if (at) {
                         uint64_t v;
-                        if (parse_unsigned(at + 1, false, &v) < 0 || v > UINT32_MAX || !valid_baud((uint32_t) v))
+                        if (parse_unsigned(at + 1, false, &v) < 0 || v > UINT32_MAX ||
+                            !valid_baud((uint32_t) v))
                                 return fail(x, key, "\"%s\": \"%s\" is not a serial speed (e.g. 115200)", s,
                                             at + 1);
                         b->baud = (uint32_t) v;
@@ -397,8 +399,8 @@ static void describe_station(const struct cf_bus_conf *b, uint16_t sa, char *buf
         snprintf(buf, size, "station %u (scan [%u, %u])", sa, b->scan_first, b->scan_last);
 }
 
-static int claim_id(struct ctx *x, const struct cf_bus_conf *b, struct id_use *ids, uint32_t id, uint8_t what,
-                    uint16_t sa, const char *key, bool scanned)
+static int claim_id(struct ctx *x, const struct cf_bus_conf *b, struct id_use *ids, uint32_t id,
+                    uint8_t what, uint16_t sa, const char *key, bool scanned)
 {
         if (ids[id].what == ID_FREE) {
                 ids[id] = (struct id_use){.what = what, .station = sa};
@@ -413,14 +415,14 @@ static int claim_id(struct ctx *x, const struct cf_bus_conf *b, struct id_use *i
                 bool other_listed = false;
                 for (size_t i = 0; i < b->n_nodes; i++)
                         other_listed |= b->nodes[i].station == ids[id].station;
-                return fail(x, key, "station %u would use %s id 0x%X (%s + %u), already the %s id of %s; %s", sa,
-                            id_role(what), id, what == ID_CRO ? "cro_base" : "dto_base", sa, id_role(ids[id].what),
-                            other,
+                return fail(x, key, "station %u would use %s id 0x%X (%s + %u), already the %s id of %s; %s",
+                            sa, id_role(what), id, what == ID_CRO ? "cro_base" : "dto_base", sa,
+                            id_role(ids[id].what), other,
                             other_listed ? "narrow scan or change that node's ids"
                                          : "narrow scan or move cro_base and dto_base apart");
         }
-        return fail(x, key, "%s id 0x%X is already the %s id of %s", id_role(what), id, id_role(ids[id].what),
-                    other);
+        return fail(x, key, "%s id 0x%X is already the %s id of %s", id_role(what), id,
+                    id_role(ids[id].what), other);
 }
 
 static int check_can_ids(struct ctx *x, const struct cf_bus_conf *b, const char *prefix)
@@ -526,12 +528,13 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
                 uint64_t first, last;
                 char ke[320];
                 snprintf(ke, sizeof ke, "%s[0]", k);
-                r = get_uint(x, json_object_array_get_idx(f, 0), ke, CF_CCP_STATION_MIN, CF_CCP_STATION_MAX, false,
-                             &first);
+                r = get_uint(x, json_object_array_get_idx(f, 0), ke, CF_CCP_STATION_MIN, CF_CCP_STATION_MAX,
+                             false, &first);
                 if (r < 0)
                         return r;
                 snprintf(ke, sizeof ke, "%s[1]", k);
-                r = get_uint(x, json_object_array_get_idx(f, 1), ke, first, CF_CCP_STATION_MAX, false, &last);
+                r = get_uint(x, json_object_array_get_idx(f, 1), ke, first, CF_CCP_STATION_MAX, false,
+                             &last);
                 if (r < 0)
                         return r;
                 b->scan_first = (uint16_t) first;
@@ -678,8 +681,8 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
                                 r = fail(x, k, "\"%s\": interface %s is already that of buses[%zu] (\"%s\")",
                                          b->transport, b->device, j, c->buses[j].transport);
                         else
-                                r = fail(x, k, "\"%s\": %s is the device of buses[%zu] (\"%s\")", b->transport,
-                                         canon[i], j, c->buses[j].transport);
+                                r = fail(x, k, "\"%s\": %s is the device of buses[%zu] (\"%s\")",
+                                         b->transport, canon[i], j, c->buses[j].transport);
                 }
         }
         for (size_t i = 0; i < c->n_buses; i++)
@@ -760,7 +763,8 @@ int cf_conf_parse_len(const char *text, size_t len, const char *path, struct cf_
         if (r == -ENOMEM)
                 return -ENOMEM;
         if (r < 0)
-                return fail(&x, NULL, "line %u, column %u: not valid JSON: %s", je.line, je.column, je.message);
+                return fail(&x, NULL, "line %u, column %u: not valid JSON: %s", je.line, je.column,
+                            je.message);
 
         /* A copy ending in NUL, handed over with that NUL (cf_json_check() allows no other): json-c
          * then knows the text ends there, also after a bare number. */
@@ -848,8 +852,8 @@ int cf_read_regular_file(const char *path, size_t max, char **ret, size_t *ret_l
         if (stat(path, &st) < 0)
                 return file_fail(error, -errno, "%s: %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL, "%s: is %s, not a regular file",
-                                 path, file_kind(st.st_mode));
+                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+                                 "%s: is %s, not a regular file", path, file_kind(st.st_mode));
         /* O_NONBLOCK: should a FIFO have taken its place since, open() must not wait for a writer. */
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
@@ -857,8 +861,8 @@ int cf_read_regular_file(const char *path, size_t max, char **ret, size_t *ret_l
         if (fstat(fd, &st) < 0)
                 return file_fail(error, -errno, "%s: %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL, "%s: is %s, not a regular file",
-                                 path, file_kind(st.st_mode));
+                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+                                 "%s: is %s, not a regular file", path, file_kind(st.st_mode));
         if ((uint64_t) st.st_size > max)
                 return file_fail(error, -EFBIG, "%s: is too large (%jd bytes, at most %zu)", path,
                                  (intmax_t) st.st_size, max);

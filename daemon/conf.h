@@ -1,4 +1,5 @@
-/* canfleetd's configuration: the JSON file, checked strictly and key by key, with messages that name the key. */
+/* canfleetd's configuration: the JSON file, checked strictly and key by key, with messages that name the
+ * key. */
 #pragma once
 
 #include <stdbool.h>

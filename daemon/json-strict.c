@@ -33,7 +33,8 @@ static void where(const struct parser *p, size_t pos, unsigned *line, unsigned *
                 if (p->s[i] == '\n') {
                         l++;
                         c = 1;
-                } else if ((p->s[i] & 0xC0) != 0x80) { /* continuation bytes belong to the character before */
+                } else if ((p->s[i] & 0xC0) !=
+                           0x80) { /* continuation bytes belong to the character before */
                         c++;
                 }
         }
@@ -125,7 +126,8 @@ static int unexpected(struct parser *p, const char *expected)
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
                 size_t n = 0;
                 while (at + n < p->len && n < 40 &&
-                       ((p->s[at + n] >= 'A' && p->s[at + n] <= 'Z') || (p->s[at + n] >= 'a' && p->s[at + n] <= 'z') ||
+                       ((p->s[at + n] >= 'A' && p->s[at + n] <= 'Z') ||
+                        (p->s[at + n] >= 'a' && p->s[at + n] <= 'z') ||
                         (p->s[at + n] >= '0' && p->s[at + n] <= '9') || p->s[at + n] == '_'))
                         n++;
                 const char *w = (const char *) p->s + at;
@@ -135,8 +137,8 @@ static int unexpected(struct parser *p, const char *expected)
                         return fail_at(p, at, "NaN and Infinity are not JSON numbers");
                 if ((n == 4 && (strncasecmp(w, "true", 4) == 0 || strncasecmp(w, "null", 4) == 0)) ||
                     (n == 5 && strncasecmp(w, "false", 5) == 0))
-                        return fail_at(p, at, "\"%.*s\": JSON's literals are lowercase (true, false, null)", (int) n,
-                                       w);
+                        return fail_at(p, at, "\"%.*s\": JSON's literals are lowercase (true, false, null)",
+                                       (int) n, w);
                 return fail_at(p, at, "\"%.*s\" without quotes where %s should be", (int) n, w, expected);
         }
         if (c == 0)
@@ -210,32 +212,40 @@ static int parse_string(struct parser *p, struct key *k)
                 if (c == '"')
                         break;
                 if (c < 0x20)
-                        return fail_at(p, p->pos, "control character U+%04X inside a string (write it escaped)", c);
+                        return fail_at(p, p->pos,
+                                       "control character U+%04X inside a string (write it escaped)", c);
                 if (c == '\\') {
                         escaped = true;
                         if (p->pos + 1 >= p->len)
-                                return fail_at(p, p->pos, "string not closed (no '\"' before the end of the text)");
+                                return fail_at(p, p->pos,
+                                               "string not closed (no '\"' before the end of the text)");
                         unsigned char x = p->s[p->pos + 1];
                         if (strchr("\"\\/bfnrt", x) && x) {
                                 p->pos += 2;
                                 continue;
                         }
                         if (x != 'u')
-                                return fail_at(p, p->pos, "\\%c is not a JSON escape", x >= 0x20 && x < 0x7F ? x : '?');
+                                return fail_at(p, p->pos, "\\%c is not a JSON escape",
+                                               x >= 0x20 && x < 0x7F ? x : '?');
                         uint32_t u;
                         if (hex4(p, p->pos + 2, &u) < 0)
                                 return fail_at(p, p->pos, "\\u needs four hexadecimal digits");
                         if (u == 0)
                                 return fail_at(p, p->pos, "\\u0000 (a NUL character) inside a string");
                         if (u >= 0xDC00 && u <= 0xDFFF)
-                                return fail_at(p, p->pos, "\\u%04X is the second half of a surrogate pair without the first",
-                                               (unsigned) u);
+                                return fail_at(
+                                    p, p->pos,
+                                    "\\u%04X is the second half of a surrogate pair without the first",
+                                    (unsigned) u);
                         if (u >= 0xD800 && u <= 0xDBFF) {
                                 uint32_t lo;
-                                if (p->pos + 12 > p->len || p->s[p->pos + 6] != '\\' || p->s[p->pos + 7] != 'u' ||
-                                    hex4(p, p->pos + 8, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-                                        return fail_at(p, p->pos, "\\u%04X is half of a surrogate pair without the second",
-                                                       (unsigned) u);
+                                if (p->pos + 12 > p->len || p->s[p->pos + 6] != '\\' ||
+                                    p->s[p->pos + 7] != 'u' || hex4(p, p->pos + 8, &lo) < 0 || lo < 0xDC00 ||
+                                    lo > 0xDFFF)
+                                        return fail_at(
+                                            p, p->pos,
+                                            "\\u%04X is half of a surrogate pair without the second",
+                                            (unsigned) u);
                                 p->pos += 12;
                         } else {
                                 p->pos += 6;
@@ -321,11 +331,14 @@ static int parse_number(struct parser *p)
                         size_t e = p->pos;
                         while (is_digit(e < p->len ? p->s[e] : -1) && e - start < 24)
                                 e++;
-                        return fail_at(p, start, "number with a leading zero (\"%.*s\"): JSON has no octal numbers",
+                        return fail_at(p, start,
+                                       "number with a leading zero (\"%.*s\"): JSON has no octal numbers",
                                        (int) (e - start), (const char *) p->s + start);
                 }
                 if (peek(p) == 'x' || peek(p) == 'X')
-                        return fail_at(p, start, "hexadecimal numbers are not JSON (a \"0x...\" string is, where the key takes one)");
+                        return fail_at(p, start,
+                                       "hexadecimal numbers are not JSON (a \"0x...\" string is, where the "
+                                       "key takes one)");
         } else {
                 while (is_digit(peek(p)))
                         p->pos++;
@@ -428,7 +441,8 @@ static int check_duplicates(struct parser *p, struct key *keys, size_t n)
         qsort(keys, n, sizeof *keys, key_cmp);
         const struct key *dup = NULL, *first = NULL;
         for (size_t i = 1; i < n; i++)
-                if (keys[i].len == keys[i - 1].len && memcmp(keys[i].name, keys[i - 1].name, keys[i].len) == 0 &&
+                if (keys[i].len == keys[i - 1].len &&
+                    memcmp(keys[i].name, keys[i - 1].name, keys[i].len) == 0 &&
                     (!dup || keys[i].pos < dup->pos)) {
                         dup = &keys[i];
                         size_t j = i - 1;
@@ -443,10 +457,11 @@ static int check_duplicates(struct parser *p, struct key *keys, size_t n)
         where(p, first->pos, &l, &c);
         bool printable = dup->len <= 40;
         for (size_t i = 0; printable && i < dup->len; i++)
-                printable = (unsigned char) dup->name[i] >= 0x20 && dup->name[i] != '"' && dup->name[i] != '\\';
+                printable =
+                    (unsigned char) dup->name[i] >= 0x20 && dup->name[i] != '"' && dup->name[i] != '\\';
         if (printable)
-                return fail_at(p, dup->pos, "key \"%.*s\" appears twice in this object (first at %u:%u)", (int) dup->len,
-                               dup->name, l, c);
+                return fail_at(p, dup->pos, "key \"%.*s\" appears twice in this object (first at %u:%u)",
+                               (int) dup->len, dup->name, l, c);
         return fail_at(p, dup->pos, "this key appears twice in this object (first at %u:%u)", l, c);
 }
 
@@ -523,7 +538,8 @@ static int parse_value(struct parser *p)
         case '{':
         case '[':
                 if (p->depth >= CF_JSON_MAX_DEPTH)
-                        return fail_at(p, p->pos, "nested more than %d arrays and objects deep", CF_JSON_MAX_DEPTH);
+                        return fail_at(p, p->pos, "nested more than %d arrays and objects deep",
+                                       CF_JSON_MAX_DEPTH);
                 p->depth++;
                 r = c == '{' ? parse_object(p) : parse_array(p);
                 p->depth--;

@@ -24,7 +24,7 @@ struct bad {
 
 #define HEAD "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
 #define BUS(x)                                                                                              \
-        HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"slcan:/dev/t\"}, {\"name\": \"b1\", "           \
+        HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"slcan:/dev/t\"}, {\"name\": \"b1\", "         \
              "\"transport\": \"socketcan:c\", " x "}]}"
 #define GOOD HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"socketcan:c\"}]}"
 #define P    "/etc/x.conf: "
@@ -70,7 +70,8 @@ static const struct bad json_cases[] = {
     {GOOD " {}", J "116: not valid JSON: text after the end of the JSON value"},
     /* comments */
     {"{\"retries\": 3} // three", J "16: not valid JSON: comments are not JSON"},
-    {"{\n  // tries\n  \"retries\": 3\n}", "/etc/x.conf: line 2, column 3: not valid JSON: comments are not JSON"},
+    {"{\n  // tries\n  \"retries\": 3\n}",
+     "/etc/x.conf: line 2, column 3: not valid JSON: comments are not JSON"},
     {"{\"retries\": 3 /* three */}", J "15: not valid JSON: comments are not JSON"},
     {"{\"retries\": /* three */ 3}", J "13: not valid JSON: comments are not JSON"},
     {"# canfleet\n{}", J "1: not valid JSON: comments are not JSON"},
@@ -101,11 +102,15 @@ static const struct bad json_cases[] = {
      J "16: not valid JSON: \\uD800 is half of a surrogate pair without the second"},
     {"{\"state_dir\": \"\\uDC00\"}",
      J "16: not valid JSON: \\uDC00 is the second half of a surrogate pair without the first"},
-    {"{\"state_dir\": \"abc", J "15: not valid JSON: string not closed (no '\"' before the end of the text)"},
+    {"{\"state_dir\": \"abc",
+     J "15: not valid JSON: string not closed (no '\"' before the end of the text)"},
     /* numbers: leading zeros (octal-looking), spaces inside, and what JavaScript has but JSON has not */
-    {"{\"retries\": 010}", J "13: not valid JSON: number with a leading zero (\"010\"): JSON has no octal numbers"},
-    {"{\"retries\": -01}", J "13: not valid JSON: number with a leading zero (\"-01\"): JSON has no octal numbers"},
-    {"{\"retries\": 00}", J "13: not valid JSON: number with a leading zero (\"00\"): JSON has no octal numbers"},
+    {"{\"retries\": 010}",
+     J "13: not valid JSON: number with a leading zero (\"010\"): JSON has no octal numbers"},
+    {"{\"retries\": -01}",
+     J "13: not valid JSON: number with a leading zero (\"-01\"): JSON has no octal numbers"},
+    {"{\"retries\": 00}",
+     J "13: not valid JSON: number with a leading zero (\"00\"): JSON has no octal numbers"},
     {"{\"retries\": 1 0}", J "15: not valid JSON: a space inside a number, or a missing ','"},
     {"{\"buses\": [1 0]}", J "14: not valid JSON: a space inside a number, or a missing ','"},
     {"{\"retries\": - 1}", J "13: not valid JSON: a space inside a number"},
@@ -113,14 +118,16 @@ static const struct bad json_cases[] = {
     {"{\"retries\": NaN}", J "13: not valid JSON: NaN and Infinity are not JSON numbers"},
     {"{\"retries\": Infinity}", J "13: not valid JSON: NaN and Infinity are not JSON numbers"},
     {"{\"retries\": -Infinity}", J "13: not valid JSON: NaN and Infinity are not JSON numbers"},
-    {"{\"retries\": 0x3}",
-     J "13: not valid JSON: hexadecimal numbers are not JSON (a \"0x...\" string is, where the key takes one)"},
+    {"{\"retries\": 0x3}", J "13: not valid JSON: hexadecimal numbers are not JSON (a \"0x...\" string is, "
+                             "where the key takes one)"},
     {"{\"retries\": +3}", J "13: not valid JSON: a '+' before a number is not JSON"},
     {"{\"retries\": .5}", J "13: not valid JSON: a number starting with '.' is not JSON (write 0.)"},
     {"{\"retries\": 3e}", J "15: not valid JSON: '}' where a digit in the exponent should be"},
-    {"{\"retries\": True}", J "13: not valid JSON: \"True\": JSON's literals are lowercase (true, false, null)"},
+    {"{\"retries\": True}",
+     J "13: not valid JSON: \"True\": JSON's literals are lowercase (true, false, null)"},
     {"{\"retries\": three}", J "13: not valid JSON: \"three\" without quotes where a value should be"},
-    {"{retries: 3}", J "2: not valid JSON: \"retries\" without quotes where a key in double quotes should be"},
+    {"{retries: 3}",
+     J "2: not valid JSON: \"retries\" without quotes where a key in double quotes should be"},
     /* encoding: invalid UTF-8 (bad lead byte, overlong, surrogate, beyond U+10FFFF, cut short), BOM,
      * a no-break space pasted where whitespace belongs */
     {"{\"state_dir\": \"\xC3\x28\"}", J "16: not valid JSON: invalid UTF-8 (byte 0xC3)"},
@@ -130,7 +137,9 @@ static const struct bad json_cases[] = {
     {"{\"state_dir\": \"\xE2\x82", J "16: not valid JSON: invalid UTF-8 (byte 0xE2)"},
     {"{\"st\xFF\": 1}", J "5: not valid JSON: invalid UTF-8 (byte 0xFF)"},
     {"\xEF\xBB\xBF{}", J "1: not valid JSON: a UTF-8 byte order mark (save the file without one)"},
-    {"{\"retries\":\xC2\xA0" "3}", J "12: not valid JSON: character U+00A0 where a value should be"},
+    {"{\"retries\":\xC2\xA0"
+     "3}",
+     J "12: not valid JSON: character U+00A0 where a value should be"},
     {"{\"d\": \"\xC3\xA9\", \"retries\": 3,}", J "24: not valid JSON: trailing comma before '}'"},
     /* structure */
     {"", J "1: not valid JSON: no JSON value (the text is empty)"},
@@ -140,7 +149,8 @@ static const struct bad json_cases[] = {
     {"{\"a\": [[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]}",
      J "26: not valid JSON: nested more than 20 arrays and objects deep"},
     /* numbers inside strings and the serial speed take the same care ("0700" is not octal 448) */
-    {BUS("\"cro_base\": \"0700\""), P "buses[1].cro_base: \"0700\" is not a number (e.g. 1664 or \"0x680\")"},
+    {BUS("\"cro_base\": \"0700\""),
+     P "buses[1].cro_base: \"0700\" is not a number (e.g. 1664 or \"0x680\")"},
     {BUS("\"cro_base\": \" 0x680\""),
      P "buses[1].cro_base: \" 0x680\" is not a number (e.g. 1664 or \"0x680\")"},
     {BUS("\"cro_base\": \"0x\""), P "buses[1].cro_base: \"0x\" is not a number (e.g. 1664 or \"0x680\")"},
@@ -161,10 +171,12 @@ static void test_strict_json(void)
 {
         expect_refused(json_cases, N_ELEMENTS(json_cases));
         /* What RFC 8259 allows stays allowed: escapes, non-ASCII, CRLF, tabs, every kind of value. */
-        expect_accepted("{\"fleet_key_file\": \"\\/etc\\/canfleet\\/fleet.key\", \"state_dir\": \"/var/lib/\xC3\xA9t\xC3\xA9\","
-                        "\r\n\t\"cache_dir\": \"c \\ud83d\\ude00 \\u00e9\\n\", \"retries\": 1,"
-                        "\r\n\t\"buses\": [{\"name\": \"b0\", \"transport\": \"socketcan:c\", \"cro_base\": 1536,"
-                        " \"dto_base\": \"0X640\", \"nodes\": [ 1 , {\"station\" : 2} ]}]}\r\n");
+        expect_accepted(
+            "{\"fleet_key_file\": \"\\/etc\\/canfleet\\/fleet.key\", \"state_dir\": "
+            "\"/var/lib/\xC3\xA9t\xC3\xA9\","
+            "\r\n\t\"cache_dir\": \"c \\ud83d\\ude00 \\u00e9\\n\", \"retries\": 1,"
+            "\r\n\t\"buses\": [{\"name\": \"b0\", \"transport\": \"socketcan:c\", \"cro_base\": 1536,"
+            " \"dto_base\": \"0X640\", \"nodes\": [ 1 , {\"station\" : 2} ]}]}\r\n");
         /* Keys that differ only after unescaping are different keys. */
         struct cf_conf *c = NULL;
         char *err = NULL;
@@ -182,7 +194,8 @@ static const struct bad station_cases[] = {
     {BUS("\"nodes\": [0]"), P "buses[1].nodes[0]: 0 is out of range 1..63"},
     {BUS("\"scan\": [1, 64]"), P "buses[1].scan[1]: 64 is out of range 1..63"},
     {BUS("\"scan\": [0, 5]"), P "buses[1].scan[0]: 0 is out of range 1..63"},
-    {BUS("\"cro_base\": 0, \"dto_base\": 1000, \"scan\": [70, 80]"), P "buses[1].scan[0]: 70 is out of range 1..63"},
+    {BUS("\"cro_base\": 0, \"dto_base\": 1000, \"scan\": [70, 80]"),
+     P "buses[1].scan[0]: 70 is out of range 1..63"},
 };
 
 static void test_stations(void)
@@ -241,8 +254,9 @@ static void test_can_ids(void)
         expect_accepted(BUS("\"scan\": [6, 63], \"nodes\": [{\"station\": 40, \"cro_id\": \"0x685\", "
                             "\"dto_id\": \"0x7A0\"}]"));
         expect_accepted(BUS("\"cro_base\": \"0x680\", \"dto_base\": \"0x690\", \"scan\": [1, 16]"));
-        expect_accepted(HEAD "\"buses\": [{\"name\": \"a\", \"transport\": \"socketcan:c\", \"nodes\": [1]}, "
-                             "{\"name\": \"b\", \"transport\": \"socketcan:d\", \"nodes\": [1]}]}");
+        expect_accepted(HEAD
+                        "\"buses\": [{\"name\": \"a\", \"transport\": \"socketcan:c\", \"nodes\": [1]}, "
+                        "{\"name\": \"b\", \"transport\": \"socketcan:d\", \"nodes\": [1]}]}");
         /* A listed station in the scan range answers on its own ids; the defaults it would have had
          * are free for nobody else to take but are not claimed either. */
         expect_accepted(BUS("\"nodes\": [{\"station\": 5, \"cro_id\": \"0x700\", \"dto_id\": \"0x701\"}]"));
@@ -268,8 +282,9 @@ static void two_buses(const char *a, const char *b, const char *message)
 {
         char text[1024];
         snprintf(text, sizeof text,
-                 HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"%s\"}, {\"name\": \"b1\", \"transport\": "
-                      "\"%s\"}]}",
+                 HEAD
+                 "\"buses\": [{\"name\": \"b0\", \"transport\": \"%s\"}, {\"name\": \"b1\", \"transport\": "
+                 "\"%s\"}]}",
                  a, b);
         if (!message) {
                 expect_accepted(text);
@@ -296,22 +311,27 @@ static void test_devices(void)
         /* a by-id symlink */
         snprintf(a, sizeof a, "slcan:%s", tty);
         snprintf(b, sizeof b, "slcan:%s", link);
-        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b, real, a);
+        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b,
+                 real, a);
         two_buses(a, b, msg);
         /* "//" and another speed */
         snprintf(b, sizeof b, "slcan:%s//ttyACM0@921600", tmp);
-        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b, real, a);
+        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b,
+                 real, a);
         two_buses(a, b, msg);
         snprintf(b, sizeof b, "slcan:%s/by-id/../ttyACM0", tmp);
-        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b, real, a);
+        snprintf(msg, sizeof msg, P "buses[1].transport: \"%s\": %s is the device of buses[0] (\"%s\")", b,
+                 real, a);
         two_buses(a, b, msg);
         /* devices that are not there (yet): by their directory, or as written once normalised */
         two_buses("slcan:/dev/cf-no-such-tty", "slcan:/dev//./cf-no-such-tty@115200",
-                  P "buses[1].transport: \"slcan:/dev//./cf-no-such-tty@115200\": /dev/cf-no-such-tty is the "
-                    "device of buses[0] (\"slcan:/dev/cf-no-such-tty\")");
+                  P
+                  "buses[1].transport: \"slcan:/dev//./cf-no-such-tty@115200\": /dev/cf-no-such-tty is the "
+                  "device of buses[0] (\"slcan:/dev/cf-no-such-tty\")");
         two_buses("slcan:/cf-no-dir/x/../tty/", "slcan:/cf-no-dir//tty",
-                  P "buses[1].transport: \"slcan:/cf-no-dir//tty\": /cf-no-dir/tty is the device of buses[0] "
-                    "(\"slcan:/cf-no-dir/x/../tty/\")");
+                  P
+                  "buses[1].transport: \"slcan:/cf-no-dir//tty\": /cf-no-dir/tty is the device of buses[0] "
+                  "(\"slcan:/cf-no-dir/x/../tty/\")");
         /* the same interface */
         two_buses("socketcan:lo", "socketcan:lo",
                   P "buses[1].transport: \"socketcan:lo\" is already the transport of buses[0]");
@@ -340,7 +360,8 @@ static void expect_load_refused(const char *path, const char *message)
         int r = cf_conf_load(path, &c, &err);
         alarm(0);
         if (r >= 0 || !err || strcmp(err, message) != 0)
-                fprintf(stderr, "\n %s\n  got      %s\n  expected %s\n", path, err ? err : "(accepted)", message);
+                fprintf(stderr, "\n %s\n  got      %s\n  expected %s\n", path, err ? err : "(accepted)",
+                        message);
         CU_ASSERT(r < 0);
         CU_ASSERT_PTR_NULL(c);
         cf_conf_free(c);
@@ -392,8 +413,10 @@ static void test_files(void)
         snprintf(conf, sizeof conf, "%s/ok.conf", tmp);
         f = fopen(conf, "w");
         CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-        fprintf(f, "{\"fleet_key_file\": \"%s\", \"state_dir\": \"s\", \"cache_dir\": \"c\", \"buses\": "
-                   "[{\"name\": \"b0\", \"transport\": \"socketcan:c\"}]}\n", fifo);
+        fprintf(f,
+                "{\"fleet_key_file\": \"%s\", \"state_dir\": \"s\", \"cache_dir\": \"c\", \"buses\": "
+                "[{\"name\": \"b0\", \"transport\": \"socketcan:c\"}]}\n",
+                fifo);
         fclose(f);
         struct cf_conf *c = NULL;
         char *err = NULL;
@@ -402,7 +425,8 @@ static void test_files(void)
         alarm(10);
         CU_ASSERT(cf_conf_read_fleet_key(c, key, &err) < 0);
         alarm(0);
-        snprintf(msg, sizeof msg, "%s: fleet_key_file: %s: is a FIFO (named pipe), not a regular file", conf, fifo);
+        snprintf(msg, sizeof msg, "%s: fleet_key_file: %s: is a FIFO (named pipe), not a regular file", conf,
+                 fifo);
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);
         CU_ASSERT_STRING_EQUAL(err, msg);
         free(err);

@@ -88,7 +88,8 @@ static void test_defaults(void)
         CU_ASSERT_EQUAL(c->buses[0].max_parallel, 16);
         cf_conf_free(c);
 
-        t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", \"node_lost_timeout_s\": 3600,"
+        t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+            "\"node_lost_timeout_s\": 3600,"
             " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}";
         CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
         CU_ASSERT_EQUAL(c->node_lost_timeout_s, 3600);
@@ -146,7 +147,8 @@ static const struct bad bads[] = {
     {HEAD "\"buses\": []}", "/etc/x.conf: buses: is empty: at least one bus is needed"},
     {HEAD "\"buses\": {}}", "/etc/x.conf: buses: an object is not an array"},
     {HEAD "\"retries\": 0, \"buses\": []}", "/etc/x.conf: retries: 0 is out of range 1..20"},
-    {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}", "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
+    {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}",
+     "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
     {HEAD "\"max_parallel\": -1, \"buses\": []}", "/etc/x.conf: max_parallel: -1 is out of range 1..4096"},
     {HEAD "\"node_lost_timeout_s\": 0, \"buses\": []}",
      "/etc/x.conf: node_lost_timeout_s: 0 is out of range 1..3600"},
@@ -181,7 +183,8 @@ static void test_bad_keys(void)
         }
 }
 
-/* cf_conf_parse_len() reads exactly len bytes: nothing before a NUL is assumed, nothing after len is read. */
+/* cf_conf_parse_len() reads exactly len bytes: nothing before a NUL is assumed, nothing after len is read.
+ */
 static void test_parse_len(void)
 {
         size_t n = strlen(good);
@@ -207,14 +210,15 @@ static void test_parse_len(void)
         memcpy(text, "{\"a\":\0 1}", 10);
         CU_ASSERT(cf_conf_parse_len(text, 10, "/etc/x.conf", &c, &err) < 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: line 1, column 6: not valid JSON: a NUL byte where a value should be");
+        CU_ASSERT_STRING_EQUAL(
+            err, "/etc/x.conf: line 1, column 6: not valid JSON: a NUL byte where a value should be");
         free(err);
         memcpy(text, "{\"a\": \"\0\"}", 9);
         CU_ASSERT(cf_conf_parse_len(text, 9, "/etc/x.conf", &c, &err) < 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-        CU_ASSERT_STRING_EQUAL(err,
-                               "/etc/x.conf: line 1, column 8: not valid JSON: control character U+0000 inside a "
-                               "string (write it escaped)");
+        CU_ASSERT_STRING_EQUAL(
+            err, "/etc/x.conf: line 1, column 8: not valid JSON: control character U+0000 inside a "
+                 "string (write it escaped)");
         free(err);
 
         CU_ASSERT(cf_conf_parse_len("", 0, "/etc/x.conf", &c, NULL) < 0);

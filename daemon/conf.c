@@ -1,5 +1,4 @@
-/* Parsing and checking of canfleetd.conf: strict JSON (json-strict.c), then json-c's tree checked key
- * by key, one message per problem, naming the key. */
+/* canfleetd.conf: strict JSON (json-strict.c), then json-c's tree checked key by key, naming the key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

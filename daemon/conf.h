@@ -1,5 +1,4 @@
-/* canfleetd's configuration: the JSON file, checked strictly and key by key, with messages that name the
- * key. */
+/* canfleetd's configuration: strict JSON, checked key by key, with messages that name the key. */
 #pragma once
 
 #include <stdbool.h>

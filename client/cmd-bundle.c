@@ -479,9 +479,12 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
         } else if (verify) {
                 if (r >= 0) {
                         const struct cf_bundle_manifest *m = &b->manifest;
+                        size_t trusted = 0;
+                        for (size_t i = 0; i < b->n_signers; i++)
+                                trusted += b->signers[i].trust == CF_BUNDLE_TRUST_OK;
                         printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 "; trusted signer%s:",
                                path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
-                               b->n_signers == 1 ? "" : "s");
+                               trusted == 1 ? "" : "s");
                         for (size_t i = 0, n = 0; i < b->n_signers; i++)
                                 if (b->signers[i].trust == CF_BUNDLE_TRUST_OK)
                                         printf("%s %s", n++ ? ";" : "", b->signers[i].subject);

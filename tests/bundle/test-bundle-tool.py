@@ -188,9 +188,12 @@ class BundleTool(unittest.TestCase):
                         "-in", self.path("manifest.json"), "-signer", self.path("sign.crt"),
                         "-inkey", self.path("sign.key"), "-certfile", self.path("inter.crt"),
                         "-out", self.path("m.cms")], check=True)
+        # README's assembly, run by the shell as an operator would
+        subprocess.run(["sh", "-c", "cat app.img m.cms > stock.cfb && python3 -c 'import os,sys; "
+                        "sys.stdout.buffer.write(os.path.getsize(\"m.cms\").to_bytes(8,\"big\"))' >> stock.cfb"],
+                       cwd=self.dir, check=True)
         cms = rd(self.path("m.cms"))
-        with open(self.path("stock.cfb"), "wb") as f:
-            f.write(img + cms + len(cms).to_bytes(8, "big"))
+        self.assertEqual(rd(self.path("stock.cfb")), img + cms + len(cms).to_bytes(8, "big"))
         p = self.verify(self.path("stock.cfb"), "--json")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(json.loads(p.stdout)["manifest"]["description"], "stock tools")

@@ -7,6 +7,7 @@
 #   noeku.{crt,key}      leaf without any EKU, RSA key (must be accepted)
 #   expired.{crt,key}    code-signing leaf valid 2020-2021 only
 #   other-root.crt, other.{crt,key}  an unrelated CA and its code-signing leaf
+#   sub.{crt,key}        code-signing cert issued by the sign leaf (not a CA); sub-chain.pem its chain
 # Usage: mkca.sh DIR
 set -eu
 cd "$1"
@@ -74,4 +75,6 @@ openssl ca -batch -config ca.cnf -cert inter.crt -keyfile inter.key -in expired.
         -notext 2>/dev/null
 root other-root "unrelated root"
 leaf other "unrelated signer" other-root codesign 6
+leaf sub "under a leaf" sign codesign 7
+cat inter.crt sign.crt > sub-chain.pem
 cp root.crt keyring.pem

@@ -386,6 +386,14 @@ static void test_trust(void)
         b = good_bundle(NULL, noeku, 0, &size);
         expect(b, size, CF_BUNDLE_CHECK_NONE, NULL);
         free(b);
+        /* a chain through a certificate that is no CA */
+        struct cf_bundle_key subkey[] = {{path("sub.crt"), path("sub.key")}};
+        const char *subchain[] = {path("sub-chain.pem")};
+        struct cf_bundle_create_options o = {subkey, 1, subchain, 1, NULL};
+        struct cf_bundle_error cerr;
+        CU_ASSERT_EQUAL_FATAL(cf_bundle_create(image, &o, &b, &size, &cerr), 0);
+        expect(b, size, CF_BUNDLE_CHECK_TRUST, "signer 1 (CN=under a leaf): invalid CA certificate");
+        free(b);
         /* the intermediate not carried: no chain */
         b = good_bundle(NULL, SIGN, F_NO_INTER, &size);
         expect(b, size, CF_BUNDLE_CHECK_TRUST, "unable to get local issuer certificate");

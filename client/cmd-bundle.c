@@ -456,14 +456,10 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
                 return EXIT_INVALID;
         }
 
+        /* with the keyring, the same result as cf_bundle_verify(), and what could be read of a
+         * refused bundle for the report */
         struct cf_bundle *b = NULL;
-        if (verify) {
-                r = cf_bundle_verify(file_buf, size, keyring, &b, &err);
-                /* for the report, what can be read of a refused bundle */
-                if (r < 0 && r != -ENOMEM)
-                        (void) cf_bundle_inspect(file_buf, size, &b, &(struct cf_bundle_error){0});
-        } else
-                r = cf_bundle_inspect(file_buf, size, &b, &err);
+        r = cf_bundle_inspect(file_buf, size, keyring, &b, &err);
         cf_keyring_free(keyring);
         if (r == -ENOMEM) {
                 error("out of memory");

@@ -215,6 +215,8 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "empty");
         if (memchr(json, '\0', len))
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "contains a NUL byte; it must be UTF-8 JSON text");
+        if (len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0)
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST, "starts with a UTF-8 byte order mark; save it without");
         if (len > INT32_MAX)
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "too long");
 
@@ -829,10 +831,11 @@ int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *
         return 0;
 }
 
-int cf_bundle_inspect(const uint8_t *data, size_t size, struct cf_bundle **ret, struct cf_bundle_error *err)
+int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
+                      struct cf_bundle_error *err)
 {
         struct cf_bundle *b = NULL;
-        int r = bundle_check(data, size, NULL, &b, err);
+        int r = bundle_check(data, size, keyring, &b, err);
         if (b)
                 *ret = b;
         return r;
@@ -1064,7 +1067,7 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         /* never hand out what a verifier would refuse for a reason of ours */
         struct cf_bundle *b = NULL;
         struct cf_bundle_error check;
-        r = cf_bundle_inspect(out, total, &b, &check);
+        r = cf_bundle_inspect(out, total, NULL, &b, &check);
         cf_bundle_free(b);
         if (r < 0) {
                 r = fail_errno(err, -EIO, "internal error: the new bundle does not check out: %s", check.message);

@@ -146,12 +146,14 @@ int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *
                      struct cf_bundle_error *err);
 
 /*
- * The same checks without a keyring (trust left unchecked), for `canfleetctl bundle inspect`: *ret
- * is set whenever the size check passed, with what could be read up to the first failing check
- * (trailer, signers, manifest when its signature checks out), even when a check failed. Returns 0
- * or the first failing check's negative errno.
+ * The same checks for a report, `canfleetctl bundle inspect` and `verify`: with keyring NULL the
+ * trust check is skipped (each signer's trust stays UNCHECKED). *ret is set whenever the size check
+ * passed, with what could be read up to the first failing check (trailer, signers and their trust,
+ * the manifest once its signatures check out), also when a check failed. Returns 0 or the first
+ * failing check's negative errno: with a keyring, exactly what cf_bundle_verify() returns.
  */
-int cf_bundle_inspect(const uint8_t *data, size_t size, struct cf_bundle **ret, struct cf_bundle_error *err);
+int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
+                      struct cf_bundle_error *err);
 
 /* Whether data looks like a bundle rather than a plain area image: the size bounds and length field
  * agree (size check only). */

@@ -155,6 +155,13 @@ class BundleTool(unittest.TestCase):
         p = self.verify(f)
         self.assertEqual(p.returncode, 1)
         self.assertIn("extendedKeyUsage does not include codeSigning", p.stderr)
+        p = self.verify(f, "--json")
+        self.assertEqual(p.returncode, 1)
+        j = json.loads(p.stdout)
+        self.assertEqual(j["failed_check"], "trust")
+        self.assertEqual(j["signers"][0]["trust"], "refused")
+        self.assertIn("codeSigning", j["signers"][0]["trust_error"])
+        self.assertEqual(j["manifest"], None)  # not read: the manifest comes after the trust check
 
     def test_usage(self):
         img = self.path("app.img")

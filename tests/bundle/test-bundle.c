@@ -209,6 +209,16 @@ static void expect(const uint8_t *b, size_t size, enum cf_bundle_check check, co
                 }
         }
         cf_bundle_free(bundle);
+
+        /* inspect with the keyring returns what verify does, and a report whenever the size was right */
+        struct cf_bundle_error err2 = {0};
+        bundle = NULL;
+        int r2 = cf_bundle_inspect(b, size, keyring, &bundle, &err2);
+        CU_ASSERT_EQUAL(r2, r);
+        CU_ASSERT_EQUAL(err2.check, err.check);
+        CU_ASSERT_STRING_EQUAL(err2.message, err.message);
+        CU_ASSERT((bundle != NULL) == (check != CF_BUNDLE_CHECK_SIZE));
+        cf_bundle_free(bundle);
 }
 
 static void set_len(uint8_t *b, size_t size, uint64_t len)
@@ -414,6 +424,7 @@ static void test_manifest_schema(void)
                 const char *json, *msg;
         } bad[] = {
             {"[1, 2]", "not a JSON object"},
+            {"\xef\xbb\xbf{}", "byte order mark"},
             {"{\"format\": \"canfleet-bundle-1\"", "not valid JSON"},
             {"{} {}", "not valid JSON"},
             {"{\"hw_id\": 1}", "missing \"format\""},
@@ -608,7 +619,7 @@ static void test_create(void)
         o.n_keys = 1;
         o.n_intermediates = 0;
         CU_ASSERT_EQUAL_FATAL(cf_bundle_create(image, &o, &b, &size, &err), 0);
-        CU_ASSERT_EQUAL(cf_bundle_inspect(b, size, &bundle, &err), 0);
+        CU_ASSERT_EQUAL(cf_bundle_inspect(b, size, NULL, &bundle, &err), 0);
         CU_ASSERT_EQUAL(bundle->signers[0].trust, CF_BUNDLE_TRUST_UNCHECKED);
         cf_bundle_free(bundle);
         expect(b, size, CF_BUNDLE_CHECK_TRUST, "unable to get local issuer");

@@ -34,53 +34,57 @@ static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
 
 static void bundle_usage(FILE *f)
 {
-        fprintf(f,
-                "Usage: canfleetctl bundle create IMAGE --cert CERT --key KEY [--cert CERT --key KEY]...\n"
-                "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
-                "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
-                "       canfleetctl bundle inspect [--json] FILE.cfb\n"
-                "\n"
-                "Signed bundles, offline; no daemon is needed. canfleetd flashes only bundles signed by a key\n"
-                "that chains to its keyring. A bundle (.cfb) is:\n"
-                "  [the 256 KB area image][CMS SignedData with the manifest inline][CMS length, u64 big-endian]\n"
-                "The manifest is JSON: format \"canfleet-bundle-1\", hw_id, version, release, image_size,\n"
-                "image_sha256 (of the whole image) and an optional description.\n"
-                "\n"
-                "create IMAGE     sign an area image made by 'canfleetctl image pack'; the manifest is\n"
-                "                 filled from the image trailer\n"
-                "     --cert CERT        the signer's certificate (PEM)\n"
-                "     --key KEY          its private key: a PEM file, or a PKCS#11 URI 'pkcs11:token=...;\n"
-                "                        object=...' used through OpenSSL's pkcs11 engine (module from\n"
-                "                        $CANFLEET_PKCS11_MODULE, PIN from the URI's pin-value or\n"
-                "                        $CANFLEET_PKCS11_PIN). Give --cert/--key once per signer, in pairs:\n"
-                "                        several signers carry an old and a new key through a rotation\n"
-                "     --intermediate PEM intermediate CA certificates to carry in the bundle (repeatable)\n"
-                "     --description TEXT free text kept in the manifest\n"
-                "  -o --output OUT.cfb   where to write the bundle (replaced atomically)\n"
-                "\n"
-                "verify FILE.cfb  run every check canfleetd runs before it sends a frame: sizes, CMS\n"
-                "                 SignedData, every signature, a signer chaining to the keyring (codeSigning\n"
-                "                 where a certificate has an extendedKeyUsage), manifest, image sha256,\n"
-                "                 trailer = manifest, CRC. Exit status 0 valid, 1 refused (the check named)\n"
-                "     --keyring PEM      the trust anchors (canfleetd's 'keyring')\n"
-                "     --json             print one JSON object\n"
-                "\n"
-                "inspect FILE.cfb print the manifest, the signers (subject, issuer, validity) and the image\n"
-                "                 trailer, and check all but the trust (no keyring needed); exit 1 when a\n"
-                "                 check fails\n"
-                "     --json             print one JSON object\n"
-                "\n"
-                "The stock tools make the same bundle:\n"
-                "  openssl cms -sign -binary -nodetach -outform DER -in manifest.json -signer cert.pem \\\n"
-                "      -inkey key.pem [-certfile intermediates.pem] -out m.cms\n"
-                "  cat app.img m.cms > app.cfb\n"
-                "  python3 -c 'import os,sys; sys.stdout.buffer.write(os.path.getsize(\"m.cms\").to_bytes(8,\"big\"))' >> app.cfb\n"
-                "\n"
-                "Examples:\n"
-                "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
-                "  canfleetctl bundle create app.img --cert hsm.crt --key 'pkcs11:token=fleet;object=release' -o app.cfb\n"
-                "  canfleetctl bundle verify app.cfb --keyring /etc/canfleet/keyring.pem\n"
-                "  canfleetctl bundle inspect --json app.cfb\n");
+        fprintf(
+            f,
+            "Usage: canfleetctl bundle create IMAGE --cert CERT --key KEY [--cert CERT --key KEY]...\n"
+            "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
+            "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
+            "       canfleetctl bundle inspect [--json] FILE.cfb\n"
+            "\n"
+            "Signed bundles, offline; no daemon is needed. canfleetd flashes only bundles signed by a key\n"
+            "that chains to its keyring. A bundle (.cfb) is:\n"
+            "  [the 256 KB area image][CMS SignedData with the manifest inline][CMS length, u64 "
+            "big-endian]\n"
+            "The manifest is JSON: format \"canfleet-bundle-1\", hw_id, version, release, image_size,\n"
+            "image_sha256 (of the whole image) and an optional description.\n"
+            "\n"
+            "create IMAGE     sign an area image made by 'canfleetctl image pack'; the manifest is\n"
+            "                 filled from the image trailer\n"
+            "     --cert CERT        the signer's certificate (PEM)\n"
+            "     --key KEY          its private key: a PEM file, or a PKCS#11 URI 'pkcs11:token=...;\n"
+            "                        object=...' used through OpenSSL's pkcs11 engine (module from\n"
+            "                        $CANFLEET_PKCS11_MODULE, PIN from the URI's pin-value or\n"
+            "                        $CANFLEET_PKCS11_PIN). Give --cert/--key once per signer, in pairs:\n"
+            "                        several signers carry an old and a new key through a rotation\n"
+            "     --intermediate PEM intermediate CA certificates to carry in the bundle (repeatable)\n"
+            "     --description TEXT free text kept in the manifest\n"
+            "  -o --output OUT.cfb   where to write the bundle (replaced atomically)\n"
+            "\n"
+            "verify FILE.cfb  run every check canfleetd runs before it sends a frame: sizes, CMS\n"
+            "                 SignedData, every signature, a signer chaining to the keyring (codeSigning\n"
+            "                 where a certificate has an extendedKeyUsage), manifest, image sha256,\n"
+            "                 trailer = manifest, CRC. Exit status 0 valid, 1 refused (the check named)\n"
+            "     --keyring PEM      the trust anchors (canfleetd's 'keyring')\n"
+            "     --json             print one JSON object\n"
+            "\n"
+            "inspect FILE.cfb print the manifest, the signers (subject, issuer, validity) and the image\n"
+            "                 trailer, and check all but the trust (no keyring needed); exit 1 when a\n"
+            "                 check fails\n"
+            "     --json             print one JSON object\n"
+            "\n"
+            "The stock tools make the same bundle:\n"
+            "  openssl cms -sign -binary -nodetach -outform DER -in manifest.json -signer cert.pem \\\n"
+            "      -inkey key.pem [-certfile intermediates.pem] -out m.cms\n"
+            "  cat app.img m.cms > app.cfb\n"
+            "  python3 -c 'import os,sys; "
+            "sys.stdout.buffer.write(os.path.getsize(\"m.cms\").to_bytes(8,\"big\"))' >> app.cfb\n"
+            "\n"
+            "Examples:\n"
+            "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
+            "  canfleetctl bundle create app.img --cert hsm.crt --key 'pkcs11:token=fleet;object=release' "
+            "-o app.cfb\n"
+            "  canfleetctl bundle verify app.cfb --keyring /etc/canfleet/keyring.pem\n"
+            "  canfleetctl bundle inspect --json app.cfb\n");
 }
 
 static int bad_option(int c, char **argv, const char *sub)
@@ -204,7 +208,8 @@ static int bundle_create(int argc, char **argv)
                 return EXIT_INVALID;
         }
         if (len != CF_IMAGE_AREA_SIZE) {
-                error("'%s' is %" PRIu64 " bytes, an area image is exactly %u (256K); make one with 'canfleetctl "
+                error("'%s' is %" PRIu64
+                      " bytes, an area image is exactly %u (256K); make one with 'canfleetctl "
                       "image pack'",
                       input, len, CF_IMAGE_AREA_SIZE);
                 return EXIT_INVALID;
@@ -233,8 +238,8 @@ static int bundle_create(int argc, char **argv)
         }
         struct cf_image_info info;
         cf_image_info_parse(area + CF_TRAILER_OFFSET, &info);
-        printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", %zu signer%s, CMS %zu bytes\n", output,
-               info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release, n_keys,
+        printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", %zu signer%s, CMS %zu bytes\n",
+               output, info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release, n_keys,
                n_keys == 1 ? "" : "s", size - CF_IMAGE_AREA_SIZE - CF_BUNDLE_LENGTH_SIZE);
         return 0;
 }
@@ -253,8 +258,8 @@ static int read_bundle(const char *path, size_t *size)
                 return -1;
         }
         if (len > sizeof(file_buf)) {
-                error("%s: refused: size: the file is %" PRIu64 " bytes, more than the largest bundle (%zu)", path,
-                      len, sizeof(file_buf));
+                error("%s: refused: size: the file is %" PRIu64 " bytes, more than the largest bundle (%zu)",
+                      path, len, sizeof(file_buf));
                 return -1;
         }
         *size = (size_t) len;
@@ -263,7 +268,9 @@ static int read_bundle(const char *path, size_t *size)
 
 static const char *trust_str(enum cf_bundle_trust t)
 {
-        return t == CF_BUNDLE_TRUST_OK ? "trusted" : t == CF_BUNDLE_TRUST_REFUSED ? "refused" : "not checked";
+        return t == CF_BUNDLE_TRUST_OK        ? "trusted"
+               : t == CF_BUNDLE_TRUST_REFUSED ? "refused"
+                                              : "not checked";
 }
 
 static struct json_object *json_time(time_t t)
@@ -283,7 +290,8 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 return NULL;
         json_object_object_add(o, "file", json_object_new_string(path));
         json_object_object_add(o, "valid", json_object_new_boolean(r >= 0));
-        json_object_object_add(o, "failed_check", r < 0 ? json_object_new_string(cf_bundle_check_name(err->check)) : NULL);
+        json_object_object_add(o, "failed_check",
+                               r < 0 ? json_object_new_string(cf_bundle_check_name(err->check)) : NULL);
         json_object_object_add(o, "error", r < 0 ? json_object_new_string(err->message) : NULL);
         json_object_object_add(o, "trust_checked", json_object_new_boolean(trust_checked));
         if (!b)
@@ -311,13 +319,15 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         for (size_t i = 0; i < b->n_signers; i++) {
                 const struct cf_bundle_signer *s = &b->signers[i];
                 struct json_object *so = json_object_new_object();
-                json_object_object_add(so, "subject", s->subject ? json_object_new_string(s->subject) : NULL);
+                json_object_object_add(so, "subject",
+                                       s->subject ? json_object_new_string(s->subject) : NULL);
                 json_object_object_add(so, "issuer", s->issuer ? json_object_new_string(s->issuer) : NULL);
                 json_object_object_add(so, "serial", json_object_new_string(s->serial));
                 json_object_object_add(so, "not_before", json_time(s->not_before));
                 json_object_object_add(so, "not_after", json_time(s->not_after));
                 json_object_object_add(so, "signature_valid",
-                                       s->signature_checked ? json_object_new_boolean(s->signature_ok) : NULL);
+                                       s->signature_checked ? json_object_new_boolean(s->signature_ok)
+                                                            : NULL);
                 json_object_object_add(so, "trust", json_object_new_string(trust_str(s->trust)));
                 json_object_object_add(so, "trust_error",
                                        s->trust_error ? json_object_new_string(s->trust_error) : NULL);
@@ -329,7 +339,8 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         struct json_object *to = json_object_new_object();
         snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
         hex(t->payload_sha256, 32, sha);
-        json_object_object_add(to, "valid", json_object_new_boolean(cf_image_check(b->image, NULL) == CF_IMAGE_OK));
+        json_object_object_add(to, "valid",
+                               json_object_new_boolean(cf_image_check(b->image, NULL) == CF_IMAGE_OK));
         json_object_object_add(to, "version", json_object_new_string(buf));
         json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
         json_object_object_add(to, "release", json_object_new_int64(t->release));
@@ -382,8 +393,8 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 printf("  signature        %s\n",
                        s->signature_checked ? (s->signature_ok ? "valid" : "INVALID") : "not checked");
                 if (s->trust != CF_BUNDLE_TRUST_UNCHECKED)
-                        printf("  trust            %s%s%s\n", trust_str(s->trust), s->trust_error ? ": " : "",
-                               s->trust_error ? s->trust_error : "");
+                        printf("  trust            %s%s%s\n", trust_str(s->trust),
+                               s->trust_error ? ": " : "", s->trust_error ? s->trust_error : "");
         }
         const struct cf_image_info *t = &b->info;
         format_time((time_t) t->build_time, t1, sizeof(t1));
@@ -423,8 +434,9 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
                         break;
                 case ARG_KEYRING:
                         if (!verify) {
-                                error("inspect takes no --keyring; 'canfleetctl bundle verify FILE --keyring "
-                                      "PEM' checks the trust");
+                                error(
+                                    "inspect takes no --keyring; 'canfleetctl bundle verify FILE --keyring "
+                                    "PEM' checks the trust");
                                 return EXIT_USAGE;
                         }
                         keyring_path = optarg;
@@ -478,7 +490,8 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
                         size_t trusted = 0;
                         for (size_t i = 0; i < b->n_signers; i++)
                                 trusted += b->signers[i].trust == CF_BUNDLE_TRUST_OK;
-                        printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 "; trusted signer%s:",
+                        printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
+                               "; trusted signer%s:",
                                path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
                                trusted == 1 ? "" : "s");
                         for (size_t i = 0, n = 0; i < b->n_signers; i++)
@@ -491,7 +504,8 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
         if (r < 0 && !json)
                 error("%s: refused: %s", path, err.message);
         else if (!verify && !json && r >= 0)
-                printf("checks:            all passed (trust not checked: 'canfleetctl bundle verify --keyring')\n");
+                printf("checks:            all passed (trust not checked: 'canfleetctl bundle verify "
+                       "--keyring')\n");
         cf_bundle_free(b);
         if (fflush(stdout) != 0) {
                 error("cannot write the output: %s", strerror(errno));
@@ -505,7 +519,8 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
 int cmd_bundle(int argc, char **argv)
 {
         if (argc < 2) {
-                error("which one? 'canfleetctl bundle create|verify|inspect ...'; see 'canfleetctl bundle --help'");
+                error("which one? 'canfleetctl bundle create|verify|inspect ...'; see 'canfleetctl bundle "
+                      "--help'");
                 return EXIT_USAGE;
         }
         const char *sub = argv[1];
@@ -520,6 +535,7 @@ int cmd_bundle(int argc, char **argv)
                 return bundle_check_cmd(argc - 1, argv + 1, true);
         if (strcmp(sub, "inspect") == 0)
                 return bundle_check_cmd(argc - 1, argv + 1, false);
-        error("unknown subcommand '%s'; 'create', 'verify' or 'inspect', see 'canfleetctl bundle --help'", sub);
+        error("unknown subcommand '%s'; 'create', 'verify' or 'inspect', see 'canfleetctl bundle --help'",
+              sub);
         return EXIT_USAGE;
 }

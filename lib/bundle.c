@@ -214,9 +214,11 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         if (len == 0)
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "empty");
         if (memchr(json, '\0', len))
-                return fail(err, CF_BUNDLE_CHECK_MANIFEST, "contains a NUL byte; it must be UTF-8 JSON text");
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                            "contains a NUL byte; it must be UTF-8 JSON text");
         if (len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0)
-                return fail(err, CF_BUNDLE_CHECK_MANIFEST, "starts with a UTF-8 byte order mark; save it without");
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                            "starts with a UTF-8 byte order mark; save it without");
         if (len > INT32_MAX)
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "too long");
 
@@ -248,7 +250,8 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         if ((r = manifest_string(o, "format", true, &s, err)) < 0)
                 goto out;
         if (strcmp(s, CF_BUNDLE_FORMAT) != 0) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "format \"%.64s\" is not \"" CF_BUNDLE_FORMAT "\"", s);
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "format \"%.64s\" is not \"" CF_BUNDLE_FORMAT "\"",
+                         s);
                 goto out;
         }
         if ((r = manifest_uint(o, "hw_id", UINT16_MAX, &v, err)) < 0)
@@ -257,9 +260,10 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         if ((r = manifest_string(o, "version", true, &s, err)) < 0)
                 goto out;
         if (!parse_version(s, &out)) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
-                         "version \"%.64s\" is not X.Y.Z (decimal without leading zeros; X, Y 0-255, Z 0-65535)",
-                         s);
+                r = fail(
+                    err, CF_BUNDLE_CHECK_MANIFEST,
+                    "version \"%.64s\" is not X.Y.Z (decimal without leading zeros; X, Y 0-255, Z 0-65535)",
+                    s);
                 goto out;
         }
         if ((r = manifest_uint(o, "release", UINT32_MAX, &v, err)) < 0)
@@ -268,8 +272,8 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         if ((r = manifest_uint(o, "image_size", UINT32_MAX, &v, err)) < 0)
                 goto out;
         if (v != CF_IMAGE_AREA_SIZE) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "image_size %" PRIu64 " is not %u (a 256 KB area image)",
-                         v, CF_IMAGE_AREA_SIZE);
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                         "image_size %" PRIu64 " is not %u (a 256 KB area image)", v, CF_IMAGE_AREA_SIZE);
                 goto out;
         }
         out.image_size = (uint32_t) v;
@@ -282,7 +286,8 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
                 out.image_sha256[i] = (uint8_t) (hi << 4 | lo);
         }
         if (!hex_ok) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "image_sha256 \"%.80s\" is not 64 lowercase hex digits", s);
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                         "image_sha256 \"%.80s\" is not 64 lowercase hex digits", s);
                 goto out;
         }
         if ((r = manifest_string(o, "description", false, &s, err)) < 0)
@@ -319,7 +324,8 @@ char *cf_bundle_manifest_format(const struct cf_image_info *info, const uint8_t 
             (description &&
              json_object_object_add(o, "description", json_object_new_string(description)) < 0))
                 goto out;
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *s =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (s)
                 ret = strdup(s);
 out:
@@ -479,7 +485,7 @@ static const char *signer_label(const struct cf_bundle *b, size_t i, char *buf, 
 /* An EKU, where present, must allow code signing; a signer's keyUsage, where present, digital
  * signatures. OpenSSL 3.0 has no code-signing purpose, and its S/MIME purpose refuses code-signing
  * certificates (RAUC #1124), so the chain is built without a purpose and this is checked on it. */
-static const char *chain_usage_error(STACK_OF(X509) *chain)
+static const char *chain_usage_error(STACK_OF(X509) * chain)
 {
         int n = sk_X509_num(chain);
 
@@ -489,7 +495,8 @@ static const char *chain_usage_error(STACK_OF(X509) *chain)
                 if (i > 0 && i == n - 1)
                         break;
                 uint32_t flags = X509_get_extension_flags(c);
-                if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(c) & (XKU_CODE_SIGN | XKU_ANYEKU)))
+                if ((flags & EXFLAG_XKUSAGE) &&
+                    !(X509_get_extended_key_usage(c) & (XKU_CODE_SIGN | XKU_ANYEKU)))
                         return i == 0 ? "its extendedKeyUsage does not include codeSigning"
                                       : "an intermediate's extendedKeyUsage does not include codeSigning";
                 if (i == 0 && (flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(c) & KU_DIGITAL_SIGNATURE))
@@ -600,7 +607,8 @@ static int check_cms(struct cf_bundle *b, const uint8_t *der, const struct cf_ke
         const unsigned char *p = der;
         cms = d2i_CMS_ContentInfo(NULL, &p, (long) b->cms_len);
         if (!cms) {
-                r = fail(err, CF_BUNDLE_CHECK_CMS, "not a DER CMS ContentInfo: %s", ossl_reason(why, sizeof(why)));
+                r = fail(err, CF_BUNDLE_CHECK_CMS, "not a DER CMS ContentInfo: %s",
+                         ossl_reason(why, sizeof(why)));
                 goto out;
         }
         if ((size_t) (p - der) != b->cms_len) {
@@ -622,8 +630,9 @@ static int check_cms(struct cf_bundle *b, const uint8_t *der, const struct cf_ke
         }
         ASN1_OCTET_STRING **content = CMS_get0_content(cms);
         if (!content || !*content || CMS_is_detached(cms)) {
-                r = fail(err, CF_BUNDLE_CHECK_CMS,
-                         "the signature is detached; the manifest must be inline (openssl cms -sign -nodetach)");
+                r = fail(
+                    err, CF_BUNDLE_CHECK_CMS,
+                    "the signature is detached; the manifest must be inline (openssl cms -sign -nodetach)");
                 goto out;
         }
         STACK_OF(CMS_SignerInfo) *sinfos = CMS_get0_SignerInfos(cms);
@@ -652,10 +661,11 @@ static int check_cms(struct cf_bundle *b, const uint8_t *der, const struct cf_ke
                 X509 *cert = NULL;
                 CMS_SignerInfo_get0_algs(si, NULL, &cert, NULL, NULL);
                 if (!cert) {
-                        r = fail(err, CF_BUNDLE_CHECK_SIGNATURE,
-                                 "signer %d: its certificate is not in the CMS (signed with -nocerts?), so its "
-                                 "signature cannot be checked",
-                                 i + 1);
+                        r = fail(
+                            err, CF_BUNDLE_CHECK_SIGNATURE,
+                            "signer %d: its certificate is not in the CMS (signed with -nocerts?), so its "
+                            "signature cannot be checked",
+                            i + 1);
                         goto out;
                 }
                 signer_certs[i] = cert;
@@ -670,7 +680,8 @@ static int check_cms(struct cf_bundle *b, const uint8_t *der, const struct cf_ke
                 if (CMS_signed_get_attr_count(si) >= 0 && CMS_SignerInfo_verify(si) <= 0) {
                         b->signers[i].signature_checked = true;
                         r = fail(err, CF_BUNDLE_CHECK_SIGNATURE, "%s is not valid: %s",
-                                 signer_label(b, (size_t) i, label, sizeof(label)), ossl_reason(why, sizeof(why)));
+                                 signer_label(b, (size_t) i, label, sizeof(label)),
+                                 ossl_reason(why, sizeof(why)));
                         goto out;
                 }
         }
@@ -690,9 +701,11 @@ static int check_cms(struct cf_bundle *b, const uint8_t *der, const struct cf_ke
                 CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sinfos, i);
                 b->signers[i].signature_checked = true;
                 if (CMS_SignerInfo_verify_content(si, chain) <= 0) {
-                        r = fail(err, CF_BUNDLE_CHECK_SIGNATURE, "%s is not valid: the manifest does not match "
+                        r = fail(err, CF_BUNDLE_CHECK_SIGNATURE,
+                                 "%s is not valid: the manifest does not match "
                                  "its signature: %s",
-                                 signer_label(b, (size_t) i, label, sizeof(label)), ossl_reason(why, sizeof(why)));
+                                 signer_label(b, (size_t) i, label, sizeof(label)),
+                                 ossl_reason(why, sizeof(why)));
                         goto out;
                 }
                 b->signers[i].signature_ok = true;
@@ -727,29 +740,35 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
         if (memcmp(sha, m->image_sha256, sizeof(sha)) != 0) {
                 hexstr(sha, 32, have);
                 hexstr(m->image_sha256, 32, want);
-                return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s", have,
-                            want);
+                return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
+                            have, want);
         }
 
         int s = cf_image_check_trailer(t);
         if (s != CF_IMAGE_OK)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "the image has no valid trailer: %s", cf_image_status_str(s));
+                return fail(err, CF_BUNDLE_CHECK_TRAILER, "the image has no valid trailer: %s",
+                            cf_image_status_str(s));
         if (m->hw_id != t->hw_id)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "manifest hw_id %u (0x%04x) != image trailer hw_id %u (0x%04x)",
-                            m->hw_id, m->hw_id, t->hw_id, t->hw_id);
+                return fail(err, CF_BUNDLE_CHECK_TRAILER,
+                            "manifest hw_id %u (0x%04x) != image trailer hw_id %u (0x%04x)", m->hw_id,
+                            m->hw_id, t->hw_id, t->hw_id);
         if (m->ver_major != t->ver_major || m->ver_minor != t->ver_minor || m->ver_patch != t->ver_patch)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "manifest version %u.%u.%u != image trailer version %u.%u.%u",
-                            m->ver_major, m->ver_minor, m->ver_patch, t->ver_major, t->ver_minor, t->ver_patch);
+                return fail(err, CF_BUNDLE_CHECK_TRAILER,
+                            "manifest version %u.%u.%u != image trailer version %u.%u.%u", m->ver_major,
+                            m->ver_minor, m->ver_patch, t->ver_major, t->ver_minor, t->ver_patch);
         if (m->release != t->release)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "manifest release %" PRIu32 " != image trailer release %" PRIu32,
-                            m->release, t->release);
+                return fail(err, CF_BUNDLE_CHECK_TRAILER,
+                            "manifest release %" PRIu32 " != image trailer release %" PRIu32, m->release,
+                            t->release);
 
         s = cf_image_check(b->image, NULL);
         if (s == CF_IMAGE_BAD_CRC) {
-                uint32_t stored = (uint32_t) b->image[CF_CRC_OFFSET] | (uint32_t) b->image[CF_CRC_OFFSET + 1] << 8 |
+                uint32_t stored = (uint32_t) b->image[CF_CRC_OFFSET] |
+                                  (uint32_t) b->image[CF_CRC_OFFSET + 1] << 8 |
                                   (uint32_t) b->image[CF_CRC_OFFSET + 2] << 16 |
                                   (uint32_t) b->image[CF_CRC_OFFSET + 3] << 24;
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "CRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32, stored,
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "CRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32, stored,
                             cf_crc32_le(CF_CRC32_INIT, b->image, CF_CRC_OFFSET));
         }
         if (s != CF_IMAGE_OK)
@@ -815,8 +834,8 @@ static int bundle_check(const uint8_t *data, size_t size, const struct cf_keyrin
         return r;
 }
 
-int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
-                     struct cf_bundle_error *err)
+int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                     struct cf_bundle **ret, struct cf_bundle_error *err)
 {
         struct cf_bundle *b = NULL;
 
@@ -831,8 +850,8 @@ int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *
         return 0;
 }
 
-int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
-                      struct cf_bundle_error *err)
+int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                      struct cf_bundle **ret, struct cf_bundle_error *err)
 {
         struct cf_bundle *b = NULL;
         int r = bundle_check(data, size, keyring, &b, err);
@@ -923,7 +942,8 @@ static int load_key(struct signing *sg, const char *path, EVP_PKEY **ret, struct
         *ret = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
         BIO_free(in);
         if (!*ret)
-                return fail_errno(err, -EINVAL, "key '%s' is not a PEM private key (an encrypted one needs its "
+                return fail_errno(err, -EINVAL,
+                                  "key '%s' is not a PEM private key (an encrypted one needs its "
                                   "passphrase on a terminal): %s",
                                   path, ossl_reason(why, sizeof(why)));
         return 0;
@@ -944,11 +964,13 @@ static int add_signer(struct signing *sg, const struct cf_bundle_key *k, struct 
                 goto out;
         if (!X509_check_private_key(cert, key)) {
                 ERR_clear_error();
-                r = fail_errno(err, -EINVAL, "key '%s' does not belong to certificate '%s'", k->key, k->cert);
+                r = fail_errno(err, -EINVAL, "key '%s' does not belong to certificate '%s'", k->key,
+                               k->cert);
                 goto out;
         }
         if (!CMS_add1_signer(sg->cms, cert, key, EVP_sha256(), CMS_BINARY | CMS_NOSMIMECAP)) {
-                r = fail_errno(err, -EINVAL, "cannot add signer '%s': %s", k->cert, ossl_reason(why, sizeof(why)));
+                r = fail_errno(err, -EINVAL, "cannot add signer '%s': %s", k->cert,
+                               ossl_reason(why, sizeof(why)));
                 goto out;
         }
         r = 0;
@@ -976,8 +998,8 @@ static int add_intermediates(struct signing *sg, const char *path, struct cf_bun
                         if (ERR_GET_REASON(e) != CMS_R_CERTIFICATE_ALREADY_PRESENT) {
                                 X509_free(c);
                                 BIO_free(in);
-                                return fail_errno(err, -EINVAL, "'%s': cannot add certificate %d: %s", path, n,
-                                                  ossl_reason(why, sizeof(why)));
+                                return fail_errno(err, -EINVAL, "'%s': cannot add certificate %d: %s", path,
+                                                  n, ossl_reason(why, sizeof(why)));
                         }
                         ERR_clear_error();
                 }
@@ -1008,13 +1030,15 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         if (!o || o->n_keys == 0)
                 return fail_errno(err, -EINVAL, "no signing key given");
         if (o->n_keys > MAX_SIGNERS)
-                return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys, MAX_SIGNERS);
+                return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys,
+                                  MAX_SIGNERS);
         int s = cf_image_check(image, &info);
         if (s != CF_IMAGE_OK)
                 return fail_errno(err, -EINVAL, "not a valid area image: %s", cf_image_status_str(s));
         cf_sha256(image, info.payload_len, sha);
         if (memcmp(sha, info.payload_sha256, sizeof(sha)) != 0)
-                return fail_errno(err, -EINVAL, "not a valid area image: the payload's SHA-256 differs from the "
+                return fail_errno(err, -EINVAL,
+                                  "not a valid area image: the payload's SHA-256 differs from the "
                                   "trailer's");
         SHA256(image, CF_IMAGE_AREA_SIZE, sha);
         manifest = cf_bundle_manifest_format(&info, sha, o->description);
@@ -1044,7 +1068,8 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
                 goto out;
         }
         if ((unsigned) len > CF_BUNDLE_CMS_MAX) {
-                r = fail_errno(err, -EMSGSIZE, "the CMS is %d bytes, more than %u (64 KiB): fewer signers or "
+                r = fail_errno(err, -EMSGSIZE,
+                               "the CMS is %d bytes, more than %u (64 KiB): fewer signers or "
                                "intermediates",
                                len, CF_BUNDLE_CMS_MAX);
                 goto out;
@@ -1070,7 +1095,8 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         r = cf_bundle_inspect(out, total, NULL, &b, &check);
         cf_bundle_free(b);
         if (r < 0) {
-                r = fail_errno(err, -EIO, "internal error: the new bundle does not check out: %s", check.message);
+                r = fail_errno(err, -EIO, "internal error: the new bundle does not check out: %s",
+                               check.message);
                 goto out;
         }
         *ret = out;

@@ -142,8 +142,8 @@ size_t cf_keyring_count(const struct cf_keyring *k);
  *   if (r < 0) return log_error_errno(r, "bundle refused: %s", err.message);
  *   flash(b->image, CF_IMAGE_AREA_SIZE) ... b->manifest.release ... cf_bundle_free(b);
  */
-int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
-                     struct cf_bundle_error *err);
+int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                     struct cf_bundle **ret, struct cf_bundle_error *err);
 
 /*
  * The same checks for a report, `canfleetctl bundle inspect` and `verify`: with keyring NULL the
@@ -152,8 +152,8 @@ int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *
  * the manifest once its signatures check out), also when a check failed. Returns 0 or the first
  * failing check's negative errno: with a keyring, exactly what cf_bundle_verify() returns.
  */
-int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring, struct cf_bundle **ret,
-                      struct cf_bundle_error *err);
+int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                      struct cf_bundle **ret, struct cf_bundle_error *err);
 
 /* Whether data looks like a bundle rather than a plain area image: the size bounds and length field
  * agree (size check only). */

@@ -32,7 +32,8 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /* A valid area image: vector table, a patterned payload, trailer, CRC. */
-static void make_image(uint8_t *a, uint16_t hw, uint8_t major, uint8_t minor, uint16_t patch, uint32_t release)
+static void make_image(uint8_t *a, uint16_t hw, uint8_t major, uint8_t minor, uint16_t patch,
+                       uint32_t release)
 {
         struct cf_image_info i = {
             .magic = CF_IMAGE_MAGIC,
@@ -116,7 +117,8 @@ static EVP_PKEY *read_key(const char *name)
 
 /* [image][CMS over text, signed by the NULL-terminated signers (mkca.sh names)][len]; the CMS is
  * made with OpenSSL directly, so that every defect can be built. */
-static uint8_t *sign_bundle(const uint8_t *a, const char *text, const char *const *signers, int flags, size_t *size)
+static uint8_t *sign_bundle(const uint8_t *a, const char *text, const char *const *signers, int flags,
+                            size_t *size)
 {
         CMS_ContentInfo *cms;
         BIO *in = BIO_new_mem_buf(text, (int) strlen(text));
@@ -138,8 +140,9 @@ static uint8_t *sign_bundle(const uint8_t *a, const char *text, const char *cons
                         snprintf(kf, sizeof(kf), "%s.key", signers[k]);
                         X509 *cert = read_cert(c);
                         EVP_PKEY *key = read_key(kf);
-                        CU_ASSERT_FATAL(CMS_add1_signer(cms, cert, key, EVP_sha256(),
-                                                        CMS_BINARY | (flags & F_NOCERTS ? CMS_NOCERTS : 0)) != NULL);
+                        CU_ASSERT_FATAL(
+                            CMS_add1_signer(cms, cert, key, EVP_sha256(),
+                                            CMS_BINARY | (flags & F_NOCERTS ? CMS_NOCERTS : 0)) != NULL);
                         X509_free(cert);
                         EVP_PKEY_free(key);
                 }
@@ -202,7 +205,9 @@ static void expect(const uint8_t *b, size_t size, enum cf_bundle_check check, co
                 CU_ASSERT_EQUAL(err.check, check);
                 CU_ASSERT_PTR_NULL(bundle);
                 /* every message starts with its check's name */
-                CU_ASSERT_EQUAL(strncmp(err.message, cf_bundle_check_name(check), strlen(cf_bundle_check_name(check))), 0);
+                CU_ASSERT_EQUAL(
+                    strncmp(err.message, cf_bundle_check_name(check), strlen(cf_bundle_check_name(check))),
+                    0);
                 if (msg_part && !strstr(err.message, msg_part)) {
                         fprintf(stderr, "\n  message '%s' lacks '%s'\n", err.message, msg_part);
                         CU_FAIL("message");
@@ -380,8 +385,9 @@ static void test_trust(void)
 
         static const char *const other[] = {"other", NULL};
         b = good_bundle(NULL, other, 0, &size);
-        expect(b, size, CF_BUNDLE_CHECK_TRUST, "no signer chains to the keyring: signer 1 (CN=unrelated signer): "
-                                               "unable to get local issuer certificate");
+        expect(b, size, CF_BUNDLE_CHECK_TRUST,
+               "no signer chains to the keyring: signer 1 (CN=unrelated signer): "
+               "unable to get local issuer certificate");
         free(b);
         static const char *const expired[] = {"expired", NULL};
         b = good_bundle(NULL, expired, 0, &size);
@@ -438,8 +444,10 @@ static void test_manifest_schema(void)
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4\"}", "is not X.Y.Z"},
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.04.0\"}", "is not X.Y.Z"},
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"256.0.0\"}", "is not X.Y.Z"},
-            {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4.0\"}", "missing \"release\""},
-            {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4.0\", \"release\": 4294967296}",
+            {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4.0\"}",
+             "missing \"release\""},
+            {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4.0\", \"release\": "
+             "4294967296}",
              "out of range"},
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 1, \"version\": \"1.4.0\", \"release\": 1}",
              "missing \"image_size\""},
@@ -596,7 +604,8 @@ static void test_errnos_distinct(void)
 
 static void test_create(void)
 {
-        struct cf_bundle_key keys[] = {{path("sign.crt"), path("sign.key")}, {path("noeku.crt"), path("noeku.key")}};
+        struct cf_bundle_key keys[] = {{path("sign.crt"), path("sign.key")},
+                                       {path("noeku.crt"), path("noeku.key")}};
         const char *inter[] = {path("inter.crt")};
         struct cf_bundle_create_options o = {keys, 2, inter, 1, "two signers"};
         struct cf_bundle_error err;
@@ -654,7 +663,8 @@ static void test_keyring(void)
         CU_ASSERT_EQUAL(cf_keyring_load(path("sign.key"), &k, &err), -EINVAL);
         /* two anchors in one file */
         char cmd[512];
-        snprintf(cmd, sizeof(cmd), "cat %s %s > %s", path("root.crt"), path("other-root.crt"), path("two.pem"));
+        snprintf(cmd, sizeof(cmd), "cat %s %s > %s", path("root.crt"), path("other-root.crt"),
+                 path("two.pem"));
         CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
         CU_ASSERT_EQUAL_FATAL(cf_keyring_load(path("two.pem"), &k, &err), 0);
         CU_ASSERT_EQUAL(cf_keyring_count(k), 2);
@@ -688,8 +698,10 @@ static void test_figure_time(void)
                         cf_bundle_free(bundle);
                 }
                 clock_gettime(CLOCK_MONOTONIC, &t1);
-                double ms = ((double) (t1.tv_sec - t0.tv_sec) * 1e3 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6) / N;
-                printf("\n  figure: cf_bundle_verify of a %zu-byte bundle, %s signer: %.2f ms", size, names[k], ms);
+                double ms =
+                    ((double) (t1.tv_sec - t0.tv_sec) * 1e3 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6) / N;
+                printf("\n  figure: cf_bundle_verify of a %zu-byte bundle, %s signer: %.2f ms", size,
+                       names[k], ms);
                 free(b);
         }
 }

@@ -53,8 +53,8 @@ RBJS/QiBUaeYhLIZhqk11BoDP/dF8jnKY5ETgApmm2Tl5COezuQPbunl
 
 #define PAYLOAD_LEN 512u
 
-static uint8_t *image;     /* the fixture area image */
-static uint8_t *bundle;    /* image || CMS || length, rebuilt per input */
+static uint8_t *image;  /* the fixture area image */
+static uint8_t *bundle; /* image || CMS || length, rebuilt per input */
 static struct cf_keyring *keyring;
 
 static void wr32(uint8_t *p, uint32_t v)
@@ -111,8 +111,8 @@ static void check_result(int r, const struct cf_bundle_error *err, const char *w
 {
         if (r == 0 || r == -ENOMEM)
                 return;
-        FUZZ_CHECK(err->check > CF_BUNDLE_CHECK_NONE && err->check < _CF_BUNDLE_CHECK_MAX, "%s: %d without a check",
-                   what, r);
+        FUZZ_CHECK(err->check > CF_BUNDLE_CHECK_NONE && err->check < _CF_BUNDLE_CHECK_MAX,
+                   "%s: %d without a check", what, r);
         FUZZ_CHECK(r == cf_bundle_check_errno(err->check), "%s: %d is not the errno of check %s", what, r,
                    cf_bundle_check_name(err->check));
         const char *name = cf_bundle_check_name(err->check);
@@ -144,7 +144,8 @@ static void check_accepted(const struct cf_bundle *b, const uint8_t *data, size_
                 FUZZ_CHECK(b->signers[i].signature_checked && b->signers[i].signature_ok,
                            "accepted with signer %zu not valid", i + 1);
                 any |= b->signers[i].trust == CF_BUNDLE_TRUST_OK;
-                FUZZ_CHECK(trusted || b->signers[i].trust == CF_BUNDLE_TRUST_UNCHECKED, "inspect checked trust");
+                FUZZ_CHECK(trusted || b->signers[i].trust == CF_BUNDLE_TRUST_UNCHECKED,
+                           "inspect checked trust");
         }
         FUZZ_CHECK(!trusted || any, "accepted without a trusted signer");
 }
@@ -160,7 +161,8 @@ static void run_bundle(const uint8_t *data, size_t size, bool inspect)
                 check_accepted(b3, data, size, false);
         FUZZ_CHECK(b3 || r_inspect == cf_bundle_check_errno(CF_BUNDLE_CHECK_SIZE) || r_inspect == -ENOMEM,
                    "inspect gave nothing back after the size check passed");
-        FUZZ_CHECK(cf_bundle_is_bundle(data, size) == (r_inspect != cf_bundle_check_errno(CF_BUNDLE_CHECK_SIZE)),
+        FUZZ_CHECK(cf_bundle_is_bundle(data, size) ==
+                       (r_inspect != cf_bundle_check_errno(CF_BUNDLE_CHECK_SIZE)),
                    "cf_bundle_is_bundle disagrees with the size check");
         cf_bundle_free(b3);
         if (inspect)
@@ -187,7 +189,8 @@ static void run_bundle(const uint8_t *data, size_t size, bool inspect)
                            cf_bundle_check_name(e1.check), cf_bundle_check_name(e3.check));
         if (e1.check == CF_BUNDLE_CHECK_TRUST)
                 FUZZ_CHECK(e3.check == CF_BUNDLE_CHECK_NONE || e3.check > CF_BUNDLE_CHECK_TRUST,
-                           "refused for trust, but inspect failed earlier at %s", cf_bundle_check_name(e3.check));
+                           "refused for trust, but inspect failed earlier at %s",
+                           cf_bundle_check_name(e3.check));
 }
 
 static void run_manifest(const uint8_t *data, size_t size)
@@ -206,8 +209,11 @@ static void run_manifest(const uint8_t *data, size_t size)
         FUZZ_CHECK(m.image_size == CF_IMAGE_AREA_SIZE, "image_size %u accepted", m.image_size);
         FUZZ_CHECK(memmem(data, size, CF_BUNDLE_FORMAT, strlen(CF_BUNDLE_FORMAT)), "no format string in it");
 
-        struct cf_image_info info = {.hw_id = m.hw_id, .ver_major = m.ver_major, .ver_minor = m.ver_minor,
-                                     .ver_patch = m.ver_patch, .release = m.release};
+        struct cf_image_info info = {.hw_id = m.hw_id,
+                                     .ver_major = m.ver_major,
+                                     .ver_minor = m.ver_minor,
+                                     .ver_patch = m.ver_patch,
+                                     .release = m.release};
         char *text = cf_bundle_manifest_format(&info, m.image_sha256, m.description);
         FUZZ_CHECK(text, "format failed");
         r = cf_bundle_manifest_parse(text, strlen(text), &m2, &err);
@@ -253,7 +259,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcpy(bundle, image, CF_IMAGE_AREA_SIZE);
                 memcpy(bundle + CF_IMAGE_AREA_SIZE, data, size);
                 for (int i = 0; i < 8; i++)
-                        bundle[CF_IMAGE_AREA_SIZE + size + (size_t) i] = (uint8_t) ((uint64_t) size >> (56 - 8 * i));
+                        bundle[CF_IMAGE_AREA_SIZE + size + (size_t) i] =
+                            (uint8_t) ((uint64_t) size >> (56 - 8 * i));
                 run_bundle(bundle, CF_IMAGE_AREA_SIZE + size + 8, mode == 3);
                 return 0;
         }

@@ -153,10 +153,8 @@ int manager_find_node(Manager *m, const char *ref, Node **ret)
         char bus[CF_BUS_NAME_MAX + 1];
         memcpy(bus, ref, (size_t) (colon - ref));
         bus[colon - ref] = 0;
-        char *end;
-        errno = 0;
-        unsigned long sa = strtoul(colon + 1, &end, 10);
-        if (errno || !colon[1] || *end || sa > 0xFFFF || colon[1] == '-' || colon[1] == '+')
+        unsigned sa;
+        if (manager_parse_id(colon + 1, &sa) < 0 || sa > 0xFFFF)
                 return -EINVAL;
         CanBus *b = manager_find_bus(m, bus);
         if (!b)
@@ -165,6 +163,24 @@ int manager_find_node(Manager *m, const char *ref, Node **ret)
         if (!n || !n->exported)
                 return -ENXIO;
         *ret = n;
+        return 0;
+}
+
+int manager_parse_id(const char *s, unsigned *ret)
+{
+        /* One spelling per number: decimal digits only, no sign, no spaces, no leading zero. strtoul()
+         * takes " 1", "+1", "01" and wraps "4294967297" to 1 once cast: none of that here. */
+        uint64_t v = 0;
+        if (!s || s[0] < '1' || s[0] > '9')
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                v = v * 10u + (uint64_t) (*p - '0');
+                if (v > UINT32_MAX)
+                        return -ERANGE;
+        }
+        *ret = (unsigned) v;
         return 0;
 }
 
@@ -444,7 +460,7 @@ static int job_new(Manager *m, unsigned id, Job **ret)
 
 static int job_set_image(Job *j, uint8_t *image, const char *sha_hex, char **error)
 {
-        int s = cf_image_check(image, &j->info);
+        int s = cf_image_check_full(image, &j->info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
                     asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
@@ -509,7 +525,8 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                         *error = NULL;
                 return -EBADMSG;
         }
-        int s = cf_image_check(image, &info);
+        /* The same full check as `canfleetctl image inspect`, before anything else. */
+        int s = cf_image_check_full(image, &info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
                     asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)

@@ -63,6 +63,7 @@ struct Node {
         uint8_t uid_raw[CF_UID_LEN];
         bool has_image;
         struct cf_image_info running;
+        uint32_t running_crc; /* CRC stored at the end of B */
         char version[24];
         uint8_t mode, last_update;
         const char *state;
@@ -74,7 +75,7 @@ struct Node {
         unsigned id_idx;
         bool id_connect;
         uint8_t devid[16];
-        uint8_t status[70];
+        uint8_t status[75]; /* read in 5-byte pieces up to and with b_crc (node-status.h) */
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */
@@ -153,6 +154,9 @@ CanBus *manager_find_bus(Manager *m, const char *name);
 /* "BUS:SA" or a node object path of an exported node; -ENXIO none, -EINVAL malformed. */
 int manager_find_node(Manager *m, const char *ref, Node **ret);
 Job *manager_find_job(Manager *m, unsigned id);
+/* A job id or station as it appears in an object path or "BUS:SA": 1-4294967295 in decimal, nothing
+ * else ("01", "+1", " 1", "4294967297" are -EINVAL/-ERANGE). */
+int manager_parse_id(const char *s, unsigned *ret);
 
 /* Start an update of nodes (n == 0 and all: every exported node). Errors:
  *   -EBADMSG  invalid image (*error says why)      -EBUSY   a node is in a running job

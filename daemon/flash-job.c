@@ -364,13 +364,35 @@ static void start_verify(FlashJob *f)
         request(f, cro, 0, 0);
 }
 
-static void start_disconnect(FlashJob *f)
+static void send_disconnect(FlashJob *f)
 {
         uint8_t cro[8];
-        /* Saved before the frame leaves: from here on the node may install the image at any time. */
-        set_step(f, STEP_REBOOTING);
         cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_END, f->node->nc.station);
         request(f, cro, 0, UINT32_MAX);
+}
+
+static void start_disconnect(FlashJob *f)
+{
+        /* Saved before the frame leaves: from here on the node may install the image at any time. A
+         * save that failed (full disk) holds the frame until a save succeeds (flash_job_saved), so that
+         * a crash meanwhile never finds a stale step for a node that installed. */
+        set_step(f, STEP_REBOOTING);
+        if (!manager_flash_saved(f)) {
+                f->held = true;
+                log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
+                         "%s: DISCONNECT waits until the job's state can be saved", f->ref);
+                return;
+        }
+        send_disconnect(f);
+}
+
+void flash_job_saved(FlashJob *f)
+{
+        if (!f->held)
+                return;
+        f->held = false;
+        if (f->step == STEP_REBOOTING && f->node && f->node->flash == f)
+                send_disconnect(f);
 }
 
 static void program_next(FlashJob *f)

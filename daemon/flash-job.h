@@ -49,4 +49,5 @@ void node_set_state(Node *n, const char *state);
 void flash_job_begin(FlashJob *f); /* the scheduler gave it a slot */
 void flash_job_resume_confirm(FlashJob *f);
 void flash_job_cancel(FlashJob *f);
+void flash_job_saved(FlashJob *f); /* the job's state is saved again: a held step goes on */
 void flash_job_free(FlashJob *f);

@@ -91,6 +91,7 @@ struct FlashJob {
         char *error;
         uint64_t bytes_done, bytes_total;
         bool slot;
+        bool held;    /* DISCONNECT(end) waits for the job's state to be saved (manager_flash_saved) */
         bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
@@ -122,6 +123,13 @@ struct Job {
         uint64_t created, finished;
         sd_event_source *progress_timer;
         bool progress_dirty;
+        /* persistence (job-store.h): the snapshot's log, appended to at each change */
+        int log_fd;           /* -1: not open */
+        uint64_t seq;         /* of the last record written */
+        size_t log_records;   /* since the last snapshot */
+        bool sync_pending;    /* records written but not yet fdatasync'ed */
+        bool save_failed;     /* the last save failed: new steps wait, save_timer retries */
+        sd_event_source *save_timer;
 };
 
 struct Manager {
@@ -174,6 +182,10 @@ void manager_schedule(Manager *m);
 void manager_release_slot(FlashJob *f);
 void manager_flash_changed(FlashJob *f, bool persist, bool urgent);
 void manager_flash_finished(FlashJob *f);
+/* Whether the job's state, f's latest step included, is saved. When not (full disk), the step that
+ * must not act unsaved (DISCONNECT(end)) sets f->held and waits: flash_job_saved(f) is called once a
+ * save succeeds. */
+bool manager_flash_saved(FlashJob *f);
 void manager_update_status(Manager *m);
 
 /* bus-api.c: every emission is a no-op without a bus. */

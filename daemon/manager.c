@@ -1042,7 +1042,7 @@ static int on_schedule(sd_event_source *es, void *userdata)
                         f->slot = true;
                         m->active++;
                         flash_job_begin(f);
-                        if (j->state != JOB_RUNNING)
+                        if (j->state != JOB_RUNNING || j->save_failed)
                                 break;
                 }
                 if (unplaced && j->state == JOB_RUNNING) {

@@ -16,7 +16,9 @@ typedef struct FlashJob FlashJob;
  *   of C) → programming (the planned runs, flash-plan.h, then PROGRAM 0) → verifying (BUILD_CHKSUM
  *   against the image's CRC) → rebooting (saved, then DISCONNECT end of session; CONNECT with
  *   back-off until reboot_timeout_ms) → confirming (the running trailer must be the image's) → done.
- * failed / cancelled end it otherwise. Every step change is saved (job-store.h) before it acts.
+ * failed / cancelled end it otherwise. Every step change is appended to the job's log (job-store.h)
+ * before it acts; "rebooting" is also on the disk (fdatasync) before DISCONNECT(end) leaves, and while
+ * the job cannot be saved (full disk) that DISCONNECT waits (manager_flash_saved, flash_job_saved).
  */
 enum flash_step {
         STEP_QUEUED,

@@ -467,9 +467,37 @@ static void progress_later(Job *j)
         sd_event_source_set_enabled(j->progress_timer, SD_EVENT_ONESHOT);
 }
 
+/* Keep n_final and sched_from right for a node whose step was set; O(1). */
+static void job_track(Job *j, FlashJob *f)
+{
+        bool fin = flash_step_final(f->step);
+        if (fin != f->counted_final) {
+                f->counted_final = fin;
+                if (fin)
+                        j->n_final++;
+                else
+                        j->n_final--;
+        }
+        size_t idx = (size_t) (f - j->nodes);
+        if (f->step == STEP_QUEUED && idx < j->sched_from)
+                j->sched_from = idx;
+}
+
+/* After steps were set directly (a resume): count again. */
+static void job_recount(Job *j)
+{
+        j->n_final = 0;
+        j->sched_from = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                j->nodes[i].counted_final = flash_step_final(j->nodes[i].step);
+                j->n_final += j->nodes[i].counted_final;
+        }
+}
+
 void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
 {
         Job *j = f->job;
+        job_track(j, f);
         /* Only DISCONNECT(end) acts on its saved step in a way a resume must know before the frame
          * leaves: that record goes to the disk at once; the others with the next progress tick. */
         if (persist)
@@ -540,11 +568,13 @@ void manager_flash_finished(FlashJob *f)
         Job *j = f->job;
         if (j->state != JOB_RUNNING)
                 return;
-        for (size_t i = 0; i < j->n_nodes; i++)
-                if (!flash_step_final(j->nodes[i].step))
-                        goto out;
-        job_finish(j);
-out:
+        job_track(j, f);
+        if (j->n_final >= j->n_nodes) {
+                /* O(nodes) once per job, to be sure of the count */
+                job_recount(j);
+                if (j->n_final == j->n_nodes)
+                        job_finish(j);
+        }
         manager_schedule(j->m);
 }
 
@@ -975,8 +1005,9 @@ static int resume_jobs(Manager *m)
                         }
                         if (!f->node) {
                                 /* Its bus is gone: failed by the scheduler, in the event loop, with the
-                                 * reason (bus_gone_reason). */
+                                 * reason (fail_unplaced). */
                                 f->step = STEP_QUEUED;
+                                j->has_unplaced = true;
                                 continue;
                         }
                         if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
@@ -988,15 +1019,14 @@ static int resume_jobs(Manager *m)
                                 node_set_state(f->node, "updating");
                         }
                 }
+                job_recount(j);
                 if (j->cancel)
-                        for (size_t x = 0; x < j->n_nodes; x++)
+                        for (size_t x = 0; x < j->n_nodes && j->state == JOB_RUNNING; x++)
                                 flash_job_cancel(&j->nodes[x]);
                 if (j->state == JOB_RUNNING) {
                         job_save(j);
-                        bool all_final = true;
-                        for (size_t x = 0; x < j->n_nodes; x++)
-                                all_final &= flash_step_final(j->nodes[x].step);
-                        if (all_final)
+                        job_recount(j);
+                        if (j->n_final == j->n_nodes)
                                 job_finish(j);
                 }
         }
@@ -1008,6 +1038,28 @@ static int resume_jobs(Manager *m)
 
 /* ---- scheduler --------------------------------------------------------------------------------- */
 
+/* Queued nodes without a Node (their bus is gone): failed at once, no slot needed since nothing is
+ * sent. Returns true when that finished the job. */
+static bool fail_unplaced(Manager *m, Job *j)
+{
+        j->has_unplaced = false;
+        for (size_t k = 0; k < j->n_nodes; k++) {
+                FlashJob *f = &j->nodes[k];
+                if (f->step != STEP_QUEUED || f->node)
+                        continue;
+                char why[64];
+                if (!manager_find_bus(m, f->bus))
+                        snprintf(why, sizeof why, "bus %s is no longer configured", f->bus);
+                else
+                        snprintf(why, sizeof why, "node is not configured any more");
+                job_fail_entry(f, why);
+        }
+        if (j->n_final < j->n_nodes)
+                return false;
+        job_finish(j);
+        return true;
+}
+
 static int on_schedule(sd_event_source *es, void *userdata)
 {
         Manager *m = userdata;
@@ -1017,44 +1069,31 @@ static int on_schedule(sd_event_source *es, void *userdata)
                 /* A job whose state cannot be saved starts nothing new until it can. */
                 if (j->state != JOB_RUNNING || j->save_failed)
                         continue;
-                bool unplaced = false;
-                for (size_t k = 0; k < j->n_nodes; k++) {
+                if (j->has_unplaced && fail_unplaced(m, j)) {
+                        /* job_finish() may have pruned jobs: start over on the next round */
+                        manager_schedule(m);
+                        return 0;
+                }
+                /* Start where the first queued node is: O(1) per call in a big job, not O(nodes). */
+                while (j->sched_from < j->n_nodes &&
+                       (j->nodes[j->sched_from].step != STEP_QUEUED || j->nodes[j->sched_from].slot))
+                        j->sched_from++;
+                for (size_t k = j->sched_from; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
                         FlashJob *f = &j->nodes[k];
                         if (f->step != STEP_QUEUED || f->slot)
                                 continue;
-                        if (!f->node) {
-                                /* No slot needed to fail: nothing is sent. */
-                                char why[64];
-                                if (!manager_find_bus(m, f->bus))
-                                        snprintf(why, sizeof why, "bus %s is no longer configured", f->bus);
-                                else
-                                        snprintf(why, sizeof why, "node is not configured any more");
-                                job_fail_entry(f, why);
-                                unplaced = true;
-                                continue;
+                        if (f->node) {
+                                CanBus *b = f->node->bus;
+                                if (b->transport->state != CF_LINK_UP || b->active >= b->conf->max_parallel ||
+                                    b->scanning)
+                                        continue;
+                                b->active++;
                         }
-                        if (m->active >= m->conf->max_parallel)
-                                continue;
-                        CanBus *b = f->node->bus;
-                        if (b->transport->state != CF_LINK_UP || b->active >= b->conf->max_parallel || b->scanning)
-                                continue;
-                        b->active++;
                         f->slot = true;
                         m->active++;
                         flash_job_begin(f);
                         if (j->state != JOB_RUNNING || j->save_failed)
                                 break;
-                }
-                if (unplaced && j->state == JOB_RUNNING) {
-                        bool all_final = true;
-                        for (size_t k = 0; k < j->n_nodes && all_final; k++)
-                                all_final = flash_step_final(j->nodes[k].step);
-                        if (all_final) {
-                                job_finish(j);
-                                /* job_finish() may prune jobs: start over next time */
-                                manager_schedule(m);
-                                return 0;
-                        }
                 }
         }
         return 0;

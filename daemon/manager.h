@@ -91,6 +91,7 @@ struct FlashJob {
         char *error;
         uint64_t bytes_done, bytes_total;
         bool slot;
+        bool counted_final; /* counted in Job.n_final */
         bool held;    /* DISCONNECT(end) waits for the job's state to be saved (manager_flash_saved) */
         bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
         unsigned sub; /* position inside a step */
@@ -119,6 +120,9 @@ struct Job {
         uint64_t plan_bytes;
         FlashJob *nodes;
         size_t n_nodes;
+        size_t n_final;     /* nodes in a final step: the job ends when all are */
+        size_t sched_from;  /* no queued node below this index: the scheduler starts here */
+        bool has_unplaced;  /* queued nodes without a Node (bus gone): failed by the scheduler */
         bool force, cancel;
         uint64_t created, finished;
         sd_event_source *progress_timer;

@@ -638,10 +638,11 @@ static void print_text(const char *path, const struct inspection *in)
                in->reset);
         printf("payload sha256:  %s\n",
                in->trailer_ok ? validity(in->sha_ok) : "not checked (no valid trailer)");
-        printf("padding:         %s\n", in->trailer_ok ? (in->padding_ok ? "valid (0xFF up to the trailer)"
-                                                                         : "INVALID (bytes after the payload "
-                                                                           "are not 0xFF)")
-                                                        : "not checked (no valid trailer)");
+        printf("padding:         %s\n", in->trailer_ok
+                                            ? (in->padding_ok ? "valid (0xFF up to the trailer)"
+                                                              : "INVALID (bytes after the payload "
+                                                                "are not 0xFF)")
+                                            : "not checked (no valid trailer)");
         printf("image:           %s\n", inspection_valid(in) ? "valid" : cf_image_status_str(in->status));
 }
 

@@ -370,7 +370,8 @@ static int apply_record(struct job_record *r, json_object *o)
                 struct job_record_node n = {0};
                 if (get_u64(o, "node", &v) < 0 || v >= r->n_nodes ||
                     copy_str(o, "step", n.step, sizeof n.step) < 0 ||
-                    get_u64(o, "bytes_done", &n.bytes_done) < 0 || get_u64(o, "bytes_total", &n.bytes_total) < 0)
+                    get_u64(o, "bytes_done", &n.bytes_done) < 0 ||
+                    get_u64(o, "bytes_total", &n.bytes_total) < 0)
                         return -EBADMSG;
                 if (seq <= r->seq)
                         return 0; /* already in the snapshot */
@@ -408,7 +409,8 @@ static void replay_log(int dirfd, const char *dir, struct job_record *r)
         if (k == -ENOENT)
                 return;
         if (k < 0) {
-                log_warning("%s/%s: %s; job %u goes on from its snapshot", dir, name, read_strerror(k), r->id);
+                log_warning("%s/%s: %s; job %u goes on from its snapshot", dir, name, read_strerror(k),
+                            r->id);
                 return;
         }
         unsigned line = 0;
@@ -436,7 +438,8 @@ static void replay_log(int dirfd, const char *dir, struct job_record *r)
 static int cmp_node_ref(const void *a, const void *b, void *userdata)
 {
         const struct job_record *r = userdata;
-        const struct job_record_node *x = &r->nodes[*(const size_t *) a], *y = &r->nodes[*(const size_t *) b];
+        const struct job_record_node *x = &r->nodes[*(const size_t *) a],
+                                     *y = &r->nodes[*(const size_t *) b];
         int c = strcmp(x->bus, y->bus);
         if (c)
                 return c;
@@ -467,8 +470,9 @@ static int mark_duplicates(struct job_record *r, const char *path)
                 struct job_record_node *a = &r->nodes[idx[i - 1]], *b = &r->nodes[idx[i]];
                 if (strcmp(a->bus, b->bus) != 0 || a->station != b->station)
                         continue;
-                log_warning("%s: node %s:%u is listed twice in job %u (entries %zu and %zu): the first goes on",
-                            path, b->bus, b->station, r->id, idx[i - 1], idx[i]);
+                log_warning(
+                    "%s: node %s:%u is listed twice in job %u (entries %zu and %zu): the first goes on",
+                    path, b->bus, b->station, r->id, idx[i - 1], idx[i]);
                 if (step_final(b->step))
                         continue;
                 char *e = NULL;
@@ -598,7 +602,8 @@ bool job_store_id_taken(const char *state_dir, unsigned id)
 int job_store_remove(const char *state_dir, unsigned id)
 {
         _cleanup_(freep) char *p = NULL, *l = NULL;
-        if (asprintf(&p, "%s/jobs/%u.json", state_dir, id) < 0 || asprintf(&l, "%s/jobs/%u.log", state_dir, id) < 0)
+        if (asprintf(&p, "%s/jobs/%u.json", state_dir, id) < 0 ||
+            asprintf(&l, "%s/jobs/%u.log", state_dir, id) < 0)
                 return -ENOMEM;
         if (unlink(l) < 0 && errno != ENOENT)
                 return -errno;

@@ -22,7 +22,7 @@
  * a 20,000-node job changing at once costs one Progress array per interval, not one per node. */
 #define PROGRESS_INTERVAL_US 200000ULL
 /* While a job cannot be saved (full disk), a snapshot is tried again this often. */
-#define SAVE_RETRY_US        1000000ULL
+#define SAVE_RETRY_US 1000000ULL
 /* A log longer than this many records per node (plus a floor) is folded into a new snapshot: the
  * snapshot costs O(nodes), so each record pays O(1) for it. */
 #define COMPACT_PER_NODE     4u
@@ -824,7 +824,8 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
          * by the next crash, with nodes half way through. */
         r = job_snapshot(j);
         if (r < 0) {
-                if (error && asprintf(error, "cannot save job in %s: %s", m->conf->state_dir, strerror(-r)) < 0)
+                if (error &&
+                    asprintf(error, "cannot save job in %s: %s", m->conf->state_dir, strerror(-r)) < 0)
                         *error = NULL;
                 job_store_remove(m->conf->state_dir, j->id);
                 if (!image_in_use(m, sha, NULL))
@@ -937,8 +938,8 @@ static int resume_jobs(Manager *m)
                         int st = flash_step_from_str(rn->step);
                         if (st < 0)
                                 log_internal(LOG_WARNING, 0, rn->bus, f->ref, j->id,
-                                             "job %u: %s: unknown step \"%s\" in its file, started again", j->id,
-                                             f->ref, rn->step);
+                                             "job %u: %s: unknown step \"%s\" in its file, started again",
+                                             j->id, f->ref, rn->step);
                         f->step = st < 0 ? STEP_QUEUED : (enum flash_step) st;
                         f->bytes_total = rn->bytes_total;
                         f->bytes_done = flash_step_final(f->step) ? rn->bytes_done : 0;
@@ -966,11 +967,12 @@ static int resume_jobs(Manager *m)
                                 /* The same node in two running jobs (damaged or hand-edited state): the
                                  * older job keeps it. */
                                 log_internal(LOG_WARNING, 0, rn->bus, f->ref, j->id,
-                                             "job %u: %s is also in running job %u; that job keeps it", j->id,
-                                             f->ref, node->flash->job->id);
+                                             "job %u: %s is also in running job %u; that job keeps it",
+                                             j->id, f->ref, node->flash->job->id);
                                 free(f->error);
                                 f->error = NULL;
-                                if (asprintf(&f->error, "%s: also in running job %u (damaged state); left to it",
+                                if (asprintf(&f->error,
+                                             "%s: also in running job %u (damaged state); left to it",
                                              f->ref, node->flash->job->id) < 0)
                                         f->error = NULL;
                                 f->step = STEP_FAILED;
@@ -983,8 +985,8 @@ static int resume_jobs(Manager *m)
                                 node->flash = f; /* claimed now, so that a later job sees it */
                 }
                 if (gone)
-                        log_internal(LOG_WARNING, 0, NULL, NULL, j->id, "job %u: %zu node(s) on buses no longer configured",
-                                     j->id, gone);
+                        log_internal(LOG_WARNING, 0, NULL, NULL, j->id,
+                                     "job %u: %zu node(s) on buses no longer configured", j->id, gone);
                 if (manager_add_job(m, j) < 0) {
                         job_free(j);
                         continue;
@@ -1084,8 +1086,8 @@ static int on_schedule(sd_event_source *es, void *userdata)
                                 continue;
                         if (f->node) {
                                 CanBus *b = f->node->bus;
-                                if (b->transport->state != CF_LINK_UP || b->active >= b->conf->max_parallel ||
-                                    b->scanning)
+                                if (b->transport->state != CF_LINK_UP ||
+                                    b->active >= b->conf->max_parallel || b->scanning)
                                         continue;
                                 b->active++;
                         }

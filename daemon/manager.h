@@ -92,7 +92,7 @@ struct FlashJob {
         uint64_t bytes_done, bytes_total;
         bool slot;
         bool counted_final; /* counted in Job.n_final */
-        bool held;    /* DISCONNECT(end) waits for the job's state to be saved (manager_flash_saved) */
+        bool held;          /* DISCONNECT(end) waits for the job's state to be saved (manager_flash_saved) */
         bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
@@ -120,19 +120,19 @@ struct Job {
         uint64_t plan_bytes;
         FlashJob *nodes;
         size_t n_nodes;
-        size_t n_final;     /* nodes in a final step: the job ends when all are */
-        size_t sched_from;  /* no queued node below this index: the scheduler starts here */
-        bool has_unplaced;  /* queued nodes without a Node (bus gone): failed by the scheduler */
+        size_t n_final;    /* nodes in a final step: the job ends when all are */
+        size_t sched_from; /* no queued node below this index: the scheduler starts here */
+        bool has_unplaced; /* queued nodes without a Node (bus gone): failed by the scheduler */
         bool force, cancel;
         uint64_t created, finished;
         sd_event_source *progress_timer;
         bool progress_dirty;
         /* persistence (job-store.h): the snapshot's log, appended to at each change */
-        int log_fd;           /* -1: not open */
-        uint64_t seq;         /* of the last record written */
-        size_t log_records;   /* since the last snapshot */
-        bool sync_pending;    /* records written but not yet fdatasync'ed */
-        bool save_failed;     /* the last save failed: new steps wait, save_timer retries */
+        int log_fd;         /* -1: not open */
+        uint64_t seq;       /* of the last record written */
+        size_t log_records; /* since the last snapshot */
+        bool sync_pending;  /* records written but not yet fdatasync'ed */
+        bool save_failed;   /* the last save failed: new steps wait, save_timer retries */
         sd_event_source *save_timer;
 };
 

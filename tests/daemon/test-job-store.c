@@ -189,8 +189,9 @@ static void test_damaged(void)
         make_record(&r, 1, "programming");
         CU_ASSERT_EQUAL(job_store_save(state, &r), 0);
         /* the same job under a second spelling of its id */
-        write_raw("01.json", "{\"id\": 1, \"state\": \"running\", \"created\": 1, \"finished\": 0, \"image\": "
-                             "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"nodes\": []}");
+        write_raw("01.json",
+                  "{\"id\": 1, \"state\": \"running\", \"created\": 1, \"finished\": 0, \"image\": "
+                  "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"nodes\": []}");
         write_raw("1.json~", "{}");
         write_raw("+3.json", "{}");
         /* a FIFO named as a job file: opening it for reading would block for ever */
@@ -201,9 +202,12 @@ static void test_damaged(void)
         write_raw("6.json",
                   "{\"id\": 6, \"state\": \"paused\", \"created\": 1, \"finished\": 0, \"image\": "
                   "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"nodes\": ["
-                  "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"programming\", \"error\": \"\", \"bytes_done\": 0, \"bytes_total\": 9},"
-                  "{\"bus\": \"bus0\", \"station\": 3, \"step\": \"queued\", \"error\": \"\", \"bytes_done\": 0, \"bytes_total\": 9},"
-                  "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"queued\", \"error\": \"\", \"bytes_done\": 0, \"bytes_total\": 9}]}");
+                  "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"programming\", \"error\": \"\", "
+                  "\"bytes_done\": 0, \"bytes_total\": 9},"
+                  "{\"bus\": \"bus0\", \"station\": 3, \"step\": \"queued\", \"error\": \"\", "
+                  "\"bytes_done\": 0, \"bytes_total\": 9},"
+                  "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"queued\", \"error\": \"\", "
+                  "\"bytes_done\": 0, \"bytes_total\": 9}]}");
         /* the highest id there is */
         write_raw("4294967295.json",
                   "{\"id\": 4294967295, \"state\": \"done\", \"created\": 1, \"finished\": 2, \"image\": "
@@ -310,11 +314,12 @@ static void test_log(void)
         free_all(recs, cnt);
 
         /* an old file, without seq, loads as before */
-        write_raw("9.json", "{\"id\": 9, \"state\": \"running\", \"created\": 1, \"finished\": 0, \"force\": false, "
-                            "\"cancel\": false, \"image\": "
-                            "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"nodes\": ["
-                            "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"verifying\", \"error\": \"\", "
-                            "\"bytes_done\": 5, \"bytes_total\": 9}]}");
+        write_raw("9.json",
+                  "{\"id\": 9, \"state\": \"running\", \"created\": 1, \"finished\": 0, \"force\": false, "
+                  "\"cancel\": false, \"image\": "
+                  "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"nodes\": ["
+                  "{\"bus\": \"bus0\", \"station\": 2, \"step\": \"verifying\", \"error\": \"\", "
+                  "\"bytes_done\": 5, \"bytes_total\": 9}]}");
         CU_ASSERT_EQUAL_FATAL(job_store_load_all(state, &recs, &cnt, &max_id), 0);
         CU_ASSERT_EQUAL_FATAL(cnt, 2);
         CU_ASSERT_EQUAL(recs[1].id, 9);

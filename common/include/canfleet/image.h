@@ -76,8 +76,8 @@ enum cf_image_status {
         CF_IMAGE_BAD_VECTORS = -5,  /* stack pointer not in SRAM or reset vector not in B with the Thumb bit */
         CF_IMAGE_WRONG_HW = -6,     /* built for another hardware id */
         CF_IMAGE_ROLLBACK = -7,     /* release below the one running */
-        CF_IMAGE_BAD_SHA256 = -8,   /* payload SHA-256 differs from the trailer's payload_sha256 */
-        CF_IMAGE_BAD_PADDING = -9,  /* a byte between the payload and the trailer is not 0xFF */
+        CF_IMAGE_BAD_SHA256 = -8,   /* payload SHA-256 differs from the trailer's */
+        CF_IMAGE_BAD_PADDING = -9,  /* a byte after the payload, before the trailer, is not 0xFF */
 };
 
 /* Short English description of a status, e.g. "CRC mismatch". Never NULL. */

@@ -196,6 +196,8 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
         for (size_t i = 0; i < len; i++)
                 if (dst[i] != CF_FLASH_ERASED)
                         return -EIO;
+        if (h->fault_program_app && cf_flash_area_of(addr) == CF_AREA_APP)
+                return -EIO;
 
         memcpy(dst, src, len);
         h->programs++;

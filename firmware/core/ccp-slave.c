@@ -232,7 +232,10 @@ static void cmd_set_mta(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
         uint8_t mta = p[0], ext = p[1];
         uint32_t addr = cf_be32_get(p + 2);
 
-        if (mta > 1 || ext > CF_CCP_EXT_STAGING || addr >= ext_size(ext)) {
+        /* One past the last byte is legal: it is the MTA the node itself reports after writing or
+         * reading the last bytes, and a master that lost that answer sets it again. Only a transfer of
+         * size 0 (PROGRAM ending the sequence, BUILD_CHKSUM of nothing) works there. */
+        if (mta > 1 || ext > CF_CCP_EXT_STAGING || addr > ext_size(ext)) {
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
                 return;
         }

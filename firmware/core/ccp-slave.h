@@ -20,7 +20,9 @@
  *  - PGM is locked after CONNECT. GET_SEED(PGM) gives a fresh random seed, valid for one UNLOCK.
  *    A wrong key answers ACCESS_LOCKED; the third wrong key in a row locks GET_SEED for 10 s
  *    (answered ACCESS_DENIED). UNLOCK without a fresh seed: ACCESS_DENIED.
- *  - SET_MTA: extensions 0..3, address range-checked (OUT_OF_RANGE). MTA0 and MTA1.
+ *  - SET_MTA: extensions 0..3, address range-checked (OUT_OF_RANGE) up to one past the last byte
+ *    (the end of an extension, e.g. 0x40000 of C: the MTA a PROGRAM of the last bytes reports; a
+ *    transfer there with data is OUT_OF_RANGE, PROGRAM with size 0 ends the sequence). MTA0 and MTA1.
  *  - UPLOAD/SHORT_UP read extensions 0,1,2 (and 3 when unlocked); DNLOAD/DNLOAD_6 write only 2.
  *  - CLEAR_MEMORY: needs PGM unlocked (ACCESS_LOCKED), MTA0 in extension 3 and the range inside C
  *    (OUT_OF_RANGE); erases every sector the range touches.

@@ -31,7 +31,10 @@
  *    Size 0 ends a programming sequence. The reply carries MTA0 after the write.
  *  - BUILD_CHKSUM: CRC32 (canfleet/crc32.h) of [MTA0, MTA0+size), size a multiple of 4.
  *  - DISCONNECT(end of session): when C is valid (CRC, trailer, hw id, no rollback) answer OK, then
- *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected.
+ *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected. When C
+ *    was erased by CLEAR_MEMORY since power-on (a new image) and the install journal holds failures,
+ *    a STAGED record is written first, so the bootloader tries the new image (journal.h); the same
+ *    C accepted again without a new CLEAR_MEMORY keeps its count.
  *    DISCONNECT(temporary) only ends the connection.
  *  - CONNECT to another station while connected ends the connection as DISCONNECT(temporary) does
  *    (CCP 2.1), without an answer. A long operation in progress is dropped, unanswered: an erase
@@ -60,6 +63,8 @@ struct cf_ccp_slave {
         uint8_t control[CF_CONTROL_SIZE];
         uint8_t staged;      /* enum cf_staged_state */
         uint8_t last_error;
+        uint8_t install_failures; /* the journal's count for the image in C (status block) */
+        bool c_restaged;     /* a CLEAR_MEMORY of C completed since power-on: a new image */
         /* long operation in progress */
         uint8_t busy_cmd;    /* 0 = none */
         uint8_t busy_ctr;

@@ -9,8 +9,8 @@ import time
 import tty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodesim_harness import (AREA, CLEAR_MEMORY, CONNECT, ERR_ACCESS_DENIED, GET_CCP_VERSION, PROGRAM_6, Ccp,
-                             check, fail, main, open_bus, show)
+from nodesim_harness import (AREA, CLEAR_MEMORY, CONNECT, ERR_ACCESS_DENIED, GET_CCP_VERSION, PROGRAM_6, Ccp, Sim,
+                             check, main, open_bus, show)
 
 
 class RawSlcan:
@@ -187,5 +187,60 @@ def test_power_cut_mid_program(fx):
     check(sim.stop() == 0, "exit status")
 
 
+def test_flash_fault_install(fx):
+    """--flash-fault install:1: node 1's boot install fails every time. It tries 3 times, then stays in its
+    bootloader's recovery (the tries erased B) answering CCP and saying why; node 2 is not affected. After a
+    restart without the fault, the same image staged again installs."""
+    sim = fx.start(nodes=2, extra=["--flash-fault", "install:1"])
+    bus = open_bus(fx.pty)
+    try:
+        for sa in (1, 2):
+            n = Ccp(bus, sa)
+            n.connect()
+            n.unlock(fleet_key=fx.fleet_key)
+            n.clear_c()
+            n.program_image(fx.v2)
+            r = n.disconnect(end=True)
+            check(r is not None and r[0] == 0, "node %d DISCONNECT(end): %r" % (sa, r))
+        sim.wait_log(r"ttyCF0-1: node: no valid application, staying in the bootloader")
+        n1 = Ccp(bus, 1)
+        n1.connect_retry()
+        st = n1.status()
+        check(st[64] == 2, "node 1 should be in recovery, mode %d" % st[64])
+        check(st[65] == 4, "last_update %d, expected 4 (install failed 3 times)" % st[65])
+        check(st[76] == 3, "install_failures %d" % st[76])
+        n2 = Ccp(bus, 2)
+        n2.connect_retry()
+        check(n2.version() == (2, 0, 0), "node 2 has no fault: running %s" % (n2.version(),))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+    tries = sum(1 for line in sim.lines if line and line.startswith("ttyCF0-1: boot: installing the staged image"))
+    retries = sum(1 for line in sim.lines if line and line.startswith("ttyCF0-1: boot: install failed, C kept"))
+    check(tries == 3 and retries == 2, "node 1 tried %d times (%d retries), expected 3 (2)" % (tries, retries))
+    check(sim.log_has(r"ttyCF0-1: boot: the staged image failed to install 3 times"), "no give-up line")
+
+    # power back without the fault (and without --install, which would put v1 into the empty B): still given
+    # up (no install at power-on), then a real update works
+    args = fx.sim_args(nodes=2)
+    i = args.index("--install")
+    fx.sim = sim = Sim(args[:i] + args[i + 2:])
+    check(not sim.log_has(r"ttyCF0-1: boot: installing"), "a power-on must not try the image again")
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect_retry()
+        st = n1.status()
+        check(st[64] == 2 and st[65] == 4, "after a power cycle: mode %d, last_update %d" % (st[64], st[65]))
+        finish_update(fx, n1)
+        st = n1.status()
+        check(st[65] == 1 and st[76] == 0, "after the update: last_update %d, install_failures %d" % (st[65], st[76]))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+    check(sim.log_has(r"ttyCF0-1: ccp: new image staged, earlier failed installs forgotten"), "no STAGED record")
+
+
 if __name__ == "__main__":
-    main([test_stall, test_stall_mid_line, test_power_cut_mid_clear_memory, test_power_cut_mid_program])
+    main([test_stall, test_stall_mid_line, test_power_cut_mid_clear_memory, test_power_cut_mid_program,
+          test_flash_fault_install])

@@ -36,6 +36,13 @@ enum {
 /* B was found valid in ST_B_CRC: kept beside the state so it survives the later phases. */
 #define ST_FLAG_B_VALID 0x100
 #define ST_FLAG_C_CRC_OK 0x200 /* C's CRC checked out */
+
+/* Why this boot goes on without installing C (b->give_up). */
+enum {
+        GIVE_UP_NO = 0,
+        GIVE_UP_COUNTED = 1,   /* CF_JOURNAL_MAX_FAILURES failures counted: CF_UPDATE_GAVE_UP */
+        GIVE_UP_UNCOUNTED = 2, /* a failure the journal could not take: try at the next power-on */
+};
 #define ST_MASK         0xFF
 
 #define CRC_CHUNK  4096u /* bytes of CRC per step: well under a millisecond with the CRC unit */
@@ -148,7 +155,13 @@ static void decide(struct cf_boot *b, bool c_crc_ok)
         bool b_valid = b->state & ST_FLAG_B_VALID;
         struct cf_image_info c, running;
 
-        if (c_crc_ok && (b->give_up || b->journal.failures >= CF_JOURNAL_MAX_FAILURES)) {
+        if (c_crc_ok && b->give_up == GIVE_UP_UNCOUNTED) {
+                cf_hal_log(b->hal, "boot: the staged image failed to install, tried again at the next power-on");
+                b->last_update = CF_UPDATE_VERIFY_FAILED;
+                set_state(b, ST_DONE);
+                return;
+        }
+        if (c_crc_ok && (b->give_up || (!b->no_journal && b->journal.failures >= CF_JOURNAL_MAX_FAILURES))) {
                 /* Not even the policy checks: whatever C is, it failed to install before. */
                 cf_hal_log(b->hal, "boot: the staged image failed to install 3 times, not tried again");
                 b->last_update = CF_UPDATE_GAVE_UP;
@@ -205,7 +218,7 @@ static enum cf_boot_outcome install_failed(struct cf_boot *b)
  * (the failed install may have erased it) and decide() gives up on C. */
 static enum cf_boot_outcome record_failure(struct cf_boot *b)
 {
-        int r = cf_journal_append(b->hal, &b->journal, CF_JOURNAL_FAILED, b->c_crc);
+        int r = b->no_journal ? -ENOSPC : cf_journal_append(b->hal, &b->journal, CF_JOURNAL_FAILED, b->c_crc);
 
         if (r == -EBUSY)
                 return CF_BOOT_BUSY;
@@ -217,7 +230,7 @@ static enum cf_boot_outcome record_failure(struct cf_boot *b)
         }
         if (r < 0)
                 cf_hal_log(b->hal, "boot: install failed and the journal cannot count it");
-        b->give_up = true;
+        b->give_up = r < 0 ? GIVE_UP_UNCOUNTED : GIVE_UP_COUNTED;
         b->state = ST_B_CRC; /* B's flag too */
         set_state(b, ST_B_CRC);
         return CF_BOOT_BUSY;
@@ -293,15 +306,16 @@ enum cf_boot_outcome cf_boot_step(struct cf_boot *b)
                 r = journal_erase_step(b);
                 if (r == 0)
                         return CF_BOOT_BUSY;
-                if (r < 0) {
-                        /* A journal that cannot be erased cannot count either: no install now
-                         * (record_failure() would have nowhere to count a failure). */
-                        cf_hal_log(b->hal, "boot: the install journal cannot be erased");
-                        b->give_up = true;
+                scan_journal(b);
+                if (r < 0 || b->journal.next != 0) {
+                        /* A journal that cannot be erased cannot count: what it holds is ignored,
+                         * the install is tried, and a failure ends this boot without a reset
+                         * (record_failure()): one try per power-on, never a loop. */
+                        cf_hal_log(b->hal, "boot: the install journal cannot be erased, not counting");
+                        b->no_journal = true;
                         decide(b, b->state & ST_FLAG_C_CRC_OK);
                         return CF_BOOT_BUSY;
                 }
-                scan_journal(b);
                 set_state(b, ST_JOURNAL_CARRY);
                 return CF_BOOT_BUSY;
 

@@ -37,7 +37,8 @@ struct cf_boot {
         uint32_t crc;       /* running CRC of the current phase */
         uint8_t sector;     /* sector being erased */
         uint8_t last_update; /* enum cf_update_result */
-        bool give_up;       /* this boot does not install C (counted failures, or no journal) */
+        uint8_t give_up;    /* this boot does not install C: counted failures, or one uncounted */
+        bool no_journal;    /* the journal's sector cannot be erased: counts ignored, one try per boot */
         uint32_t c_crc;     /* C's stored CRC: the staged image's identity in the journal */
         uint32_t carry;     /* failures to write again after compacting the journal */
         struct cf_journal journal;

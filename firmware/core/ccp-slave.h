@@ -36,6 +36,12 @@
  *    a STAGED record is written first, so the bootloader tries the new image (journal.h); the same
  *    C accepted again without a new CLEAR_MEMORY keeps its count.
  *    DISCONNECT(temporary) only ends the connection.
+ *  - CONNECT or TEST with our station address while a long operation runs (CLEAR_MEMORY,
+ *    BUILD_CHKSUM, DISCONNECT(end)'s check of C) is answered BUSY with its own counter and changes
+ *    nothing: the operation goes on and later answers with the counter of the CRO
+ *    that started it (a master that restarted meanwhile must ignore that answer). So a gateway can
+ *    probe a node it lost: BUSY = still working, OK = idle (after a power cut or reset: a new
+ *    session, C to be erased again), silence = no power.
  *  - CONNECT to another station while connected ends the connection as DISCONNECT(temporary) does
  *    (CCP 2.1), without an answer. A long operation in progress is dropped, unanswered: an erase
  *    already started completes, C needs a new CLEAR_MEMORY, a DISCONNECT(end) does not reset.

@@ -135,6 +135,8 @@ int cf_hal_flash_erase_start(struct cf_hal *h, unsigned sector)
                         erase_apply(h, sector, size / 2);
                 return -EIO;
         }
+        if (h->fault_sectors & (1u << sector))
+                return -EIO;
         h->erases++;
 
         uint64_t t = now_us(h);
@@ -202,6 +204,10 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                         return -EIO;
         if (h->fault_program_app && cf_flash_area_of(addr) == CF_AREA_APP)
                 return -EIO;
+        for (uint32_t a = addr; a - addr < len; a = cf_flash_sectors[cf_flash_sector_of(a)].addr +
+                                                    cf_flash_sectors[cf_flash_sector_of(a)].size)
+                if (h->fault_sectors & (1u << cf_flash_sector_of(a)))
+                        return -EIO;
 
         memcpy(dst, src, len);
         h->programs++;

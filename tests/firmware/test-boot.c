@@ -446,6 +446,56 @@ static void test_journal_compaction(void)
         fx_fini(&f);
 }
 
+/* A journal that takes no record (a worn-out sector): the failure cannot be counted, so the boot
+ * does not reset to retry; it goes on (recovery here: the try erased B). One try per power-on. */
+static void test_journal_unwritable(void)
+{
+        struct fx f;
+
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        f.hal.fault_program_app = true;
+        f.hal.fault_sectors = 1u << CF_JOURNAL_SECTOR;
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 1);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_VERIFY_FAILED);
+        CU_ASSERT_TRUE(ccp_reachable(&f));
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 2);
+        CU_ASSERT_EQUAL(memcmp(area(&f, C), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        fx_fini(&f);
+}
+
+/* A full journal whose sector will not erase: its contents are ignored (they would count as
+ * failures), the image installs; with a failing install too, one try and no reset. */
+static void test_journal_unerasable(void)
+{
+        static uint8_t zeros[CF_JOURNAL_SIZE];
+        struct fx f;
+
+        for (int failing = 0; failing < 2; failing++) {
+                fx_init(&f);
+                CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+                fx_poke_area(&f, B, img_v1);
+                fx_poke_area(&f, C, img_v2);
+                cf_hal_host_poke(&f.hal, CF_JOURNAL_ADDR, zeros, sizeof(zeros));
+                f.hal.fault_sectors = 1u << CF_JOURNAL_SECTOR;
+                f.hal.fault_program_app = failing;
+                fx_power_on(&f);
+                CU_ASSERT_EQUAL(fx_run(&f, NULL), failing ? CF_NODE_RECOVERY : CF_NODE_APP);
+                CU_ASSERT_EQUAL(f.boot_count, failing ? 1 : 2);
+                CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE),
+                                failing ? CF_UPDATE_VERIFY_FAILED : CF_UPDATE_INSTALLED);
+                if (!failing)
+                        CU_ASSERT_EQUAL(memcmp(area(&f, B), img_v2, CF_IMAGE_AREA_SIZE), 0);
+                fx_fini(&f);
+        }
+}
+
 int main(void)
 {
         fx_image(img_v1, FX_HW_ID, 1, 0, 0, 1, 3000, 1);
@@ -467,6 +517,8 @@ int main(void)
             {"failing install: 3 tries, then recovery; a new staging installs", test_failing_install_gives_up},
             {"3 failures counted: B kept and runs, reports why", test_counted_failures_keep_b},
             {"journal compaction", test_journal_compaction},
+            {"journal that takes no record: one try per power-on", test_journal_unwritable},
+            {"journal that will not erase: ignored", test_journal_unerasable},
             {NULL, NULL},
         };
         return cf_test_run("boot", tests);

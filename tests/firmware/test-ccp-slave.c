@@ -488,9 +488,15 @@ static void test_busy_while_erasing(void)
         while (f.ntx == 0 && polls < 100000) {
                 fx_poll(&f, 1000);
                 polls++;
-                /* Meanwhile every CRO is answered BUSY, and nothing changes. */
+                /* Meanwhile every CRO is answered BUSY, and nothing changes: CONNECT and TEST
+                 * to our station too (a gateway that lost us probes so). */
                 if (polls % 100 == 0) {
-                        cf_ccp_cro_get_ccp_version(fr, 0x10 + (uint8_t) busy, 2, 1);
+                        if (busy % 3 == 0)
+                                cf_ccp_cro_get_ccp_version(fr, 0x10 + (uint8_t) busy, 2, 1);
+                        else if (busy % 3 == 1)
+                                cf_ccp_cro_connect(fr, 0x10 + (uint8_t) busy, FX_STATION);
+                        else
+                                cf_ccp_cro_test(fr, 0x10 + (uint8_t) busy, FX_STATION);
                         cf_node_rx(&f.node, fr, 8);
                         CU_ASSERT_EQUAL_FATAL(f.ntx, 1);
                         CU_ASSERT_EQUAL(f.tx[0].data[1], CF_CCP_ERR_BUSY);

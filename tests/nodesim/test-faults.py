@@ -219,6 +219,11 @@ def test_flash_fault_install(fx):
     retries = sum(1 for line in sim.lines if line and line.startswith("ttyCF0-1: boot: install failed, C kept"))
     check(tries == 3 and retries == 2, "node 1 tried %d times (%d retries), expected 3 (2)" % (tries, retries))
     check(sim.log_has(r"ttyCF0-1: boot: the staged image failed to install 3 times"), "no give-up line")
+    state = show(fx.state)
+    check(state["ttyCF0-1"]["install_failures"] == 3 and state["ttyCF0-2"]["install_failures"] == 0,
+          "--show: install_failures %r" % ({k: v["install_failures"] for k, v in state.items()},))
+    check(state["ttyCF0-1"]["B"]["state"] != "valid" and state["ttyCF0-1"]["C"]["state"] == "valid",
+          "node 1: B erased by the tries, C kept: %r" % state["ttyCF0-1"])
 
     # power back without the fault (and without --install, which would put v1 into the empty B): still given
     # up (no install at power-on), then a real update works

@@ -55,10 +55,10 @@ def cro_frame(cmd, ctr, params=b""):
 
 
 def test_stall(fx):
-    """--stall 3:2000 then --stall 5:2000: the 3rd host frame reaches the node, but its answer and a frame sent
+    """--stall 3:4000 then --stall 5:1000: the 3rd host frame reaches the node, but its answer and a frame sent
     during the stall are lost; after the stall the F flags show the overrun and CCP works again; the second
     stall counts host frames that went on the bus only."""
-    sim = fx.start(nodes=1, extra=["--stall", "3:2000", "--stall", "5:2000"])
+    sim = fx.start(nodes=1, extra=["--stall", "3:4000", "--stall", "5:1000"])
     a = RawSlcan(fx.pty)
     try:
         check(a.cmd("O") == "\r", "open")
@@ -71,8 +71,9 @@ def test_stall(fx):
         check(a.answer().startswith("t6C18FF0002"), "GET_CCP_VERSION answered")
         a.write(a.frame(0x681, cro_frame(GET_CCP_VERSION, 3)))  # frame 3: on the bus, then the stall
         check(a.answer() == "z\r", "frame 3 acknowledged before the stall")
-        sim.wait_log(r"ttyCF0: adapter .* stalls for 2000 ms after host frame 3$")
-        # during the stall: a whole frame line and a command, both thrown away, no answer
+        sim.wait_log(r"ttyCF0: adapter .* stalls for 4000 ms after host frame 3$")
+        # during the stall (4 s: ample for this process to write right after the log line): a whole frame
+        # line and a command, both thrown away, no answer
         lost = a.frame(0x681, cro_frame(GET_CCP_VERSION, 4))
         a.write(lost)
         a.write("V")
@@ -89,7 +90,7 @@ def test_stall(fx):
         check(a.answer().startswith("t6C18FF0005"), "CCP works after the stall")
         a.write(a.frame(0x681, cro_frame(GET_CCP_VERSION, 6)))
         check(a.answer() == "z\r", "frame 5 acknowledged")
-        sim.wait_log(r"ttyCF0: adapter .* stalls for 2000 ms after host frame 5$")
+        sim.wait_log(r"ttyCF0: adapter .* stalls for 1000 ms after host frame 5$")
         sim.wait_log(r"ttyCF0: adapter .* resumes \(lost 0 bytes from the host, 1 frames to it\)")
         a.write(a.frame(0x681, cro_frame(GET_CCP_VERSION, 7)))
         check(a.answer() == "z\r", "frame 6 acknowledged")
@@ -102,13 +103,13 @@ def test_stall(fx):
 def test_stall_mid_line(fx):
     """A stall that ends while the host is half-way through a line: the rest of that line is refused (BEL),
     not taken for a command."""
-    sim = fx.start(nodes=1, extra=["--stall", "1:1500"])
+    sim = fx.start(nodes=1, extra=["--stall", "1:3000"])
     a = RawSlcan(fx.pty)
     try:
         check(a.cmd("O") == "\r", "open")
         a.write(a.frame(0x681, cro_frame(CONNECT, 1, struct.pack("<H", 1))))
         check(a.answer() == "z\r", "frame 1 acknowledged")
-        sim.wait_log(r"stalls for 1500 ms after host frame 1$")
+        sim.wait_log(r"stalls for 3000 ms after host frame 1$")
         os.write(a.fd, b"t6818")  # the start of a line, lost
         sim.wait_log(r"resumes \(lost 5 bytes from the host, 1 frames to it\)")
         os.write(a.fd, cro_frame(CONNECT, 2, struct.pack("<H", 1)).hex().upper().encode() + b"\r")

@@ -12,6 +12,7 @@
 #include "canfleet/node-status.h"
 #include "canfleetd-config.h"
 #include "cleanup.h"
+#include "fd-read.h"
 #include "log.h"
 
 #define NODE_PREFIX   CF_OBJECT_ROOT "/node"
@@ -163,34 +164,107 @@ void bus_scan_done(CanBus *b)
         }
 }
 
-static int read_image(int fd, uint8_t **ret, size_t *size_ret)
+/* The largest file StartUpdate reads: a bundle with the largest CMS (a plain image is smaller). */
+#define UPDATE_MAX_SIZE CF_BUNDLE_MAX_SIZE
+/* How long a pipe's writer may take to hand the whole file over. */
+#define UPDATE_READ_TIMEOUT_USEC (30ull * 1000000ull)
+/* StartUpdate calls whose file is still being read, at most: each holds up to UPDATE_MAX_SIZE. */
+#define UPDATE_READS_MAX 8
+
+/* A StartUpdate call waiting for its file's bytes. */
+struct pending_update {
+        Manager *m;
+        sd_bus_message *call;
+        char **refs; /* the node references as given, resolved again once the bytes are in */
+        size_t n_refs;
+        bool all, force;
+};
+
+static void pending_update_free(void *userdata)
 {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        size_t max = CF_IMAGE_AREA_SIZE + 1;
-        _cleanup_(freep) uint8_t *buf = malloc(max);
-        if (!buf)
-                return -ENOMEM;
-        size_t got = 0;
-        bool regular = S_ISREG(st.st_mode);
-        while (got < max) {
-                ssize_t n =
-                    regular ? pread(fd, buf + got, max - got, (off_t) got) : read(fd, buf + got, max - got);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                got += (size_t) n;
+        struct pending_update *p = userdata;
+        if (!p)
+                return;
+        sd_bus_message_unref(p->call);
+        for (size_t i = 0; i < p->n_refs; i++)
+                free(p->refs[i]);
+        free(p->refs);
+        free(p);
+}
+
+static void pending_update_freep(struct pending_update **p)
+{
+        pending_update_free(*p);
+}
+
+/* The manager's answer as a D-Bus error (a reply when r == 0). */
+static int start_update_error(int r, const char *why, sd_bus_error *error)
+{
+        switch (r) {
+        case -EBADMSG:
+                return sd_bus_error_setf(error, CF_ERROR_INVALID_IMAGE, "%s", why ? why : "Invalid image");
+        case -EKEYREJECTED:
+                return sd_bus_error_setf(error, CF_ERROR_NOT_TRUSTED, "%s", why ? why : "Not trusted");
+        case -ERANGE:
+                return sd_bus_error_setf(error, CF_ERROR_ROLLBACK, "%s", why ? why : "Anti-rollback");
+        case -EXDEV:
+                return sd_bus_error_setf(error, CF_ERROR_HARDWARE_MISMATCH, "%s",
+                                         why ? why : "Hardware mismatch");
+        case -EBUSY:
+                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%s", why ? why : "Busy");
+        case -EINVAL:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s",
+                                         why ? why : "Invalid arguments");
+        default:
+                if (why)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", why);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the update: %s", strerror(-r));
         }
-        *ret = TAKE_PTR(buf);
-        *size_ret = got;
-        return 0;
+}
+
+static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void *userdata)
+{
+        _cleanup_(freep) uint8_t *bytes = data;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) Node **nodes = NULL;
+        _cleanup_(freep) char *why = NULL;
+        struct pending_update *p = userdata;
+        Manager *m = p->m;
+        Job *j = NULL;
+
+        if (r == -EFBIG)
+                sd_bus_error_setf(&error, CF_ERROR_INVALID_IMAGE,
+                                  "the file is larger than %u bytes: neither a packed area image nor a signed "
+                                  "bundle (.cfb)",
+                                  UPDATE_MAX_SIZE);
+        else if (r == -ETIMEDOUT)
+                sd_bus_error_setf(&error, SD_BUS_ERROR_TIMEOUT,
+                                  "the file descriptor did not reach its end within %llu s (a pipe's writer "
+                                  "must close it)",
+                                  UPDATE_READ_TIMEOUT_USEC / 1000000ull);
+        else if (r < 0)
+                sd_bus_error_set_errnof(&error, r, "Cannot read the image from the file descriptor: %s",
+                                        strerror(-r));
+        if (r >= 0) {
+                nodes = calloc(p->n_refs ? p->n_refs : 1, sizeof *nodes);
+                if (!nodes)
+                        r = sd_bus_error_set_errno(&error, -ENOMEM);
+        }
+        for (size_t i = 0; r >= 0 && i < p->n_refs; i++)
+                /* checked before the read; a node cannot have gone since, but say so if it did */
+                if (manager_find_node(m, p->refs[i], &nodes[i]) < 0)
+                        r = sd_bus_error_setf(&error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", p->refs[i]);
+        if (r >= 0) {
+                r = manager_start_update(m, bytes, size, nodes, p->n_refs, p->all, p->force, &j, &why);
+                if (r < 0)
+                        start_update_error(r, why, &error);
+        }
+        if (r >= 0)
+                r = sd_bus_reply_method_return(p->call, "o", j->path);
+        else
+                r = sd_bus_reply_method_error(p->call, &error);
+        if (r < 0)
+                log_warning_errno(r, "Failed to answer a StartUpdate: %m");
 }
 
 static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -198,9 +272,11 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         Manager *m = userdata;
         int fd, r;
         bool all = false, force = false;
-        _cleanup_(freep) Node **nodes = NULL;
-        size_t n = 0, cap = 0;
+        _cleanup_(pending_update_freep) struct pending_update *p = calloc(1, sizeof *p);
+        size_t cap = 0;
 
+        if (!p)
+                return -ENOMEM;
         /* Privilege first: an unprivileged caller must not learn from the errors which nodes exist. */
         r = check_privileged(msg, error);
         if (r < 0)
@@ -222,14 +298,17 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
                                                  ref);
                 if (k < 0)
                         return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", ref);
-                if (n == cap) {
+                if (p->n_refs == cap) {
                         cap = cap ? cap * 2 : 16;
-                        Node **p = realloc(nodes, cap * sizeof *p);
-                        if (!p)
+                        char **q = realloc(p->refs, cap * sizeof *q);
+                        if (!q)
                                 return -ENOMEM;
-                        nodes = p;
+                        p->refs = q;
                 }
-                nodes[n++] = node;
+                p->refs[p->n_refs] = strdup(ref);
+                if (!p->refs[p->n_refs])
+                        return -ENOMEM;
+                p->n_refs++;
         }
         if (r < 0)
                 return r;
@@ -271,43 +350,39 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
 
-        if (n == 0 && !all)
+        if (p->n_refs == 0 && !all)
                 return sd_bus_error_set(
                     error, SD_BUS_ERROR_INVALID_ARGS,
                     "No node given: name nodes, or set the option \"all\" to update every node");
-        if (n > 0 && all)
+        if (p->n_refs > 0 && all)
                 return sd_bus_error_set(
                     error, SD_BUS_ERROR_INVALID_ARGS,
                     "Nodes given together with the option \"all\": give one or the other");
 
-        _cleanup_(freep) uint8_t *image = NULL;
-        size_t size = 0;
-        r = read_image(fd, &image, &size);
+        if (fd_read_count(m->reads) >= UPDATE_READS_MAX)
+                return sd_bus_error_setf(error, CF_ERROR_BUSY,
+                                         "%u updates are already being read from their callers; try again",
+                                         UPDATE_READS_MAX);
+        /* The file is read once into our memory, and the answer waits for its end: a pipe or a socket
+         * is read without blocking (every other bus goes on), a regular file at once. */
+        p->m = m;
+        p->all = all;
+        p->force = force;
+        p->call = sd_bus_message_ref(msg);
+        r = fd_read_start(m->event, fd, UPDATE_MAX_SIZE, UPDATE_READ_TIMEOUT_USEC, update_read_done,
+                          pending_update_free, p, &m->reads, NULL);
+        if (r == -EISDIR || r == -EBADFD || r == -EBADF)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The file descriptor is %s: pass a regular file, a pipe or a socket "
+                                         "open for reading",
+                                         r == -EISDIR  ? "a directory"
+                                         : r == -EBADF ? "not open for reading"
+                                                       : "a device or another kind of file");
         if (r < 0)
                 return sd_bus_error_set_errnof(
                     error, r, "Cannot read the image from the file descriptor: %s", strerror(-r));
-
-        _cleanup_(freep) char *why = NULL;
-        Job *j;
-        r = manager_start_update(m, image, size, nodes, n, all, force, &j, &why);
-        switch (r) {
-        case 0:
-                return sd_bus_reply_method_return(msg, "o", j->path);
-        case -EBADMSG:
-                return sd_bus_error_setf(error, CF_ERROR_INVALID_IMAGE, "%s", why ? why : "Invalid image");
-        case -EXDEV:
-                return sd_bus_error_setf(error, CF_ERROR_HARDWARE_MISMATCH, "%s",
-                                         why ? why : "Hardware mismatch");
-        case -EBUSY:
-                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%s", why ? why : "Busy");
-        case -EINVAL:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s",
-                                         why ? why : "Invalid arguments");
-        default:
-                if (why)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", why);
-                return sd_bus_error_set_errnof(error, r, "Cannot start the update: %s", strerror(-r));
-        }
+        TAKE_PTR(p); /* the read owns it now */
+        return 1;    /* answered by update_read_done() */
 }
 
 static const sd_bus_vtable manager_vtable[] = {

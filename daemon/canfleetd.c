@@ -71,7 +71,16 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
         if (check_only) {
+                /* The keyring is what a signed update needs: a missing or empty one must show here,
+                 * not at the first update. */
+                struct cf_keyring *k = NULL;
+                r = cf_conf_load_keyring(conf, &k, &error);
+                cf_keyring_free(k);
                 cf_conf_free(conf);
+                if (r < 0) {
+                        log_error("%s", error ? error : "cannot load the keyring");
+                        return EXIT_FAILURE;
+                }
                 return EXIT_SUCCESS;
         }
 

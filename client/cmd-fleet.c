@@ -76,8 +76,10 @@ static void help_update(void)
         printf(
             "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ...) [--force] [--no-wait] [--json]\n"
             "\n"
-            "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes. canfleetctl opens\n"
-            "IMAGE and hands canfleetd the open file. It waits for the job and shows each node's step\n"
+            "Flash IMAGE onto nodes: a signed bundle (.cfb, see canfleetctl bundle create), or a packed\n"
+            "area image (canfleetctl image pack) where canfleetd.conf has \"allow_unsigned\": true.\n"
+            "canfleetctl opens IMAGE and hands canfleetd the open file, which canfleetd reads once and\n"
+            "verifies before any CAN traffic. It waits for the job and shows each node's step\n"
             "and transfer: bars redrawn in place on a terminal, one line per step and tenth otherwise.\n"
             "Interrupting canfleetctl does not stop the job (use canfleetctl cancel). Needs root or\n"
             "group canfleet.\n"
@@ -89,9 +91,9 @@ static void help_update(void)
             "  --json           no progress display; print the finished job as a job object\n" JOB_JSON_HELP
             "\n"
             "Examples:\n"
-            "  canfleetctl update app-1.2.0.img --all\n"
-            "  canfleetctl update app-1.2.0.img --node bus0:3 --node bus1:7\n"
-            "  job=$(canfleetctl update app-1.2.0.img --all --no-wait) && canfleetctl watch \"$job\"\n"
+            "  canfleetctl update app-1.2.0.cfb --all\n"
+            "  canfleetctl update app-1.2.0.cfb --node bus0:3 --node bus1:7\n"
+            "  job=$(canfleetctl update app-1.2.0.cfb --all --no-wait) && canfleetctl watch \"$job\"\n"
             "\n" EXIT_CODES_HELP);
 }
 

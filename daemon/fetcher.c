@@ -839,7 +839,7 @@ void fetch_cancel(Fetch *x)
         fetch_free(x);
 }
 
-/* After curl ran: end the tries it finished, then tell about progress. Each callback may cancel any
+/* After curl ran: tell about progress, then end the tries it finished. Each callback may cancel any
  * fetch, so the list is searched again after each one. */
 static void fetcher_process(Fetcher *f)
 {
@@ -854,14 +854,7 @@ static void fetcher_process(Fetcher *f)
                                 x->result = m->data.result;
                         }
                 }
-        for (;;) {
-                Fetch *x = f->fetches;
-                while (x && !x->finished)
-                        x = x->next;
-                if (!x)
-                        break;
-                finish_try(x);
-        }
+        /* Progress first, so that the last bytes of a download that ended in the same round are told. */
         for (;;) {
                 Fetch *x = f->fetches;
                 while (x && !x->progress_dirty)
@@ -871,6 +864,14 @@ static void fetcher_process(Fetcher *f)
                 x->progress_dirty = false;
                 if (x->progress)
                         x->progress(x, x->size, x->total, x->userdata);
+        }
+        for (;;) {
+                Fetch *x = f->fetches;
+                while (x && !x->finished)
+                        x = x->next;
+                if (!x)
+                        break;
+                finish_try(x);
         }
 }
 

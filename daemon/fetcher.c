@@ -168,19 +168,32 @@ static char *shown_url(const char *url)
 static const char *status_reason(long status)
 {
         switch (status) {
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 408: return "Request Timeout";
-        case 410: return "Gone";
-        case 416: return "Range Not Satisfiable";
-        case 429: return "Too Many Requests";
-        case 500: return "Internal Server Error";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        default: return "";
+        case 400:
+                return "Bad Request";
+        case 401:
+                return "Unauthorized";
+        case 403:
+                return "Forbidden";
+        case 404:
+                return "Not Found";
+        case 408:
+                return "Request Timeout";
+        case 410:
+                return "Gone";
+        case 416:
+                return "Range Not Satisfiable";
+        case 429:
+                return "Too Many Requests";
+        case 500:
+                return "Internal Server Error";
+        case 502:
+                return "Bad Gateway";
+        case 503:
+                return "Service Unavailable";
+        case 504:
+                return "Gateway Timeout";
+        default:
+                return "";
         }
 }
 
@@ -366,8 +379,9 @@ static int on_headers(Fetch *x)
                 return 0;
         if (x->status != 200 && x->status != 206) {
                 if (x->status >= 200 && x->status < 300)
-                        return abort_with(x, -EPROTO,
-                                          strdup_printf("Unexpected HTTP %ld from %s", x->status, x->shown_url));
+                        return abort_with(
+                            x, -EPROTO,
+                            strdup_printf("Unexpected HTTP %ld from %s", x->status, x->shown_url));
                 return 1;
         }
 
@@ -377,8 +391,8 @@ static int on_headers(Fetch *x)
                 bool ok = x->range_from > 0 && p && strncasecmp(p, "bytes ", 6) == 0;
                 if (ok) {
                         p += 6;
-                        ok = parse_u64(p, &e, &first) && *e == '-' && parse_u64(e + 1, &e, &last) && *e == '/' &&
-                             last >= first && first == x->range_from;
+                        ok = parse_u64(p, &e, &first) && *e == '-' && parse_u64(e + 1, &e, &last) &&
+                             *e == '/' && last >= first && first == x->range_from;
                 }
                 if (ok) {
                         p = e + 1;
@@ -390,11 +404,12 @@ static int on_headers(Fetch *x)
                 if (!ok) {
                         /* Our bytes cannot be trusted to fit whatever this is: start clean next time. */
                         partial_drop(x);
-                        return abort_with(x, -EPROTO,
-                                          strdup_printf("HTTP 206 with Content-Range \"%s\" from %s, expected bytes %" PRIu64
-                                                        "-",
-                                                        x->content_range ? x->content_range : "(none)", x->shown_url,
-                                                        x->range_from));
+                        return abort_with(
+                            x, -EPROTO,
+                            strdup_printf(
+                                "HTTP 206 with Content-Range \"%s\" from %s, expected bytes %" PRIu64 "-",
+                                x->content_range ? x->content_range : "(none)", x->shown_url,
+                                x->range_from));
                 }
                 x->total = total;
         } else {
@@ -412,8 +427,8 @@ static int on_headers(Fetch *x)
                         set_str(&x->validator, NULL);
                 int r = partial_save_meta(x);
                 if (r < 0)
-                        return abort_with(x, r,
-                                          strdup_printf("Failed to write %s: %s", x->meta_path, strerror(-r)));
+                        return abort_with(
+                            x, r, strdup_printf("Failed to write %s: %s", x->meta_path, strerror(-r)));
         }
         if (x->total > x->max_size)
                 return abort_with(x, -EFBIG,
@@ -540,8 +555,9 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
                                 continue;
                         if (w <= 0) {
                                 int e = w < 0 ? errno : EIO;
-                                abort_with(x, -e, strdup_printf("Failed to write %s: %s", x->partial_path,
-                                                                strerror(e)));
+                                abort_with(
+                                    x, -e,
+                                    strdup_printf("Failed to write %s: %s", x->partial_path, strerror(e)));
                                 return 0;
                         }
                         off += (size_t) w;
@@ -695,7 +711,8 @@ static void finish_try(Fetch *x)
         if (x->stalled) {
                 r = -ETIMEDOUT;
                 retry = true;
-                msg = strdup_printf("No data for %.1f s from %s", (double) x->stall_usec / 1e6, x->shown_url);
+                msg =
+                    strdup_printf("No data for %.1f s from %s", (double) x->stall_usec / 1e6, x->shown_url);
         } else if (x->abort_r < 0) {
                 r = x->abort_r;
                 msg = TAKE_PTR(x->abort_msg);
@@ -758,7 +775,8 @@ static int on_stall_timer(sd_event_source *s, uint64_t usec, void *userdata)
         (void) usec;
         uint64_t now = clock_usec();
         if (now - x->last_byte < x->stall_usec) {
-                if (arm_time(x, &x->stall_timer, now_usec(x->fetcher) + (x->stall_usec - (now - x->last_byte)),
+                if (arm_time(x, &x->stall_timer,
+                             now_usec(x->fetcher) + (x->stall_usec - (now - x->last_byte)),
                              on_stall_timer) >= 0)
                         return 0;
         }
@@ -958,9 +976,10 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
                         return -1;
                 return 0;
         }
-        return sd_event_add_time(f->event, &f->timer, CLOCK_MONOTONIC, when, TIMER_ACCURACY_USEC, on_timer, f) < 0
-                       ? -1
-                       : 0;
+        return sd_event_add_time(f->event, &f->timer, CLOCK_MONOTONIC, when, TIMER_ACCURACY_USEC, on_timer,
+                                 f) < 0
+                   ? -1
+                   : 0;
 }
 
 int fetcher_new(sd_event *e, Fetcher **ret)
@@ -1031,8 +1050,8 @@ static int easy_setup(Fetch *x)
         return ok ? 0 : -ENOMEM;
 }
 
-int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetch_done_fn done, void *userdata,
-                Fetch **ret)
+int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetch_done_fn done,
+                void *userdata, Fetch **ret)
 {
         if (!f || !url || !done)
                 return -EINVAL;
@@ -1099,7 +1118,8 @@ int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetc
         r = start_try(x);
         if (r < 0) {
                 stop_try(x);
-                finish_later(x, r, strdup_printf("Failed to start download of %s: %s", x->shown_url, strerror(-r)));
+                finish_later(
+                    x, r, strdup_printf("Failed to start download of %s: %s", x->shown_url, strerror(-r)));
         }
 out:
         if (ret)

@@ -81,8 +81,8 @@ Fetcher *fetcher_free(Fetcher *f);
 
 /* Start downloading url (http://, https:// or file://). o may be NULL for the defaults; its strings
  * are copied. ret may be NULL when the caller never cancels. */
-int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetch_done_fn done, void *userdata,
-                Fetch **ret);
+int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetch_done_fn done,
+                void *userdata, Fetch **ret);
 /* Stop and free a fetch: no callback after it. NULL is fine. */
 void fetch_cancel(Fetch *x);
 

@@ -83,11 +83,12 @@ static void server_start(struct server *s, const char *tls, const char *faults_j
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, STDOUT_FILENO);
                 if (tls)
-                        execl(python, python, httpd, "serve", "--root", s->root, "--port-file", portfile, "--log",
-                              s->log, "--faults", faults, "--tls-cert", cert, "--tls-key", key, (char *) NULL);
+                        execl(python, python, httpd, "serve", "--root", s->root, "--port-file", portfile,
+                              "--log", s->log, "--faults", faults, "--tls-cert", cert, "--tls-key", key,
+                              (char *) NULL);
                 else
-                        execl(python, python, httpd, "serve", "--root", s->root, "--port-file", portfile, "--log",
-                              s->log, "--faults", faults, (char *) NULL);
+                        execl(python, python, httpd, "serve", "--root", s->root, "--port-file", portfile,
+                              "--log", s->log, "--faults", faults, (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 1000; i++) { /* up to 20 s on a loaded machine */
@@ -229,8 +230,8 @@ static void run_fetch(const char *url, struct fetch_options *o, struct result *r
         CU_ASSERT_EQUAL_FATAL(fetch_start(f, url, o, on_done, res, &res->fetch), 0);
         CU_ASSERT_EQUAL(res->calls, 0); /* never from inside fetch_start */
         sd_event_source *guard = NULL;
-        CU_ASSERT_EQUAL_FATAL(sd_event_add_time_relative(res->event, &guard, CLOCK_MONOTONIC, guard_usec, 1000,
-                                                         on_guard, res->event),
+        CU_ASSERT_EQUAL_FATAL(sd_event_add_time_relative(res->event, &guard, CLOCK_MONOTONIC, guard_usec,
+                                                         1000, on_guard, res->event),
                               0);
         CU_ASSERT_EQUAL(sd_event_loop(res->event), 0);
         sd_event_source_unref(guard);
@@ -247,8 +248,8 @@ static void result_clear(struct result *res)
 
 static struct fetch_options fast(void)
 {
-        return (struct fetch_options){.stall_timeout_usec = 2000000, .backoff_usec = 20000,
-                                      .backoff_max_usec = 3000000};
+        return (struct fetch_options){
+            .stall_timeout_usec = 2000000, .backoff_usec = 20000, .backoff_max_usec = 3000000};
 }
 
 #define GUARD (30 * 1000000ULL)
@@ -382,7 +383,8 @@ static void test_unsupported_scheme(void)
         struct result res = {0};
         Fetch *x = NULL;
         CU_ASSERT_EQUAL(fetch_start(f, "ftp://127.0.0.1/a.bin", NULL, on_done, &res, &x), -EPROTONOSUPPORT);
-        CU_ASSERT_EQUAL(fetch_start(f, "gopher://127.0.0.1/a.bin", NULL, on_done, &res, &x), -EPROTONOSUPPORT);
+        CU_ASSERT_EQUAL(fetch_start(f, "gopher://127.0.0.1/a.bin", NULL, on_done, &res, &x),
+                        -EPROTONOSUPPORT);
         CU_ASSERT_EQUAL(fetch_start(f, "not a url", NULL, on_done, &res, &x), -EINVAL);
         CU_ASSERT_EQUAL(fetch_url_check("HTTPS://example.com/x"), 0);
         CU_ASSERT_EQUAL(fetch_url_check("scp://example.com/x"), -EPROTONOSUPPORT);
@@ -468,7 +470,8 @@ static void test_max_size_chunked(void)
 static void test_resume_after_cut(void)
 {
         struct server s;
-        server_start(&s, "server", "{\"rules\": [{\"path\": \"/a.bin\", \"cut_after\": 100000, \"times\": 1}]}");
+        server_start(&s, "server",
+                     "{\"rules\": [{\"path\": \"/a.bin\", \"cut_after\": 100000, \"times\": 1}]}");
         char url[256], ca[200];
         url_of(&s, true, "/a.bin", url, sizeof url);
         snprintf(ca, sizeof ca, "%s/ca.pem", pki);
@@ -533,9 +536,10 @@ static void test_if_range_mismatch(void)
 {
         /* The file changes after the cut: the resume request gets the new file whole (200). */
         struct server s;
-        server_start(&s, NULL,
-                     "{\"rules\": [{\"path\": \"/a.bin\", \"cut_after\": 100000, \"replace_with\": \"/b.bin\", "
-                     "\"times\": 1}]}");
+        server_start(
+            &s, NULL,
+            "{\"rules\": [{\"path\": \"/a.bin\", \"cut_after\": 100000, \"replace_with\": \"/b.bin\", "
+            "\"times\": 1}]}");
         char url[256];
         url_of(&s, false, "/a.bin", url, sizeof url);
         struct fetch_options o = fast();
@@ -585,9 +589,10 @@ static void test_last_modified_validator(void)
 static void test_bad_content_range(void)
 {
         struct server s;
-        server_start(&s, NULL,
-                     "{\"rules\": [{\"bad_content_range\": true}, {\"path\": \"/a.bin\", \"cut_after\": 50000, "
-                     "\"times\": 1}]}");
+        server_start(
+            &s, NULL,
+            "{\"rules\": [{\"bad_content_range\": true}, {\"path\": \"/a.bin\", \"cut_after\": 50000, "
+            "\"times\": 1}]}");
         char url[256];
         url_of(&s, false, "/a.bin", url, sizeof url);
         struct fetch_options o = fast();
@@ -711,8 +716,9 @@ static void test_404_410(void)
 static void test_stall(void)
 {
         struct server s;
-        server_start(&s, NULL,
-                     "{\"rules\": [{\"path\": \"/a.bin\", \"stall_after\": 50000, \"stall\": 5, \"times\": 1}]}");
+        server_start(
+            &s, NULL,
+            "{\"rules\": [{\"path\": \"/a.bin\", \"stall_after\": 50000, \"stall\": 5, \"times\": 1}]}");
         char url[256];
         url_of(&s, false, "/a.bin", url, sizeof url);
         struct fetch_options o = fast();
@@ -785,7 +791,7 @@ static void test_cancel(void)
 
         sd_event_source *guard = NULL;
         CU_ASSERT_EQUAL_FATAL(
-                sd_event_add_time_relative(e, &guard, CLOCK_MONOTONIC, 1500000, 1000, on_guard, e), 0);
+            sd_event_add_time_relative(e, &guard, CLOCK_MONOTONIC, 1500000, 1000, on_guard, e), 0);
         for (;;) {
                 CU_ASSERT_FATAL(sd_event_run(e, UINT64_MAX) >= 0);
                 int state = sd_event_get_state(e);
@@ -868,28 +874,28 @@ static void test_credentials_not_shown(void)
 }
 
 static const struct cf_test tests[] = {
-        {"plain http", test_plain_http},
-        {"https with the test CA", test_https_ca_file},
-        {"https with an untrusted certificate", test_https_untrusted},
-        {"file:// URLs", test_file_url},
-        {"unsupported schemes refused at once", test_unsupported_scheme},
-        {"redirects: followed, to ftp refused, bounded", test_redirects},
-        {"max_size by Content-Length", test_max_size_content_length},
-        {"max_size without Content-Length", test_max_size_chunked},
-        {"resume after a cut: Range + If-Range, only the rest", test_resume_after_cut},
-        {"resume from the partial file of an earlier fetch", test_resume_from_partial_file},
-        {"If-Range mismatch restarts with the new file", test_if_range_mismatch},
-        {"Last-Modified as validator, weak ETag ignored", test_last_modified_validator},
-        {"206 with a wrong Content-Range", test_bad_content_range},
-        {"429 with Retry-After, then success", test_429_retry_after},
-        {"5xx N times, then success", test_5xx_then_success},
-        {"5xx every time: exactly max_tries requests", test_5xx_exhausted},
-        {"404 and 410: no retry, named", test_404_410},
-        {"stall time-out, retried", test_stall},
-        {"cancel: no callback", test_cancel},
-        {"callback never synchronous", test_never_synchronous},
-        {"credentials not in messages, extra headers sent", test_credentials_not_shown},
-        {NULL, NULL},
+    {"plain http", test_plain_http},
+    {"https with the test CA", test_https_ca_file},
+    {"https with an untrusted certificate", test_https_untrusted},
+    {"file:// URLs", test_file_url},
+    {"unsupported schemes refused at once", test_unsupported_scheme},
+    {"redirects: followed, to ftp refused, bounded", test_redirects},
+    {"max_size by Content-Length", test_max_size_content_length},
+    {"max_size without Content-Length", test_max_size_chunked},
+    {"resume after a cut: Range + If-Range, only the rest", test_resume_after_cut},
+    {"resume from the partial file of an earlier fetch", test_resume_from_partial_file},
+    {"If-Range mismatch restarts with the new file", test_if_range_mismatch},
+    {"Last-Modified as validator, weak ETag ignored", test_last_modified_validator},
+    {"206 with a wrong Content-Range", test_bad_content_range},
+    {"429 with Retry-After, then success", test_429_retry_after},
+    {"5xx N times, then success", test_5xx_then_success},
+    {"5xx every time: exactly max_tries requests", test_5xx_exhausted},
+    {"404 and 410: no retry, named", test_404_410},
+    {"stall time-out, retried", test_stall},
+    {"cancel: no callback", test_cancel},
+    {"callback never synchronous", test_never_synchronous},
+    {"credentials not in messages, extra headers sent", test_credentials_not_shown},
+    {NULL, NULL},
 };
 
 int main(void)
@@ -901,7 +907,8 @@ int main(void)
                 return 1;
         }
         /* The loopback server must be reached directly, whatever the environment says. */
-        static const char *const proxies[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+        static const char *const proxies[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                              "ALL_PROXY"};
         for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
                 unsetenv(proxies[i]);
         signal(SIGPIPE, SIG_IGN);

@@ -701,7 +701,7 @@ static const struct uint_key root_uints[] = {
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
         static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "keyring",
-                                              "allow_unsigned", "buses", NULL};
+                                              "allow_unsigned", "ca_file", "buses", NULL};
         json_object *f;
         int r;
 
@@ -720,8 +720,9 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
             {"state_dir", true},
             {"cache_dir", true},
             {"keyring", false},
+            {"ca_file", false},
         };
-        char **dest[] = {&c->fleet_key_file, &c->state_dir, &c->cache_dir, &c->keyring};
+        char **dest[] = {&c->fleet_key_file, &c->state_dir, &c->cache_dir, &c->keyring, &c->ca_file};
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
                 const char *s;
                 if (!json_object_object_get_ex(root, strings[i].key, &f)) {
@@ -995,6 +996,7 @@ struct cf_conf *cf_conf_free(struct cf_conf *c)
         free(c->state_dir);
         free(c->cache_dir);
         free(c->keyring);
+        free(c->ca_file);
         free(c);
         return NULL;
 }

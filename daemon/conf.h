@@ -25,6 +25,8 @@
  *                                                   (DESIGN.md §6); required unless allow_unsigned
  *   "allow_unsigned": false,                        true: plain images (no signature) are flashed
  *                                                   too; for development
+ *   "ca_file": "/etc/canfleet/download-ca.pem",     PEM trust anchors for HTTPS downloads instead of
+ *                                                   the system store (optional)
  *   "max_parallel": 64,                             node sessions over all buses
  *   "reboot_timeout_ms": 60000,                     how long a node may take to come back
  *   "retries": 3,                                   tries per CCP command (time-outs)
@@ -86,6 +88,7 @@ struct cf_conf {
         char *cache_dir;
         char *keyring; /* NULL when not given */
         bool allow_unsigned;
+        char *ca_file; /* NULL: the system's CA store */
         unsigned max_parallel;
         uint32_t reboot_timeout_ms;
         unsigned retries;

@@ -15,6 +15,7 @@
 #include "canfleet/sha256.h"
 #include "cleanup.h"
 #include "fd-read.h"
+#include "fetcher.h"
 #include "job-store.h"
 #include "log.h"
 #include "manager.h"
@@ -1290,6 +1291,9 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         r = cf_conf_load_keyring(conf, &m->keyring, error);
         if (r < 0)
                 goto fail;
+        r = fetcher_new(e, &m->fetcher);
+        if (r < 0)
+                goto fail;
         r = job_store_prepare(conf->state_dir, conf->cache_dir);
         if (r < 0) {
                 if (error &&
@@ -1374,6 +1378,8 @@ Manager *manager_free(Manager *m)
         cf_memzero(m->fleet_key, sizeof m->fleet_key);
         cf_keyring_free(m->keyring);
         fd_read_free_all(&m->reads);
+        bus_downloads_free(m);
+        fetcher_free(m->fetcher);
         cf_conf_free(m->conf);
         sd_event_unref(m->event);
         free(m);

@@ -143,6 +143,8 @@ struct Manager {
         uint8_t fleet_key[CF_FLEET_KEY_LEN];
         struct cf_keyring *keyring; /* NULL: none configured (allow_unsigned) */
         struct FdRead *reads;       /* StartUpdate calls whose image is still being read (fd-read.h) */
+        struct Fetcher *fetcher;    /* downloads (fetcher.h) */
+        struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
         CanBus *buses;
         size_t n_buses;
         Job **jobs;
@@ -208,3 +210,5 @@ void bus_job_removed(Job *j);
 void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
 void bus_job_completed(Job *j);
 void bus_scan_done(CanBus *b);
+/* Cancel the downloads of StartUpdateUrl calls (no answer): at manager_free(). */
+void bus_downloads_free(Manager *m);

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 BUS_NAME = "io.canfleet.Gateway1"
 # The methods that change something: the policy grants them to group canfleet, nothing else.
 PRIVILEGED = {("io.canfleet.Gateway1.Manager", "Scan"), ("io.canfleet.Gateway1.Manager", "StartUpdate"),
+              ("io.canfleet.Gateway1.Manager", "StartUpdateUrl"),
               ("io.canfleet.Gateway1.Job", "Cancel")}
 
 

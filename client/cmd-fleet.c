@@ -78,6 +78,8 @@ static void help_update(void)
             "\n"
             "Flash IMAGE onto nodes: a signed bundle (.cfb, see canfleetctl bundle create), or a packed\n"
             "area image (canfleetctl image pack) where canfleetd.conf has \"allow_unsigned\": true.\n"
+            "IMAGE may be an https:// or http:// URL, which canfleetd downloads itself (and verifies\n"
+            "the same way), or file:///PATH.\n"
             "canfleetctl opens IMAGE and hands canfleetd the open file, which canfleetd reads once and\n"
             "verifies before any CAN traffic. It waits for the job and shows each node's step\n"
             "and transfer: bars redrawn in place on a terminal, one line per step and tenth otherwise.\n"
@@ -93,6 +95,7 @@ static void help_update(void)
             "Examples:\n"
             "  canfleetctl update app-1.2.0.cfb --all\n"
             "  canfleetctl update app-1.2.0.cfb --node bus0:3 --node bus1:7\n"
+            "  canfleetctl update https://updates.example.com/app-1.2.0.cfb --all\n"
             "  job=$(canfleetctl update app-1.2.0.cfb --all --no-wait) && canfleetctl watch \"$job\"\n"
             "\n" EXIT_CODES_HELP);
 }
@@ -859,12 +862,19 @@ int cmd_update(int argc, char **argv)
                         goto out;
                 }
         }
-        fd = open(o.args[0], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                fprintf(stderr, "canfleetctl update: cannot read image %s: %s\n", o.args[0],
-                        fd < 0 ? strerror(errno) : "not a regular file");
-                r = CF_EXIT_USAGE;
-                goto out;
+        /* http(s): canfleetd downloads it; file://PATH and plain paths: opened here, with our rights. */
+        const char *path = o.args[0];
+        bool url = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
+        if (strncmp(path, "file://", 7) == 0)
+                path += 7;
+        if (!url) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        fprintf(stderr, "canfleetctl update: cannot read image %s: %s\n", o.args[0],
+                                fd < 0 ? strerror(errno) : "not a regular file");
+                        r = CF_EXIT_USAGE;
+                        goto out;
+                }
         }
 
         if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
@@ -878,9 +888,9 @@ int cmd_update(int argc, char **argv)
                 goto out;
 
         r = sd_bus_message_new_method_call(bus, &call, CF_BUS_NAME, CF_MANAGER_PATH, CF_MANAGER_IFACE,
-                                           "StartUpdate");
+                                           url ? "StartUpdateUrl" : "StartUpdate");
         if (r >= 0)
-                r = sd_bus_message_append(call, "h", fd);
+                r = url ? sd_bus_message_append(call, "s", path) : sd_bus_message_append(call, "h", fd);
         if (r >= 0)
                 r = sd_bus_message_append_strv(call, o.nodes ? o.nodes : no_nodes);
         if (r >= 0)
@@ -896,7 +906,8 @@ int cmd_update(int argc, char **argv)
                 r = CF_EXIT_FAILED;
                 goto out;
         }
-        r = sd_bus_call(bus, call, 0, &error, &reply);
+        /* A URL's answer comes after the download (retries and back-off included) */
+        r = sd_bus_call(bus, call, url ? UINT64_C(600) * 1000000u : 0, &error, &reply);
         if (r < 0) {
                 char what[300];
                 snprintf(what, sizeof(what), "update with %s refused", o.args[0]);

@@ -301,10 +301,11 @@ static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
         if (r == -EFBIG)
-                sd_bus_error_setf(&error, CF_ERROR_INVALID_IMAGE,
-                                  "the file is larger than %u bytes: neither a packed area image nor a signed "
-                                  "bundle (.cfb)",
-                                  UPDATE_MAX_SIZE);
+                sd_bus_error_setf(
+                    &error, CF_ERROR_INVALID_IMAGE,
+                    "the file is larger than %u bytes: neither a packed area image nor a signed "
+                    "bundle (.cfb)",
+                    UPDATE_MAX_SIZE);
         else if (r == -ETIMEDOUT)
                 sd_bus_error_setf(&error, SD_BUS_ERROR_TIMEOUT,
                                   "the file descriptor did not reach its end within %llu s (a pipe's writer "
@@ -378,7 +379,9 @@ static int read_update_args(sd_bus_message *msg, Manager *m, struct pending_upda
                 r = sd_bus_message_read(msg, "s", &key);
                 if (r < 0)
                         return r;
-                bool *dest = strcmp(key, "all") == 0 ? &p->all : strcmp(key, "force") == 0 ? &p->force : NULL;
+                bool *dest = strcmp(key, "all") == 0     ? &p->all
+                             : strcmp(key, "force") == 0 ? &p->force
+                                                         : NULL;
                 if (!dest)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Unknown option \"%s\" (known: \"all\", \"force\")", key);
@@ -445,12 +448,13 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         r = fd_read_start(m->event, fd, UPDATE_MAX_SIZE, UPDATE_READ_TIMEOUT_USEC, update_read_done,
                           pending_update_free, p, &m->reads, NULL);
         if (r == -EISDIR || r == -EBADFD || r == -EBADF)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "The file descriptor is %s: pass a regular file, a pipe or a socket "
-                                         "open for reading",
-                                         r == -EISDIR  ? "a directory"
-                                         : r == -EBADF ? "not open for reading"
-                                                       : "a device or another kind of file");
+                return sd_bus_error_setf(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "The file descriptor is %s: pass a regular file, a pipe or a socket "
+                    "open for reading",
+                    r == -EISDIR  ? "a directory"
+                    : r == -EBADF ? "not open for reading"
+                                  : "a device or another kind of file");
         if (r < 0)
                 return sd_bus_error_set_errnof(
                     error, r, "Cannot read the image from the file descriptor: %s", strerror(-r));
@@ -503,10 +507,11 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         /* file:// would have the daemon read files with its own rights on a caller's behalf: the caller
          * opens files itself and hands over the descriptor (StartUpdate; canfleetctl does that). */
         if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "\"%s\" is not an http:// or https:// URL (a local file is opened by "
-                                         "the caller and passed to StartUpdate)",
-                                         url);
+                return sd_bus_error_setf(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "\"%s\" is not an http:// or https:// URL (a local file is opened by "
+                    "the caller and passed to StartUpdate)",
+                    url);
         r = fetch_url_check(url);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "\"%s\" is not a valid URL", url);
@@ -518,8 +523,8 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
                 return -ENOMEM;
         r = partial_path(m, url, &part);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot prepare %s/downloads: %s", m->conf->cache_dir,
-                                               strerror(-r));
+                return sd_bus_error_set_errnof(error, r, "Cannot prepare %s/downloads: %s",
+                                               m->conf->cache_dir, strerror(-r));
         const struct fetch_options o = {
             .ca_file = m->conf->ca_file,
             .max_size = UPDATE_MAX_SIZE,
@@ -549,8 +554,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_PARAM(image) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
                              SD_BUS_PARAM(job), method_start_update, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartUpdateUrl", "sasa{sv}",
-                             SD_BUS_PARAM(url) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o", SD_BUS_PARAM(job),
-                             method_start_update_url, SD_BUS_VTABLE_UNPRIVILEGED),
+                             SD_BUS_PARAM(url) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
+                             SD_BUS_PARAM(job), method_start_update_url, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 

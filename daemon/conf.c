@@ -701,7 +701,7 @@ static const struct uint_key root_uints[] = {
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
         static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "keyring",
-                                              "allow_unsigned", "ca_file", "buses", NULL};
+                                              "allow_unsigned", "ca_file",   "buses",     NULL};
         json_object *f;
         int r;
 
@@ -716,11 +716,8 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
                 const char *key;
                 bool required;
         } strings[] = {
-            {"fleet_key_file", true},
-            {"state_dir", true},
-            {"cache_dir", true},
-            {"keyring", false},
-            {"ca_file", false},
+            {"fleet_key_file", true}, {"state_dir", true}, {"cache_dir", true},
+            {"keyring", false},       {"ca_file", false},
         };
         char **dest[] = {&c->fleet_key_file, &c->state_dir, &c->cache_dir, &c->keyring, &c->ca_file};
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {

@@ -1,5 +1,6 @@
 /* A caller's file descriptor read once into memory, asynchronously for pipes and sockets (RAUC's
- * CVE-2020-25860 is why the bytes are never read twice; a blocking read() of a pipe would stall every bus). */
+ * CVE-2020-25860 is why the bytes are never read twice; a blocking read() of a pipe would stall every bus).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>

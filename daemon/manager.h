@@ -141,9 +141,9 @@ struct Manager {
         sd_bus *bus;
         struct cf_conf *conf;
         uint8_t fleet_key[CF_FLEET_KEY_LEN];
-        struct cf_keyring *keyring; /* NULL: none configured (allow_unsigned) */
-        struct FdRead *reads;       /* StartUpdate calls whose image is still being read (fd-read.h) */
-        struct Fetcher *fetcher;    /* downloads (fetcher.h) */
+        struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
+        struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
+        struct Fetcher *fetcher;          /* downloads (fetcher.h) */
         struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
         CanBus *buses;
         size_t n_buses;

@@ -38,9 +38,10 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                 /* The refusal comes first and names the key that lifts it: an operator who flashes a
                  * plain image by mistake learns what to do, whatever the image holds. */
                 if (!allow_unsigned)
-                        return refuse(error, -EKEYREJECTED,
-                                      "unsigned image refused: set \"allow_unsigned\": true in canfleetd.conf "
-                                      "for development, or flash a signed bundle (canfleetctl bundle create)");
+                        return refuse(
+                            error, -EKEYREJECTED,
+                            "unsigned image refused: set \"allow_unsigned\": true in canfleetd.conf "
+                            "for development, or flash a signed bundle (canfleetctl bundle create)");
                 int s = cf_image_check_full(data, &ret->info);
                 if (s != CF_IMAGE_OK)
                         return refuse(error, -EBADMSG, "not a valid packed area image: %s",

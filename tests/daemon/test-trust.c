@@ -39,10 +39,11 @@ static uint8_t *make_image(uint32_t release)
 static void make_signer(const char *name)
 {
         char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=%s "
-                 "-days 30 -addext extendedKeyUsage=codeSigning -keyout %s/%s.key -out %s/%s.crt 2>/dev/null",
-                 name, dir, name, dir, name);
+        snprintf(
+            cmd, sizeof cmd,
+            "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=%s "
+            "-days 30 -addext extendedKeyUsage=codeSigning -keyout %s/%s.key -out %s/%s.crt 2>/dev/null",
+            name, dir, name, dir, name);
         CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
 }
 

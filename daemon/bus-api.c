@@ -307,7 +307,8 @@ static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void
                     "bundle (.cfb)",
                     UPDATE_MAX_SIZE);
         else if (r == -ETIMEDOUT)
-                sd_bus_error_setf(&error, SD_BUS_ERROR_TIMEOUT,
+                /* not ...Error.Timeout: clients take that for "no answer from the daemon" */
+                sd_bus_error_setf(&error, SD_BUS_ERROR_FAILED,
                                   "the file descriptor did not reach its end within %llu s (a pipe's writer "
                                   "must close it)",
                                   UPDATE_READ_TIMEOUT_USEC / 1000000ull);

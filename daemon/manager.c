@@ -952,6 +952,10 @@ static int resume_jobs(Manager *m)
                 uint8_t *img = NULL;
                 size_t size = 0;
                 char sha[65];
+                /* The cached image was verified (signature and keyring, or allow_unsigned) when the job
+                 * was accepted; the cache is the daemon's own, as the state directory is, so the resumed
+                 * job does not verify a signature again (a key removed from the keyring since does not
+                 * strand nodes half way). Its bytes are still checked against their name and in full. */
                 int k = job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE, &img, &size);
                 const char *why = NULL;
                 if (k == -EBADFD)

@@ -463,6 +463,21 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         return 1;    /* answered by update_read_done() */
 }
 
+/* The URL as the journal may show it: "user:password@" left out. */
+static char *url_for_log(const char *url)
+{
+        const char *host = strstr(url, "://");
+        host = host ? host + 3 : url;
+        const char *end = host + strcspn(host, "/?#");
+        const char *at = memchr(host, '@', (size_t) (end - host));
+        if (!at)
+                return strdup(url);
+        char *r = NULL;
+        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
+                return NULL;
+        return r;
+}
+
 /* Where a download's bytes are kept until it is complete, so that a later try, or the same URL after a
  * restart, resumes with Range + If-Range: CACHE_DIR/downloads/<sha256 of the URL>.part. */
 static int partial_path(Manager *m, const char *url, char **ret)
@@ -519,7 +534,7 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         if (count_downloads(m) >= UPDATE_READS_MAX)
                 return sd_bus_error_setf(error, CF_ERROR_BUSY, "%u downloads are already running; try again",
                                          UPDATE_READS_MAX);
-        p->url = strdup(url);
+        p->url = url_for_log(url);
         if (!p->url)
                 return -ENOMEM;
         r = partial_path(m, url, &part);
@@ -535,7 +550,7 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         r = fetch_start(m->fetcher, url, &o, update_fetch_done, p, &p->fetch);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot download %s: %s", url, strerror(-r));
-        log_info("downloading %s", url);
+        log_info("downloading %s", p->url);
         p->next = m->downloads;
         if (p->next)
                 p->next->prev = p;

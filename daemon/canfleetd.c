@@ -76,9 +76,11 @@ int main(int argc, char *argv[])
                 struct cf_keyring *k = NULL;
                 r = cf_conf_load_keyring(conf, &k, &error);
                 cf_keyring_free(k);
+                if (r >= 0)
+                        r = cf_conf_check_ca_file(conf, &error);
                 cf_conf_free(conf);
                 if (r < 0) {
-                        log_error("%s", error ? error : "cannot load the keyring");
+                        log_error("%s", error ? error : "cannot load the keyring or ca_file");
                         return EXIT_FAILURE;
                 }
                 return EXIT_SUCCESS;

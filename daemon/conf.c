@@ -967,6 +967,23 @@ int cf_conf_load_keyring(const struct cf_conf *c, struct cf_keyring **ret, char 
         return 0;
 }
 
+int cf_conf_check_ca_file(const struct cf_conf *c, char **error)
+{
+        struct ctx x = {.path = c->path, .error = error};
+        if (!c->ca_file)
+                return 0;
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(freep) char *why = NULL;
+        size_t len = 0;
+        int r = cf_read_regular_file(c->ca_file, CF_CA_FILE_MAX_SIZE, &text, &len, &why);
+        if (r < 0)
+                return fail(&x, "ca_file", "%s", why ? why : strerror(-r));
+        /* libcurl reads it again at each download; a file without a certificate would only show then */
+        if (!strstr(text, "-----BEGIN CERTIFICATE-----"))
+                return fail(&x, "ca_file", "%s holds no PEM certificate", c->ca_file);
+        return 0;
+}
+
 struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa)
 {
         for (size_t i = 0; i < b->n_nodes; i++)

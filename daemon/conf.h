@@ -15,6 +15,8 @@
 #define CF_CONF_MAX_SIZE (1024u * 1024u)
 /* A keyring holds a few anchors (old and new key during a rotation), not a system CA bundle. */
 #define CF_KEYRING_MAX_SIZE (1024u * 1024u)
+/* ca_file may be a whole system CA bundle (Debian's is about 220 KB). */
+#define CF_CA_FILE_MAX_SIZE (4u * 1024u * 1024u)
 
 /*
  * {
@@ -132,6 +134,10 @@ int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN
  *   /etc/x.conf: keyring: /etc/canfleet/keyring.pem: No such file or directory
  *   /etc/x.conf: keyring: keyring '/etc/canfleet/keyring.pem' holds no PEM certificate */
 int cf_conf_load_keyring(const struct cf_conf *c, struct cf_keyring **ret, char **error);
+
+/* When ca_file is set: a regular file (read as above, at most CF_CA_FILE_MAX_SIZE) with at least one
+ * PEM certificate. Errors name the key: "/etc/x.conf: ca_file: /etc/ca.pem: No such file or directory". */
+int cf_conf_check_ca_file(const struct cf_conf *c, char **error);
 
 /* The node configuration of station sa on bus b: the configured entry, or the bus defaults. */
 struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa);

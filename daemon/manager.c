@@ -1295,6 +1295,9 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         r = cf_conf_load_keyring(conf, &m->keyring, error);
         if (r < 0)
                 goto fail;
+        r = cf_conf_check_ca_file(conf, error);
+        if (r < 0)
+                goto fail;
         r = fetcher_new(e, &m->fetcher);
         if (r < 0)
                 goto fail;

@@ -113,6 +113,17 @@ def main():
         expect_refused(canfleetd, "start with a keyring without a certificate",
                        f"{conf}: keyring: keyring '{empty}' holds no PEM certificate", "--config", conf)
 
+        # ca_file (HTTPS downloads): checked at start and by --check, not first at a download
+        write_conf(keyring=keyring, ca_file=missing)
+        expect_refused(canfleetd, "ca_file missing", f"{conf}: ca_file: {missing}: No such file or directory",
+                       "--check", "--config", conf)
+        write_conf(keyring=keyring, ca_file=empty)
+        expect_refused(canfleetd, "ca_file without a certificate", f"{conf}: ca_file: {empty} holds no PEM certificate",
+                       "--check", "--config", conf)
+        write_conf(keyring=keyring, ca_file=keyring)
+        rc, err = daemon(canfleetd, "--check", "--config", conf)
+        check(rc == 0, f"a ca_file with a certificate passes --check (rc {rc}, {err!r})")
+
         write_conf(keyring=keyring)
         expect_refused(canfleetd, "start with fleet_key_file a FIFO",
                        f"{conf}: fleet_key_file: {key_fifo}: is a FIFO (named pipe), not a regular file",

@@ -35,6 +35,8 @@ def ctl_commands(builddir):
     """canfleetctl's commands (from --help) with each one's --help text (image/bundle: per subcommand)."""
     ctl = os.path.join(builddir, "client/canfleetctl")
     top = run([ctl, "--help"]).stdout
+    if "Commands:" not in top:
+        fail(f"{ctl} --help has no 'Commands:' list to check the man page and completion against:\n{top}")
     block = top.split("Commands:", 1)[1].split("\n\n", 1)[0]
     commands = [l.split()[0] for l in block.splitlines() if l.strip()]
     helps = {"": top}

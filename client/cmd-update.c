@@ -1,0 +1,406 @@
+/* canfleetctl update|watch|cancel: start, follow and stop canfleetd's update jobs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bus-client.h"
+#include "cmd-fleet.h"
+#include "fleet-error.h"
+#include "fleet-json.h"
+#include "fleet-opts.h"
+#include "fleet-select.h"
+#include "job-follow.h"
+#include "update-plan.h"
+
+#define JOB_JSON_HELP "  (job objects: see canfleetctl jobs --help and docs/json.md)\n"
+
+static void help_update(void)
+{
+        printf("Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
+               "                          [--force] [--dry-run] [--no-wait] [--json]\n"
+               "\n"
+               "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes. canfleetctl opens\n"
+               "IMAGE and hands canfleetd the open file. It follows the job: on a terminal one summary\n"
+               "line (done/failed/active, overall %%, elapsed, ETA, bytes per second) and a line per\n"
+               "active or failed node, never taller than the terminal; piped or with TERM=dumb, one line\n"
+               "per node step and one per tenth of the job. Ctrl-C stops following, not the job: it\n"
+               "prints how to watch or cancel it and exits with 130. Needs root or group canfleet.\n"
+               "\n"
+               "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
+               "  --force          also nodes that already run this exact image\n"
+               "  --dry-run        print the nodes it would update and the checks canfleetctl can make\n"
+               "                   (image, hardware id, anti-rollback, up to date, busy); change nothing\n"
+               "  --no-wait        print the job's object path (--json: {schema, id, path}) and exit\n" CF_JSON_HELP
+               "                   no progress display; the finished job as {schema, job object fields}\n"
+               JOB_JSON_HELP "\n"
+               "Examples:\n"
+               "  canfleetctl update app-1.2.0.img --all --dry-run\n"
+               "  canfleetctl update app-1.2.0.img --all\n"
+               "  canfleetctl update app-1.2.0.img --node 'bus0:*' --node bus1:7\n"
+               "  job=$(canfleetctl update app-1.2.0.img --bus bus1 --no-wait) && canfleetctl watch \"$job\"\n"
+               "\n" CF_EXIT_CODES_HELP);
+}
+
+static void help_watch(void)
+{
+        printf("Usage: canfleetctl watch [JOB] [--json]\n"
+               "\n"
+               "Follow a job until it ends, with the same display as update. JOB is the job's number\n"
+               "(\"3\") or its object path (\"/io/canfleet/Gateway1/job/3\"); without it, the running job\n"
+               "(when several run, name one). The exit status is the job's: 0 done, 1 failed,\n"
+               "4 cancelled; Ctrl-C stops watching (130), the job goes on.\n"
+               "\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job object fields}\n"
+               JOB_JSON_HELP "\n"
+               "Examples:\n"
+               "  canfleetctl watch\n"
+               "  canfleetctl watch 3\n"
+               "\n" CF_EXIT_CODES_HELP);
+}
+
+static void help_cancel(void)
+{
+        printf("Usage: canfleetctl cancel JOB [--no-wait] [--json]\n"
+               "\n"
+               "Stop a job. Nodes not yet reset keep their old firmware; a node already rebooting into\n"
+               "the new image finishes. Waits until the job has stopped, unless --no-wait. JOB is the\n"
+               "job's number (\"3\") or its object path. Needs root or group canfleet.\n"
+               "\n" CF_JSON_HELP "                   {schema, id, state, kept, updated}\n"
+               "\n"
+               "Example:\n"
+               "  canfleetctl cancel 3\n"
+               "\n" CF_EXIT_CODES_HELP);
+}
+
+static int print_job_json(struct cf_follow *w)
+{
+        struct json_object *doc = cf_json_document(), *job;
+
+        if (!w->job.path)
+                w->job.path = strdup(w->path);
+        job = cf_json_job(&w->job);
+        if (!doc || !job) {
+                json_object_put(doc);
+                json_object_put(job);
+                return CF_EXIT_FAILED;
+        }
+        /* the job's fields at the top, next to "schema": `jq .state` works on update and watch alike */
+        json_object_object_foreach(job, key, value) json_object_object_add(doc, key, json_object_get(value));
+        json_object_put(job);
+        return cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+}
+
+/* The node names to hand canfleetd, from --node/--bus resolved on the fleet; into *ret (NULL-terminated,
+ * strings owned by the caller's fleet-independent copies). Exit code. */
+static int selected_names(const struct cf_fleet *f, const bool *selected, char ***ret)
+{
+        char **v = calloc(f->m.n_nodes + 1, sizeof(*v));
+        size_t n = 0;
+
+        if (!v)
+                return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+        for (size_t i = 0; i < f->m.n_nodes; i++) {
+                if (!selected[i])
+                        continue;
+                char name[64];
+                cf_node_name(&f->nodes[i], name, sizeof(name));
+                if (!(v[n++] = strdup(name))) {
+                        for (size_t k = 0; k < n; k++)
+                                free(v[k]);
+                        free(v);
+                        return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                }
+        }
+        *ret = v;
+        return CF_EXIT_OK;
+}
+
+static void strv_free(char **v)
+{
+        for (char **s = v; s && *s; s++)
+                free(*s);
+        free(v);
+}
+
+static int start_update(sd_bus *bus, int fd, char **names, const struct cf_opts *o, const char **ret_path,
+                        sd_bus_message **ret_reply)
+{
+        _cf_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cf_cleanup_bus_message_ sd_bus_message *call = NULL;
+        char *no_nodes[] = {NULL};
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &call, CF_BUS_NAME, CF_MANAGER_PATH, CF_MANAGER_IFACE,
+                                           "StartUpdate");
+        if (r >= 0)
+                r = sd_bus_message_append(call, "h", fd);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(call, names ? names : no_nodes);
+        if (r >= 0)
+                r = sd_bus_message_open_container(call, 'a', "{sv}");
+        if (r >= 0 && o->all)
+                r = sd_bus_message_append(call, "{sv}", "all", "b", 1);
+        if (r >= 0 && o->force)
+                r = sd_bus_message_append(call, "{sv}", "force", "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(call);
+        if (r < 0)
+                return cf_error(CF_EXIT_FAILED, "failed", "building StartUpdate: %s", strerror(-r));
+        r = sd_bus_call(bus, call, 0, &error, ret_reply);
+        if (r < 0) {
+                r = cf_bus_report_error("update refused", &error, r);
+                return r == CF_EXIT_UNREACHABLE || r == CF_EXIT_REFUSED ? r : CF_EXIT_FAILED;
+        }
+        r = sd_bus_message_read_basic(*ret_reply, 'o', ret_path);
+        if (r <= 0)
+                return cf_error(CF_EXIT_FAILED, "failed", "unexpected reply to StartUpdate");
+        return CF_EXIT_OK;
+}
+
+int cmd_update(int argc, char **argv)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        _cf_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        _cf_cleanup_close_ int fd = -1;
+        _cf_cleanup_free_ bool *selected = NULL;
+        struct cf_follow w = {0};
+        struct cf_fleet f = {0};
+        char **names = NULL;
+        const char *job_path;
+        size_t n_selected = 0;
+        struct stat st;
+        struct cf_opts o;
+        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_NO_WAIT | CF_OPT_UPDATE | CF_OPT_SELECT, 1, 1,
+                              help_update, &o);
+
+        if (r >= 0)
+                goto out;
+        if (o.all == (o.n_nodes + o.n_buses > 0)) {
+                r = cf_error(CF_EXIT_USAGE, "usage",
+                             "update: say which nodes: --all, or --node BUS:SA / --bus NAME (not both)");
+                cf_hint("try 'canfleetctl update --help'");
+                goto out;
+        }
+        for (size_t i = 0; i < o.n_nodes; i++)
+                if ((r = cf_check_node_ref("update", o.nodes[i])) != CF_EXIT_OK)
+                        goto out;
+        fd = open(o.args[0], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                r = cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", o.args[0],
+                             fd < 0 ? strerror(errno) : "not a regular file");
+                goto out;
+        }
+
+        if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        if (!o.all || o.dry_run) {
+                if ((r = cf_fleet_read(bus, &f)) != CF_EXIT_OK)
+                        goto out;
+                if (!(selected = calloc(f.m.n_nodes ? f.m.n_nodes : 1, sizeof(*selected)))) {
+                        r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                        goto out;
+                }
+                if (!o.all &&
+                    (r = cf_fleet_select(&f, o.nodes, o.n_nodes, o.buses, o.n_buses, selected, &n_selected)) !=
+                        CF_EXIT_OK)
+                        goto out;
+        }
+        if (o.dry_run) {
+                r = cf_update_plan(o.args[0], &f, o.all ? NULL : selected, o.force, o.json);
+                goto out;
+        }
+        if (!o.all && (r = selected_names(&f, selected, &names)) != CF_EXIT_OK)
+                goto out;
+        if (sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+                r = cf_error(CF_EXIT_UNREACHABLE, "unreachable", "the bus connection cannot pass file descriptors");
+                goto out;
+        }
+        if (!o.no_wait && (r = cf_follow_subscribe(&w, bus, !o.json, true)) != CF_EXIT_OK)
+                goto out;
+        if (!o.no_wait && cf_follow_interrupt_pending()) {
+                r = cf_error(CF_EXIT_INTERRUPTED, "interrupted", "interrupted before the update started");
+                goto out;
+        }
+        if ((r = start_update(bus, fd, names, &o, &job_path, &reply)) != CF_EXIT_OK)
+                goto out;
+        if (o.no_wait) {
+                if (o.json) {
+                        struct json_object *doc = cf_json_document();
+                        if (doc) {
+                                json_object_object_add(doc, "id", json_object_new_int64(cf_job_id_from_path(job_path)));
+                                json_object_object_add(doc, "path", json_object_new_string(job_path));
+                        }
+                        r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+                } else {
+                        printf("%s\n", job_path);
+                        r = CF_EXIT_OK;
+                }
+                goto out;
+        }
+        r = cf_follow_run(&w, job_path);
+        if (o.json && w.finished) {
+                int rj = print_job_json(&w);
+                if (rj != CF_EXIT_OK)
+                        r = rj;
+        }
+out:
+        strv_free(names);
+        cf_follow_done(&w);
+        cf_fleet_done(&f);
+        cf_opts_done(&o);
+        return r;
+}
+
+/* watch without a job: the one running job. Exit code; *ret the path. */
+static int running_job(sd_bus *bus, char **ret)
+{
+        struct cf_manager_info m = {0};
+        struct cf_job_info *jobs = NULL;
+        size_t running = 0, last = 0;
+        char ids[256] = "";
+        int r;
+
+        if ((r = cf_manager_get(bus, &m)) != CF_EXIT_OK)
+                goto out;
+        if ((r = cf_jobs_get(bus, m.jobs, m.n_jobs, &jobs)) != CF_EXIT_OK)
+                goto out;
+        for (size_t i = 0; i < m.n_jobs; i++)
+                if (!cf_job_state_is_final(jobs[i].state)) {
+                        size_t len = strlen(ids);
+                        snprintf(ids + len, sizeof(ids) - len, "%s%u", running ? ", " : "", jobs[i].id);
+                        running++;
+                        last = i;
+                }
+        if (running == 0)
+                r = cf_error(CF_EXIT_REFUSED, "no-such-job", "no job is running (canfleetctl jobs lists the others)");
+        else if (running > 1) {
+                r = cf_error(CF_EXIT_USAGE, "usage", "watch: %zu jobs are running (%s): say which, e.g. canfleetctl watch %u",
+                             running, ids, jobs[last].id);
+        } else if (!(*ret = strdup(jobs[last].path)))
+                r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+out:
+        cf_jobs_free(jobs, m.n_jobs);
+        cf_manager_info_done(&m);
+        return r;
+}
+
+static char *job_arg(const char *cmd, const char *arg)
+{
+        char *path = cf_job_path_from_arg(arg);
+        if (!path)
+                cf_error(CF_EXIT_USAGE, "usage", "%s: '%s' is not a job: expected a number or a job object path", cmd,
+                         arg);
+        return path;
+}
+
+int cmd_watch(int argc, char **argv)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        _cf_cleanup_free_ char *path = NULL;
+        struct cf_follow w = {0};
+        struct cf_opts o;
+        int r = cf_parse_opts(argc, argv, CF_OPT_JSON, 0, 1, help_watch, &o);
+
+        if (r >= 0)
+                goto out;
+        if (o.n_args == 1 && !(path = job_arg("watch", o.args[0]))) {
+                r = CF_EXIT_USAGE;
+                goto out;
+        }
+        if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        if ((r = cf_follow_subscribe(&w, bus, !o.json, true)) != CF_EXIT_OK)
+                goto out;
+        if (!path && (r = running_job(bus, &path)) != CF_EXIT_OK)
+                goto out;
+        r = cf_follow_run(&w, path);
+        if (o.json && w.finished) {
+                int rj = print_job_json(&w);
+                if (rj != CF_EXIT_OK)
+                        r = rj;
+        }
+out:
+        cf_follow_done(&w);
+        cf_opts_done(&o);
+        return r;
+}
+
+int cmd_cancel(int argc, char **argv)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        _cf_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cf_cleanup_free_ char *path = NULL;
+        struct cf_follow w = {0};
+        struct cf_opts o;
+        int r = cf_parse_opts(argc, argv, CF_OPT_NO_WAIT | CF_OPT_JSON, 1, 1, help_cancel, &o);
+
+        if (r >= 0)
+                goto out;
+        if (!(path = job_arg("cancel", o.args[0]))) {
+                r = CF_EXIT_USAGE;
+                goto out;
+        }
+        if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        if (!o.no_wait && (r = cf_follow_subscribe(&w, bus, false, false)) != CF_EXIT_OK)
+                goto out;
+        r = sd_bus_call_method(bus, CF_BUS_NAME, path, CF_JOB_IFACE, "Cancel", &error, NULL, "");
+        if (r < 0) {
+                char what[64];
+                snprintf(what, sizeof(what), "cancelling job %u", cf_job_id_from_path(path));
+                r = cf_bus_report_error(what, &error, r);
+                if (r != CF_EXIT_UNREACHABLE && r != CF_EXIT_REFUSED)
+                        r = CF_EXIT_FAILED;
+                goto out;
+        }
+        if (o.no_wait) {
+                if (o.json) {
+                        struct json_object *doc = cf_json_document();
+                        if (doc) {
+                                json_object_object_add(doc, "id", json_object_new_int64(cf_job_id_from_path(path)));
+                                json_object_object_add(doc, "state", json_object_new_string("cancelling"));
+                                json_object_object_add(doc, "kept", NULL);
+                                json_object_object_add(doc, "updated", NULL);
+                        }
+                        r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+                } else {
+                        printf("cancelling job %u\n", cf_job_id_from_path(path));
+                        r = CF_EXIT_OK;
+                }
+                goto out;
+        }
+        r = cf_follow_run(&w, path);
+        if (!w.finished)
+                goto out;
+        size_t kept = 0, installed = 0;
+        for (size_t i = 0; i < w.job.n_nodes; i++) {
+                if (strcmp(w.job.nodes[i].step, "cancelled") == 0)
+                        kept++;
+                else if (strcmp(w.job.nodes[i].step, "done") == 0)
+                        installed++;
+        }
+        if (!w.job.state || strcmp(w.job.state, "cancelled") != 0) {
+                r = cf_error(CF_EXIT_FAILED, "failed", "job %u ended %s before it could be cancelled", w.job.id,
+                             w.job.state ? w.job.state : "?");
+                goto out;
+        }
+        if (o.json) {
+                struct json_object *doc = cf_json_document();
+                if (doc) {
+                        json_object_object_add(doc, "id", json_object_new_int64(w.job.id));
+                        json_object_object_add(doc, "state", json_object_new_string(w.job.state));
+                        json_object_object_add(doc, "kept", json_object_new_int64((int64_t) kept));
+                        json_object_object_add(doc, "updated", json_object_new_int64((int64_t) installed));
+                }
+                r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+        } else {
+                printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n", w.job.id, kept,
+                       kept == 1 ? "" : "s", installed);
+                r = CF_EXIT_OK;
+        }
+out:
+        cf_follow_done(&w);
+        cf_opts_done(&o);
+        return r;
+}

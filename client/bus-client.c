@@ -60,14 +60,13 @@ int cf_bus_report_error(const char *what, const sd_bus_error *error, int r)
         const char *kind = cf_bus_error_text(error, r, text, sizeof(text));
 
         /* "no job 99" names its object already: a "reading job 99: " before it would say it twice */
+        bool denied = strcmp(kind, "permission-denied") == 0;
         if (!what || strncmp(kind, "no-such-", 8) == 0)
-                cf_error(code, kind, "%s", text);
+                cf_error(code, kind, "%s%s", denied ? "permission denied: " : "", text);
         else
-                cf_error(code, kind, "%s: %s", what, text);
-        if (strcmp(kind, "permission-denied") == 0)
-                cf_hint("changing anything needs root or membership in group \"canfleet\"");
+                cf_error(code, kind, "%s: %s%s", what, denied ? "permission denied: " : "", text);
         if (code == CF_EXIT_UNREACHABLE)
-                cf_hint("cannot reach canfleetd: " CF_HINT_UNREACHABLE);
+                cf_hint("see: systemctl status canfleetd");
         return code;
 }
 

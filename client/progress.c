@@ -129,7 +129,7 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
         return t;
 }
 
-static void summary_line(char *buf, size_t size, const struct cf_job_info *job, const struct totals *t)
+static void summary_line(char *buf, size_t size, const struct cf_job_info *job, const struct totals *t, bool tty)
 {
         char elapsed[16], eta[16], rate[32];
         uint64_t secs = t->elapsed_us / 1000000u;
@@ -143,6 +143,10 @@ static void summary_line(char *buf, size_t size, const struct cf_job_info *job, 
         cf_format_bytes(rate, sizeof(rate), secs ? t->bytes_done / secs : t->bytes_done);
         len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu failed, %zu active", job->id, t->pct, t->done,
                        job->n_nodes, t->failed, t->active);
+        /* logs are searched for "failed": a plain line says it only when a node did */
+        if (!tty && t->failed == 0)
+                len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu active", job->id, t->pct, t->done,
+                               job->n_nodes, t->active);
         if (len > 0 && (size_t) len < size)
                 snprintf(buf + len, size - (size_t) len, "  %s, ETA %s, %s/s", elapsed, eta, rate);
 }
@@ -233,7 +237,7 @@ static void draw_tty(struct cf_progress *p, const struct cf_job_info *job, bool 
         fputs("\r\033[J", p->out);
         p->lines_drawn = 0;
         if (!final) {
-                summary_line(line, sizeof(line), job, &t);
+                summary_line(line, sizeof(line), job, &t, true);
                 put_line(p, line);
                 p->lines_drawn++;
                 room--;
@@ -296,7 +300,7 @@ static void draw_plain(struct cf_progress *p, const struct cf_job_info *job)
         }
         if ((int) (t.pct / 10) > p->plain_tenth && t.pct < 100) {
                 p->plain_tenth = (int) (t.pct / 10);
-                summary_line(line, sizeof(line), job, &t);
+                summary_line(line, sizeof(line), job, &t, false);
                 fprintf(p->out, "%s\n", line);
         }
         fflush(p->out);

@@ -6,6 +6,7 @@
 #include "cmd-bundle.h"
 #include "cmd-fleet.h"
 #include "cmd-image.h"
+#include "fleet-error.h"
 
 struct command {
         const char *name;
@@ -17,11 +18,11 @@ struct command {
 /* One line per command; each lives in its own cmd-*.c. */
 static const struct command commands[] = {
     {"status", cmd_status, "canfleetd's version, buses, node counts by state, running jobs"},
-    {"nodes", cmd_nodes, "list the nodes: BUS:SA, state, mode, version, hardware id, UID, last error"},
+    {"nodes", cmd_nodes, "list the nodes (all, or BUS:SA / globs / --bus): state, mode, version, hw id"},
     {"scan", cmd_scan, "look for nodes on a bus"},
-    {"update", cmd_update, "flash an image onto --all or --node BUS:SA nodes and follow the job"},
+    {"update", cmd_update, "flash an image onto --all, --node BUS:SA|GLOB or --bus nodes; --dry-run"},
     {"jobs", cmd_jobs, "list the update jobs"},
-    {"watch", cmd_watch, "follow a job until it ends"},
+    {"watch", cmd_watch, "follow a job (or the running one) until it ends"},
     {"cancel", cmd_cancel, "stop a job; nodes not yet reset keep their old firmware"},
     {"image", cmd_image, "pack an application binary into an area image, or inspect one (offline)"},
     {"bundle", cmd_bundle, "sign an image into a bundle (.cfb), verify one against a keyring, inspect one"},
@@ -61,7 +62,12 @@ static void usage(FILE *f)
                 "  2  usage error\n"
                 "  3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
                 "  4  the job was cancelled\n"
-                "  5  refused: permission denied, invalid image, hardware mismatch, busy\n");
+                "  5  refused: permission denied, invalid image, hardware mismatch, busy, no such\n"
+                "     node/bus/job\n"
+                "  130  update/watch interrupted (Ctrl-C); the job goes on in canfleetd\n"
+                "\n"
+                "With --json every command prints one JSON document with \"schema\": 1, errors too\n"
+                "({\"schema\": 1, \"error\": {kind, message, exit_status}}); see docs/json.md.\n");
 }
 
 static const struct command *find_command(const char *name)
@@ -128,7 +134,13 @@ int main(int argc, char **argv)
         }
         int sub_argc = argc - optind;
         char **sub_argv = argv + optind;
+        /* --json anywhere makes every error of the run a JSON object on stdout too (docs/json.md) */
+        for (int i = 1; i < sub_argc && strcmp(sub_argv[i], "--") != 0; i++)
+                if (strcmp(sub_argv[i], "--json") == 0)
+                        cf_error_set_json(true);
         /* each command parses its own options with getopt again: 0 re-initialises GNU getopt */
         optind = 0;
-        return cmd->run(sub_argc, sub_argv);
+        int rc = cmd->run(sub_argc, sub_argv);
+        cf_error_flush(rc);
+        return rc;
 }

@@ -57,6 +57,22 @@ int cf_error(int exit_code, const char *kind, const char *fmt, ...)
         return exit_code;
 }
 
+static char deferred[1024];
+
+void cf_error_defer(const char *message)
+{
+        if (!deferred[0])
+                snprintf(deferred, sizeof(deferred), "%s", message);
+}
+
+void cf_error_flush(int exit_code)
+{
+        if (!json_mode || json_printed || exit_code == 0 || !deferred[0])
+                return;
+        json_printed = true;
+        print_json_error(exit_code, exit_code == 2 ? "usage" : "invalid-input", deferred);
+}
+
 void cf_hint(const char *fmt, ...)
 {
         va_list ap;

@@ -15,6 +15,14 @@ bool cf_error_json(void);
  * "interrupted", "failed", ...). Returns exit_code, so that callers can `return cf_error(...)`. */
 int cf_error(int exit_code, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* For commands with messages of their own (image, bundle): keep the first message for
+ * cf_error_flush, which turns it into the JSON error object with the command's real exit code. */
+void cf_error_defer(const char *message);
+
+/* After a command: with --json, a failed command (exit_code != 0) whose message was deferred and that
+ * printed no error object yet prints it now (kind "usage" for exit 2, else "invalid-input"). */
+void cf_error_flush(int exit_code);
+
 /* A further line on stderr only ("canfleetctl: HINT"): how to go on, never a second error. */
 void cf_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

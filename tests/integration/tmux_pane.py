@@ -27,6 +27,9 @@ class Pane:
             for k in ("DBUS_SYSTEM_BUS_ADDRESS", "LC_ALL", "PATH"):
                 f.write(f"export {k}={shlex.quote(env[k])}\n")
             f.write(f"export TERM={shlex.quote(term)}\n")
+            # the shell outlives a Ctrl-C meant for canfleetctl (a trapped signal is reset to the
+            # default in the child; an ignored one would stay ignored there)
+            f.write("trap : INT\n")
             f.write(f"{shlex.join(fleet.ctl_argv(args))}\n")
             f.write(f"echo $? > {shlex.quote(self.exit_file)}.tmp && mv {shlex.quote(self.exit_file)}.tmp "
                     f"{shlex.quote(self.exit_file)}\n")
@@ -44,8 +47,9 @@ class Pane:
         check(p.returncode == 0, f"tmux {' '.join(args)}: {p.stderr}")
         return p.stdout
 
-    def capture(self):
-        return self.tmux("capture-pane", "-p", "-t", self.target).split("\n")[:-1]
+    def capture(self, join=False):
+        """The pane's rows; join: wrapped lines joined into one (as the program wrote them)."""
+        return self.tmux("capture-pane", "-p", *(["-J"] if join else []), "-t", self.target).split("\n")[:-1]
 
     def history(self):
         """Rows that scrolled off the top of the pane since it started."""

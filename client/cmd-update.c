@@ -347,9 +347,8 @@ int cmd_cancel(int argc, char **argv)
                 goto out;
         r = sd_bus_call_method(bus, CF_BUS_NAME, path, CF_JOB_IFACE, "Cancel", &error, NULL, "");
         if (r < 0) {
-                char what[64];
-                snprintf(what, sizeof(what), "cancelling job %u", cf_job_id_from_path(path));
-                r = cf_bus_report_error(what, &error, r);
+                /* canfleetd's messages name the job ("Job 3 is done"): the prefix must not again */
+                r = cf_bus_report_error("cannot cancel", &error, r);
                 if (r != CF_EXIT_UNREACHABLE && r != CF_EXIT_REFUSED)
                         r = CF_EXIT_FAILED;
                 goto out;

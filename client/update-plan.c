@@ -49,7 +49,7 @@ static void judge(struct plan_node *p, const struct cf_image_info *img, bool all
         p->v = V_UPDATE;
         if (identified && n->hardware_id != img->hw_id) {
                 p->v = all ? V_SKIP : V_REFUSE;
-                snprintf(p->reason, sizeof(p->reason), "hw 0x%04x, the image is for 0x%04x", n->hardware_id,
+                snprintf(p->reason, sizeof(p->reason), "hw 0x%04x, not 0x%04x", n->hardware_id,
                          img->hw_id);
         } else if (n->state && strcmp(n->state, "updating") == 0) {
                 p->v = V_REFUSE;

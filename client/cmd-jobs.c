@@ -58,10 +58,11 @@ static void format_time(char *buf, size_t size, uint64_t usec)
 
 static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool running_only, bool full)
 {
-        static const char *const headers[] = {"ID",   "STATE", "IMAGE", "NODES", "DONE",
+        static const char *const headers[] = {"ID",     "STATE",    "IMAGE", "NODES",  "DONE",
                                               "FAILED", "PROGRESS", "TOOK",  "CREATED"};
-        static const unsigned flags[] = {CF_COL_RIGHT, 0, 0, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT,
-                                         CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_OPTIONAL};
+        static const unsigned flags[] = {
+            CF_COL_RIGHT,   0, 0, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT,
+            CF_COL_OPTIONAL};
         struct cf_table *t = cf_table_new(9, headers, flags);
         int r = 0;
 
@@ -94,7 +95,8 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
         if (r >= 0)
                 r = cf_table_print(t, stdout, cf_table_width(full));
         cf_table_free(t);
-        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r)) : CF_EXIT_OK;
+        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r))
+                     : CF_EXIT_OK;
 }
 
 int cmd_jobs(int argc, char **argv)
@@ -137,8 +139,8 @@ struct state_count {
         size_t n;
 };
 
-static int status_json(const struct cf_fleet *f, const struct cf_job_info *jobs, const struct state_count *counts,
-                       size_t n_counts, size_t running)
+static int status_json(const struct cf_fleet *f, const struct cf_job_info *jobs,
+                       const struct state_count *counts, size_t n_counts, size_t running)
 {
         struct json_object *obj = cf_json_document(), *buses = json_object_new_array(),
                            *jn = json_object_new_object(), *by_state = json_object_new_object(),
@@ -159,7 +161,8 @@ static int status_json(const struct cf_fleet *f, const struct cf_job_info *jobs,
         json_object_object_add(obj, "buses", buses);
         json_object_object_add(jn, "total", json_object_new_int64((int64_t) f->m.n_nodes));
         for (size_t k = 0; k < n_counts; k++)
-                json_object_object_add(by_state, counts[k].state, json_object_new_int64((int64_t) counts[k].n));
+                json_object_object_add(by_state, counts[k].state,
+                                       json_object_new_int64((int64_t) counts[k].n));
         json_object_object_add(jn, "by_state", by_state);
         json_object_object_add(obj, "nodes", jn);
         json_object_object_add(jobs_obj, "total", json_object_new_int64((int64_t) f->m.n_jobs));
@@ -190,7 +193,8 @@ static int print_buses_table(const struct cf_manager_info *m, bool full)
         if (r >= 0)
                 r = cf_table_print(t, stdout, cf_table_width(full));
         cf_table_free(t);
-        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r)) : CF_EXIT_OK;
+        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r))
+                     : CF_EXIT_OK;
 }
 
 int cmd_status(int argc, char **argv)

@@ -13,7 +13,8 @@
 
 #define NODE_JSON_HELP                                                                                      \
         "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version, release, hw_id,\n"    \
-        "                uid, bootloader_version, cro_id, dto_id, last_error, last_seen_us (null: unknown)\n"
+        "                uid, bootloader_version, cro_id, dto_id, last_error, last_seen_us (null: "         \
+        "unknown)\n"
 
 static void help_nodes(void)
 {
@@ -50,7 +51,8 @@ static void help_scan(void)
 
 static int print_node_table(const struct cf_node_info *v, size_t n, const bool *selected, bool full)
 {
-        static const char *const headers[] = {"NODE", "STATE", "MODE", "VERSION", "HW-ID", "UID", "LAST ERROR"};
+        static const char *const headers[] = {"NODE",  "STATE", "MODE",      "VERSION",
+                                              "HW-ID", "UID",   "LAST ERROR"};
         static const unsigned flags[] = {0, 0, 0, 0, 0, CF_COL_OPTIONAL, CF_COL_SHRINK};
         struct cf_table *t = cf_table_new(7, headers, flags);
         int r = 0;
@@ -64,15 +66,20 @@ static int print_node_table(const struct cf_node_info *v, size_t n, const bool *
                 cf_node_name(&v[i], name, sizeof(name));
                 if (v[i].hardware_id)
                         snprintf(hw, sizeof(hw), "0x%04x", v[i].hardware_id);
-                const char *cells[] = {name,      v[i].state, v[i].mode,
-                                       v[i].version, hw,      v[i].uid,
+                const char *cells[] = {name,
+                                       v[i].state,
+                                       v[i].mode,
+                                       v[i].version,
+                                       hw,
+                                       v[i].uid,
                                        cf_strip_node_prefix(v[i].last_error, name)};
                 r = cf_table_add(t, cells);
         }
         if (r >= 0)
                 r = cf_table_print(t, stdout, cf_table_width(full));
         cf_table_free(t);
-        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r)) : CF_EXIT_OK;
+        return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r))
+                     : CF_EXIT_OK;
 }
 
 static struct json_object *nodes_json(const struct cf_node_info *v, size_t n, const bool *selected)
@@ -92,12 +99,14 @@ int cmd_nodes(int argc, char **argv)
         struct cf_opts o;
         size_t n_selected;
         bool filtered;
-        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_SELECT | CF_OPT_FULL, 0, 1024, help_nodes, &o);
+        int r =
+            cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_SELECT | CF_OPT_FULL, 0, 1024, help_nodes, &o);
 
         if (r >= 0)
                 goto out;
         if (o.n_nodes > 0) {
-                r = cf_error(CF_EXIT_USAGE, "usage", "nodes: name the nodes as arguments: canfleetctl nodes 'bus0:*'");
+                r = cf_error(CF_EXIT_USAGE, "usage",
+                             "nodes: name the nodes as arguments: canfleetctl nodes 'bus0:*'");
                 goto out;
         }
         for (int i = 0; i < o.n_args; i++)
@@ -113,7 +122,8 @@ int cmd_nodes(int argc, char **argv)
                         r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
                         goto out;
                 }
-                r = cf_fleet_select(&f, o.args, (size_t) o.n_args, o.buses, o.n_buses, selected, &n_selected);
+                r = cf_fleet_select(&f, o.args, (size_t) o.n_args, o.buses, o.n_buses, selected,
+                                    &n_selected);
                 if (r != CF_EXIT_OK)
                         goto out;
         }

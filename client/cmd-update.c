@@ -18,29 +18,30 @@
 
 static void help_update(void)
 {
-        printf("Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
-               "                          [--force] [--dry-run] [--no-wait] [--json]\n"
-               "\n"
-               "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes. canfleetctl opens\n"
-               "IMAGE and hands canfleetd the open file. It follows the job: on a terminal one summary\n"
-               "line (done/failed/active, overall %%, elapsed, ETA, bytes per second) and a line per\n"
-               "active or failed node, never taller than the terminal; piped or with TERM=dumb, one line\n"
-               "per node step and one per tenth of the job. Ctrl-C stops following, not the job: it\n"
-               "prints how to watch or cancel it and exits with 130. Needs root or group canfleet.\n"
-               "\n"
-               "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
-               "  --force          also nodes that already run this exact image\n"
-               "  --dry-run        print the nodes it would update and the checks canfleetctl can make\n"
-               "                   (image, hardware id, anti-rollback, up to date, busy); change nothing\n"
-               "  --no-wait        print the job's object path (--json: {schema, id, path}) and exit\n" CF_JSON_HELP
-               "                   no progress display; the finished job as {schema, job object fields}\n"
-               JOB_JSON_HELP "\n"
-               "Examples:\n"
-               "  canfleetctl update app-1.2.0.img --all --dry-run\n"
-               "  canfleetctl update app-1.2.0.img --all\n"
-               "  canfleetctl update app-1.2.0.img --node 'bus0:*' --node bus1:7\n"
-               "  job=$(canfleetctl update app-1.2.0.img --bus bus1 --no-wait) && canfleetctl watch \"$job\"\n"
-               "\n" CF_EXIT_CODES_HELP);
+        printf(
+            "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
+            "                          [--force] [--dry-run] [--no-wait] [--json]\n"
+            "\n"
+            "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes. canfleetctl opens\n"
+            "IMAGE and hands canfleetd the open file. It follows the job: on a terminal one summary\n"
+            "line (done/failed/active, overall %%, elapsed, ETA, bytes per second) and a line per\n"
+            "active or failed node, never taller than the terminal; piped or with TERM=dumb, one line\n"
+            "per node step and one per tenth of the job. Ctrl-C stops following, not the job: it\n"
+            "prints how to watch or cancel it and exits with 130. Needs root or group canfleet.\n"
+            "\n"
+            "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
+            "  --force          also nodes that already run this exact image\n"
+            "  --dry-run        print the nodes it would update and the checks canfleetctl can make\n"
+            "                   (image, hardware id, anti-rollback, up to date, busy); change nothing\n"
+            "  --no-wait        print the job's object path (--json: {schema, id, path}) and "
+            "exit\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job "
+                                  "object fields}\n" JOB_JSON_HELP "\n"
+            "Examples:\n"
+            "  canfleetctl update app-1.2.0.img --all --dry-run\n"
+            "  canfleetctl update app-1.2.0.img --all\n"
+            "  canfleetctl update app-1.2.0.img --node 'bus0:*' --node bus1:7\n"
+            "  job=$(canfleetctl update app-1.2.0.img --bus bus1 --no-wait) && canfleetctl watch \"$job\"\n"
+            "\n" CF_EXIT_CODES_HELP);
 }
 
 static void help_watch(void)
@@ -51,8 +52,8 @@ static void help_watch(void)
                "(\"3\") or its object path (\"/io/canfleet/Gateway1/job/3\"); without it, the running job\n"
                "(when several run, name one). The exit status is the job's: 0 done, 1 failed,\n"
                "4 cancelled; Ctrl-C stops watching (130), the job goes on.\n"
-               "\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job object fields}\n"
-               JOB_JSON_HELP "\n"
+               "\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job "
+                                 "object fields}\n" JOB_JSON_HELP "\n"
                "Examples:\n"
                "  canfleetctl watch\n"
                "  canfleetctl watch 3\n"
@@ -201,9 +202,8 @@ int cmd_update(int argc, char **argv)
                         r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
                         goto out;
                 }
-                if (!o.all &&
-                    (r = cf_fleet_select(&f, o.nodes, o.n_nodes, o.buses, o.n_buses, selected, &n_selected)) !=
-                        CF_EXIT_OK)
+                if (!o.all && (r = cf_fleet_select(&f, o.nodes, o.n_nodes, o.buses, o.n_buses, selected,
+                                                   &n_selected)) != CF_EXIT_OK)
                         goto out;
         }
         if (o.dry_run) {
@@ -213,7 +213,8 @@ int cmd_update(int argc, char **argv)
         if (!o.all && (r = selected_names(&f, selected, &names)) != CF_EXIT_OK)
                 goto out;
         if (sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
-                r = cf_error(CF_EXIT_UNREACHABLE, "unreachable", "the bus connection cannot pass file descriptors");
+                r = cf_error(CF_EXIT_UNREACHABLE, "unreachable",
+                             "the bus connection cannot pass file descriptors");
                 goto out;
         }
         if (!o.no_wait && (r = cf_follow_subscribe(&w, bus, !o.json, true)) != CF_EXIT_OK)
@@ -228,7 +229,8 @@ int cmd_update(int argc, char **argv)
                 if (o.json) {
                         struct json_object *doc = cf_json_document();
                         if (doc) {
-                                json_object_object_add(doc, "id", json_object_new_int64(cf_job_id_from_path(job_path)));
+                                json_object_object_add(doc, "id",
+                                                       json_object_new_int64(cf_job_id_from_path(job_path)));
                                 json_object_object_add(doc, "path", json_object_new_string(job_path));
                         }
                         r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
@@ -273,9 +275,11 @@ static int running_job(sd_bus *bus, char **ret)
                         last = i;
                 }
         if (running == 0)
-                r = cf_error(CF_EXIT_REFUSED, "no-such-job", "no job is running (canfleetctl jobs lists the others)");
+                r = cf_error(CF_EXIT_REFUSED, "no-such-job",
+                             "no job is running (canfleetctl jobs lists the others)");
         else if (running > 1) {
-                r = cf_error(CF_EXIT_USAGE, "usage", "watch: %zu jobs are running (%s): say which, e.g. canfleetctl watch %u",
+                r = cf_error(CF_EXIT_USAGE, "usage",
+                             "watch: %zu jobs are running (%s): say which, e.g. canfleetctl watch %u",
                              running, ids, jobs[last].id);
         } else if (!(*ret = strdup(jobs[last].path)))
                 r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
@@ -289,8 +293,8 @@ static char *job_arg(const char *cmd, const char *arg)
 {
         char *path = cf_job_path_from_arg(arg);
         if (!path)
-                cf_error(CF_EXIT_USAGE, "usage", "%s: '%s' is not a job: expected a number or a job object path", cmd,
-                         arg);
+                cf_error(CF_EXIT_USAGE, "usage",
+                         "%s: '%s' is not a job: expected a number or a job object path", cmd, arg);
         return path;
 }
 
@@ -357,7 +361,8 @@ int cmd_cancel(int argc, char **argv)
                 if (o.json) {
                         struct json_object *doc = cf_json_document();
                         if (doc) {
-                                json_object_object_add(doc, "id", json_object_new_int64(cf_job_id_from_path(path)));
+                                json_object_object_add(doc, "id",
+                                                       json_object_new_int64(cf_job_id_from_path(path)));
                                 json_object_object_add(doc, "state", json_object_new_string("cancelling"));
                                 json_object_object_add(doc, "kept", NULL);
                                 json_object_object_add(doc, "updated", NULL);
@@ -380,8 +385,8 @@ int cmd_cancel(int argc, char **argv)
                         installed++;
         }
         if (!w.job.state || strcmp(w.job.state, "cancelled") != 0) {
-                r = cf_error(CF_EXIT_FAILED, "failed", "job %u ended %s before it could be cancelled", w.job.id,
-                             w.job.state ? w.job.state : "?");
+                r = cf_error(CF_EXIT_FAILED, "failed", "job %u ended %s before it could be cancelled",
+                             w.job.id, w.job.state ? w.job.state : "?");
                 goto out;
         }
         if (o.json) {
@@ -394,8 +399,8 @@ int cmd_cancel(int argc, char **argv)
                 }
                 r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
         } else {
-                printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n", w.job.id, kept,
-                       kept == 1 ? "" : "s", installed);
+                printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n",
+                       w.job.id, kept, kept == 1 ? "" : "s", installed);
                 r = CF_EXIT_OK;
         }
 out:

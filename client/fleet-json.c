@@ -61,7 +61,8 @@ struct json_object *cf_json_node(const struct cf_node_info *n)
         add_str(o, "mode", n->mode);
         add_str_or_null(o, "version", n->version);
         json_object_object_add(o, "release", has_image ? json_object_new_int64(n->release) : NULL);
-        json_object_object_add(o, "hw_id", identified || n->hardware_id ? json_object_new_int(n->hardware_id) : NULL);
+        json_object_object_add(o, "hw_id",
+                               identified || n->hardware_id ? json_object_new_int(n->hardware_id) : NULL);
         add_str_or_null(o, "uid", n->uid);
         json_object_object_add(o, "bootloader_version",
                                identified ? json_object_new_int(n->bootloader_version) : NULL);

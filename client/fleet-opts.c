@@ -116,6 +116,7 @@ int cf_parse_opts(int argc, char **argv, unsigned accepted, int min_args, int ma
         o->args = argv + optind;
         o->n_args = argc - optind;
         if (o->n_args < min_args || o->n_args > max_args)
-                return usage_error(cmd, o->n_args < min_args ? "missing argument" : "too many arguments", NULL);
+                return usage_error(cmd, o->n_args < min_args ? "missing argument" : "too many arguments",
+                                   NULL);
         return -1;
 }

@@ -36,8 +36,8 @@ int cf_check_node_ref(const char *cmd, const char *ref)
         if (ref[0] == '/' || cf_is_glob(ref))
                 return CF_EXIT_OK;
         if (!colon || colon == ref || !colon[1] || colon[1 + strspn(colon + 1, "0123456789")]) {
-                cf_error(CF_EXIT_USAGE, "usage", "%s: '%s' is not a node: expected BUS:SA, e.g. bus0:3, or a glob",
-                         cmd, ref);
+                cf_error(CF_EXIT_USAGE, "usage",
+                         "%s: '%s' is not a node: expected BUS:SA, e.g. bus0:3, or a glob", cmd, ref);
                 return CF_EXIT_USAGE;
         }
         return CF_EXIT_OK;
@@ -55,7 +55,8 @@ static bool ref_matches(const char *ref, const struct cf_node_info *n)
         /* "bus0:03" is station 3 too: compare the number, not the digits */
         const char *colon = strrchr(ref, ':');
         return colon && n->bus && strlen(n->bus) == (size_t) (colon - ref) &&
-               strncmp(ref, n->bus, (size_t) (colon - ref)) == 0 && strtoul(colon + 1, NULL, 10) == n->station;
+               strncmp(ref, n->bus, (size_t) (colon - ref)) == 0 &&
+               strtoul(colon + 1, NULL, 10) == n->station;
 }
 
 int cf_fleet_select(const struct cf_fleet *f, char **refs, size_t n_refs, char **buses, size_t n_buses,
@@ -70,8 +71,8 @@ int cf_fleet_select(const struct cf_fleet *f, char **refs, size_t n_refs, char *
                 for (size_t i = 0; i < f->m.n_buses && !known; i++)
                         known = strcmp(f->m.buses[i].name, buses[b]) == 0;
                 if (!known)
-                        return cf_error(CF_EXIT_REFUSED, "no-such-bus", "no bus %s (canfleetctl status lists them)",
-                                        buses[b]);
+                        return cf_error(CF_EXIT_REFUSED, "no-such-bus",
+                                        "no bus %s (canfleetctl status lists them)", buses[b]);
                 for (size_t i = 0; i < n; i++)
                         if (f->nodes[i].bus && strcmp(f->nodes[i].bus, buses[b]) == 0)
                                 selected[i] = true;

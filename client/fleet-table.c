@@ -7,7 +7,7 @@
 
 #include "fleet-table.h"
 
-#define GAP       2 /* spaces between columns */
+#define GAP        2 /* spaces between columns */
 #define MIN_SHRUNK 12
 
 struct cf_table {
@@ -124,7 +124,8 @@ static void shrink(size_t *w, const bool *shown, const struct cf_table *t, unsig
                         return;
                 if (!shown[c] || !(t->flags[c] & CF_COL_SHRINK))
                         continue;
-                size_t min = cf_text_width(t->headers[c]) > MIN_SHRUNK ? cf_text_width(t->headers[c]) : MIN_SHRUNK;
+                size_t min =
+                    cf_text_width(t->headers[c]) > MIN_SHRUNK ? cf_text_width(t->headers[c]) : MIN_SHRUNK;
                 if (w[c] <= min)
                         continue;
                 size_t excess = total - width;

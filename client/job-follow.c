@@ -66,8 +66,9 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 return 0;
         }
         if (cf_job_info_read(m, &w->job) < 0) {
-                sd_event_exit(w->event, cf_error(CF_EXIT_FAILED, "failed", "job %u: unexpected reply from canfleetd",
-                                                 cf_job_id_from_path(w->path)));
+                sd_event_exit(w->event,
+                              cf_error(CF_EXIT_FAILED, "failed", "job %u: unexpected reply from canfleetd",
+                                       cf_job_id_from_path(w->path)));
                 return 0;
         }
         w->have_props = true;
@@ -137,7 +138,8 @@ static void report_gone(struct cf_follow *w, const char *why)
         if (w->show)
                 cf_progress_abandon(&w->progress);
         cf_error(CF_EXIT_UNREACHABLE, "unreachable",
-                 "%s while following job %u; canfleetd resumes unfinished jobs when it starts again", why, id);
+                 "%s while following job %u; canfleetd resumes unfinished jobs when it starts again", why,
+                 id);
         cf_hint(CF_HINT_UNREACHABLE "; then: canfleetctl watch %u", id);
         sd_event_exit(w->event, CF_EXIT_UNREACHABLE);
 }
@@ -188,7 +190,8 @@ static sigset_t interrupt_signals(void)
 bool cf_follow_interrupt_pending(void)
 {
         sigset_t pending;
-        return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+        return sigpending(&pending) == 0 &&
+               (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
 }
 
 void cf_follow_done(struct cf_follow *w)

@@ -50,7 +50,7 @@ unsigned cf_progress_percent(const struct cf_job_node *n)
                 const char *step;
                 unsigned pct;
         } phases[] = {
-            {"queued", 0},     {"connecting", 1}, {"unlocking", 2},  {"erasing", 3},
+            {"queued", 0},     {"connecting", 1}, {"unlocking", 2},   {"erasing", 3},
             {"verifying", 90}, {"rebooting", 93}, {"confirming", 96},
         };
 
@@ -85,7 +85,8 @@ const char *cf_format_duration(char *buf, size_t size, uint64_t usec)
         if (s < 60)
                 snprintf(buf, size, "%llus", (unsigned long long) s);
         else if (s < 3600)
-                snprintf(buf, size, "%llum%02llus", (unsigned long long) (s / 60), (unsigned long long) (s % 60));
+                snprintf(buf, size, "%llum%02llus", (unsigned long long) (s / 60),
+                         (unsigned long long) (s % 60));
         else
                 snprintf(buf, size, "%lluh%02llum", (unsigned long long) (s / 3600),
                          (unsigned long long) (s / 60 % 60));
@@ -129,7 +130,8 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
         return t;
 }
 
-static void summary_line(char *buf, size_t size, const struct cf_job_info *job, const struct totals *t, bool tty)
+static void summary_line(char *buf, size_t size, const struct cf_job_info *job, const struct totals *t,
+                         bool tty)
 {
         char elapsed[16], eta[16], rate[32];
         uint64_t secs = t->elapsed_us / 1000000u;
@@ -141,8 +143,8 @@ static void summary_line(char *buf, size_t size, const struct cf_job_info *job, 
         else
                 snprintf(eta, sizeof(eta), "-");
         cf_format_bytes(rate, sizeof(rate), secs ? t->bytes_done / secs : t->bytes_done);
-        len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu failed, %zu active", job->id, t->pct, t->done,
-                       job->n_nodes, t->failed, t->active);
+        len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu failed, %zu active", job->id, t->pct,
+                       t->done, job->n_nodes, t->failed, t->active);
         /* logs are searched for "failed": a plain line says it only when a node did */
         if (!tty && t->failed == 0)
                 len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu active", job->id, t->pct, t->done,
@@ -167,8 +169,8 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
                 bar[k] = k < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
         if (step_is(n, "programming") && n->bytes_total)
-                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step, bar, pct,
-                         cf_format_bytes(done, sizeof(done), n->bytes_done),
+                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
+                         bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
                          cf_format_bytes(total, sizeof(total), n->bytes_total));
         else
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%", (int) name_width, n->node, n->step, bar, pct);
@@ -192,8 +194,9 @@ static void print_header(struct cf_progress *p, const struct cf_job_info *job)
 {
         if (p->header_done)
                 return;
-        fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id, job->n_nodes,
-                job->n_nodes == 1 ? "" : "s", job->image_version && job->image_version[0] ? job->image_version : "?",
+        fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
+                job->n_nodes, job->n_nodes == 1 ? "" : "s",
+                job->image_version && job->image_version[0] ? job->image_version : "?",
                 job->image_hardware_id, job->image_release);
         p->header_done = true;
 }
@@ -294,7 +297,8 @@ static void draw_plain(struct cf_progress *p, const struct cf_job_info *job)
                 s->step = strdup(n->step);
                 if (step_is(n, "failed")) {
                         const char *why = cf_strip_node_prefix(n->error, n->node);
-                        fprintf(p->out, "%s: failed: %s\n", n->node, why && why[0] ? why : "no reason given");
+                        fprintf(p->out, "%s: failed: %s\n", n->node,
+                                why && why[0] ? why : "no reason given");
                 } else if (!step_is(n, "queued"))
                         fprintf(p->out, "%s: %s\n", n->node, n->step);
         }

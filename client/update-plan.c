@@ -15,11 +15,11 @@
 
 /* What canfleetd is expected to do with one node. */
 enum verdict {
-        V_UPDATE,    /* transferred */
-        V_CURRENT,   /* same version and release: done at once unless --force (canfleetd compares sha256) */
-        V_SKIP,      /* --all: another hardware id, not ours to update */
-        V_REFUSE,    /* the whole update would be refused (named node of other hardware, busy) */
-        V_FAIL,      /* would fail on the node (anti-rollback) */
+        V_UPDATE,  /* transferred */
+        V_CURRENT, /* same version and release: done at once unless --force (canfleetd compares sha256) */
+        V_SKIP,    /* --all: another hardware id, not ours to update */
+        V_REFUSE,  /* the whole update would be refused (named node of other hardware, busy) */
+        V_FAIL,    /* would fail on the node (anti-rollback) */
 };
 
 /* canfleetd takes exactly one flash area; any other size is refused before the trailer is read */
@@ -49,8 +49,7 @@ static void judge(struct plan_node *p, const struct cf_image_info *img, bool all
         p->v = V_UPDATE;
         if (identified && n->hardware_id != img->hw_id) {
                 p->v = all ? V_SKIP : V_REFUSE;
-                snprintf(p->reason, sizeof(p->reason), "hw 0x%04x, not 0x%04x", n->hardware_id,
-                         img->hw_id);
+                snprintf(p->reason, sizeof(p->reason), "hw 0x%04x, not 0x%04x", n->hardware_id, img->hw_id);
         } else if (n->state && strcmp(n->state, "updating") == 0) {
                 p->v = V_REFUSE;
                 snprintf(p->reason, sizeof(p->reason), "busy: part of a running job");
@@ -63,7 +62,8 @@ static void judge(struct plan_node *p, const struct cf_image_info *img, bool all
                 snprintf(p->reason, sizeof(p->reason), "runs %s release %u already (--force sends it again)",
                          version, n->release);
         } else if (!identified) {
-                snprintf(p->reason, sizeof(p->reason), "not seen yet: canfleetd checks its hw id before erasing");
+                snprintf(p->reason, sizeof(p->reason),
+                         "not seen yet: canfleetd checks its hw id before erasing");
         } else if (n->state && strcmp(n->state, "offline") == 0) {
                 snprintf(p->reason, sizeof(p->reason), "offline at the last contact");
         }
@@ -96,7 +96,8 @@ static struct json_object *image_json(const char *path, const struct cf_image_in
         return o;
 }
 
-int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force, bool json)
+int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force,
+                   bool json)
 {
         _cf_cleanup_free_ uint8_t *area = malloc(CF_IMAGE_AREA_SIZE);
         _cf_cleanup_free_ struct plan_node *plan = calloc(f->m.n_nodes ? f->m.n_nodes : 1, sizeof(*plan));
@@ -145,7 +146,8 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
                                 break;
                         cf_node_name(plan[i].n, name, sizeof(name));
                         json_object_object_add(o, "node", json_object_new_string(name));
-                        json_object_object_add(o, "result", json_object_new_string(verdict_words[plan[i].v]));
+                        json_object_object_add(o, "result",
+                                               json_object_new_string(verdict_words[plan[i].v]));
                         json_object_object_add(o, "reason", cf_json_string_or_null(plan[i].reason));
                         json_object_array_add(a, o);
                 }
@@ -154,8 +156,8 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
         }
 
         if (status != CF_IMAGE_OK) {
-                cf_error(CF_EXIT_REFUSED, "invalid-image", "dry run: canfleetd would refuse %s: %s", image_path,
-                         status_text(status));
+                cf_error(CF_EXIT_REFUSED, "invalid-image", "dry run: canfleetd would refuse %s: %s",
+                         image_path, status_text(status));
                 return code;
         }
         printf("dry run: %s is %u.%u.%u for hw 0x%04x, release %u; nothing is changed\n", image_path,

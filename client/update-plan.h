@@ -10,4 +10,5 @@
  * nodes. Exit code: 0 the update would start and no check predicts a failure, 1 some node is predicted
  * to fail (anti-rollback), 5 canfleetd would refuse it (invalid image, hardware mismatch, busy node,
  * no node to update). */
-int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force, bool json);
+int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force,
+                   bool json);

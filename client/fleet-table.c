@@ -158,10 +158,11 @@ int cf_table_print(struct cf_table *t, FILE *f, unsigned width)
                 }
         }
         if (width) {
-                shrink(w, shown, t, width);
+                /* an error cut short says less than a UID left out: optional columns go first */
                 for (size_t c = n; c-- > 0 && total_width(w, shown, n) > width;)
                         if (t->flags[c] & CF_COL_OPTIONAL)
                                 shown[c] = false;
+                shrink(w, shown, t, width);
         }
         for (size_t r = 0; r <= t->n_rows; r++) {
                 size_t last = 0;

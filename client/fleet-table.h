@@ -8,8 +8,9 @@
 
 /* Per column: how it gives way when the table is too wide. */
 #define CF_COL_RIGHT    (1u << 0) /* numbers: aligned right */
-#define CF_COL_SHRINK   (1u << 1) /* cut with "…" first (free text: errors) */
-#define CF_COL_OPTIONAL (1u << 2) /* left out when cutting is not enough (--full or --json show it) */
+#define CF_COL_SHRINK   (1u << 1) /* cut with "…" when the table is still too wide (free text: errors) */
+#define CF_COL_OPTIONAL (1u << 2) /* left out first when the table is too wide (--full or --json show it)   \
+                                   */
 
 struct cf_table;
 

@@ -62,8 +62,7 @@ static void judge(struct plan_node *p, const struct cf_image_info *img, bool all
                 snprintf(p->reason, sizeof(p->reason), "runs %s release %u already (--force sends it again)",
                          version, n->release);
         } else if (!identified) {
-                snprintf(p->reason, sizeof(p->reason),
-                         "not seen yet: canfleetd checks its hw id before erasing");
+                snprintf(p->reason, sizeof(p->reason), "hw id not known yet");
         } else if (n->state && strcmp(n->state, "offline") == 0) {
                 snprintf(p->reason, sizeof(p->reason), "offline at the last contact");
         }

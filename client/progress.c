@@ -138,9 +138,13 @@ static void summary_line(char *buf, size_t size, const struct cf_job_info *job, 
         int len;
 
         cf_format_duration(elapsed, sizeof(elapsed), t->elapsed_us);
-        if (t->pct > 0 && t->pct < 100 && t->elapsed_us >= 1000000)
-                cf_format_duration(eta, sizeof(eta), t->elapsed_us * (100 - t->pct) / t->pct);
-        else
+        if (t->pct > 0 && t->pct < 100 && t->elapsed_us >= 1000000) {
+                uint64_t left = t->elapsed_us * (100 - t->pct) / t->pct;
+                if (left < 1000000)
+                        snprintf(eta, sizeof(eta), "<1s");
+                else
+                        cf_format_duration(eta, sizeof(eta), left);
+        } else
                 snprintf(eta, sizeof(eta), "-");
         cf_format_bytes(rate, sizeof(rate), secs ? t->bytes_done / secs : t->bytes_done);
         len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu failed, %zu active", job->id, t->pct,

@@ -30,13 +30,16 @@ def progress(f):
 
     pane = Pane(f, ["update", img2, "--all"], cols=80, rows=24)
     try:
-        screens, fullest = [], []
+        screens, fullest, middle = [], [], (101, [])
         # read the pane until canfleetctl has ended; every screen is checked below
         while pane.exit_code() is None:
             screen, hist = pane.capture(), pane.history()
             screens.append((screen, hist))
             if len([l for l in screen if NODE_LINE.match(l)]) >= len([l for l in fullest if NODE_LINE.match(l)]):
                 fullest = screen
+            pct = [int(m.group(1)) for m in (re.match(r"job 1 +(\d+)%", l) for l in screen) if m]
+            if pct and abs(pct[0] - 50) < middle[0]:
+                middle = (abs(pct[0] - 50), screen)
             check(len(screens) < 20000, "canfleetctl did not end")
             time.sleep(0.05)
         final, final_hist = pane.capture(), pane.history()
@@ -47,7 +50,7 @@ def progress(f):
                 out.write("# canfleetctl update app-2.0.0.img --all: 60 nodes, tmux pane 80x24\n")
                 out.write(f"# a screen while the job runs (tmux history: {max(h for _, h in screens)} rows "
                           f"scrolled off the top)\n")
-                out.write("\n".join(fullest) + "\n")
+                out.write("\n".join(middle[1] or fullest) + "\n")
                 out.write(f"# the last screen (exit status {rc}, history {final_hist} rows)\n")
                 out.write("\n".join(final) + "\n")
         check(pane.size() == (80, 24), f"the pane is {pane.size()}, not 80x24")

@@ -14,21 +14,21 @@
 
 #define JOB_JSON_HELP                                                                                       \
         "  job objects:  id, path, state (running|done|failed|cancelled),\n"                                \
-        "                image {version, hw_id, release, sha256}, created_us, finished_us (null while\n"    \
-        "                running), bytes_done, bytes_total, nodes [{node, path, step, error, bytes_done,\n" \
-        "                bytes_total}]\n"
+        "                image {version, hw_id, release, sha256}, created_us,\n"                            \
+        "                finished_us (null while running), bytes_done, bytes_total,\n"                      \
+        "                nodes [{node, path, step, error, bytes_done, bytes_total}]\n"
 
 static void help_status(void)
 {
         printf("Usage: canfleetctl status [--full] [--json]\n"
                "\n"
-               "Show canfleetd's version, its buses with their link state, how many nodes are in each\n"
-               "state and the running jobs.\n"
+               "Show canfleetd's version, its buses with their link state, how many nodes are\n"
+               "in each state and the running jobs.\n"
                "\n"
-               "  --full   do not cut the tables to the terminal's width\n" CF_JSON_HELP
-               "           {schema, version, buses [{name, transport, link, bitrate}],\n"
-               "           nodes {total, by_state {STATE: count}}, jobs {total, running},\n"
-               "           running_jobs [job objects]}\n" JOB_JSON_HELP "\n"
+               "  --full           do not cut the tables to the terminal's width\n" CF_JSON_HELP
+               "                   {schema, version, buses [{name, transport, link, bitrate}],\n"
+               "                   nodes {total, by_state {STATE: count}},\n"
+               "                   jobs {total, running}, running_jobs [job objects]}\n" JOB_JSON_HELP "\n"
                "Example:\n"
                "  canfleetctl status\n"
                "\n" CF_EXIT_CODES_HELP);
@@ -38,10 +38,11 @@ static void help_jobs(void)
 {
         printf("Usage: canfleetctl jobs [--full] [--json]\n"
                "\n"
-               "List canfleetd's jobs, oldest first: id, state, image version, node counts, progress.\n"
+               "List canfleetd's jobs, oldest first: id, state, image version, node counts,\n"
+               "progress, duration.\n"
                "\n"
-               "  --full   do not cut the table to the terminal's width\n" CF_JSON_HELP
-               "           {schema, jobs [job objects]}\n" JOB_JSON_HELP "\n"
+               "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
+               "                   {schema, jobs [job objects]}\n" JOB_JSON_HELP "\n"
                "Example:\n"
                "  canfleetctl jobs\n"
                "\n" CF_EXIT_CODES_HELP);

@@ -12,26 +12,27 @@
 #include "fleet-table.h"
 
 #define NODE_JSON_HELP                                                                                      \
-        "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version, release, hw_id,\n"    \
-        "                uid, bootloader_version, cro_id, dto_id, last_error, last_seen_us (null: "         \
-        "unknown)\n"
+        "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version,\n"                    \
+        "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
+        "                last_error, last_seen_us (null: unknown)\n"
 
 static void help_nodes(void)
 {
         printf("Usage: canfleetctl nodes [BUS:SA|GLOB ...] [--bus NAME ...] [--full] [--json]\n"
                "\n"
-               "List the nodes canfleetd knows: BUS:SA, state, mode, running version, hardware id,\n"
-               "UID and last error. Without arguments every node; else the nodes named, matched by a\n"
-               "glob ('bus0:*') or on a bus named with --bus. The table keeps to the terminal's width\n"
-               "(80 columns when piped): the UID column goes first, long errors are cut.\n"
+               "List the nodes canfleetd knows: BUS:SA, state, mode, running version, hardware\n"
+               "id, UID and last error. Without arguments every node; else the nodes named,\n"
+               "matched by a glob ('bus0:*') or on a bus named with --bus. The table keeps to\n"
+               "the terminal's width (80 columns when piped): the UID column goes first, then\n"
+               "long errors are cut.\n"
                "\n"
-               "  --bus NAME   the nodes of bus NAME (repeatable)\n"
-               "  --full       do not cut the table to the terminal's width\n" CF_JSON_HELP
-               "               {schema, nodes [node objects]}\n" NODE_JSON_HELP "\n"
+               "  --bus NAME       the nodes of bus NAME (repeatable)\n"
+               "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
+               "                   {schema, nodes [node objects]}\n" NODE_JSON_HELP "\n"
                "Examples:\n"
                "  canfleetctl nodes\n"
                "  canfleetctl nodes 'bus0:*' bus1:3\n"
-               "  canfleetctl nodes --json | jq -r '.nodes[] | select(.version != \"1.2.0\") | .node'\n"
+               "  canfleetctl nodes --json | jq -r '.nodes[] | select(.version != \"1.2.0\")'\n"
                "\n" CF_EXIT_CODES_HELP);
 }
 
@@ -39,11 +40,11 @@ static void help_scan(void)
 {
         printf("Usage: canfleetctl scan BUS [--full] [--json]\n"
                "\n"
-               "Look for nodes on BUS (every station address of its scan range) and list those found.\n"
-               "Needs root or group canfleet.\n"
+               "Look for nodes on BUS (every station address of its scan range) and list\n"
+               "those found. Needs root or group canfleet.\n"
                "\n"
-               "  --full   do not cut the table to the terminal's width\n" CF_JSON_HELP
-               "           {schema, bus, nodes [node objects]}\n" NODE_JSON_HELP "\n"
+               "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
+               "                   {schema, bus, nodes [node objects]}\n" NODE_JSON_HELP "\n"
                "Example:\n"
                "  canfleetctl scan bus0\n"
                "\n" CF_EXIT_CODES_HELP);

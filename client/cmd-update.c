@@ -14,7 +14,7 @@
 #include "job-follow.h"
 #include "update-plan.h"
 
-#define JOB_JSON_HELP "  (job objects: see canfleetctl jobs --help and docs/json.md)\n"
+#define JOB_JSON_HELP "                   (job objects: canfleetctl jobs --help, docs/json.md)\n"
 
 static void help_update(void)
 {
@@ -22,51 +22,57 @@ static void help_update(void)
             "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
             "                          [--force] [--dry-run] [--no-wait] [--json]\n"
             "\n"
-            "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes. canfleetctl opens\n"
-            "IMAGE and hands canfleetd the open file. It follows the job: on a terminal one summary\n"
-            "line (done/failed/active, overall %%, elapsed, ETA, bytes per second) and a line per\n"
-            "active or failed node, never taller than the terminal; piped or with TERM=dumb, one line\n"
-            "per node step and one per tenth of the job. Ctrl-C stops following, not the job: it\n"
-            "prints how to watch or cancel it and exits with 130. Needs root or group canfleet.\n"
+            "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes.\n"
+            "canfleetctl opens IMAGE and hands canfleetd the open file, then follows the\n"
+            "job: on a terminal one summary line (done/failed/active, overall %%, elapsed,\n"
+            "ETA, bytes per second) and a line per active or failed node, never taller\n"
+            "than the terminal; piped or with TERM=dumb, a line per node step and one per\n"
+            "tenth of the job. Ctrl-C stops following, not the job: it prints how to watch\n"
+            "or cancel it and exits with 130. Needs root or group canfleet.\n"
             "\n"
             "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
             "  --force          also nodes that already run this exact image\n"
-            "  --dry-run        print the nodes it would update and the checks canfleetctl can make\n"
-            "                   (image, hardware id, anti-rollback, up to date, busy); change nothing\n"
-            "  --no-wait        print the job's object path (--json: {schema, id, path}) and "
-            "exit\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job "
-            "object fields}\n" JOB_JSON_HELP "\n"
+            "  --dry-run        print the nodes it would update and every check canfleetctl\n"
+            "                   can make (image, hardware id, anti-rollback, up to date,\n"
+            "                   busy); changes nothing\n"
+            "  --no-wait        print the job's object path and exit\n"
+            "                   (--json: {schema, id, path})\n" CF_JSON_HELP
+            "                   no progress display; the finished job: {schema, job fields}\n" JOB_JSON_HELP
+            "\n"
             "Examples:\n"
             "  canfleetctl update app-1.2.0.img --all --dry-run\n"
             "  canfleetctl update app-1.2.0.img --all\n"
             "  canfleetctl update app-1.2.0.img --node 'bus0:*' --node bus1:7\n"
-            "  job=$(canfleetctl update app-1.2.0.img --bus bus1 --no-wait) && canfleetctl watch \"$job\"\n"
+            "  canfleetctl update app-1.2.0.img --bus bus1 --no-wait && canfleetctl watch\n"
             "\n" CF_EXIT_CODES_HELP);
 }
 
 static void help_watch(void)
 {
-        printf("Usage: canfleetctl watch [JOB] [--json]\n"
-               "\n"
-               "Follow a job until it ends, with the same display as update. JOB is the job's number\n"
-               "(\"3\") or its object path (\"/io/canfleet/Gateway1/job/3\"); without it, the running job\n"
-               "(when several run, name one). The exit status is the job's: 0 done, 1 failed,\n"
-               "4 cancelled; Ctrl-C stops watching (130), the job goes on.\n"
-               "\n" CF_JSON_HELP "                   no progress display; the finished job as {schema, job "
-               "object fields}\n" JOB_JSON_HELP "\n"
-               "Examples:\n"
-               "  canfleetctl watch\n"
-               "  canfleetctl watch 3\n"
-               "\n" CF_EXIT_CODES_HELP);
+        printf(
+            "Usage: canfleetctl watch [JOB] [--json]\n"
+            "\n"
+            "Follow a job until it ends, with the same display as update. JOB is the job's\n"
+            "number (\"3\") or its object path (\"/io/canfleet/Gateway1/job/3\"); without it,\n"
+            "the running job (when several run, name one). The exit status is the job's:\n"
+            "0 done, 1 failed, 4 cancelled; Ctrl-C stops watching (130), the job goes on.\n"
+            "\n" CF_JSON_HELP
+            "                   no progress display; the finished job: {schema, job fields}\n" JOB_JSON_HELP
+            "\n"
+            "Examples:\n"
+            "  canfleetctl watch\n"
+            "  canfleetctl watch 3\n"
+            "\n" CF_EXIT_CODES_HELP);
 }
 
 static void help_cancel(void)
 {
         printf("Usage: canfleetctl cancel JOB [--no-wait] [--json]\n"
                "\n"
-               "Stop a job. Nodes not yet reset keep their old firmware; a node already rebooting into\n"
-               "the new image finishes. Waits until the job has stopped, unless --no-wait. JOB is the\n"
-               "job's number (\"3\") or its object path. Needs root or group canfleet.\n"
+               "Stop a job. Nodes not yet reset keep their old firmware; a node already\n"
+               "rebooting into the new image finishes. Waits until the job has stopped, unless\n"
+               "--no-wait. JOB is the job's number (\"3\") or its object path. Needs root or\n"
+               "group canfleet.\n"
                "\n" CF_JSON_HELP "                   {schema, id, state, kept, updated}\n"
                "\n"
                "Example:\n"

@@ -34,14 +34,14 @@ int cf_parse_opts(int argc, char **argv, unsigned accepted, int min_args, int ma
 void cf_opts_done(struct cf_opts *o);
 
 #define CF_EXIT_CODES_HELP                                                                                  \
-        "Exit status: 0 success (every node updated), 1 a node or the job failed, 2 usage error,\n"         \
-        "3 canfleetd cannot be reached, 4 the job was cancelled, 5 canfleetd refused (invalid image,\n"     \
-        "hardware mismatch, permission denied, busy, no such node/bus/job), 130 interrupted (Ctrl-C:\n"     \
-        "the job goes on in canfleetd).\n"
+        "Exit status: 0 success (every node updated), 1 a node or the job failed,\n"                        \
+        "2 usage error, 3 canfleetd cannot be reached, 4 the job was cancelled,\n"                          \
+        "5 refused (invalid image, hardware mismatch, permission denied, busy, no such\n"                   \
+        "node/bus/job), 130 interrupted by Ctrl-C (the job goes on in canfleetd).\n"
 
 #define CF_SELECT_HELP                                                                                      \
-        "  --node BUS:SA    this node (repeatable); a glob selects every known node it matches:\n"          \
-        "                   --node 'bus0:*', --node 'bus[01]:1?'\n"                                         \
+        "  --node BUS:SA    this node (repeatable); a glob selects every known node it\n"                   \
+        "                   matches: --node 'bus0:*', --node 'bus[01]:1?'\n"                                \
         "  --bus NAME       every known node of bus NAME (repeatable)\n"
 
-#define CF_JSON_HELP "  --json           print JSON (docs/json.md): {\"schema\": 1, ...}; errors too\n"
+#define CF_JSON_HELP "  --json           print JSON, errors too (docs/json.md): {\"schema\": 1, ...}\n"

@@ -7,10 +7,11 @@
 #include <stdio.h>
 
 /* Per column: how it gives way when the table is too wide. */
-#define CF_COL_RIGHT    (1u << 0) /* numbers: aligned right */
-#define CF_COL_SHRINK   (1u << 1) /* cut with "…" when the table is still too wide (free text: errors) */
-#define CF_COL_OPTIONAL (1u << 2) /* left out first when the table is too wide (--full or --json show it)   \
-                                   */
+#define CF_COL_RIGHT  (1u << 0) /* numbers: aligned right */
+#define CF_COL_SHRINK (1u << 1) /* cut with "…" when the table is still too wide (free text: errors) */
+#define CF_COL_OPTIONAL                                                                                     \
+        (1u << 2) /* left out first when the table is too wide (--full or --json show it)                   \
+                   */
 
 struct cf_table;
 

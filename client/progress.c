@@ -26,7 +26,9 @@ static uint64_t clock_us(clockid_t id)
 bool cf_progress_want_tty(FILE *out)
 {
         const char *term = getenv("TERM");
-        return isatty(fileno(out)) && term && term[0] && strcmp(term, "dumb") != 0;
+        /* only "dumb" says the terminal cannot move the cursor: an unset TERM (a CI runner's pty,
+         * sudo -i) still means a VT100-compatible Linux terminal */
+        return isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
 }
 
 void cf_progress_init(struct cf_progress *p, FILE *out, bool tty)

@@ -25,7 +25,7 @@ struct cf_progress {
         unsigned rows, cols; /* the terminal's size at the last frame */
 };
 
-/* Whether out should get the redrawn display: a terminal whose TERM is set and not "dumb". */
+/* Whether out should get the redrawn display: a terminal, unless TERM is "dumb". */
 bool cf_progress_want_tty(FILE *out);
 
 /* Start a display on out; tty chooses the redrawn frame. */

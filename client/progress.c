@@ -178,8 +178,12 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
                          bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
                          cf_format_bytes(total, sizeof(total), n->bytes_total));
-        else
-                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%", (int) name_width, n->node, n->step, bar, pct);
+        else {
+                /* a node that waits says why (canfleetd puts the reason in its error text) */
+                const char *why = cf_strip_node_prefix(n->error, n->node);
+                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%%s%s", (int) name_width, n->node, n->step, bar,
+                         pct, why && why[0] ? "  " : "", why ? why : "");
+        }
 }
 
 static void terminal_size(struct cf_progress *p)

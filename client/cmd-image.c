@@ -70,8 +70,9 @@ static void image_usage(FILE *f)
             "                      flash layout (default 256K)\n"
             "  -o --output OUT     where to write the image (replaced atomically)\n"
             "\n"
-            "inspect FILE   print the trailer and whether CRC, trailer, vector table and payload\n"
-            "               SHA-256 are valid; exit status 0 when the image is valid, 1 when not\n"
+            "inspect FILE   print the trailer and whether CRC, trailer, vector table, payload SHA-256\n"
+            "               and padding (0xFF from the payload's end up to the trailer) are valid;\n"
+            "               canfleetd runs the same check; exit status 0 when valid, 1 when not\n"
             "     --json           print one JSON object instead\n"
             "\n"
             "Examples:\n"
@@ -392,8 +393,8 @@ static int image_pack(int argc, char **argv)
         cf_image_info_pack(&info, area + CF_TRAILER_OFFSET);
         cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
 
-        /* never write what a node would refuse */
-        r = cf_image_check(area, NULL);
+        /* never write what a node or canfleetd would refuse */
+        r = cf_image_check_full(area, NULL);
         if (r != CF_IMAGE_OK) {
                 error("internal error: the packed image does not check out: %s", cf_image_status_str(r));
                 return EXIT_BAD_INPUT;
@@ -415,17 +416,18 @@ static int image_pack(int argc, char **argv)
 
 struct inspection {
         struct cf_image_info info;
-        int status; /* cf_image_check() */
+        int status; /* cf_image_check_full(): the verdict canfleetd reaches on the same bytes */
         uint32_t crc_stored, crc_computed;
         uint32_t sp, reset;
-        bool crc_ok, trailer_ok, vectors_ok, sha_ok;
+        bool crc_ok, trailer_ok, vectors_ok, sha_ok, padding_ok;
 };
 
+/* Each part on its own, so that the report names every fault; the verdict is cf_image_check_full()'s. */
 static void inspect_area(const uint8_t *a, struct inspection *in)
 {
         uint8_t sha[CF_SHA256_LEN];
 
-        in->status = cf_image_check(a, &in->info);
+        in->status = cf_image_check_full(a, &in->info);
         in->crc_stored = cf_le32_get(a + CF_CRC_OFFSET);
         in->crc_computed = cf_crc32_le(CF_CRC32_INIT, a, CF_CRC_OFFSET);
         in->crc_ok = in->crc_stored == in->crc_computed;
@@ -434,15 +436,19 @@ static void inspect_area(const uint8_t *a, struct inspection *in)
         in->reset = cf_le32_get(a + 4);
         in->vectors_ok = cf_image_check_vectors(in->sp, in->reset) == CF_IMAGE_OK;
         in->sha_ok = false;
+        in->padding_ok = false;
         if (in->trailer_ok) {
                 cf_sha256(a, in->info.payload_len, sha);
                 in->sha_ok = memcmp(sha, in->info.payload_sha256, sizeof(sha)) == 0;
+                in->padding_ok = true;
+                for (uint32_t k = in->info.payload_len; k < CF_TRAILER_OFFSET && in->padding_ok; k++)
+                        in->padding_ok = a[k] == CF_FLASH_ERASED;
         }
 }
 
 static bool inspection_valid(const struct inspection *in)
 {
-        return in->status == CF_IMAGE_OK && in->crc_ok && in->trailer_ok && in->vectors_ok && in->sha_ok;
+        return in->status == CF_IMAGE_OK;
 }
 
 static const char *validity(bool ok)
@@ -481,6 +487,7 @@ static int print_json(const char *path, const struct inspection *in)
         json_object_object_add(o, "trailer_valid", json_object_new_boolean(in->trailer_ok));
         json_object_object_add(o, "vectors_valid", json_object_new_boolean(in->vectors_ok));
         json_object_object_add(o, "payload_sha256_valid", json_object_new_boolean(in->sha_ok));
+        json_object_object_add(o, "padding_valid", json_object_new_boolean(in->padding_ok));
 
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -519,10 +526,12 @@ static void print_text(const char *path, const struct inspection *in)
                in->reset);
         printf("payload sha256:  %s\n",
                in->trailer_ok ? validity(in->sha_ok) : "not checked (no valid trailer)");
-        printf("image:           %s\n", inspection_valid(in)
-                                            ? "valid"
-                                            : (in->status != CF_IMAGE_OK ? cf_image_status_str(in->status)
-                                                                         : "payload sha256 mismatch"));
+        printf("padding:         %s\n", in->trailer_ok
+                                            ? (in->padding_ok ? "valid (0xFF up to the trailer)"
+                                                              : "INVALID (bytes after the payload "
+                                                                "are not 0xFF)")
+                                            : "not checked (no valid trailer)");
+        printf("image:           %s\n", inspection_valid(in) ? "valid" : cf_image_status_str(in->status));
 }
 
 static int image_inspect(int argc, char **argv)

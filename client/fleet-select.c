@@ -35,7 +35,9 @@ int cf_check_node_ref(const char *cmd, const char *ref)
 
         if (ref[0] == '/' || cf_is_glob(ref))
                 return CF_EXIT_OK;
-        if (!colon || colon == ref || !colon[1] || colon[1 + strspn(colon + 1, "0123456789")]) {
+        /* one spelling per node, as canfleetd takes it: SA in decimal without leading zeros */
+        if (!colon || colon == ref || !colon[1] || colon[1] == '0' ||
+            colon[1 + strspn(colon + 1, "0123456789")]) {
                 cf_error(CF_EXIT_USAGE, "usage",
                          "%s: '%s' is not a node: expected BUS:SA, e.g. bus0:3, or a glob", cmd, ref);
                 return CF_EXIT_USAGE;
@@ -50,13 +52,7 @@ static bool ref_matches(const char *ref, const struct cf_node_info *n)
         if (ref[0] == '/')
                 return n->path && strcmp(ref, n->path) == 0;
         cf_node_name(n, name, sizeof(name));
-        if (cf_is_glob(ref))
-                return fnmatch(ref, name, 0) == 0;
-        /* "bus0:03" is station 3 too: compare the number, not the digits */
-        const char *colon = strrchr(ref, ':');
-        return colon && n->bus && strlen(n->bus) == (size_t) (colon - ref) &&
-               strncmp(ref, n->bus, (size_t) (colon - ref)) == 0 &&
-               strtoul(colon + 1, NULL, 10) == n->station;
+        return cf_is_glob(ref) ? fnmatch(ref, name, 0) == 0 : strcmp(ref, name) == 0;
 }
 
 int cf_fleet_select(const struct cf_fleet *f, char **refs, size_t n_refs, char **buses, size_t n_buses,

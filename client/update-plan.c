@@ -1,4 +1,5 @@
-/* update --dry-run: canfleetd's own pre-checks (manager.c, flash-job.c) repeated on the client's view. */
+/* update --dry-run: canfleetd's own pre-checks (manager.c, flash-job.c) repeated on the client's view; the
+ * image check is the very one canfleetd runs (cf_image_check_full). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,7 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
         if (r < 0)
                 return cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", image_path,
                                 cf_read_strerror(r));
-        status = len == CF_IMAGE_AREA_SIZE ? cf_image_check(area, &img) : NOT_AN_AREA;
+        status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
         for (size_t i = 0; i < f->m.n_nodes; i++) {
                 if (selected && !selected[i])
                         continue;

@@ -195,7 +195,7 @@ static void test_select(void)
         struct cf_fleet f = {.m = {.buses = buses, .n_buses = 2, .n_nodes = 4}, .nodes = nodes};
         bool sel[4];
         size_t n;
-        char *glob[] = {"bus0:*"}, *name[] = {"bus1:01"}, *none[] = {"bus7:*"}, *bus[] = {"bus1"},
+        char *glob[] = {"bus0:*"}, *name[] = {"bus1:1"}, *none[] = {"bus7:*"}, *bus[] = {"bus1"},
              *bad[] = {"bus9"};
 
         CU_ASSERT_EQUAL(cf_fleet_select(&f, glob, 1, NULL, 0, sel, &n), CF_EXIT_OK);
@@ -205,6 +205,8 @@ static void test_select(void)
         CU_ASSERT_EQUAL(cf_fleet_select(&f, none, 1, NULL, 0, sel, &n), CF_EXIT_REFUSED);
         CU_ASSERT_EQUAL(cf_fleet_select(&f, NULL, 0, bad, 1, sel, &n), CF_EXIT_REFUSED);
         CU_ASSERT_EQUAL(cf_check_node_ref("update", "bus0"), CF_EXIT_USAGE);
+        CU_ASSERT_EQUAL(cf_check_node_ref("update", "bus0:03"),
+                        CF_EXIT_USAGE); /* canfleetd's one spelling */
         CU_ASSERT_EQUAL(cf_check_node_ref("update", "bus0:*"), CF_EXIT_OK);
 }
 

@@ -98,20 +98,25 @@ static int print_job_json(struct cf_follow *w)
         return cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
 }
 
-/* The node names to hand canfleetd, from --node/--bus resolved on the fleet; into *ret (NULL-terminated,
- * strings owned by the caller's fleet-independent copies). Exit code. */
-static int selected_names(const struct cf_fleet *f, const bool *selected, char ***ret)
+/* The node references to hand canfleetd into *ret (NULL-terminated, copies): the nodes that globs and
+ * --bus selected on the fleet, then the plain --node references as given. Those are canfleetd's to judge,
+ * privilege first: an unprivileged caller learns nothing from the refusal. Exit code. */
+static int selected_names(const struct cf_fleet *f, const bool *selected, char **exact, size_t n_exact,
+                          char ***ret)
 {
-        char **v = calloc(f->m.n_nodes + 1, sizeof(*v));
+        char **v = calloc(f->m.n_nodes + n_exact + 1, sizeof(*v));
         size_t n = 0;
 
         if (!v)
                 return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
-        for (size_t i = 0; i < f->m.n_nodes; i++) {
-                if (!selected[i])
-                        continue;
+        for (size_t i = 0; i < f->m.n_nodes + n_exact; i++) {
                 char name[64];
-                cf_node_name(&f->nodes[i], name, sizeof(name));
+                if (i < f->m.n_nodes && !selected[i])
+                        continue;
+                if (i < f->m.n_nodes)
+                        cf_node_name(&f->nodes[i], name, sizeof(name));
+                else
+                        snprintf(name, sizeof(name), "%s", exact[i - f->m.n_nodes]);
                 if (!(v[n++] = strdup(name))) {
                         for (size_t k = 0; k < n; k++)
                                 free(v[k]);
@@ -174,6 +179,8 @@ int cmd_update(int argc, char **argv)
         struct cf_follow w = {0};
         struct cf_fleet f = {0};
         char **names = NULL;
+        _cf_cleanup_free_ char **exact = NULL, **globs = NULL;
+        size_t n_exact = 0, n_globs = 0;
         const char *job_path;
         size_t n_selected = 0;
         struct stat st;
@@ -199,16 +206,28 @@ int cmd_update(int argc, char **argv)
                 goto out;
         }
 
+        exact = calloc(o.n_nodes + 1, sizeof(*exact));
+        globs = calloc(o.n_nodes + 1, sizeof(*globs));
+        if (!exact || !globs) {
+                r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                goto out;
+        }
         if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
                 goto out;
-        if (!o.all || o.dry_run) {
+        /* globs and buses are resolved here, on the node list everyone may read; so is all of a dry run */
+        for (size_t i = 0; i < o.n_nodes; i++)
+                if (!o.dry_run && !cf_is_glob(o.nodes[i]))
+                        exact[n_exact++] = o.nodes[i];
+                else
+                        globs[n_globs++] = o.nodes[i];
+        if (o.dry_run || n_globs > 0 || o.n_buses > 0) {
                 if ((r = cf_fleet_read(bus, &f)) != CF_EXIT_OK)
                         goto out;
                 if (!(selected = calloc(f.m.n_nodes ? f.m.n_nodes : 1, sizeof(*selected)))) {
                         r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
                         goto out;
                 }
-                if (!o.all && (r = cf_fleet_select(&f, o.nodes, o.n_nodes, o.buses, o.n_buses, selected,
+                if (!o.all && (r = cf_fleet_select(&f, globs, n_globs, o.buses, o.n_buses, selected,
                                                    &n_selected)) != CF_EXIT_OK)
                         goto out;
         }
@@ -216,7 +235,7 @@ int cmd_update(int argc, char **argv)
                 r = cf_update_plan(o.args[0], &f, o.all ? NULL : selected, o.force, o.json);
                 goto out;
         }
-        if (!o.all && (r = selected_names(&f, selected, &names)) != CF_EXIT_OK)
+        if (!o.all && (r = selected_names(&f, selected, exact, n_exact, &names)) != CF_EXIT_OK)
                 goto out;
         if (sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
                 r = cf_error(CF_EXIT_UNREACHABLE, "unreachable",

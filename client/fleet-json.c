@@ -104,7 +104,7 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
                 add_str(jn, "node", n->node);
                 add_str(jn, "path", n->path);
                 add_str(jn, "step", n->step);
-                add_str_or_null(jn, "error", cf_strip_node_prefix(n->error, n->node));
+                add_str_or_null(jn, "error", n->error);
                 add_uint(jn, "bytes_done", n->bytes_done);
                 add_uint(jn, "bytes_total", n->bytes_total);
                 json_object_array_add(nodes, jn);

@@ -35,9 +35,9 @@ int cf_check_node_ref(const char *cmd, const char *ref)
 
         if (ref[0] == '/' || cf_is_glob(ref))
                 return CF_EXIT_OK;
-        /* one spelling per node, as canfleetd takes it: SA in decimal without leading zeros */
-        if (!colon || colon == ref || !colon[1] || colon[1] == '0' ||
-            colon[1 + strspn(colon + 1, "0123456789")]) {
+        /* the form only: whether the name is spelled canfleetd's one way ("bus0:03" is not) and exists is
+         * canfleetd's to say, after it checked the caller's privilege */
+        if (!colon || colon == ref || !colon[1] || colon[1 + strspn(colon + 1, "0123456789")]) {
                 cf_error(CF_EXIT_USAGE, "usage",
                          "%s: '%s' is not a node: expected BUS:SA, e.g. bus0:3, or a glob", cmd, ref);
                 return CF_EXIT_USAGE;

@@ -84,7 +84,8 @@ def progress(f):
         wait_until("update on TERM=dumb to end", lambda: pane.exit_code() is not None, timeout=60)
         text = "\n".join(pane.capture())
         check(pane.exit_code() == 0, f"update with TERM=dumb exited {pane.exit_code()}:\n{text}")
-        check("bus0:1: programming" in text and "bus0:1: done" in text and
+        # (canfleetd announces progress at most every 200 ms: which steps a short job shows varies)
+        check("\x1b" not in text and "bus0:1: done" in text and
               re.search(r"^job 2 done: 1 updated in \d+s$", text, re.M), f"plain lines expected:\n{text}")
     finally:
         pane.close()

@@ -1,4 +1,4 @@
-/* The bootloader's boot sequence (DESIGN.md §2) as a step function: install a staged image, run B. */
+/* The bootloader's boot sequence (docs/design.md §2) as a step function: install a staged image, run B. */
 #include <errno.h>
 #include <string.h>
 

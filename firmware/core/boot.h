@@ -1,4 +1,4 @@
-/* The bootloader's boot sequence (DESIGN.md §2), as a step function so that nothing ever blocks. */
+/* The bootloader's boot sequence (docs/design.md §2), as a step function so that nothing ever blocks. */
 #pragma once
 
 #include <stdint.h>

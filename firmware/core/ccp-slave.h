@@ -14,7 +14,7 @@
  * work per call and answers when done. While a long operation runs, further CROs are answered
  * with CF_CCP_ERR_BUSY.
  *
- * Behaviour (DESIGN.md §3; canfleet/ccp.h has the frame layouts):
+ * Behaviour (docs/design.md §3; canfleet/ccp.h has the frame layouts):
  *  - Before CONNECT with our station address, every CRO but CONNECT and TEST is ignored (no reply).
  *    A CRO whose DLC is not 8 is ignored.
  *  - PGM is locked after CONNECT. GET_SEED(PGM) gives a fresh random seed, valid for one UNLOCK.

@@ -532,6 +532,49 @@ static void test_resume_from_partial_file(void)
         server_stop(&s);
 }
 
+static void test_partial_longer_than_file(void)
+{
+        /* The partial file holds more than the file now has (it shrank, same validator): the server
+         * answers 416, the fetcher drops its bytes and starts from zero. */
+        struct server s;
+        server_start(&s, NULL, NULL);
+        char url[256], partial[200], meta[220];
+        url_of(&s, false, "/a.bin", url, sizeof url);
+        struct fetch_options o = fast();
+        struct result res;
+        run_fetch(url, &o, &res, GUARD); /* learn the ETag */
+        CU_ASSERT_EQUAL(res.r, 0);
+        result_clear(&res);
+        json_object *req = log_events(&s, "request");
+        const char *etag = STR(field(req, 0, "etag"));
+        snprintf(partial, sizeof partial, "%s/a.part", s.dir);
+        snprintf(meta, sizeof meta, "%s.meta", partial);
+        uint8_t longer[FILE_SIZE + 10];
+        memcpy(longer, content_a, FILE_SIZE);
+        memset(longer + FILE_SIZE, 0xAA, 10);
+        write_file(partial, longer, sizeof longer);
+        char m[512];
+        snprintf(m, sizeof m, "canfleet-partial-1\n%s\n%s\n", url, etag);
+        write_file(meta, m, strlen(m));
+        json_object_put(req);
+
+        o.partial_path = partial;
+        o.progress = NULL;
+        run_fetch(url, &o, &res, GUARD);
+        CU_ASSERT_EQUAL(res.r, 0);
+        CU_ASSERT_EQUAL_FATAL(res.size, FILE_SIZE);
+        CU_ASSERT(memcmp(res.data, content_a, FILE_SIZE) == 0);
+        req = log_events(&s, "request");
+        CU_ASSERT_EQUAL_FATAL(json_object_array_length(req), 3);
+        CU_ASSERT_STRING_EQUAL(STR(header(req, 1, "range")), "bytes=300010-");
+        CU_ASSERT_STRING_EQUAL(STR(field(req, 1, "status")), "416");
+        CU_ASSERT_PTR_NULL(header(req, 2, "range"));
+        CU_ASSERT_STRING_EQUAL(STR(field(req, 2, "status")), "200");
+        json_object_put(req);
+        result_clear(&res);
+        server_stop(&s);
+}
+
 static void test_if_range_mismatch(void)
 {
         /* The file changes after the cut: the resume request gets the new file whole (200). */
@@ -722,7 +765,7 @@ static void test_stall(void)
         char url[256];
         url_of(&s, false, "/a.bin", url, sizeof url);
         struct fetch_options o = fast();
-        o.stall_timeout_usec = 300000;
+        o.stall_timeout_usec = 1000000; /* short, yet long enough for a loaded machine's normal pauses */
         struct result res;
         run_fetch(url, &o, &res, GUARD);
         CU_ASSERT_EQUAL(res.r, 0);
@@ -885,6 +928,7 @@ static const struct cf_test tests[] = {
     {"resume after a cut: Range + If-Range, only the rest", test_resume_after_cut},
     {"resume from the partial file of an earlier fetch", test_resume_from_partial_file},
     {"If-Range mismatch restarts with the new file", test_if_range_mismatch},
+    {"partial longer than the file: 416, from zero", test_partial_longer_than_file},
     {"Last-Modified as validator, weak ETag ignored", test_last_modified_validator},
     {"206 with a wrong Content-Range", test_bad_content_range},
     {"429 with Retry-After, then success", test_429_retry_after},

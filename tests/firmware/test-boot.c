@@ -1,4 +1,4 @@
-/* Tests of the boot sequence: every outcome of DESIGN.md §2 over the host HAL. */
+/* Tests of the boot sequence: every outcome of docs/design.md §2 over the host HAL. */
 #include <string.h>
 
 #include "canfleet/crc32.h"

@@ -325,7 +325,7 @@ static void test_misc(void)
         CU_ASSERT_EQUAL(f.tx[0].id, 0x6C5);
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, B, d, 8), 0);
         CU_ASSERT_EQUAL(cf_hal_flash_crc(&f.hal, CF_CRC32_INIT, B, 8), cf_crc32_le(CF_CRC32_INIT, d, 8));
-        /* The check value of DESIGN.md §2, through the HAL. */
+        /* The check value of docs/design.md §2, through the HAL. */
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, C, "12345678", 8), 0);
         CU_ASSERT_EQUAL(cf_hal_flash_crc(&f.hal, CF_CRC32_INIT, C, 8), 0xFEFC54F9u);
         CU_ASSERT_EQUAL(cf_hal_flash_ptr(&f.hal), f.flash);

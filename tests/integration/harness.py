@@ -543,12 +543,12 @@ class Fleet:
     def nodes(self):
         r = self.ctl("nodes", "--json")
         check(r.rc == 0, f"nodes --json failed: {r}")
-        return {n["node"]: n for n in r.json()}
+        return {n["node"]: n for n in r.json()["nodes"]}
 
     def jobs(self):
         r = self.ctl("jobs", "--json")
         check(r.rc == 0, f"jobs --json failed: {r}")
-        return r.json()
+        return r.json()["jobs"]
 
     def job(self, job_id):
         for j in self.jobs():

@@ -156,7 +156,7 @@ def valgrind(f):
     done, cancelled = jobs[cancel_id - 1], jobs[cancel_id]
     check(done["state"] == "done" and done["image"]["version"] == "2.0.0", f"first job: {done}")
     for n in done["nodes"]:
-        check(n["step"] == "done" and n["error"] == "" and n["bytes_done"] == n["bytes_total"] > 0, f"{n}")
+        check(n["step"] == "done" and n["error"] is None and n["bytes_done"] == n["bytes_total"] > 0, f"{n}")
     check(cancelled["state"] == "cancelled", f"second job: {cancelled}")
     for n in cancelled["nodes"]:
         check(n["bytes_done"] < n["bytes_total"], f"{n['node']} of the cancelled job was completely sent: {n}")

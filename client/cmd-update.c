@@ -22,8 +22,12 @@ static void help_update(void)
             "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
             "                          [--force] [--dry-run] [--no-wait] [--json]\n"
             "\n"
-            "Flash IMAGE (a packed area image, see canfleetctl image pack) onto nodes.\n"
-            "canfleetctl opens IMAGE and hands canfleetd the open file, then follows the\n"
+            "Flash IMAGE onto nodes: a signed bundle (.cfb, see canfleetctl bundle create),\n"
+            "or a packed area image (canfleetctl image pack) where canfleetd.conf has\n"
+            "\"allow_unsigned\": true. canfleetctl opens IMAGE and hands canfleetd the open\n"
+            "file, which canfleetd reads once and verifies before any CAN traffic. IMAGE may\n"
+            "be an https:// or http:// URL, which canfleetd downloads and verifies itself,\n"
+            "or file:///PATH. Then canfleetctl follows the\n"
             "job: on a terminal one summary line (done/failed/active, overall %%, elapsed,\n"
             "ETA, bytes per second) and a line per active or failed node, never taller\n"
             "than the terminal; piped or with TERM=dumb, a line per node step and one per\n"
@@ -40,10 +44,11 @@ static void help_update(void)
             "                   no progress display; the finished job: {schema, job fields}\n" JOB_JSON_HELP
             "\n"
             "Examples:\n"
-            "  canfleetctl update app-1.2.0.img --all --dry-run\n"
-            "  canfleetctl update app-1.2.0.img --all\n"
-            "  canfleetctl update app-1.2.0.img --node 'bus0:*' --node bus1:7\n"
-            "  canfleetctl update app-1.2.0.img --bus bus1 --no-wait && canfleetctl watch\n"
+            "  canfleetctl update app-1.2.0.cfb --all --dry-run\n"
+            "  canfleetctl update app-1.2.0.cfb --all\n"
+            "  canfleetctl update app-1.2.0.cfb --node 'bus0:*' --node bus1:7\n"
+            "  canfleetctl update app-1.2.0.cfb --bus bus1 --no-wait && canfleetctl watch\n"
+            "  canfleetctl update https://updates.example.com/app-1.2.0.cfb --all\n"
             "\n" CF_EXIT_CODES_HELP);
 }
 
@@ -135,8 +140,9 @@ static void strv_free(char **v)
         free(v);
 }
 
-static int start_update(sd_bus *bus, int fd, char **names, const struct cf_opts *o, const char **ret_path,
-                        sd_bus_message **ret_reply)
+/* url: StartUpdateUrl (canfleetd downloads it), else StartUpdate with fd */
+static int start_update(sd_bus *bus, int fd, const char *url, char **names, const struct cf_opts *o,
+                        const char **ret_path, sd_bus_message **ret_reply)
 {
         _cf_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cf_cleanup_bus_message_ sd_bus_message *call = NULL;
@@ -144,9 +150,9 @@ static int start_update(sd_bus *bus, int fd, char **names, const struct cf_opts 
         int r;
 
         r = sd_bus_message_new_method_call(bus, &call, CF_BUS_NAME, CF_MANAGER_PATH, CF_MANAGER_IFACE,
-                                           "StartUpdate");
+                                           url ? "StartUpdateUrl" : "StartUpdate");
         if (r >= 0)
-                r = sd_bus_message_append(call, "h", fd);
+                r = url ? sd_bus_message_append(call, "s", url) : sd_bus_message_append(call, "h", fd);
         if (r >= 0)
                 r = sd_bus_message_append_strv(call, names ? names : no_nodes);
         if (r >= 0)
@@ -159,7 +165,8 @@ static int start_update(sd_bus *bus, int fd, char **names, const struct cf_opts 
                 r = sd_bus_message_close_container(call);
         if (r < 0)
                 return cf_error(CF_EXIT_FAILED, "failed", "building StartUpdate: %s", strerror(-r));
-        r = sd_bus_call(bus, call, 0, &error, ret_reply);
+        /* a URL's answer comes after the download, retries and back-off included */
+        r = sd_bus_call(bus, call, url ? UINT64_C(600) * 1000000u : 0, &error, ret_reply);
         if (r < 0) {
                 r = cf_bus_report_error("update refused", &error, r);
                 return r == CF_EXIT_UNREACHABLE || r == CF_EXIT_REFUSED ? r : CF_EXIT_FAILED;
@@ -199,11 +206,23 @@ int cmd_update(int argc, char **argv)
         for (size_t i = 0; i < o.n_nodes; i++)
                 if ((r = cf_check_node_ref("update", o.nodes[i])) != CF_EXIT_OK)
                         goto out;
-        fd = open(o.args[0], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                r = cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", o.args[0],
-                             fd < 0 ? strerror(errno) : "not a regular file");
+        /* http(s): canfleetd downloads it; file://PATH and plain paths: opened here, with our rights */
+        const char *path = o.args[0];
+        const char *url =
+            strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0 ? path : NULL;
+        if (strncmp(path, "file://", 7) == 0)
+                path += 7;
+        if (url && o.dry_run) {
+                r = cf_error(CF_EXIT_USAGE, "usage", "update: --dry-run needs a file, not a URL");
                 goto out;
+        }
+        if (!url) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        r = cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", o.args[0],
+                                     fd < 0 ? strerror(errno) : "not a regular file");
+                        goto out;
+                }
         }
 
         exact = calloc(o.n_nodes + 1, sizeof(*exact));
@@ -232,12 +251,12 @@ int cmd_update(int argc, char **argv)
                         goto out;
         }
         if (o.dry_run) {
-                r = cf_update_plan(o.args[0], &f, o.all ? NULL : selected, o.force, o.json);
+                r = cf_update_plan(path, &f, o.all ? NULL : selected, o.force, o.json);
                 goto out;
         }
         if (!o.all && (r = selected_names(&f, selected, exact, n_exact, &names)) != CF_EXIT_OK)
                 goto out;
-        if (sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+        if (!url && sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
                 r = cf_error(CF_EXIT_UNREACHABLE, "unreachable",
                              "the bus connection cannot pass file descriptors");
                 goto out;
@@ -248,7 +267,7 @@ int cmd_update(int argc, char **argv)
                 r = cf_error(CF_EXIT_INTERRUPTED, "interrupted", "interrupted before the update started");
                 goto out;
         }
-        if ((r = start_update(bus, fd, names, &o, &job_path, &reply)) != CF_EXIT_OK)
+        if ((r = start_update(bus, fd, url, names, &o, &job_path, &reply)) != CF_EXIT_OK)
                 goto out;
         if (o.no_wait) {
                 if (o.json) {

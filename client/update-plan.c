@@ -12,6 +12,7 @@
 #include "fleet-error.h"
 #include "fleet-json.h"
 #include "fleet-table.h"
+#include "bundle.h"
 #include "update-plan.h"
 
 /* What canfleetd is expected to do with one node. */
@@ -99,7 +100,7 @@ static struct json_object *image_json(const char *path, const struct cf_image_in
 int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force,
                    bool json)
 {
-        _cf_cleanup_free_ uint8_t *area = malloc(CF_IMAGE_AREA_SIZE);
+        _cf_cleanup_free_ uint8_t *area = malloc(CF_BUNDLE_MAX_SIZE);
         _cf_cleanup_free_ struct plan_node *plan = calloc(f->m.n_nodes ? f->m.n_nodes : 1, sizeof(*plan));
         struct cf_image_info img = {0};
         size_t n = 0, counts[5] = {0};
@@ -108,10 +109,14 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
 
         if (!area || !plan)
                 return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
-        r = cf_read_file(image_path, area, CF_IMAGE_AREA_SIZE, &len);
+        r = cf_read_file(image_path, area, CF_BUNDLE_MAX_SIZE, &len);
         if (r < 0)
                 return cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", image_path,
                                 cf_read_strerror(r));
+        /* A signed bundle is planned by its image (the first 256 KB); its signature is canfleetd's to
+         * check against its keyring, which canfleetctl does not have. */
+        if (len > CF_IMAGE_AREA_SIZE && cf_bundle_is_bundle(area, (size_t) len))
+                len = CF_IMAGE_AREA_SIZE;
         status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
         for (size_t i = 0; i < f->m.n_nodes; i++) {
                 if (selected && !selected[i])

@@ -141,6 +141,10 @@ struct Manager {
         sd_bus *bus;
         struct cf_conf *conf;
         uint8_t fleet_key[CF_FLEET_KEY_LEN];
+        struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
+        struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
+        struct Fetcher *fetcher;          /* downloads (fetcher.h) */
+        struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
         CanBus *buses;
         size_t n_buses;
         Job **jobs;
@@ -170,10 +174,14 @@ Job *manager_find_job(Manager *m, unsigned id);
  * else ("01", "+1", " 1", "4294967297" are -EINVAL/-ERANGE). */
 int manager_parse_id(const char *s, unsigned *ret);
 
-/* Start an update of nodes (n == 0 and all: every exported node). Errors:
- *   -EBADMSG  invalid image (*error says why)      -EBUSY   a node is in a running job
- *   -EXDEV    hardware id of a node known to differ  -EINVAL nothing to update */
-int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **nodes, size_t n, bool all,
+/* Start an update of nodes (n == 0 and all: every exported node) with data: a signed bundle or a plain
+ * area image (trust.h decides, with the keyring and allow_unsigned), the caller's bytes read once. The
+ * verified image is copied and stored in cache_dir by its sha256. Errors (*error says why):
+ *   -EBADMSG      invalid image or bundle               -EBUSY   a node is in a running job
+ *   -EKEYREJECTED not trusted (unsigned, signature, keyring, image not the one signed)
+ *   -EXDEV        hardware id of a node known to differ  -EINVAL nothing to update
+ *   -ERANGE       anti-rollback: a node known to run a higher release (every such node named) */
+int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error);
 /* -EALREADY when the job is finished. */
 int job_cancel(Job *j);
@@ -202,3 +210,5 @@ void bus_job_removed(Job *j);
 void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
 void bus_job_completed(Job *j);
 void bus_scan_done(CanBus *b);
+/* Cancel the downloads of StartUpdateUrl calls (no answer): at manager_free(). */
+void bus_downloads_free(Manager *m);

@@ -118,7 +118,7 @@ static Manager *new_manager(sd_event *e)
         snprintf(text, sizeof text,
                  "{\"fleet_key_file\": \"%s/fleet.key\", \"state_dir\": \"%s/state\", \"cache_dir\": "
                  "\"%s/cache\","
-                 " \"reboot_timeout_ms\": 20000, \"reply_timeout_ms\": 500,"
+                 " \"reboot_timeout_ms\": 20000, \"reply_timeout_ms\": 500, \"allow_unsigned\": true,"
                  " \"buses\": [{\"name\": \"bus0\", \"transport\": \"slcan:%s/bus0\", \"nodes\": [%s]}]}",
                  dir, dir, dir, dir, nodes);
         struct cf_conf *c = NULL;

@@ -99,14 +99,14 @@ def ctl_json(f):
     check(cancelled["state"] == "cancelled" and cancelled["kept"] + cancelled["updated"] == N, f"cancel: {cancelled}")
 
     # the offline commands speak the same scheme
-    c.validate("image_inspect", ctl("image", "inspect", "--json", img2, bus=False))
+    c.validate("image_inspect", ctl("image", "inspect", "--json", f.image(img2), bus=False))
     e = c.validate("error", ctl("image", "inspect", "--json", f.dir + "/missing.img", bus=False), rc=1)
     check("missing.img" in e["error"]["message"], f"image inspect of a missing file: {e}")
     key, cert, cfb = (os.path.join(f.dir, n) for n in ("sign.key", "sign.crt", "app.cfb"))
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=canfleet test signer", "-days", "2"],
                    check=True, capture_output=True)
-    r = ctl("bundle", "create", img2, "--cert", cert, "--key", key, "-o", cfb, bus=False)
+    r = ctl("bundle", "create", f.image(img2), "--cert", cert, "--key", key, "-o", cfb, bus=False)
     check(r.rc == 0, f"bundle create: {r}")
     c.validate("bundle", ctl("bundle", "inspect", "--json", cfb, bus=False))
     c.validate("bundle", ctl("bundle", "verify", "--json", cfb, "--keyring", cert, bus=False))

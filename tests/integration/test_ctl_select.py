@@ -89,12 +89,14 @@ def ctl_select(f):
     r = ctl("update", img1, "--node", "bus0:1", "--node", f"{b1}:1", "--dry-run", "--json")
     check(r.rc == 1 and [n["result"] for n in r.json()["nodes"]] == ["fail", "up-to-date"],
           f"dry run predicting the anti-rollback: {r}")
+    # canfleetd knows bus0:1's release: it refuses the whole update up front (exit 5), naming the node once
     r = ctl("update", img1, "--node", "bus0:1")
-    check(r.rc == 1, f"rollback update: {r}")
+    check(r.rc == 5, f"rollback update: {r}")
     failed = [l for l in r.err.splitlines() if "bus0:1" in l]
     check(len(failed) == 1 and failed[0].count("bus0:1") == 1 and
-          failed[0].startswith("canfleetctl: bus0:1 failed: image release 1 is below the running release 2"),
-          f"the failed node is not named exactly once: {r.err!r}")
+          failed[0].startswith("canfleetctl: update refused: anti-rollback: bus0:1 runs release 2, the bundle has "
+                               "release 1"),
+          f"the refused node is not named exactly once: {r.err!r}")
 
     # D-Bus errors in words
     for args, want in ((["watch", "99"], "canfleetctl: no job 99\n"), (["cancel", "99"], "canfleetctl: no job 99\n"),

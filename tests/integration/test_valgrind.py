@@ -146,7 +146,7 @@ def valgrind(f):
     check(r.rc == 4, f"watch of the cancelled job should exit 4: {r}")
     r = f.ctl("scan", "bus1", "--json")
     check(r.rc == 0 and len(r.json()["nodes"]) == N, f"scan bus1 after the cancel: {r}")
-    r = f.ctl("image", "inspect", "--json", img3, bus=False)
+    r = f.ctl("image", "inspect", "--json", f.image(img3), bus=False)
     check(r.rc == 0 and r.json().get("version") == "3.0.0", f"image inspect: {r}")
     r = f.ctl("update", img2)
     check(r.rc == 2, f"update with neither --all nor --node should be a usage error: {r}")

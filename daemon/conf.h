@@ -24,7 +24,7 @@
  *   "state_dir": "/var/lib/canfleet",               required
  *   "cache_dir": "/var/cache/canfleet",             required
  *   "keyring": "/etc/canfleet/keyring.pem",         PEM file of the trust anchors that sign bundles
- *                                                   (DESIGN.md §6); required unless allow_unsigned
+ *                                                   (docs/design.md §6); required unless allow_unsigned
  *   "allow_unsigned": false,                        true: plain images (no signature) are flashed
  *                                                   too; for development
  *   "ca_file": "/etc/canfleet/download-ca.pem",     PEM trust anchors for HTTPS downloads instead of

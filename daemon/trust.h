@@ -18,7 +18,7 @@ struct trusted_image {
 
 /*
  * Decide on the bytes a caller handed in (the daemon's own copy: nothing is re-read). By size:
- *   > 262144 bytes  a bundle: cf_bundle_verify() with the keyring, every DESIGN.md §6 check in order;
+ *   > 262144 bytes  a bundle: cf_bundle_verify() with the keyring, every docs/design.md §6 check in order;
  *                   refused when no keyring is configured (allow_unsigned without keyring);
  *   = 262144 bytes  a plain area image: refused unless allow_unsigned, else cf_image_check_full();
  *   < 262144 bytes  neither.

@@ -18,7 +18,7 @@ DEST, MANAGER, IFACE = "io.canfleet.Gateway1", "/io/canfleet/Gateway1", "io.canf
 
 
 def openssl_bundle(f, img, out):
-    """A bundle made with the stock tools only (README, DESIGN.md §6): manifest JSON, openssl cms, cat."""
+    """A bundle made with the stock tools only (README, docs/design.md §6): manifest JSON, openssl cms, cat."""
     with open(img, "rb") as fh:
         image = fh.read()
     # the trailer's fields, as canfleetctl image inspect reads them

@@ -405,7 +405,7 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
         static const char *const allowed[] = {"fleet_key_file", "state_dir",         "cache_dir", "buses",
                                               "max_parallel",   "reboot_timeout_ms", "retries",   "reply_timeout_ms",
-                                              NULL};
+                                              "node_lost_timeout_s", NULL};
         json_object *f;
         uint64_t v;
         int r;
@@ -434,6 +434,13 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
         c->reboot_timeout_ms = 60000;
         c->retries = 3;
         c->reply_timeout_ms = 25;
+        c->node_lost_timeout_s = 30;
+        if (json_object_object_get_ex(root, "node_lost_timeout_s", &f)) {
+                r = get_uint(x, f, "node_lost_timeout_s", 1, 86400, false, &v);
+                if (r < 0)
+                        return r;
+                c->node_lost_timeout_s = (uint32_t) v;
+        }
         if (json_object_object_get_ex(root, "max_parallel", &f)) {
                 r = get_uint(x, f, "max_parallel", 1, 4096, false, &v);
                 if (r < 0)

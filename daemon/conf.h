@@ -21,6 +21,8 @@
  *   "reply_timeout_ms": 25,                         the shortest wait for an answer, per try: CCP's
  *                                                   25 ms by default; raise it for slow adapters or
  *                                                   a loaded gateway (longer CCP time-outs still apply)
+ *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-update
+ *                                                   is looked for before it fails as offline
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF"
@@ -71,6 +73,7 @@ struct cf_conf {
         uint32_t reboot_timeout_ms;
         unsigned retries;
         uint32_t reply_timeout_ms;
+        uint32_t node_lost_timeout_s;
         struct cf_bus_conf *buses;
         size_t n_buses;
 };

@@ -181,6 +181,10 @@ Job *manager_find_job(Manager *m, unsigned id)
 static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
 {
         CanBus *b = userdata;
+        uint64_t now;
+        sd_event_now(b->m->event, CLOCK_MONOTONIC, &now);
+        /* Any frame at all: the adapter delivers (a stall is told from silent nodes by this). */
+        ccp_bus_frame_received(&b->load, now);
         if (f->id >= CF_CAN_IDS)
                 return;
         Node *n = b->by_dto[f->id];
@@ -219,6 +223,7 @@ static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
         b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
         if (b->load.frame_us == 0)
                 b->load.frame_us = 1;
+        b->load.stall_max_us = (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
 
         /* The kernel filter: every DTO id a node of this bus may answer on. */
         size_t cap = bc->n_nodes + (size_t) (bc->scan_last - bc->scan_first + 1u);
@@ -296,7 +301,12 @@ static void job_save(Job *j)
                 FlashJob *f = &j->nodes[i];
                 snprintf(r.nodes[i].bus, sizeof r.nodes[i].bus, "%s", f->bus);
                 r.nodes[i].station = f->station;
-                snprintf(r.nodes[i].step, sizeof r.nodes[i].step, "%s", flash_step_str(f->step));
+                /* A node whose C may hold the complete image is saved as "programming" at least
+                 * until CLEAR_MEMORY: a restart then knows that a cancel must erase C. */
+                enum flash_step st = f->step;
+                if (f->staged && st < STEP_PROGRAMMING)
+                        st = STEP_PROGRAMMING;
+                snprintf(r.nodes[i].step, sizeof r.nodes[i].step, "%s", flash_step_str(st));
                 r.nodes[i].error = f->error;
                 r.nodes[i].bytes_done = f->bytes_done;
                 r.nodes[i].bytes_total = f->bytes_total;
@@ -729,7 +739,15 @@ static int resume_jobs(Manager *m)
                                 continue; /* fails when scheduled */
                         if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
                                 flash_job_resume_confirm(f);
+                        } else if (f->step == STEP_CANCELLING) {
+                                /* Killed while erasing a cancelled node's staged image: scheduled. */
+                                f->staged = true;
+                                f->node->flash = f;
+                                node_set_state(f->node, "updating");
                         } else {
+                                /* From programming on, C may hold the complete image (a cancel must
+                                 * erase it) until the new session's CLEAR_MEMORY. */
+                                f->staged = f->step >= STEP_PROGRAMMING;
                                 /* Before DISCONNECT B was never touched; CLEAR_MEMORY will make C clean. */
                                 f->step = STEP_QUEUED;
                                 f->node->flash = f;
@@ -766,7 +784,7 @@ static int on_schedule(sd_event_source *es, void *userdata)
                         continue;
                 for (size_t k = 0; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
                         FlashJob *f = &j->nodes[k];
-                        if (f->step != STEP_QUEUED || f->slot)
+                        if ((f->step != STEP_QUEUED && f->step != STEP_CANCELLING) || f->slot)
                                 continue;
                         if (f->node) {
                                 CanBus *b = f->node->bus;

@@ -72,9 +72,12 @@ struct Node {
         /* identify procedure */
         node_done_fn identify_done;
         unsigned id_idx;
+        unsigned id_pass; /* the device ID and status block are read until two reads agree */
         bool id_connect;
         uint8_t devid[16];
         uint8_t status[70];
+        uint8_t devid_prev[16];
+        uint8_t status_prev[70];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */
@@ -94,6 +97,13 @@ struct FlashJob {
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
         unsigned reinits; /* sessions re-initialised on a C2 answer (flash-job.c), in this job */
+        unsigned restarts; /* sessions restarted (node lost and back, staged image wrong …), in this job */
+        bool key_redone;   /* one wrong-key answer was met with a new GET_SEED/UNLOCK */
+        bool chk_reasked;  /* a wrong checksum was asked again once */
+        bool staged;       /* C may hold this job's complete image: a cancel must erase it */
+        bool lost;         /* the node stopped answering: probing it (timer) */
+        uint64_t lost_since;
+        char *lost_why;
         size_t run;
         uint32_t off;
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "canfleet/crc32.h"
 #include "canfleet/node-status.h"
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
@@ -124,31 +125,29 @@ static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 return;
         }
         unsigned i = n->id_idx;
-        if (i >= 1 && i <= 4) {
-                unsigned off = (i - 1) * 5, len = i == 4 ? 1 : 5;
-                memcpy(n->devid + off, d->data, len);
-        } else if (i >= 5) {
-                memcpy(n->status + (i - 5) * 5, d->data, 5);
+        if (i >= 1) {
+                /* Each piece is read until two reads in a row agree: a corrupted answer would
+                 * otherwise pass for the node's release, hardware id or UID (and so its key). */
+                unsigned len = i == 4 ? 1 : 5;
+                if (n->id_pass == 0 || memcmp(n->id_prev, d->data, len) != 0) {
+                        if (++n->id_pass > ID_MAX_PASSES) {
+                                node_done_fn done = n->identify_done;
+                                n->identify_done = NULL;
+                                done(n, -EIO);
+                                return;
+                        }
+                        memcpy(n->id_prev, d->data, len);
+                        id_send(n);
+                        return;
+                }
+                n->id_pass = 0;
+                if (i <= 4)
+                        memcpy(n->devid + (i - 1) * 5, d->data, len);
+                else
+                        memcpy(n->status + (i - 5) * 5, d->data, 5);
         }
         n->id_idx++;
         if (n->id_idx < ID_STEPS) {
-                id_send(n);
-                return;
-        }
-        /* Read again until two reads agree: a corrupted answer would otherwise pass for the node's
-         * release, hardware id or UID (and so its key). */
-        bool agree = n->id_pass > 0 && memcmp(n->devid, n->devid_prev, sizeof n->devid) == 0 &&
-                     memcmp(n->status, n->status_prev, sizeof n->status) == 0;
-        if (!agree) {
-                if (++n->id_pass >= ID_MAX_PASSES) {
-                        node_done_fn done = n->identify_done;
-                        n->identify_done = NULL;
-                        done(n, -EIO);
-                        return;
-                }
-                memcpy(n->devid_prev, n->devid, sizeof n->devid);
-                memcpy(n->status_prev, n->status, sizeof n->status);
-                n->id_idx = 1;
                 id_send(n);
                 return;
         }
@@ -654,6 +653,22 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         start_erase(f);
 }
 
+/* The checksum of an erased area, as BUILD_CHKSUM of C computes it. */
+static uint32_t erased_crc(void)
+{
+        static uint32_t crc;
+        static bool known;
+        if (!known) {
+                uint8_t ff[4096];
+                memset(ff, 0xFF, sizeof ff);
+                crc = CF_CRC32_INIT;
+                for (uint32_t off = 0; off < CF_IMAGE_AREA_SIZE; off += sizeof ff)
+                        crc = cf_crc32_le(crc, ff, sizeof ff);
+                known = true;
+        }
+        return crc;
+}
+
 /* The cancel of a staged image: its last sector is erased. */
 static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
 {
@@ -706,6 +721,27 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         f->sub = 1;
                         cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
                         request(f, cro, 0, 0);
+                        return;
+                }
+                /* C is checked to be erased: a CLEAR_MEMORY whose size a corrupted frame changed
+                 * erases less, and the bytes we then program onto old ones only show at the end. */
+                if (f->sub == 1) {
+                        f->sub = 2;
+                        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                if (f->sub == 2) {
+                        f->sub = 3;
+                        cf_ccp_cro_build_chksum(cro, 0, CF_IMAGE_AREA_SIZE);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                if (cf_ccp_dto_chksum(d) != erased_crc()) {
+                        char why[160];
+                        snprintf(why, sizeof why, "%s: C is not erased after CLEAR_MEMORY (checksum 0x%08X)",
+                                 f->ref, cf_ccp_dto_chksum(d));
+                        restart(f, why);
                         return;
                 }
                 if (f->staged) {

@@ -72,12 +72,11 @@ struct Node {
         /* identify procedure */
         node_done_fn identify_done;
         unsigned id_idx;
-        unsigned id_pass; /* the device ID and status block are read until two reads agree */
+        unsigned id_pass; /* reads of the current piece: each is read until two reads agree */
         bool id_connect;
         uint8_t devid[16];
         uint8_t status[70];
-        uint8_t devid_prev[16];
-        uint8_t status_prev[70];
+        uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */

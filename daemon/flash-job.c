@@ -975,13 +975,21 @@ static void confirm_identified(Node *n, int r)
                 stage_again(f, why);
                 return;
         }
-        static const char *const results[] = {"none", "installed", "rejected", "verify failed"};
+        if (n->last_update == CF_UPDATE_GAVE_UP) {
+                fail(f,
+                     "%s: the bootloader gave up installing %s after 3 failed tries and kept its old state; "
+                     "the node runs %s (mode %s)",
+                     f->ref, j->version, n->version[0] ? n->version : "no valid image",
+                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery, CCP only");
+                return;
+        }
+        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};
         fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
                                              : "unknown",
-             n->last_update < 4 ? results[n->last_update] : "unknown");
+             n->last_update < 5 ? results[n->last_update] : "unknown");
 }
 
 /* ---- entry points -------------------------------------------------------------------------------- */

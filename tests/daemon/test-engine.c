@@ -11,6 +11,7 @@
 
 #include "canfleet/crc32.h"
 #include "canfleet/image.h"
+#include "canfleet/node-status.h"
 #include "canfleet/sha256.h"
 #include "cf-test.h"
 #include "manager.h"
@@ -385,6 +386,7 @@ static struct {
         uint8_t after_c2; /* the first CRO to station 1 after the last made-up C2 */
         /* CONNECTs and CLEAR_MEMORYs to station 1, a command's retries counted once */
         unsigned connects, clears;
+        unsigned program0; /* PROGRAMs of size 0 (the end of the transfer: the CRC word is written) */
 } spy;
 
 static int spy_send(CanTransport *t, const struct cf_can_frame *f)
@@ -395,6 +397,7 @@ static int spy_send(CanTransport *t, const struct cf_can_frame *f)
                         spy.after_c2 = cmd;
                 spy.connects += cmd == CF_CCP_CONNECT && spy.last_cmd != cmd;
                 spy.clears += cmd == CF_CCP_CLEAR_MEMORY && spy.last_cmd != cmd;
+                spy.program0 += cmd == CF_CCP_PROGRAM && f->data[2] == 0;
                 spy.last_cmd = cmd;
                 spy.last_ctr = f->data[1];
                 if (spy.answer && spy.inject > 0 && cmd == spy.inject_cmd) {
@@ -605,6 +608,76 @@ static void test_c2_at_disconnect_not_taken(void)
         }
 }
 
+static bool crc_word_written(Manager *m)
+{
+        return spy.program0 > 0;
+}
+
+static bool identify_finished;
+static int identify_result;
+static void identify_cb(Node *n, int r)
+{
+        identify_finished = true;
+        identify_result = r;
+}
+
+/* Cancelled once the whole image is in C (the CRC word programmed, PROGRAM 0 on its way) and before
+ * DISCONNECT(end): C is erased before the node is reported cancelled, so a power cycle does not
+ * install the cancelled image. The second time canfleetd stops while erasing and a new one finishes
+ * the cancel. */
+static void test_cancel_staged(void)
+{
+        for (int restart = 0; restart < 2; restart++) {
+                struct c2_case c;
+                c2_begin(&c, 6000, 10, 0, 0, false);
+                Job *j = update_node1(c.m, c.image);
+                FlashJob *f = &j->nodes[0];
+                run(c.m, crc_word_written);
+                CU_ASSERT_EQUAL_FATAL(f->step, STEP_PROGRAMMING);
+                CU_ASSERT_TRUE(f->staged);
+                CU_ASSERT_EQUAL(job_cancel(j), 0);
+                CU_ASSERT_EQUAL(f->step, STEP_CANCELLING);
+                CU_ASSERT_EQUAL(j->state, JOB_RUNNING);
+                if (restart) {
+                        spy.defer = sd_event_source_disable_unref(spy.defer);
+                        manager_free(c.m);
+                        sd_event_unref(c.e);
+                        CU_ASSERT_EQUAL_FATAL(sd_event_new(&c.e), 0);
+                        c.m = new_manager(c.e);
+                        j = manager_find_job(c.m, 1);
+                        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+                        f = &j->nodes[0];
+                        CU_ASSERT_EQUAL(f->step, STEP_CANCELLING);
+                        spy_on(c.m, 0, 0, false);
+                }
+                run(c.m, NULL);
+                report(f);
+                CU_ASSERT_EQUAL(j->state, JOB_CANCELLED);
+                CU_ASSERT_EQUAL(f->step, STEP_CANCELLED);
+                CU_ASSERT_EQUAL(spy.clears, restart ? 1 : 2);
+                CU_ASSERT_STRING_EQUAL(node(c.m, "bus0:1")->state, "online");
+                spy.defer = sd_event_source_disable_unref(spy.defer);
+                manager_free(c.m);
+                sd_event_unref(c.e);
+
+                /* Power cycle: the boot sequence finds no valid C; the node runs 1.0.0. */
+                stop_sim();
+                start_sim(n_sim_nodes, false);
+                CU_ASSERT_EQUAL_FATAL(sd_event_new(&c.e), 0);
+                c.m = new_manager(c.e);
+                Node *n = node(c.m, "bus0:1");
+                identify_finished = false;
+                CU_ASSERT_EQUAL_FATAL(node_identify(n, true, identify_cb), 0);
+                while (!identify_finished)
+                        CU_ASSERT_FATAL(sd_event_run(c.e, UINT64_MAX) >= 0);
+                CU_ASSERT_EQUAL(identify_result, 0);
+                CU_ASSERT_STRING_EQUAL(n->version, "1.0.0");
+                CU_ASSERT_EQUAL(n->last_update, CF_UPDATE_NONE);
+                spy.defer = NULL;
+                c2_end(&c);
+        }
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -616,6 +689,7 @@ int main(void)
             {"a C2 answer to DISCONNECT(end): confirmed, not restaged", test_c2_at_disconnect},
             {"a C2 answer to DISCONNECT(end) not taken: restaged or cancelled",
              test_c2_at_disconnect_not_taken},
+            {"a cancel after the CRC word erases C: the power cycle keeps the old image", test_cancel_staged},
             {NULL, NULL},
         };
         signal(SIGPIPE, SIG_IGN);

@@ -26,6 +26,8 @@
  * a refusal before DISCONNECT): enough for a line that corrupts frames, bounded for a node that
  * always ends the same way. */
 #define MAX_RESTARTS 12u
+/* Transfers resumed after an exchange lost all its tries, the node still answering TEST. */
+#define MAX_RESYNCS 64u
 /* Looking for a lost node: CONNECT probes, from the first to the longest pause. */
 #define LOST_FIRST_US 100000ULL
 #define LOST_MAX_US   2000000ULL
@@ -386,6 +388,52 @@ static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
         flash_job_begin(f);
 }
 
+static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+
+/* TEST's answer after an exchange lost all its tries mid-transfer. */
+static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        FlashJob *f = n->flash;
+        if (!f)
+                return;
+        if (r < 0) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", f->lost_why ? f->lost_why : ccp_session_error(n->ccp));
+                node_lost(f, why);
+                return;
+        }
+        /* The node is there, and TEST leaves its session as it was: the transfer goes on from the
+         * chunk whose answers were lost, the MTA put back first (ccp-master's read-back tells whether
+         * that chunk was written). */
+        const struct cf_run *run = &f->job->runs[f->run];
+        uint8_t cro[8];
+        free(f->lost_why);
+        f->lost_why = NULL;
+        f->sub = 1;
+        n->on_reply = flash_reply;
+        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
+        int k = ccp_request(n->ccp, cro, 0, run->start + f->off);
+        if (k < 0)
+                fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
+}
+
+/* An exchange of the transfer lost all its tries: a node that lost power would have to start again,
+ * but one whose answers were merely unlucky still holds its session, and a new session would throw
+ * the transfer so far away. TEST (unlike CONNECT) asks without ending the session. */
+static void resync(FlashJob *f, const char *why)
+{
+        Node *n = f->node;
+        uint8_t cro[8];
+        f->resyncs++;
+        free(f->lost_why);
+        f->lost_why = strdup(why);
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; asking the node with TEST", why);
+        n->on_reply = resync_reply;
+        cf_ccp_cro_test(cro, 0, n->nc.station);
+        if (ccp_request(n->ccp, cro, 0, UINT32_MAX) < 0)
+                node_lost(f, why);
+}
+
 static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 {
         const char *e = ccp_session_error(f->node->ccp);
@@ -402,6 +450,14 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 reinitialise(f, e);
                 return;
         }
+        /* Once per stretch of progress: TEST is answered by a node without a session too (one that
+         * rebooted), and then the resumed transfer gets no answer either. */
+        if (r == -ETIMEDOUT && f->step == STEP_PROGRAMMING && !f->lost && f->resyncs < MAX_RESYNCS &&
+            (f->resyncs == 0 || f->bytes_done != f->resync_mark)) {
+                f->resync_mark = f->bytes_done;
+                resync(f, e);
+                return;
+        }
         if (r == -ETIMEDOUT) {
                 node_lost(f, e);
                 return;
@@ -413,7 +469,6 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 
 static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
                           ccp_plausible_fn check);
-static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
 static void start_unlock(FlashJob *f);
 static void program_next(FlashJob *f);
 static void start_reboot_wait(FlashJob *f, uint64_t first_us);

@@ -96,6 +96,8 @@ struct FlashJob {
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
         unsigned reinits; /* sessions re-initialised on a C2 answer (flash-job.c), in this job */
+        unsigned resyncs;  /* transfers resumed after a TEST (flash-job.c), in this job */
+        uint64_t resync_mark; /* bytes_done at the last one */
         unsigned restarts; /* sessions restarted (node lost and back, staged image wrong …), in this job */
         bool key_redone;   /* one wrong-key answer was met with a new GET_SEED/UNLOCK */
         bool chk_reasked;  /* a wrong checksum was asked again once */

@@ -1032,10 +1032,9 @@ static void confirm_identified(Node *n, int r)
         }
         if (n->last_update == CF_UPDATE_GAVE_UP) {
                 fail(f,
-                     "%s: the bootloader gave up installing %s after 3 failed tries and kept its old state; "
-                     "the node runs %s (mode %s)",
+                     "%s: the bootloader gave up installing %s after 3 failed tries; the node runs %s (%s)",
                      f->ref, j->version, n->version[0] ? n->version : "no valid image",
-                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery, CCP only");
+                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery mode, CCP only");
                 return;
         }
         static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};

@@ -3,10 +3,12 @@
 # fixed seed) are all updated with canfleetd's default retry settings.
 """
 The fault comes from the environment (meson passes it): CANFLEET_FAULT, the simulator's switches,
-e.g. "--drop 0.01 --corrupt 0.01"; CANFLEET_APP_KB, the application's size in KB (default 2).
+e.g. "--drop 0.01 --corrupt 0.01"; CANFLEET_APP_KB, the application's size in KB (default 2);
+CANFLEET_NODES_PER_BUS (default 4).
 canfleetd runs with its defaults: retries 3, reply_timeout_ms 25 (CCP's own), node_lost_timeout_s 30.
 Prints one line with the figures (faults injected as the simulator counts them are in its log).
 """
+import json
 import os
 import shlex
 import sys
@@ -16,19 +18,18 @@ import harness
 from harness import check
 
 BUSES = ["bus0", "bus1"]
-N = 4
 
 
 def lossy(f):
     fault = shlex.split(os.environ.get("CANFLEET_FAULT", ""))
     kb = float(os.environ.get("CANFLEET_APP_KB", "2"))
+    N = int(os.environ.get("CANFLEET_NODES_PER_BUS", "4"))
     f.start_bus()
     img1 = f.pack("1.0.0", release=1)
     # the fleet starts clean (v1 installed), then the line turns bad for the update
     f.start_sim(BUSES, N, extra=["--seed", "14"] + fault, install=img1)
     conf = f.write_config(BUSES, N)
     del conf["reply_timeout_ms"]  # canfleetd's default: CCP's 25 ms
-    import json
     with open(f.config_path, "w") as out:
         json.dump(conf, out, indent=2)
     f.start_daemon()

@@ -91,6 +91,7 @@ struct CcpSession {
         uint64_t sent_at;   /* when the outstanding try left */
         uint64_t stall_since;
         bool stall_pause; /* waiting out a stall: counted in load->stall_waiting */
+        bool answered_last; /* the previous request got an answer (stalls: ccp-master.h) */
         uint32_t addr;
         bool is_program;
         uint8_t ext, pn;
@@ -388,6 +389,7 @@ static void stall_end(CcpSession *s)
 
 static void finish(CcpSession *s, int r, const struct cf_ccp_dto *reply)
 {
+        s->answered_last = r >= 0 || reply;
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         live_stop(s);
         stall_end(s);
@@ -529,7 +531,10 @@ static void retry_main(CcpSession *s)
 static bool stalled(CcpSession *s, uint64_t now)
 {
         struct ccp_bus_load *l = s->load;
-        if (!l || l->last_rx >= s->sent_at || l->in_flight + l->stall_waiting == 0)
+        /* Only a node that answered its previous request, and never a probe: silence is what a
+         * scan of absent stations or the wait for a rebooting node expect. */
+        if (!l || s->probe || !s->answered_last || l->last_rx >= s->sent_at ||
+            l->in_flight + l->stall_waiting == 0)
                 return false;
         uint64_t max = l->stall_max_us ? l->stall_max_us : BUSY_WAIT_US;
         if (s->stall_since == 0)

@@ -58,10 +58,12 @@
  * -ECONNRESET instead of waiting out 30 s.
  *
  * While the bus's link is down (ccp_session_link(s, false)) nothing times out; when it is back the
- * outstanding try is sent again. A stall is treated alike: when a try times out and not one frame
- * was received on the bus since it was sent while other sessions of the bus wait too, the adapter
- * (not the node) is what is silent: the try is not counted and is sent again (after a short pause)
- * until frames flow, for at most load->stall_max_us; past that tries count again.
+ * outstanding try is sent again. A stall is treated alike: when a try times out, not one frame was
+ * received on the bus since it was sent, other sessions of the bus wait too, and the node answered
+ * the session's previous request (so that a scan of absent stations, or probes for a rebooting node,
+ * are not taken for a stall), the adapter is what is silent, not the node: the try is not counted
+ * and is sent again (after a short pause) until frames flow, for at most load->stall_max_us; past
+ * that tries count again.
  */
 
 typedef struct CcpSession CcpSession;

@@ -782,11 +782,20 @@ static void test_stall(void)
         CU_ASSERT_EQUAL_FATAL(
             ccp_session_new(event, &fake.t, &load, "bus0:4", 0x684, 0x6C4, 4, 3, &session2), 0);
         ccp_session_set_callback(session2, done_cb, &res2);
+        load.stall_max_us = 30000000;
+        /* both nodes answer once: they are there */
+        cf_ccp_cro_exchange_id(cro, 0);
+        CU_ASSERT_EQUAL(ccp_request(session, cro, 0, UINT32_MAX), 0);
+        CU_ASSERT_EQUAL(ccp_request(session2, cro, 0, UINT32_MAX), 0);
+        run();
+        while (!res2.done)
+                CU_ASSERT_FATAL(sd_event_run(event, UINT64_MAX) >= 0);
+        CU_ASSERT_EQUAL_FATAL(res.r, 0);
+        CU_ASSERT_EQUAL_FATAL(res2.r, 0);
+        res.done = res2.done = false;
         uint64_t now;
         sd_event_now(event, CLOCK_MONOTONIC, &now);
         fake.stall_until = now + 400000;
-        load.stall_max_us = 30000000;
-        cf_ccp_cro_exchange_id(cro, 0);
         CU_ASSERT_EQUAL(ccp_request(session, cro, 0, UINT32_MAX), 0);
         CU_ASSERT_EQUAL(ccp_request(session2, cro, 0, UINT32_MAX), 0);
         run();
@@ -796,6 +805,25 @@ static void test_stall(void)
         CU_ASSERT_EQUAL(res2.r, 0);
         CU_ASSERT(load.stalls > 0);
         CU_ASSERT(ccp_session_timeouts(session) > 3);
+        teardown();
+
+        /* Stations that never answered (a scan) are not taken for a stall. */
+        setup(SILENT);
+        memset(&res2, 0, sizeof res2);
+        CU_ASSERT_EQUAL_FATAL(
+            ccp_session_new(event, &fake.t, &load, "bus0:4", 0x684, 0x6C4, 4, 3, &session2), 0);
+        ccp_session_set_callback(session2, done_cb, &res2);
+        load.stall_max_us = 30000000;
+        cf_ccp_cro_connect(cro, 0, 3);
+        CU_ASSERT_EQUAL(ccp_request(session, cro, 0, UINT32_MAX), 0);
+        cf_ccp_cro_connect(cro, 0, 4);
+        CU_ASSERT_EQUAL(ccp_request(session2, cro, 0, UINT32_MAX), 0);
+        run();
+        while (!res2.done)
+                CU_ASSERT_FATAL(sd_event_run(event, UINT64_MAX) >= 0);
+        CU_ASSERT_EQUAL(res.r, -ETIMEDOUT);
+        CU_ASSERT_EQUAL(res2.r, -ETIMEDOUT);
+        CU_ASSERT_EQUAL(load.stalls, 0);
         teardown();
 
         /* One node alone that does not answer is not a stall: its tries count. */

@@ -863,7 +863,8 @@ static void scan_identified(Node *n, int r)
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
                 (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
         } else if (n->exported) {
-                node_set_error(n, ccp_session_error(n->ccp));
+                node_set_error(n, r == -EIO ? "the device ID and status block read differently each time"
+                                            : ccp_session_error(n->ccp));
                 node_set_state(n, r == -ETIMEDOUT ? "offline" : "failed");
         }
         if (b->scan_pending && --b->scan_pending == 0) {

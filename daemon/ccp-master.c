@@ -92,6 +92,7 @@ struct CcpSession {
         uint64_t stall_since;
         bool stall_pause; /* waiting out a stall: counted in load->stall_waiting */
         bool answered_last; /* the previous request got an answer (stalls: ccp-master.h) */
+        uint64_t srtt_us;   /* smoothed answer time of PROGRAMs (their adaptive time-out) */
         uint32_t addr;
         bool is_program;
         uint8_t ext, pn;
@@ -439,6 +440,15 @@ static void send_now(CcpSession *s)
         uint64_t now = now_us(s);
         s->sent_at = now;
         uint64_t timeout = (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u;
+        if ((s->wire[0] == CF_CCP_PROGRAM || s->wire[0] == CF_CCP_PROGRAM_6) && s->srtt_us > 0) {
+                /* CCP allows a PROGRAM 100 ms, but a node answers as soon as its flash took the bytes
+                 * (microseconds on an STM32F4): once this node's answer times are known, a lost
+                 * answer is retried after 8 of them (never below the configured minimum), so that a
+                 * lossy line does not cost 100 ms per lost frame. A retry is always safe. */
+                uint64_t adaptive = 8u * s->srtt_us;
+                if (adaptive < timeout)
+                        timeout = adaptive;
+        }
         if (timeout >= 1000000u && s->phase == P_MAIN) {
                 sd_event_source_set_time(s->live_timer, now + LIVENESS_FIRST_US);
                 sd_event_source_set_enabled(s->live_timer, SD_EVENT_ONESHOT);
@@ -906,6 +916,10 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         live_stop(s);
         s->stall_since = 0;
+        if (s->wire[0] == CF_CCP_PROGRAM || s->wire[0] == CF_CCP_PROGRAM_6) {
+                uint64_t rtt = now_us(s) - s->sent_at;
+                s->srtt_us = s->srtt_us ? (7u * s->srtt_us + rtt) / 8u : rtt;
+        }
         if (s->window)
                 s->load->rescued++;
         /* Off the wire before anything else is sent: what the gate held back goes first. */

@@ -15,7 +15,9 @@
  * session calls the owner's callback once with the outcome:
  *   0           the node answered OK; reply is its DTO
  *   -ETIMEDOUT  no answer after the request's tries (each try waits cf_ccp_timeout_ms() plus the
- *               bus's queueing margin, counted from when the CRO left the gate, see below)
+ *               bus's queueing margin, counted from when the CRO left the gate, see below; a
+ *               PROGRAM waits 8 times the node's smoothed answer time once known, if that is less,
+ *               and never less than the session's minimum)
  *   -EBUSY      C1 errors (key request …) still after 2 waits and retries; BUSY itself is polled for
  *               up to 30 s (CCP's CLEAR_MEMORY time-out: a node erasing answers BUSY to everything)
  *   -ECONNRESET C2 errors (cold start, calibration or DAQ initialisation, code update request): the

@@ -856,6 +856,14 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 start_disconnect(f);
                 return;
         case STEP_REBOOTING:
+                if (r == -EPROTO && d) {
+                        /* DISCONNECT(end) refused (twice): the node did not take it and runs its old
+                         * image, C not valid in its eyes; staging again is safe. */
+                        char why[256];
+                        snprintf(why, sizeof why, "%s", ccp_session_error(n->ccp));
+                        restart(f, why);
+                        return;
+                }
                 if (r == -EPROTO) {
                         fail_ccp(f, r, d);
                         return;
@@ -1018,6 +1026,13 @@ static void confirm_identified(Node *n, int r)
                 finish_node(f, STEP_DONE);
                 return;
         }
+        if (n->last_update == CF_UPDATE_GAVE_UP) {
+                fail(f,
+                     "%s: the bootloader gave up installing %s after 3 failed tries; the node runs %s (%s)",
+                     f->ref, j->version, n->version[0] ? n->version : "no valid image",
+                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery mode, CCP only");
+                return;
+        }
         if (n->mode == CF_MODE_APP &&
             (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED)) {
                 /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, a C2
@@ -1028,13 +1043,6 @@ static void confirm_identified(Node *n, int r)
                 snprintf(why, sizeof why, "%s: still runs %s after DISCONNECT", f->ref,
                          n->version[0] ? n->version : "no image");
                 stage_again(f, why);
-                return;
-        }
-        if (n->last_update == CF_UPDATE_GAVE_UP) {
-                fail(f,
-                     "%s: the bootloader gave up installing %s after 3 failed tries; the node runs %s (%s)",
-                     f->ref, j->version, n->version[0] ? n->version : "no valid image",
-                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery mode, CCP only");
                 return;
         }
         static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};

@@ -209,6 +209,10 @@ Job *manager_find_job(Manager *m, unsigned id)
 static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
 {
         CanBus *b = userdata;
+        uint64_t now;
+        sd_event_now(b->m->event, CLOCK_MONOTONIC, &now);
+        /* Any frame at all: the adapter delivers (a stall is told from silent nodes by this). */
+        ccp_bus_frame_received(&b->load, now);
         if (f->id >= CF_CAN_IDS)
                 return;
         Node *n = b->by_dto[f->id];
@@ -247,6 +251,7 @@ static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
         b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
         if (b->load.frame_us == 0)
                 b->load.frame_us = 1;
+        b->load.stall_max_us = (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
 
         /* The kernel filter: every DTO id a node of this bus may answer on. */
         size_t cap = bc->n_nodes + (size_t) (bc->scan_last - bc->scan_first + 1u);
@@ -311,7 +316,12 @@ static void node_record(const FlashJob *f, struct job_record_node *rn)
 {
         snprintf(rn->bus, sizeof rn->bus, "%s", f->bus);
         rn->station = f->station;
-        snprintf(rn->step, sizeof rn->step, "%s", flash_step_str(f->step));
+        /* A node whose C may hold the complete image is saved as "programming" at least until
+         * CLEAR_MEMORY: a restart then knows that a cancel must erase C. */
+        enum flash_step st = f->step;
+        if (f->staged && st < STEP_PROGRAMMING)
+                st = STEP_PROGRAMMING;
+        snprintf(rn->step, sizeof rn->step, "%s", flash_step_str(st));
         rn->error = f->error;
         rn->bytes_done = f->bytes_done;
         rn->bytes_total = f->bytes_total;
@@ -470,6 +480,12 @@ static void progress_later(Job *j)
         sd_event_source_set_enabled(j->progress_timer, SD_EVENT_ONESHOT);
 }
 
+/* Queued nodes and cancelled ones whose staged image must still be erased need a session slot. */
+static bool waits_for_slot(const FlashJob *f)
+{
+        return (f->step == STEP_QUEUED || f->step == STEP_CANCELLING) && !f->slot;
+}
+
 /* Keep n_final and sched_from right for a node whose step was set; O(1). */
 static void job_track(Job *j, FlashJob *f)
 {
@@ -482,7 +498,7 @@ static void job_track(Job *j, FlashJob *f)
                         j->n_final--;
         }
         size_t idx = (size_t) (f - j->nodes);
-        if (f->step == STEP_QUEUED && idx < j->sched_from)
+        if (waits_for_slot(f) && idx < j->sched_from)
                 j->sched_from = idx;
 }
 
@@ -1065,7 +1081,15 @@ static int resume_jobs(Manager *m)
                         }
                         if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
                                 flash_job_resume_confirm(f);
+                        } else if (f->step == STEP_CANCELLING) {
+                                /* Killed while erasing a cancelled node's staged image: scheduled. */
+                                f->staged = true;
+                                f->node->flash = f;
+                                node_set_state(f->node, "updating");
                         } else {
+                                /* From programming on, C may hold the complete image (a cancel must
+                                 * erase it) until the new session's CLEAR_MEMORY. */
+                                f->staged = f->step >= STEP_PROGRAMMING;
                                 /* Before DISCONNECT B was never touched; CLEAR_MEMORY will make C clean. */
                                 f->step = STEP_QUEUED;
                                 f->node->flash = f;
@@ -1128,12 +1152,11 @@ static int on_schedule(sd_event_source *es, void *userdata)
                         return 0;
                 }
                 /* Start where the first queued node is: O(1) per call in a big job, not O(nodes). */
-                while (j->sched_from < j->n_nodes &&
-                       (j->nodes[j->sched_from].step != STEP_QUEUED || j->nodes[j->sched_from].slot))
+                while (j->sched_from < j->n_nodes && !waits_for_slot(&j->nodes[j->sched_from]))
                         j->sched_from++;
                 for (size_t k = j->sched_from; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
                         FlashJob *f = &j->nodes[k];
-                        if (f->step != STEP_QUEUED || f->slot)
+                        if (!waits_for_slot(f))
                                 continue;
                         if (f->node) {
                                 CanBus *b = f->node->bus;
@@ -1212,7 +1235,8 @@ static void scan_identified(Node *n, int r)
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
                 (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
         } else if (n->exported) {
-                node_set_error(n, ccp_session_error(n->ccp));
+                node_set_error(n, r == -EIO ? "the device ID and status block read differently each time"
+                                            : ccp_session_error(n->ccp));
                 node_set_state(n, r == -ETIMEDOUT ? "offline" : "failed");
         }
         if (b->scan_pending && --b->scan_pending == 0) {

@@ -73,9 +73,11 @@ struct Node {
         /* identify procedure */
         node_done_fn identify_done;
         unsigned id_idx;
+        unsigned id_pass; /* reads of the current piece: each is read until two reads agree */
         bool id_connect;
         uint8_t devid[16];
         uint8_t status[75]; /* read in 5-byte pieces up to and with b_crc (node-status.h) */
+        uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */
@@ -97,6 +99,15 @@ struct FlashJob {
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
         unsigned reinits; /* sessions re-initialised on a C2 answer (flash-job.c), in this job */
+        unsigned resyncs;  /* transfers resumed after a TEST (flash-job.c), in this job */
+        uint64_t resync_mark; /* bytes_done at the last one */
+        unsigned restarts; /* sessions restarted (node lost and back, staged image wrong …), in this job */
+        bool key_redone;   /* one wrong-key answer was met with a new GET_SEED/UNLOCK */
+        bool chk_reasked;  /* a wrong checksum was asked again once */
+        bool staged;       /* C may hold this job's complete image: a cancel must erase it */
+        bool lost;         /* the node stopped answering: probing it (timer) */
+        uint64_t lost_since;
+        char *lost_why;
         size_t run;
         uint32_t off;
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */

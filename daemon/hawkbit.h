@@ -33,7 +33,8 @@
  * last_error. Anything else (network, 401/403, 409, 429, 5xx) keeps it and retries with the
  * back-off above, across restarts: hawkbit_new() loads what an earlier process left.
  *
- * Callbacks come from the event loop only, never from inside a call of this API:
+ * Callbacks come from the event loop only, never from inside a call of this API; they may call this
+ * API (hawkbit_target_remove() of their own target included) but not hawkbit_free():
  *  - deployment_available: a deploymentBase the target has not been told about, or whose
  *    download/update/maintenanceWindow changed since (e.g. the window opened). Not for actions whose
  *    closing feedback was given. d and its strings live until the callback returns.
@@ -115,7 +116,7 @@ struct hawkbit_callbacks {
 
 struct hawkbit_status {
         uint64_t last_poll_realtime_usec; /* CLOCK_REALTIME of the last answered poll, 0: none yet */
-        char last_error[256];             /* "" when none since the last successful request */
+        char last_error[256];             /* the most recent failure, "" when none yet */
         unsigned targets;
         unsigned actions_in_progress; /* deployments handed over and not closed yet */
         unsigned outbox;              /* feedback messages not delivered yet */

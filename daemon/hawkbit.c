@@ -1,0 +1,1364 @@
+/* hawkBit DDI client: polls, configData, deployments, cancel requests and a persistent feedback outbox. */
+#include "hawkbit.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "log.h"
+
+#define USEC_PER_SEC   UINT64_C(1000000)
+#define TIMER_ACCURACY 1000 /* 1 ms: the pacer's slots are tens of ms apart */
+#define OUTBOX_DIR     "hawkbit-outbox"
+#define CLOSED_MAX     1024U /* closed action ids remembered */
+
+enum req_kind {
+        REQ_POLL,
+        REQ_CONFIG,
+        REQ_DEPLOYMENT,
+        REQ_CANCEL,
+        REQ_FEEDBACK,
+};
+
+struct req;
+typedef void (*req_done_fn)(struct req *q, int r, long status, const uint8_t *data, size_t size,
+                            Fetch *x);
+
+/* One request: waiting in the pacer's queue, then running as a fetch. */
+struct req {
+        Hawkbit *h;
+        struct req *prev, *next; /* in h->queue while waiting */
+        struct req **owner;      /* the pointer that names this request, cleared when it ends */
+        enum req_kind kind;
+        HawkbitTarget *t;
+        struct msg *msg;
+        char *url, *body, *if_none_match;
+        const char *method;
+        Fetch *fetch;
+        bool queued;
+        req_done_fn done;
+};
+
+/* One feedback message of the outbox. */
+struct msg {
+        Hawkbit *h;
+        struct msg *prev, *next; /* in seq order */
+        uint64_t seq;
+        char *path, *cid, *body;
+        uint64_t action_id;
+        bool cancel, closes;
+        struct req *req;
+        unsigned failures;
+        uint64_t not_before;
+};
+
+struct HawkbitTarget {
+        Hawkbit *h;
+        HawkbitTarget *prev, *next;
+        uint8_t uid[HAWKBIT_UID_SIZE];
+        char *cid, *root_url;
+        void *userdata;
+
+        char *config_data; /* the configData body this node should have */
+        char *config_sent; /* the one the server took */
+        bool config_link;  /* the server asked for it */
+
+        sd_event_source *poll_timer;
+        uint64_t next_poll;
+        unsigned sleep_s; /* the server's config.polling.sleep, 0: not said yet */
+        unsigned failures;
+        char *etag;
+        struct req *poll_req, *config_req, *dep_req, *cancel_req;
+
+        char *dep_href, *cancel_href; /* from the last root answered 200 */
+        char *dep_href_done;          /* the deployment href fetched and handled */
+        bool notified;
+        uint64_t notified_action;
+        enum hawkbit_handling notified_download, notified_update;
+        bool notified_mw_given, notified_mw_available;
+        uint64_t cancel_notified;
+};
+
+struct Hawkbit {
+        sd_event *event;
+        Fetcher *fetcher;
+        struct hawkbit_callbacks cb;
+        void *userdata;
+
+        char *url, *tenant, *ca_file, *prefix, *outbox_dir;
+        char *auth_header;
+        const char *headers[2];
+        const char *no_headers[1];
+        unsigned poll_max_s;
+        uint64_t interval_usec, timeout_usec;
+        uint64_t rng;
+
+        HawkbitTarget *targets;
+        unsigned n_targets;
+
+        struct req *queue, *queue_tail;
+        sd_event_source *pacer;
+        uint64_t next_slot, hold_until;
+        uint64_t slots[HAWKBIT_SLOT_LOG];
+        size_t n_slots;
+
+        struct msg *msgs, *msgs_tail;
+        unsigned n_msgs;
+        uint64_t next_seq;
+        sd_event_source *outbox_timer;
+
+        uint64_t closed[CLOSED_MAX];
+        size_t n_closed;
+
+        uint64_t last_poll_realtime, requests, not_modified;
+        char last_error[256];
+};
+
+static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strdup_printf(const char *fmt, ...)
+{
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}
+
+static void set_str(char **p, char *s)
+{
+        free(*p);
+        *p = s;
+}
+
+static bool streq_ptr(const char *a, const char *b)
+{
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static uint64_t now_usec(Hawkbit *h)
+{
+        uint64_t t = 0;
+        if (sd_event_now(h->event, CLOCK_MONOTONIC, &t) < 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        }
+        return t;
+}
+
+static void set_error(Hawkbit *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(Hawkbit *h, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(h->last_error, sizeof h->last_error, fmt, ap);
+        va_end(ap);
+        log_debug("hawkbit: %s", h->last_error);
+}
+
+/* xorshift64*: jitter only, seeded for reproducible tests. */
+static uint64_t rand_below(Hawkbit *h, uint64_t n)
+{
+        h->rng ^= h->rng >> 12;
+        h->rng ^= h->rng << 25;
+        h->rng ^= h->rng >> 27;
+        uint64_t v = h->rng * UINT64_C(2685821657736338717);
+        return n ? v % n : 0;
+}
+
+static int arm(Hawkbit *h, sd_event_source **s, uint64_t when, sd_event_time_handler_t cb, void *userdata)
+{
+        if (*s) {
+                int r = sd_event_source_set_time(*s, when);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time(h->event, s, CLOCK_MONOTONIC, when, TIMER_ACCURACY, cb, userdata);
+}
+
+static bool is_closed(Hawkbit *h, uint64_t action_id)
+{
+        size_t n = h->n_closed < CLOSED_MAX ? h->n_closed : CLOSED_MAX;
+        for (size_t i = 0; i < n; i++)
+                if (h->closed[i] == action_id)
+                        return true;
+        return false;
+}
+
+static void mark_closed(Hawkbit *h, uint64_t action_id)
+{
+        if (!is_closed(h, action_id))
+                h->closed[h->n_closed++ % CLOSED_MAX] = action_id;
+}
+
+/* ---- the pacer: every request takes a slot, slots at least interval_usec apart ---- */
+
+static void req_free(struct req *q)
+{
+        if (!q)
+                return;
+        Hawkbit *h = q->h;
+        if (q->queued) {
+                if (q->prev)
+                        q->prev->next = q->next;
+                else
+                        h->queue = q->next;
+                if (q->next)
+                        q->next->prev = q->prev;
+                else
+                        h->queue_tail = q->prev;
+        }
+        fetch_cancel(q->fetch);
+        if (q->owner && *q->owner == q)
+                *q->owner = NULL;
+        free(q->url);
+        free(q->body);
+        free(q->if_none_match);
+        free(q);
+}
+
+static int on_pacer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void pacer_kick(Hawkbit *h)
+{
+        if (!h->queue)
+                return;
+        uint64_t when = h->next_slot > h->hold_until ? h->next_slot : h->hold_until;
+        if (arm(h, &h->pacer, when, on_pacer, h) < 0)
+                set_error(h, "Failed to arm the request timer");
+}
+
+static void on_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *error, void *userdata)
+{
+        struct req *q = userdata;
+        Hawkbit *h = q->h;
+        long status = fetch_status(x);
+        q->fetch = NULL; /* the fetcher frees it when this returns */
+        if (status == 429) {
+                int64_t ra = fetch_retry_after_usec(x);
+                uint64_t hold = ra >= 0 ? (uint64_t) ra : HAWKBIT_RETRY_AFTER_DEFAULT * USEC_PER_SEC;
+                if (hold > h->poll_max_s * USEC_PER_SEC)
+                        hold = h->poll_max_s * USEC_PER_SEC;
+                if (now_usec(h) + hold > h->hold_until)
+                        h->hold_until = now_usec(h) + hold;
+        }
+        if (r < 0)
+                set_error(h, "%s", error ? error : strerror(-r));
+        if (q->owner && *q->owner == q)
+                *q->owner = NULL;
+        q->owner = NULL;
+        q->done(q, r, status, data, size, x);
+        req_free(q);
+        pacer_kick(h);
+}
+
+static void dispatch(Hawkbit *h, struct req *q)
+{
+        struct fetch_options o = {
+            .ca_file = h->ca_file,
+            .max_tries = 1,
+            .max_size = 1024 * 1024,
+            .stall_timeout_usec = h->timeout_usec,
+            .headers = h->headers,
+            .method = q->method,
+            .body = q->body,
+            .body_size = q->body ? strlen(q->body) : 0,
+            .content_type = q->body ? "application/json" : NULL,
+            .if_none_match = q->if_none_match,
+        };
+        h->requests++;
+        int r = fetch_start(h->fetcher, q->url, &o, on_fetch_done, q, &q->fetch);
+        if (r < 0) {
+                q->fetch = NULL;
+                set_error(h, "Failed to start a request to %s: %s", q->url, strerror(-r));
+                if (q->owner && *q->owner == q)
+                        *q->owner = NULL;
+                q->owner = NULL;
+                q->done(q, r, 0, NULL, 0, NULL);
+                req_free(q);
+        }
+}
+
+static int on_pacer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Hawkbit *h = userdata;
+        (void) s;
+        (void) usec;
+        uint64_t now = now_usec(h);
+        uint64_t slot = h->next_slot > h->hold_until ? h->next_slot : h->hold_until;
+        if (!h->queue)
+                return 0;
+        if (slot > now) {
+                pacer_kick(h);
+                return 0;
+        }
+        if (slot < now)
+                slot = now;
+        struct req *q = h->queue;
+        h->queue = q->next;
+        if (h->queue)
+                h->queue->prev = NULL;
+        else
+                h->queue_tail = NULL;
+        q->queued = false;
+        q->next = q->prev = NULL;
+        h->slots[h->n_slots++ % HAWKBIT_SLOT_LOG] = slot;
+        h->next_slot = slot + h->interval_usec;
+        dispatch(h, q);
+        pacer_kick(h);
+        return 0;
+}
+
+/* Queue a request; url and body are taken (NULL: out of memory). */
+static int req_queue(Hawkbit *h, enum req_kind kind, HawkbitTarget *t, struct msg *m, char *url,
+                     const char *method, char *body, const char *if_none_match, req_done_fn done,
+                     struct req **owner)
+{
+        struct req *q = calloc(1, sizeof *q);
+        if (!q || !url || (method && !body)) {
+                free(q);
+                free(url);
+                free(body);
+                return -ENOMEM;
+        }
+        q->h = h;
+        q->kind = kind;
+        q->t = t;
+        q->msg = m;
+        q->url = url;
+        q->method = method;
+        q->body = body;
+        q->done = done;
+        if (if_none_match && !(q->if_none_match = strdup(if_none_match))) {
+                req_free(q);
+                return -ENOMEM;
+        }
+        q->queued = true;
+        q->prev = h->queue_tail;
+        if (h->queue_tail)
+                h->queue_tail->next = q;
+        else
+                h->queue = q;
+        h->queue_tail = q;
+        q->owner = owner;
+        *owner = q;
+        pacer_kick(h);
+        return 0;
+}
+
+/* ---- JSON helpers ---- */
+
+static json_object *parse_json(const uint8_t *data, size_t size)
+{
+        if (!data || size == 0 || size > INT32_MAX)
+                return NULL;
+        json_tokener *tok = json_tokener_new();
+        if (!tok)
+                return NULL;
+        json_object *o = json_tokener_parse_ex(tok, (const char *) data, (int) size);
+        if (o && json_tokener_get_error(tok) != json_tokener_success) {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+static json_object *jget(json_object *o, const char *key)
+{
+        json_object *v = NULL;
+        if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+                return NULL;
+        return v;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+        json_object *v = jget(o, key);
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static const char *link_href(json_object *links, const char *name)
+{
+        return jstr(jget(links, name), "href");
+}
+
+/* "HH:MM:SS" → seconds; -EINVAL otherwise. */
+static int parse_sleep(const char *s, unsigned *ret)
+{
+        unsigned hh, mm, ss;
+        char tail;
+        if (!s || sscanf(s, "%2u:%2u:%2u%c", &hh, &mm, &ss, &tail) != 3 || mm > 59 || ss > 59 ||
+            strlen(s) != 8)
+                return -EINVAL;
+        *ret = hh * 3600 + mm * 60 + ss;
+        return 0;
+}
+
+/* ---- configuration data ---- */
+
+static char *config_body(const struct hawkbit_node *n)
+{
+        json_object *o = json_object_new_object(), *d = json_object_new_object();
+        char buf[32];
+        if (!o || !d) {
+                json_object_put(o);
+                json_object_put(d);
+                return NULL;
+        }
+        json_object_object_add(o, "mode", json_object_new_string("merge"));
+        snprintf(buf, sizeof buf, "%" PRIu32, n->hw_id);
+        json_object_object_add(d, "hw_id", json_object_new_string(buf));
+        if (n->bootloader_version)
+                json_object_object_add(d, "bootloader_version", json_object_new_string(n->bootloader_version));
+        if (n->bus)
+                json_object_object_add(d, "bus", json_object_new_string(n->bus));
+        snprintf(buf, sizeof buf, "%u", n->station);
+        json_object_object_add(d, "station", json_object_new_string(buf));
+        if (n->version)
+                json_object_object_add(d, "version", json_object_new_string(n->version));
+        snprintf(buf, sizeof buf, "%" PRIu32, n->release);
+        json_object_object_add(d, "release", json_object_new_string(buf));
+        json_object_object_add(o, "data", d);
+        char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return s;
+}
+
+/* ---- the outbox ---- */
+
+static void target_act(HawkbitTarget *t);
+static void outbox_pump(Hawkbit *h);
+
+static void msg_free(struct msg *m)
+{
+        if (!m)
+                return;
+        Hawkbit *h = m->h;
+        if (m->prev)
+                m->prev->next = m->next;
+        else
+                h->msgs = m->next;
+        if (m->next)
+                m->next->prev = m->prev;
+        else
+                h->msgs_tail = m->prev;
+        h->n_msgs--;
+        req_free(m->req);
+        free(m->path);
+        free(m->cid);
+        free(m->body);
+        free(m);
+}
+
+static void msg_link(Hawkbit *h, struct msg *m)
+{
+        /* Keep seq order: loading reads the directory in any order. */
+        struct msg *after = h->msgs_tail;
+        while (after && after->seq > m->seq)
+                after = after->prev;
+        m->prev = after;
+        m->next = after ? after->next : h->msgs;
+        if (m->next)
+                m->next->prev = m;
+        else
+                h->msgs_tail = m;
+        if (after)
+                after->next = m;
+        else
+                h->msgs = m;
+        m->h = h;
+        h->n_msgs++;
+        if (m->seq >= h->next_seq)
+                h->next_seq = m->seq + 1;
+}
+
+static int fsync_dir(const char *dir)
+{
+        _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int write_file_atomic(const char *dir, const char *path, const char *text)
+{
+        _cleanup_(freep) char *tmp = strdup_printf("%s.tmp", path);
+        if (!tmp)
+                return -ENOMEM;
+        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(text);
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(fd, text + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        int r = w < 0 ? -errno : -EIO;
+                        (void) unlink(tmp);
+                        return r;
+                }
+                off += (size_t) w;
+        }
+        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return fsync_dir(dir);
+}
+
+static char *msg_url(Hawkbit *h, const struct msg *m)
+{
+        return strdup_printf("%s/%s/controller/v1/%s/%s/%" PRIu64 "/feedback", h->url, h->tenant, m->cid,
+                             m->cancel ? "cancelAction" : "deploymentBase", m->action_id);
+}
+
+static uint64_t backoff_usec(Hawkbit *h, unsigned failures)
+{
+        uint64_t d = HAWKBIT_BACKOFF_FIRST_S * USEC_PER_SEC;
+        for (unsigned i = 1; i < failures && d < h->poll_max_s * USEC_PER_SEC; i++)
+                d *= 2;
+        if (d > h->poll_max_s * USEC_PER_SEC)
+                d = h->poll_max_s * USEC_PER_SEC;
+        return d;
+}
+
+static void msg_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
+{
+        struct msg *m = q->msg;
+        Hawkbit *h = q->h;
+        (void) data;
+        (void) size;
+        (void) x;
+        bool drop = false;
+        if (r >= 0)
+                drop = true;
+        else if (status == 410) {
+                set_error(h, "Feedback for action %" PRIu64 " of %s dropped: the server says the action is gone",
+                          m->action_id, m->cid);
+                drop = true;
+        } else if (status == 400 || status == 404 || status == 405 || status == 406) {
+                set_error(h, "Feedback for action %" PRIu64 " of %s dropped: the server refused it with HTTP %ld",
+                          m->action_id, m->cid, status);
+                drop = true;
+        }
+        if (drop) {
+                if (unlink(m->path) < 0 && errno != ENOENT)
+                        set_error(h, "Failed to remove %s: %s", m->path, strerror(errno));
+                m->req = NULL;
+                msg_free(m);
+        } else {
+                m->failures++;
+                m->not_before = now_usec(h) + backoff_usec(h, m->failures);
+        }
+        outbox_pump(h);
+}
+
+static int on_outbox_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void) s;
+        (void) usec;
+        outbox_pump(userdata);
+        return 0;
+}
+
+/* Send what can go now: each target's oldest message, when its back-off allows. */
+static void outbox_pump(Hawkbit *h)
+{
+        uint64_t now = now_usec(h), wake = UINT64_MAX;
+        for (struct msg *m = h->msgs; m; m = m->next) {
+                if (m->req)
+                        continue;
+                bool first = true;
+                for (struct msg *o = h->msgs; o != m; o = o->next)
+                        if (strcmp(o->cid, m->cid) == 0) {
+                                first = false;
+                                break;
+                        }
+                if (!first)
+                        continue;
+                if (m->not_before > now) {
+                        if (m->not_before < wake)
+                                wake = m->not_before;
+                        continue;
+                }
+                char *body = strdup(m->body);
+                if (req_queue(h, REQ_FEEDBACK, NULL, m, msg_url(h, m), "POST", body, NULL, msg_done, &m->req) <
+                    0) {
+                        set_error(h, "Out of memory queueing feedback");
+                        m->not_before = now + backoff_usec(h, 1);
+                }
+        }
+        if (wake != UINT64_MAX && arm(h, &h->outbox_timer, wake, on_outbox_timer, h) < 0)
+                set_error(h, "Failed to arm the outbox timer");
+}
+
+/* closed ends the action, for deployment feedback (success or failure) and cancel feedback (accepted). */
+static bool body_closes(json_object *body)
+{
+        const char *e = jstr(jget(body, "status"), "execution");
+        return e && strcmp(e, "closed") == 0;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+static int outbox_load(Hawkbit *h)
+{
+        _cleanup_(closedirp) DIR *d = opendir(h->outbox_dir);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *name = de->d_name;
+                size_t l = strlen(name);
+                _cleanup_(freep) char *path = strdup_printf("%s/%s", h->outbox_dir, name);
+                if (!path)
+                        return -ENOMEM;
+                if (l > 4 && strcmp(name + l - 4, ".tmp") == 0) {
+                        (void) unlink(path); /* never renamed into place: its feedback call failed */
+                        continue;
+                }
+                uint64_t seq;
+                char *end;
+                if (l != 21 || strcmp(name + 16, ".json") != 0)
+                        continue;
+                errno = 0;
+                seq = strtoull(name, &end, 16);
+                if (errno || end != name + 16)
+                        continue;
+                json_object *o = json_object_from_file(path);
+                json_object *body = jget(o, "body"), *aid = jget(o, "action_id"), *cancel = jget(o, "cancel");
+                const char *cid = jstr(o, "controller_id");
+                if (!o || !body || !jget(body, "status") || !cid || !aid ||
+                    !json_object_is_type(aid, json_type_int) || json_object_get_int64(aid) < 0) {
+                        json_object_put(o);
+                        /* Kept for a human under another name: never delivered wrong, never lost. */
+                        _cleanup_(freep) char *bad = strdup_printf("%s.corrupt", path);
+                        if (bad && rename(path, bad) == 0)
+                                set_error(h, "Outbox file %s is damaged; kept as %s", path, bad);
+                        continue;
+                }
+                struct msg *m = calloc(1, sizeof *m);
+                if (!m) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+                m->seq = seq;
+                m->path = TAKE_PTR(path);
+                m->cid = strdup(cid);
+                m->body = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+                m->action_id = (uint64_t) json_object_get_int64(aid);
+                m->cancel = cancel && json_object_get_boolean(cancel);
+                m->closes = body_closes(body);
+                json_object_put(o);
+                msg_link(h, m);
+                if (!m->cid || !m->body)
+                        return -ENOMEM;
+                if (m->closes)
+                        mark_closed(h, m->action_id);
+        }
+        return 0;
+}
+
+static char *controller_id(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE])
+{
+        char hex[2 * HAWKBIT_UID_SIZE + 1];
+        for (size_t i = 0; i < HAWKBIT_UID_SIZE; i++)
+                snprintf(hex + 2 * i, 3, "%02x", uid[i]);
+        return strdup_printf("%s%s", h->prefix, hex);
+}
+
+static void cut_line(char *s)
+{
+        size_t n = strcspn(s, "\r\n");
+        if (n > HAWKBIT_DETAILS_MAX)
+                n = HAWKBIT_DETAILS_MAX;
+        /* Do not split a UTF-8 sequence. */
+        while (n > 0 && s[n] && ((unsigned char) s[n] & 0xC0) == 0x80)
+                n--;
+        s[n] = 0;
+}
+
+static int queue_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id, bool cancel,
+                          const char *execution, const char *finished, const char *details, bool closes)
+{
+        if (!h || !uid || action_id == 0)
+                return -EINVAL;
+        if (is_closed(h, action_id))
+                return -ESTALE;
+        _cleanup_(freep) char *cid = controller_id(h, uid);
+        if (!cid)
+                return -ENOMEM;
+
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        json_object *file = json_object_new_object(), *body = json_object_new_object(),
+                    *status = json_object_new_object(), *result = json_object_new_object();
+        if (!file || !body || !status || !result) {
+                json_object_put(file);
+                json_object_put(body);
+                json_object_put(status);
+                json_object_put(result);
+                return -ENOMEM;
+        }
+        json_object_object_add(result, "finished", json_object_new_string(finished));
+        json_object_object_add(status, "execution", json_object_new_string(execution));
+        json_object_object_add(status, "result", result);
+        if (details) {
+                _cleanup_(freep) char *line = strdup(details);
+                if (!line) {
+                        json_object_put(file);
+                        json_object_put(body);
+                        json_object_put(status);
+                        return -ENOMEM;
+                }
+                cut_line(line);
+                json_object *arr = json_object_new_array();
+                json_object_array_add(arr, json_object_new_string(line));
+                json_object_object_add(status, "details", arr);
+        }
+        json_object_object_add(body, "status", status);
+        json_object_object_add(body, "timestamp",
+                               json_object_new_int64((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+        json_object_object_add(file, "controller_id", json_object_new_string(cid));
+        json_object_object_add(file, "action_id", json_object_new_int64((int64_t) action_id));
+        json_object_object_add(file, "cancel", json_object_new_boolean(cancel));
+        json_object_object_add(file, "body", json_object_get(body));
+
+        struct msg *m = calloc(1, sizeof *m);
+        int r = -ENOMEM;
+        if (m) {
+                m->seq = h->next_seq;
+                m->path = strdup_printf("%s/%016" PRIx64 ".json", h->outbox_dir, m->seq);
+                m->cid = strdup(cid);
+                m->body = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+                m->action_id = action_id;
+                m->cancel = cancel;
+                m->closes = closes;
+                if (m->path && m->cid && m->body)
+                        r = write_file_atomic(h->outbox_dir, m->path,
+                                              json_object_to_json_string_ext(file, JSON_C_TO_STRING_PLAIN));
+        }
+        json_object_put(body);
+        json_object_put(file);
+        if (r < 0) {
+                if (m) {
+                        free(m->path);
+                        free(m->cid);
+                        free(m->body);
+                        free(m);
+                }
+                return r;
+        }
+        msg_link(h, m);
+        if (closes)
+                mark_closed(h, action_id);
+        outbox_pump(h);
+        return 0;
+}
+
+int hawkbit_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id,
+                     enum hawkbit_feedback kind, const char *details)
+{
+        switch (kind) {
+        case HAWKBIT_FEEDBACK_PROCEEDING:
+                return queue_feedback(h, uid, action_id, false, "proceeding", "none", details, false);
+        case HAWKBIT_FEEDBACK_DOWNLOADED:
+                return queue_feedback(h, uid, action_id, false, "downloaded", "none", details, false);
+        case HAWKBIT_FEEDBACK_SUCCESS:
+                return queue_feedback(h, uid, action_id, false, "closed", "success", details, true);
+        case HAWKBIT_FEEDBACK_FAILURE:
+                /* Never closed/none for a failure: hawkBit would count it as a success. */
+                if (!details || !*details)
+                        return -EINVAL;
+                return queue_feedback(h, uid, action_id, false, "closed", "failure", details, true);
+        }
+        return -EINVAL;
+}
+
+int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id, bool accepted,
+                            const char *details)
+{
+        if (accepted)
+                return queue_feedback(h, uid, action_id, true, "closed", "success", details, true);
+        return queue_feedback(h, uid, action_id, true, "rejected", "none", details, false);
+}
+
+/* ---- targets ---- */
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_poll(HawkbitTarget *t, uint64_t delay)
+{
+        Hawkbit *h = t->h;
+        t->next_poll = now_usec(h) + delay;
+        if (arm(h, &t->poll_timer, t->next_poll, on_poll_timer, t) < 0)
+                set_error(h, "Failed to arm the poll timer of %s", t->cid);
+}
+
+/* The server's sleep, capped at poll_max_s, plus up to 10 % of it so that targets drift apart. */
+static void schedule_next_poll(HawkbitTarget *t)
+{
+        Hawkbit *h = t->h;
+        uint64_t interval = (t->sleep_s ? t->sleep_s : h->poll_max_s) * USEC_PER_SEC;
+        if (interval > h->poll_max_s * USEC_PER_SEC)
+                interval = h->poll_max_s * USEC_PER_SEC;
+        if (interval < USEC_PER_SEC)
+                interval = USEC_PER_SEC; /* 00:00:00 would be a busy loop */
+        /* A failing server is never polled faster than usual; back-off only lengthens the wait. */
+        if (t->failures > 0 && backoff_usec(h, t->failures) > interval)
+                interval = backoff_usec(h, t->failures);
+        schedule_poll(t, interval + rand_below(h, interval / 10 + 1));
+}
+
+static bool href_is_ours(HawkbitTarget *t, const char *href)
+{
+        size_t n = strlen(t->root_url);
+        return href && strncmp(href, t->root_url, n) == 0 && href[n] == '/';
+}
+
+static void config_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
+{
+        HawkbitTarget *t = q->t;
+        (void) status;
+        (void) data;
+        (void) size;
+        (void) x;
+        if (r >= 0) {
+                set_str(&t->config_sent, strdup(q->body));
+                t->config_link = false;
+        }
+}
+
+static void deployment_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x);
+static void cancel_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x);
+
+/* After a root answer: send configData, fetch a new deployment or cancel request. */
+static void target_act(HawkbitTarget *t)
+{
+        Hawkbit *h = t->h;
+        if (!t->config_req && t->config_data && (t->config_link || !streq_ptr(t->config_data, t->config_sent)))
+                (void) req_queue(h, REQ_CONFIG, t, NULL, strdup_printf("%s/configData", t->root_url), "PUT",
+                                 strdup(t->config_data), NULL, config_done, &t->config_req);
+        if (!t->dep_req && t->dep_href && !streq_ptr(t->dep_href, t->dep_href_done))
+                (void) req_queue(h, REQ_DEPLOYMENT, t, NULL, strdup(t->dep_href), NULL, NULL, NULL,
+                                 deployment_done, &t->dep_req);
+        if (!t->cancel_req && t->cancel_href)
+                (void) req_queue(h, REQ_CANCEL, t, NULL, strdup(t->cancel_href), NULL, NULL, NULL, cancel_done,
+                                 &t->cancel_req);
+}
+
+static void poll_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
+{
+        HawkbitTarget *t = q->t;
+        Hawkbit *h = t->h;
+        if (r < 0) {
+                if (status == 0 || status >= 500)
+                        t->failures++;
+                schedule_next_poll(t);
+                return;
+        }
+        t->failures = 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        h->last_poll_realtime = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        if (status == 304) {
+                h->not_modified++;
+                schedule_next_poll(t);
+                target_act(t);
+                return;
+        }
+        json_object *o = parse_json(data, size);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                set_error(h, "The root resource of %s is not a JSON object", t->cid);
+                json_object_put(o);
+                schedule_next_poll(t);
+                return;
+        }
+        unsigned sleep_s;
+        if (parse_sleep(jstr(jget(jget(o, "config"), "polling"), "sleep"), &sleep_s) >= 0)
+                t->sleep_s = sleep_s;
+        json_object *links = jget(o, "_links");
+        const char *dep = link_href(links, "deploymentBase"), *cancel = link_href(links, "cancelAction");
+        /* The token goes only to this target's own resources on this server. */
+        if (dep && !href_is_ours(t, dep)) {
+                set_error(h, "Ignoring deploymentBase link of %s outside %s", t->cid, t->root_url);
+                dep = NULL;
+        }
+        if (cancel && !href_is_ours(t, cancel)) {
+                set_error(h, "Ignoring cancelAction link of %s outside %s", t->cid, t->root_url);
+                cancel = NULL;
+        }
+        set_str(&t->dep_href, dep ? strdup(dep) : NULL);
+        set_str(&t->cancel_href, cancel ? strdup(cancel) : NULL);
+        t->config_link = link_href(links, "configData") != NULL;
+        const char *etag = fetch_etag(x);
+        set_str(&t->etag, etag ? strdup(etag) : NULL);
+        json_object_put(o);
+        schedule_next_poll(t);
+        target_act(t);
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        HawkbitTarget *t = userdata;
+        (void) s;
+        (void) usec;
+        t->next_poll = 0;
+        if (t->poll_req)
+                return 0;
+        if (req_queue(t->h, REQ_POLL, t, NULL, strdup(t->root_url), NULL, NULL, t->etag, poll_done,
+                      &t->poll_req) < 0)
+                schedule_next_poll(t);
+        return 0;
+}
+
+static enum hawkbit_handling handling(const char *s)
+{
+        if (s && strcmp(s, "skip") == 0)
+                return HAWKBIT_SKIP;
+        if (s && strcmp(s, "forced") == 0)
+                return HAWKBIT_FORCED;
+        return HAWKBIT_ATTEMPT;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Fill d from a DdiDeploymentBase; its strings point into o. NULL, or why it cannot be used. */
+static const char *parse_deployment(json_object *o, struct hawkbit_deployment *d)
+{
+        const char *id = jstr(o, "id");
+        char *end;
+        if (!id || !*id)
+                return "the deployment has no id";
+        errno = 0;
+        unsigned long long v = strtoull(id, &end, 10);
+        if (errno || *end || v == 0)
+                return "the deployment's id is not a number";
+        d->action_id = v;
+        json_object *dep = jget(o, "deployment");
+        if (!dep)
+                return "no deployment object";
+        d->download = handling(jstr(dep, "download"));
+        d->update = handling(jstr(dep, "update"));
+        const char *mw = jstr(dep, "maintenanceWindow");
+        d->maintenance_window_given = mw != NULL;
+        d->maintenance_window_available = !mw || strcmp(mw, "unavailable") != 0;
+
+        json_object *chunks = jget(dep, "chunks"), *found = NULL;
+        unsigned n_found = 0;
+        size_t nc = chunks && json_object_is_type(chunks, json_type_array) ? json_object_array_length(chunks) : 0;
+        for (size_t i = 0; i < nc; i++) {
+                json_object *chunk = json_object_array_get_idx(chunks, i);
+                json_object *arts = jget(chunk, "artifacts");
+                size_t na = arts && json_object_is_type(arts, json_type_array) ? json_object_array_length(arts) : 0;
+                for (size_t j = 0; j < na; j++) {
+                        json_object *a = json_object_array_get_idx(arts, j);
+                        const char *fn = jstr(a, "filename");
+                        if (fn && ends_with(fn, ".cfb")) {
+                                if (n_found++ == 0) {
+                                        found = a;
+                                        d->version = jstr(chunk, "version");
+                                }
+                        }
+                }
+        }
+        if (n_found == 0)
+                return "no *.cfb artifact in the deployment";
+        if (n_found > 1)
+                return "more than one *.cfb artifact in the deployment";
+        d->artifact_name = jstr(found, "filename");
+        json_object *links = jget(found, "_links");
+        d->artifact_url = link_href(links, "download");
+        if (!d->artifact_url)
+                d->artifact_url = link_href(links, "download-http");
+        if (!d->artifact_url)
+                return "the *.cfb artifact has no download link";
+        const char *sha = jstr(jget(found, "hashes"), "sha256");
+        if (!sha || strlen(sha) != 64)
+                return "the *.cfb artifact has no sha256";
+        for (size_t i = 0; i < 64; i++) {
+                if (!isxdigit((unsigned char) sha[i]))
+                        return "the *.cfb artifact's sha256 is not hex";
+                d->artifact_sha256[i] = (char) tolower((unsigned char) sha[i]);
+        }
+        d->artifact_sha256[64] = 0;
+        json_object *size = jget(found, "size");
+        if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) <= 0)
+                return "the *.cfb artifact has no size";
+        d->artifact_size = (uint64_t) json_object_get_int64(size);
+        return NULL;
+}
+
+static void deployment_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
+{
+        HawkbitTarget *t = q->t;
+        Hawkbit *h = t->h;
+        (void) x;
+        if (r < 0) {
+                /* Gone or unknown: the action ended meanwhile; anything else: again at the next poll. */
+                if (status == 410 || status == 404)
+                        set_str(&t->dep_href_done, strdup(q->url));
+                return;
+        }
+        set_str(&t->dep_href_done, strdup(q->url));
+        json_object *o = parse_json(data, size);
+        struct hawkbit_deployment d = {0};
+        const char *why = o ? parse_deployment(o, &d) : "the deployment is not JSON";
+        if (why) {
+                set_error(h, "Deployment for %s: %s", t->cid, why);
+                if (d.action_id && !is_closed(h, d.action_id)) {
+                        int k = hawkbit_feedback(h, t->uid, d.action_id, HAWKBIT_FEEDBACK_FAILURE, why);
+                        if (k < 0)
+                                set_error(h, "Failed to queue feedback for %s: %s", t->cid, strerror(-k));
+                }
+                json_object_put(o);
+                return;
+        }
+        if (is_closed(h, d.action_id) ||
+            (t->notified && t->notified_action == d.action_id && t->notified_download == d.download &&
+             t->notified_update == d.update && t->notified_mw_given == d.maintenance_window_given &&
+             t->notified_mw_available == d.maintenance_window_available)) {
+                json_object_put(o);
+                return;
+        }
+        t->notified = true;
+        t->notified_action = d.action_id;
+        t->notified_download = d.download;
+        t->notified_update = d.update;
+        t->notified_mw_given = d.maintenance_window_given;
+        t->notified_mw_available = d.maintenance_window_available;
+        if (h->cb.deployment_available)
+                h->cb.deployment_available(h, t, &d, h->userdata); /* t may be gone after this */
+        json_object_put(o);
+}
+
+static void cancel_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
+{
+        HawkbitTarget *t = q->t;
+        Hawkbit *h = t->h;
+        (void) status;
+        (void) x;
+        if (r < 0)
+                return;
+        json_object *o = parse_json(data, size);
+        const char *stop = jstr(jget(o, "cancelAction"), "stopId");
+        char *end;
+        errno = 0;
+        unsigned long long id = stop ? strtoull(stop, &end, 10) : 0;
+        if (!stop || errno || *end || id == 0) {
+                set_error(h, "Cancel request for %s without a usable stopId", t->cid);
+                json_object_put(o);
+                return;
+        }
+        json_object_put(o);
+        if (id == t->cancel_notified || is_closed(h, id))
+                return;
+        t->cancel_notified = id;
+        if (h->cb.cancel_requested)
+                h->cb.cancel_requested(h, t, id, h->userdata);
+}
+
+HawkbitTarget *hawkbit_target_find(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE])
+{
+        for (HawkbitTarget *t = h ? h->targets : NULL; t; t = t->next)
+                if (memcmp(t->uid, uid, HAWKBIT_UID_SIZE) == 0)
+                        return t;
+        return NULL;
+}
+
+int hawkbit_target_add(Hawkbit *h, const struct hawkbit_node *n, HawkbitTarget **ret)
+{
+        if (!h || !n)
+                return -EINVAL;
+        if (hawkbit_target_find(h, n->uid))
+                return -EEXIST;
+        HawkbitTarget *t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        t->h = h;
+        memcpy(t->uid, n->uid, HAWKBIT_UID_SIZE);
+        t->cid = controller_id(h, n->uid);
+        t->root_url = t->cid ? strdup_printf("%s/%s/controller/v1/%s", h->url, h->tenant, t->cid) : NULL;
+        t->config_data = config_body(n);
+        if (!t->cid || !t->root_url || !t->config_data) {
+                free(t->cid);
+                free(t->root_url);
+                free(t->config_data);
+                free(t);
+                return -ENOMEM;
+        }
+        t->next = h->targets;
+        if (t->next)
+                t->next->prev = t;
+        h->targets = t;
+        h->n_targets++;
+        /* Spread the first polls of targets added together (a bus scan, a restart). */
+        schedule_poll(t, rand_below(h, HAWKBIT_FIRST_SPREAD_S * USEC_PER_SEC));
+        if (ret)
+                *ret = t;
+        return 0;
+}
+
+int hawkbit_target_update(HawkbitTarget *t, const struct hawkbit_node *n)
+{
+        if (!t || !n)
+                return -EINVAL;
+        char *c = config_body(n);
+        if (!c)
+                return -ENOMEM;
+        set_str(&t->config_data, c);
+        /* Sent with the next poll's answer, so that it takes a pacer slot like everything else. */
+        return 0;
+}
+
+void hawkbit_target_remove(HawkbitTarget *t)
+{
+        if (!t)
+                return;
+        Hawkbit *h = t->h;
+        req_free(t->poll_req);
+        req_free(t->config_req);
+        req_free(t->dep_req);
+        req_free(t->cancel_req);
+        sd_event_source_disable_unref(t->poll_timer);
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                h->targets = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        h->n_targets--;
+        free(t->cid);
+        free(t->root_url);
+        free(t->config_data);
+        free(t->config_sent);
+        free(t->etag);
+        free(t->dep_href);
+        free(t->cancel_href);
+        free(t->dep_href_done);
+        free(t);
+}
+
+const char *hawkbit_target_controller_id(const HawkbitTarget *t)
+{
+        return t ? t->cid : NULL;
+}
+
+void hawkbit_target_set_userdata(HawkbitTarget *t, void *userdata)
+{
+        if (t)
+                t->userdata = userdata;
+}
+
+void *hawkbit_target_get_userdata(const HawkbitTarget *t)
+{
+        return t ? t->userdata : NULL;
+}
+
+uint64_t hawkbit_target_next_poll_usec(const HawkbitTarget *t)
+{
+        return t ? t->next_poll : 0;
+}
+
+/* ---- the server ---- */
+
+static int read_token(const char *path, char **ret)
+{
+        _cleanup_(fclosep) FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        char line[1024];
+        if (!fgets(line, sizeof line, f))
+                return ferror(f) ? -EIO : -EINVAL;
+        size_t n = strlen(line);
+        while (n > 0 && isspace((unsigned char) line[n - 1]))
+                line[--n] = 0;
+        const char *s = line;
+        while (isspace((unsigned char) *s))
+                s++;
+        if (!*s)
+                return -EINVAL;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return -EINVAL; /* would break the header line */
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* "scheme://host[:port]" of url, lowercase, with the scheme's default port made explicit. */
+static char *origin_of(const char *url)
+{
+        const char *p = strstr(url, "://");
+        if (!p)
+                return NULL;
+        size_t sl = (size_t) (p - url);
+        const char *hs = p + 3, *he = hs + strcspn(hs, "/?#");
+        _cleanup_(freep) char *scheme = strndup(url, sl), *host = strndup(hs, (size_t) (he - hs));
+        if (!scheme || !host || strchr(host, '@'))
+                return NULL; /* userinfo in a link: never send the token there */
+        for (char *c = scheme; *c; c++)
+                *c = (char) tolower((unsigned char) *c);
+        for (char *c = host; *c; c++)
+                *c = (char) tolower((unsigned char) *c);
+        const char *colon = strrchr(host, ':');
+        bool has_port = colon && !strchr(colon, ']');
+        if (has_port)
+                return strdup_printf("%s://%s", scheme, host);
+        return strdup_printf("%s://%s:%s", scheme, host, strcmp(scheme, "https") == 0 ? "443" : "80");
+}
+
+const char *const *hawkbit_download_headers(const Hawkbit *h, const char *url)
+{
+        if (!h || !url)
+                return NULL;
+        _cleanup_(freep) char *a = origin_of(h->url), *b = origin_of(url);
+        return a && b && strcmp(a, b) == 0 ? h->headers : h->no_headers;
+}
+
+int hawkbit_new(sd_event *e, Fetcher *f, const struct hawkbit_config *c, const struct hawkbit_callbacks *cb,
+                void *userdata, Hawkbit **ret)
+{
+        if (!e || !f || !c || !ret || !c->url || !c->tenant || !*c->tenant || !c->state_dir ||
+            !c->gateway_token_file)
+                return -EINVAL;
+        if (strncasecmp(c->url, "https://", 8) != 0 && strncasecmp(c->url, "http://", 7) != 0)
+                return -EINVAL;
+        if (strchr(c->tenant, '/') || (c->controller_prefix && strchr(c->controller_prefix, '/')))
+                return -EINVAL;
+
+        _cleanup_(freep) char *token = NULL;
+        Hawkbit *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        h->event = sd_event_ref(e);
+        h->fetcher = f;
+        if (cb)
+                h->cb = *cb;
+        h->userdata = userdata;
+        h->poll_max_s = c->poll_max_s ? c->poll_max_s : HAWKBIT_POLL_MAX_DEFAULT;
+        h->interval_usec = USEC_PER_SEC / (c->max_requests_per_s ? c->max_requests_per_s : HAWKBIT_RATE_DEFAULT);
+        h->timeout_usec = c->request_timeout_usec;
+        h->rng = c->seed;
+        if (!h->rng) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                h->rng = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 20) ^ (uint64_t) getpid();
+        }
+        if (!h->rng)
+                h->rng = 1;
+        h->url = strdup(c->url);
+        if (h->url) {
+                size_t n = strlen(h->url);
+                while (n > 0 && h->url[n - 1] == '/')
+                        h->url[--n] = 0;
+        }
+        h->tenant = strdup(c->tenant);
+        h->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
+        h->prefix = strdup(c->controller_prefix ? c->controller_prefix : HAWKBIT_CONTROLLER_PREFIX);
+        h->outbox_dir = strdup_printf("%s/%s", c->state_dir, OUTBOX_DIR);
+        int r = -ENOMEM;
+        if (!h->url || !h->tenant || (c->ca_file && !h->ca_file) || !h->prefix || !h->outbox_dir)
+                goto fail;
+        r = read_token(c->gateway_token_file, &token);
+        if (r < 0)
+                goto fail;
+        h->auth_header = strdup_printf("Authorization: GatewayToken %s", token);
+        explicit_bzero(token, strlen(token));
+        r = -ENOMEM;
+        if (!h->auth_header)
+                goto fail;
+        h->headers[0] = h->auth_header;
+        if (mkdir(h->outbox_dir, 0700) < 0 && errno != EEXIST) {
+                r = -errno;
+                goto fail;
+        }
+        r = outbox_load(h);
+        if (r < 0)
+                goto fail;
+        outbox_pump(h);
+        *ret = h;
+        return 0;
+fail:
+        hawkbit_free(h);
+        return r;
+}
+
+Hawkbit *hawkbit_free(Hawkbit *h)
+{
+        if (!h)
+                return NULL;
+        while (h->targets)
+                hawkbit_target_remove(h->targets);
+        while (h->msgs)
+                msg_free(h->msgs);
+        while (h->queue)
+                req_free(h->queue);
+        sd_event_source_disable_unref(h->pacer);
+        sd_event_source_disable_unref(h->outbox_timer);
+        sd_event_unref(h->event);
+        if (h->auth_header)
+                explicit_bzero(h->auth_header, strlen(h->auth_header));
+        free(h->auth_header);
+        free(h->url);
+        free(h->tenant);
+        free(h->ca_file);
+        free(h->prefix);
+        free(h->outbox_dir);
+        free(h);
+        return NULL;
+}
+
+void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret)
+{
+        memset(ret, 0, sizeof *ret);
+        if (!h)
+                return;
+        ret->last_poll_realtime_usec = h->last_poll_realtime;
+        snprintf(ret->last_error, sizeof ret->last_error, "%s", h->last_error);
+        ret->targets = h->n_targets;
+        for (const HawkbitTarget *t = h->targets; t; t = t->next)
+                if (t->notified && !is_closed((Hawkbit *) h, t->notified_action))
+                        ret->actions_in_progress++;
+        ret->outbox = h->n_msgs;
+        ret->requests = h->requests;
+        ret->not_modified = h->not_modified;
+}
+
+size_t hawkbit_slot_log(const Hawkbit *h, uint64_t *ret, size_t n)
+{
+        if (!h)
+                return 0;
+        size_t have = h->n_slots < HAWKBIT_SLOT_LOG ? h->n_slots : HAWKBIT_SLOT_LOG;
+        if (n > have)
+                n = have;
+        for (size_t i = 0; i < n; i++)
+                ret[i] = h->slots[(h->n_slots - n + i) % HAWKBIT_SLOT_LOG];
+        return n;
+}

@@ -1119,8 +1119,10 @@ int hawkbit_target_add(Hawkbit *h, const struct hawkbit_node *n, HawkbitTarget *
                 t->next->prev = t;
         h->targets = t;
         h->n_targets++;
-        /* Spread the first polls of targets added together (a bus scan, a restart). */
-        schedule_poll(t, rand_below(h, HAWKBIT_FIRST_SPREAD_S * USEC_PER_SEC));
+        /* Spread the first polls of targets added together (a bus scan, a restart), over at most the
+         * longest sleep: a gateway told to poll every 2 s does not wait 10 s to start. */
+        unsigned spread = h->poll_max_s < HAWKBIT_FIRST_SPREAD_S ? h->poll_max_s : HAWKBIT_FIRST_SPREAD_S;
+        schedule_poll(t, rand_below(h, spread * USEC_PER_SEC));
         if (ret)
                 *ret = t;
         return 0;

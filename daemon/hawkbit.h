@@ -19,8 +19,8 @@
  * Scheduling (DESIGN.md §6 "spreading polls so that it never bursts"):
  *  - every request, polls and feedback alike, takes a slot of a per-server pacer: slots are at least
  *    1/max_requests_per_s apart, so the server never sees more than that rate from this gateway;
- *  - a target's first poll is at a random point of the first HAWKBIT_FIRST_SPREAD_S seconds (seeded
- *    PRNG), each later one config.polling.sleep after the previous answer, capped at poll_max_s, plus
+ *  - a target's first poll is at a random point of the first HAWKBIT_FIRST_SPREAD_S seconds (or
+ *    poll_max_s when shorter; seeded PRNG), each later one config.polling.sleep after the previous answer, capped at poll_max_s, plus
  *    a jitter of up to 10 % of that interval; a target never has two polls queued;
  *  - 429: the whole server is held for Retry-After (default 30 s, capped at poll_max_s); 5xx and
  *    network errors: that request's target backs off 2, 4, 8 … s, capped at poll_max_s.

@@ -85,6 +85,7 @@ struct HawkbitTarget {
 
         char *dep_href, *cancel_href; /* from the last root answered 200 */
         char *dep_href_done;          /* the deployment href fetched and handled */
+        char *cancel_href_done;       /* the cancel request fetched and handed over */
         bool notified;
         uint64_t notified_action;
         enum hawkbit_handling notified_download, notified_update;
@@ -865,7 +866,7 @@ static void target_act(HawkbitTarget *t)
         if (!t->dep_req && t->dep_href && !streq_ptr(t->dep_href, t->dep_href_done))
                 (void) req_queue(h, REQ_DEPLOYMENT, t, NULL, strdup(t->dep_href), NULL, NULL, NULL,
                                  deployment_done, &t->dep_req);
-        if (!t->cancel_req && t->cancel_href)
+        if (!t->cancel_req && t->cancel_href && !streq_ptr(t->cancel_href, t->cancel_href_done))
                 (void) req_queue(h, REQ_CANCEL, t, NULL, strdup(t->cancel_href), NULL, NULL, NULL, cancel_done,
                                  &t->cancel_req);
 }
@@ -913,6 +914,12 @@ static void poll_done(struct req *q, int r, long status, const uint8_t *data, si
         }
         set_str(&t->dep_href, dep ? strdup(dep) : NULL);
         set_str(&t->cancel_href, cancel ? strdup(cancel) : NULL);
+        if (!cancel) {
+                /* No cancel pending (a rejected one is over): a new request for the same action is
+                 * handed over again. */
+                set_str(&t->cancel_href_done, NULL);
+                t->cancel_notified = 0;
+        }
         t->config_link = link_href(links, "configData") != NULL;
         const char *etag = fetch_etag(x);
         set_str(&t->etag, etag ? strdup(etag) : NULL);
@@ -1078,6 +1085,7 @@ static void cancel_done(struct req *q, int r, long status, const uint8_t *data, 
                 return;
         }
         json_object_put(o);
+        set_str(&t->cancel_href_done, strdup(q->url));
         if (id == t->cancel_notified || is_closed(h, id))
                 return;
         t->cancel_notified = id;
@@ -1165,6 +1173,7 @@ void hawkbit_target_remove(HawkbitTarget *t)
         free(t->dep_href);
         free(t->cancel_href);
         free(t->dep_href_done);
+        free(t->cancel_href_done);
         free(t);
 }
 

@@ -16,7 +16,7 @@
  * feedback through a persistent outbox. It never blocks and never stops local work: every request is
  * one fetch (max_tries 1) whose result this module handles itself.
  *
- * Scheduling (DESIGN.md §6 "spreading polls so that it never bursts"):
+ * Scheduling (the design asks for polls "spreading … so that it never bursts"):
  *  - every request, polls and feedback alike, takes a slot of a per-server pacer: slots are at least
  *    1/max_requests_per_s apart, so the server never sees more than that rate from this gateway;
  *  - a target's first poll is at a random point of the first HAWKBIT_FIRST_SPREAD_S seconds (or

@@ -588,15 +588,26 @@ static void test_cancel(void)
         action_history(&s, a1, true, hist, sizeof hist, status, sizeof status);
         CU_ASSERT_STRING_EQUAL(hist, "rejected/none");
         CU_ASSERT_STRING_EQUAL(status, "running");
+        /* Once a poll showed the cancel over, a new cancel of the same action is handed over again. */
+        int64_t polls = target_field(&s, cid, "polls");
+        RUN_UNTIL(&fx, target_field(&s, cid, "polls") > polls);
+        json_object_put(admin(&s, "cancel", body));
+        RUN_UNTIL(&fx, fx.cancels == 2);
+        CU_ASSERT_EQUAL(fx.cancel_action, a1);
+        CU_ASSERT_EQUAL(hawkbit_cancel_feedback(fx.h, n.uid, a1, false, "Still past DISCONNECT(end)"), 0);
         CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, a1, HAWKBIT_FEEDBACK_SUCCESS, "done"), 0);
         RUN_UNTIL(&fx, outbox_len(&fx) == 0);
+        action_history(&s, a1, true, hist, sizeof hist, status, sizeof status);
+        CU_ASSERT_STRING_EQUAL(hist, "rejected/none rejected/none");
+        CU_ASSERT_STRING_EQUAL(status, "finished");
+        CU_ASSERT_EQUAL(fx.deployments, 1); /* the rejected cancels did not make it a new deployment */
 
         /* Accepted: the action ends canceled and is never handed over again. */
         uint64_t a2 = create_deployment(&s, cid, art, NULL);
         RUN_UNTIL(&fx, fx.deployments == 2);
         snprintf(body, sizeof body, "{\"action_id\": %" PRIu64 "}", a2);
         json_object_put(admin(&s, "cancel", body));
-        RUN_UNTIL(&fx, fx.cancels == 2);
+        RUN_UNTIL(&fx, fx.cancels == 3);
         CU_ASSERT_EQUAL(fx.cancel_action, a2);
         CU_ASSERT_EQUAL(hawkbit_cancel_feedback(fx.h, n.uid, a2, true, "Canceled before any CAN frame"), 0);
         RUN_UNTIL(&fx, outbox_len(&fx) == 0);
@@ -844,6 +855,11 @@ int main(void)
                 fprintf(stderr, "PYTHON and CANFLEET_DDI_SERVER must be set (meson does)\n");
                 return 1;
         }
+        /* The loopback server must be reached directly, whatever the environment says. */
+        static const char *const proxies[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                              "ALL_PROXY"};
+        for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+                unsetenv(proxies[i]);
         signal(SIGPIPE, SIG_IGN);
         snprintf(topdir, sizeof topdir, "/tmp/cf-hawkbit-XXXXXX");
         if (!mkdtemp(topdir))

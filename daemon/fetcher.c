@@ -380,8 +380,8 @@ static int on_headers(Fetch *x)
         x->headers_done = true;
         if (x->is_file)
                 return 0;
-        bool success = x->status == 200 || x->status == 206 ||
-                       (x->has_method && x->status >= 200 && x->status < 300);
+        bool success =
+            x->status == 200 || x->status == 206 || (x->has_method && x->status >= 200 && x->status < 300);
         if (!success) {
                 if (x->status >= 200 && x->status < 300)
                         return abort_with(
@@ -740,8 +740,7 @@ static void finish_try(Fetch *x)
         } else if (x->abort_r < 0) {
                 r = x->abort_r;
                 msg = TAKE_PTR(x->abort_msg);
-        } else if (!x->is_file && x->headers_done && x->status == 304 && x->if_none_match &&
-                   c == CURLE_OK) {
+        } else if (!x->is_file && x->headers_done && x->status == 304 && x->if_none_match && c == CURLE_OK) {
                 finish(x, 0, NULL);
                 return;
         } else if (!x->is_file && x->headers_done && x->status >= 300) {

@@ -34,8 +34,7 @@ enum req_kind {
 };
 
 struct req;
-typedef void (*req_done_fn)(struct req *q, int r, long status, const uint8_t *data, size_t size,
-                            Fetch *x);
+typedef void (*req_done_fn)(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x);
 
 /* One request: waiting in the pacer's queue, then running as a fetch. */
 struct req {
@@ -245,7 +244,8 @@ static void pacer_kick(Hawkbit *h)
                 set_error(h, "Failed to arm the request timer");
 }
 
-static void on_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *error, void *userdata)
+static void on_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *error,
+                          void *userdata)
 {
         struct req *q = userdata;
         Hawkbit *h = q->h;
@@ -427,7 +427,8 @@ static char *config_body(const struct hawkbit_node *n)
         snprintf(buf, sizeof buf, "%" PRIu32, n->hw_id);
         json_object_object_add(d, "hw_id", json_object_new_string(buf));
         if (n->bootloader_version)
-                json_object_object_add(d, "bootloader_version", json_object_new_string(n->bootloader_version));
+                json_object_object_add(d, "bootloader_version",
+                                       json_object_new_string(n->bootloader_version));
         if (n->bus)
                 json_object_object_add(d, "bus", json_object_new_string(n->bus));
         snprintf(buf, sizeof buf, "%u", n->station);
@@ -553,12 +554,14 @@ static void msg_done(struct req *q, int r, long status, const uint8_t *data, siz
         if (r >= 0)
                 drop = true;
         else if (status == 410) {
-                set_error(h, "Feedback for action %" PRIu64 " of %s dropped: the server says the action is gone",
-                          m->action_id, m->cid);
+                set_error(
+                    h, "Feedback for action %" PRIu64 " of %s dropped: the server says the action is gone",
+                    m->action_id, m->cid);
                 drop = true;
         } else if (status == 400 || status == 404 || status == 405 || status == 406) {
-                set_error(h, "Feedback for action %" PRIu64 " of %s dropped: the server refused it with HTTP %ld",
-                          m->action_id, m->cid, status);
+                set_error(
+                    h, "Feedback for action %" PRIu64 " of %s dropped: the server refused it with HTTP %ld",
+                    m->action_id, m->cid, status);
                 drop = true;
         }
         if (drop) {
@@ -602,8 +605,8 @@ static void outbox_pump(Hawkbit *h)
                         continue;
                 }
                 char *body = strdup(m->body);
-                if (req_queue(h, REQ_FEEDBACK, NULL, m, msg_url(h, m), "POST", body, NULL, msg_done, &m->req) <
-                    0) {
+                if (req_queue(h, REQ_FEEDBACK, NULL, m, msg_url(h, m), "POST", body, NULL, msg_done,
+                              &m->req) < 0) {
                         set_error(h, "Out of memory queueing feedback");
                         m->not_before = now + backoff_usec(h, 1);
                 }
@@ -650,7 +653,8 @@ static int outbox_load(Hawkbit *h)
                 if (errno || end != name + 16)
                         continue;
                 json_object *o = json_object_from_file(path);
-                json_object *body = jget(o, "body"), *aid = jget(o, "action_id"), *cancel = jget(o, "cancel");
+                json_object *body = jget(o, "body"), *aid = jget(o, "action_id"),
+                            *cancel = jget(o, "cancel");
                 const char *cid = jstr(o, "controller_id");
                 if (!o || !body || !jget(body, "status") || !cid || !aid ||
                     !json_object_is_type(aid, json_type_int) || json_object_get_int64(aid) < 0) {
@@ -799,8 +803,8 @@ int hawkbit_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t a
         return -EINVAL;
 }
 
-int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id, bool accepted,
-                            const char *details)
+int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id,
+                            bool accepted, const char *details)
 {
         if (accepted)
                 return queue_feedback(h, uid, action_id, true, "closed", "success", details, true);
@@ -860,15 +864,16 @@ static void cancel_done(struct req *q, int r, long status, const uint8_t *data, 
 static void target_act(HawkbitTarget *t)
 {
         Hawkbit *h = t->h;
-        if (!t->config_req && t->config_data && (t->config_link || !streq_ptr(t->config_data, t->config_sent)))
+        if (!t->config_req && t->config_data &&
+            (t->config_link || !streq_ptr(t->config_data, t->config_sent)))
                 (void) req_queue(h, REQ_CONFIG, t, NULL, strdup_printf("%s/configData", t->root_url), "PUT",
                                  strdup(t->config_data), NULL, config_done, &t->config_req);
         if (!t->dep_req && t->dep_href && !streq_ptr(t->dep_href, t->dep_href_done))
                 (void) req_queue(h, REQ_DEPLOYMENT, t, NULL, strdup(t->dep_href), NULL, NULL, NULL,
                                  deployment_done, &t->dep_req);
         if (!t->cancel_req && t->cancel_href && !streq_ptr(t->cancel_href, t->cancel_href_done))
-                (void) req_queue(h, REQ_CANCEL, t, NULL, strdup(t->cancel_href), NULL, NULL, NULL, cancel_done,
-                                 &t->cancel_req);
+                (void) req_queue(h, REQ_CANCEL, t, NULL, strdup(t->cancel_href), NULL, NULL, NULL,
+                                 cancel_done, &t->cancel_req);
 }
 
 static void poll_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
@@ -980,11 +985,13 @@ static const char *parse_deployment(json_object *o, struct hawkbit_deployment *d
 
         json_object *chunks = jget(dep, "chunks"), *found = NULL;
         unsigned n_found = 0;
-        size_t nc = chunks && json_object_is_type(chunks, json_type_array) ? json_object_array_length(chunks) : 0;
+        size_t nc =
+            chunks && json_object_is_type(chunks, json_type_array) ? json_object_array_length(chunks) : 0;
         for (size_t i = 0; i < nc; i++) {
                 json_object *chunk = json_object_array_get_idx(chunks, i);
                 json_object *arts = jget(chunk, "artifacts");
-                size_t na = arts && json_object_is_type(arts, json_type_array) ? json_object_array_length(arts) : 0;
+                size_t na =
+                    arts && json_object_is_type(arts, json_type_array) ? json_object_array_length(arts) : 0;
                 for (size_t j = 0; j < na; j++) {
                         json_object *a = json_object_array_get_idx(arts, j);
                         const char *fn = jstr(a, "filename");
@@ -1274,7 +1281,8 @@ int hawkbit_new(sd_event *e, Fetcher *f, const struct hawkbit_config *c, const s
                 h->cb = *cb;
         h->userdata = userdata;
         h->poll_max_s = c->poll_max_s ? c->poll_max_s : HAWKBIT_POLL_MAX_DEFAULT;
-        h->interval_usec = USEC_PER_SEC / (c->max_requests_per_s ? c->max_requests_per_s : HAWKBIT_RATE_DEFAULT);
+        h->interval_usec =
+            USEC_PER_SEC / (c->max_requests_per_s ? c->max_requests_per_s : HAWKBIT_RATE_DEFAULT);
         h->timeout_usec = c->request_timeout_usec;
         h->rng = c->seed;
         if (!h->rng) {

@@ -20,8 +20,8 @@
  *  - every request, polls and feedback alike, takes a slot of a per-server pacer: slots are at least
  *    1/max_requests_per_s apart, so the server never sees more than that rate from this gateway;
  *  - a target's first poll is at a random point of the first HAWKBIT_FIRST_SPREAD_S seconds (or
- *    poll_max_s when shorter; seeded PRNG), each later one config.polling.sleep after the previous answer, capped at poll_max_s, plus
- *    a jitter of up to 10 % of that interval; a target never has two polls queued;
+ *    poll_max_s when shorter; seeded PRNG), each later one config.polling.sleep after the previous answer,
+ * capped at poll_max_s, plus a jitter of up to 10 % of that interval; a target never has two polls queued;
  *  - 429: the whole server is held for Retry-After (default 30 s, capped at poll_max_s); 5xx and
  *    network errors: that request's target backs off 2, 4, 8 … s, capped at poll_max_s.
  *
@@ -47,14 +47,14 @@
  * hawkbit_get_status().last_error for the owner (D-Bus, canfleetctl status).
  */
 
-#define HAWKBIT_UID_SIZE             12
-#define HAWKBIT_CONTROLLER_PREFIX    "canfleet-"
-#define HAWKBIT_POLL_MAX_DEFAULT     300U /* s */
-#define HAWKBIT_RATE_DEFAULT         10U  /* requests per second per server */
-#define HAWKBIT_FIRST_SPREAD_S       10U
-#define HAWKBIT_RETRY_AFTER_DEFAULT  30U /* s, for a 429 without Retry-After */
-#define HAWKBIT_BACKOFF_FIRST_S      2U
-#define HAWKBIT_DETAILS_MAX          512U /* bytes of one details line; longer ones are cut */
+#define HAWKBIT_UID_SIZE            12
+#define HAWKBIT_CONTROLLER_PREFIX   "canfleet-"
+#define HAWKBIT_POLL_MAX_DEFAULT    300U /* s */
+#define HAWKBIT_RATE_DEFAULT        10U  /* requests per second per server */
+#define HAWKBIT_FIRST_SPREAD_S      10U
+#define HAWKBIT_RETRY_AFTER_DEFAULT 30U /* s, for a 429 without Retry-After */
+#define HAWKBIT_BACKOFF_FIRST_S     2U
+#define HAWKBIT_DETAILS_MAX         512U /* bytes of one details line; longer ones are cut */
 
 typedef struct Hawkbit Hawkbit;
 typedef struct HawkbitTarget HawkbitTarget;
@@ -154,8 +154,8 @@ uint64_t hawkbit_target_next_poll_usec(const HawkbitTarget *t);
 int hawkbit_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id,
                      enum hawkbit_feedback kind, const char *details);
 /* Answer a cancel request: accepted → closed/success (the action ends), otherwise rejected/none. */
-int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id, bool accepted,
-                            const char *details);
+int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id,
+                            bool accepted, const char *details);
 
 /* Request headers for downloading an artifact URL (fetch_options.headers): the Authorization header
  * when url is on the server's own origin (scheme, host, port), none otherwise so that the token never

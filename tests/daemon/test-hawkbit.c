@@ -65,9 +65,9 @@ static void server_start(struct server *s)
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, STDOUT_FILENO);
-                execl(python, python, ddi_server, "serve", "--dir", root, "--port-file", portfile, "--tls-cert",
-                      cert, "--tls-key", key, "--sleep", "00:00:01", "--gateway-token", "gw-secret",
-                      (char *) NULL);
+                execl(python, python, ddi_server, "serve", "--dir", root, "--port-file", portfile,
+                      "--tls-cert", cert, "--tls-key", key, "--sleep", "00:00:01", "--gateway-token",
+                      "gw-secret", (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 1500; i++) { /* up to 30 s on a loaded machine */
@@ -162,7 +162,8 @@ static int64_t jint(json_object *o, const char *key)
         return v ? json_object_get_int64(v) : -1;
 }
 
-static uint64_t create_deployment(const struct server *s, const char *cid, const char *file, const char *extra)
+static uint64_t create_deployment(const struct server *s, const char *cid, const char *file,
+                                  const char *extra)
 {
         char body[1024];
         snprintf(body, sizeof body, "{\"controller_id\": \"%s\", \"file\": \"%s\"%s%s}", cid, file,
@@ -175,8 +176,8 @@ static uint64_t create_deployment(const struct server *s, const char *cid, const
 }
 
 /* The feedback executions the server recorded for an action, "execution/finished" joined with ' '. */
-static void action_history(const struct server *s, uint64_t id, bool cancel, char *out, size_t n, char *status,
-                           size_t sn)
+static void action_history(const struct server *s, uint64_t id, bool cancel, char *out, size_t n,
+                           char *status, size_t sn)
 {
         char what[64];
         snprintf(what, sizeof what, "action/%" PRIu64, id);
@@ -351,7 +352,8 @@ static char *target_config(const struct server *s, const char *cid)
         json_object *o = admin(s, "targets", NULL);
         json_object *c = jget(jget(o, cid), "config_data");
         /* In a fixed key order, and with the number of keys: nothing more, nothing less. */
-        static const char *const keys[] = {"hw_id", "bootloader_version", "bus", "station", "version", "release"};
+        static const char *const keys[] = {"hw_id",  "bootloader_version", "bus", "station", "version",
+                                           "release"};
         char buf[1024];
         int k = snprintf(buf, sizeof buf, "%d keys", c ? json_object_object_length(c) : -1);
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -399,7 +401,8 @@ static void test_poll_etag_config(void)
         CU_ASSERT(target_field(&s, cid, "not_modified") >= 2); /* the server counted the 304s */
         CU_ASSERT_EQUAL(target_field(&s, cid, "config_puts"), 1);
         char *c = target_config(&s, cid);
-        CU_ASSERT_STRING_EQUAL(c, "6 keys hw_id=1 bootloader_version=bl-2 bus=can0 station=4 version=1.0.0 release=7");
+        CU_ASSERT_STRING_EQUAL(
+            c, "6 keys hw_id=1 bootloader_version=bl-2 bus=can0 station=4 version=1.0.0 release=7");
         free(c);
         /* Every poll after the first carried the previous ETag. */
         json_object *log = admin(&s, "log", NULL), *req = jget(log, "requests");
@@ -467,9 +470,10 @@ static void test_deployment_and_feedback(void)
         static uint8_t data[70000];
         snprintf(art, sizeof art, "%s/app.cfb", s.dir);
         make_artifact(art, data, sizeof data, hex);
-        uint64_t aid = create_deployment(&s, cid, art,
-                                         "\"maintenance_window\": \"unavailable\", \"download\": \"forced\", "
-                                         "\"update\": \"attempt\", \"version\": \"1.4.0\"");
+        uint64_t aid =
+            create_deployment(&s, cid, art,
+                              "\"maintenance_window\": \"unavailable\", \"download\": \"forced\", "
+                              "\"update\": \"attempt\", \"version\": \"1.4.0\"");
         RUN_UNTIL(&fx, fx.deployments == 1);
         CU_ASSERT_PTR_EQUAL(fx.last_target, t);
         CU_ASSERT_EQUAL(fx.last.action_id, aid);
@@ -497,9 +501,11 @@ static void test_deployment_and_feedback(void)
         CU_ASSERT(d.data && memcmp(d.data, data, sizeof data) == 0);
         free(d.data);
 
-        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_PROCEEDING, "Downloading app.cfb"), 0);
-        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_DOWNLOADED, "Verified, waiting for "
-                                                                                         "the maintenance window"),
+        CU_ASSERT_EQUAL(
+            hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_PROCEEDING, "Downloading app.cfb"), 0);
+        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_DOWNLOADED,
+                                         "Verified, waiting for "
+                                         "the maintenance window"),
                         0);
         /* The window opens: the owner hears about the changed deployment. */
         char body[128];
@@ -526,7 +532,8 @@ static void test_deployment_and_feedback(void)
         CU_ASSERT_STRING_EQUAL(status, "finished");
         snprintf(body, sizeof body, "action/%" PRIu64, aid);
         json_object *a = admin(&s, body, NULL);
-        json_object *third = jget(jget(json_object_array_get_idx(jget(a, "feedback"), 2), "status"), "details");
+        json_object *third =
+            jget(jget(json_object_array_get_idx(jget(a, "feedback"), 2), "status"), "details");
         CU_ASSERT_STRING_EQUAL(STR(json_object_get_string(json_object_array_get_idx(third, 0))),
                                "Flashing bus can0 station 4");
         json_object_put(a);
@@ -583,7 +590,8 @@ static void test_cancel(void)
         json_object_put(admin(&s, "cancel", body));
         RUN_UNTIL(&fx, fx.cancels == 1);
         CU_ASSERT_EQUAL(fx.cancel_action, a1);
-        CU_ASSERT_EQUAL(hawkbit_cancel_feedback(fx.h, n.uid, a1, false, "Node already told DISCONNECT(end)"), 0);
+        CU_ASSERT_EQUAL(hawkbit_cancel_feedback(fx.h, n.uid, a1, false, "Node already told DISCONNECT(end)"),
+                        0);
         RUN_UNTIL(&fx, outbox_len(&fx) == 0);
         action_history(&s, a1, true, hist, sizeof hist, status, sizeof status);
         CU_ASSERT_STRING_EQUAL(hist, "rejected/none");
@@ -718,8 +726,8 @@ static void test_429_honoured(void)
         node_of(&n, 7, "1.0.0");
         uint64_t aid = create_deployment(&s, "canfleet-07172737475767778797a7b7", art, NULL);
         /* Retry-After 3 s is longer than the first back-off (2 s): only the hold explains a 3 s gap. */
-        json_object_put(
-            admin(&s, "fault", "{\"status\": 429, \"times\": 1, \"retry_after\": 3, \"kind\": \"feedback\"}"));
+        json_object_put(admin(
+            &s, "fault", "{\"status\": 429, \"times\": 1, \"retry_after\": 3, \"kind\": \"feedback\"}"));
         struct fixture fx;
         fixture_init(&fx, &s);
         fx.cfg.poll_max_s = 10;
@@ -790,7 +798,8 @@ static void test_rate_cap_50_targets(void)
         /* Run until every target polled and 150 requests went out, against a cap of RATE per second
          * while 50 targets told to poll every second would want 50. */
         struct hawkbit_status st;
-        RUN_UNTIL(&fx, (hawkbit_get_status(fx.h, &st), st.requests >= 3 * N_TARGETS) && targets_known(&s) == N_TARGETS);
+        RUN_UNTIL(&fx, (hawkbit_get_status(fx.h, &st), st.requests >= 3 * N_TARGETS) &&
+                           targets_known(&s) == N_TARGETS);
         /* The pacer's decisions: no two slots closer than 1/RATE s. */
         static uint64_t slots[HAWKBIT_SLOT_LOG];
         size_t k = hawkbit_slot_log(fx.h, slots, HAWKBIT_SLOT_LOG);
@@ -817,8 +826,8 @@ static void test_bad_config(void)
         snprintf(dir, sizeof dir, "%s/badcfg", topdir);
         CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
         snprintf(tok, sizeof tok, "%s/token", dir);
-        struct hawkbit_config c = {.url = "https://x", .tenant = "DEFAULT", .gateway_token_file = tok,
-                                   .state_dir = dir};
+        struct hawkbit_config c = {
+            .url = "https://x", .tenant = "DEFAULT", .gateway_token_file = tok, .state_dir = dir};
         CU_ASSERT_EQUAL(hawkbit_new(e, f, &c, NULL, NULL, &h), -ENOENT);
         write_file(tok, "  \n", 3);
         CU_ASSERT_EQUAL(hawkbit_new(e, f, &c, NULL, NULL, &h), -EINVAL);
@@ -883,7 +892,8 @@ int main(void)
             {"deployment parsed, artifact link, feedback sequence", test_deployment_and_feedback},
             {"deployment without a *.cfb artifact: closed/failure", test_no_cfb_is_a_failure},
             {"cancel rejected, then accepted", test_cancel},
-            {"outbox survives a restart and a server that was down", test_outbox_survives_restart_and_outage},
+            {"outbox survives a restart and a server that was down",
+             test_outbox_survives_restart_and_outage},
             {"410 drops the feedback", test_410_drops_feedback},
             {"429 holds the server for Retry-After", test_429_honoured},
             {"50 targets: spread first polls, paced requests", test_rate_cap_50_targets},

@@ -565,10 +565,24 @@ static void msg_done(struct req *q, int r, long status, const uint8_t *data, siz
                 drop = true;
         }
         if (drop) {
+                uint64_t action_id = m->action_id;
+                _cleanup_(freep) char *cid = status == 410 ? strdup(m->cid) : NULL;
                 if (unlink(m->path) < 0 && errno != ENOENT)
                         set_error(h, "Failed to remove %s: %s", m->path, strerror(errno));
                 m->req = NULL;
                 msg_free(m);
+                if (cid) {
+                        /* The action is over: its later messages would get the same answer, and the
+                         * owner's next feedback for it is refused (-ESTALE). */
+                        mark_closed(h, action_id);
+                        for (struct msg *o = h->msgs, *next; o; o = next) {
+                                next = o->next;
+                                if (o->action_id == action_id && strcmp(o->cid, cid) == 0 && !o->req) {
+                                        (void) unlink(o->path);
+                                        msg_free(o);
+                                }
+                        }
+                }
         } else {
                 m->failures++;
                 m->not_before = now_usec(h) + backoff_usec(h, m->failures);

@@ -28,7 +28,8 @@
  * Feedback: hawkbit_feedback()/hawkbit_cancel_feedback() write the message into
  * <state_dir>/hawkbit-outbox/ (one file each, written atomically and fsynced) before returning, then
  * deliver it, oldest first and one at a time per target. A message leaves the outbox when the server
- * takes it (2xx) or answers 410 (the action is gone); 400/404/405/406 also drop it (the server will
+ * takes it (2xx) or answers 410 (the action is gone: its other queued messages go too, and later
+ * feedback for it is refused with -ESTALE); 400/404/405/406 also drop it (the server will
  * never take that body, and keeping it would block the target's later feedback forever) and set
  * last_error. Anything else (network, 401/403, 409, 429, 5xx) keeps it and retries with the
  * back-off above, across restarts: hawkbit_new() loads what an earlier process left.
@@ -148,8 +149,9 @@ void *hawkbit_target_get_userdata(const HawkbitTarget *t);
 uint64_t hawkbit_target_next_poll_usec(const HawkbitTarget *t);
 
 /* Queue feedback for a node's action (the node need not be a target now: after a restart it may
- * not be yet). details: one line (NULL allowed except for FAILURE: -EINVAL). SUCCESS and FAILURE
- * close the action: later feedback for it is refused with -ESTALE. Returns once the message is on
+ * not be yet). details: one line (NULL allowed except for FAILURE: -EINVAL; cut at the first line
+ * break and at HAWKBIT_DETAILS_MAX bytes). SUCCESS and FAILURE close the action, as does a 410 for
+ * it: later feedback for it is refused with -ESTALE. Returns once the message is on
  * disk (-errno of writing it otherwise, and then nothing was queued). */
 int hawkbit_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id,
                      enum hawkbit_feedback kind, const char *details);

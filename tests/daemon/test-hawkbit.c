@@ -700,7 +700,7 @@ static void test_410_drops_feedback(void)
         struct fixture fx;
         fixture_init(&fx, &s);
         CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_PROCEEDING, "Flashing"), 0);
-        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_SUCCESS, "Done"), 0);
+        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_PROCEEDING, "Verifying"), 0);
         RUN_UNTIL(&fx, outbox_len(&fx) == 0);
         CU_ASSERT_EQUAL(outbox_files(&fx), 0);
         struct hawkbit_status st;
@@ -709,6 +709,12 @@ static void test_410_drops_feedback(void)
         char hist[512], status[32];
         action_history(&s, aid, false, hist, sizeof hist, status, sizeof status);
         CU_ASSERT_STRING_EQUAL(hist, "");
+        /* One request: the 410 ended the action, so its second message went without asking again. */
+        json_object *log = admin(&s, "log", NULL), *req = jget(log, "requests");
+        CU_ASSERT_EQUAL(json_object_array_length(req), 1);
+        CU_ASSERT_EQUAL(jint(json_object_array_get_idx(req, 0), "status"), 410);
+        json_object_put(log);
+        CU_ASSERT_EQUAL(hawkbit_feedback(fx.h, n.uid, aid, HAWKBIT_FEEDBACK_PROCEEDING, "late"), -ESTALE);
         assert_schema_clean(&s);
         fixture_done(&fx);
         server_stop(&s);

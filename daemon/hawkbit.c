@@ -2,7 +2,6 @@
 #include "hawkbit.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "cleanup.h"
+#include "hawkbit-ddi.h"
+#include "hawkbit-outbox.h"
 #include "log.h"
 
 #define USEC_PER_SEC   UINT64_C(1000000)
@@ -55,10 +54,8 @@ struct req {
 struct msg {
         Hawkbit *h;
         struct msg *prev, *next; /* in seq order */
-        uint64_t seq;
-        char *path, *cid, *body;
-        uint64_t action_id;
-        bool cancel, closes;
+        struct outbox_record rec;
+        bool closes;
         struct req *req;
         unsigned failures;
         uint64_t not_before;
@@ -363,86 +360,6 @@ static int req_queue(Hawkbit *h, enum req_kind kind, HawkbitTarget *t, struct ms
         return 0;
 }
 
-/* ---- JSON helpers ---- */
-
-static json_object *parse_json(const uint8_t *data, size_t size)
-{
-        if (!data || size == 0 || size > INT32_MAX)
-                return NULL;
-        json_tokener *tok = json_tokener_new();
-        if (!tok)
-                return NULL;
-        json_object *o = json_tokener_parse_ex(tok, (const char *) data, (int) size);
-        if (o && json_tokener_get_error(tok) != json_tokener_success) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
-}
-
-static json_object *jget(json_object *o, const char *key)
-{
-        json_object *v = NULL;
-        if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-                return NULL;
-        return v;
-}
-
-static const char *jstr(json_object *o, const char *key)
-{
-        json_object *v = jget(o, key);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static const char *link_href(json_object *links, const char *name)
-{
-        return jstr(jget(links, name), "href");
-}
-
-/* "HH:MM:SS" → seconds; -EINVAL otherwise. */
-static int parse_sleep(const char *s, unsigned *ret)
-{
-        unsigned hh, mm, ss;
-        char tail;
-        if (!s || sscanf(s, "%2u:%2u:%2u%c", &hh, &mm, &ss, &tail) != 3 || mm > 59 || ss > 59 ||
-            strlen(s) != 8)
-                return -EINVAL;
-        *ret = hh * 3600 + mm * 60 + ss;
-        return 0;
-}
-
-/* ---- configuration data ---- */
-
-static char *config_body(const struct hawkbit_node *n)
-{
-        json_object *o = json_object_new_object(), *d = json_object_new_object();
-        char buf[32];
-        if (!o || !d) {
-                json_object_put(o);
-                json_object_put(d);
-                return NULL;
-        }
-        json_object_object_add(o, "mode", json_object_new_string("merge"));
-        snprintf(buf, sizeof buf, "%" PRIu32, n->hw_id);
-        json_object_object_add(d, "hw_id", json_object_new_string(buf));
-        if (n->bootloader_version)
-                json_object_object_add(d, "bootloader_version",
-                                       json_object_new_string(n->bootloader_version));
-        if (n->bus)
-                json_object_object_add(d, "bus", json_object_new_string(n->bus));
-        snprintf(buf, sizeof buf, "%u", n->station);
-        json_object_object_add(d, "station", json_object_new_string(buf));
-        if (n->version)
-                json_object_object_add(d, "version", json_object_new_string(n->version));
-        snprintf(buf, sizeof buf, "%" PRIu32, n->release);
-        json_object_object_add(d, "release", json_object_new_string(buf));
-        json_object_object_add(o, "data", d);
-        char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-        return s;
-}
-
 /* ---- the outbox ---- */
 
 static void target_act(HawkbitTarget *t);
@@ -463,9 +380,7 @@ static void msg_free(struct msg *m)
                 h->msgs_tail = m->prev;
         h->n_msgs--;
         req_free(m->req);
-        free(m->path);
-        free(m->cid);
-        free(m->body);
+        outbox_record_clear(&m->rec);
         free(m);
 }
 
@@ -473,7 +388,7 @@ static void msg_link(Hawkbit *h, struct msg *m)
 {
         /* Keep seq order: loading reads the directory in any order. */
         struct msg *after = h->msgs_tail;
-        while (after && after->seq > m->seq)
+        while (after && after->rec.seq > m->rec.seq)
                 after = after->prev;
         m->prev = after;
         m->next = after ? after->next : h->msgs;
@@ -487,50 +402,14 @@ static void msg_link(Hawkbit *h, struct msg *m)
                 h->msgs = m;
         m->h = h;
         h->n_msgs++;
-        if (m->seq >= h->next_seq)
-                h->next_seq = m->seq + 1;
-}
-
-static int fsync_dir(const char *dir)
-{
-        _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
-static int write_file_atomic(const char *dir, const char *path, const char *text)
-{
-        _cleanup_(freep) char *tmp = strdup_printf("%s.tmp", path);
-        if (!tmp)
-                return -ENOMEM;
-        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(text);
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, text + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0) {
-                        int r = w < 0 ? -errno : -EIO;
-                        (void) unlink(tmp);
-                        return r;
-                }
-                off += (size_t) w;
-        }
-        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = -errno;
-                (void) unlink(tmp);
-                return r;
-        }
-        return fsync_dir(dir);
+        if (m->rec.seq >= h->next_seq)
+                h->next_seq = m->rec.seq + 1;
 }
 
 static char *msg_url(Hawkbit *h, const struct msg *m)
 {
-        return strdup_printf("%s/%s/controller/v1/%s/%s/%" PRIu64 "/feedback", h->url, h->tenant, m->cid,
-                             m->cancel ? "cancelAction" : "deploymentBase", m->action_id);
+        return strdup_printf("%s/%s/controller/v1/%s/%s/%" PRIu64 "/feedback", h->url, h->tenant, m->rec.cid,
+                             m->rec.cancel ? "cancelAction" : "deploymentBase", m->rec.action_id);
 }
 
 static uint64_t backoff_usec(Hawkbit *h, unsigned failures)
@@ -556,19 +435,20 @@ static void msg_done(struct req *q, int r, long status, const uint8_t *data, siz
         else if (status == 410) {
                 set_error(
                     h, "Feedback for action %" PRIu64 " of %s dropped: the server says the action is gone",
-                    m->action_id, m->cid);
+                    m->rec.action_id, m->rec.cid);
                 drop = true;
         } else if (status == 400 || status == 404 || status == 405 || status == 406) {
                 set_error(
                     h, "Feedback for action %" PRIu64 " of %s dropped: the server refused it with HTTP %ld",
-                    m->action_id, m->cid, status);
+                    m->rec.action_id, m->rec.cid, status);
                 drop = true;
         }
         if (drop) {
-                uint64_t action_id = m->action_id;
-                _cleanup_(freep) char *cid = status == 410 ? strdup(m->cid) : NULL;
-                if (unlink(m->path) < 0 && errno != ENOENT)
-                        set_error(h, "Failed to remove %s: %s", m->path, strerror(errno));
+                uint64_t action_id = m->rec.action_id;
+                _cleanup_(freep) char *cid = status == 410 ? strdup(m->rec.cid) : NULL;
+                int k = outbox_record_remove(&m->rec);
+                if (k < 0)
+                        set_error(h, "Failed to remove %s: %s", m->rec.path, strerror(-k));
                 m->req = NULL;
                 msg_free(m);
                 if (cid) {
@@ -577,8 +457,9 @@ static void msg_done(struct req *q, int r, long status, const uint8_t *data, siz
                         mark_closed(h, action_id);
                         for (struct msg *o = h->msgs, *next; o; o = next) {
                                 next = o->next;
-                                if (o->action_id == action_id && strcmp(o->cid, cid) == 0 && !o->req) {
-                                        (void) unlink(o->path);
+                                if (o->rec.action_id == action_id && strcmp(o->rec.cid, cid) == 0 &&
+                                    !o->req) {
+                                        (void) outbox_record_remove(&o->rec);
                                         msg_free(o);
                                 }
                         }
@@ -607,7 +488,7 @@ static void outbox_pump(Hawkbit *h)
                         continue;
                 bool first = true;
                 for (struct msg *o = h->msgs; o != m; o = o->next)
-                        if (strcmp(o->cid, m->cid) == 0) {
+                        if (strcmp(o->rec.cid, m->rec.cid) == 0) {
                                 first = false;
                                 break;
                         }
@@ -618,7 +499,7 @@ static void outbox_pump(Hawkbit *h)
                                 wake = m->not_before;
                         continue;
                 }
-                char *body = strdup(m->body);
+                char *body = strdup(m->rec.body);
                 if (req_queue(h, REQ_FEEDBACK, NULL, m, msg_url(h, m), "POST", body, NULL, msg_done,
                               &m->req) < 0) {
                         set_error(h, "Out of memory queueing feedback");
@@ -629,76 +510,24 @@ static void outbox_pump(Hawkbit *h)
                 set_error(h, "Failed to arm the outbox timer");
 }
 
-/* closed ends the action, for deployment feedback (success or failure) and cancel feedback (accepted). */
-static bool body_closes(json_object *body)
+static int outbox_take(struct outbox_record *r, void *userdata)
 {
-        const char *e = jstr(jget(body, "status"), "execution");
-        return e && strcmp(e, "closed") == 0;
-}
-
-static void closedirp(DIR **d)
-{
-        if (*d)
-                closedir(*d);
-}
-
-static int outbox_load(Hawkbit *h)
-{
-        _cleanup_(closedirp) DIR *d = opendir(h->outbox_dir);
-        if (!d)
-                return -errno;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                const char *name = de->d_name;
-                size_t l = strlen(name);
-                _cleanup_(freep) char *path = strdup_printf("%s/%s", h->outbox_dir, name);
-                if (!path)
-                        return -ENOMEM;
-                if (l > 4 && strcmp(name + l - 4, ".tmp") == 0) {
-                        (void) unlink(path); /* never renamed into place: its feedback call failed */
-                        continue;
-                }
-                uint64_t seq;
-                char *end;
-                if (l != 21 || strcmp(name + 16, ".json") != 0)
-                        continue;
-                errno = 0;
-                seq = strtoull(name, &end, 16);
-                if (errno || end != name + 16)
-                        continue;
-                json_object *o = json_object_from_file(path);
-                json_object *body = jget(o, "body"), *aid = jget(o, "action_id"),
-                            *cancel = jget(o, "cancel");
-                const char *cid = jstr(o, "controller_id");
-                if (!o || !body || !jget(body, "status") || !cid || !aid ||
-                    !json_object_is_type(aid, json_type_int) || json_object_get_int64(aid) < 0) {
-                        json_object_put(o);
-                        /* Kept for a human under another name: never delivered wrong, never lost. */
-                        _cleanup_(freep) char *bad = strdup_printf("%s.corrupt", path);
-                        if (bad && rename(path, bad) == 0)
-                                set_error(h, "Outbox file %s is damaged; kept as %s", path, bad);
-                        continue;
-                }
-                struct msg *m = calloc(1, sizeof *m);
-                if (!m) {
-                        json_object_put(o);
-                        return -ENOMEM;
-                }
-                m->seq = seq;
-                m->path = TAKE_PTR(path);
-                m->cid = strdup(cid);
-                m->body = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-                m->action_id = (uint64_t) json_object_get_int64(aid);
-                m->cancel = cancel && json_object_get_boolean(cancel);
-                m->closes = body_closes(body);
-                json_object_put(o);
-                msg_link(h, m);
-                if (!m->cid || !m->body)
-                        return -ENOMEM;
-                if (m->closes)
-                        mark_closed(h, m->action_id);
-        }
+        Hawkbit *h = userdata;
+        struct msg *m = calloc(1, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        m->rec = *r;
+        memset(r, 0, sizeof *r);
+        m->closes = ddi_feedback_closes(m->rec.body);
+        msg_link(h, m);
+        if (m->closes)
+                mark_closed(h, m->rec.action_id);
         return 0;
+}
+
+static void outbox_damaged(const char *path, const char *kept_as, void *userdata)
+{
+        set_error(userdata, "Outbox file %s is damaged; kept as %s", path, kept_as);
 }
 
 static char *controller_id(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE])
@@ -707,17 +536,6 @@ static char *controller_id(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE])
         for (size_t i = 0; i < HAWKBIT_UID_SIZE; i++)
                 snprintf(hex + 2 * i, 3, "%02x", uid[i]);
         return strdup_printf("%s%s", h->prefix, hex);
-}
-
-static void cut_line(char *s)
-{
-        size_t n = strcspn(s, "\r\n");
-        if (n > HAWKBIT_DETAILS_MAX)
-                n = HAWKBIT_DETAILS_MAX;
-        /* Do not split a UTF-8 sequence. */
-        while (n > 0 && s[n] && ((unsigned char) s[n] & 0xC0) == 0x80)
-                n--;
-        s[n] = 0;
 }
 
 static int queue_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint64_t action_id, bool cancel,
@@ -733,62 +551,20 @@ static int queue_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uint6
 
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        json_object *file = json_object_new_object(), *body = json_object_new_object(),
-                    *status = json_object_new_object(), *result = json_object_new_object();
-        if (!file || !body || !status || !result) {
-                json_object_put(file);
-                json_object_put(body);
-                json_object_put(status);
-                json_object_put(result);
-                return -ENOMEM;
-        }
-        json_object_object_add(result, "finished", json_object_new_string(finished));
-        json_object_object_add(status, "execution", json_object_new_string(execution));
-        json_object_object_add(status, "result", result);
-        if (details) {
-                _cleanup_(freep) char *line = strdup(details);
-                if (!line) {
-                        json_object_put(file);
-                        json_object_put(body);
-                        json_object_put(status);
-                        return -ENOMEM;
-                }
-                cut_line(line);
-                json_object *arr = json_object_new_array();
-                json_object_array_add(arr, json_object_new_string(line));
-                json_object_object_add(status, "details", arr);
-        }
-        json_object_object_add(body, "status", status);
-        json_object_object_add(body, "timestamp",
-                               json_object_new_int64((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
-        json_object_object_add(file, "controller_id", json_object_new_string(cid));
-        json_object_object_add(file, "action_id", json_object_new_int64((int64_t) action_id));
-        json_object_object_add(file, "cancel", json_object_new_boolean(cancel));
-        json_object_object_add(file, "body", json_object_get(body));
-
         struct msg *m = calloc(1, sizeof *m);
-        int r = -ENOMEM;
-        if (m) {
-                m->seq = h->next_seq;
-                m->path = strdup_printf("%s/%016" PRIx64 ".json", h->outbox_dir, m->seq);
-                m->cid = strdup(cid);
-                m->body = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-                m->action_id = action_id;
-                m->cancel = cancel;
-                m->closes = closes;
-                if (m->path && m->cid && m->body)
-                        r = write_file_atomic(h->outbox_dir, m->path,
-                                              json_object_to_json_string_ext(file, JSON_C_TO_STRING_PLAIN));
-        }
-        json_object_put(body);
-        json_object_put(file);
+        if (!m)
+                return -ENOMEM;
+        m->rec.seq = h->next_seq;
+        m->rec.cid = TAKE_PTR(cid);
+        m->rec.action_id = action_id;
+        m->rec.cancel = cancel;
+        m->rec.body = ddi_feedback_body(execution, finished, details,
+                                        (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+        m->closes = closes;
+        int r = m->rec.body ? outbox_record_write(h->outbox_dir, &m->rec) : -ENOMEM;
         if (r < 0) {
-                if (m) {
-                        free(m->path);
-                        free(m->cid);
-                        free(m->body);
-                        free(m);
-                }
+                outbox_record_clear(&m->rec);
+                free(m);
                 return r;
         }
         msg_link(h, m);
@@ -910,39 +686,36 @@ static void poll_done(struct req *q, int r, long status, const uint8_t *data, si
                 target_act(t);
                 return;
         }
-        json_object *o = parse_json(data, size);
-        if (!o || !json_object_is_type(o, json_type_object)) {
+        struct ddi_root root;
+        int k = ddi_parse_root(data, size, &root);
+        if (k < 0) {
                 set_error(h, "The root resource of %s is not a JSON object", t->cid);
-                json_object_put(o);
                 schedule_next_poll(t);
                 return;
         }
-        unsigned sleep_s;
-        if (parse_sleep(jstr(jget(jget(o, "config"), "polling"), "sleep"), &sleep_s) >= 0)
-                t->sleep_s = sleep_s;
-        json_object *links = jget(o, "_links");
-        const char *dep = link_href(links, "deploymentBase"), *cancel = link_href(links, "cancelAction");
+        if (root.has_sleep)
+                t->sleep_s = root.sleep_s;
         /* The token goes only to this target's own resources on this server. */
-        if (dep && !href_is_ours(t, dep)) {
+        if (root.deployment_href && !href_is_ours(t, root.deployment_href)) {
                 set_error(h, "Ignoring deploymentBase link of %s outside %s", t->cid, t->root_url);
-                dep = NULL;
+                set_str(&root.deployment_href, NULL);
         }
-        if (cancel && !href_is_ours(t, cancel)) {
+        if (root.cancel_href && !href_is_ours(t, root.cancel_href)) {
                 set_error(h, "Ignoring cancelAction link of %s outside %s", t->cid, t->root_url);
-                cancel = NULL;
+                set_str(&root.cancel_href, NULL);
         }
-        set_str(&t->dep_href, dep ? strdup(dep) : NULL);
-        set_str(&t->cancel_href, cancel ? strdup(cancel) : NULL);
-        if (!cancel) {
+        set_str(&t->dep_href, TAKE_PTR(root.deployment_href));
+        set_str(&t->cancel_href, TAKE_PTR(root.cancel_href));
+        if (!t->cancel_href) {
                 /* No cancel pending (a rejected one is over): a new request for the same action is
                  * handed over again. */
                 set_str(&t->cancel_href_done, NULL);
                 t->cancel_notified = 0;
         }
-        t->config_link = link_href(links, "configData") != NULL;
+        t->config_link = root.config_requested;
+        ddi_root_clear(&root);
         const char *etag = fetch_etag(x);
         set_str(&t->etag, etag ? strdup(etag) : NULL);
-        json_object_put(o);
         schedule_next_poll(t);
         target_act(t);
 }
@@ -961,89 +734,6 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-static enum hawkbit_handling handling(const char *s)
-{
-        if (s && strcmp(s, "skip") == 0)
-                return HAWKBIT_SKIP;
-        if (s && strcmp(s, "forced") == 0)
-                return HAWKBIT_FORCED;
-        return HAWKBIT_ATTEMPT;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-/* Fill d from a DdiDeploymentBase; its strings point into o. NULL, or why it cannot be used. */
-static const char *parse_deployment(json_object *o, struct hawkbit_deployment *d)
-{
-        const char *id = jstr(o, "id");
-        char *end;
-        if (!id || !*id)
-                return "the deployment has no id";
-        errno = 0;
-        unsigned long long v = strtoull(id, &end, 10);
-        if (errno || *end || v == 0)
-                return "the deployment's id is not a number";
-        d->action_id = v;
-        json_object *dep = jget(o, "deployment");
-        if (!dep)
-                return "no deployment object";
-        d->download = handling(jstr(dep, "download"));
-        d->update = handling(jstr(dep, "update"));
-        const char *mw = jstr(dep, "maintenanceWindow");
-        d->maintenance_window_given = mw != NULL;
-        d->maintenance_window_available = !mw || strcmp(mw, "unavailable") != 0;
-
-        json_object *chunks = jget(dep, "chunks"), *found = NULL;
-        unsigned n_found = 0;
-        size_t nc =
-            chunks && json_object_is_type(chunks, json_type_array) ? json_object_array_length(chunks) : 0;
-        for (size_t i = 0; i < nc; i++) {
-                json_object *chunk = json_object_array_get_idx(chunks, i);
-                json_object *arts = jget(chunk, "artifacts");
-                size_t na =
-                    arts && json_object_is_type(arts, json_type_array) ? json_object_array_length(arts) : 0;
-                for (size_t j = 0; j < na; j++) {
-                        json_object *a = json_object_array_get_idx(arts, j);
-                        const char *fn = jstr(a, "filename");
-                        if (fn && ends_with(fn, ".cfb")) {
-                                if (n_found++ == 0) {
-                                        found = a;
-                                        d->version = jstr(chunk, "version");
-                                }
-                        }
-                }
-        }
-        if (n_found == 0)
-                return "no *.cfb artifact in the deployment";
-        if (n_found > 1)
-                return "more than one *.cfb artifact in the deployment";
-        d->artifact_name = jstr(found, "filename");
-        json_object *links = jget(found, "_links");
-        d->artifact_url = link_href(links, "download");
-        if (!d->artifact_url)
-                d->artifact_url = link_href(links, "download-http");
-        if (!d->artifact_url)
-                return "the *.cfb artifact has no download link";
-        const char *sha = jstr(jget(found, "hashes"), "sha256");
-        if (!sha || strlen(sha) != 64)
-                return "the *.cfb artifact has no sha256";
-        for (size_t i = 0; i < 64; i++) {
-                if (!isxdigit((unsigned char) sha[i]))
-                        return "the *.cfb artifact's sha256 is not hex";
-                d->artifact_sha256[i] = (char) tolower((unsigned char) sha[i]);
-        }
-        d->artifact_sha256[64] = 0;
-        json_object *size = jget(found, "size");
-        if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) <= 0)
-                return "the *.cfb artifact has no size";
-        d->artifact_size = (uint64_t) json_object_get_int64(size);
-        return NULL;
-}
-
 static void deployment_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
 {
         HawkbitTarget *t = q->t;
@@ -1056,35 +746,36 @@ static void deployment_done(struct req *q, int r, long status, const uint8_t *da
                 return;
         }
         set_str(&t->dep_href_done, strdup(q->url));
-        json_object *o = parse_json(data, size);
-        struct hawkbit_deployment d = {0};
-        const char *why = o ? parse_deployment(o, &d) : "the deployment is not JSON";
-        if (why) {
-                set_error(h, "Deployment for %s: %s", t->cid, why);
-                if (d.action_id && !is_closed(h, d.action_id)) {
-                        int k = hawkbit_feedback(h, t->uid, d.action_id, HAWKBIT_FEEDBACK_FAILURE, why);
+        struct ddi_deployment dd;
+        const char *why = NULL;
+        int k = ddi_parse_deployment(data, size, &dd, &why);
+        const struct hawkbit_deployment *d = &dd.d;
+        if (k < 0) {
+                set_error(h, "Deployment for %s: %s", t->cid, why ? why : strerror(-k));
+                /* Answered at once when it can never be installed, so the rollout does not wait. */
+                if (k == -EBADMSG && d->action_id && !is_closed(h, d->action_id)) {
+                        k = hawkbit_feedback(h, t->uid, d->action_id, HAWKBIT_FEEDBACK_FAILURE, why);
                         if (k < 0)
                                 set_error(h, "Failed to queue feedback for %s: %s", t->cid, strerror(-k));
                 }
-                json_object_put(o);
                 return;
         }
-        if (is_closed(h, d.action_id) ||
-            (t->notified && t->notified_action == d.action_id && t->notified_download == d.download &&
-             t->notified_update == d.update && t->notified_mw_given == d.maintenance_window_given &&
-             t->notified_mw_available == d.maintenance_window_available)) {
-                json_object_put(o);
+        if (is_closed(h, d->action_id) ||
+            (t->notified && t->notified_action == d->action_id && t->notified_download == d->download &&
+             t->notified_update == d->update && t->notified_mw_given == d->maintenance_window_given &&
+             t->notified_mw_available == d->maintenance_window_available)) {
+                ddi_deployment_clear(&dd);
                 return;
         }
         t->notified = true;
-        t->notified_action = d.action_id;
-        t->notified_download = d.download;
-        t->notified_update = d.update;
-        t->notified_mw_given = d.maintenance_window_given;
-        t->notified_mw_available = d.maintenance_window_available;
+        t->notified_action = d->action_id;
+        t->notified_download = d->download;
+        t->notified_update = d->update;
+        t->notified_mw_given = d->maintenance_window_given;
+        t->notified_mw_available = d->maintenance_window_available;
         if (h->cb.deployment_available)
-                h->cb.deployment_available(h, t, &d, h->userdata); /* t may be gone after this */
-        json_object_put(o);
+                h->cb.deployment_available(h, t, d, h->userdata); /* t may be gone after this */
+        ddi_deployment_clear(&dd);
 }
 
 static void cancel_done(struct req *q, int r, long status, const uint8_t *data, size_t size, Fetch *x)
@@ -1095,17 +786,11 @@ static void cancel_done(struct req *q, int r, long status, const uint8_t *data, 
         (void) x;
         if (r < 0)
                 return;
-        json_object *o = parse_json(data, size);
-        const char *stop = jstr(jget(o, "cancelAction"), "stopId");
-        char *end;
-        errno = 0;
-        unsigned long long id = stop ? strtoull(stop, &end, 10) : 0;
-        if (!stop || errno || *end || id == 0) {
+        uint64_t id;
+        if (ddi_parse_cancel(data, size, &id) < 0) {
                 set_error(h, "Cancel request for %s without a usable stopId", t->cid);
-                json_object_put(o);
                 return;
         }
-        json_object_put(o);
         set_str(&t->cancel_href_done, strdup(q->url));
         if (id == t->cancel_notified || is_closed(h, id))
                 return;
@@ -1135,7 +820,7 @@ int hawkbit_target_add(Hawkbit *h, const struct hawkbit_node *n, HawkbitTarget *
         memcpy(t->uid, n->uid, HAWKBIT_UID_SIZE);
         t->cid = controller_id(h, n->uid);
         t->root_url = t->cid ? strdup_printf("%s/%s/controller/v1/%s", h->url, h->tenant, t->cid) : NULL;
-        t->config_data = config_body(n);
+        t->config_data = ddi_config_data_body(n);
         if (!t->cid || !t->root_url || !t->config_data) {
                 free(t->cid);
                 free(t->root_url);
@@ -1161,7 +846,7 @@ int hawkbit_target_update(HawkbitTarget *t, const struct hawkbit_node *n)
 {
         if (!t || !n)
                 return -EINVAL;
-        char *c = config_body(n);
+        char *c = ddi_config_data_body(n);
         if (!c)
                 return -ENOMEM;
         set_str(&t->config_data, c);
@@ -1332,7 +1017,7 @@ int hawkbit_new(sd_event *e, Fetcher *f, const struct hawkbit_config *c, const s
                 r = -errno;
                 goto fail;
         }
-        r = outbox_load(h);
+        r = outbox_records_load(h->outbox_dir, outbox_take, outbox_damaged, h);
         if (r < 0)
                 goto fail;
         outbox_pump(h);

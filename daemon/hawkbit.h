@@ -20,8 +20,9 @@
  *  - every request, polls and feedback alike, takes a slot of a per-server pacer: slots are at least
  *    1/max_requests_per_s apart, so the server never sees more than that rate from this gateway;
  *  - a target's first poll is at a random point of the first HAWKBIT_FIRST_SPREAD_S seconds (or
- *    poll_max_s when shorter; seeded PRNG), each later one config.polling.sleep after the previous answer,
- * capped at poll_max_s, plus a jitter of up to 10 % of that interval; a target never has two polls queued;
+ *    poll_max_s when shorter; seeded PRNG), each later one config.polling.sleep after the previous
+ *    answer, capped at poll_max_s, plus a jitter of up to 10 % of that interval; a target never has
+ *    two polls queued;
  *  - 429: the whole server is held for Retry-After (default 30 s, capped at poll_max_s); 5xx and
  *    network errors: that request's target backs off 2, 4, 8 … s, capped at poll_max_s.
  *
@@ -38,7 +39,9 @@
  * API (hawkbit_target_remove() of their own target included) but not hawkbit_free():
  *  - deployment_available: a deploymentBase the target has not been told about, or whose
  *    download/update/maintenanceWindow changed since (e.g. the window opened). Not for actions whose
- *    closing feedback was given. d and its strings live until the callback returns.
+ *    closing feedback was given. d and its strings live until the callback returns. Nothing about
+ *    handed-over actions is kept across a restart (only the outbox is): after one, a running action
+ *    is handed over again, and the owner's job store says whether it is already under way.
  *    A deployment without a "*.cfb" artifact is not handed over: the module answers closed/failure
  *    itself ("no *.cfb artifact in the deployment").
  *  - cancel_requested: the server asks to cancel action_id, once per action; answer with
@@ -136,7 +139,7 @@ Hawkbit *hawkbit_free(Hawkbit *h);
 /* Start polling a node. -EEXIST when its uid is already a target. */
 int hawkbit_target_add(Hawkbit *h, const struct hawkbit_node *n, HawkbitTarget **ret);
 /* New facts about the node (a flash changed version/release, it moved bus or station): configData is
- * sent again when anything changed. */
+ * sent again, after the target's next poll, when anything changed. */
 int hawkbit_target_update(HawkbitTarget *t, const struct hawkbit_node *n);
 /* Stop polling it (its outbox messages are still delivered). NULL is fine. */
 void hawkbit_target_remove(HawkbitTarget *t);

@@ -138,7 +138,7 @@ static bool cpu_work(const struct sim_node *n)
 static bool has_work(const struct sim_node *n)
 {
         return cpu_work(n) || n->node.phase == CF_NODE_RESETTING || n->node.slave.reset_pending ||
-               n->hal.erase_sector >= 0;
+               n->hal.erase_sector >= 0 || cf_group_pending(&n->node.slave.group);
 }
 
 /* Time until which the flash controller is busy, 0 when it is not. */
@@ -199,6 +199,16 @@ void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t 
         if (after_event(n, now))
                 return;
         n->next_poll_us = now; /* a command may have started work */
+}
+
+void sim_node_rx_group(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now)
+{
+        if (!sim_node_listening(n))
+                return;
+        cf_node_rx_group(&n->node, data, dlc);
+        /* Frames the flash could not take yet wait in the node's backlog: poll when it is free. */
+        if (cf_group_pending(&n->node.slave.group) && n->next_poll_us > now)
+                schedule(n, now);
 }
 
 bool sim_node_listening(const struct sim_node *n)

@@ -98,6 +98,7 @@ static void power_on(struct sim_node *n, uint64_t now, bool from_reset)
         }
         if (!from_reset)
                 memset(&n->node, 0, sizeof(n->node)); /* RAM does not survive a power cut */
+        n->rx_n = n->rx_head = 0;
         cf_node_power_on(&n->node, &n->hal, &n->cfg, n->flash.hdr->boot_count);
         n->next_poll_us = now;
 }
@@ -130,6 +131,8 @@ static bool after_event(struct sim_node *n, uint64_t now)
         return false;
 }
 
+static bool drain(struct sim_node *n, uint64_t now);
+
 static bool cpu_work(const struct sim_node *n)
 {
         return n->node.phase == CF_NODE_BOOTING || n->node.slave.busy_cmd != 0;
@@ -138,7 +141,7 @@ static bool cpu_work(const struct sim_node *n)
 static bool has_work(const struct sim_node *n)
 {
         return cpu_work(n) || n->node.phase == CF_NODE_RESETTING || n->node.slave.reset_pending ||
-               n->hal.erase_sector >= 0 || cf_group_pending(&n->node.slave.group);
+               n->hal.erase_sector >= 0 || cf_group_pending(&n->node.slave.group) || n->rx_n > 0;
 }
 
 /* Time until which the flash controller is busy, 0 when it is not. */
@@ -158,7 +161,7 @@ static void schedule(struct sim_node *n, uint64_t now)
         uint64_t busy = flash_busy_until(n, t);
         if (busy)
                 n->next_poll_us = busy < t + POLL_BUSY_US ? busy : t + POLL_BUSY_US;
-        else if (cpu_work(n))
+        else if (cpu_work(n) || n->rx_n > 0) /* frames the flash can take now */
                 n->next_poll_us = now;
         else if (has_work(n))
                 n->next_poll_us = t + POLL_BUSY_US;
@@ -178,6 +181,8 @@ void sim_node_run(struct sim_node *n, uint64_t now)
         }
         if (now < n->next_poll_us)
                 return;
+        if (!drain(n, now))
+                return;
 
         uint64_t start = sim_now_us();
         for (;;) {
@@ -191,10 +196,50 @@ void sim_node_run(struct sim_node *n, uint64_t now)
         schedule(n, now);
 }
 
+static void enqueue(struct sim_node *n, bool group, const uint8_t *data, uint8_t dlc, uint64_t now)
+{
+        if (n->rx_n == SIM_RX_RING) {
+                if (n->rx_overruns++ == 0)
+                        fprintf(stderr, "%s: CAN RX ring full, frames lost\n", n->name);
+                return;
+        }
+        unsigned i = (n->rx_head + n->rx_n++) % SIM_RX_RING;
+        n->rx_ring[i].group = group;
+        n->rx_ring[i].dlc = dlc > 8 ? 8 : dlc;
+        memcpy(n->rx_ring[i].data, data, n->rx_ring[i].dlc);
+        schedule(n, now);
+}
+
+/* Hand the ring's frames to the node while the flash can take them. False when a reset or power
+ * cut happened meanwhile. */
+static bool drain(struct sim_node *n, uint64_t now)
+{
+        while (n->rx_n > 0) {
+                if (n->rx_ring[n->rx_head].group && flash_busy_until(n, sim_now_us()))
+                        return true;
+                uint8_t data[8] = {0}, dlc = n->rx_ring[n->rx_head].dlc;
+                bool group = n->rx_ring[n->rx_head].group;
+                memcpy(data, n->rx_ring[n->rx_head].data, dlc);
+                n->rx_head = (n->rx_head + 1) % SIM_RX_RING;
+                n->rx_n--;
+                if (group)
+                        cf_node_rx_group(&n->node, data, dlc);
+                else
+                        cf_node_rx(&n->node, data, dlc);
+                if (after_event(n, now))
+                        return false;
+        }
+        return true;
+}
+
 void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now)
 {
         if (!sim_node_listening(n))
                 return;
+        if (n->rx_n > 0) {
+                enqueue(n, false, data, dlc, now);
+                return;
+        }
         cf_node_rx(&n->node, data, dlc);
         if (after_event(n, now))
                 return;
@@ -205,8 +250,14 @@ void sim_node_rx_group(struct sim_node *n, const uint8_t *data, uint8_t dlc, uin
 {
         if (!sim_node_listening(n))
                 return;
+        if (n->rx_n > 0 || flash_busy_until(n, sim_now_us())) {
+                enqueue(n, true, data, dlc, now);
+                return;
+        }
         cf_node_rx_group(&n->node, data, dlc);
-        /* Frames the flash could not take yet wait in the node's backlog: poll when it is free. */
+        if (after_event(n, now))
+                return;
+        /* Frames the flash could not take yet wait in the core's backlog: poll when it is free. */
         if (cf_group_pending(&n->node.slave.group) && n->next_poll_us > now)
                 schedule(n, now);
 }

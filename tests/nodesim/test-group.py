@@ -132,6 +132,30 @@ def test_group_two_nodes(fx):
     check(sim.stop() == 0, "exit status")
 
 
+def test_back_to_back(fx):
+    """1 Mbit/s with the bus and flash timing models: ~700 group frames queued at once go out back to back
+    (one every ~111 us) while the node programs each slot (32 us of flash time): none is lost."""
+    from nodesim_harness import pack_image
+    image = pack_image((2, 0, 0), 2, payload_len=4000, seed=3)
+    WANTED.clear()
+    WANTED.update(sent_slots(image))
+    check(len(WANTED) < 1000, "the whole pass fits in the simulated bus's queue")
+    sim = fx.start(nodes=1, extra=["--bus-timing", "--flash-timing", "--bitrate", "1000000"])
+    bus = open_bus(fx.pty, bitrate=1000000)
+    try:
+        n = Ccp(bus, 1)
+        n.connect()
+        n.unlock(fleet_key=fx.fleet_key)
+        n.clear_c()
+        check(join(n) == 0, "join")
+        group_pass(bus, image)
+        check(missing(n, image) == [], "slots lost at back-to-back rate")
+        check(n.checksum(0, CRC_OFF) == struct.unpack("<I", image[CRC_OFF:])[0], "BUILD_CHKSUM of C")
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+
+
 def test_old_nodes(fx):
     """--no-group 2: node 2 is an older bootloader; node 1 still joins. --seedkey echo: the seed's firmware."""
     sim = fx.start(nodes=2, extra=["--no-group", "2"])
@@ -193,4 +217,4 @@ def test_adapter_latency(fx):
 
 
 if __name__ == "__main__":
-    main([test_group_two_nodes, test_old_nodes, test_adapter_latency])
+    main([test_group_two_nodes, test_back_to_back, test_old_nodes, test_adapter_latency])

@@ -181,7 +181,7 @@ static void deliver(struct sim_bus *b, struct sim_pending *p, uint64_t now_us)
                                         }
                                         continue;
                                 }
-                                sim_node_rx_group(n, p->f.data, p->f.dlc, now_us);
+                                sim_node_rx_group(n, p->f.data, p->f.dlc, now_us, b->delivering_ns / 1000u);
                         }
                 }
                 b->delivering_ns = 0;

@@ -17,7 +17,6 @@ struct sim_power_cut {
 };
 
 #define SIM_POWER_UP_DELAY_US 100000u /* a brown-out and the supply coming back */
-#define SIM_RX_RING           128u    /* = CF_CAN_RX_RING of the STM32F4 port */
 
 struct sim_node;
 /* Where a node's transmitted frames go: the bus. -EAGAIN when the node's mailboxes are full. */
@@ -35,18 +34,7 @@ struct sim_node {
         bool quiet;  /* don't print the node's own log messages */
         double group_loss;   /* --group-loss: fraction of group frames this node misses */
         uint64_t group_lost;
-
-        /* The port's CAN RX ring, as the STM32F4 app's (firmware/stm32f4/README.md): group frames
-         * wait here while the flash is still programming the last slot (the timing model), and
-         * every frame behind one that waits waits too, so nothing overtakes (a GAP never passes the
-         * frames before it). Full: the frame is lost, counted. RAM: cleared by a reset. */
-        struct {
-                bool group;
-                uint8_t dlc;
-                uint8_t data[8];
-        } rx_ring[SIM_RX_RING];
-        unsigned rx_head, rx_n;
-        uint64_t rx_overruns;
+        uint64_t clock_at_us; /* non-zero: the node's clock while it takes a group frame */
 
         struct sim_power_cut cut;
         bool cut_pending;  /* cut configured, not yet armed */
@@ -75,8 +63,8 @@ void sim_node_power_on(struct sim_node *n, uint64_t now);
 void sim_node_run(struct sim_node *n, uint64_t now);
 /* A frame on the node's CRO id. */
 void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now);
-/* A frame on the group id the node is a member of. */
-void sim_node_rx_group(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now);
+/* A frame on the group id the node is a member of, that ended on the bus at at_us (0: now). */
+void sim_node_rx_group(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now, uint64_t at_us);
 /* Does the node hear the bus right now? */
 bool sim_node_listening(const struct sim_node *n);
 void sim_node_fini(struct sim_node *n);

@@ -345,7 +345,8 @@ int cf_ccp_group_frame(uint8_t out[8], const uint8_t *area, uint16_t slot)
         if (slot >= CF_GROUP_SLOTS)
                 return -1;
         uint32_t off = (uint32_t) slot * CF_GROUP_SLOT_SIZE;
-        uint32_t n = CF_GROUP_AREA_SIZE - off < CF_GROUP_SLOT_SIZE ? CF_GROUP_AREA_SIZE - off : CF_GROUP_SLOT_SIZE;
+        uint32_t n =
+            CF_GROUP_AREA_SIZE - off < CF_GROUP_SLOT_SIZE ? CF_GROUP_AREA_SIZE - off : CF_GROUP_SLOT_SIZE;
         int send = 0;
 
         /* Past the end of the area: 0xFF, what the node ignores anyway. */

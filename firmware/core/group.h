@@ -1,4 +1,5 @@
-/* A node's part of a group transfer (docs/design.md §7): membership, the record of received slots, slot programming. */
+/* A node's part of a group transfer (docs/design.md §7): membership, the record of received slots, slot
+ * programming. */
 #pragma once
 
 #include <stdbool.h>
@@ -44,7 +45,8 @@ struct cf_group {
         uint16_t tag;
         uint16_t received; /* slots recorded since the join */
         uint32_t frames;   /* group frames taken since the join */
-        uint32_t refused;  /* frames not recorded: slot beyond the area, bytes already different, flash error */
+        uint32_t
+            refused; /* frames not recorded: slot beyond the area, bytes already different, flash error */
         uint32_t overruns; /* frames lost because the backlog was full */
         uint8_t backlog[CF_GROUP_BACKLOG][CF_CCP_FRAME_LEN];
         uint8_t bl_head, bl_count;

@@ -170,7 +170,8 @@ static void deliver(struct sim_bus *b, struct sim_pending *p, uint64_t now_us)
                                 continue;
                         if (n->cfg.cro_id == p->f.id) {
                                 sim_node_rx(n, p->f.data, p->f.dlc, now_us);
-                        } else if (sim_node_listening(n) && cf_node_group_id(&n->node, &gid) && gid == p->f.id) {
+                        } else if (sim_node_listening(n) && cf_node_group_id(&n->node, &gid) &&
+                                   gid == p->f.id) {
                                 /* --group-loss: this node's receiver misses it (an RX overrun). */
                                 if (n->group_loss > 0 && rng_unit(&b->rng) < n->group_loss) {
                                         n->group_lost++;

@@ -559,7 +559,8 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 for (unsigned k = 0; k < o->n_buses; k++)
                         slcan |= o->buses[k].kind == SIM_PORT_SLCAN;
                 if (!slcan)
-                        return bad("--adapter-latency-us", "only an SLCAN adapter has one: no --bus slcan:PATH");
+                        return bad("--adapter-latency-us",
+                                   "only an SLCAN adapter has one: no --bus slcan:PATH");
         }
         for (unsigned i = 0; i < o->n_stalls; i++) {
                 const char *want = o->stalls[i].bus;

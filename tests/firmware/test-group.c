@@ -1,4 +1,5 @@
-/* Tests of the group transfer on a node (group.c and the ACTION_SERVICE part of ccp-slave.c, docs/design.md §7). */
+/* Tests of the group transfer on a node (group.c and the ACTION_SERVICE part of ccp-slave.c, docs/design.md
+ * §7). */
 #include <string.h>
 
 #include "canfleet/crc32.h"
@@ -258,7 +259,8 @@ static void test_slots_partial_words(void)
         /* Slot 70 alone: its shared word's other half (slot 71, never sent) stays erased. */
         fx_group_frame(&f, img_v2, 70);
         CU_ASSERT_EQUAL(memcmp(cflash(&f, 420), img_v2 + 420, 6), 0);
-        CU_ASSERT_EQUAL(memcmp(cflash(&f, 426), (const uint8_t[6]){0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 6), 0);
+        CU_ASSERT_EQUAL(memcmp(cflash(&f, 426), (const uint8_t[6]){0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 6),
+                        0);
         CU_ASSERT_EQUAL(f.node.slave.group.received, 65);
         fx_fini(&f);
 }
@@ -348,7 +350,7 @@ static void test_gap_answers(void)
         static const struct {
                 uint16_t from, first, run;
         } want[] = {
-            {0, 0, 3},        {1, 1, 2},         {3, 10, 1},     {11, 40, 60},   {64, 64, 36},
+            {0, 0, 3},        {1, 1, 2},         {3, 10, 1},         {11, 40, 60},       {64, 64, 36},
             {100, 43600, 90}, {43689, 43689, 1}, {43690, 0xFFFF, 0}, {43691, 0xFFFF, 0}, {0xFFFF, 0xFFFF, 0},
         };
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

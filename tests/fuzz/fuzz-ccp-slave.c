@@ -83,7 +83,7 @@ struct staged_image {
 #define GID CF_GROUP_ID_DEFAULT
 
 static struct fx fx, fx_start;
-static uint8_t *c_before; /* C before a group frame */
+static uint8_t *c_before;    /* C before a group frame */
 static uint8_t *flash_start; /* the flash of fx_start */
 static uint8_t *ref;         /* what A, B and D must hold */
 static uint8_t *c_snap;      /* C as a boot that may install found it */
@@ -236,7 +236,8 @@ static void check_areas(bool force)
         if (!force && fx.hal.flash_ops == m.ops_checked)
                 return;
         FUZZ_CHECK(memcmp(fx.flash, ref, J_OFF) == 0, "area A (the bootloader's sectors) changed");
-        FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 && ref[J_OFF] == CF_FLASH_ERASED,
+        FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 &&
+                       ref[J_OFF] == CF_FLASH_ERASED,
                    "the install journal was written although no install failed");
         FUZZ_CHECK(memcmp(fx.flash + B_OFF, ref + B_OFF, CF_IMAGE_AREA_SIZE) == 0,
                    "area B changed without an install");
@@ -486,15 +487,16 @@ static void send_group(const uint8_t f[8], uint8_t dlc, bool precise)
         cf_node_rx_group(&fx.node, f, dlc);
         FUZZ_CHECK(fx.ntx == 0, "a group frame was answered");
         if (!member)
-                FUZZ_CHECK(fx.hal.flash_ops == ops, "a group frame changed flash while the node was no member");
+                FUZZ_CHECK(fx.hal.flash_ops == ops,
+                           "a group frame changed flash while the node was no member");
         if (exact && fx.hal.flash_ops != ops) {
                 uint32_t off = (uint32_t) (f[0] << 8 | f[1]) * CF_GROUP_SLOT_SIZE;
                 uint32_t end = off + CF_GROUP_SLOT_SIZE < CF_IMAGE_AREA_SIZE ? off + CF_GROUP_SLOT_SIZE
-                                                                              : CF_IMAGE_AREA_SIZE;
-                FUZZ_CHECK(dlc == 8 && off < CF_IMAGE_AREA_SIZE, "a group frame of DLC %u or slot %u was programmed",
-                           dlc, f[0] << 8 | f[1]);
+                                                                             : CF_IMAGE_AREA_SIZE;
+                FUZZ_CHECK(dlc == 8 && off < CF_IMAGE_AREA_SIZE,
+                           "a group frame of DLC %u or slot %u was programmed", dlc, f[0] << 8 | f[1]);
                 FUZZ_CHECK(memcmp(c_before, fx.flash + C_OFF, off) == 0 &&
-                                   memcmp(c_before + end, fx.flash + C_OFF + end, CF_IMAGE_AREA_SIZE - end) == 0,
+                               memcmp(c_before + end, fx.flash + C_OFF + end, CF_IMAGE_AREA_SIZE - end) == 0,
                            "a group frame for slot %u programmed C outside its slot", f[0] << 8 | f[1]);
         }
         after_event();

@@ -130,7 +130,8 @@ void sim_options_help(void)
             "  --quiet                 do not print the nodes' own log messages\n"
             "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
             "                          every node has finished booting (default: that line on stdout)\n"
-            "  --show [--json]         print the state of the nodes in DIR and exit\n"
+            "  --show [--json]         print the node RAM the group transfer costs, the state of the\n"
+            "                          nodes in DIR, and exit\n"
             "  --help, --version\n"
             "\n"
             "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");

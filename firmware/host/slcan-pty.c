@@ -209,7 +209,8 @@ static void latency_run(struct slcan_pty *p, uint64_t now_us)
                 unsigned i = p->to_host_head;
                 p->to_host_head = (p->to_host_head + 1) % DELAY_SLOTS;
                 p->to_host_n--;
-                queue_out(p, p->to_host[i].text, p->to_host[i].len);
+                if (p->open) /* a channel closed meanwhile: what was on the way is gone */
+                        queue_out(p, p->to_host[i].text, p->to_host[i].len);
         }
 }
 

@@ -108,7 +108,9 @@ static int write_slot(struct cf_group *g, struct cf_hal *hal, const uint8_t *fra
                 erased &= dst[i] == CF_FLASH_ERASED;
                 same &= dst[i] == data[i];
         }
-        if (!erased) {
+        /* Equal already (an all-0xFF slot on erased flash, or written by a unicast PROGRAM): no
+         * flash operation needed. */
+        if (!erased || same) {
                 if (same)
                         record(g, slot);
                 else

@@ -262,6 +262,12 @@ static void test_slots_partial_words(void)
         CU_ASSERT_EQUAL(memcmp(cflash(&f, 426), (const uint8_t[6]){0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 6),
                         0);
         CU_ASSERT_EQUAL(f.node.slave.group.received, 65);
+        /* An all-0xFF slot sent anyway: recorded, no flash operation. */
+        uint8_t g[8] = {0x00, 100, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+        uint64_t ops = f.hal.flash_ops;
+        cf_node_rx_group(&f.node, g, 8);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, ops);
+        CU_ASSERT_TRUE(cf_group_has(&f.node.slave.group, 100));
         fx_fini(&f);
 }
 

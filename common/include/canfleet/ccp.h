@@ -227,7 +227,9 @@ void cf_ccp_dto_event(uint8_t out[8], uint8_t err);
  *   slot (43690) covers the area's last 4 bytes (the CRC); its 2 bytes past the end are ignored
  *   (sent as 0xFF). Slots whose in-area bytes are all 0xFF are not sent: erased flash already
  *   holds them. A node's GAP cannot tell them from lost ones, so a master skips all-0xFF slots in
- *   the runs GAP reports (cf_ccp_group_frame() says which they are).
+ *   the runs GAP reports (cf_ccp_group_frame() says which they are). A master may still send
+ *   some (the few inside a payload, say): a node records them like any other slot, without
+ *   programming anything, and GAP then reports only real losses.
  */
 #define CF_CCP_SVC_GROUP_JOIN  0xCF01u
 #define CF_CCP_SVC_GROUP_LEAVE 0xCF02u

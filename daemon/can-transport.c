@@ -58,6 +58,11 @@ uint32_t can_transport_bitrate(CanTransport *t)
         return t->ops->bitrate ? t->ops->bitrate(t) : 0;
 }
 
+size_t can_transport_backlog(CanTransport *t)
+{
+        return t->ops->backlog ? t->ops->backlog(t) : 0;
+}
+
 CanTransport *can_transport_free(CanTransport *t)
 {
         if (!t)

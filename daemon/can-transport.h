@@ -38,6 +38,9 @@ struct can_transport_ops {
         void (*free)(CanTransport *t);
         /* The bitrate the hardware reports, 0 when unknown (optional). */
         uint32_t (*bitrate)(CanTransport *t);
+        /* Frames sent but not yet taken by the device (its write queue), for flow control of a
+         * group pass (optional: 0 when unknown). */
+        size_t (*backlog)(CanTransport *t);
 };
 
 struct CanTransport {
@@ -62,6 +65,7 @@ int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint
 int can_transport_send(CanTransport *t, const struct cf_can_frame *f);
 CanTransport *can_transport_free(CanTransport *t);
 uint32_t can_transport_bitrate(CanTransport *t);
+size_t can_transport_backlog(CanTransport *t);
 
 /* For implementations: watch the device's fd for received frames (EPOLLIN), at a priority above
  * the sessions' time-outs. */

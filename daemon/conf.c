@@ -376,7 +376,7 @@ static int parse_node(struct ctx *x, struct cf_bus_conf *b, json_object *o, cons
  * or an answer would be taken for another node's, or for a command. Listed nodes are checked first,
  * in order, so that the message names the later of two entries; then the scan range.
  */
-enum { ID_FREE, ID_CRO, ID_DTO };
+enum { ID_FREE, ID_CRO, ID_DTO, ID_GROUP };
 
 struct id_use {
         uint8_t what;
@@ -385,7 +385,7 @@ struct id_use {
 
 static const char *id_role(uint8_t what)
 {
-        return what == ID_CRO ? "CRO" : "DTO";
+        return what == ID_CRO ? "CRO" : what == ID_DTO ? "DTO" : "group";
 }
 
 static void describe_station(const struct cf_bus_conf *b, uint16_t sa, char *buf, size_t size)
@@ -454,6 +454,15 @@ static int check_can_ids(struct ctx *x, const struct cf_bus_conf *b, const char 
                 if (r < 0)
                         return r;
         }
+        /* Group frames reach every member: an id a node also answers or listens on would be taken
+         * for its CROs (or mistaken by the gateway for its DTOs). */
+        if (ids[b->group_id].what != ID_FREE) {
+                char other[64];
+                describe_station(b, ids[b->group_id].station, other, sizeof other);
+                snprintf(k, sizeof k, "%s.group_id", prefix);
+                return fail(x, k, "0x%X is already the %s id of %s; pick an id no node uses", b->group_id,
+                            id_role(ids[b->group_id].what), other);
+        }
         return 0;
 }
 
@@ -462,6 +471,8 @@ static const struct uint_key bus_uints[] = {
     UINT_KEY(struct cf_bus_conf, "cro_base", cro_base, 0, CAN_SFF_MAX, CF_CCP_CRO_BASE_DEFAULT, true),
     UINT_KEY(struct cf_bus_conf, "dto_base", dto_base, 0, CAN_SFF_MAX, CF_CCP_DTO_BASE_DEFAULT, true),
     UINT_KEY(struct cf_bus_conf, "max_parallel", max_parallel, 1, 1024, 16, false),
+    UINT_KEY(struct cf_bus_conf, "group_id", group_id, 0, CAN_SFF_MAX, CF_GROUP_ID_DEFAULT, true),
+    UINT_KEY(struct cf_bus_conf, "max_load_percent", max_load_percent, 1, 100, 100, false),
 };
 
 static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *c)

@@ -81,6 +81,8 @@ struct cf_bus_conf {
         uint32_t cro_base, dto_base;
         unsigned max_parallel;
         bool seedkey_echo;
+        uint32_t group_id;         /* the CAN id of group frames (docs/design.md §7), default 0x680 */
+        unsigned max_load_percent; /* share of the bus a group pass may take, 1..100 */
 };
 
 struct cf_conf {

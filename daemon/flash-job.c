@@ -13,6 +13,7 @@
 #include "canfleet/sha256.h"
 #include "cleanup.h"
 #include "flash-job.h"
+#include "group-job.h"
 #include "log.h"
 #include "manager.h"
 
@@ -52,6 +53,21 @@ _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's p
 /* Cancelling a staged image: the last sector of C (128 KB) holds the trailer and the CRC word. */
 #define CANCEL_ERASE_OFF  0x20000u
 #define CANCEL_ERASE_SIZE 0x20000u
+/* A node that rejoins its group (a restart) rides a new pass from the first run of at least this
+ * many missing slots with image bytes (where the killed pass stopped); shorter holes, and whatever
+ * a pass leaves, are repaired by unicast PROGRAM_6. */
+#define GROUP_PASS_MIN_RUN 64u
+/* Sub-steps of the group path (f->sub): in STEP_ERASING, the GROUP_JOIN of a restarted member
+ * (before any erase) and the one right after CLEAR_MEMORY; in STEP_PROGRAMMING, the GAPs that find
+ * where a rejoined node's pass must start, then the repair: GAP, SET_MTA, PROGRAM. */
+enum {
+        SUB_REJOIN = 20,
+        SUB_JOIN = 21,
+        SUB_SCAN = 30,
+        SUB_GAP = 31,
+        SUB_MTA = 32,
+        SUB_PROGRAM = 33,
+};
 
 static const char *const step_names[_STEP_MAX] = {
     [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
@@ -240,6 +256,9 @@ static void finish_node(FlashJob *f, enum flash_step s)
         Node *n = f->node;
         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
         clear_lost(f);
+        group_detach(f);
+        if (n)
+                group_kick(n->bus); /* a pass may have waited for this node */
         f->step = s;
         manager_release_slot(f);
         if (n) {
@@ -312,6 +331,7 @@ static bool count_reinit(FlashJob *f, const char *why)
 static void restart_after(FlashJob *f, uint64_t delay_us)
 {
         f->bytes_done = 0;
+        group_detach(f);
         enum flash_step keep = f->step == STEP_CANCELLING ? STEP_CANCELLING : STEP_CONNECTING;
         set_step(f, keep);
         int r = arm_timer(f, now_mono(f) + delay_us);
@@ -352,6 +372,7 @@ static void node_lost(FlashJob *f, const char *why)
 {
         Manager *m = f->job->m;
         uint64_t now = now_mono(f);
+        group_detach(f);
         if (!f->lost) {
                 f->lost = true;
                 f->lost_since = now;
@@ -419,10 +440,19 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
         /* The node is there, and TEST leaves its session as it was: the transfer goes on from the
          * chunk whose answers were lost, the MTA put back first (ccp-master's read-back tells whether
          * that chunk was written). */
-        const struct cf_run *run = &f->job->runs[f->run];
         uint8_t cro[8];
         free(f->lost_why);
         f->lost_why = NULL;
+        if (f->sub >= SUB_SCAN) {
+                /* The group repair goes on from the slot it was at: GAP says what is still missing. */
+                f->sub = SUB_GAP;
+                n->on_reply = flash_reply;
+                cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
+                if (ccp_request(n->ccp, cro, 0, f->gslot * CF_GROUP_SLOT_SIZE) < 0)
+                        fail(f, "%s: cannot send GAP", f->ref);
+                return;
+        }
+        const struct cf_run *run = &f->job->runs[f->run];
         f->sub = 1;
         n->on_reply = flash_reply;
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
@@ -483,6 +513,8 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 
 static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
                           ccp_plausible_fn check);
+static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d);
+static uint16_t group_tag(const Job *j);
 static void start_unlock(FlashJob *f);
 static void program_next(FlashJob *f);
 static void start_reboot_wait(FlashJob *f, uint64_t first_us);
@@ -579,12 +611,21 @@ static void start_erase(FlashJob *f)
                 return;
         }
         set_step(f, STEP_ERASING);
+        if (f->joined && !f->no_group && group_attach(f)) {
+                /* A member before a restart (of canfleetd, of the session): if it still is, its C
+                 * holds what it recorded, and GAP completes it without an erase. */
+                f->sub = SUB_REJOIN;
+                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f->job));
+                request(f, cro, 0, UINT32_MAX);
+                return;
+        }
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
         request(f, cro, 0, 0);
 }
 
 static void start_verify(FlashJob *f)
 {
+        f->chk_reasked = false;
         uint8_t cro[8];
         set_step(f, STEP_VERIFYING);
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
@@ -600,6 +641,9 @@ static void send_disconnect(FlashJob *f)
 
 static void start_disconnect(FlashJob *f)
 {
+        /* DISCONNECT(end) ends the node's membership, whatever its check of C says. */
+        f->joined = false;
+        group_detach(f);
         /* Saved before the frame leaves: from here on the node may install the image at any time. A
          * save that failed (full disk) holds the frame until a save succeeds (flash_job_saved), so that
          * a crash meanwhile never finds a stale step for a node that installed. */
@@ -788,6 +832,237 @@ static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d
         finish_node(f, STEP_CANCELLED);
 }
 
+/* ---- the group path (group-job.h, docs/design.md §7) ---------------------------------------------- */
+
+/* The tag a member joins with: the image's CRC, low 16 bits. A restarted canfleetd rejoins with the
+ * same one; a node that joined for another image answers ACCESS_DENIED. */
+static uint16_t group_tag(const Job *j)
+{
+        return (uint16_t) (j->image_crc & 0xFFFFu);
+}
+
+/* Slots that are all 0xFF are never sent (erased flash holds them), and GAP reports them as
+ * missing: the repair skips them. */
+static bool slot_has_data(const Job *j, uint32_t slot)
+{
+        uint8_t fr[8];
+        return slot < CF_GROUP_SLOTS && cf_ccp_group_frame(fr, j->image, (uint16_t) slot) == 1;
+}
+
+static uint32_t next_data_slot(const Job *j, uint32_t from, uint32_t end)
+{
+        while (from < end && !slot_has_data(j, from))
+                from++;
+        return from;
+}
+
+static uint8_t slot_len(uint32_t slot)
+{
+        uint32_t off = slot * CF_GROUP_SLOT_SIZE;
+        return (uint8_t) (CF_GROUP_AREA_SIZE - off < CF_GROUP_SLOT_SIZE ? CF_GROUP_AREA_SIZE - off
+                                                                         : CF_GROUP_SLOT_SIZE);
+}
+
+static void send_gap(FlashJob *f, unsigned sub, uint32_t from)
+{
+        uint8_t cro[8];
+        f->sub = sub;
+        cf_ccp_cro_gap(cro, 0, (uint16_t) from);
+        request(f, cro, 0, from * CF_GROUP_SLOT_SIZE);
+}
+
+/* The node refused GROUP_JOIN (an older node, or one in a state the rules refuse): plain CCP for it,
+ * in this job. */
+static void group_fallback(FlashJob *f, const char *why)
+{
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; plain CCP for this node", why);
+        f->no_group = true;
+        f->joined = false;
+        group_detach(f);
+        group_kick(f->node->bus);
+        manager_flash_changed(f, true, false);
+}
+
+static void repair_send(FlashJob *f)
+{
+        Node *n = f->node;
+        f->sub = SUB_PROGRAM;
+        n->on_reply = flash_reply;
+        uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, f->job->image + addr, slot_len(f->gslot));
+        if (r < 0)
+                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+}
+
+/* The next slot of the reported run: consecutive ones follow the node's MTA, after a skipped one
+ * SET_MTA first; at the run's end, GAP from there. */
+static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
+{
+        uint8_t cro[8];
+        uint32_t s = next_data_slot(f->job, slot, f->gend);
+        if (s >= f->gend) {
+                f->gslot = f->gend;
+                if (f->gend >= CF_GROUP_SLOTS)
+                        start_verify(f);
+                else
+                        send_gap(f, SUB_GAP, f->gend);
+                return;
+        }
+        f->gslot = s;
+        if (mta_follows && s == slot) {
+                repair_send(f);
+                return;
+        }
+        f->sub = SUB_MTA;
+        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, s * CF_GROUP_SLOT_SIZE);
+        request(f, cro, 0, s * CF_GROUP_SLOT_SIZE);
+}
+
+/* A joined node: wait for a pass from `from` on; when none can be had, repair from GAP at once. */
+static void group_wait_pass(FlashJob *f, uint32_t from)
+{
+        if (f->step != STEP_PROGRAMMING)
+                set_step(f, STEP_PROGRAMMING);
+        if (from >= CF_GROUP_SLOTS || group_enlist(f, (uint16_t) from) < 0)
+                flash_job_group_done(f);
+}
+
+void flash_job_group_done(FlashJob *f)
+{
+        if (!f->node || f->node->flash != f || f->step != STEP_PROGRAMMING)
+                return;
+        f->gslot = 0;
+        send_gap(f, SUB_GAP, 0);
+}
+
+/* A member whose membership is gone (GAP refused): it reset or erased C; a new session erases. */
+static void group_membership_lost(FlashJob *f, const char *what)
+{
+        char why[200];
+        snprintf(why, sizeof why, "%s: %s refused: the node is no longer a member of the group (it reset)",
+                 f->ref, what);
+        f->joined = false;
+        restart(f, why);
+}
+
+static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        Node *n = f->node;
+        Job *j = f->job;
+        uint8_t cro[8];
+        bool refused = r == -EPROTO && d;
+        char why[256];
+
+        switch (f->sub) {
+        case SUB_REJOIN:
+                if (r == 0) {
+                        log_node(LOG_NOTICE, f->bus, f->ref, j->id,
+                                 "%s: still a member of the group (%u slots received): completed from GAP, "
+                                 "not erased again",
+                                 f->ref, cf_ccp_dto_join_received(d));
+                        f->staged = true;
+                        set_step(f, STEP_PROGRAMMING);
+                        send_gap(f, SUB_SCAN, 0);
+                        return;
+                }
+                if (refused) {
+                        /* ACCESS_DENIED: it reset (or took another image) and must be erased; any
+                         * other refusal: it cannot join at all. Either way, from CLEAR_MEMORY. */
+                        if (d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                                log_node(LOG_NOTICE, f->bus, f->ref, j->id,
+                                         "%s: no longer a member of the group: erased and sent again", f->ref);
+                                f->joined = false;
+                                manager_flash_changed(f, true, false);
+                        } else {
+                                snprintf(why, sizeof why, "%s", ccp_session_error(n->ccp));
+                                group_fallback(f, why);
+                        }
+                        f->sub = 0;
+                        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                fail_ccp(f, r, d);
+                return;
+        case SUB_JOIN:
+                if (r == 0) {
+                        f->joined = true;
+                        /* From here group frames may carry the CRC word: a cancel must erase C. */
+                        f->staged = true;
+                        f->bytes_done = 0;
+                        group_wait_pass(f, 0); /* saves "group": a restart rejoins */
+                        return;
+                }
+                if (refused) {
+                        snprintf(why, sizeof why, "%s", ccp_session_error(n->ccp));
+                        group_fallback(f, why);
+                        /* The plain path checks C's erase, as it always did. */
+                        f->sub = 2;
+                        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                fail_ccp(f, r, d);
+                return;
+        case SUB_SCAN:
+        case SUB_GAP:
+                if (refused && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                        group_membership_lost(f, "GAP");
+                        return;
+                }
+                if (r < 0) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                uint16_t first = cf_ccp_dto_gap_first(d), run = cf_ccp_dto_gap_run(d);
+                if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS) {
+                        if (f->sub == SUB_SCAN)
+                                flash_job_group_done(f);
+                        else
+                                start_verify(f);
+                        return;
+                }
+                uint32_t end = (uint32_t) first + (run ? run : 1u);
+                if (end > CF_GROUP_SLOTS)
+                        end = CF_GROUP_SLOTS;
+                if (f->sub == SUB_SCAN) {
+                        unsigned data = 0;
+                        for (uint32_t s = first; s < end && data < GROUP_PASS_MIN_RUN; s++)
+                                data += slot_has_data(j, s);
+                        if (data >= GROUP_PASS_MIN_RUN)
+                                group_wait_pass(f, first);
+                        else if (end >= CF_GROUP_SLOTS)
+                                flash_job_group_done(f);
+                        else
+                                send_gap(f, SUB_SCAN, end);
+                        return;
+                }
+                f->gend = end;
+                repair_next(f, first, false);
+                return;
+        case SUB_MTA:
+                if (r < 0) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                repair_send(f);
+                return;
+        case SUB_PROGRAM:
+                if (r < 0) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                f->bytes_done += slot_len(f->gslot);
+                if (f->bytes_done > f->bytes_total)
+                        f->bytes_done = f->bytes_total;
+                manager_flash_changed(f, false, false);
+                repair_next(f, f->gslot + 1, true);
+                return;
+        default:
+                return;
+        }
+}
+
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
 {
         FlashJob *f = n->flash;
@@ -797,8 +1072,13 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         if (!f)
                 return;
         j = f->job;
-        if (r >= 0) {
+        if (r >= 0)
                 n->last_seen = now_realtime_us();
+        if ((f->step == STEP_ERASING && f->sub >= SUB_REJOIN) || (f->step == STEP_PROGRAMMING && f->sub >= SUB_SCAN)) {
+                on_group_reply(f, r, d);
+                return;
+        }
+        if (r >= 0) {
         } else if (f->step == STEP_ERASING || f->step == STEP_PROGRAMMING || f->step == STEP_VERIFYING) {
                 fail_ccp(f, r, d);
                 return;
@@ -819,6 +1099,14 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         f->sub = 1;
                         cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
                         request(f, cro, 0, 0);
+                        return;
+                }
+                if (f->sub == 1 && !f->no_group && group_attach(f)) {
+                        /* Joined right after the erase, in the same connection (the node's rule); C's
+                         * erased state is then proven by the final checksum, not checked here. */
+                        f->sub = SUB_JOIN;
+                        cf_ccp_cro_group_join(cro, 0, (uint16_t) n->bus->conf->group_id, group_tag(j));
+                        request(f, cro, 0, UINT32_MAX);
                         return;
                 }
                 /* C is checked to be erased: a CLEAR_MEMORY whose size a corrupted frame changed
@@ -882,6 +1170,11 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 if (cf_ccp_dto_chksum(d) != j->image_crc) {
+                        /* A corrupted group frame shows only here: the node erases again. */
+                        if (f->chk_reasked && f->joined) {
+                                f->joined = false;
+                                manager_flash_changed(f, true, false);
+                        }
                         if (!f->chk_reasked) {
                                 /* The answer may be what is wrong: ask again once. */
                                 f->chk_reasked = true;
@@ -1112,6 +1405,7 @@ void flash_job_begin(FlashJob *f)
         if (f->timer)
                 sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
         clear_lost(f);
+        group_detach(f);
         f->bytes_done = 0;
         f->unlock_tries = 0;
         f->deadline = 0;
@@ -1150,8 +1444,10 @@ void flash_job_cancel(FlashJob *f)
         if (f->step == STEP_CANCELLING)
                 return; /* already at it */
         Node *n = f->node;
+        group_detach(f);
         if (f->staged && n) {
                 /* C may hold the complete image: erase it before the node counts as cancelled. */
+                f->joined = false; /* the erase ends its membership */
                 log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
                          "%s: cancel at step %s: erasing the staged image first", f->ref, flash_step_str(f->step));
                 if (ccp_session_pending(n->ccp))
@@ -1178,6 +1474,7 @@ void flash_job_cancel(FlashJob *f)
 
 void flash_job_free(FlashJob *f)
 {
+        group_detach(f);
         if (f->node && f->node->flash == f) {
                 f->node->flash = NULL;
                 if (ccp_session_pending(f->node->ccp))

@@ -131,6 +131,7 @@ static json_object *record_to_json(const struct job_record *r)
                 json_object_object_add(x, "error", json_object_new_string(n->error ? n->error : ""));
                 json_object_object_add(x, "bytes_done", json_object_new_int64((int64_t) n->bytes_done));
                 json_object_object_add(x, "bytes_total", json_object_new_int64((int64_t) n->bytes_total));
+                json_object_object_add(x, "group", json_object_new_boolean(n->group));
                 json_object_array_add(nodes, x);
         }
         json_object_object_add(o, "nodes", nodes);
@@ -215,6 +216,7 @@ int job_store_append_node(int fd, uint64_t seq, size_t idx, const struct job_rec
         json_object_object_add(o, "error", json_object_new_string(n->error ? n->error : ""));
         json_object_object_add(o, "bytes_done", json_object_new_int64((int64_t) n->bytes_done));
         json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t) n->bytes_total));
+        json_object_object_add(o, "group", json_object_new_boolean(n->group));
         int r = append_line(fd, o, sync);
         json_object_put(o);
         return r;
@@ -300,6 +302,8 @@ static int record_from_json(json_object *o, struct job_record *r)
                     get_u64(x, "bytes_total", &rn->bytes_total) < 0)
                         return -EBADMSG;
                 rn->station = (uint16_t) v;
+                rn->group = json_object_object_get_ex(x, "group", &e) && json_object_is_type(e, json_type_boolean) &&
+                            json_object_get_boolean(e);
                 if (json_object_object_get_ex(x, "error", &e) && json_object_is_type(e, json_type_string) &&
                     *json_object_get_string(e)) {
                         rn->error = strdup(json_object_get_string(e));
@@ -385,6 +389,8 @@ static int apply_record(struct job_record *r, json_object *o)
                 memcpy(t->step, n.step, sizeof t->step);
                 t->bytes_done = n.bytes_done;
                 t->bytes_total = n.bytes_total;
+                t->group = json_object_object_get_ex(o, "group", &x) && json_object_is_type(x, json_type_boolean) &&
+                           json_object_get_boolean(x);
         } else {
                 char state[sizeof r->state];
                 if (copy_str(o, "state", state, sizeof state) < 0 || get_u64(o, "finished", &v) < 0)

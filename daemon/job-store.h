@@ -14,7 +14,7 @@
  *   {"id": 3, "state": "running", "created": µs, "finished": 0, "force": false, "cancel": false,
  *    "image": "<sha256 of the whole area image, hex>", "seq": 17,
  *    "nodes": [{"bus": "bus0", "station": 3, "step": "programming", "error": "",
- *               "bytes_done": 0, "bytes_total": 41000}, …]}
+ *               "bytes_done": 0, "bytes_total": 41000, "group": false}, …]}
  * (files of older versions have no "seq": 0.)
  *
  * N.log, the changes since the snapshot, one JSON object a line, appended with one write() each (a
@@ -40,6 +40,11 @@ struct job_record_node {
         char step[16];
         char *error;
         uint64_t bytes_done, bytes_total;
+        /* "group": true while the node is believed a member of the job's group transfer (its C
+         * erased for this image and the slots received recorded by the node): a restart asks it to
+         * join again and completes it from GAP instead of erasing (docs/design.md §7). Files without
+         * the field: false. */
+        bool group;
 };
 
 struct job_record {

@@ -17,6 +17,7 @@
 #include "fd-read.h"
 #include "fetcher.h"
 #include "job-store.h"
+#include "group-job.h"
 #include "log.h"
 #include "manager.h"
 #include "trust.h"
@@ -284,6 +285,7 @@ static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
 
 static void bus_done(CanBus *b)
 {
+        group_bus_done(b);
         for (size_t i = 0; i < b->n_nodes; i++)
                 node_free(b->nodes[i]);
         free(b->nodes);
@@ -325,6 +327,7 @@ static void node_record(const FlashJob *f, struct job_record_node *rn)
         rn->error = f->error;
         rn->bytes_done = f->bytes_done;
         rn->bytes_total = f->bytes_total;
+        rn->group = f->joined;
 }
 
 static void job_save_failed(Job *j, int r)
@@ -1010,6 +1013,7 @@ static int resume_jobs(Manager *m)
                         f->step = st < 0 ? STEP_QUEUED : (enum flash_step) st;
                         f->bytes_total = rn->bytes_total;
                         f->bytes_done = flash_step_final(f->step) ? rn->bytes_done : 0;
+                        f->joined = rn->group && !flash_step_final(f->step);
                         if (rn->error)
                                 f->error = strdup(rn->error);
                         CanBus *b = manager_find_bus(m, rn->bus);

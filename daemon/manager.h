@@ -45,6 +45,7 @@ struct CanBus {
         sd_bus_message *scan_reply;
         unsigned scan_pending;
         bool scanning;
+        struct GroupPass *group; /* the bus's group transfer (group-job.h), NULL when none */
 };
 
 struct Node {
@@ -111,6 +112,13 @@ struct FlashJob {
         char *lost_why;
         size_t run;
         uint32_t off;
+        /* group transfer (group-job.h) */
+        bool joined;   /* the node is believed a member of the job's group (saved: "group") */
+        bool no_group; /* it refused GROUP_JOIN (an older node): plain CCP for the rest of the job */
+        struct GroupPass *group; /* the pass it is attached to, NULL when none */
+        uint8_t gstate;          /* enum group_member_state */
+        uint16_t gfrom;          /* the first slot it still needs from a pass */
+        uint32_t gslot, gend;    /* GAP repair: the slot being sent, the end of the reported run */
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;

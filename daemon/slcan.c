@@ -324,7 +324,15 @@ static void slcan_free(CanTransport *t)
         free(s);
 }
 
+/* A standard data frame of 8 bytes is "tIIIL" + 16 hex digits + CR: 22 characters. */
+static size_t slcan_backlog(CanTransport *t)
+{
+        Slcan *s = (Slcan *) t;
+        return (s->out_len - s->out_head + 21u) / 22u;
+}
+
 static const struct can_transport_ops slcan_ops = {
+    .backlog = slcan_backlog,
     .send = slcan_send,
     .free = slcan_free,
     .bitrate = slcan_bitrate,

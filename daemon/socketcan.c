@@ -243,7 +243,14 @@ static void socketcan_free(CanTransport *t)
         free(s);
 }
 
+static size_t socketcan_backlog(CanTransport *t)
+{
+        SocketCan *s = (SocketCan *) t;
+        return s->tx_len - s->tx_head;
+}
+
 static const struct can_transport_ops socketcan_ops = {
+    .backlog = socketcan_backlog,
     .send = socketcan_send,
     .free = socketcan_free,
     .bitrate = socketcan_bitrate,

@@ -1078,8 +1078,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 on_group_reply(f, r, d);
                 return;
         }
-        if (r >= 0) {
-        } else if (f->step == STEP_ERASING || f->step == STEP_PROGRAMMING || f->step == STEP_VERIFYING) {
+        if (r < 0 && (f->step == STEP_ERASING || f->step == STEP_PROGRAMMING || f->step == STEP_VERIFYING)) {
                 fail_ccp(f, r, d);
                 return;
         }

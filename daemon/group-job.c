@@ -21,11 +21,11 @@ struct GroupPass {
         FlashJob **members;
         size_t n_members, cap;
         bool running;
-        uint32_t slot;        /* the next slot to send */
-        uint64_t next_ns;     /* CLOCK_MONOTONIC ns when the next frame is due */
-        uint64_t period_ns;   /* one frame at max_load_percent */
-        uint64_t frames;      /* group frames sent in this pass */
-        uint64_t started;     /* µs */
+        uint32_t slot;      /* the next slot to send */
+        uint64_t next_ns;   /* CLOCK_MONOTONIC ns when the next frame is due */
+        uint64_t period_ns; /* one frame at max_load_percent */
+        uint64_t frames;    /* group frames sent in this pass */
+        uint64_t started;   /* µs */
         sd_event_source *timer, *defer;
 };
 
@@ -144,7 +144,8 @@ void group_detach(FlashJob *f)
         }
         if (g->running && !any_riding(g)) {
                 log_node(LOG_NOTICE, g->bus->conf->name, NULL, g->job->id,
-                         "%s: group pass stopped at slot %u: no member left in it", g->bus->conf->name, g->slot);
+                         "%s: group pass stopped at slot %u: no member left in it", g->bus->conf->name,
+                         g->slot);
                 pass_stop(g);
         }
         group_kick(g->bus);
@@ -177,8 +178,9 @@ static void pass_finish(GroupPass *g)
 {
         pass_stop(g);
         uint64_t ms = (now_us(g) - g->started) / 1000u;
-        log_node(LOG_INFO, g->bus->conf->name, NULL, g->job->id, "%s: group pass done: %llu frames in %llu ms",
-                 g->bus->conf->name, (unsigned long long) g->frames, (unsigned long long) ms);
+        log_node(LOG_INFO, g->bus->conf->name, NULL, g->job->id,
+                 "%s: group pass done: %llu frames in %llu ms", g->bus->conf->name,
+                 (unsigned long long) g->frames, (unsigned long long) ms);
         /* Collect first: flash_job_group_done() may detach members (a failed send). */
         size_t n = 0;
         FlashJob **riders = calloc(g->n_members ? g->n_members : 1, sizeof *riders);
@@ -233,8 +235,8 @@ static void pass_start(GroupPass *g)
                  "%s: group pass to %u node%s from slot %u on id 0x%03X (at most %u%% of the bus)", bc->name,
                  riders, riders == 1 ? "" : "s", from, bc->group_id, pct);
         if (arm(g, g->started) < 0) {
-                log_node(LOG_ERR, bc->name, NULL, g->job->id, "%s: cannot pace the group pass: out of memory",
-                         bc->name);
+                log_node(LOG_ERR, bc->name, NULL, g->job->id,
+                         "%s: cannot pace the group pass: out of memory", bc->name);
                 pass_finish(g); /* the members repair what they miss by unicast */
         }
 }
@@ -276,8 +278,8 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
                         break; /* the link's return restarts the members' sessions */
                 if (r < 0 && r != -ENOBUFS) {
                         log_node(LOG_WARNING, g->bus->conf->name, NULL, g->job->id,
-                                 "%s: group frame of slot %u not sent: %s (repaired from GAP)", g->bus->conf->name,
-                                 g->slot, strerror(-r));
+                                 "%s: group frame of slot %u not sent: %s (repaired from GAP)",
+                                 g->bus->conf->name, g->slot, strerror(-r));
                 } else if (r == -ENOBUFS) {
                         break;
                 }

@@ -11,11 +11,15 @@ do) divided by the bitrate.
   d  peak RSS (VmHWM) of canfleetd with 128 nodes configured, during an update of all of them
   e  canfleetd CPU time (utime+stime) per CAN frame, from that run
   s  canfleet-nodesim's own CPU time per frame (needs no daemon: a CCP ping-pong over SLCAN)
+  g1 8 like nodes on one bus, full images: the group transfer's update wall time against one group
+     pass's bus ideal + one node's flash floor; the same with plain CCP (--no-group all), the speed-up
+  g2 one node behind a USB adapter (--adapter-latency-us 1000): transfer wall / bus ideal, group vs
+     plain CCP
   f  persistence at scale: a job of N nodes (1,000, 5,000, 20,000; --f-nodes) whose bus is gone
      fails them all at once after a restart; time from canfleetd's start until the job is finished,
      per node event, and the slowest D-Bus answer (a property Get) meanwhile. No bus, no simulator.
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesf] [--c-app-size BYTES]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfg] [--c-app-size BYTES]...
              [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
@@ -46,6 +50,7 @@ AREA = 256 * 1024
 TRAILER = 64  # image_info (60) + CRC (4) at the end of the area
 CCP_PROGRAM, CCP_PROGRAM_6 = 0x18, 0x22
 CRO_BASE = 0x680  # the simulator's and the daemon's default id bases: CRO 0x680 + SA
+GROUP_ID = 0x680  # the default group id (station 0: no node's CRO)
 
 
 # --- the exact length of a CAN 2.0 frame on the wire -------------------------------------------
@@ -119,6 +124,9 @@ class BusStats:
         self.pending_bits = 0
         self.programming = set()  # stations whose last request was a PROGRAM, not answered yet
         self.marks = {}  # CCP command name -> when the host first sent it
+        self.group_frames = self.group_bits = 0  # group transfer frames (docs/design.md §7)
+        self.group_first = self.group_last = None
+        self.repair_bytes = 0  # PROGRAM bytes sent after the first group frame
 
     def add(self, t, src, can_id, data, ext, rtr, dlc):
         bits = frame_bits(can_id, data, ext, rtr, dlc)
@@ -128,14 +136,23 @@ class BusStats:
         self.last = t
         if self.prog_first is not None:
             self.pending_bits += bits
+        if src == "host" and can_id == GROUP_ID and not ext:
+            self.host_frames += 1
+            self.group_frames += 1
+            self.group_bits += bits
+            self.group_first = self.group_first or t
+            self.group_last = t
+            return
         if src == "host":
             self.host_frames += 1
             sa = can_id - CRO_BASE
             cmd = data[0] if data else None
             if cmd == CCP_PROGRAM_6:
                 self.program_bytes += 6
+                self.repair_bytes += 6 if self.group_first else 0
             elif cmd == CCP_PROGRAM and len(data) > 2:
                 self.program_bytes += min(data[2], 5)
+                self.repair_bytes += min(data[2], 5) if self.group_first else 0
             if cmd in CCP_NAMES:
                 self.marks.setdefault(CCP_NAMES[cmd], t)
             if cmd in (CCP_PROGRAM, CCP_PROGRAM_6):
@@ -252,11 +269,11 @@ def ideal_s(bits):
     return bits / BITRATE
 
 
-def fleet_up(fleet, buses, nodes, app_size, timing=True, v1_size=4096):
+def fleet_up(fleet, buses, nodes, app_size, timing=True, v1_size=4096, sim_extra=()):
     fleet.start_bus()
     v1 = fleet.pack("1.0.0", release=1, size=v1_size, seed=1)
     v2 = fleet.pack("2.0.0", release=2, size=app_size, seed=2)
-    extra = ["--bitrate", str(BITRATE)] + (["--bus-timing", "--flash-timing"] if timing else [])
+    extra = ["--bitrate", str(BITRATE)] + (["--bus-timing", "--flash-timing"] if timing else []) + list(sim_extra)
     sim = Sim(fleet, buses, nodes, extra=extra, install=v1)
     fleet.write_config(buses, nodes)
     fleet.start_daemon(timeout=60)
@@ -457,12 +474,56 @@ def scenario_f(fleet, nodes):
     row("f", f"{nodes} nodes: slowest D-Bus answer meanwhile (s)", f"{worst:.3f}")
 
 
+def scenario_g1(fleet, plain):
+    """8 like nodes on one bus, full images; plain: every node refuses GROUP_JOIN (plain CCP)."""
+    sim, img = fleet_up(fleet, ["bus0"], 8, AREA - TRAILER, sim_extra=["--no-group", "all"] if plain else [])
+    wall = timed_update(fleet, "g1", img, 1800)
+    st = sim.finish()[1]["bus0"]
+    floor = flash_floor_s(AREA)
+    how = "plain CCP" if plain else "group"
+    G1[how] = wall
+    if plain:
+        row("g1", "plain CCP: update wall / bus ideal (s)", f"{wall:.2f} / {ideal_s(st['bits']):.2f}",
+            f"{wall / ideal_s(st['bits']):.2f}x, all frames")
+        if "group" in G1:
+            row("g1", "speed-up of the group transfer", f"{wall / G1['group']:.1f}x", "target >= 5x")
+        return
+    pass_ideal = ideal_s(st["group_bits"])
+    row("g1", "group frames / one pass's ideal (s)", f"{st['group_frames']} / {pass_ideal:.2f}",
+        f"pass wall {st['group_last'] - st['group_first']:.2f} s" if st["group_first"] else "no group frame!")
+    row("g1", "unicast repair bytes", st["repair_bytes"])
+    row("g1", "group: update wall / (pass ideal + flash floor)", f"{wall:.2f} / {pass_ideal + floor:.2f}",
+        f"{wall / (pass_ideal + floor):.2f} (target <= 1.3); flash floor {floor:.2f} s")
+
+
+G1 = {}
+
+
+def scenario_g2(fleet, plain):
+    """One node behind an adapter with 1 ms latency each way."""
+    extra = ["--adapter-latency-us", "1000"] + (["--no-group", "all"] if plain else [])
+    sim, img = fleet_up(fleet, ["bus0"], 1, AREA - TRAILER, sim_extra=extra)
+    wall = timed_update(fleet, "g2", img, 1800)
+    st = sim.finish()[1]["bus0"]
+    if plain:
+        if st["prog_last"]:
+            pw, pi = st["prog_last"] - st["prog_first"], ideal_s(st["prog_bits"])
+            row("g2", "plain CCP: transfer wall / ideal (s)", f"{pw:.2f} / {pi:.2f}", f"{pw / pi:.2f}")
+        row("g2", "plain CCP: update wall (s)", f"{wall:.2f}")
+        return
+    if st["group_first"]:
+        pw, pi = st["group_last"] - st["group_first"], ideal_s(st["group_bits"])
+        row("g2", "group: transfer wall / ideal (s)", f"{pw:.2f} / {pi:.2f}",
+            f"{pw / pi:.2f} (target <= 1.2): first to last group frame")
+    row("g2", "group: update wall (s)", f"{wall:.2f}", f"repair bytes {st['repair_bytes']}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdesf")
+    ap.add_argument("--only", default="abcdesfg")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
                     help="application size for scenario c (repeatable; default: the full area, and 40 KB)")
@@ -472,10 +533,12 @@ def main():
     runs = {"s": [scenario_s], "a": [scenario_a], "b": [scenario_b],
             "c": [lambda f, size=size: scenario_c(f, size) for size in (a.c_app_size or [AREA - TRAILER, 40 * 1024])],
             "d": [scenario_de],
+            "g": [lambda f: scenario_g1(f, False), lambda f: scenario_g1(f, True),
+                  lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdf":
+    for key in "sabcdfg":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

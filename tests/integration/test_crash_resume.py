@@ -11,7 +11,8 @@ BUSES = ["bus0"]
 
 def crash_resume(f):
     # the bus timing model makes the transfer last seconds, so it can be killed mid-way
-    f.start_fleet(BUSES, 2, sim_extra=["--bus-timing"])
+    # --no-group all: the plain CCP path's resume (test_group_resume.py has the group transfer's)
+    f.start_fleet(BUSES, 2, sim_extra=["--bus-timing", "--no-group", "all"])
     img2 = f.pack("2.0.0", release=2, seed=2, size=48 * 1024)
     r = f.ctl("update", img2, "--all", "--no-wait")
     check(r.rc == 0, f"update --no-wait: {r}")

@@ -62,6 +62,9 @@ static uint8_t *make_image(uint8_t major, uint8_t minor, uint32_t release, uint1
 
 /* nodes: stations 1..nodes on bus0; bus_timing: the simulator's faithful CAN (one frame at a time,
  * the lowest identifier wins arbitration, exact bit times). */
+/* The simulator's nodes refuse GROUP_JOIN (--no-group all): the tests of the plain CCP path. */
+static bool sim_no_group;
+
 static void start_sim(unsigned nodes, bool bus_timing)
 {
         const char *exe = getenv("CANFLEET_NODESIM");
@@ -80,9 +83,17 @@ static void start_sim(unsigned nodes, bool bus_timing)
         if (sim == 0) {
                 dup2(p[1], STDOUT_FILENO);
                 close(p[0]);
-                execl(exe, exe, "--bus", bus, "--nodes", count, "--state", state, "--fleet-key", key,
-                      "--install", img, "--hw-id", "0x0001", "--quiet", bus_timing ? "--bus-timing" : NULL,
-                      (char *) NULL);
+                const char *argv[24] = {exe,     "--bus", bus,       "--nodes", count,    "--state",
+                                        state,   "--fleet-key", key, "--install", img, "--hw-id",
+                                        "0x0001", "--quiet"};
+                size_t k = 14;
+                if (bus_timing)
+                        argv[k++] = "--bus-timing";
+                if (sim_no_group) {
+                        argv[k++] = "--no-group";
+                        argv[k++] = "all";
+                }
+                execv(exe, (char *const *) argv);
                 _exit(127);
         }
         close(p[1]);
@@ -328,6 +339,8 @@ static void test_resume(void)
 static void test_saturated_bus_is_fair(void)
 {
         enum { NODES = 8 };
+        /* The gate is about interleaved CCP sessions: the plain path (the group pass is one stream). */
+        sim_no_group = true;
         setup_fleet(NODES, true);
         sd_event *e;
         CU_ASSERT_EQUAL_FATAL(sd_event_new(&e), 0);
@@ -363,6 +376,7 @@ static void test_saturated_bus_is_fair(void)
         manager_free(m);
         sd_event_unref(e);
         teardown();
+        sim_no_group = false;
 }
 
 /* ---- C2 answers ------------------------------------------------------------------------------- */
@@ -477,6 +491,8 @@ struct c2_case {
 
 static void c2_begin(struct c2_case *c, uint32_t payload, uint32_t seed, uint8_t cmd, unsigned n, bool past_third)
 {
+        /* These follow PROGRAM_6 and PROGRAM 0 of the plain path; test_c2_group has the group's. */
+        sim_no_group = cmd != CF_CCP_ACTION_SERVICE;
         setup();
         CU_ASSERT_EQUAL_FATAL(sd_event_new(&c->e), 0);
         c->m = new_manager(c->e);
@@ -497,6 +513,29 @@ static void c2_end(struct c2_case *c)
         manager_free(c->m);
         sd_event_unref(c->e);
         teardown();
+        sim_no_group = false;
+}
+
+/* The group path: a C2 answer to the GAP after the pass. The new session rejoins the group (the node
+ * kept its record) and completes from GAP: C is erased once only. */
+static void test_c2_group(void)
+{
+        struct c2_case c;
+        c2_begin(&c, 12000, 11, CF_CCP_ACTION_SERVICE, 2, true);
+        Manager *m = c.m;
+        Job *j = update_node1(m, c.image);
+        run(m, NULL);
+        FlashJob *f = &j->nodes[0];
+        report(f);
+        CU_ASSERT_EQUAL(spy.made, 2);
+        CU_ASSERT_EQUAL(spy.after_c2, CF_CCP_CONNECT);
+        CU_ASSERT_EQUAL(f->reinits, 1);
+        CU_ASSERT_EQUAL(spy.clears, 1);
+        CU_ASSERT_EQUAL(j->state, JOB_DONE);
+        CU_ASSERT_EQUAL(f->step, STEP_DONE);
+        CU_ASSERT_FALSE(f->no_group);
+        CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
+        c2_end(&c);
 }
 
 /* A C2 answer in the middle of the transfer: a new session from CONNECT, C erased again, and the
@@ -685,6 +724,7 @@ int main(void)
             {"a job resumes after the daemon stops mid-transfer", test_resume},
             {"8 nodes on a saturated bus are all updated", test_saturated_bus_is_fair},
             {"a C2 answer mid-transfer: new session, update done", test_c2_reinitialises},
+            {"a C2 answer after the group pass: rejoined, completed from GAP, erased once", test_c2_group},
             {"four C2 answers in a row fail the node", test_c2_bounded},
             {"a C2 answer to DISCONNECT(end): confirmed, not restaged", test_c2_at_disconnect},
             {"a C2 answer to DISCONNECT(end) not taken: restaged or cancelled",

@@ -86,6 +86,16 @@ static void test_defaults(void)
         CU_ASSERT_EQUAL(c->buses[0].n_nodes, 0);
         CU_ASSERT_EQUAL(c->buses[0].bitrate, 500000);
         CU_ASSERT_EQUAL(c->buses[0].max_parallel, 16);
+        CU_ASSERT_EQUAL(c->buses[0].group_id, 0x680);
+        CU_ASSERT_EQUAL(c->buses[0].max_load_percent, 100);
+        cf_conf_free(c);
+
+        t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\","
+            " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\", \"group_id\": \"0x7F0\","
+            " \"max_load_percent\": 60}]}";
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
+        CU_ASSERT_EQUAL(c->buses[0].group_id, 0x7F0);
+        CU_ASSERT_EQUAL(c->buses[0].max_load_percent, 60);
         cf_conf_free(c);
 
         t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
@@ -136,6 +146,18 @@ static const struct bad bads[] = {
      "/etc/x.conf: buses[1].seedkey: \"rot13\" is not \"hmac\" or \"echo\""},
     {BUS("\"transport\": \"socketcan:c\", \"max_parallel\": 0"),
      "/etc/x.conf: buses[1].max_parallel: 0 is out of range 1..1024"},
+    {BUS("\"transport\": \"socketcan:c\", \"max_load_percent\": 0"),
+     "/etc/x.conf: buses[1].max_load_percent: 0 is out of range 1..100"},
+    {BUS("\"transport\": \"socketcan:c\", \"max_load_percent\": 101"),
+     "/etc/x.conf: buses[1].max_load_percent: 101 is out of range 1..100"},
+    {BUS("\"transport\": \"socketcan:c\", \"group_id\": \"0x800\""),
+     "/etc/x.conf: buses[1].group_id: \"0x800\" is out of range 0x0..0x7FF"},
+    {BUS("\"transport\": \"socketcan:c\", \"nodes\": [3], \"group_id\": \"0x6C3\""),
+     "/etc/x.conf: buses[1].group_id: 0x6C3 is already the DTO id of station 3 (nodes[0]); pick an id no "
+     "node uses"},
+    {BUS("\"transport\": \"socketcan:c\", \"group_id\": \"0x681\""),
+     "/etc/x.conf: buses[1].group_id: 0x681 is already the CRO id of station 1 (scan [1, 63]); pick an id no "
+     "node uses"},
     {BUS("\"transport\": \"slcan:/dev/t\""),
      "/etc/x.conf: buses[1].transport: \"slcan:/dev/t\" is already the transport of buses[0]"},
     {HEAD "\"buses\": [{\"name\": \"bus 0\", \"transport\": \"socketcan:c\"}]}",

@@ -1096,6 +1096,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         case STEP_ERASING:
                 if (f->sub == 0) {
                         f->sub = 1;
+                        f->joined = false; /* CLEAR_MEMORY ends any membership */
                         cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
                         request(f, cro, 0, 0);
                         return;

@@ -15,11 +15,16 @@ do) divided by the bitrate.
      pass's bus ideal + one node's flash floor; the same with plain CCP (--no-group all), the speed-up
   g2 one node behind a USB adapter (--adapter-latency-us 1000): transfer wall / bus ideal, group vs
      plain CCP
+  (--only g: g1 and g2; --only r: g4 and g5)
+  g4 g1 with 1 % frame loss (--drop 0.01, fixed seed): unicast repair bytes / image bytes, wall vs g1
+  g5 g1 with canfleetd SIGKILLed at half of the group pass and started again: bytes sent after the
+     restart / image bytes, and the CLEAR_MEMORYs per node (one: nothing erased again)
+  --plain runs a, b, c, d/e with every node refusing the group transfer (the plain CCP figures)
   f  persistence at scale: a job of N nodes (1,000, 5,000, 20,000; --f-nodes) whose bus is gone
      fails them all at once after a restart; time from canfleetd's start until the job is finished,
      per node event, and the slowest D-Bus answer (a property Get) meanwhile. No bus, no simulator.
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfg] [--c-app-size BYTES]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgr] [--plain] [--c-app-size BYTES]...
              [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
@@ -274,6 +279,8 @@ def fleet_up(fleet, buses, nodes, app_size, timing=True, v1_size=4096, sim_extra
     v1 = fleet.pack("1.0.0", release=1, size=v1_size, seed=1)
     v2 = fleet.pack("2.0.0", release=2, size=app_size, seed=2)
     extra = ["--bitrate", str(BITRATE)] + (["--bus-timing", "--flash-timing"] if timing else []) + list(sim_extra)
+    if PLAIN and "--no-group" not in extra:
+        extra += ["--no-group", "all"]
     sim = Sim(fleet, buses, nodes, extra=extra, install=v1)
     fleet.write_config(buses, nodes)
     fleet.start_daemon(timeout=60)
@@ -497,6 +504,52 @@ def scenario_g1(fleet, plain):
 
 
 G1 = {}
+PLAIN = False
+
+
+def scenario_g4(fleet):
+    sim, img = fleet_up(fleet, ["bus0"], 8, AREA - TRAILER, sim_extra=["--drop", "0.01", "--seed", "4"])
+    wall = timed_update(fleet, "g4", img, 1800)
+    st = sim.finish()[1]["bus0"]
+    row("g4", "repair bytes / image bytes, 1 % loss", f"{st['repair_bytes']} / {AREA}",
+        f"{st['repair_bytes'] / AREA:.3f} (8 nodes)")
+    if "group" in G1:
+        row("g4", "update wall, 1 % loss / clean (s)", f"{wall:.2f} / {G1['group']:.2f}", f"{wall / G1['group']:.2f}")
+
+
+def scenario_g5(fleet):
+    sim, img = fleet_up(fleet, ["bus0"], 8, AREA - TRAILER)
+    r = fleet.ctl("update", img, "--all", "--no-wait")
+    harness.check(r.rc == 0, f"update --no-wait: {r}")
+    job_id = harness.job_id_of(r)
+
+    def half():
+        j = fleet.job(job_id)
+        return all(n["step"] == "programming" and n["bytes_done"] * 2 >= n["bytes_total"] for n in j["nodes"])
+
+    harness.wait_until("the group pass at half", half, timeout=300, interval=0.1)
+    fleet.daemon.kill(signal.SIGKILL)
+    t_restart = time.monotonic()
+    fleet.start_daemon(timeout=60)
+    drain_notify(fleet)
+    r = fleet.ctl("watch", job_id, timeout=900)
+    if r.rc != 0:
+        FAILED_UPDATES.append("g5")
+    wall = time.monotonic() - t_restart
+    st = sim.finish(since=t_restart)[1]["bus0"]
+    clears = {}
+    with open(sim.log_path, errors="replace") as f:
+        for line in f:
+            m = FRAME_RE.match(line)
+            if m and m.group(2) == "host" and m.group(3) != "dropped":
+                cid, data = int(m.group(4), 16), m.group(7).split()
+                if CRO_BASE < cid <= CRO_BASE + 63 and data and data[0] == "10":
+                    clears[cid - CRO_BASE] = clears.get(cid - CRO_BASE, 0) + 1
+    sent = st["group_frames"] * 6 + st["program_bytes"]
+    row("g5", "bytes sent after the restart / image bytes", f"{sent} / {AREA}",
+        f"{sent / AREA:.2f} (target <= 0.55); restart to done {wall:.2f} s")
+    row("g5", "CLEAR_MEMORY per node over the whole job", ",".join(str(clears.get(sa, 0)) for sa in range(1, 9)),
+        "1 each: nothing erased again")
 
 
 def scenario_g2(fleet, plain):
@@ -523,22 +576,26 @@ def main():
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdesfg")
+    ap.add_argument("--only", default="abcdesfgr")
+    ap.add_argument("--plain", action="store_true", help="a, b, c, d/e with plain CCP (nodes refuse GROUP_JOIN)")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
                     help="application size for scenario c (repeatable; default: the full area, and 40 KB)")
     a = ap.parse_args()
     harness.BINARIES.update(canfleetctl=a.canfleetctl, canfleetd=a.canfleetd, nodesim=a.nodesim)
+    global PLAIN
+    PLAIN = a.plain
     _self_check()
     runs = {"s": [scenario_s], "a": [scenario_a], "b": [scenario_b],
             "c": [lambda f, size=size: scenario_c(f, size) for size in (a.c_app_size or [AREA - TRAILER, 40 * 1024])],
             "d": [scenario_de],
             "g": [lambda f: scenario_g1(f, False), lambda f: scenario_g1(f, True),
                   lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
+            "r": [scenario_g4, scenario_g5],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfg":
+    for key in "sabcdfgr":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

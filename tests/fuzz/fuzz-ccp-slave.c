@@ -9,6 +9,7 @@
 #include "canfleet/image.h"
 #include "canfleet/layout.h"
 #include "canfleet/seedkey.h"
+#include "fuzz-crc.h"
 #include "fuzz.h"
 #include "fw-fixture.h"
 
@@ -69,10 +70,10 @@ struct staged_image {
 };
 
 static struct fx fx, fx_start;
-static uint8_t *flash_start; /* the flash of fx_start */
-static uint8_t *ref;         /* what A, B and D must hold */
+static uint8_t *flash_start;        /* the flash of fx_start */
+static uint8_t *ref;                /* what A, B and D must hold */
 static bool flash_dirty, ref_dirty; /* fx.flash, ref differ from flash_start */
-static uint8_t *c_snap;      /* C as a boot that may install found it */
+static uint8_t *c_snap;             /* C as a boot that may install found it */
 static struct staged_image images[N_IMAGES];
 static uint8_t secret[CF_NODE_SECRET_LEN]; /* the gateway's view: derived from the fleet key */
 
@@ -114,45 +115,43 @@ static void *xmalloc(size_t n)
 
 /*
  * Every boot CRCs B and C in 4 KB steps, and the checks here CRC whole areas: that was 95% of the
- * time of an input, mostly over bytes that did not change since the last time. cf_crc32_le() is a
- * pure function of (crc, bytes), so the memo below returns the same value exactly: it keeps the
- * bytes each result was computed from and answers from it only when the bytes are identical now
- * (a memcmp, which costs a few per cent of a sanitized CRC and still has ASan check the whole range).
- * Anything else goes to the real function. The target is linked with -Wl,--wrap=cf_crc32_le, so
- * that the node's calls (through the host HAL) come here too.
+ * time of an input. The target is linked with -Wl,--wrap=cf_crc32_le, so that every call (the
+ * node's, through the host HAL, which stands for the STM32's CRC unit, and the checks') comes here.
+ * cf_crc32_le() is a pure function of (crc, bytes): the memo keeps the bytes each result was
+ * computed from and answers from it only when they are identical now (a memcmp, which still has
+ * ASan check the whole range); anything else goes to fuzz_crc_le(), the same value computed with a
+ * jump over erased runs (fuzz-crc.h).
  */
-uint32_t __real_cf_crc32_le(uint32_t crc, const void *data, size_t len);
-uint32_t __wrap_cf_crc32_le(uint32_t crc, const void *data, size_t len);
-
 #define MEMO_SLOTS 1024u
 #define MEMO_MIN   256u /* shorter ones cost less than the lookup */
 
 static struct memo {
         const void *data;
-        size_t len;
+        size_t len, cap;
         uint32_t crc_in, crc_out;
         uint8_t *bytes;
 } memo[MEMO_SLOTS];
-static uint64_t memo_hits, memo_misses;
 
 uint32_t __wrap_cf_crc32_le(uint32_t crc, const void *data, size_t len)
 {
         if (len < MEMO_MIN)
                 return __real_cf_crc32_le(crc, data, len);
-        uint64_t h = ((uint64_t) (uintptr_t) data * 0x9E3779B97F4A7C15ull) ^ len * 0xC2B2AE3D27D4EB4Full ^ crc;
+        uint64_t h =
+            ((uint64_t) (uintptr_t) data * 0x9E3779B97F4A7C15ull) ^ len * 0xC2B2AE3D27D4EB4Full ^ crc;
         struct memo *e = &memo[(h ^ h >> 29) % MEMO_SLOTS];
-        if (e->data == data && e->len == len && e->crc_in == crc && memcmp(e->bytes, data, len) == 0) {
-                memo_hits++;
+        if (e->data == data && e->len == len && e->crc_in == crc && memcmp(e->bytes, data, len) == 0)
                 return e->crc_out;
-        }
-        memo_misses++;
-        uint32_t out = __real_cf_crc32_le(crc, data, len);
-        if (e->len < len || !e->bytes) {
+        uint32_t out = fuzz_crc_le(crc, data, len);
+        if (e->cap < len) {
                 free(e->bytes);
                 e->bytes = xmalloc(len);
+                e->cap = len;
         }
         memcpy(e->bytes, data, len);
-        *e = (struct memo){.data = data, .len = len, .crc_in = crc, .crc_out = out, .bytes = e->bytes};
+        e->data = data;
+        e->len = len;
+        e->crc_in = crc;
+        e->crc_out = out;
         return out;
 }
 

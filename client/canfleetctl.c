@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd-bundle.h"
 #include "cmd-fleet.h"
 #include "cmd-image.h"
 
@@ -23,6 +24,7 @@ static const struct command commands[] = {
     {"watch", cmd_watch, "follow a job until it ends"},
     {"cancel", cmd_cancel, "stop a job; nodes not yet reset keep their old firmware"},
     {"image", cmd_image, "pack an application binary into an area image, or inspect one (offline)"},
+    {"bundle", cmd_bundle, "sign an image into a bundle (.cfb), verify one against a keyring, inspect one"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -48,12 +50,14 @@ static void usage(FILE *f)
                 "  canfleetctl image pack app.bin --version 1.4.0 --hw-id 0x0407 --release 12 -o app.img\n"
                 "  canfleetctl image inspect app.img\n"
                 "  canfleetctl image inspect --json app.img\n"
+                "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
+                "  canfleetctl bundle verify app.cfb --keyring keyring.pem\n"
                 "\n"
                 "'canfleetctl COMMAND --help' describes a command.\n"
                 "\n"
                 "Exit status:\n"
                 "  0  success; for update/watch: every node runs the new image\n"
-                "  1  a node or the job failed, or an image is invalid\n"
+                "  1  a node or the job failed, or an image or bundle is invalid\n"
                 "  2  usage error\n"
                 "  3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
                 "  4  the job was cancelled\n"

@@ -20,6 +20,7 @@
 #include "canfleet/image.h"
 #include "canfleet/sha256.h"
 #include "cmd-image.h"
+#include "file-io.h"
 
 #define EXIT_BAD_INPUT 1
 #define EXIT_USAGE     2
@@ -66,8 +67,9 @@ static void image_usage(FILE *f)
             "                      flash layout (default 256K)\n"
             "  -o --output OUT     where to write the image (replaced atomically)\n"
             "\n"
-            "inspect FILE   print the trailer and whether CRC, trailer, vector table and payload\n"
-            "               SHA-256 are valid; exit status 0 when the image is valid, 1 when not\n"
+            "inspect FILE   print the trailer and whether CRC, trailer, vector table, payload SHA-256\n"
+            "               and padding (0xFF from the payload's end up to the trailer) are valid;\n"
+            "               canfleetd runs the same check; exit status 0 when valid, 1 when not\n"
             "     --json           print one JSON object instead\n"
             "\n"
             "Examples:\n"
@@ -192,123 +194,6 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* ---- file I/O --------------------------------------------------------------------------------- */
-
-/* Read at most max bytes of path into buf; *len gets the file's full size so the caller can tell
- * "too large" apart from "fits". Negative errno; -EBADFD when path is not a regular file. */
-static int read_file(const char *path, uint8_t *buf, size_t max, uint64_t *len)
-{
-        struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
-        }
-        *len = (uint64_t) st.st_size;
-        size_t want = *len < max ? (size_t) *len : max, got = 0;
-        while (got < want) {
-                ssize_t n = read(fd, buf + got, want - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                got += (size_t) n;
-        }
-        close(fd);
-        if (got != want)
-                return -EIO; /* the file shrank while we read it */
-        return 0;
-}
-
-static const char *read_strerror(int r)
-{
-        return r == -EBADFD ? "not a regular file" : strerror(-r);
-}
-
-/* Write data to path through a temporary file in the same directory and rename(), so that a reader
- * (or a crash) sees either the old file or the whole new one. Negative errno. */
-static int write_atomic(const char *path, const uint8_t *data, size_t len)
-{
-        char *dup = strdup(path), *tmp = NULL;
-        int fd = -1, r;
-
-        if (!dup)
-                return -ENOMEM;
-        char *base = basename(dup);
-        char *dirdup = strdup(path);
-        if (!dirdup) {
-                free(dup);
-                return -ENOMEM;
-        }
-        const char *dir = dirname(dirdup);
-        if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
-                tmp = NULL;
-                r = -ENOMEM;
-                goto out;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = -errno;
-                free(tmp);
-                tmp = NULL;
-                goto out;
-        }
-        /* mkostemp() creates 0600; an image is no secret, give it what a plain create would */
-        mode_t um = umask(0);
-        umask(um);
-        if (fchmod(fd, 0666 & ~um) < 0) {
-                r = -errno;
-                goto out;
-        }
-        for (size_t done = 0; done < len;) {
-                ssize_t n = write(fd, data + done, len - done);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        goto out;
-                }
-                done += (size_t) n;
-        }
-        if (fsync(fd) < 0) {
-                r = -errno;
-                goto out;
-        }
-        if (close(fd) < 0) {
-                fd = -1;
-                r = -errno;
-                goto out;
-        }
-        fd = -1;
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                goto out;
-        }
-        free(tmp);
-        tmp = NULL;
-        r = 0;
-out:
-        if (fd >= 0)
-                close(fd);
-        if (tmp) {
-                unlink(tmp);
-                free(tmp);
-        }
-        free(dup);
-        free(dirdup);
-        return r;
-}
 
 /* ---- options ---------------------------------------------------------------------------------- */
 
@@ -458,9 +343,9 @@ static int image_pack(int argc, char **argv)
 
         uint64_t len;
         memset(area, CF_FLASH_ERASED, sizeof(area));
-        r = read_file(input, area, CF_IMAGE_MAX_PAYLOAD, &len);
+        r = cf_read_file(input, area, CF_IMAGE_MAX_PAYLOAD, &len);
         if (r < 0) {
-                error("cannot read '%s': %s", input, read_strerror(r));
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
                 return EXIT_BAD_INPUT;
         }
         if (len == 0) {
@@ -505,14 +390,14 @@ static int image_pack(int argc, char **argv)
         cf_image_info_pack(&info, area + CF_TRAILER_OFFSET);
         cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
 
-        /* never write what a node would refuse */
-        r = cf_image_check(area, NULL);
+        /* never write what a node or canfleetd would refuse */
+        r = cf_image_check_full(area, NULL);
         if (r != CF_IMAGE_OK) {
                 error("internal error: the packed image does not check out: %s", cf_image_status_str(r));
                 return EXIT_BAD_INPUT;
         }
 
-        r = write_atomic(output, area, sizeof(area));
+        r = cf_write_atomic(output, area, sizeof(area));
         if (r < 0) {
                 error("cannot write '%s': %s", output, strerror(-r));
                 return EXIT_BAD_INPUT;
@@ -528,17 +413,18 @@ static int image_pack(int argc, char **argv)
 
 struct inspection {
         struct cf_image_info info;
-        int status; /* cf_image_check() */
+        int status; /* cf_image_check_full(): the verdict canfleetd reaches on the same bytes */
         uint32_t crc_stored, crc_computed;
         uint32_t sp, reset;
-        bool crc_ok, trailer_ok, vectors_ok, sha_ok;
+        bool crc_ok, trailer_ok, vectors_ok, sha_ok, padding_ok;
 };
 
+/* Each part on its own, so that the report names every fault; the verdict is cf_image_check_full()'s. */
 static void inspect_area(const uint8_t *a, struct inspection *in)
 {
         uint8_t sha[CF_SHA256_LEN];
 
-        in->status = cf_image_check(a, &in->info);
+        in->status = cf_image_check_full(a, &in->info);
         in->crc_stored = cf_le32_get(a + CF_CRC_OFFSET);
         in->crc_computed = cf_crc32_le(CF_CRC32_INIT, a, CF_CRC_OFFSET);
         in->crc_ok = in->crc_stored == in->crc_computed;
@@ -547,15 +433,19 @@ static void inspect_area(const uint8_t *a, struct inspection *in)
         in->reset = cf_le32_get(a + 4);
         in->vectors_ok = cf_image_check_vectors(in->sp, in->reset) == CF_IMAGE_OK;
         in->sha_ok = false;
+        in->padding_ok = false;
         if (in->trailer_ok) {
                 cf_sha256(a, in->info.payload_len, sha);
                 in->sha_ok = memcmp(sha, in->info.payload_sha256, sizeof(sha)) == 0;
+                in->padding_ok = true;
+                for (uint32_t k = in->info.payload_len; k < CF_TRAILER_OFFSET && in->padding_ok; k++)
+                        in->padding_ok = a[k] == CF_FLASH_ERASED;
         }
 }
 
 static bool inspection_valid(const struct inspection *in)
 {
-        return in->status == CF_IMAGE_OK && in->crc_ok && in->trailer_ok && in->vectors_ok && in->sha_ok;
+        return in->status == CF_IMAGE_OK;
 }
 
 static const char *validity(bool ok)
@@ -593,6 +483,7 @@ static int print_json(const char *path, const struct inspection *in)
         json_object_object_add(o, "trailer_valid", json_object_new_boolean(in->trailer_ok));
         json_object_object_add(o, "vectors_valid", json_object_new_boolean(in->vectors_ok));
         json_object_object_add(o, "payload_sha256_valid", json_object_new_boolean(in->sha_ok));
+        json_object_object_add(o, "padding_valid", json_object_new_boolean(in->padding_ok));
 
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -631,10 +522,12 @@ static void print_text(const char *path, const struct inspection *in)
                in->reset);
         printf("payload sha256:  %s\n",
                in->trailer_ok ? validity(in->sha_ok) : "not checked (no valid trailer)");
-        printf("image:           %s\n", inspection_valid(in)
-                                            ? "valid"
-                                            : (in->status != CF_IMAGE_OK ? cf_image_status_str(in->status)
-                                                                         : "payload sha256 mismatch"));
+        printf("padding:         %s\n", in->trailer_ok
+                                            ? (in->padding_ok ? "valid (0xFF up to the trailer)"
+                                                              : "INVALID (bytes after the payload "
+                                                                "are not 0xFF)")
+                                            : "not checked (no valid trailer)");
+        printf("image:           %s\n", inspection_valid(in) ? "valid" : cf_image_status_str(in->status));
 }
 
 static int image_inspect(int argc, char **argv)
@@ -673,9 +566,9 @@ static int image_inspect(int argc, char **argv)
         const char *path = argv[optind];
 
         uint64_t len;
-        r = read_file(path, area, sizeof(area), &len);
+        r = cf_read_file(path, area, sizeof(area), &len);
         if (r < 0) {
-                error("cannot read '%s': %s", path, read_strerror(r));
+                error("cannot read '%s': %s", path, cf_read_strerror(r));
                 return EXIT_BAD_INPUT;
         }
         if (len != CF_IMAGE_AREA_SIZE) {

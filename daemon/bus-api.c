@@ -201,6 +201,10 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         _cleanup_(freep) Node **nodes = NULL;
         size_t n = 0, cap = 0;
 
+        /* Privilege first: an unprivileged caller must not learn from the errors which nodes exist. */
+        r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(msg, "h", &fd);
         if (r < 0)
                 return r;
@@ -213,7 +217,8 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
                 int k = manager_find_node(m, ref, &node);
                 if (k == -EINVAL)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "\"%s\" is not a node reference (BUS:SA or a node path)",
+                                                 "\"%s\" is not a node reference (BUS:SA with SA in decimal "
+                                                 "without sign, spaces or leading zeros, or a node path)",
                                                  ref);
                 if (k < 0)
                         return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", ref);
@@ -266,9 +271,6 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
 
-        r = check_privileged(msg, error);
-        if (r < 0)
-                return r;
         if (n == 0 && !all)
                 return sd_bus_error_set(
                     error, SD_BUS_ERROR_INVALID_ARGS,
@@ -420,15 +422,12 @@ static const sd_bus_vtable node_vtable[] = {
 
 static Job *job_of_path(Manager *m, const char *path)
 {
-        const char *p = path + strlen(JOB_PREFIX);
         if (strncmp(path, JOB_PREFIX "/", strlen(JOB_PREFIX) + 1) != 0)
                 return NULL;
-        p++;
-        char *end;
-        unsigned long id = strtoul(p, &end, 10);
-        if (!*p || *end || *p == '0')
+        unsigned id;
+        if (manager_parse_id(path + strlen(JOB_PREFIX) + 1, &id) < 0)
                 return NULL;
-        return manager_find_job(m, (unsigned) id);
+        return manager_find_job(m, id);
 }
 
 static int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **found,

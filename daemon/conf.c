@@ -1,22 +1,24 @@
-/* Parsing and checking of canfleetd.conf with json-c: one message per problem, naming the key. */
+/* canfleetd.conf: strict JSON (json-strict.c), then json-c's tree checked key by key, naming the key. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <termios.h>
 
 #include <json-c/json.h>
-
-#include <inttypes.h>
 
 #include "canfleet/ccp.h"
 #include "canfleet/sha256.h"
 #include "canfleet/slcan.h"
 #include "cleanup.h"
 #include "conf.h"
+#include "json-strict.h"
 
 #define CAN_SFF_MAX 0x7FFu
 
@@ -45,7 +47,7 @@ static const char *type_name(json_object *o)
         case json_type_boolean:
                 return "a boolean";
         case json_type_double:
-                return "a fraction";
+                return "a number with a fraction or an exponent";
         case json_type_int:
                 return "a number";
         case json_type_object:
@@ -58,14 +60,137 @@ static const char *type_name(json_object *o)
         return "something else";
 }
 
-/* Every key of o must be in allowed. */
-static int check_keys(struct ctx *x, json_object *o, const char *prefix, const char *const *allowed)
+/* A decimal number without sign, spaces or leading zeros, or "0x" and hexadecimal digits when hex:
+ * what JSON itself allows, so that "010" is never read as octal 8 (strtoul's base 0 would). */
+static int parse_unsigned(const char *s, bool hex, uint64_t *out)
+{
+        uint64_t v = 0;
+        const char *p = s;
+        unsigned base = 10;
+        if (hex && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+                base = 16;
+                p += 2;
+        } else if (s[0] == '0' && s[1]) {
+                return -EINVAL;
+        }
+        if (!*p || strlen(p) > 16)
+                return -EINVAL;
+        for (; *p; p++) {
+                unsigned d;
+                if (*p >= '0' && *p <= '9')
+                        d = (unsigned) (*p - '0');
+                else if (base == 16 && *p >= 'a' && *p <= 'f')
+                        d = (unsigned) (*p - 'a' + 10);
+                else if (base == 16 && *p >= 'A' && *p <= 'F')
+                        d = (unsigned) (*p - 'A' + 10);
+                else
+                        return -EINVAL;
+                v = v * base + d;
+        }
+        *out = v;
+        return 0;
+}
+
+static int get_uint(struct ctx *x, json_object *o, const char *key, uint64_t min, uint64_t max,
+                    bool hex_string, uint64_t *out)
+{
+        if (json_object_is_type(o, json_type_int)) {
+                /* json-c clamps what does not fit in 64 bits: say so instead of printing the clamp. */
+                int64_t v = json_object_get_int64(o);
+                if (v == INT64_MAX || v == INT64_MIN)
+                        return fail(x, key, "a number this large is out of range %" PRIu64 "..%" PRIu64, min,
+                                    max);
+                if (v < 0 || (uint64_t) v < min || (uint64_t) v > max)
+                        return fail(x, key, "%" PRId64 " is out of range %" PRIu64 "..%" PRIu64, v, min,
+                                    max);
+                *out = (uint64_t) v;
+                return 0;
+        }
+        if (hex_string && json_object_is_type(o, json_type_string)) {
+                const char *s = json_object_get_string(o);
+                uint64_t v;
+                if (parse_unsigned(s, true, &v) < 0)
+                        return fail(x, key, "\"%s\" is not a number (e.g. 1664 or \"0x680\")", s);
+                if (v < min || v > max)
+                        return fail(x, key, "\"%s\" is out of range 0x%" PRIX64 "..0x%" PRIX64, s, min, max);
+                *out = v;
+                return 0;
+        }
+        return fail(x, key, "%s is not %s", type_name(o),
+                    hex_string ? "a number or a \"0x...\" string" : "a number");
+}
+
+/* Unsigned integer keys: one row each, so that a new key is one line (and its field, of 2, 4 or 8
+ * bytes). */
+struct uint_key {
+        const char *name;
+        size_t offset, size;
+        uint64_t min, max, def;
+        bool hex_string; /* also "0x..." strings, for CAN ids */
+};
+
+#define UINT_KEY(type, key, field, lo, hi, dflt, hex)                                                       \
+        {key, offsetof(type, field), sizeof(((type *) 0)->field), lo, hi, dflt, hex}
+
+static void set_uint(void *base, const struct uint_key *k, uint64_t v)
+{
+        char *p = (char *) base + k->offset;
+        switch (k->size) {
+        case sizeof(uint16_t): {
+                uint16_t u = (uint16_t) v;
+                memcpy(p, &u, sizeof u);
+                break;
+        }
+        case sizeof(uint32_t): {
+                uint32_t u = (uint32_t) v;
+                memcpy(p, &u, sizeof u);
+                break;
+        }
+        default: {
+                uint64_t u = v;
+                memcpy(p, &u, sizeof u);
+                break;
+        }
+        }
+}
+
+/* Defaults first, then the keys o has; prefix is "" or "buses[N]." for the messages. */
+static int parse_uint_keys(struct ctx *x, json_object *o, const char *prefix, const struct uint_key *keys,
+                           size_t n, void *base)
+{
+        for (size_t i = 0; i < n; i++) {
+                set_uint(base, &keys[i], keys[i].def);
+                json_object *f;
+                if (!json_object_object_get_ex(o, keys[i].name, &f))
+                        continue;
+                char k[256];
+                uint64_t v;
+                snprintf(k, sizeof k, "%s%s", prefix, keys[i].name);
+                int r = get_uint(x, f, k, keys[i].min, keys[i].max, keys[i].hex_string, &v);
+                if (r < 0)
+                        return r;
+                set_uint(base, &keys[i], v);
+        }
+        return 0;
+}
+
+static bool uint_key_known(const struct uint_key *keys, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(keys[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
+/* Every key of o must be in allowed or in keys. */
+static int check_keys(struct ctx *x, json_object *o, const char *prefix, const char *const *allowed,
+                      const struct uint_key *keys, size_t n_keys)
 {
         json_object_object_foreach(o, k, v)
         {
                 (void) v;
-                bool ok = false;
-                for (const char *const *a = allowed; *a; a++)
+                bool ok = uint_key_known(keys, n_keys, k);
+                for (const char *const *a = allowed; *a && !ok; a++)
                         if (strcmp(*a, k) == 0)
                                 ok = true;
                 if (!ok) {
@@ -75,33 +200,6 @@ static int check_keys(struct ctx *x, json_object *o, const char *prefix, const c
                 }
         }
         return 0;
-}
-
-static int get_uint(struct ctx *x, json_object *o, const char *key, uint64_t min, uint64_t max,
-                    bool hex_string, uint64_t *out)
-{
-        if (json_object_is_type(o, json_type_int)) {
-                int64_t v = json_object_get_int64(o);
-                if (v < 0 || (uint64_t) v < min || (uint64_t) v > max)
-                        return fail(x, key, "%" PRId64 " is out of range %" PRIu64 "..%" PRIu64, v, min,
-                                    max);
-                *out = (uint64_t) v;
-                return 0;
-        }
-        if (hex_string && json_object_is_type(o, json_type_string)) {
-                const char *s = json_object_get_string(o);
-                char *end;
-                errno = 0;
-                unsigned long long v = strtoull(s, &end, 0);
-                if (errno || !*s || *end || *s == '-')
-                        return fail(x, key, "\"%s\" is not a number (e.g. 1664 or \"0x680\")", s);
-                if (v < min || v > max)
-                        return fail(x, key, "\"%s\" is out of range 0x%" PRIX64 "..0x%" PRIX64, s, min, max);
-                *out = v;
-                return 0;
-        }
-        return fail(x, key, "%s is not %s", type_name(o),
-                    hex_string ? "a number or a \"0x...\" string" : "a number");
 }
 
 static int get_string(struct ctx *x, json_object *o, const char *key, const char **out)
@@ -157,6 +255,18 @@ static bool slcan_bitrate_ok(uint32_t b)
         return cf_slcan_bitrate_code(b) != 0;
 }
 
+/* What Linux's dev_valid_name() accepts, so that a name the kernel cannot have is refused here. */
+static bool valid_ifname(const char *s)
+{
+        size_t n = strlen(s);
+        if (n < 1 || n >= 16 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (*p == '/' || *p == ':' || *p == ' ' || (*p >= '\t' && *p <= '\r'))
+                        return false;
+        return true;
+}
+
 static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o, const char *key)
 {
         const char *s;
@@ -171,10 +281,9 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
                 b->baud = 115200;
                 const char *at = strrchr(s + 6, '@');
                 if (at) {
-                        char *end;
-                        errno = 0;
-                        unsigned long v = strtoul(at + 1, &end, 10);
-                        if (errno || !at[1] || *end || v > UINT32_MAX || !valid_baud((uint32_t) v))
+                        uint64_t v;
+                        if (parse_unsigned(at + 1, false, &v) < 0 || v > UINT32_MAX ||
+                            !valid_baud((uint32_t) v))
                                 return fail(x, key, "\"%s\": \"%s\" is not a serial speed (e.g. 115200)", s,
                                             at + 1);
                         b->baud = (uint32_t) v;
@@ -190,7 +299,7 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
         }
         if (strncmp(s, "socketcan:", 10) == 0 && s[10]) {
                 b->kind = CF_TRANSPORT_SOCKETCAN;
-                if (strlen(s + 10) >= 16 || strchr(s + 10, '/'))
+                if (!valid_ifname(s + 10))
                         return fail(x, key, "\"%s\": \"%s\" is not a network interface name", s, s + 10);
                 b->device = strdup(s + 10);
                 return b->device ? 0 : -ENOMEM;
@@ -207,7 +316,7 @@ static int parse_node(struct ctx *x, struct cf_bus_conf *b, json_object *o, cons
 
         n->seedkey_echo = b->seedkey_echo;
         if (json_object_is_type(o, json_type_int)) {
-                r = get_uint(x, o, key, 1, 0xFFFF, false, &v);
+                r = get_uint(x, o, key, CF_CCP_STATION_MIN, CF_CCP_STATION_MAX, false, &v);
                 if (r < 0)
                         return r;
                 n->station = (uint16_t) v;
@@ -216,14 +325,14 @@ static int parse_node(struct ctx *x, struct cf_bus_conf *b, json_object *o, cons
         } else if (json_object_is_type(o, json_type_object)) {
                 static const char *const allowed[] = {"station", "cro_id", "dto_id", "seedkey", NULL};
                 snprintf(k, sizeof k, "%s.", key);
-                r = check_keys(x, o, k, allowed);
+                r = check_keys(x, o, k, allowed, NULL, 0);
                 if (r < 0)
                         return r;
                 json_object *f;
                 snprintf(k, sizeof k, "%s.station", key);
                 if (!json_object_object_get_ex(o, "station", &f))
                         return fail(x, k, "missing");
-                r = get_uint(x, f, k, 1, 0xFFFF, false, &v);
+                r = get_uint(x, f, k, CF_CCP_STATION_MIN, CF_CCP_STATION_MAX, false, &v);
                 if (r < 0)
                         return r;
                 n->station = (uint16_t) v;
@@ -260,30 +369,118 @@ static int parse_node(struct ctx *x, struct cf_bus_conf *b, json_object *o, cons
         return 0;
 }
 
+/*
+ * The CAN ids of a bus: every node the gateway may talk to there (those listed in nodes, and the
+ * other stations of the scan range with the bus's ids, as cf_bus_node_conf() gives them) has its
+ * own CRO and DTO id, and no id is both a CRO and a DTO. Otherwise a command would reach two nodes,
+ * or an answer would be taken for another node's, or for a command. Listed nodes are checked first,
+ * in order, so that the message names the later of two entries; then the scan range.
+ */
+enum { ID_FREE, ID_CRO, ID_DTO };
+
+struct id_use {
+        uint8_t what;
+        uint16_t station;
+};
+
+static const char *id_role(uint8_t what)
+{
+        return what == ID_CRO ? "CRO" : "DTO";
+}
+
+static void describe_station(const struct cf_bus_conf *b, uint16_t sa, char *buf, size_t size)
+{
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i].station == sa) {
+                        snprintf(buf, size, "station %u (nodes[%zu])", sa, i);
+                        return;
+                }
+        snprintf(buf, size, "station %u (scan [%u, %u])", sa, b->scan_first, b->scan_last);
+}
+
+static int claim_id(struct ctx *x, const struct cf_bus_conf *b, struct id_use *ids, uint32_t id,
+                    uint8_t what, uint16_t sa, const char *key, bool scanned)
+{
+        if (ids[id].what == ID_FREE) {
+                ids[id] = (struct id_use){.what = what, .station = sa};
+                return 0;
+        }
+        char other[64];
+        describe_station(b, ids[id].station, other, sizeof other);
+        if (ids[id].station == sa)
+                return fail(x, key, "station %u: its %s id 0x%X is also its %s id", sa, id_role(what), id,
+                            id_role(ids[id].what));
+        if (scanned) { /* say which station and why it has that id */
+                bool other_listed = false;
+                for (size_t i = 0; i < b->n_nodes; i++)
+                        other_listed |= b->nodes[i].station == ids[id].station;
+                return fail(x, key, "station %u would use %s id 0x%X (%s + %u), already the %s id of %s; %s",
+                            sa, id_role(what), id, what == ID_CRO ? "cro_base" : "dto_base", sa,
+                            id_role(ids[id].what), other,
+                            other_listed ? "narrow scan or change that node's ids"
+                                         : "narrow scan or move cro_base and dto_base apart");
+        }
+        return fail(x, key, "%s id 0x%X is already the %s id of %s", id_role(what), id,
+                    id_role(ids[id].what), other);
+}
+
+static int check_can_ids(struct ctx *x, const struct cf_bus_conf *b, const char *prefix)
+{
+        struct id_use ids[CAN_SFF_MAX + 1] = {{0}};
+        char k[320];
+        int r;
+
+        for (size_t i = 0; i < b->n_nodes; i++) {
+                const struct cf_node_conf *n = &b->nodes[i];
+                snprintf(k, sizeof k, "%s.nodes[%zu]", prefix, i);
+                r = claim_id(x, b, ids, n->cro_id, ID_CRO, n->station, k, false);
+                if (r < 0)
+                        return r;
+                r = claim_id(x, b, ids, n->dto_id, ID_DTO, n->station, k, false);
+                if (r < 0)
+                        return r;
+        }
+        snprintf(k, sizeof k, "%s.scan", prefix);
+        for (unsigned sa = b->scan_first; sa <= b->scan_last; sa++) {
+                bool listed = false;
+                for (size_t i = 0; i < b->n_nodes; i++)
+                        listed |= b->nodes[i].station == sa;
+                if (listed)
+                        continue;
+                r = claim_id(x, b, ids, b->cro_base + sa, ID_CRO, (uint16_t) sa, k, true);
+                if (r < 0)
+                        return r;
+                r = claim_id(x, b, ids, b->dto_base + sa, ID_DTO, (uint16_t) sa, k, true);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const struct uint_key bus_uints[] = {
+    UINT_KEY(struct cf_bus_conf, "bitrate", bitrate, 1000, 1000000, 500000, false),
+    UINT_KEY(struct cf_bus_conf, "cro_base", cro_base, 0, CAN_SFF_MAX, CF_CCP_CRO_BASE_DEFAULT, true),
+    UINT_KEY(struct cf_bus_conf, "dto_base", dto_base, 0, CAN_SFF_MAX, CF_CCP_DTO_BASE_DEFAULT, true),
+    UINT_KEY(struct cf_bus_conf, "max_parallel", max_parallel, 1, 1024, 16, false),
+};
+
 static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"name",     "transport", "bitrate",      "nodes",   "scan",
-                                              "cro_base", "dto_base",  "max_parallel", "seedkey", NULL};
+        static const char *const allowed[] = {"name", "transport", "nodes", "scan", "seedkey", NULL};
         struct cf_bus_conf *b = &c->buses[idx];
         char p[64], k[256];
         json_object *f;
-        uint64_t v;
         int r;
 
         snprintf(p, sizeof p, "buses[%zu]", idx);
         if (!json_object_is_type(o, json_type_object))
                 return fail(x, p, "%s is not an object", type_name(o));
         snprintf(k, sizeof k, "%s.", p);
-        r = check_keys(x, o, k, allowed);
+        r = check_keys(x, o, k, allowed, bus_uints, ELEMENTSOF(bus_uints));
         if (r < 0)
                 return r;
 
-        *b = (struct cf_bus_conf){.bitrate = 500000,
-                                  .scan_first = CF_CCP_STATION_MIN,
-                                  .scan_last = CF_CCP_STATION_MAX,
-                                  .cro_base = CF_CCP_CRO_BASE_DEFAULT,
-                                  .dto_base = CF_CCP_DTO_BASE_DEFAULT,
-                                  .max_parallel = 16};
+        *b = (struct cf_bus_conf){.scan_first = CF_CCP_STATION_MIN, .scan_last = CF_CCP_STATION_MAX};
 
         snprintf(k, sizeof k, "%s.name", p);
         if (!json_object_object_get_ex(o, "name", &f))
@@ -306,40 +503,16 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
         if (r < 0)
                 return r;
 
-        if (json_object_object_get_ex(o, "bitrate", &f)) {
-                snprintf(k, sizeof k, "%s.bitrate", p);
-                r = get_uint(x, f, k, 1000, 1000000, false, &v);
-                if (r < 0)
-                        return r;
-                b->bitrate = (uint32_t) v;
-        }
+        snprintf(k, sizeof k, "%s.", p);
+        r = parse_uint_keys(x, o, k, bus_uints, ELEMENTSOF(bus_uints), b);
+        if (r < 0)
+                return r;
         if (b->kind == CF_TRANSPORT_SLCAN && !slcan_bitrate_ok(b->bitrate)) {
                 snprintf(k, sizeof k, "%s.bitrate", p);
                 return fail(x, k,
                             "%u is not an SLCAN bitrate (10000, 20000, 50000, 100000, 125000, 250000, "
                             "500000, 800000, 1000000)",
                             b->bitrate);
-        }
-        if (json_object_object_get_ex(o, "cro_base", &f)) {
-                snprintf(k, sizeof k, "%s.cro_base", p);
-                r = get_uint(x, f, k, 0, CAN_SFF_MAX, true, &v);
-                if (r < 0)
-                        return r;
-                b->cro_base = (uint32_t) v;
-        }
-        if (json_object_object_get_ex(o, "dto_base", &f)) {
-                snprintf(k, sizeof k, "%s.dto_base", p);
-                r = get_uint(x, f, k, 0, CAN_SFF_MAX, true, &v);
-                if (r < 0)
-                        return r;
-                b->dto_base = (uint32_t) v;
-        }
-        if (json_object_object_get_ex(o, "max_parallel", &f)) {
-                snprintf(k, sizeof k, "%s.max_parallel", p);
-                r = get_uint(x, f, k, 1, 1024, false, &v);
-                if (r < 0)
-                        return r;
-                b->max_parallel = (unsigned) v;
         }
         if (json_object_object_get_ex(o, "seedkey", &f)) {
                 snprintf(k, sizeof k, "%s.seedkey", p);
@@ -354,11 +527,13 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
                 uint64_t first, last;
                 char ke[320];
                 snprintf(ke, sizeof ke, "%s[0]", k);
-                r = get_uint(x, json_object_array_get_idx(f, 0), ke, 1, 0xFFFF, false, &first);
+                r = get_uint(x, json_object_array_get_idx(f, 0), ke, CF_CCP_STATION_MIN, CF_CCP_STATION_MAX,
+                             false, &first);
                 if (r < 0)
                         return r;
                 snprintf(ke, sizeof ke, "%s[1]", k);
-                r = get_uint(x, json_object_array_get_idx(f, 1), ke, first, 0xFFFF, false, &last);
+                r = get_uint(x, json_object_array_get_idx(f, 1), ke, first, CF_CCP_STATION_MAX, false,
+                             &last);
                 if (r < 0)
                         return r;
                 b->scan_first = (uint16_t) first;
@@ -387,32 +562,151 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
                         r = parse_node(x, b, json_object_array_get_idx(f, i), ke, &b->nodes[i]);
                         if (r < 0)
                                 return r;
-                        for (size_t j = 0; j < i; j++) {
+                        for (size_t j = 0; j < i; j++)
                                 if (b->nodes[j].station == b->nodes[i].station)
                                         return fail(x, ke, "station %u is already nodes[%zu]",
                                                     b->nodes[i].station, j);
-                                if (b->nodes[j].dto_id == b->nodes[i].dto_id)
-                                        return fail(x, ke, "DTO id 0x%X is already that of nodes[%zu]",
-                                                    b->nodes[i].dto_id, j);
-                        }
                         b->n_nodes++;
                 }
         }
-        return 0;
+        return check_can_ids(x, b, p);
 }
+
+/* "//" collapsed, "." dropped, ".." resolved against what is before it, no trailing '/'. */
+static char *normalise_path(const char *path)
+{
+        size_t n = strlen(path);
+        char *out = malloc(n + 2);
+        if (!out)
+                return NULL;
+        bool abs = path[0] == '/';
+        size_t root = abs ? 1 : 0, o = root;
+        if (abs)
+                out[0] = '/';
+        for (const char *p = path; *p;) {
+                while (*p == '/')
+                        p++;
+                const char *e = strchrnul(p, '/');
+                size_t l = (size_t) (e - p);
+                if (l == 0)
+                        break;
+                size_t last = o; /* where out's last component starts */
+                while (last > root && out[last - 1] != '/')
+                        last--;
+                bool last_is_up = o - last == 2 && out[last] == '.' && out[last + 1] == '.';
+                if (l == 1 && p[0] == '.') {
+                        /* same directory */
+                } else if (l == 2 && p[0] == '.' && p[1] == '.' && o > root && !last_is_up) {
+                        o = last > root ? last - 1 : root;
+                } else if (l == 2 && p[0] == '.' && p[1] == '.' && abs && o == root) {
+                        /* "/.." is "/" */
+                } else {
+                        if (o > root)
+                                out[o++] = '/';
+                        memcpy(out + o, p, l);
+                        o += l;
+                }
+                p = e;
+        }
+        if (o == 0)
+                out[o++] = '.';
+        out[o] = 0;
+        return out;
+}
+
+/* The same tty under two names (a by-id symlink, "//", "/./", "..") is one device: compare what
+ * realpath() says. A device that is not there yet (an adapter plugged in later) is compared by its
+ * resolved directory and its name, or at worst as a normalised string. */
+static char *canonical_device(const char *dev)
+{
+        char *r = realpath(dev, NULL);
+        if (r)
+                return r;
+        char *norm = normalise_path(dev);
+        if (!norm)
+                return NULL;
+        char *slash = strrchr(norm, '/');
+        if (!slash || slash == norm)
+                return norm;
+        *slash = 0;
+        char *dir = realpath(norm, NULL);
+        *slash = '/';
+        if (!dir)
+                return norm;
+        char *joined;
+        if (asprintf(&joined, "%s%s", strcmp(dir, "/") == 0 ? "" : dir, slash) < 0)
+                joined = NULL;
+        free(dir);
+        if (!joined)
+                return norm;
+        free(norm);
+        return joined;
+}
+
+/* One bus per SLCAN device and per SocketCAN interface: two buses on one would fight over it. */
+static int check_devices(struct ctx *x, struct cf_conf *c)
+{
+        char k[64];
+        for (size_t i = 0; i < c->n_buses; i++) {
+                snprintf(k, sizeof k, "buses[%zu].transport", i);
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(c->buses[i].transport, c->buses[j].transport) == 0)
+                                return fail(x, k, "\"%s\" is already the transport of buses[%zu]",
+                                            c->buses[i].transport, j);
+        }
+        char **canon = calloc(c->n_buses ? c->n_buses : 1, sizeof *canon);
+        if (!canon)
+                return -ENOMEM;
+        int r = 0;
+        for (size_t i = 0; i < c->n_buses && r == 0; i++) {
+                const struct cf_bus_conf *b = &c->buses[i];
+                if (b->kind == CF_TRANSPORT_SLCAN) {
+                        canon[i] = canonical_device(b->device);
+                } else {
+                        /* An interface can have altnames: the index says whether two names are one. */
+                        unsigned idx = if_nametoindex(b->device);
+                        if (idx == 0 || asprintf(&canon[i], "if:%u", idx) < 0)
+                                canon[i] = strdup(b->device);
+                }
+                if (!canon[i]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                snprintf(k, sizeof k, "buses[%zu].transport", i);
+                for (size_t j = 0; j < i && r == 0; j++) {
+                        if (c->buses[j].kind != b->kind || strcmp(canon[i], canon[j]) != 0)
+                                continue;
+                        if (b->kind == CF_TRANSPORT_SOCKETCAN)
+                                r = fail(x, k, "\"%s\": interface %s is already that of buses[%zu] (\"%s\")",
+                                         b->transport, b->device, j, c->buses[j].transport);
+                        else
+                                r = fail(x, k, "\"%s\": %s is the device of buses[%zu] (\"%s\")",
+                                         b->transport, canon[i], j, c->buses[j].transport);
+                }
+        }
+        for (size_t i = 0; i < c->n_buses; i++)
+                free(canon[i]);
+        free(canon);
+        return r;
+}
+
+static const struct uint_key root_uints[] = {
+    UINT_KEY(struct cf_conf, "max_parallel", max_parallel, 1, 4096, 64, false),
+    UINT_KEY(struct cf_conf, "reboot_timeout_ms", reboot_timeout_ms, 100, 86400000, 60000, false),
+    UINT_KEY(struct cf_conf, "retries", retries, 1, 20, 3, false),
+    UINT_KEY(struct cf_conf, "reply_timeout_ms", reply_timeout_ms, 1, 60000, 25, false),
+    UINT_KEY(struct cf_conf, "node_lost_timeout_s", node_lost_timeout_s, 1, 3600, 30, false),
+};
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"fleet_key_file", "state_dir",         "cache_dir", "buses",
-                                              "max_parallel",   "reboot_timeout_ms", "retries",   "reply_timeout_ms",
-                                              NULL};
+        static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "buses", NULL};
         json_object *f;
-        uint64_t v;
         int r;
 
         if (!json_object_is_type(root, json_type_object))
                 return fail(x, NULL, "the configuration is %s, not an object", type_name(root));
-        r = check_keys(x, root, "", allowed);
+        r = check_keys(x, root, "", allowed, root_uints, ELEMENTSOF(root_uints));
         if (r < 0)
                 return r;
 
@@ -430,34 +724,9 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
                         return -ENOMEM;
         }
 
-        c->max_parallel = 64;
-        c->reboot_timeout_ms = 60000;
-        c->retries = 3;
-        c->reply_timeout_ms = 25;
-        if (json_object_object_get_ex(root, "max_parallel", &f)) {
-                r = get_uint(x, f, "max_parallel", 1, 4096, false, &v);
-                if (r < 0)
-                        return r;
-                c->max_parallel = (unsigned) v;
-        }
-        if (json_object_object_get_ex(root, "reboot_timeout_ms", &f)) {
-                r = get_uint(x, f, "reboot_timeout_ms", 100, 86400000, false, &v);
-                if (r < 0)
-                        return r;
-                c->reboot_timeout_ms = (uint32_t) v;
-        }
-        if (json_object_object_get_ex(root, "retries", &f)) {
-                r = get_uint(x, f, "retries", 1, 20, false, &v);
-                if (r < 0)
-                        return r;
-                c->retries = (unsigned) v;
-        }
-        if (json_object_object_get_ex(root, "reply_timeout_ms", &f)) {
-                r = get_uint(x, f, "reply_timeout_ms", 1, 60000, false, &v);
-                if (r < 0)
-                        return r;
-                c->reply_timeout_ms = (uint32_t) v;
-        }
+        r = parse_uint_keys(x, root, "", root_uints, ELEMENTSOF(root_uints), c);
+        if (r < 0)
+                return r;
 
         if (!json_object_object_get_ex(root, "buses", &f))
                 return fail(x, "buses", "missing");
@@ -475,38 +744,47 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < i; j++)
-                        if (strcmp(c->buses[i].transport, c->buses[j].transport) == 0) {
-                                char k[64];
-                                snprintf(k, sizeof k, "buses[%zu].transport", i);
-                                return fail(x, k, "\"%s\" is already the transport of buses[%zu]",
-                                            c->buses[i].transport, j);
-                        }
-        return 0;
+        return check_devices(x, c);
 }
 
-int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error)
+int cf_conf_parse_len(const char *text, size_t len, const char *path, struct cf_conf **ret, char **error)
 {
         struct ctx x = {.path = path, .error = error};
         if (error)
                 *error = NULL;
+        if (len > CF_CONF_MAX_SIZE)
+                return fail(&x, NULL, "is too large (%zu bytes, at most %u)", len, CF_CONF_MAX_SIZE);
 
+        /* json-c accepts comments, trailing commas, single quotes, duplicate keys (the last wins),
+         * octal-looking numbers and text after the value: only RFC 8259 reaches it. */
+        struct cf_json_error je;
+        int r = cf_json_check(text, len, &je);
+        if (r == -ENOMEM)
+                return -ENOMEM;
+        if (r < 0)
+                return fail(&x, NULL, "line %u, column %u: not valid JSON: %s", je.line, je.column,
+                            je.message);
+
+        /* A copy ending in NUL, handed over with that NUL (cf_json_check() allows no other): json-c
+         * then knows the text ends there, also after a bare number. */
+        _cleanup_(freep) char *copy = malloc(len + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, text, len);
+        copy[len] = 0;
         json_tokener *tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
-        json_object *root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        json_object *root = json_tokener_parse_ex(tok, copy, (int) len + 1);
         enum json_tokener_error jerr = json_tokener_get_error(tok);
         if (!root && jerr == json_tokener_continue)
                 jerr = json_tokener_error_parse_eof;
-        size_t off = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
         if (jerr != json_tokener_success || !root) {
-                unsigned line = 1;
-                for (size_t i = 0; i < off && text[i]; i++)
-                        line += text[i] == '\n';
+                /* Not expected after cf_json_check(); kept so that a difference between the two is an
+                 * error, never a half-read configuration. */
                 json_object_put(root);
-                return fail(&x, NULL, "line %u: not valid JSON: %s", line, json_tokener_error_desc(jerr));
+                return fail(&x, NULL, "not valid JSON: %s", json_tokener_error_desc(jerr));
         }
 
         struct cf_conf *c = calloc(1, sizeof *c);
@@ -514,7 +792,7 @@ int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char
                 json_object_put(root);
                 return -ENOMEM;
         }
-        int r = parse_root(&x, root, c);
+        r = parse_root(&x, root, c);
         json_object_put(root);
         if (r >= 0) {
                 c->path = strdup(path);
@@ -531,22 +809,81 @@ int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char
         return 0;
 }
 
-static int read_small_file(const char *path, size_t max, char **ret)
+int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error)
 {
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
+        return cf_conf_parse_len(text, strlen(text), path, ret, error);
+}
+
+static const char *file_kind(mode_t m)
+{
+        if (S_ISDIR(m))
+                return "a directory";
+        if (S_ISFIFO(m))
+                return "a FIFO (named pipe)";
+        if (S_ISCHR(m))
+                return "a character device";
+        if (S_ISBLK(m))
+                return "a block device";
+        if (S_ISSOCK(m))
+                return "a socket";
+        return "not a plain file";
+}
+
+__attribute__((format(printf, 3, 4))) static int file_fail(char **error, int r, const char *fmt, ...)
+{
+        if (!error)
+                return r;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(error, fmt, ap) < 0)
+                *error = NULL;
+        va_end(ap);
+        return r;
+}
+
+int cf_read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len, char **error)
+{
+        struct stat st;
+
+        if (error)
+                *error = NULL;
+        /* stat() first: opening a device can have effects (a tty raises DTR, a watchdog starts). */
+        if (stat(path, &st) < 0)
+                return file_fail(error, -errno, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+                                 "%s: is %s, not a regular file", path, file_kind(st.st_mode));
+        /* O_NONBLOCK: should a FIFO have taken its place since, open() must not wait for a writer. */
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return file_fail(error, -errno, "%s: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return file_fail(error, -errno, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return file_fail(error, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+                                 "%s: is %s, not a regular file", path, file_kind(st.st_mode));
+        if ((uint64_t) st.st_size > max)
+                return file_fail(error, -EFBIG, "%s: is too large (%jd bytes, at most %zu)", path,
+                                 (intmax_t) st.st_size, max);
         _cleanup_(freep) char *buf = malloc(max + 1);
         if (!buf)
                 return -ENOMEM;
-        size_t n = fread(buf, 1, max + 1, f);
-        if (ferror(f))
-                return -EIO;
-        if (n > max)
-                return -EFBIG;
+        size_t n = 0;
+        for (;;) { /* files that grow or whose size stat() does not know (/proc) */
+                ssize_t k = read(fd, buf + n, max + 1 - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return file_fail(error, -errno, "%s: %s", path, strerror(errno));
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return file_fail(error, -EFBIG, "%s: is too large (more than %zu bytes)", path, max);
+        }
         buf[n] = 0;
-        if (strlen(buf) != n)
-                return -EBADMSG;
+        if (ret_len)
+                *ret_len = n;
         *ret = TAKE_PTR(buf);
         return 0;
 }
@@ -554,26 +891,29 @@ static int read_small_file(const char *path, size_t max, char **ret)
 int cf_conf_load(const char *path, struct cf_conf **ret, char **error)
 {
         _cleanup_(freep) char *text = NULL;
-        int r = read_small_file(path, 1024 * 1024, &text);
+        size_t len;
+        int r = cf_read_regular_file(path, CF_CONF_MAX_SIZE, &text, &len, error);
         if (r < 0) {
-                if (error && asprintf(error, "%s: %s", path, strerror(-r)) < 0)
-                        *error = NULL;
+                if (r == -ENOMEM && error && !*error)
+                        *error = strdup("out of memory");
                 return r;
         }
-        return cf_conf_parse(text, path, ret, error);
+        return cf_conf_parse_len(text, len, path, ret, error);
 }
 
 int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN], char **error)
 {
         struct ctx x = {.path = c->path, .error = error};
         _cleanup_(freep) char *text = NULL;
-        int r = read_small_file(c->fleet_key_file, 4096, &text);
+        _cleanup_(freep) char *why = NULL;
+        size_t len = 0;
+        int r = cf_read_regular_file(c->fleet_key_file, 4096, &text, &len, &why);
         if (r < 0) {
-                fail(&x, "fleet_key_file", "%s: %s", c->fleet_key_file, strerror(-r));
+                fail(&x, "fleet_key_file", "%s", why ? why : strerror(-r));
                 return r;
         }
-        r = cf_fleet_key_parse(text, strlen(text), key);
-        cf_memzero(text, strlen(text));
+        r = cf_fleet_key_parse(text, len, key);
+        cf_memzero(text, len);
         if (r < 0)
                 return fail(&x, "fleet_key_file", "%s: not 64 hexadecimal characters", c->fleet_key_file);
         return 0;

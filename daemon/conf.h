@@ -1,4 +1,4 @@
-/* canfleetd's configuration: the JSON file (json-c), checked key by key, with messages that name the key. */
+/* canfleetd's configuration: strict JSON, checked key by key, with messages that name the key. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,6 +9,9 @@
 
 #define CF_CONF_DEFAULT_PATH "/etc/canfleet/canfleetd.conf"
 #define CF_BUS_NAME_MAX      15
+/* A configuration larger than this is a mistake (a log or an image given by accident), not a fleet:
+ * 80 buses of 63 node objects each take about 400 KB. */
+#define CF_CONF_MAX_SIZE (1024u * 1024u)
 
 /*
  * {
@@ -21,18 +24,25 @@
  *   "reply_timeout_ms": 25,                         the shortest wait for an answer, per try: CCP's
  *                                                   25 ms by default; raise it for slow adapters or
  *                                                   a loaded gateway (longer CCP time-outs still apply)
+ *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-session
+ *                                                   is probed before it fails as offline (1..3600)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
- *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF"
+ *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
+ *                                                   one bus per device (compared after resolving
+ *                                                   symlinks) and per interface
  *       "bitrate": 500000,
  *       "nodes": [1, 2, {"station": 3, "cro_id": "0x700", "dto_id": 1856, "seedkey": "echo"}],
- *       "scan": [1, 63],
+ *       "scan": [1, 63],                            stations are 1..63
  *       "cro_base": "0x680", "dto_base": "0x6C0",   numbers or "0x..." strings, 11-bit
  *       "max_parallel": 16,
  *       "seedkey": "hmac"                           or "echo"
  *   } ]
  * }
- * Unknown keys are refused (a misspelt key would otherwise be silently ignored).
+ * Unknown keys are refused (a misspelt key would otherwise be silently ignored). The text must be
+ * RFC 8259 JSON exactly (json-strict.h: no comments, trailing commas, duplicate keys, leading
+ * zeros...). On each bus, the nodes listed and the stations of the scan range (with the bus's
+ * ids) must not share a CAN id: no CRO id twice, no DTO id twice, no CRO id that is a DTO id.
  */
 
 enum cf_transport_kind {
@@ -71,6 +81,7 @@ struct cf_conf {
         uint32_t reboot_timeout_ms;
         unsigned retries;
         uint32_t reply_timeout_ms;
+        uint32_t node_lost_timeout_s;
         struct cf_bus_conf *buses;
         size_t n_buses;
 };
@@ -78,14 +89,28 @@ struct cf_conf {
 /* Parse text (the contents of path; path is only used in messages). On error returns a negative
  * errno and *error is a message "PATH: KEY: problem", e.g.
  *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV" or "socketcan:IF"
- * (the caller frees it). */
+ *   /etc/x.conf: line 3, column 17: not valid JSON: trailing comma before '}'
+ * (the caller frees it). error may be NULL. */
 int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error);
-/* Read and parse path. */
+/* The same for len bytes that need not end in a NUL (any bytes are safe: the fuzzing entry point). */
+int cf_conf_parse_len(const char *text, size_t len, const char *path, struct cf_conf **ret, char **error);
+/* Read (cf_read_regular_file(), at most CF_CONF_MAX_SIZE) and parse path. */
 int cf_conf_load(const char *path, struct cf_conf **ret, char **error);
 struct cf_conf *cf_conf_free(struct cf_conf *c);
 
+/* Read a file the configuration is or names (the configuration, fleet_key_file; later the keyring)
+ * without ever blocking: anything but a regular file (a FIFO, directory, device, socket) is refused
+ * before it is opened, and again after (opened O_NONBLOCK|O_NOCTTY, in case it was swapped), so that
+ * a FIFO cannot stall the start and a device is never opened. Refuses more than max bytes. On
+ * success *ret holds the bytes plus a NUL, *ret_len their number (ret_len may be NULL). On error a
+ * negative errno and *error = "PATH: problem", e.g.
+ *   /etc/canfleet/canfleetd.conf: is a FIFO (named pipe), not a regular file
+ *   /etc/canfleet/canfleetd.conf: is too large (2097152 bytes, at most 1048576) */
+int cf_read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len, char **error);
+
 /* Read fleet_key_file: 64 hex characters. Errors name the key:
- *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: No such file or directory */
+ *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: No such file or directory
+ *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: is a directory, not a regular file */
 int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN], char **error);
 
 /* The node configuration of station sa on bus b: the configured entry, or the bus defaults. */

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "manager.h"
 
-#define ID_STEPS          (1u + 4u + 14u) /* CONNECT, 4 reads of the device ID, 14 of the status block */
+#define ID_STEPS          (1u + 4u + 15u) /* CONNECT, 4 reads of the device ID, 15 of the status block */
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
 /* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
@@ -90,6 +90,7 @@ static void id_parse(Node *n)
         cf_image_info_parse(n->status + CF_STATUS_TRAILER, &n->running);
         n->mode = n->status[CF_STATUS_MODE];
         n->last_update = n->status[CF_STATUS_LAST_UPDATE];
+        n->running_crc = cf_le32_get(n->status + CF_STATUS_B_CRC);
         n->has_image = n->mode == CF_MODE_APP && cf_image_check_trailer(&n->running) == CF_IMAGE_OK;
         if (n->has_image)
                 snprintf(n->version, sizeof n->version, "%u.%u.%u", n->running.ver_major,
@@ -292,11 +293,18 @@ static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t 
                 fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
 }
 
+/* The node runs the job's image: same trailer byte for byte (version, release, payload length and
+ * SHA-256, build time) and the same CRC at the end of B. The version alone proves nothing (v2 code
+ * packed under v1's version), so the "already up to date" decision and the confirmation after the
+ * reboot both compare what identifies the bytes. */
 static bool runs_image(const Node *n, const Job *j)
 {
-        return n->has_image && n->mode == CF_MODE_APP && n->running.hw_id == j->info.hw_id &&
-               n->running.release == j->info.release && cf_image_version_cmp(&n->running, &j->info) == 0 &&
-               memcmp(n->running.payload_sha256, j->info.payload_sha256, 32) == 0;
+        uint8_t a[CF_TRAILER_SIZE], b[CF_TRAILER_SIZE];
+        if (!n->has_image || n->mode != CF_MODE_APP)
+                return false;
+        cf_image_info_pack(&n->running, a);
+        cf_image_info_pack(&j->info, b);
+        return memcmp(a, b, sizeof a) == 0 && n->running_crc == cf_le32_get(j->image + CF_CRC_OFFSET);
 }
 
 static void identified(Node *n, int r)
@@ -356,13 +364,35 @@ static void start_verify(FlashJob *f)
         request(f, cro, 0, 0);
 }
 
-static void start_disconnect(FlashJob *f)
+static void send_disconnect(FlashJob *f)
 {
         uint8_t cro[8];
-        /* Saved before the frame leaves: from here on the node may install the image at any time. */
-        set_step(f, STEP_REBOOTING);
         cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_END, f->node->nc.station);
         request(f, cro, 0, UINT32_MAX);
+}
+
+static void start_disconnect(FlashJob *f)
+{
+        /* Saved before the frame leaves: from here on the node may install the image at any time. A
+         * save that failed (full disk) holds the frame until a save succeeds (flash_job_saved), so that
+         * a crash meanwhile never finds a stale step for a node that installed. */
+        set_step(f, STEP_REBOOTING);
+        if (!manager_flash_saved(f)) {
+                f->held = true;
+                log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
+                         "%s: DISCONNECT waits until the job's state can be saved", f->ref);
+                return;
+        }
+        send_disconnect(f);
+}
+
+void flash_job_saved(FlashJob *f)
+{
+        if (!f->held)
+                return;
+        f->held = false;
+        if (f->step == STEP_REBOOTING && f->node && f->node->flash == f)
+                send_disconnect(f);
 }
 
 static void program_next(FlashJob *f)

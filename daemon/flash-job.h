@@ -16,7 +16,9 @@ typedef struct FlashJob FlashJob;
  *   of C) → programming (the planned runs, flash-plan.h, then PROGRAM 0) → verifying (BUILD_CHKSUM
  *   against the image's CRC) → rebooting (saved, then DISCONNECT end of session; CONNECT with
  *   back-off until reboot_timeout_ms) → confirming (the running trailer must be the image's) → done.
- * failed / cancelled end it otherwise. Every step change is saved (job-store.h) before it acts.
+ * failed / cancelled end it otherwise. Every step change is appended to the job's log (job-store.h)
+ * before it acts; "rebooting" is also on the disk (fdatasync) before DISCONNECT(end) leaves, and while
+ * the job cannot be saved (full disk) that DISCONNECT waits (manager_flash_saved, flash_job_saved).
  */
 enum flash_step {
         STEP_QUEUED,
@@ -49,4 +51,5 @@ void node_set_state(Node *n, const char *state);
 void flash_job_begin(FlashJob *f); /* the scheduler gave it a slot */
 void flash_job_resume_confirm(FlashJob *f);
 void flash_job_cancel(FlashJob *f);
+void flash_job_saved(FlashJob *f); /* the job's state is saved again: a held step goes on */
 void flash_job_free(FlashJob *f);

@@ -65,7 +65,10 @@ int write_file_atomic(const char *dir, const char *name, const void *data, size_
         if (asprintf(&tmp, "%s/%s.tmp", dir, name) < 0 || asprintf(&dst, "%s/%s", dir, name) < 0)
                 return -ENOMEM;
 
-        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* Whatever sits at the tmp name is a leftover: remove it, and create afresh, so that a FIFO or
+         * a symlink placed there can neither block us nor redirect the write. */
+        (void) unlink(tmp);
+        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         const uint8_t *p = data;
@@ -116,6 +119,7 @@ static json_object *record_to_json(const struct job_record *r)
         json_object_object_add(o, "force", json_object_new_boolean(r->force));
         json_object_object_add(o, "cancel", json_object_new_boolean(r->cancel));
         json_object_object_add(o, "image", json_object_new_string(r->image));
+        json_object_object_add(o, "seq", json_object_new_int64((int64_t) r->seq));
         for (size_t i = 0; i < r->n_nodes; i++) {
                 const struct job_record_node *n = &r->nodes[i];
                 json_object *x = json_object_new_object();
@@ -144,7 +148,90 @@ int job_store_save(const char *state_dir, const struct job_record *r)
         snprintf(name, sizeof name, "%u.json", r->id);
         int ret = dir ? write_file_atomic(dir, name, text, strlen(text)) : -ENOMEM;
         json_object_put(o);
-        return ret;
+        if (ret < 0)
+                return ret;
+        /* The snapshot holds every record of the log (its seq says so): the log can go. A crash before
+         * the unlink leaves records that the next load skips by their seq. */
+        snprintf(name, sizeof name, "%u.log", r->id);
+        _cleanup_(freep) char *log = path_join(dir, name);
+        if (!log)
+                return -ENOMEM;
+        if (unlink(log) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* ---- the log ----------------------------------------------------------------------------------- */
+
+int job_store_log_open(const char *state_dir, unsigned id, int *ret_fd)
+{
+        _cleanup_(freep) char *p = NULL;
+        if (asprintf(&p, "%s/jobs/%u.log", state_dir, id) < 0)
+                return -ENOMEM;
+        int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return -EBADFD;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static int append_line(int fd, json_object *o, bool sync)
+{
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        size_t len = strlen(text);
+        _cleanup_(freep) char *line = malloc(len + 2);
+        if (!line)
+                return -ENOMEM;
+        memcpy(line, text, len);
+        line[len++] = '\n';
+        /* One write(): a record is either whole in the file or (a crash inside the kernel's copy aside)
+         * not there. A short write is a full disk. */
+        ssize_t n;
+        do
+                n = write(fd, line, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != len)
+                return -ENOSPC;
+        if (sync && fdatasync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int job_store_append_node(int fd, uint64_t seq, size_t idx, const struct job_record_node *n, bool sync)
+{
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "seq", json_object_new_int64((int64_t) seq));
+        json_object_object_add(o, "node", json_object_new_int64((int64_t) idx));
+        json_object_object_add(o, "step", json_object_new_string(n->step));
+        json_object_object_add(o, "error", json_object_new_string(n->error ? n->error : ""));
+        json_object_object_add(o, "bytes_done", json_object_new_int64((int64_t) n->bytes_done));
+        json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t) n->bytes_total));
+        int r = append_line(fd, o, sync);
+        json_object_put(o);
+        return r;
+}
+
+int job_store_append_job(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel, bool sync)
+{
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "seq", json_object_new_int64((int64_t) seq));
+        json_object_object_add(o, "state", json_object_new_string(state));
+        json_object_object_add(o, "finished", json_object_new_int64((int64_t) finished));
+        json_object_object_add(o, "cancel", json_object_new_boolean(cancel));
+        int r = append_line(fd, o, sync);
+        json_object_put(o);
+        return r;
 }
 
 static int copy_str(json_object *o, const char *key, char *out, size_t size)
@@ -193,6 +280,9 @@ static int record_from_json(json_object *o, struct job_record *r)
                 return -EBADMSG;
         r->force = get_bool(o, "force");
         r->cancel = get_bool(o, "cancel");
+        json_object *sq;
+        if (json_object_object_get_ex(o, "seq", &sq) && get_u64(o, "seq", &r->seq) < 0)
+                return -EBADMSG;
         if (!json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array))
                 return -EBADMSG;
         size_t n = json_object_array_length(nodes);
@@ -226,6 +316,194 @@ static int cmp_record(const void *a, const void *b)
         return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Read a whole regular file below dirfd, never blocking: a FIFO or device there is refused with
+ * -EBADFD without a read, a symlink with -ELOOP. NUL-terminated. */
+static int read_regular(int dirfd, const char *name, size_t max, char **ret, size_t *size_ret)
+{
+        _cleanup_(closep) int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        size_t cap = (size_t) st.st_size;
+        _cleanup_(freep) char *buf = malloc(cap + 1);
+        if (!buf)
+                return -ENOMEM;
+        size_t got = 0;
+        while (got < cap) {
+                ssize_t n = read(fd, buf + got, cap - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        buf[got] = 0;
+        *ret = TAKE_PTR(buf);
+        if (size_ret)
+                *size_ret = got;
+        return 0;
+}
+
+#define JOB_FILE_MAX (256u << 20)
+
+static const char *read_strerror(int r)
+{
+        return r == -EBADFD ? "not a regular file" : strerror(-r);
+}
+
+/* Apply one log record; -EBADMSG when it is not one. */
+static int apply_record(struct job_record *r, json_object *o)
+{
+        uint64_t seq, v;
+        json_object *x;
+        if (!json_object_is_type(o, json_type_object) || get_u64(o, "seq", &seq) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "node", &x)) {
+                struct job_record_node n = {0};
+                if (get_u64(o, "node", &v) < 0 || v >= r->n_nodes ||
+                    copy_str(o, "step", n.step, sizeof n.step) < 0 ||
+                    get_u64(o, "bytes_done", &n.bytes_done) < 0 ||
+                    get_u64(o, "bytes_total", &n.bytes_total) < 0)
+                        return -EBADMSG;
+                if (seq <= r->seq)
+                        return 0; /* already in the snapshot */
+                struct job_record_node *t = &r->nodes[v];
+                char *e = NULL;
+                if (json_object_object_get_ex(o, "error", &x) && json_object_is_type(x, json_type_string) &&
+                    *json_object_get_string(x) && !(e = strdup(json_object_get_string(x))))
+                        return -ENOMEM;
+                free(t->error);
+                t->error = e;
+                memcpy(t->step, n.step, sizeof t->step);
+                t->bytes_done = n.bytes_done;
+                t->bytes_total = n.bytes_total;
+        } else {
+                char state[sizeof r->state];
+                if (copy_str(o, "state", state, sizeof state) < 0 || get_u64(o, "finished", &v) < 0)
+                        return -EBADMSG;
+                if (seq <= r->seq)
+                        return 0;
+                memcpy(r->state, state, sizeof state);
+                r->finished = v;
+                r->cancel = get_bool(o, "cancel");
+        }
+        r->seq = seq;
+        return 0;
+}
+
+static void replay_log(int dirfd, const char *dir, struct job_record *r)
+{
+        char name[32];
+        snprintf(name, sizeof name, "%u.log", r->id);
+        _cleanup_(freep) char *text = NULL;
+        size_t size;
+        int k = read_regular(dirfd, name, JOB_FILE_MAX, &text, &size);
+        if (k == -ENOENT)
+                return;
+        if (k < 0) {
+                log_warning("%s/%s: %s; job %u goes on from its snapshot", dir, name, read_strerror(k),
+                            r->id);
+                return;
+        }
+        unsigned line = 0;
+        for (char *p = text; p < text + size;) {
+                char *nl = memchr(p, '\n', (size_t) (text + size - p));
+                line++;
+                if (!nl) {
+                        /* A torn append: that change never counted (its step had not acted). */
+                        log_debug("%s/%s:%u: torn last record ignored", dir, name, line);
+                        break;
+                }
+                *nl = 0;
+                json_object *o = json_tokener_parse(p);
+                k = o ? apply_record(r, o) : -EBADMSG;
+                json_object_put(o);
+                if (k < 0) {
+                        log_warning("%s/%s:%u: %s; the records from there on are ignored", dir, name, line,
+                                    k == -EBADMSG ? "not a valid job record" : strerror(-k));
+                        break;
+                }
+                p = nl + 1;
+        }
+}
+
+static int cmp_node_ref(const void *a, const void *b, void *userdata)
+{
+        const struct job_record *r = userdata;
+        const struct job_record_node *x = &r->nodes[*(const size_t *) a],
+                                     *y = &r->nodes[*(const size_t *) b];
+        int c = strcmp(x->bus, y->bus);
+        if (c)
+                return c;
+        if (x->station != y->station)
+                return x->station < y->station ? -1 : 1;
+        /* the first entry of a duplicate stays first */
+        return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
+}
+
+static bool step_final(const char *step)
+{
+        return strcmp(step, "done") == 0 || strcmp(step, "failed") == 0 || strcmp(step, "cancelled") == 0;
+}
+
+/* A node listed twice would have two state machines driving one CCP session: the first entry goes on,
+ * a later unfinished one is failed with the reason. Sorting keeps it O(n log n) for big jobs. */
+static int mark_duplicates(struct job_record *r, const char *path)
+{
+        if (r->n_nodes < 2)
+                return 0;
+        _cleanup_(freep) size_t *idx = calloc(r->n_nodes, sizeof *idx);
+        if (!idx)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->n_nodes; i++)
+                idx[i] = i;
+        qsort_r(idx, r->n_nodes, sizeof *idx, cmp_node_ref, r);
+        for (size_t i = 1; i < r->n_nodes; i++) {
+                struct job_record_node *a = &r->nodes[idx[i - 1]], *b = &r->nodes[idx[i]];
+                if (strcmp(a->bus, b->bus) != 0 || a->station != b->station)
+                        continue;
+                log_warning(
+                    "%s: node %s:%u is listed twice in job %u (entries %zu and %zu): the first goes on",
+                    path, b->bus, b->station, r->id, idx[i - 1], idx[i]);
+                if (step_final(b->step))
+                        continue;
+                char *e = NULL;
+                if (asprintf(&e, "%s:%u: listed twice in job %u (damaged job file); the first entry goes on",
+                             b->bus, b->station, r->id) < 0)
+                        return -ENOMEM;
+                free(b->error);
+                b->error = e;
+                snprintf(b->step, sizeof b->step, "failed");
+        }
+        return 0;
+}
+
+/* "N.json" with N in 1..UINT32_MAX written canonically; anything else is not a job file name. */
+static bool job_file_name(const char *name, unsigned *id)
+{
+        uint64_t v = 0;
+        const char *p = name;
+        if (*p < '1' || *p > '9')
+                return false;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                v = v * 10u + (uint64_t) (*p - '0');
+                if (v > UINT32_MAX)
+                        return false;
+        }
+        if (strcmp(p, ".json") != 0)
+                return false;
+        *id = (unsigned) v;
+        return true;
+}
+
 int job_store_load_all(const char *state_dir, struct job_record **ret, size_t *n_ret, unsigned *max_id)
 {
         _cleanup_(freep) char *dir = path_join(state_dir, "jobs");
@@ -245,28 +523,45 @@ int job_store_load_all(const char *state_dir, struct job_record **ret, size_t *n
         while ((de = readdir(d))) {
                 const char *name = de->d_name;
                 size_t len = strlen(name);
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
                 if (len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
                         /* A write interrupted before its rename: the old file (if any) is the truth. */
                         unlinkat(dirfd(d), name, 0);
                         continue;
                 }
-                char *end;
-                unsigned long id = strtoul(name, &end, 10);
-                if (end == name || strcmp(end, ".json") != 0 || id == 0 || id > UINT32_MAX)
+                unsigned id;
+                if (len > 4 && strcmp(name + len - 4, ".log") == 0)
+                        continue; /* read with its job */
+                if (!job_file_name(name, &id)) {
+                        log_warning("%s/%s: not a job file name (N.json, N a job id without leading zeros), "
+                                    "ignored",
+                                    dir, name);
                         continue;
+                }
                 if (id > *max_id)
-                        *max_id = (unsigned) id;
+                        *max_id = id;
                 _cleanup_(freep) char *path = path_join(dir, name);
+                _cleanup_(freep) char *text = NULL;
                 if (!path) {
                         r = -ENOMEM;
                         break;
                 }
-                json_object *o = json_object_from_file(path);
+                int k = read_regular(dirfd(d), name, JOB_FILE_MAX, &text, NULL);
+                if (k < 0) {
+                        log_warning("%s: %s, ignored", path, read_strerror(k));
+                        continue;
+                }
+                json_object *o = json_tokener_parse(text);
                 struct job_record rec = {0};
-                int k = o ? record_from_json(o, &rec) : -EBADMSG;
+                k = o ? record_from_json(o, &rec) : -EBADMSG;
                 json_object_put(o);
                 if (k == 0 && rec.id != id)
                         k = -EBADMSG;
+                if (k == 0) {
+                        replay_log(dirfd(d), dir, &rec);
+                        k = mark_duplicates(&rec, path);
+                }
                 if (k < 0) {
                         job_record_done(&rec);
                         log_warning("%s: not a valid job file, ignored", path);
@@ -295,11 +590,23 @@ int job_store_load_all(const char *state_dir, struct job_record **ret, size_t *n
         return 0;
 }
 
-int job_store_remove(const char *state_dir, unsigned id)
+bool job_store_id_taken(const char *state_dir, unsigned id)
 {
         _cleanup_(freep) char *p = NULL;
+        struct stat st;
         if (asprintf(&p, "%s/jobs/%u.json", state_dir, id) < 0)
+                return true;
+        return lstat(p, &st) == 0 || errno != ENOENT;
+}
+
+int job_store_remove(const char *state_dir, unsigned id)
+{
+        _cleanup_(freep) char *p = NULL, *l = NULL;
+        if (asprintf(&p, "%s/jobs/%u.json", state_dir, id) < 0 ||
+            asprintf(&l, "%s/jobs/%u.log", state_dir, id) < 0)
                 return -ENOMEM;
+        if (unlink(l) < 0 && errno != ENOENT)
+                return -errno;
         if (unlink(p) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
@@ -333,9 +640,15 @@ int job_store_get_image(const char *cache_dir, const char *sha_hex, size_t max, 
         _cleanup_(freep) char *p = NULL;
         if (asprintf(&p, "%s/images/%s.img", cache_dir, sha_hex) < 0)
                 return -ENOMEM;
-        _cleanup_(closep) int fd = open(p, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO put in the cache must not block startup; only a regular file is read. */
+        _cleanup_(closep) int fd = open(p, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
         _cleanup_(freep) uint8_t *buf = malloc(max + 1);
         if (!buf)
                 return -ENOMEM;

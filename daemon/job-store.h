@@ -7,14 +7,31 @@
 #include <stdint.h>
 
 /*
- * A job file (JSON):
+ * A job is two files in STATE_DIR/jobs:
+ *
+ * N.json, the snapshot (JSON), written whole and atomically: to N.json.tmp, fsync'ed, renamed over
+ * N.json, the directory fsync'ed; after a crash it is either the old or the new one, never a mix:
  *   {"id": 3, "state": "running", "created": µs, "finished": 0, "force": false, "cancel": false,
- *    "image": "<sha256 of the whole area image, hex>",
+ *    "image": "<sha256 of the whole area image, hex>", "seq": 17,
  *    "nodes": [{"bus": "bus0", "station": 3, "step": "programming", "error": "",
  *               "bytes_done": 0, "bytes_total": 41000}, …]}
- * Every write goes to N.json.tmp, is fsync'ed, renamed over N.json, and the directory fsync'ed:
- * after a crash a job file is either the old or the new one, never a mix. A leftover *.tmp is
- * ignored (and removed) when loading.
+ * (files of older versions have no "seq": 0.)
+ *
+ * N.log, the changes since the snapshot, one JSON object a line, appended with one write() each (a
+ * SIGKILL cannot lose a record once write() returned; fdatasync() makes it power-safe):
+ *   {"seq": 18, "node": 12, "step": "failed", "error": "…", "bytes_done": 0, "bytes_total": 41000}
+ *   {"seq": 19, "state": "running", "cancel": true, "finished": 0}
+ * Every record is the whole new state of one node (or of the job's own fields), so a change costs the
+ * same whatever the job's size. Loading applies, in order, the records whose seq is above the
+ * snapshot's: a snapshot written (compaction) just before a crash could remove the log is never
+ * undone by its older records. A last line without its newline (a torn append) is ignored; a line
+ * that does not parse ends the replay there, with a warning. Compaction writes a new snapshot and
+ * then removes the log.
+ *
+ * Loading refuses quietly nothing: files whose names are not canonical ("01.json", "1.json~"), files
+ * that are not regular (a FIFO is never opened for reading: O_NONBLOCK, then fstat), job files that
+ * do not parse, and the same node listed twice in one job are each logged with a warning; the second
+ * entry of a duplicated node is marked failed with the reason, and the first goes on.
  */
 
 struct job_record_node {
@@ -31,6 +48,7 @@ struct job_record {
         uint64_t created, finished;
         bool force, cancel;
         char image[65];
+        uint64_t seq; /* of the last change folded in */
         struct job_record_node *nodes;
         size_t n_nodes;
 };
@@ -39,11 +57,23 @@ void job_record_done(struct job_record *r);
 
 /* Create STATE_DIR/jobs and CACHE_DIR/images when missing. */
 int job_store_prepare(const char *state_dir, const char *cache_dir);
+/* Write the snapshot N.json (with r->seq), then remove N.log: what the log held is now in N.json. */
 int job_store_save(const char *state_dir, const struct job_record *r);
-/* Every job file, sorted by id; *max_id is the highest id seen (0 when none). Files that do not
- * parse are skipped with a warning (their ids still count). */
+/* Every job file with its log applied, sorted by id; *max_id is the highest id seen (0 when none).
+ * Files that do not parse are skipped with a warning (their ids still count). */
 int job_store_load_all(const char *state_dir, struct job_record **ret, size_t *n_ret, unsigned *max_id);
+/* Remove N.json and N.log. */
 int job_store_remove(const char *state_dir, unsigned id);
+/* Whether anything (a job file, a damaged one) is named N.json: its id is taken. */
+bool job_store_id_taken(const char *state_dir, unsigned id);
+
+/* The log of job id: an fd for job_store_append_*() (O_APPEND, created when missing). */
+int job_store_log_open(const char *state_dir, unsigned id, int *ret_fd);
+/* Append one record (one write()); sync: fdatasync() too. -ENOSPC and friends are returned as is; after
+ * a failure the caller must write a snapshot (job_store_save) before appending again, since the log
+ * may end in a torn record. */
+int job_store_append_node(int fd, uint64_t seq, size_t idx, const struct job_record_node *n, bool sync);
+int job_store_append_job(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel, bool sync);
 
 /* The image of a job, by the hex sha256 of its bytes. */
 int job_store_put_image(const char *cache_dir, const char *sha_hex, const uint8_t *data, size_t size);

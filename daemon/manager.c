@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -17,7 +18,15 @@
 #include "log.h"
 #include "manager.h"
 
-#define PROGRESS_INTERVAL_US 250000ULL
+/* Progress and the status line are emitted at most this often per job, whatever the number of events:
+ * a 20,000-node job changing at once costs one Progress array per interval, not one per node. */
+#define PROGRESS_INTERVAL_US 200000ULL
+/* While a job cannot be saved (full disk), a snapshot is tried again this often. */
+#define SAVE_RETRY_US 1000000ULL
+/* A log longer than this many records per node (plus a floor) is folded into a new snapshot: the
+ * snapshot costs O(nodes), so each record pays O(1) for it. */
+#define COMPACT_PER_NODE     4u
+#define COMPACT_FLOOR        1024u
 #define FRAME_BITS           135u /* the longest 8-byte standard frame: stuff bits and the inter-frame space */
 
 static uint64_t now_realtime_us(void)
@@ -153,10 +162,8 @@ int manager_find_node(Manager *m, const char *ref, Node **ret)
         char bus[CF_BUS_NAME_MAX + 1];
         memcpy(bus, ref, (size_t) (colon - ref));
         bus[colon - ref] = 0;
-        char *end;
-        errno = 0;
-        unsigned long sa = strtoul(colon + 1, &end, 10);
-        if (errno || !colon[1] || *end || sa > 0xFFFF || colon[1] == '-' || colon[1] == '+')
+        unsigned sa;
+        if (manager_parse_id(colon + 1, &sa) < 0 || sa > 0xFFFF)
                 return -EINVAL;
         CanBus *b = manager_find_bus(m, bus);
         if (!b)
@@ -165,6 +172,24 @@ int manager_find_node(Manager *m, const char *ref, Node **ret)
         if (!n || !n->exported)
                 return -ENXIO;
         *ret = n;
+        return 0;
+}
+
+int manager_parse_id(const char *s, unsigned *ret)
+{
+        /* One spelling per number: decimal digits only, no sign, no spaces, no leading zero. strtoul()
+         * takes " 1", "+1", "01" and wraps "4294967297" to 1 once cast: none of that here. */
+        uint64_t v = 0;
+        if (!s || s[0] < '1' || s[0] > '9')
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                v = v * 10u + (uint64_t) (*p - '0');
+                if (v > UINT32_MAX)
+                        return -ERANGE;
+        }
+        *ret = (unsigned) v;
         return 0;
 }
 
@@ -272,11 +297,48 @@ static Job *job_free(Job *j)
         free(j->runs);
         free(j->path);
         sd_event_source_disable_unref(j->progress_timer);
+        sd_event_source_disable_unref(j->save_timer);
+        if (j->log_fd >= 0)
+                close(j->log_fd);
         free(j);
         return NULL;
 }
 
-static void job_save(Job *j)
+static void node_record(const FlashJob *f, struct job_record_node *rn)
+{
+        snprintf(rn->bus, sizeof rn->bus, "%s", f->bus);
+        rn->station = f->station;
+        snprintf(rn->step, sizeof rn->step, "%s", flash_step_str(f->step));
+        rn->error = f->error;
+        rn->bytes_done = f->bytes_done;
+        rn->bytes_total = f->bytes_total;
+}
+
+static void job_save_failed(Job *j, int r)
+{
+        Manager *m = j->m;
+        if (!j->save_failed)
+                log_internal(LOG_ERR, r, NULL, NULL, j->id,
+                             "job %u: cannot save its state in %s: %m; its new steps wait until a save "
+                             "succeeds (tried again every %llu s)",
+                             j->id, m->conf->state_dir, (unsigned long long) (SAVE_RETRY_US / 1000000u));
+        j->save_failed = true;
+        if (j->log_fd >= 0) {
+                /* The log may end in a torn record: only a new snapshot goes on from here. */
+                close(j->log_fd);
+                j->log_fd = -1;
+        }
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (j->save_timer) {
+                sd_event_source_set_time(j->save_timer, now + SAVE_RETRY_US);
+                sd_event_source_set_enabled(j->save_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+/* The whole job as a snapshot (N.json), which also ends its log. O(nodes): at creation, at the end, at
+ * a resume, and when the log has grown long (compaction). */
+static int job_snapshot(Job *j)
 {
         Manager *m = j->m;
         struct job_record r = {.id = j->id,
@@ -284,58 +346,164 @@ static void job_save(Job *j)
                                .finished = j->finished,
                                .force = j->force,
                                .cancel = j->cancel,
+                               .seq = j->seq,
                                .n_nodes = j->n_nodes};
         snprintf(r.state, sizeof r.state, "%s", job_state_str(j->state));
         memcpy(r.image, j->image_sha, sizeof r.image);
         r.nodes = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *r.nodes);
-        if (!r.nodes) {
-                log_error("job %u: out of memory saving it", j->id);
-                return;
-        }
-        for (size_t i = 0; i < j->n_nodes; i++) {
-                FlashJob *f = &j->nodes[i];
-                snprintf(r.nodes[i].bus, sizeof r.nodes[i].bus, "%s", f->bus);
-                r.nodes[i].station = f->station;
-                snprintf(r.nodes[i].step, sizeof r.nodes[i].step, "%s", flash_step_str(f->step));
-                r.nodes[i].error = f->error;
-                r.nodes[i].bytes_done = f->bytes_done;
-                r.nodes[i].bytes_total = f->bytes_total;
+        if (!r.nodes)
+                return -ENOMEM;
+        for (size_t i = 0; i < j->n_nodes; i++)
+                node_record(&j->nodes[i], &r.nodes[i]);
+        if (j->log_fd >= 0) {
+                close(j->log_fd);
+                j->log_fd = -1;
         }
         int k = job_store_save(m->conf->state_dir, &r);
         free(r.nodes);
         if (k < 0)
-                log_internal(LOG_ERR, k, NULL, NULL, j->id, "job %u: cannot save its state in %s: %m", j->id,
-                             m->conf->state_dir);
+                return k;
+        j->log_records = 0;
+        j->sync_pending = false;
+        return 0;
+}
+
+static void job_saved_again(Job *j)
+{
+        if (!j->save_failed)
+                return;
+        j->save_failed = false;
+        log_internal(LOG_NOTICE, 0, NULL, NULL, j->id, "job %u: state saved again, going on", j->id);
+        for (size_t i = 0; i < j->n_nodes; i++)
+                flash_job_saved(&j->nodes[i]);
+        manager_schedule(j->m);
+}
+
+static void job_save(Job *j)
+{
+        int r = job_snapshot(j);
+        if (r < 0) {
+                job_save_failed(j, r);
+                return;
+        }
+        job_saved_again(j);
+}
+
+static int on_save_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        Job *j = userdata;
+        if (j->save_failed)
+                job_save(j);
+        return 0;
+}
+
+/* Append one record to the job's log; O(1) whatever the job's size. */
+static int job_append(Job *j, const FlashJob *f, bool sync)
+{
+        Manager *m = j->m;
+        if (j->save_failed)
+                return -ENOSPC; /* the retry timer writes a whole snapshot */
+        int r = 0;
+        if (j->log_fd < 0)
+                r = job_store_log_open(m->conf->state_dir, j->id, &j->log_fd);
+        if (r >= 0) {
+                j->seq++;
+                if (f) {
+                        struct job_record_node rn;
+                        node_record(f, &rn);
+                        r = job_store_append_node(j->log_fd, j->seq, (size_t) (f - j->nodes), &rn, sync);
+                } else {
+                        r = job_store_append_job(j->log_fd, j->seq, job_state_str(j->state), j->finished,
+                                                 j->cancel, sync);
+                }
+        }
+        if (r < 0) {
+                job_save_failed(j, r);
+                return r;
+        }
+        if (sync)
+                j->sync_pending = false;
+        else
+                j->sync_pending = true;
+        if (++j->log_records > (size_t) COMPACT_PER_NODE * j->n_nodes + COMPACT_FLOOR) {
+                r = job_snapshot(j);
+                if (r < 0)
+                        job_save_failed(j, r);
+        }
+        return r;
+}
+
+bool manager_flash_saved(FlashJob *f)
+{
+        return !f->job->save_failed;
 }
 
 static int on_progress_timer(sd_event_source *es, uint64_t usec, void *userdata)
 {
         Job *j = userdata;
+        /* Records written since the last tick reach the disk here: a SIGKILL cannot lose them (they
+         * are in the page cache), a power cut loses at most one interval of steps that resume safely. */
+        if (j->sync_pending && j->log_fd >= 0) {
+                j->sync_pending = false;
+                if (fdatasync(j->log_fd) < 0)
+                        job_save_failed(j, -errno);
+        }
         if (j->progress_dirty) {
                 j->progress_dirty = false;
                 bus_job_changed(j, "Progress", NULL);
         }
+        manager_update_status(j->m);
         return 0;
 }
 
-void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
+static void progress_later(Job *j)
 {
-        Job *j = f->job;
-        if (persist)
-                job_save(j);
-        if (urgent) {
-                j->progress_dirty = false;
-                bus_job_changed(j, "Progress", NULL);
-                manager_update_status(j->m);
-                return;
-        }
-        if (j->progress_dirty)
+        if (j->progress_dirty || !j->progress_timer)
                 return;
         j->progress_dirty = true;
         uint64_t now;
         sd_event_now(j->m->event, CLOCK_MONOTONIC, &now);
         sd_event_source_set_time(j->progress_timer, now + PROGRESS_INTERVAL_US);
         sd_event_source_set_enabled(j->progress_timer, SD_EVENT_ONESHOT);
+}
+
+/* Keep n_final and sched_from right for a node whose step was set; O(1). */
+static void job_track(Job *j, FlashJob *f)
+{
+        bool fin = flash_step_final(f->step);
+        if (fin != f->counted_final) {
+                f->counted_final = fin;
+                if (fin)
+                        j->n_final++;
+                else
+                        j->n_final--;
+        }
+        size_t idx = (size_t) (f - j->nodes);
+        if (f->step == STEP_QUEUED && idx < j->sched_from)
+                j->sched_from = idx;
+}
+
+/* After steps were set directly (a resume): count again. */
+static void job_recount(Job *j)
+{
+        j->n_final = 0;
+        j->sched_from = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                j->nodes[i].counted_final = flash_step_final(j->nodes[i].step);
+                j->n_final += j->nodes[i].counted_final;
+        }
+}
+
+void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
+{
+        Job *j = f->job;
+        job_track(j, f);
+        /* Only DISCONNECT(end) acts on its saved step in a way a resume must know before the frame
+         * leaves: that record goes to the disk at once; the others with the next progress tick. */
+        if (persist)
+                (void) job_append(j, f, f->step == STEP_REBOOTING);
+        (void) urgent; /* every change is coalesced now: see PROGRESS_INTERVAL_US */
+        progress_later(j);
 }
 
 static bool image_in_use(Manager *m, const char *sha, const Job *except)
@@ -400,11 +568,13 @@ void manager_flash_finished(FlashJob *f)
         Job *j = f->job;
         if (j->state != JOB_RUNNING)
                 return;
-        for (size_t i = 0; i < j->n_nodes; i++)
-                if (!flash_step_final(j->nodes[i].step))
-                        goto out;
-        job_finish(j);
-out:
+        job_track(j, f);
+        if (j->n_final >= j->n_nodes) {
+                /* O(nodes) once per job, to be sure of the count */
+                job_recount(j);
+                if (j->n_final == j->n_nodes)
+                        job_finish(j);
+        }
         manager_schedule(j->m);
 }
 
@@ -417,7 +587,7 @@ int job_cancel(Job *j)
         for (size_t i = 0; i < j->n_nodes && j->state == JOB_RUNNING; i++)
                 flash_job_cancel(&j->nodes[i]);
         if (j->state == JOB_RUNNING)
-                job_save(j);
+                (void) job_append(j, NULL, true);
         return 0;
 }
 
@@ -428,12 +598,17 @@ static int job_new(Manager *m, unsigned id, Job **ret)
                 return -ENOMEM;
         j->m = m;
         j->id = id;
+        j->log_fd = -1;
         int r = asprintf(&j->path, "/io/canfleet/Gateway1/job/%u", id) < 0 ? -ENOMEM : 0;
         if (r >= 0)
                 r = sd_event_add_time(m->event, &j->progress_timer, CLOCK_MONOTONIC, 0, 0, on_progress_timer,
                                       j);
         if (r >= 0)
                 r = sd_event_source_set_enabled(j->progress_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &j->save_timer, CLOCK_MONOTONIC, 0, 0, on_save_timer, j);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(j->save_timer, SD_EVENT_OFF);
         if (r < 0) {
                 job_free(j);
                 return r;
@@ -444,7 +619,7 @@ static int job_new(Manager *m, unsigned id, Job **ret)
 
 static int job_set_image(Job *j, uint8_t *image, const char *sha_hex, char **error)
 {
-        int s = cf_image_check(image, &j->info);
+        int s = cf_image_check_full(image, &j->info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
                     asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
@@ -482,6 +657,24 @@ static void sha_hex_of(const uint8_t *data, size_t size, char out[65])
         out[64] = 0;
 }
 
+/* The next job id: ids grow from the highest one ever saved; past 4294967295 they start again at 1,
+ * skipping every id a job (or a damaged job file) still holds, so that an id is never 0 and never
+ * names two jobs. */
+static int alloc_job_id(Manager *m, unsigned *ret)
+{
+        unsigned id = m->next_job_id ? m->next_job_id : 1;
+        for (size_t tries = 0; tries <= m->n_jobs + 4096u; tries++) {
+                if (!manager_find_job(m, id) && !job_store_id_taken(m->conf->state_dir, id)) {
+                        if (id < m->next_job_id)
+                                log_notice("Job ids wrapped around: the new job is %u", id);
+                        *ret = id;
+                        return 0;
+                }
+                id = id == UINT32_MAX ? 1 : id + 1;
+        }
+        return -ENOSPC;
+}
+
 static int manager_add_job(Manager *m, Job *j)
 {
         Job **p = realloc(m->jobs, (m->n_jobs + 1) * sizeof *p);
@@ -509,7 +702,8 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                         *error = NULL;
                 return -EBADMSG;
         }
-        int s = cf_image_check(image, &info);
+        /* The same full check as `canfleetctl image inspect`, before anything else. */
+        int s = cf_image_check_full(image, &info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
                     asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
@@ -590,7 +784,15 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
         }
 
         Job *j;
-        r = job_new(m, m->next_job_id, &j);
+        unsigned id;
+        r = alloc_job_id(m, &id);
+        if (r < 0) {
+                free(copy);
+                if (error)
+                        *error = strdup("no job id is free");
+                return r;
+        }
+        r = job_new(m, id, &j);
         if (r < 0) {
                 free(copy);
                 return r;
@@ -605,7 +807,6 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                 job_free(j);
                 return r;
         }
-        m->next_job_id++;
         j->force = force;
         j->created = now_realtime_us();
         j->n_nodes = n_set;
@@ -618,17 +819,35 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                 f->station = set[i]->nc.station;
                 f->step = STEP_QUEUED;
                 f->bytes_total = j->plan_bytes;
-                set[i]->flash = f;
-                node_set_state(set[i], "updating");
         }
-        r = manager_add_job(m, j);
+        /* A job that cannot be saved is refused before anything happens: accepted, it would be lost
+         * by the next crash, with nodes half way through. */
+        r = job_snapshot(j);
         if (r < 0) {
+                if (error &&
+                    asprintf(error, "cannot save job in %s: %s", m->conf->state_dir, strerror(-r)) < 0)
+                        *error = NULL;
+                job_store_remove(m->conf->state_dir, j->id);
+                if (!image_in_use(m, sha, NULL))
+                        job_store_drop_image(m->conf->cache_dir, sha);
                 for (size_t i = 0; i < n_set; i++)
-                        set[i]->flash = NULL;
+                        j->nodes[i].node = NULL;
                 job_free(j);
                 return r;
         }
-        job_save(j);
+        r = manager_add_job(m, j);
+        if (r < 0) {
+                job_store_remove(m->conf->state_dir, j->id);
+                for (size_t i = 0; i < n_set; i++)
+                        j->nodes[i].node = NULL;
+                job_free(j);
+                return r;
+        }
+        m->next_job_id = id == UINT32_MAX ? 1 : id + 1;
+        for (size_t i = 0; i < n_set; i++) {
+                set[i]->flash = &j->nodes[i];
+                node_set_state(set[i], "updating");
+        }
         log_internal(LOG_INFO, 0, NULL, NULL, j->id,
                      "job %u: update of %zu node(s) to %s (release %u, %" PRIu64 " bytes to send per node)",
                      j->id, n_set, j->version, j->info.release, j->plan_bytes);
@@ -636,6 +855,18 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
         manager_update_status(m);
         *ret = j;
         return 0;
+}
+
+/* Fail an entry of a job that has no node to act on (its bus is gone from the configuration, or the
+ * state was damaged); O(1), no CCP. */
+static void job_fail_entry(FlashJob *f, const char *why)
+{
+        free(f->error);
+        f->error = NULL;
+        if (asprintf(&f->error, "%s: %s", f->ref, why) < 0)
+                f->error = NULL;
+        f->step = STEP_FAILED;
+        manager_flash_changed(f, true, true);
 }
 
 /* Jobs that were running when canfleetd stopped: each node goes on from a safe point. */
@@ -647,11 +878,21 @@ static int resume_jobs(Manager *m)
         int r = job_store_load_all(m->conf->state_dir, &recs, &n, &max_id);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the jobs in %s: %m", m->conf->state_dir);
-        m->next_job_id = max_id + 1;
+        m->next_job_id = max_id == UINT32_MAX ? 1 : max_id + 1;
 
         for (size_t i = 0; i < n; i++) {
                 struct job_record *rec = &recs[i];
-                if (job_state_from_str(rec->state) != JOB_RUNNING)
+                int state = job_state_from_str(rec->state);
+                if (state < 0) {
+                        /* Hand-edited, or from a version that knows more states: its nodes say what is
+                         * left to do, so it is resumed and ends by their outcome. */
+                        log_internal(LOG_WARNING, 0, NULL, NULL, rec->id,
+                                     "job %u: unknown state \"%s\" in its file; resumed, its state follows "
+                                     "from its nodes",
+                                     rec->id, rec->state);
+                        state = JOB_RUNNING;
+                }
+                if (state != JOB_RUNNING)
                         continue;
                 Job *j;
                 if (job_new(m, rec->id, &j) < 0)
@@ -659,13 +900,16 @@ static int resume_jobs(Manager *m)
                 j->created = rec->created;
                 j->force = rec->force;
                 j->cancel = rec->cancel;
+                j->seq = rec->seq;
                 j->nodes = calloc(rec->n_nodes ? rec->n_nodes : 1, sizeof *j->nodes);
                 uint8_t *img = NULL;
                 size_t size = 0;
                 char sha[65];
                 int k = job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE, &img, &size);
                 const char *why = NULL;
-                if (k < 0)
+                if (k == -EBADFD)
+                        why = "its cached image is not a regular file";
+                else if (k < 0)
                         why = "its image is gone from the cache";
                 else if (size != CF_IMAGE_AREA_SIZE ||
                          (sha_hex_of(img, size, sha), strcmp(sha, rec->image) != 0))
@@ -682,6 +926,8 @@ static int resume_jobs(Manager *m)
                 }
                 memcpy(j->image_sha, rec->image, sizeof j->image_sha);
                 j->n_nodes = rec->n_nodes;
+                const char *gone_bus = NULL;
+                size_t gone = 0;
                 for (size_t x = 0; x < rec->n_nodes; x++) {
                         struct job_record_node *rn = &rec->nodes[x];
                         FlashJob *f = &j->nodes[x];
@@ -690,12 +936,26 @@ static int resume_jobs(Manager *m)
                         snprintf(f->bus, sizeof f->bus, "%s", rn->bus);
                         f->station = rn->station;
                         int st = flash_step_from_str(rn->step);
+                        if (st < 0)
+                                log_internal(LOG_WARNING, 0, rn->bus, f->ref, j->id,
+                                             "job %u: %s: unknown step \"%s\" in its file, started again",
+                                             j->id, f->ref, rn->step);
                         f->step = st < 0 ? STEP_QUEUED : (enum flash_step) st;
                         f->bytes_total = rn->bytes_total;
                         f->bytes_done = flash_step_final(f->step) ? rn->bytes_done : 0;
                         if (rn->error)
                                 f->error = strdup(rn->error);
                         CanBus *b = manager_find_bus(m, rn->bus);
+                        if (!b && !flash_step_final(f->step)) {
+                                gone++;
+                                if (!gone_bus || strcmp(gone_bus, rn->bus) != 0) {
+                                        gone_bus = rn->bus;
+                                        log_internal(LOG_WARNING, 0, rn->bus, NULL, j->id,
+                                                     "job %u: bus %s is no longer configured: its nodes in "
+                                                     "this job fail",
+                                                     j->id, rn->bus);
+                                }
+                        }
                         Node *node = b ? bus_find_station(b, rn->station) : NULL;
                         if (b && !node) {
                                 /* Found by a scan before the restart. */
@@ -703,10 +963,30 @@ static int resume_jobs(Manager *m)
                                 if (node_new(b, &nc, false, &node) < 0)
                                         node = NULL;
                         }
+                        if (node && node->flash && !flash_step_final(f->step) && !why) {
+                                /* The same node in two running jobs (damaged or hand-edited state): the
+                                 * older job keeps it. */
+                                log_internal(LOG_WARNING, 0, rn->bus, f->ref, j->id,
+                                             "job %u: %s is also in running job %u; that job keeps it",
+                                             j->id, f->ref, node->flash->job->id);
+                                free(f->error);
+                                f->error = NULL;
+                                if (asprintf(&f->error,
+                                             "%s: also in running job %u (damaged state); left to it",
+                                             f->ref, node->flash->job->id) < 0)
+                                        f->error = NULL;
+                                f->step = STEP_FAILED;
+                                node = NULL;
+                        }
                         if (node)
                                 node->exported = true;
                         f->node = node;
+                        if (node && !flash_step_final(f->step) && !why)
+                                node->flash = f; /* claimed now, so that a later job sees it */
                 }
+                if (gone)
+                        log_internal(LOG_WARNING, 0, NULL, NULL, j->id,
+                                     "job %u: %zu node(s) on buses no longer configured", j->id, gone);
                 if (manager_add_job(m, j) < 0) {
                         job_free(j);
                         continue;
@@ -725,8 +1005,13 @@ static int resume_jobs(Manager *m)
                                         f->error = NULL;
                                 continue;
                         }
-                        if (!f->node)
-                                continue; /* fails when scheduled */
+                        if (!f->node) {
+                                /* Its bus is gone: failed by the scheduler, in the event loop, with the
+                                 * reason (fail_unplaced). */
+                                f->step = STEP_QUEUED;
+                                j->has_unplaced = true;
+                                continue;
+                        }
                         if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
                                 flash_job_resume_confirm(f);
                         } else {
@@ -736,15 +1021,14 @@ static int resume_jobs(Manager *m)
                                 node_set_state(f->node, "updating");
                         }
                 }
+                job_recount(j);
                 if (j->cancel)
-                        for (size_t x = 0; x < j->n_nodes; x++)
+                        for (size_t x = 0; x < j->n_nodes && j->state == JOB_RUNNING; x++)
                                 flash_job_cancel(&j->nodes[x]);
                 if (j->state == JOB_RUNNING) {
                         job_save(j);
-                        bool all_final = true;
-                        for (size_t x = 0; x < j->n_nodes; x++)
-                                all_final &= flash_step_final(j->nodes[x].step);
-                        if (all_final)
+                        job_recount(j);
+                        if (j->n_final == j->n_nodes)
                                 job_finish(j);
                 }
         }
@@ -756,15 +1040,47 @@ static int resume_jobs(Manager *m)
 
 /* ---- scheduler --------------------------------------------------------------------------------- */
 
+/* Queued nodes without a Node (their bus is gone): failed at once, no slot needed since nothing is
+ * sent. Returns true when that finished the job. */
+static bool fail_unplaced(Manager *m, Job *j)
+{
+        j->has_unplaced = false;
+        for (size_t k = 0; k < j->n_nodes; k++) {
+                FlashJob *f = &j->nodes[k];
+                if (f->step != STEP_QUEUED || f->node)
+                        continue;
+                char why[64];
+                if (!manager_find_bus(m, f->bus))
+                        snprintf(why, sizeof why, "bus %s is no longer configured", f->bus);
+                else
+                        snprintf(why, sizeof why, "node is not configured any more");
+                job_fail_entry(f, why);
+        }
+        if (j->n_final < j->n_nodes)
+                return false;
+        job_finish(j);
+        return true;
+}
+
 static int on_schedule(sd_event_source *es, void *userdata)
 {
         Manager *m = userdata;
 
-        for (size_t i = 0; i < m->n_jobs && m->active < m->conf->max_parallel; i++) {
+        for (size_t i = 0; i < m->n_jobs; i++) {
                 Job *j = m->jobs[i];
-                if (j->state != JOB_RUNNING)
+                /* A job whose state cannot be saved starts nothing new until it can. */
+                if (j->state != JOB_RUNNING || j->save_failed)
                         continue;
-                for (size_t k = 0; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
+                if (j->has_unplaced && fail_unplaced(m, j)) {
+                        /* job_finish() may have pruned jobs: start over on the next round */
+                        manager_schedule(m);
+                        return 0;
+                }
+                /* Start where the first queued node is: O(1) per call in a big job, not O(nodes). */
+                while (j->sched_from < j->n_nodes &&
+                       (j->nodes[j->sched_from].step != STEP_QUEUED || j->nodes[j->sched_from].slot))
+                        j->sched_from++;
+                for (size_t k = j->sched_from; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
                         FlashJob *f = &j->nodes[k];
                         if (f->step != STEP_QUEUED || f->slot)
                                 continue;
@@ -778,7 +1094,7 @@ static int on_schedule(sd_event_source *es, void *userdata)
                         f->slot = true;
                         m->active++;
                         flash_job_begin(f);
-                        if (j->state != JOB_RUNNING)
+                        if (j->state != JOB_RUNNING || j->save_failed)
                                 break;
                 }
         }

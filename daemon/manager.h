@@ -63,6 +63,7 @@ struct Node {
         uint8_t uid_raw[CF_UID_LEN];
         bool has_image;
         struct cf_image_info running;
+        uint32_t running_crc; /* CRC stored at the end of B */
         char version[24];
         uint8_t mode, last_update;
         const char *state;
@@ -74,7 +75,7 @@ struct Node {
         unsigned id_idx;
         bool id_connect;
         uint8_t devid[16];
-        uint8_t status[70];
+        uint8_t status[75]; /* read in 5-byte pieces up to and with b_crc (node-status.h) */
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */
@@ -90,6 +91,8 @@ struct FlashJob {
         char *error;
         uint64_t bytes_done, bytes_total;
         bool slot;
+        bool counted_final; /* counted in Job.n_final */
+        bool held;          /* DISCONNECT(end) waits for the job's state to be saved (manager_flash_saved) */
         bool resumed; /* resumed at rebooting/confirming: a mismatch restarts from CONNECT once */
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
@@ -117,10 +120,20 @@ struct Job {
         uint64_t plan_bytes;
         FlashJob *nodes;
         size_t n_nodes;
+        size_t n_final;    /* nodes in a final step: the job ends when all are */
+        size_t sched_from; /* no queued node below this index: the scheduler starts here */
+        bool has_unplaced; /* queued nodes without a Node (bus gone): failed by the scheduler */
         bool force, cancel;
         uint64_t created, finished;
         sd_event_source *progress_timer;
         bool progress_dirty;
+        /* persistence (job-store.h): the snapshot's log, appended to at each change */
+        int log_fd;         /* -1: not open */
+        uint64_t seq;       /* of the last record written */
+        size_t log_records; /* since the last snapshot */
+        bool sync_pending;  /* records written but not yet fdatasync'ed */
+        bool save_failed;   /* the last save failed: new steps wait, save_timer retries */
+        sd_event_source *save_timer;
 };
 
 struct Manager {
@@ -153,6 +166,9 @@ CanBus *manager_find_bus(Manager *m, const char *name);
 /* "BUS:SA" or a node object path of an exported node; -ENXIO none, -EINVAL malformed. */
 int manager_find_node(Manager *m, const char *ref, Node **ret);
 Job *manager_find_job(Manager *m, unsigned id);
+/* A job id or station as it appears in an object path or "BUS:SA": 1-4294967295 in decimal, nothing
+ * else ("01", "+1", " 1", "4294967297" are -EINVAL/-ERANGE). */
+int manager_parse_id(const char *s, unsigned *ret);
 
 /* Start an update of nodes (n == 0 and all: every exported node). Errors:
  *   -EBADMSG  invalid image (*error says why)      -EBUSY   a node is in a running job
@@ -170,6 +186,10 @@ void manager_schedule(Manager *m);
 void manager_release_slot(FlashJob *f);
 void manager_flash_changed(FlashJob *f, bool persist, bool urgent);
 void manager_flash_finished(FlashJob *f);
+/* Whether the job's state, f's latest step included, is saved. When not (full disk), the step that
+ * must not act unsaved (DISCONNECT(end)) sets f->held and waits: flash_job_saved(f) is called once a
+ * save succeeds. */
+bool manager_flash_saved(FlashJob *f);
 void manager_update_status(Manager *m);
 
 /* bus-api.c: every emission is a no-op without a bus. */

@@ -3,6 +3,7 @@
 
 #include "canfleet/crc32.h"
 #include "canfleet/image.h"
+#include "canfleet/sha256.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -91,6 +92,10 @@ const char *cf_image_status_str(int status)
                 return "built for another hardware id";
         case CF_IMAGE_ROLLBACK:
                 return "release below the running one (rollback)";
+        case CF_IMAGE_BAD_SHA256:
+                return "payload SHA-256 differs from the trailer's";
+        case CF_IMAGE_BAD_PADDING:
+                return "bytes after the payload are not 0xFF";
         default:
                 return "unknown image status";
         }
@@ -143,6 +148,24 @@ int cf_image_check(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info 
                 return r;
 
         return cf_image_check_vectors(get32(area), get32(area + 4));
+}
+
+int cf_image_check_full(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info)
+{
+        struct cf_image_info local;
+        struct cf_image_info *i = info ? info : &local;
+
+        int r = cf_image_check(area, i);
+        if (r != CF_IMAGE_OK)
+                return r;
+        uint8_t sha[CF_SHA256_LEN];
+        cf_sha256(area, i->payload_len, sha);
+        if (memcmp(sha, i->payload_sha256, sizeof(sha)) != 0)
+                return CF_IMAGE_BAD_SHA256;
+        for (uint32_t k = i->payload_len; k < CF_TRAILER_OFFSET; k++)
+                if (area[k] != 0xFFu)
+                        return CF_IMAGE_BAD_PADDING;
+        return CF_IMAGE_OK;
 }
 
 int cf_image_check_policy(const struct cf_image_info *staged, uint16_t node_hw_id,

@@ -11,8 +11,12 @@ do) divided by the bitrate.
   d  peak RSS (VmHWM) of canfleetd with 128 nodes configured, during an update of all of them
   e  canfleetd CPU time (utime+stime) per CAN frame, from that run
   s  canfleet-nodesim's own CPU time per frame (needs no daemon: a CCP ping-pong over SLCAN)
+  f  persistence at scale: a job of N nodes (1,000, 5,000, 20,000; --f-nodes) whose bus is gone
+     fails them all at once after a restart; time from canfleetd's start until the job is finished,
+     per node event, and the slowest D-Bus answer (a property Get) meanwhile. No bus, no simulator.
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdes] [--c-app-size BYTES]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesf] [--c-app-size BYTES]...
+             [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
 before the transfer and the boot copy after it, from the simulator's flash model (DESIGN.md §5).
@@ -21,6 +25,8 @@ Exit status: 0 when every scenario ran and its update succeeded, whatever the fi
 """
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import select
@@ -406,12 +412,58 @@ def scenario_s(fleet, rounds=2000):
         f"{frames} frames, --log-frames on")
 
 
+def scenario_f(fleet, nodes):
+    """A job of `nodes` nodes on a bus that is no longer configured, written as an older canfleetd
+    wrote it; every node fails when canfleetd starts. canfleetd's only bus has no adapter."""
+    import dbus_wire
+    fleet.start_bus()
+    img = fleet.pack("2.0.0", release=2, seed=2)
+    with open(img, "rb") as fh:
+        data = fh.read()
+    sha = hashlib.sha256(data).hexdigest()
+    os.makedirs(os.path.join(fleet.cache_dir, "images"))
+    with open(os.path.join(fleet.cache_dir, "images", sha + ".img"), "wb") as fh:
+        fh.write(data)
+    job = {"id": 1, "state": "running", "created": 1, "finished": 0, "force": False, "cancel": False,
+           "image": sha, "nodes": [{"bus": "gone0", "station": i + 1, "step": "queued", "error": "",
+                                    "bytes_done": 0, "bytes_total": 16448} for i in range(nodes)]}
+    os.makedirs(os.path.join(fleet.state_dir, "jobs"))
+    with open(os.path.join(fleet.state_dir, "jobs", "1.json"), "w") as fh:
+        json.dump(job, fh)
+    fleet.write_config(["bus0"], 1)
+    with open(fleet.config_path) as fh:
+        conf = json.load(fh)
+    conf["buses"][0]["transport"] = "slcan:" + os.path.join(fleet.dir, "no-such-tty")
+    with open(fleet.config_path, "w") as fh:
+        json.dump(conf, fh)
+    t0 = time.monotonic()
+    fleet.start_daemon(timeout=600)
+    conn = dbus_wire.Conn(fleet.bus_address, timeout=900)
+    worst = 0.0
+    state = "running"
+    while state == "running":
+        t = time.monotonic()
+        r = conn.call("io.canfleet.Gateway1", "/io/canfleet/Gateway1/job/1", "org.freedesktop.DBus.Properties",
+                      "Get", "ss", ["io.canfleet.Gateway1.Job", "State"], timeout=900)
+        worst = max(worst, time.monotonic() - t)
+        harness.check(not r.error, f"Get State: {r}")
+        state = r.values[0][1]
+        harness.check(time.monotonic() - t0 < 900, "the job is still running after 900 s")
+        time.sleep(0.02)
+    wall = time.monotonic() - t0
+    conn.close()
+    row("f", f"{nodes} nodes failing at once: start to finished (s)", f"{wall:.2f}",
+        f"{1e6 * wall / nodes:.0f} us per node; job {state}")
+    row("f", f"{nodes} nodes: slowest D-Bus answer meanwhile (s)", f"{worst:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdes")
+    ap.add_argument("--only", default="abcdesf")
+    ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
                     help="application size for scenario c (repeatable; default: the full area, and 40 KB)")
     a = ap.parse_args()
@@ -419,10 +471,11 @@ def main():
     _self_check()
     runs = {"s": [scenario_s], "a": [scenario_a], "b": [scenario_b],
             "c": [lambda f, size=size: scenario_c(f, size) for size in (a.c_app_size or [AREA - TRAILER, 40 * 1024])],
-            "d": [scenario_de]}
+            "d": [scenario_de],
+            "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcd":
+    for key in "sabcdf":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

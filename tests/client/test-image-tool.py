@@ -319,6 +319,27 @@ class ImageTool(unittest.TestCase):
         self.assertIs(j["payload_sha256_valid"], False)
         self.assertIs(j["valid"], False)
 
+    def test_inspect_padding_not_erased_with_good_crc(self):
+        # a byte after the payload that is not 0xFF, CRC recomputed: canfleetd refuses it (the same
+        # cf_image_check_full()), so inspect must not call it valid
+        img = self.packed()
+        with open(img, "rb") as f:
+            data = bytearray(f.read())
+        plen = struct.unpack_from("<I", data, TRAILER + 16)[0]
+        data[plen + 7] = 0x00
+        data[CRC_AT:] = struct.pack("<I", stm32_crc(bytes(data[:CRC_AT])))
+        with open(img, "wb") as f:
+            f.write(data)
+        code, j = self.inspect_json(img)
+        self.assertEqual(code, 1)
+        self.assertIs(j["crc_valid"], True)
+        self.assertIs(j["payload_sha256_valid"], True)
+        self.assertIs(j["padding_valid"], False)
+        self.assertIs(j["valid"], False)
+        r = self.run_ctl("image", "inspect", img)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stdout, r"padding:\s+INVALID")
+
     def test_inspect_erased_and_wrong_size(self):
         img = self.write("erased.img", b"\xff" * AREA)
         code, j = self.inspect_json(img)

@@ -313,11 +313,54 @@ static void test_policy(void)
         CU_ASSERT_EQUAL(cf_image_check_policy(&staged, staged.hw_id, &running), CF_IMAGE_OK);
 }
 
+/* The full check: everything cf_image_check() checks, then payload SHA-256 and 0xFF padding, each
+ * caught even with the CRC recomputed over the tampered bytes. */
+static void test_check_full(void)
+{
+        struct cf_image_info info, got;
+        build_valid(&info);
+        CU_ASSERT_EQUAL(cf_image_check_full(area, &got), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(got.payload_len, info.payload_len);
+
+        /* a payload byte changed, CRC fixed up: only the SHA-256 tells */
+        area[100] ^= 0x01;
+        seal();
+        CU_ASSERT_EQUAL(cf_image_check(area, NULL), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_BAD_SHA256);
+
+        /* the trailer's SHA-256 changed, CRC fixed up */
+        build_valid(&info);
+        area[CF_TRAILER_OFFSET + 28 + 31] ^= 0x80;
+        seal();
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_BAD_SHA256);
+
+        /* a byte after the payload, first and last of the padding */
+        build_valid(&info);
+        area[info.payload_len] = 0x00;
+        seal();
+        CU_ASSERT_EQUAL(cf_image_check(area, NULL), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_BAD_PADDING);
+        build_valid(&info);
+        area[CF_TRAILER_OFFSET - 1] = 0xFE;
+        seal();
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_BAD_PADDING);
+
+        /* the cheaper checks come first: a bad CRC is reported as such */
+        build_valid(&info);
+        area[100] ^= 0x01;
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_BAD_CRC);
+
+        /* a payload reaching up to the trailer has no padding to check */
+        build_image(0x20020000u, 0x08020199u, CF_IMAGE_MAX_PAYLOAD, &info);
+        CU_ASSERT_EQUAL(cf_image_check_full(area, NULL), CF_IMAGE_OK);
+}
+
 static void test_status_str(void)
 {
         static const int all[] = {CF_IMAGE_OK,         CF_IMAGE_BAD_CRC,    CF_IMAGE_BAD_MAGIC,
                                   CF_IMAGE_BAD_LAYOUT, CF_IMAGE_BAD_LENGTH, CF_IMAGE_BAD_VECTORS,
-                                  CF_IMAGE_WRONG_HW,   CF_IMAGE_ROLLBACK};
+                                  CF_IMAGE_WRONG_HW,   CF_IMAGE_ROLLBACK,   CF_IMAGE_BAD_SHA256,
+                                  CF_IMAGE_BAD_PADDING};
         const char *unknown = cf_image_status_str(-100);
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(unknown);
@@ -348,6 +391,7 @@ int main(void)
             {"vector table rules", test_vectors_rules},
             {"version_cmp", test_version_cmp},
             {"policy: WRONG_HW, ROLLBACK", test_policy},
+            {"check_full: SHA-256 and padding", test_check_full},
             {"status strings", test_status_str},
             {NULL, NULL},
         };

@@ -1,4 +1,6 @@
 /* Tests of daemon/conf.c: the sample parses; every bad key is refused with a message naming it. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,9 +80,19 @@ static void test_defaults(void)
         CU_ASSERT_EQUAL(c->reboot_timeout_ms, 60000);
         CU_ASSERT_EQUAL(c->retries, 3);
         CU_ASSERT_EQUAL(c->reply_timeout_ms, 25);
+        CU_ASSERT_EQUAL(c->node_lost_timeout_s, 30);
         CU_ASSERT_EQUAL(c->buses[0].cro_base, 0x680);
         CU_ASSERT_EQUAL(c->buses[0].dto_base, 0x6C0);
         CU_ASSERT_EQUAL(c->buses[0].n_nodes, 0);
+        CU_ASSERT_EQUAL(c->buses[0].bitrate, 500000);
+        CU_ASSERT_EQUAL(c->buses[0].max_parallel, 16);
+        cf_conf_free(c);
+
+        t = "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+            "\"node_lost_timeout_s\": 3600,"
+            " \"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}";
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
+        CU_ASSERT_EQUAL(c->node_lost_timeout_s, 3600);
         cf_conf_free(c);
 }
 
@@ -106,7 +118,7 @@ static const struct bad bads[] = {
      "/etc/x.conf: buses[1].bitrate: 300000 is not an SLCAN bitrate (10000, 20000, 50000, 100000, 125000, "
      "250000, 500000, 800000, 1000000)"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [1, 0]"),
-     "/etc/x.conf: buses[1].nodes[1]: 0 is out of range 1..65535"},
+     "/etc/x.conf: buses[1].nodes[1]: 0 is out of range 1..63"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [4, 4]"),
      "/etc/x.conf: buses[1].nodes[1]: station 4 is already nodes[0]"},
     {BUS("\"transport\": \"socketcan:c\", \"nodes\": [{\"station\": 2, \"colour\": 1}]"),
@@ -118,7 +130,7 @@ static const struct bad bads[] = {
     {BUS("\"transport\": \"socketcan:c\", \"cro_base\": \"zz\""),
      "/etc/x.conf: buses[1].cro_base: \"zz\" is not a number (e.g. 1664 or \"0x680\")"},
     {BUS("\"transport\": \"socketcan:c\", \"scan\": [9, 3]"),
-     "/etc/x.conf: buses[1].scan[1]: 3 is out of range 9..65535"},
+     "/etc/x.conf: buses[1].scan[1]: 3 is out of range 9..63"},
     {BUS("\"transport\": \"socketcan:c\", \"scan\": 4"), "/etc/x.conf: buses[1].scan: is not [first, last]"},
     {BUS("\"transport\": \"socketcan:c\", \"seedkey\": \"rot13\""),
      "/etc/x.conf: buses[1].seedkey: \"rot13\" is not \"hmac\" or \"echo\""},
@@ -135,8 +147,14 @@ static const struct bad bads[] = {
     {HEAD "\"buses\": []}", "/etc/x.conf: buses: is empty: at least one bus is needed"},
     {HEAD "\"buses\": {}}", "/etc/x.conf: buses: an object is not an array"},
     {HEAD "\"retries\": 0, \"buses\": []}", "/etc/x.conf: retries: 0 is out of range 1..20"},
-    {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}", "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
+    {HEAD "\"reply_timeout_ms\": 0, \"buses\": []}",
+     "/etc/x.conf: reply_timeout_ms: 0 is out of range 1..60000"},
     {HEAD "\"max_parallel\": -1, \"buses\": []}", "/etc/x.conf: max_parallel: -1 is out of range 1..4096"},
+    {HEAD "\"node_lost_timeout_s\": 0, \"buses\": []}",
+     "/etc/x.conf: node_lost_timeout_s: 0 is out of range 1..3600"},
+    {HEAD "\"node_lost_timeout_s\": 3601, \"buses\": []}",
+     "/etc/x.conf: node_lost_timeout_s: 3601 is out of range 1..3600"},
+    {"42", "/etc/x.conf: the configuration is a number, not an object"},
     {HEAD "\"reboot_timeout_ms\": true, \"buses\": []}",
      "/etc/x.conf: reboot_timeout_ms: a boolean is not a number"},
     {HEAD "\"bussen\": []}", "/etc/x.conf: bussen: unknown key"},
@@ -145,7 +163,7 @@ static const struct bad bads[] = {
      "/etc/x.conf: fleet_key_file: is empty"},
     {"[1, 2]", "/etc/x.conf: the configuration is an array, not an object"},
     {"{\"fleet_key_file\": \"k\",\n \"state_dir\": }",
-     "/etc/x.conf: line 2: not valid JSON: unexpected character"},
+     "/etc/x.conf: line 2, column 15: not valid JSON: '}' where a value should be"},
 };
 
 static void test_bad_keys(void)
@@ -163,6 +181,113 @@ static void test_bad_keys(void)
                 CU_ASSERT_STRING_EQUAL(err, bads[i].message);
                 free(err);
         }
+}
+
+/* cf_conf_parse_len() reads exactly len bytes: nothing before a NUL is assumed, nothing after len is read.
+ */
+static void test_parse_len(void)
+{
+        size_t n = strlen(good);
+        char *exact = malloc(n); /* no NUL: a read past the end would show under ASan */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(exact);
+        memcpy(exact, good, n);
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL(cf_conf_parse_len(exact, n, "/etc/x.conf", &c, &err), 0);
+        CU_ASSERT_PTR_NULL(err);
+        CU_ASSERT_PTR_NOT_NULL(c);
+        cf_conf_free(c);
+        free(exact);
+
+        char text[64];
+        memcpy(text, "{\"a\": 1} garbage", 17);
+        c = NULL;
+        CU_ASSERT(cf_conf_parse_len(text, 8, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: a: unknown key");
+        free(err);
+
+        memcpy(text, "{\"a\":\0 1}", 10);
+        CU_ASSERT(cf_conf_parse_len(text, 10, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(
+            err, "/etc/x.conf: line 1, column 6: not valid JSON: a NUL byte where a value should be");
+        free(err);
+        memcpy(text, "{\"a\": \"\0\"}", 9);
+        CU_ASSERT(cf_conf_parse_len(text, 9, "/etc/x.conf", &c, &err) < 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(
+            err, "/etc/x.conf: line 1, column 8: not valid JSON: control character U+0000 inside a "
+                 "string (write it escaped)");
+        free(err);
+
+        CU_ASSERT(cf_conf_parse_len("", 0, "/etc/x.conf", &c, NULL) < 0);
+        CU_ASSERT(cf_conf_parse_len(good, 1024 * 1024 + 1, "/etc/x.conf", &c, &err) == -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+        CU_ASSERT_STRING_EQUAL(err, "/etc/x.conf: is too large (1048577 bytes, at most 1048576)");
+        free(err);
+}
+
+/* Mutations of a valid configuration (fixed seed): every result is a configuration or a message,
+ * never a crash, and each input is an exact-size buffer. What a fuzzer does for hours, in short. */
+static void test_mutations(void)
+{
+        uint32_t seed = 0x15C0FFEEu;
+        size_t n0 = strlen(good);
+        unsigned accepted = 0, refused = 0;
+        static const char tokens[] = "{}[]\",:0123456789-+.eE \\/'\x00\x80\xC3\xFFtrufalsn";
+        for (unsigned i = 0; i < 20000; i++) {
+                size_t n = n0;
+                char *buf = malloc(n0 + 8);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+                memcpy(buf, good, n0);
+                unsigned edits = 1 + i % 4;
+                for (unsigned e = 0; e < edits && n > 1; e++) {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        size_t at = seed % n;
+                        switch ((seed >> 16) % 4) {
+                        case 0: /* replace */
+                                buf[at] = tokens[(seed >> 8) % (sizeof tokens - 1)];
+                                break;
+                        case 1: /* cut short */
+                                n = at + 1;
+                                break;
+                        case 2: /* delete */
+                                memmove(buf + at, buf + at + 1, n - at - 1);
+                                n--;
+                                break;
+                        default: /* insert */
+                                memmove(buf + at + 1, buf + at, n - at);
+                                buf[at] = tokens[(seed >> 8) % (sizeof tokens - 1)];
+                                n++;
+                                break;
+                        }
+                }
+                char *exact = malloc(n ? n : 1);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(exact);
+                memcpy(exact, buf, n);
+                free(buf);
+                struct cf_conf *c = NULL;
+                char *err = NULL;
+                int r = cf_conf_parse_len(exact, n, "/etc/x.conf", &c, &err);
+                if (r == 0) {
+                        accepted++;
+                        CU_ASSERT_PTR_NOT_NULL(c);
+                        CU_ASSERT_PTR_NULL(err);
+                } else {
+                        refused++;
+                        CU_ASSERT_PTR_NULL(c);
+                        CU_ASSERT(err && strncmp(err, "/etc/x.conf: ", 13) == 0);
+                }
+                cf_conf_free(c);
+                free(err);
+                free(exact);
+        }
+        /* Both outcomes occur, so the mutations reach the checks after the JSON syntax. */
+        CU_ASSERT(accepted > 100);
+        CU_ASSERT(refused > 10000);
 }
 
 static void test_fleet_key(void)
@@ -213,6 +338,8 @@ int main(void)
             {"good sample parses", test_good_sample},
             {"defaults", test_defaults},
             {"every error names the key", test_bad_keys},
+            {"cf_conf_parse_len reads len bytes", test_parse_len},
+            {"mutated configurations", test_mutations},
             {"fleet key file", test_fleet_key},
             {NULL, NULL},
         };

@@ -76,6 +76,8 @@ enum cf_image_status {
         CF_IMAGE_BAD_VECTORS = -5,  /* stack pointer not in SRAM or reset vector not in B with the Thumb bit */
         CF_IMAGE_WRONG_HW = -6,     /* built for another hardware id */
         CF_IMAGE_ROLLBACK = -7,     /* release below the one running */
+        CF_IMAGE_BAD_SHA256 = -8,   /* payload SHA-256 differs from the trailer's */
+        CF_IMAGE_BAD_PADDING = -9,  /* a byte after the payload, before the trailer, is not 0xFF */
 };
 
 /* Short English description of a status, e.g. "CRC mismatch". Never NULL. */
@@ -84,6 +86,16 @@ const char *cf_image_status_str(int status);
 /* Check a whole 256 KB area held in memory: CRC, magic, layout, length, vector table. Fills info
  * (when non-NULL) as soon as the trailer has been read, even when a later check fails. */
 int cf_image_check(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info);
+
+/* The whole check of an image before it goes anywhere: cf_image_check(), then the SHA-256 of the
+ * payload_len first bytes equals the trailer's payload_sha256, and every byte from payload_len up to the
+ * trailer is 0xFF (erased flash). `canfleetctl image inspect` and canfleetd (before a job is made) both
+ * use it, so that an image one accepts the other never refuses. A CRC alone is no proof: anyone can
+ * recompute it over a tampered payload or over v2 code under v1's trailer.
+ *   cf_image_check_full(packed by `canfleetctl image pack`, &i) == CF_IMAGE_OK
+ *   payload byte changed, CRC recomputed                      == CF_IMAGE_BAD_SHA256
+ *   a 0x00 after the payload, CRC recomputed                  == CF_IMAGE_BAD_PADDING */
+int cf_image_check_full(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info);
 
 /* Check the trailer of an image whose CRC is already known to be right (a caller with the CRC unit
  * computes it itself): magic, layout, length. */

@@ -1,0 +1,541 @@
+/* canfleetctl bundle create / verify / inspect: signed bundles, offline (all checks in lib/bundle.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "bundle.h"
+#include "cmd-bundle.h"
+#include "file-io.h"
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE   2
+#define MAX_ARGS     8 /* signers (bundle.c's own limit) and intermediate files */
+
+static const char *prog = "canfleetctl bundle";
+
+static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "%s: ", prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void bundle_usage(FILE *f)
+{
+        fprintf(
+            f,
+            "Usage: canfleetctl bundle create IMAGE --cert CERT --key KEY [--cert CERT --key KEY]...\n"
+            "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
+            "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
+            "       canfleetctl bundle inspect [--json] FILE.cfb\n"
+            "\n"
+            "Signed bundles, offline; no daemon is needed. canfleetd flashes only bundles signed by a key\n"
+            "that chains to its keyring. A bundle (.cfb) is:\n"
+            "  [the 256 KB area image][CMS SignedData with the manifest inline][CMS length, u64 "
+            "big-endian]\n"
+            "The manifest is JSON: format \"canfleet-bundle-1\", hw_id, version, release, image_size,\n"
+            "image_sha256 (of the whole image) and an optional description.\n"
+            "\n"
+            "create IMAGE     sign an area image made by 'canfleetctl image pack'; the manifest is\n"
+            "                 filled from the image trailer\n"
+            "     --cert CERT        the signer's certificate (PEM)\n"
+            "     --key KEY          its private key: a PEM file, or a PKCS#11 URI 'pkcs11:token=...;\n"
+            "                        object=...' used through OpenSSL's pkcs11 engine (module from\n"
+            "                        $CANFLEET_PKCS11_MODULE, PIN from the URI's pin-value or\n"
+            "                        $CANFLEET_PKCS11_PIN). Give --cert/--key once per signer, in pairs:\n"
+            "                        several signers carry an old and a new key through a rotation\n"
+            "     --intermediate PEM intermediate CA certificates to carry in the bundle (repeatable)\n"
+            "     --description TEXT free text kept in the manifest\n"
+            "  -o --output OUT.cfb   where to write the bundle (replaced atomically)\n"
+            "\n"
+            "verify FILE.cfb  run every check canfleetd runs before it sends a frame: sizes, CMS\n"
+            "                 SignedData, every signature, a signer chaining to the keyring (codeSigning\n"
+            "                 where a certificate has an extendedKeyUsage), manifest, image sha256,\n"
+            "                 trailer = manifest, CRC. Exit status 0 valid, 1 refused (the check named)\n"
+            "     --keyring PEM      the trust anchors (canfleetd's 'keyring')\n"
+            "     --json             print one JSON object\n"
+            "\n"
+            "inspect FILE.cfb print the manifest, the signers (subject, issuer, validity) and the image\n"
+            "                 trailer, and check all but the trust (no keyring needed); exit 1 when a\n"
+            "                 check fails\n"
+            "     --json             print one JSON object\n"
+            "\n"
+            "The stock tools make the same bundle:\n"
+            "  openssl cms -sign -binary -nodetach -outform DER -in manifest.json -signer cert.pem \\\n"
+            "      -inkey key.pem [-certfile intermediates.pem] -out m.cms\n"
+            "  cat app.img m.cms > app.cfb\n"
+            "  python3 -c 'import os,sys; "
+            "sys.stdout.buffer.write(os.path.getsize(\"m.cms\").to_bytes(8,\"big\"))' >> app.cfb\n"
+            "\n"
+            "Examples:\n"
+            "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
+            "  canfleetctl bundle create app.img --cert hsm.crt --key 'pkcs11:token=fleet;object=release' "
+            "-o app.cfb\n"
+            "  canfleetctl bundle verify app.cfb --keyring /etc/canfleet/keyring.pem\n"
+            "  canfleetctl bundle inspect --json app.cfb\n");
+}
+
+static int bad_option(int c, char **argv, const char *sub)
+{
+        const char *opt = argv[optind - 1];
+        if (c == ':')
+                error("option '%s' needs a value; see 'canfleetctl bundle --help'", opt);
+        else if (optopt && optopt != '?')
+                error("unknown option '-%c' for '%s'; see 'canfleetctl bundle --help'", optopt, sub);
+        else
+                error("unknown option '%s' for '%s'; see 'canfleetctl bundle --help'", opt, sub);
+        return EXIT_USAGE;
+}
+
+/* The one file argument of a subcommand. */
+static const char *one_file(int argc, char **argv, const char *what)
+{
+        if (optind >= argc) {
+                error("no %s given; see 'canfleetctl bundle --help'", what);
+                return NULL;
+        }
+        if (argc - optind > 1) {
+                error("one %s only, got '%s' and '%s'", what, argv[optind], argv[optind + 1]);
+                return NULL;
+        }
+        return argv[optind];
+}
+
+static void format_time(time_t t, char *buf, size_t len)
+{
+        struct tm tm;
+        if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(buf, len, "unknown");
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+        for (size_t i = 0; i < n; i++)
+                sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+/* ---- create ----------------------------------------------------------------------------------- */
+
+static uint8_t area[CF_IMAGE_AREA_SIZE];
+
+static int bundle_create(int argc, char **argv)
+{
+        enum { ARG_CERT = 0x100, ARG_KEY, ARG_INTERMEDIATE, ARG_DESCRIPTION };
+        static const struct option options[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"cert", required_argument, NULL, ARG_CERT},
+            {"key", required_argument, NULL, ARG_KEY},
+            {"intermediate", required_argument, NULL, ARG_INTERMEDIATE},
+            {"description", required_argument, NULL, ARG_DESCRIPTION},
+            {"output", required_argument, NULL, 'o'},
+            {NULL, 0, NULL, 0},
+        };
+        struct cf_bundle_key keys[MAX_ARGS] = {0};
+        const char *intermediates[MAX_ARGS];
+        size_t n_certs = 0, n_keys = 0, n_inter = 0;
+        const char *output = NULL, *description = NULL;
+        int c, r;
+
+        prog = "canfleetctl bundle create";
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":ho:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        bundle_usage(stdout);
+                        return 0;
+                case ARG_CERT:
+                case ARG_KEY:
+                        if ((c == ARG_CERT ? n_certs : n_keys) >= MAX_ARGS) {
+                                error("at most %d signers", MAX_ARGS);
+                                return EXIT_USAGE;
+                        }
+                        if (c == ARG_CERT)
+                                keys[n_certs++].cert = optarg;
+                        else
+                                keys[n_keys++].key = optarg;
+                        break;
+                case ARG_INTERMEDIATE:
+                        if (n_inter >= MAX_ARGS) {
+                                error("at most %d --intermediate files; put several certificates in one PEM",
+                                      MAX_ARGS);
+                                return EXIT_USAGE;
+                        }
+                        intermediates[n_inter++] = optarg;
+                        break;
+                case ARG_DESCRIPTION:
+                        description = optarg;
+                        break;
+                case 'o':
+                        output = optarg;
+                        break;
+                default:
+                        return bad_option(c, argv, "bundle create");
+                }
+        }
+        const char *input = one_file(argc, argv, "image");
+        if (!input)
+                return EXIT_USAGE;
+        if (n_certs == 0 || n_keys == 0) {
+                error("missing %s; a bundle needs at least one signer: --cert CERT --key KEY",
+                      n_certs == 0 ? "--cert" : "--key");
+                return EXIT_USAGE;
+        }
+        if (n_certs != n_keys) {
+                error("%zu --cert but %zu --key: give them in pairs, one pair per signer", n_certs, n_keys);
+                return EXIT_USAGE;
+        }
+        if (!output) {
+                error("missing -o OUT.cfb (where to write the bundle)");
+                return EXIT_USAGE;
+        }
+
+        uint64_t len;
+        r = cf_read_file(input, area, sizeof(area), &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
+                return EXIT_INVALID;
+        }
+        if (len != CF_IMAGE_AREA_SIZE) {
+                error("'%s' is %" PRIu64
+                      " bytes, an area image is exactly %u (256K); make one with 'canfleetctl "
+                      "image pack'",
+                      input, len, CF_IMAGE_AREA_SIZE);
+                return EXIT_INVALID;
+        }
+
+        struct cf_bundle_create_options o = {
+            .keys = keys,
+            .n_keys = n_keys,
+            .intermediates = intermediates,
+            .n_intermediates = n_inter,
+            .description = description,
+        };
+        struct cf_bundle_error err = {0};
+        uint8_t *bundle = NULL;
+        size_t size = 0;
+        r = cf_bundle_create(area, &o, &bundle, &size, &err);
+        if (r < 0) {
+                error("%s: %s", input, err.message);
+                return EXIT_INVALID;
+        }
+        r = cf_write_atomic(output, bundle, size);
+        free(bundle);
+        if (r < 0) {
+                error("cannot write '%s': %s", output, strerror(-r));
+                return EXIT_INVALID;
+        }
+        struct cf_image_info info;
+        cf_image_info_parse(area + CF_TRAILER_OFFSET, &info);
+        printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", %zu signer%s, CMS %zu bytes\n",
+               output, info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release, n_keys,
+               n_keys == 1 ? "" : "s", size - CF_IMAGE_AREA_SIZE - CF_BUNDLE_LENGTH_SIZE);
+        return 0;
+}
+
+/* ---- verify and inspect ----------------------------------------------------------------------- */
+
+static uint8_t file_buf[CF_BUNDLE_MAX_SIZE];
+
+/* Read a bundle file; a file beyond the largest bundle is refused here as the size check would. */
+static int read_bundle(const char *path, size_t *size)
+{
+        uint64_t len;
+        int r = cf_read_file(path, file_buf, sizeof(file_buf), &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", path, cf_read_strerror(r));
+                return -1;
+        }
+        if (len > sizeof(file_buf)) {
+                error("%s: refused: size: the file is %" PRIu64 " bytes, more than the largest bundle (%zu)",
+                      path, len, sizeof(file_buf));
+                return -1;
+        }
+        *size = (size_t) len;
+        return 0;
+}
+
+static const char *trust_str(enum cf_bundle_trust t)
+{
+        return t == CF_BUNDLE_TRUST_OK        ? "trusted"
+               : t == CF_BUNDLE_TRUST_REFUSED ? "refused"
+                                              : "not checked";
+}
+
+static struct json_object *json_time(time_t t)
+{
+        char buf[32];
+        format_time(t, buf, sizeof(buf));
+        return t ? json_object_new_string(buf) : NULL;
+}
+
+static struct json_object *bundle_json(const char *path, const struct cf_bundle *b, int r,
+                                       const struct cf_bundle_error *err, bool trust_checked)
+{
+        char buf[80], sha[65];
+        struct json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "file", json_object_new_string(path));
+        json_object_object_add(o, "valid", json_object_new_boolean(r >= 0));
+        json_object_object_add(o, "failed_check",
+                               r < 0 ? json_object_new_string(cf_bundle_check_name(err->check)) : NULL);
+        json_object_object_add(o, "error", r < 0 ? json_object_new_string(err->message) : NULL);
+        json_object_object_add(o, "trust_checked", json_object_new_boolean(trust_checked));
+        if (!b)
+                return o;
+        json_object_object_add(o, "cms_size", json_object_new_int64((int64_t) b->cms_len));
+
+        if (b->have_manifest) {
+                const struct cf_bundle_manifest *m = &b->manifest;
+                struct json_object *mo = json_object_new_object();
+                snprintf(buf, sizeof(buf), "%u.%u.%u", m->ver_major, m->ver_minor, m->ver_patch);
+                hex(m->image_sha256, 32, sha);
+                json_object_object_add(mo, "format", json_object_new_string(CF_BUNDLE_FORMAT));
+                json_object_object_add(mo, "hw_id", json_object_new_int(m->hw_id));
+                json_object_object_add(mo, "version", json_object_new_string(buf));
+                json_object_object_add(mo, "release", json_object_new_int64(m->release));
+                json_object_object_add(mo, "image_size", json_object_new_int64(m->image_size));
+                json_object_object_add(mo, "image_sha256", json_object_new_string(sha));
+                json_object_object_add(mo, "description",
+                                       m->description ? json_object_new_string(m->description) : NULL);
+                json_object_object_add(o, "manifest", mo);
+        } else
+                json_object_object_add(o, "manifest", NULL);
+
+        struct json_object *sa = json_object_new_array();
+        for (size_t i = 0; i < b->n_signers; i++) {
+                const struct cf_bundle_signer *s = &b->signers[i];
+                struct json_object *so = json_object_new_object();
+                json_object_object_add(so, "subject",
+                                       s->subject ? json_object_new_string(s->subject) : NULL);
+                json_object_object_add(so, "issuer", s->issuer ? json_object_new_string(s->issuer) : NULL);
+                json_object_object_add(so, "serial", json_object_new_string(s->serial));
+                json_object_object_add(so, "not_before", json_time(s->not_before));
+                json_object_object_add(so, "not_after", json_time(s->not_after));
+                json_object_object_add(so, "signature_valid",
+                                       s->signature_checked ? json_object_new_boolean(s->signature_ok)
+                                                            : NULL);
+                json_object_object_add(so, "trust", json_object_new_string(trust_str(s->trust)));
+                json_object_object_add(so, "trust_error",
+                                       s->trust_error ? json_object_new_string(s->trust_error) : NULL);
+                json_object_array_add(sa, so);
+        }
+        json_object_object_add(o, "signers", sa);
+
+        const struct cf_image_info *t = &b->info;
+        struct json_object *to = json_object_new_object();
+        snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
+        hex(t->payload_sha256, 32, sha);
+        json_object_object_add(to, "valid",
+                               json_object_new_boolean(cf_image_check(b->image, NULL) == CF_IMAGE_OK));
+        json_object_object_add(to, "version", json_object_new_string(buf));
+        json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
+        json_object_object_add(to, "release", json_object_new_int64(t->release));
+        json_object_object_add(to, "payload_len", json_object_new_int64(t->payload_len));
+        json_object_object_add(to, "build_time", json_object_new_int64(t->build_time));
+        json_object_object_add(to, "payload_sha256", json_object_new_string(sha));
+        json_object_object_add(o, "image", to);
+        return o;
+}
+
+static int print_json(struct json_object *o)
+{
+        if (!o)
+                return -ENOMEM;
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
+        int r = s && puts(s) >= 0 ? 0 : -EIO;
+        json_object_put(o);
+        return r;
+}
+
+static void print_text(const char *path, const struct cf_bundle *b)
+{
+        char t1[32], t2[32], sha[65];
+
+        printf("file:              %s\n", path);
+        printf("CMS:               %zu bytes\n", b->cms_len);
+        if (b->have_manifest) {
+                const struct cf_bundle_manifest *m = &b->manifest;
+                hex(m->image_sha256, 32, sha);
+                printf("manifest:\n");
+                printf("  format           %s\n", CF_BUNDLE_FORMAT);
+                printf("  hardware id      0x%04x\n", m->hw_id);
+                printf("  version          %u.%u.%u\n", m->ver_major, m->ver_minor, m->ver_patch);
+                printf("  release          %" PRIu32 "\n", m->release);
+                printf("  image size       %" PRIu32 "\n", m->image_size);
+                printf("  image sha256     %s\n", sha);
+                if (m->description)
+                        printf("  description      %s\n", m->description);
+        } else
+                printf("manifest:          not read (see the failed check)\n");
+        for (size_t i = 0; i < b->n_signers; i++) {
+                const struct cf_bundle_signer *s = &b->signers[i];
+                format_time(s->not_before, t1, sizeof(t1));
+                format_time(s->not_after, t2, sizeof(t2));
+                printf("signer %zu:          %s\n", i + 1, s->subject ? s->subject : "?");
+                printf("  issuer           %s\n", s->issuer ? s->issuer : "?");
+                printf("  serial           %s\n", s->serial);
+                printf("  valid            %s to %s\n", t1, t2);
+                printf("  signature        %s\n",
+                       s->signature_checked ? (s->signature_ok ? "valid" : "INVALID") : "not checked");
+                if (s->trust != CF_BUNDLE_TRUST_UNCHECKED)
+                        printf("  trust            %s%s%s\n", trust_str(s->trust),
+                               s->trust_error ? ": " : "", s->trust_error ? s->trust_error : "");
+        }
+        const struct cf_image_info *t = &b->info;
+        format_time((time_t) t->build_time, t1, sizeof(t1));
+        hex(t->payload_sha256, 32, sha);
+        printf("image trailer:\n");
+        printf("  version          %u.%u.%u\n", t->ver_major, t->ver_minor, t->ver_patch);
+        printf("  hardware id      0x%04x\n", t->hw_id);
+        printf("  release          %" PRIu32 "\n", t->release);
+        printf("  payload length   %" PRIu32 " bytes\n", t->payload_len);
+        printf("  build time       %s\n", t1);
+        printf("  payload sha256   %s\n", sha);
+}
+
+/* verify (keyring given) and inspect (none) */
+static int bundle_check_cmd(int argc, char **argv, bool verify)
+{
+        enum { ARG_JSON = 0x100, ARG_KEYRING };
+        static const struct option options[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"json", no_argument, NULL, ARG_JSON},
+            {"keyring", required_argument, NULL, ARG_KEYRING},
+            {NULL, 0, NULL, 0},
+        };
+        const char *keyring_path = NULL;
+        bool json = false;
+        int c, r;
+
+        prog = verify ? "canfleetctl bundle verify" : "canfleetctl bundle inspect";
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        bundle_usage(stdout);
+                        return 0;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case ARG_KEYRING:
+                        if (!verify) {
+                                error(
+                                    "inspect takes no --keyring; 'canfleetctl bundle verify FILE --keyring "
+                                    "PEM' checks the trust");
+                                return EXIT_USAGE;
+                        }
+                        keyring_path = optarg;
+                        break;
+                default:
+                        return bad_option(c, argv, verify ? "bundle verify" : "bundle inspect");
+                }
+        }
+        const char *path = one_file(argc, argv, "bundle file");
+        if (!path)
+                return EXIT_USAGE;
+        if (verify && !keyring_path) {
+                error("missing --keyring PEM (the trust anchors; 'bundle inspect' reads a bundle without)");
+                return EXIT_USAGE;
+        }
+
+        struct cf_bundle_error err = {0};
+        struct cf_keyring *keyring = NULL;
+        if (verify) {
+                r = cf_keyring_load(keyring_path, &keyring, &err);
+                if (r < 0) {
+                        error("%s", err.message);
+                        return EXIT_INVALID;
+                }
+        }
+        size_t size;
+        if (read_bundle(path, &size) < 0) {
+                cf_keyring_free(keyring);
+                return EXIT_INVALID;
+        }
+
+        /* with the keyring, the same result as cf_bundle_verify(), and what could be read of a
+         * refused bundle for the report */
+        struct cf_bundle *b = NULL;
+        r = cf_bundle_inspect(file_buf, size, keyring, &b, &err);
+        cf_keyring_free(keyring);
+        if (r == -ENOMEM) {
+                error("out of memory");
+                cf_bundle_free(b);
+                return EXIT_INVALID;
+        }
+
+        if (json) {
+                if (print_json(bundle_json(path, b, r, &err, verify)) < 0) {
+                        error("cannot print JSON");
+                        r = -EIO;
+                }
+        } else if (verify) {
+                if (r >= 0) {
+                        const struct cf_bundle_manifest *m = &b->manifest;
+                        size_t trusted = 0;
+                        for (size_t i = 0; i < b->n_signers; i++)
+                                trusted += b->signers[i].trust == CF_BUNDLE_TRUST_OK;
+                        printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
+                               "; trusted signer%s:",
+                               path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
+                               trusted == 1 ? "" : "s");
+                        for (size_t i = 0, n = 0; i < b->n_signers; i++)
+                                if (b->signers[i].trust == CF_BUNDLE_TRUST_OK)
+                                        printf("%s %s", n++ ? ";" : "", b->signers[i].subject);
+                        printf("\n");
+                }
+        } else if (b)
+                print_text(path, b);
+        if (r < 0 && !json)
+                error("%s: refused: %s", path, err.message);
+        else if (!verify && !json && r >= 0)
+                printf("checks:            all passed (trust not checked: 'canfleetctl bundle verify "
+                       "--keyring')\n");
+        cf_bundle_free(b);
+        if (fflush(stdout) != 0) {
+                error("cannot write the output: %s", strerror(errno));
+                return EXIT_INVALID;
+        }
+        return r < 0 ? EXIT_INVALID : 0;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------------- */
+
+int cmd_bundle(int argc, char **argv)
+{
+        if (argc < 2) {
+                error("which one? 'canfleetctl bundle create|verify|inspect ...'; see 'canfleetctl bundle "
+                      "--help'");
+                return EXIT_USAGE;
+        }
+        const char *sub = argv[1];
+        if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+                bundle_usage(stdout);
+                return 0;
+        }
+        optind = 0;
+        if (strcmp(sub, "create") == 0)
+                return bundle_create(argc - 1, argv + 1);
+        if (strcmp(sub, "verify") == 0)
+                return bundle_check_cmd(argc - 1, argv + 1, true);
+        if (strcmp(sub, "inspect") == 0)
+                return bundle_check_cmd(argc - 1, argv + 1, false);
+        error("unknown subcommand '%s'; 'create', 'verify' or 'inspect', see 'canfleetctl bundle --help'",
+              sub);
+        return EXIT_USAGE;
+}

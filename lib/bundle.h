@@ -1,0 +1,193 @@
+/* Signed bundles (.cfb): the one place that parses, verifies and creates them (OpenSSL CMS + json-c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "canfleet/image.h"
+#include "canfleet/layout.h"
+
+/*
+ * A bundle is  [image: 262144 bytes][CMS: DER ContentInfo][u64 big-endian length of CMS]
+ * (DESIGN.md §6). The CMS is SignedData over content type id-data, with the manifest inline:
+ *
+ *   {"format": "canfleet-bundle-1", "hw_id": 1, "version": "1.4.0", "release": 12,
+ *    "image_size": 262144, "image_sha256": "<64 lowercase hex of the whole image>"}
+ *
+ * "description" (a string) is optional; other keys are ignored.
+ *
+ * cf_bundle_verify() runs these checks in this order and stops at the first that fails; each has
+ * its own negative errno and check id, and the message names the check:
+ *
+ *   check       errno          what
+ *   size        -EMSGSIZE      0 < CMS length <= 64 KiB and file size == 262144 + length + 8
+ *   cms         -EPROTO        DER ContentInfo of type SignedData, content id-data and inline
+ *                              (not detached), at least one SignerInfo
+ *   signature   -EKEYREJECTED  every SignerInfo's signature is valid over the manifest (its
+ *                              certificate must travel in the CMS)
+ *   trust       -ENOKEY        at least one signer's certificate chains to an anchor of the
+ *                              keyring (intermediates from the CMS), is within its validity, and
+ *                              every certificate of that chain below the anchor that has an
+ *                              extendedKeyUsage lists codeSigning (or anyExtendedKeyUsage); a
+ *                              signer with keyUsage must have digitalSignature
+ *   manifest    -EINVAL        the manifest JSON as above: strict JSON, UTF-8, an object, every
+ *                              required key with its type and range
+ *   sha256      -EUCLEAN       SHA-256 of the 262144 image bytes == manifest image_sha256
+ *   trailer     -ENOEXEC       the image trailer is one of ours (magic, layout, length) and its
+ *                              hw_id, version and release equal the manifest's
+ *   image       -EBADMSG       the full image check (canfleet/image.h): CRC32, vector table; and
+ *                              the trailer's payload SHA-256
+ *
+ * Other failures: -ENOMEM. Nothing here logs or prints: the caller reports err->message once.
+ * The hardware id and release against each target node are the caller's (the daemon's) checks.
+ */
+
+#define CF_BUNDLE_CMS_MAX     (64u * 1024u)
+#define CF_BUNDLE_LENGTH_SIZE 8u
+#define CF_BUNDLE_FORMAT      "canfleet-bundle-1"
+/* The smallest and largest bundle files. */
+#define CF_BUNDLE_MIN_SIZE (CF_IMAGE_AREA_SIZE + 1u + CF_BUNDLE_LENGTH_SIZE)
+#define CF_BUNDLE_MAX_SIZE (CF_IMAGE_AREA_SIZE + CF_BUNDLE_CMS_MAX + CF_BUNDLE_LENGTH_SIZE)
+
+enum cf_bundle_check {
+        CF_BUNDLE_CHECK_NONE = 0, /* passed, or a failure of no check (out of memory) */
+        CF_BUNDLE_CHECK_SIZE,
+        CF_BUNDLE_CHECK_CMS,
+        CF_BUNDLE_CHECK_SIGNATURE,
+        CF_BUNDLE_CHECK_TRUST,
+        CF_BUNDLE_CHECK_MANIFEST,
+        CF_BUNDLE_CHECK_SHA256,
+        CF_BUNDLE_CHECK_TRAILER,
+        CF_BUNDLE_CHECK_IMAGE,
+        _CF_BUNDLE_CHECK_MAX,
+};
+
+/* "size", "cms", "signature", "trust", "manifest", "sha256", "trailer", "image"; "none". */
+const char *cf_bundle_check_name(enum cf_bundle_check check);
+
+/* The negative errno of a check (table above); 0 for NONE. */
+int cf_bundle_check_errno(enum cf_bundle_check check);
+
+/* Why something failed: the check and one line for an operator, e.g.
+ *   "signature: signer 2 (CN=old release key) is not valid: ... bad signature"
+ *   "trust: no signer chains to the keyring: signer 1 (CN=Build): unable to get local issuer certificate"
+ *   "trailer: manifest release 12 != image trailer release 11" */
+struct cf_bundle_error {
+        enum cf_bundle_check check;
+        char message[1024];
+};
+
+struct cf_bundle_manifest {
+        uint16_t hw_id;
+        uint8_t ver_major, ver_minor;
+        uint16_t ver_patch;
+        uint32_t release;
+        uint32_t image_size;
+        uint8_t image_sha256[32];
+        char *description; /* NULL when absent */
+};
+
+/* Parse and check a manifest (the "manifest" check alone). On failure *m is left empty (description
+ * NULL) and err says which key is wrong. Free description with cf_bundle_manifest_clear(). */
+int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_manifest *m,
+                             struct cf_bundle_error *err);
+void cf_bundle_manifest_clear(struct cf_bundle_manifest *m);
+
+enum cf_bundle_trust {
+        CF_BUNDLE_TRUST_UNCHECKED = 0, /* no keyring given (inspect), or not reached */
+        CF_BUNDLE_TRUST_OK,
+        CF_BUNDLE_TRUST_REFUSED,
+};
+
+struct cf_bundle_signer {
+        char *subject; /* RFC 2253, e.g. "CN=release key,O=Example" */
+        char *issuer;
+        char serial[80]; /* hex */
+        time_t not_before, not_after;
+        bool signature_checked, signature_ok;
+        enum cf_bundle_trust trust;
+        char *trust_error; /* why not trusted (REFUSED), else NULL */
+};
+
+struct cf_bundle {
+        /* The CF_IMAGE_AREA_SIZE image bytes: points into the buffer given to cf_bundle_verify(),
+         * valid as long as that buffer is. */
+        const uint8_t *image;
+        size_t cms_len;
+        struct cf_image_info info; /* the image trailer as read (not necessarily valid) */
+        bool have_manifest;
+        struct cf_bundle_manifest manifest;
+        size_t n_signers;
+        struct cf_bundle_signer *signers;
+};
+
+struct cf_bundle *cf_bundle_free(struct cf_bundle *b);
+
+/* The trust anchors: a PEM file of one or more certificates. Every certificate in it is an anchor,
+ * also when it is not self-signed (an intermediate CA of the fleet, as RAUC's partial chains). */
+struct cf_keyring;
+int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_error *err);
+struct cf_keyring *cf_keyring_free(struct cf_keyring *k);
+/* Number of anchors loaded. */
+size_t cf_keyring_count(const struct cf_keyring *k);
+
+/*
+ * Verify the bundle in data[0..size) (the caller's own copy; it is never re-read), every check above
+ * in order. On success returns 0 and *ret holds the parsed bundle (its image points into data).
+ * On failure returns the check's negative errno, err tells which check and why, *ret is untouched.
+ *
+ *   r = cf_bundle_verify(buf, len, keyring, &b, &err);
+ *   if (r < 0) return log_error_errno(r, "bundle refused: %s", err.message);
+ *   flash(b->image, CF_IMAGE_AREA_SIZE) ... b->manifest.release ... cf_bundle_free(b);
+ */
+int cf_bundle_verify(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                     struct cf_bundle **ret, struct cf_bundle_error *err);
+
+/*
+ * The same checks for a report, `canfleetctl bundle inspect` and `verify`: with keyring NULL the
+ * trust check is skipped (each signer's trust stays UNCHECKED). *ret is set whenever the size check
+ * passed, with what could be read up to the first failing check (trailer, signers and their trust,
+ * the manifest once its signatures check out), also when a check failed. Returns 0 or the first
+ * failing check's negative errno: with a keyring, exactly what cf_bundle_verify() returns.
+ */
+int cf_bundle_inspect(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
+                      struct cf_bundle **ret, struct cf_bundle_error *err);
+
+/* Whether data looks like a bundle rather than a plain area image: the size bounds and length field
+ * agree (size check only). */
+bool cf_bundle_is_bundle(const uint8_t *data, size_t size);
+
+struct cf_bundle_key {
+        const char *cert; /* PEM file of the signer's certificate */
+        /* PEM private key file, or a PKCS#11 URI "pkcs11:token=...;object=...[;pin-value=...]",
+         * signed through OpenSSL's "pkcs11" engine (libp11). The engine's module is
+         * $CANFLEET_PKCS11_MODULE when set (else libp11's default, p11-kit's proxy); the PIN
+         * $CANFLEET_PKCS11_PIN when set and the URI has none. */
+        const char *key;
+};
+
+struct cf_bundle_create_options {
+        const struct cf_bundle_key *keys; /* one per signer, at least one */
+        size_t n_keys;
+        const char *const *intermediates; /* PEM files of certificates to carry in the CMS */
+        size_t n_intermediates;
+        const char *description; /* NULL: none */
+};
+
+/*
+ * Make a bundle from a valid area image (the full image check must pass): the manifest is filled
+ * from the trailer, signed by every key (SHA-256, signed attributes, the manifest inline), the
+ * signers' and intermediates' certificates included. Each signer's certificate must match its key.
+ * On success *ret (malloc'ed, *ret_size bytes) is the whole .cfb file. The result is run through
+ * cf_bundle_inspect() before it is handed back. -EINVAL bad image or key/cert, -ENOENT a file
+ * missing, -EMSGSIZE the CMS exceeds 64 KiB, -ENOMEM.
+ */
+int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
+                     uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err);
+
+/* Format a manifest for an image trailer as bundle create does (no trailing newline); malloc'ed
+ * string or NULL when out of memory. */
+char *cf_bundle_manifest_format(const struct cf_image_info *info, const uint8_t image_sha256[32],
+                                const char *description);

@@ -14,7 +14,8 @@
 #include "fuzz.h"
 
 /*
- * The input, NUL-terminated, is a configuration file (etc/README.md). Checked for every input:
+ * The input, NUL-terminated, is a configuration file (etc/README.md), or, after a byte 0x01, the
+ * choices a configuration is built from (below). Checked for every input:
  *  - no crash, no leak (ASan/LSan), and exactly one of: 0 with a configuration and no message, or
  *    a negative errno (-EINVAL, -ENOMEM) with a message "fuzz.conf: …" and no configuration;
  *  - an accepted text is strict JSON (RFC 8259 grammar, checked here by a validator of its own): one
@@ -512,19 +513,138 @@ static bool same_conf(const struct cf_conf *a, const struct cf_conf *b)
         return true;
 }
 
+/* ---- configurations built from the input -------------------------------------------------------- */
+
+/*
+ * Blind mutations of a text rarely keep it JSON, so an input starting with byte 0x01 is read as
+ * choices instead: the rest picks, byte by byte, the values of a configuration written from a
+ * template (buses, transports, bases and ids in every spelling, scan ranges, nodes), near and past
+ * the edges of what etc/README.md allows. Every other input is the text itself.
+ */
+static const char *pick(struct fuzz_in *in, const char *const *set, size_t n)
+{
+        return set[fuzz_u8(in) % n];
+}
+
+#define PICK(in, set) pick(in, set, sizeof(set) / sizeof((set)[0]))
+
+static const char *const names[] = {"bus0", "bus1", "bus0", "can-0_A", "", "a.b", "sixteen_chars_xx"};
+static const char *const transports[] = {"slcan:/dev/ttyACM0",
+                                         "slcan:/dev/ttyACM1@921600",
+                                         "slcan:/dev/ttyACM0@115200",
+                                         "slcan:/dev//ttyACM0",
+                                         "socketcan:can0",
+                                         "socketcan:vcan1",
+                                         "socketcan:can0",
+                                         "slcan:/dev/ttyACM2@12345",
+                                         "slcan:",
+                                         "socketcan:a/b",
+                                         "socketcan:interface_name_x",
+                                         "tcp:1.2.3.4"};
+static const char *const ids[] = {"\"0x680\"", "\"0x6C0\"", "1664", "\"1664\"", "\"010\"",
+                                  "\"0x\"",    "\"0x7FF\"", "2047", "2048",     "\" 0x680\"",
+                                  "\"-1\"",    "\"0X700\"", "0",    "\"0x600\""};
+static const char *const bitrates[] = {"500000", "250000", "125000", "1000000", "300000", "999", "1000"};
+
+static void put_number(FILE *f, struct fuzz_in *in)
+{
+        static const long edges[] = {0,   1,    2,    3,    20,   21,    25,    63,       64,      99,
+                                     100, 1024, 1025, 4096, 4097, 60000, 60001, 86400000, 86400001};
+        uint8_t b = fuzz_u8(in);
+        if (b < 0xC0)
+                fprintf(f, "%ld", edges[b % (sizeof(edges) / sizeof(edges[0]))]);
+        else
+                fprintf(f, "%u", fuzz_u16(in));
+}
+
+static char *build_text(struct fuzz_in *in)
+{
+        static const char *const tops[] = {"max_parallel", "reboot_timeout_ms", "retries",
+                                           "reply_timeout_ms"};
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                abort();
+        fputs("{\"fleet_key_file\": \"/k\", \"state_dir\": \"/s\", \"cache_dir\": \"/c\"", f);
+        for (size_t i = 0; i < 4; i++)
+                if (fuzz_u8(in) & 1) {
+                        fprintf(f, ", \"%s\": ", tops[i]);
+                        put_number(f, in);
+                }
+        fputs(", \"buses\": [", f);
+        unsigned nb = fuzz_u8(in) % 4;
+        for (unsigned b = 0; b < nb; b++) {
+                uint8_t has = fuzz_u8(in);
+                fprintf(f, "%s{\"name\": \"%s\", \"transport\": \"%s\"", b ? ", " : "", PICK(in, names),
+                        PICK(in, transports));
+                if (has & 1)
+                        fprintf(f, ", \"bitrate\": %s", PICK(in, bitrates));
+                if (has & 2)
+                        fprintf(f, ", \"cro_base\": %s", PICK(in, ids));
+                if (has & 4)
+                        fprintf(f, ", \"dto_base\": %s", PICK(in, ids));
+                if (has & 8) {
+                        uint8_t lo = fuzz_u8(in) % 70, hi = fuzz_u8(in) % 70;
+                        fprintf(f, ", \"scan\": [%u, %u]", lo, hi);
+                }
+                if (has & 16) {
+                        fputs(", \"max_parallel\": ", f);
+                        put_number(f, in);
+                }
+                if (has & 32)
+                        fprintf(f, ", \"seedkey\": \"%s\"", fuzz_u8(in) & 1 ? "echo" : "hmac");
+                if (has & 64) {
+                        unsigned nn = fuzz_u8(in) % 6;
+                        fputs(", \"nodes\": [", f);
+                        for (unsigned k = 0; k < nn; k++) {
+                                uint8_t form = fuzz_u8(in), st = fuzz_u8(in) % 70;
+                                if (k)
+                                        fputs(", ", f);
+                                if (!(form & 1)) {
+                                        fprintf(f, "%u", st);
+                                        continue;
+                                }
+                                fprintf(f, "{\"station\": %u", st);
+                                if (form & 2)
+                                        fprintf(f, ", \"cro_id\": %s", PICK(in, ids));
+                                if (form & 4)
+                                        fprintf(f, ", \"dto_id\": %s", PICK(in, ids));
+                                if (form & 8)
+                                        fprintf(f, ", \"seedkey\": \"%s\"", form & 16 ? "echo" : "hmac");
+                                fputc('}', f);
+                        }
+                        fputc(']', f);
+                }
+                fputc('}', f);
+        }
+        fputs("]}", f);
+        if (fclose(f) != 0)
+                abort();
+        return text;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *text = malloc(size + 1);
-        if (!text)
-                abort();
-        if (size)
-                memcpy(text, data, size);
-        text[size] = 0;
+        char *text;
+        if (size > 0 && data[0] == 0x01) {
+                struct fuzz_in in = {data + 1, size - 1};
+                text = build_text(&in);
+        } else {
+                text = malloc(size + 1);
+                if (!text)
+                        abort();
+                if (size)
+                        memcpy(text, data, size);
+                text[size] = 0;
+        }
 
         struct cf_conf *c = NULL;
         char *error = NULL;
         int r = cf_conf_parse(text, PATH, &c, &error);
         FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM, "cf_conf_parse returned %d", r);
+        if (getenv("FUZZ_TRACE"))
+                fprintf(stderr, "%s\n", r < 0 ? (error ? error : "(no message)") : "accepted");
         if (r < 0) {
                 FUZZ_CHECK(!c, "a configuration with error %d", r);
                 FUZZ_CHECK(error && strncmp(error, PATH ": ", strlen(PATH) + 2) == 0 &&

@@ -210,6 +210,13 @@ def conf():
     write('conf', 'bad-trailing-garbage', head + '"buses": [{"name": "b", "transport": "socketcan:c"}]} x')
     write('conf', 'bad-single-quotes', head + "'buses': [{'name': 'b', 'transport': 'socketcan:c'}]}")
     write('conf', 'bad-nul-escape', head + '"buses": [{"name": "b", "transport": "socketcan:c\\u0000"}]}')
+    # Choices (byte 0x01, then the picks of fuzz-conf.c's build_text): a bus with every key and nodes,
+    # two buses, and a bus whose node's CRO meets another's DTO.
+    one_bus = bytes([0, 0, 0, 0, 1, 0x7F, 0, 0, 0, 0, 1, 1, 63, 11, 0, 3, 0, 1, 1, 2, 0x0F, 3, 12, 0])
+    write('conf', 'built-one-bus', b'\x01' + one_bus)
+    write('conf', 'built-two-buses', bytes([1, 1, 7, 1, 2, 1, 5, 2]) + bytes([0x01, 1, 4, 0]) + bytes([0]) +
+          bytes([0x40, 2, 8, 3, 0, 5, 1, 9, 0x07, 2, 0, 5]))
+    write('conf', 'built-collision', bytes([1, 0, 0, 0, 0, 1, 0x40, 0, 0, 2, 0x03, 1, 13, 0x05, 2, 0]))
     write('conf', 'bad-leading-zero', head + '"retries": 03, "buses": [{"name": "b", "transport": "socketcan:c"}]}')
 
 

@@ -18,12 +18,12 @@
  *   kind (1 byte), id (1 byte: below 0xF0 the id is that byte % 8, else 4 more bytes give it),
  *   length (2 bytes, big-endian, cut to what is left), then that many bytes of content
  * kind & 7 = 1: "ID.json.tmp" (a write cut before its rename); 2: "0ID.json" (a hand-made second
- * spelling of the same id); 3: a directory "ID.json"; 4: "ID.log" (a job's log of changes, where the
- * store keeps one); else: the file "ID.json" with the content.
+ * spelling of the same id); 3: a directory "ID.json"; 4: "ID.log" (the job's log of changes); 5, 6:
+ * a FIFO "ID.json", "ID.log"; else: the file "ID.json" with the content.
  * A later entry of the same name replaces the earlier one. The files are written into a private
  * directory (on /dev/shm when there is one: the round trip below fsyncs), then loaded as
  * canfleetd does at start. Checked:
- *  - no crash, no leak, no hang; the load succeeds (0) or fails with a negative errno and nothing;
+ *  - no crash, no leak, no hang (a FIFO is not opened for reading); the load succeeds (0) or fails with a negative errno and nothing;
  *  - records come sorted by id, each id once (one job per id, however its file is spelt), every id
  *    in 1..max_id; strings within their fields;
  *  - every record, saved with job_store_save() into a fresh directory and loaded again, comes back
@@ -82,6 +82,7 @@ static void put_entry(uint8_t kind, uint32_t id, const uint8_t *content, size_t 
 
         switch (kind & 7) {
         case 4:
+        case 6:
                 snprintf(name, sizeof(name), "%u.log", id);
                 break;
         case 1:
@@ -99,6 +100,12 @@ static void put_entry(uint8_t kind, uint32_t id, const uint8_t *content, size_t 
                 rmdir(path);
         if ((kind & 7) == 3) {
                 if (mkdir(path, 0700) < 0)
+                        abort();
+                return;
+        }
+        if ((kind & 7) >= 5) {
+                /* Nobody ever writes to it: opening it for reading would block the load for good. */
+                if (mkfifo(path, 0600) < 0)
                         abort();
                 return;
         }

@@ -256,6 +256,7 @@ def job_store():
            '{"seq": 5, "state": "failed", "cancel": false, "finished": 1700000000000001}\n'
            '{"seq": 6, "node": 0, "step": "torn')
     write('job-store', 'with-log', job_entry(0, 1, snap) + job_entry(4, 1, log))
+    write('job-store', 'fifos', job_entry(0, 1, job_json(1)) + job_entry(5, 2, '') + job_entry(6, 1, ''))
 
 
 # ---- fuzz-slcan-rx: bytes from an adapter -------------------------------------------------------

@@ -1,4 +1,5 @@
-/* An exact, faster stand-in for cf_crc32_le() over mostly erased flash, for the targets that CRC 256 KB areas. */
+/* An exact, faster stand-in for cf_crc32_le() over mostly erased flash, for the targets that CRC 256 KB
+ * areas. */
 #pragma once
 
 #include <stddef.h>

@@ -23,7 +23,8 @@
  * A later entry of the same name replaces the earlier one. The files are written into a private
  * directory (on /dev/shm when there is one: the round trip below fsyncs), then loaded as
  * canfleetd does at start. Checked:
- *  - no crash, no leak, no hang (a FIFO is not opened for reading); the load succeeds (0) or fails with a negative errno and nothing;
+ *  - no crash, no leak, no hang (a FIFO is not opened for reading); the load succeeds (0) or fails with a
+ * negative errno and nothing;
  *  - records come sorted by id, each id once (one job per id, however its file is spelt), every id
  *    in 1..max_id; strings within their fields;
  *  - every record, saved with job_store_save() into a fresh directory and loaded again, comes back

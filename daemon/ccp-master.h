@@ -1,5 +1,5 @@
 /* The CCP master side of one node: request/response with time-outs, counters and the retry rules of
- * DESIGN.md §3. */
+ * docs/design.md §3. */
 #pragma once
 
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* Signed bundles: parse, verify (DESIGN.md §6, in order) and create; the only user of OpenSSL's CMS. */
+/* Signed bundles: parse, verify (docs/design.md §6, in order) and create; the only user of OpenSSL's CMS. */
 
 /* The pkcs11 engine is OpenSSL's ENGINE API, deprecated in 3.0 but the way Debian 12's libp11 is
  * reached (its provider came later); nothing else here uses deprecated calls. */
@@ -314,7 +314,7 @@ char *cf_bundle_manifest_format(const struct cf_image_info *info, const uint8_t 
         struct json_object *o = json_object_new_object();
         if (!o)
                 return NULL;
-        /* json-c keeps insertion order: the keys come out as DESIGN.md lists them */
+        /* json-c keeps insertion order: the keys come out as docs/design.md lists them */
         if (json_object_object_add(o, "format", json_object_new_string(CF_BUNDLE_FORMAT)) < 0 ||
             json_object_object_add(o, "hw_id", json_object_new_int(info->hw_id)) < 0 ||
             json_object_object_add(o, "version", json_object_new_string(version)) < 0 ||

@@ -11,7 +11,7 @@
 
 /*
  * A bundle is  [image: 262144 bytes][CMS: DER ContentInfo][u64 big-endian length of CMS]
- * (DESIGN.md §6). The CMS is SignedData over content type id-data, with the manifest inline:
+ * (docs/design.md §6). The CMS is SignedData over content type id-data, with the manifest inline:
  *
  *   {"format": "canfleet-bundle-1", "hw_id": 1, "version": "1.4.0", "release": 12,
  *    "image_size": 262144, "image_sha256": "<64 lowercase hex of the whole image>"}

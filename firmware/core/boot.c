@@ -1,4 +1,4 @@
-/* The bootloader's boot sequence (DESIGN.md §2) as a step function: install a staged image, run B. */
+/* The bootloader's boot sequence (docs/design.md §2) as a step function: install a staged image, run B. */
 #include <errno.h>
 #include <string.h>
 
@@ -15,7 +15,9 @@
  * a torn erase or program left in B does not matter) or B holds the verified copy (a cut while C
  * is erased leaves C with a wrong CRC, or, when the cut touched nothing that mattered, still valid:
  * then the install is simply done again). Everything the sequence needs is recomputed from flash
- * at each boot; nothing is remembered across a reset.
+ * at each boot; the only thing remembered across a reset is the install journal (journal.h), which
+ * counts installs that failed (not ones that were cut), so that cuts are retried without limit and
+ * a flash that refuses the install is given up on after a few tries instead of resetting forever.
  */
 
 enum {
@@ -27,9 +29,20 @@ enum {
         ST_ERASE_C, /* B verified: retire C */
         ST_DONE,    /* outcome JUMP or RECOVERY */
         ST_RESET,   /* outcome RESET */
+        ST_JOURNAL_ERASE, /* the journal is nearly full: erase its sector */
+        ST_JOURNAL_CARRY, /* write the staged image's failures again */
+        ST_FAILED,  /* the install failed: count it in the journal */
 };
 /* B was found valid in ST_B_CRC: kept beside the state so it survives the later phases. */
 #define ST_FLAG_B_VALID 0x100
+#define ST_FLAG_C_CRC_OK 0x200 /* C's CRC checked out */
+
+/* Why this boot goes on without installing C (b->give_up). */
+enum {
+        GIVE_UP_NO = 0,
+        GIVE_UP_COUNTED = 1,   /* CF_JOURNAL_MAX_FAILURES failures counted: CF_UPDATE_GAVE_UP */
+        GIVE_UP_UNCOUNTED = 2, /* a failure the journal could not take: try at the next power-on */
+};
 #define ST_MASK         0xFF
 
 #define CRC_CHUNK  4096u /* bytes of CRC per step: well under a millisecond with the CRC unit */
@@ -142,6 +155,20 @@ static void decide(struct cf_boot *b, bool c_crc_ok)
         bool b_valid = b->state & ST_FLAG_B_VALID;
         struct cf_image_info c, running;
 
+        if (c_crc_ok && b->give_up == GIVE_UP_UNCOUNTED) {
+                cf_hal_log(b->hal, "boot: the staged image failed to install, tried again at the next power-on");
+                b->last_update = CF_UPDATE_VERIFY_FAILED;
+                set_state(b, ST_DONE);
+                return;
+        }
+        if (c_crc_ok && (b->give_up || (!b->no_journal && b->journal.failures >= CF_JOURNAL_MAX_FAILURES))) {
+                /* Not even the policy checks: whatever C is, it failed to install before. */
+                cf_hal_log(b->hal, "boot: the staged image failed to install 3 times, not tried again");
+                b->last_update = CF_UPDATE_GAVE_UP;
+                set_state(b, ST_DONE);
+                return;
+        }
+
         if (!c_crc_ok) {
                 /* last_update stays as cf_boot_init() (or the caller) left it. */
                 set_state(b, ST_DONE);
@@ -182,16 +209,62 @@ void cf_boot_init(struct cf_boot *b, struct cf_hal *hal, const struct cf_node_co
 
 static enum cf_boot_outcome install_failed(struct cf_boot *b)
 {
-        /* C is still intact: the next boot starts the install over. */
-        cf_hal_log(b->hal, "boot: install failed, C kept for a retry");
-        b->last_update = CF_UPDATE_VERIFY_FAILED;
-        set_state(b, ST_RESET);
-        return CF_BOOT_RESET;
+        set_state(b, ST_FAILED);
+        return CF_BOOT_BUSY;
+}
+
+/* C is still intact. Below the limit the next boot starts the install over; at the limit, or when
+ * the failure cannot even be counted, this boot goes on without C: B is checked again from scratch
+ * (the failed install may have erased it) and decide() gives up on C. */
+static enum cf_boot_outcome record_failure(struct cf_boot *b)
+{
+        int r = b->no_journal ? -ENOSPC : cf_journal_append(b->hal, &b->journal, CF_JOURNAL_FAILED, b->c_crc);
+
+        if (r == -EBUSY)
+                return CF_BOOT_BUSY;
+        if (r == 0 && b->journal.failures < CF_JOURNAL_MAX_FAILURES) {
+                cf_hal_log(b->hal, "boot: install failed, C kept for a retry");
+                b->last_update = CF_UPDATE_VERIFY_FAILED;
+                set_state(b, ST_RESET);
+                return CF_BOOT_RESET;
+        }
+        if (r < 0)
+                cf_hal_log(b->hal, "boot: install failed and the journal cannot count it");
+        b->give_up = r < 0 ? GIVE_UP_UNCOUNTED : GIVE_UP_COUNTED;
+        b->state = ST_B_CRC; /* B's flag too */
+        set_state(b, ST_B_CRC);
+        return CF_BOOT_BUSY;
+}
+
+/* The journal's sector, erased when nearly full. Returns 1 done, 0 busy, <0 failure. */
+static int journal_erase_step(struct cf_boot *b)
+{
+        int r = cf_hal_flash_poll(b->hal);
+
+        if (r == -EINPROGRESS)
+                return 0;
+        if (r < 0)
+                return r;
+        if (b->sector > 0)
+                return 1;
+        r = cf_hal_flash_erase_start(b->hal, CF_JOURNAL_SECTOR);
+        if (r == -EBUSY)
+                return 0;
+        if (r < 0)
+                return r;
+        b->sector = 1;
+        return 0;
+}
+
+static void scan_journal(struct cf_boot *b)
+{
+        cf_journal_scan(cf_hal_flash_ptr(b->hal), b->c_crc, &b->journal);
 }
 
 enum cf_boot_outcome cf_boot_step(struct cf_boot *b)
 {
         int r;
+        bool c_crc_ok;
 
         cf_hal_watchdog_kick(b->hal);
 
@@ -212,8 +285,54 @@ enum cf_boot_outcome cf_boot_step(struct cf_boot *b)
         case ST_C_CRC:
                 if (!crc_step(b, CF_AREA_STAGING_ADDR))
                         return CF_BOOT_BUSY;
-                decide(b, b->crc == stored_crc(b, CF_AREA_STAGING_ADDR));
+                b->c_crc = stored_crc(b, CF_AREA_STAGING_ADDR);
+                c_crc_ok = b->crc == b->c_crc;
+                if (c_crc_ok)
+                        b->state |= ST_FLAG_C_CRC_OK;
+                scan_journal(b);
+                if (cf_journal_low(&b->journal) && !b->give_up) {
+                        cf_hal_log(b->hal, "boot: compacting the install journal");
+                        b->carry = c_crc_ok ? b->journal.failures : 0;
+                        if (b->carry > CF_JOURNAL_MAX_FAILURES)
+                                b->carry = CF_JOURNAL_MAX_FAILURES;
+                        b->sector = 0;
+                        set_state(b, ST_JOURNAL_ERASE);
+                        return CF_BOOT_BUSY;
+                }
+                decide(b, c_crc_ok);
                 return CF_BOOT_BUSY;
+
+        case ST_JOURNAL_ERASE:
+                r = journal_erase_step(b);
+                if (r == 0)
+                        return CF_BOOT_BUSY;
+                scan_journal(b);
+                if (r < 0 || b->journal.next != 0) {
+                        /* A journal that cannot be erased cannot count: what it holds is ignored,
+                         * the install is tried, and a failure ends this boot without a reset
+                         * (record_failure()): one try per power-on, never a loop. */
+                        cf_hal_log(b->hal, "boot: the install journal cannot be erased, not counting");
+                        b->no_journal = true;
+                        decide(b, b->state & ST_FLAG_C_CRC_OK);
+                        return CF_BOOT_BUSY;
+                }
+                set_state(b, ST_JOURNAL_CARRY);
+                return CF_BOOT_BUSY;
+
+        case ST_JOURNAL_CARRY:
+                if (b->off < b->carry) {
+                        r = cf_journal_append(b->hal, &b->journal, CF_JOURNAL_FAILED, b->c_crc);
+                        if (r == -EBUSY)
+                                return CF_BOOT_BUSY;
+                        b->off++; /* a failed write is counted by the scan as garbage, or lost */
+                        return CF_BOOT_BUSY;
+                }
+                scan_journal(b);
+                decide(b, b->state & ST_FLAG_C_CRC_OK);
+                return CF_BOOT_BUSY;
+
+        case ST_FAILED:
+                return record_failure(b);
 
         case ST_ERASE_B:
                 r = erase_step(b, CF_AREA_APP);
@@ -271,4 +390,9 @@ enum cf_boot_outcome cf_boot_step(struct cf_boot *b)
 uint8_t cf_boot_last_update(const struct cf_boot *b)
 {
         return b->last_update;
+}
+
+uint32_t cf_boot_install_failures(const struct cf_boot *b)
+{
+        return b->journal.failures;
 }

@@ -1,9 +1,10 @@
-/* The bootloader's boot sequence (DESIGN.md §2), as a step function so that nothing ever blocks. */
+/* The bootloader's boot sequence (docs/design.md §2), as a step function so that nothing ever blocks. */
 #pragma once
 
 #include <stdint.h>
 
 #include "cf-hal.h"
+#include "journal.h"
 #include "node-config.h"
 
 /*
@@ -12,6 +13,11 @@
  *  1. C valid (CRC, trailer, hw id, no rollback against a valid B): erase B, copy C to B, verify
  *     B's CRC; only then erase C, then reset. If B does not verify, C is kept and the node resets to
  *     try again. Power loss at any point leaves either a valid C (the copy is redone) or a valid B.
+ *     A failure the bootloader sees (erase, program or verify error) is counted in the install
+ *     journal (journal.h); after CF_JOURNAL_MAX_FAILURES of the same staged image it is not tried
+ *     again (CF_UPDATE_GAVE_UP): the node goes on to step 2 without a reset, so it never resets in a
+ *     loop, and stays reachable over CCP (the application's, or the bootloader's in recovery). A new
+ *     image staged over CCP resets the count.
  *  2. B valid (vectors, CRC, trailer): CF_BOOT_JUMP.
  *  3. Neither: CF_BOOT_RECOVERY: stay in the bootloader, which speaks CCP (cf_app with
  *     CF_MODE_BOOTLOADER) so that the node can be re-flashed over CAN.
@@ -31,9 +37,16 @@ struct cf_boot {
         uint32_t crc;       /* running CRC of the current phase */
         uint8_t sector;     /* sector being erased */
         uint8_t last_update; /* enum cf_update_result */
+        uint8_t give_up;    /* this boot does not install C: counted failures, or one uncounted */
+        bool no_journal;    /* the journal's sector cannot be erased: counts ignored, one try per boot */
+        uint32_t c_crc;     /* C's stored CRC: the staged image's identity in the journal */
+        uint32_t carry;     /* failures to write again after compacting the journal */
+        struct cf_journal journal;
 };
 
 void cf_boot_init(struct cf_boot *b, struct cf_hal *hal, const struct cf_node_config *cfg);
 enum cf_boot_outcome cf_boot_step(struct cf_boot *b);
 /* What happened to C in this boot (enum cf_update_result), for the status block. */
 uint8_t cf_boot_last_update(const struct cf_boot *b);
+/* Failed installs of the staged image counted in the journal at the end of this boot. */
+uint32_t cf_boot_install_failures(const struct cf_boot *b);

@@ -9,6 +9,7 @@
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
 #include "ccp-slave.h"
+#include "journal.h"
 
 #define LOCKOUT_MS     10000u
 #define MAX_WRONG_KEYS 3u
@@ -128,6 +129,10 @@ void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct 
         s->last_update = last_update;
         s->boot_count = boot_count;
         s->staged = CF_STAGED_UNKNOWN;
+
+        struct cf_journal j;
+        cf_journal_scan(cf_hal_flash_ptr(hal), cf_le32_get(staging(s, CF_CRC_OFFSET)), &j);
+        s->install_failures = j.failures > 0xFF ? 0xFF : (uint8_t) j.failures;
 }
 
 void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE])
@@ -143,6 +148,7 @@ void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE])
         out[CF_STATUS_LAST_ERROR] = s->last_error;
         memcpy(out + CF_STATUS_B_CRC, b + CF_CRC_OFFSET, 4);
         cf_le32_put(out + CF_STATUS_TICKS, s->ticks);
+        out[CF_STATUS_INSTALL_FAILURES] = s->install_failures;
 }
 
 /* ---- Commands ------------------------------------------------------------------------------- */
@@ -232,7 +238,10 @@ static void cmd_set_mta(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
         uint8_t mta = p[0], ext = p[1];
         uint32_t addr = cf_be32_get(p + 2);
 
-        if (mta > 1 || ext > CF_CCP_EXT_STAGING || addr >= ext_size(ext)) {
+        /* One past the last byte is legal: it is the MTA the node itself reports after writing or
+         * reading the last bytes, and a master that lost that answer sets it again. Only a transfer of
+         * size 0 (PROGRAM ending the sequence, BUILD_CHKSUM of nothing) works there. */
+        if (mta > 1 || ext > CF_CCP_EXT_STAGING || addr > ext_size(ext)) {
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
                 return;
         }
@@ -544,6 +553,7 @@ static void poll_clear_memory(struct cf_ccp_slave *s)
                 return;
         }
         s->c_erased = true;
+        s->c_restaged = true;
         s->staged = CF_STAGED_ERASED;
         reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
 }
@@ -586,6 +596,25 @@ static int staged_check(struct cf_ccp_slave *s, uint32_t crc)
         return cf_image_check_policy(&staged, s->cfg->hw_id, have_running ? &running : NULL);
 }
 
+/* A new image is about to be installed: earlier failed installs must not count against it. Only
+ * written when there is something to forget, so a journal without failures is never touched. A write
+ * that fails leaves the old count: the bootloader then reports CF_UPDATE_GAVE_UP, which the gateway
+ * sees, rather than the node refusing the session here. */
+static void forget_failures(struct cf_ccp_slave *s)
+{
+        struct cf_journal j;
+
+        cf_journal_scan(cf_hal_flash_ptr(s->hal), 0, &j);
+        if (!j.since_staged)
+                return;
+        if (cf_journal_append(s->hal, &j, CF_JOURNAL_STAGED, cf_le32_get(staging(s, CF_CRC_OFFSET))) < 0) {
+                cf_hal_log(s->hal, "ccp: the install journal cannot take the new image");
+                return;
+        }
+        s->install_failures = 0;
+        cf_hal_log(s->hal, "ccp: new image staged, earlier failed installs forgotten");
+}
+
 static void poll_disconnect(struct cf_ccp_slave *s)
 {
         if (!crc_chunk(s))
@@ -599,6 +628,8 @@ static void poll_disconnect(struct cf_ccp_slave *s)
                 return;
         }
         s->staged = CF_STAGED_VALID;
+        if (s->c_restaged)
+                forget_failures(s);
         reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
         end_connection(s);
         s->reset_pending = true;

@@ -14,13 +14,15 @@
  * work per call and answers when done. While a long operation runs, further CROs are answered
  * with CF_CCP_ERR_BUSY.
  *
- * Behaviour (DESIGN.md §3; canfleet/ccp.h has the frame layouts):
+ * Behaviour (docs/design.md §3; canfleet/ccp.h has the frame layouts):
  *  - Before CONNECT with our station address, every CRO but CONNECT and TEST is ignored (no reply).
  *    A CRO whose DLC is not 8 is ignored.
  *  - PGM is locked after CONNECT. GET_SEED(PGM) gives a fresh random seed, valid for one UNLOCK.
  *    A wrong key answers ACCESS_LOCKED; the third wrong key in a row locks GET_SEED for 10 s
  *    (answered ACCESS_DENIED). UNLOCK without a fresh seed: ACCESS_DENIED.
- *  - SET_MTA: extensions 0..3, address range-checked (OUT_OF_RANGE). MTA0 and MTA1.
+ *  - SET_MTA: extensions 0..3, address range-checked (OUT_OF_RANGE) up to one past the last byte
+ *    (the end of an extension, e.g. 0x40000 of C: the MTA a PROGRAM of the last bytes reports; a
+ *    transfer there with data is OUT_OF_RANGE, PROGRAM with size 0 ends the sequence). MTA0 and MTA1.
  *  - UPLOAD/SHORT_UP read extensions 0,1,2 (and 3 when unlocked); DNLOAD/DNLOAD_6 write only 2.
  *  - CLEAR_MEMORY: needs PGM unlocked (ACCESS_LOCKED), MTA0 in extension 3 and the range inside C
  *    (OUT_OF_RANGE); erases every sector the range touches.
@@ -29,8 +31,17 @@
  *    Size 0 ends a programming sequence. The reply carries MTA0 after the write.
  *  - BUILD_CHKSUM: CRC32 (canfleet/crc32.h) of [MTA0, MTA0+size), size a multiple of 4.
  *  - DISCONNECT(end of session): when C is valid (CRC, trailer, hw id, no rollback) answer OK, then
- *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected.
+ *    reset into the bootloader; otherwise answer ACCESS_DENIED and keep running, connected. When C
+ *    was erased by CLEAR_MEMORY since power-on (a new image) and the install journal holds failures,
+ *    a STAGED record is written first, so the bootloader tries the new image (journal.h); the same
+ *    C accepted again without a new CLEAR_MEMORY keeps its count.
  *    DISCONNECT(temporary) only ends the connection.
+ *  - CONNECT or TEST with our station address while a long operation runs (CLEAR_MEMORY,
+ *    BUILD_CHKSUM, DISCONNECT(end)'s check of C) is answered BUSY with its own counter and changes
+ *    nothing: the operation goes on and later answers with the counter of the CRO
+ *    that started it (a master that restarted meanwhile must ignore that answer). So a gateway can
+ *    probe a node it lost: BUSY = still working, OK = idle (after a power cut or reset: a new
+ *    session, C to be erased again), silence = no power.
  *  - CONNECT to another station while connected ends the connection as DISCONNECT(temporary) does
  *    (CCP 2.1), without an answer. A long operation in progress is dropped, unanswered: an erase
  *    already started completes, C needs a new CLEAR_MEMORY, a DISCONNECT(end) does not reset.
@@ -58,6 +69,8 @@ struct cf_ccp_slave {
         uint8_t control[CF_CONTROL_SIZE];
         uint8_t staged;      /* enum cf_staged_state */
         uint8_t last_error;
+        uint8_t install_failures; /* the journal's count for the image in C (status block) */
+        bool c_restaged;     /* a CLEAR_MEMORY of C completed since power-on: a new image */
         /* long operation in progress */
         uint8_t busy_cmd;    /* 0 = none */
         uint8_t busy_ctr;

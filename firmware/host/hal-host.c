@@ -6,6 +6,7 @@
 
 #include "canfleet/crc32.h"
 #include "hal-host.h"
+#include "journal.h"
 
 /*
  * Operation counting: a call counts as a flash operation once the flash controller would have
@@ -119,7 +120,9 @@ int cf_hal_flash_erase_start(struct cf_hal *h, unsigned sector)
                 return -EIO;
         if (sector >= CF_FLASH_SECTORS)
                 return -EINVAL;
-        if (sector < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors)
+        /* Area A is the bootloader's, except the sector of its install journal. */
+        if (sector < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors &&
+            sector != CF_JOURNAL_SECTOR)
                 return -EACCES;
         settle(h);
         if (busy(h))
@@ -132,6 +135,8 @@ int cf_hal_flash_erase_start(struct cf_hal *h, unsigned sector)
                         erase_apply(h, sector, size / 2);
                 return -EIO;
         }
+        if (h->fault_sectors & (1u << sector))
+                return -EIO;
         h->erases++;
 
         uint64_t t = now_us(h);
@@ -170,7 +175,8 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                 return -EINVAL;
         if (len == 0)
                 return 0;
-        if (cf_flash_area_of(addr) == CF_AREA_BOOT)
+        if (addr - CF_FLASH_BASE < CF_AREA_BOOT_SIZE &&
+            (addr - CF_JOURNAL_ADDR >= CF_JOURNAL_SIZE || len > CF_JOURNAL_SIZE - (addr - CF_JOURNAL_ADDR)))
                 return -EACCES;
         settle(h);
         if (busy(h))
@@ -195,6 +201,12 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
          * target byte that is not erased, before touching anything. */
         for (size_t i = 0; i < len; i++)
                 if (dst[i] != CF_FLASH_ERASED)
+                        return -EIO;
+        if (h->fault_program_app && cf_flash_area_of(addr) == CF_AREA_APP)
+                return -EIO;
+        for (uint32_t a = addr; a - addr < len; a = cf_flash_sectors[cf_flash_sector_of(a)].addr +
+                                                    cf_flash_sectors[cf_flash_sector_of(a)].size)
+                if (h->fault_sectors & (1u << cf_flash_sector_of(a)))
                         return -EIO;
 
         memcpy(dst, src, len);

@@ -35,6 +35,14 @@ struct cf_hal {
         /* Fault injection. */
         uint64_t cut_at_op;        /* 0 = never */
         bool cut_torn;
+        /* Every program operation into area B fails with -EIO and writes nothing, as the STM32F4
+         * reports a programming error (a write-protected or worn-out sector: WRPERR/PGPERR set
+         * before any bit is written). Only the bootloader's install writes B, so this makes every
+         * install fail; erasing B still works. The operation still counts as one (power cuts). */
+        bool fault_program_app;
+        /* Bit n set: every erase and program of sector n fails with -EIO and changes nothing (a
+         * worn-out sector; tests of the install journal use it). Counted as operations too. */
+        uint32_t fault_sectors;
         uint64_t rng_seed;         /* 0 = seed from /dev/urandom */
 
         /* Read back. */

@@ -162,6 +162,9 @@ static int setup_bus(struct sim *s, unsigned bi)
                                 n->cut = o->cuts[k].cut;
                                 n->cut_pending = true;
                         }
+                for (unsigned k = 0; k < o->n_install_faults; k++)
+                        if (o->install_faults[k] == 0 || o->install_faults[k] == sa)
+                                n->hal.fault_program_app = true;
                 if (s->image && sim_node_install(n, s->image) > 0)
                         fprintf(stderr, "%s: application installed in B\n", n->name);
         }
@@ -173,6 +176,13 @@ static int setup_bus(struct sim *s, unsigned bi)
                                 r == -EEXIST ? "exists and is not a symlink" : strerror(-r));
                         return r;
                 }
+                for (unsigned k = 0; k < o->n_stalls; k++)
+                        if (!o->stalls[k].bus || strcmp(o->stalls[k].bus, spec->name) == 0) {
+                                r = slcan_pty_add_stall(s->ptys[bi], o->stalls[k].after_frame,
+                                                        o->stalls[k].ms);
+                                if (r < 0)
+                                        return r;
+                        }
         } else {
                 r = socketcan_port_new(&s->sockets[bi], spec->path, b);
                 if (r < 0) {

@@ -27,6 +27,8 @@ enum {
         OPT_SEED,
         OPT_SILENT,
         OPT_POWER_CUT,
+        OPT_STALL,
+        OPT_FLASH_FAULT,
         OPT_SEEDKEY,
         OPT_LOG_FRAMES,
         OPT_QUIET,
@@ -54,6 +56,8 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"silent", required_argument, NULL, OPT_SILENT},
     {"power-cut", required_argument, NULL, OPT_POWER_CUT},
+    {"stall", required_argument, NULL, OPT_STALL},
+    {"flash-fault", required_argument, NULL, OPT_FLASH_FAULT},
     {"seedkey", required_argument, NULL, OPT_SEEDKEY},
     {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
     {"quiet", no_argument, NULL, OPT_QUIET},
@@ -101,6 +105,14 @@ void sim_options_help(void)
             "                          flash operation, counted from start-up (after-reset: from\n"
             "                          its first software reset); torn: that operation half\n"
             "                          happens; power returns ~100 ms later (off: never)\n"
+            "  --stall N:MS[:BUS]      the SLCAN adapter of BUS (default every slcan bus) freezes for\n"
+            "                          MS ms right after the host's Nth frame went on the bus (frames\n"
+            "                          counted from start-up): what the host writes meanwhile and the\n"
+            "                          frames for the host are lost; then it resumes (repeatable)\n"
+            "  --flash-fault install[:SA]\n"
+            "                          every flash program operation of the boot install (C copied to\n"
+            "                          B) fails on node SA (default every node), writing nothing, as\n"
+            "                          an STM32F4 programming error; erasing B still works (repeatable)\n"
             "  --log-frames            print every frame on stderr\n"
             "  --quiet                 do not print the nodes' own log messages\n"
             "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
@@ -193,6 +205,63 @@ static int parse_bus(struct sim_options *o, const char *arg)
         for (unsigned i = 0; i + 1 < o->n_buses; i++)
                 if (strcmp(o->buses[i].name, b->name) == 0)
                         return bad("--bus", "two buses named '%s' would share flash files", b->name);
+        return 0;
+}
+
+/* N:MS[:BUS] */
+static int parse_stall(struct sim_options *o, const char *arg)
+{
+        if (o->n_stalls >= SIM_MAX_STALLS)
+                return bad("--stall", "at most %u", SIM_MAX_STALLS);
+        char *copy = strdup(arg);
+        if (!copy)
+                return bad("--stall", "out of memory");
+        int r = 0;
+        unsigned long n, ms;
+        char *ms_s = strchr(copy, ':');
+        char *bus = ms_s ? strchr(ms_s + 1, ':') : NULL;
+        if (ms_s)
+                *ms_s++ = '\0';
+        if (bus)
+                *bus++ = '\0';
+        if (!ms_s || parse_ulong(copy, ULONG_MAX, &n) < 0 || n == 0) {
+                r = bad("--stall", "'%s': expected N:MS[:BUS], N a host frame number from 1", arg);
+                goto out;
+        }
+        if (parse_ulong(ms_s, 3600000, &ms) < 0 || ms == 0) {
+                r = bad("--stall", "'%s': MS must be 1..3600000 milliseconds", arg);
+                goto out;
+        }
+        if (bus && !*bus) {
+                r = bad("--stall", "'%s': empty bus name", arg);
+                goto out;
+        }
+        struct sim_stall_spec *st = &o->stalls[o->n_stalls];
+        *st = (struct sim_stall_spec){.after_frame = n, .ms = (uint32_t) ms};
+        if (bus) {
+                st->bus = strdup(bus);
+                if (!st->bus) {
+                        r = bad("--stall", "out of memory");
+                        goto out;
+                }
+        }
+        o->n_stalls++;
+out:
+        free(copy);
+        return r;
+}
+
+/* install[:SA] */
+static int parse_flash_fault(struct sim_options *o, const char *arg)
+{
+        unsigned long sa = 0;
+        if (strncmp(arg, "install", 7) != 0 || (arg[7] != '\0' && arg[7] != ':'))
+                return bad("--flash-fault", "'%s': expected install[:SA]", arg);
+        if (arg[7] == ':' && (parse_ulong(arg + 8, SIM_MAX_NODES, &sa) < 0 || sa == 0))
+                return bad("--flash-fault", "'%s': bad station address", arg);
+        if (o->n_install_faults >= SIM_MAX_NODES)
+                return bad("--flash-fault", "too many");
+        o->install_faults[o->n_install_faults++] = (uint16_t) sa;
         return 0;
 }
 
@@ -334,6 +403,14 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         if (parse_cut(o, optarg) < 0)
                                 return -EINVAL;
                         break;
+                case OPT_STALL:
+                        if (parse_stall(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_FLASH_FAULT:
+                        if (parse_flash_fault(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
                 case OPT_SEEDKEY:
                         if (strcmp(optarg, "echo") == 0)
                                 o->seedkey_echo = true;
@@ -406,6 +483,25 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->cuts[i].sa > o->nodes)
                         return bad("--power-cut", "station %u does not exist (--nodes %u)", o->cuts[i].sa,
                                    o->nodes);
+        for (unsigned i = 0; i < o->n_install_faults; i++)
+                if (o->install_faults[i] > o->nodes)
+                        return bad("--flash-fault", "station %u does not exist (--nodes %u)",
+                                   o->install_faults[i], o->nodes);
+        for (unsigned i = 0; i < o->n_stalls; i++) {
+                const char *want = o->stalls[i].bus;
+                bool slcan = false, found = !want;
+                for (unsigned k = 0; k < o->n_buses; k++) {
+                        if (o->buses[k].kind != SIM_PORT_SLCAN)
+                                continue;
+                        slcan = true;
+                        if (want && strcmp(o->buses[k].name, want) == 0)
+                                found = true;
+                }
+                if (!slcan)
+                        return bad("--stall", "only an SLCAN adapter stalls: no --bus slcan:PATH");
+                if (!found)
+                        return bad("--stall", "no slcan bus named '%s'", want);
+        }
         return 0;
 }
 
@@ -416,4 +512,7 @@ void sim_options_free(struct sim_options *o)
                 free(o->buses[i].name);
         }
         o->n_buses = 0;
+        for (unsigned i = 0; i < o->n_stalls; i++)
+                free(o->stalls[i].bus);
+        o->n_stalls = 0;
 }

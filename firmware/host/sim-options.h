@@ -23,6 +23,13 @@ struct sim_cut_spec {
         struct sim_power_cut cut;
 };
 
+struct sim_stall_spec {
+        uint64_t after_frame; /* N: the host's Nth frame, counted from start-up */
+        uint32_t ms;
+        char *bus; /* bus name; NULL = every slcan bus */
+};
+
+#define SIM_MAX_STALLS 64u
 #define SIM_MAX_BUSES 16u
 #define SIM_MAX_CUTS  64u
 #define SIM_MAX_NODES 1024u
@@ -45,6 +52,10 @@ struct sim_options {
         unsigned n_silent;
         struct sim_cut_spec cuts[SIM_MAX_CUTS];
         unsigned n_cuts;
+        struct sim_stall_spec stalls[SIM_MAX_STALLS];
+        unsigned n_stalls;
+        uint16_t install_faults[SIM_MAX_NODES]; /* station addresses, 0 = every node */
+        unsigned n_install_faults;
         bool seedkey_echo;
         bool log_frames;
         bool quiet;

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canfleet/ccp.h"
 #include "canfleet/image.h"
+#include "journal.h"
 #include "sim-flash.h"
 #include "sim-show.h"
 
@@ -126,6 +128,11 @@ int sim_show(const char *dir, bool json)
                 char uid[2 * CF_UID_LEN + 1];
                 for (unsigned k = 0; k < CF_UID_LEN; k++)
                         snprintf(uid + 2 * k, 3, "%02x", f.hdr->uid[k]);
+                /* the install journal's count for the image in C (boot.h): 3 = given up */
+                struct cf_journal j;
+                cf_journal_scan(f.flash, cf_le32_get(f.flash + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) +
+                                                     CF_CRC_OFFSET),
+                                &j);
                 const char *dash = strrchr(names[i], '-');
                 if (json) {
                         printf("%s{\"name\":\"%s\",\"bus\":\"%.*s\",\"station\":%d,\"uid\":\"%s\","
@@ -135,11 +142,14 @@ int sim_show(const char *dir, bool json)
                         print_area_json("B", &b);
                         printf(",");
                         print_area_json("C", &c);
-                        printf("}");
+                        printf(",\"install_failures\":%u}", j.failures);
                 } else {
                         printf("%s: uid %s boots %u ", names[i], uid, f.hdr->boot_count);
                         print_area_text("B", &b);
                         print_area_text(" C", &c);
+                        if (j.failures)
+                                printf(" (%u failed installs of C%s)", j.failures,
+                                       j.failures >= CF_JOURNAL_MAX_FAILURES ? ", given up" : "");
                         printf("\n");
                 }
                 sim_flash_close(&f);

@@ -1,6 +1,7 @@
 /* The SLCAN adapter: pty creation and symlink, the Lawicel command set, buffered output to the host. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,18 @@ struct slcan_pty {
 
         char out[OUT_BUF_SIZE];
         size_t out_len;
+
+        /* --stall: planned stalls, the host's frames counted, the stall in progress */
+        struct {
+                uint64_t after_frame;
+                uint32_t ms;
+        } stalls[SLCAN_PTY_MAX_STALLS];
+        unsigned n_stalls;
+        uint64_t host_frames;
+        bool stalled;
+        uint64_t stall_until_us;
+        uint64_t stall_lost_in, stall_lost_out; /* bytes from the host, frames to it */
+        char stall_last_in;                      /* last byte thrown away */
 };
 
 static void set_raw(int fd)
@@ -58,6 +71,40 @@ static void flush_out(struct slcan_pty *p)
                 memmove(p->out, p->out + n, p->out_len - (size_t) n);
                 p->out_len -= (size_t) n;
         }
+}
+
+/* Ends a stall whose time is up; true while the adapter is frozen. */
+static bool stalled(struct slcan_pty *p, uint64_t now_us)
+{
+        if (!p->stalled)
+                return false;
+        if (now_us < p->stall_until_us)
+                return true;
+        p->stalled = false;
+        if (p->stall_lost_out > 0)
+                p->flags |= FLAG_RX_FULL | FLAG_OVERRUN;
+        /* The stall ended inside a line: its start is gone, the rest must not pass for a command. */
+        if (p->stall_lost_in > 0 && p->stall_last_in != '\r')
+                p->line_too_long = true;
+        fprintf(stderr, "%s: adapter %s resumes (lost %" PRIu64 " bytes from the host, %" PRIu64
+                " frames to it)\n", p->bus->name, p->link_path, p->stall_lost_in, p->stall_lost_out);
+        return false;
+}
+
+static void stall_check(struct slcan_pty *p)
+{
+        uint64_t ms = 0;
+        for (unsigned i = 0; i < p->n_stalls; i++)
+                if (p->stalls[i].after_frame == p->host_frames && p->stalls[i].ms > ms)
+                        ms = p->stalls[i].ms;
+        if (ms == 0)
+                return;
+        p->stalled = true;
+        p->stall_until_us = sim_now_us() + ms * 1000u;
+        p->stall_lost_in = p->stall_lost_out = 0;
+        p->stall_last_in = '\r';
+        fprintf(stderr, "%s: adapter %s stalls for %" PRIu64 " ms after host frame %" PRIu64 "\n",
+                p->bus->name, p->link_path, ms, p->host_frames);
 }
 
 static bool queue_out(struct slcan_pty *p, const char *s, size_t len)
@@ -84,6 +131,10 @@ static void frame_to_host(void *ctx, const struct cf_can_frame *f)
         struct slcan_pty *p = ctx;
         if (!p->open || p->hung_up)
                 return;
+        if (stalled(p, sim_now_us())) {
+                p->stall_lost_out++;
+                return;
+        }
         char buf[CF_SLCAN_LINE_MAX];
         int32_t ts = p->timestamps ? (int32_t) ((sim_now_us() / 1000u) % 60000u) : CF_SLCAN_NO_TIMESTAMP;
         size_t n = cf_slcan_format(f, ts, buf);
@@ -114,6 +165,8 @@ static void transmit(struct slcan_pty *p, const char *line, size_t len)
                 return;
         }
         reply(p, f.ext ? "Z\r" : "z\r");
+        p->host_frames++;
+        stall_check(p);
 }
 
 static void command(struct slcan_pty *p, const char *line, size_t len)
@@ -199,6 +252,11 @@ static void input(struct slcan_pty *p, const char *data, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 char c = data[i];
+                if (stalled(p, sim_now_us())) {
+                        p->stall_lost_in++;
+                        p->stall_last_in = c;
+                        continue;
+                }
                 if (c == '\n')
                         continue;
                 if (c == '\r') {
@@ -360,13 +418,28 @@ void slcan_pty_io(struct slcan_pty *p, short revents)
                 flush_out(p);
 }
 
+int slcan_pty_add_stall(struct slcan_pty *p, uint64_t n, uint32_t ms)
+{
+        if (p->n_stalls >= SLCAN_PTY_MAX_STALLS)
+                return -ENOSPC;
+        p->stalls[p->n_stalls].after_frame = n;
+        p->stalls[p->n_stalls].ms = ms;
+        p->n_stalls++;
+        return 0;
+}
+
 uint64_t slcan_pty_deadline(const struct slcan_pty *p)
 {
-        return p->hung_up ? p->retry_at_us : UINT64_MAX;
+        uint64_t t = p->hung_up ? p->retry_at_us : UINT64_MAX;
+        /* the end of a stall is logged (and the flags set) when it happens, not at the next frame */
+        if (p->stalled && p->stall_until_us < t)
+                t = p->stall_until_us;
+        return t;
 }
 
 void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us)
 {
+        (void) stalled(p, now_us);
         if (!p->hung_up || now_us < p->retry_at_us)
                 return;
         if (host_side_closed(p)) {

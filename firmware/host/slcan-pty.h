@@ -27,10 +27,23 @@
  * When the host closes the slave side the master reads EIO and polls POLLHUP until someone opens
  * it again: the adapter then counts as unplugged (channel closed, queues flushed) and the master
  * is checked every 25 ms instead of being polled, so the loop never spins on the hang-up.
+ *
+ * Stalls (--stall N:MS): right after the adapter has put the Nth frame from the host on the bus
+ * (frames counted from start-up, only those that went on the bus; the Nth is acknowledged with
+ * "z\r" as usual) it freezes for MS milliseconds, as a USB adapter whose buffers overflowed: every
+ * byte the host writes meanwhile is thrown away (frames and commands alike, no answer), and every
+ * frame from the bus meant for the host is lost (the nodes' answers included); what was already
+ * queued for the host before the stall still drains. Afterwards the F flags show a data overrun
+ * when frames were lost, and a line the host was half-way through when the stall ended is
+ * discarded up to its '\r' (answered BEL). The start is counted in frames, so a test is
+ * reproducible; only the length is wall time.
  */
 struct slcan_pty;
 
 int slcan_pty_new(struct slcan_pty **ret, const char *link_path, struct sim_bus *bus);
+/* Add a stall after the host's nth frame (n >= 1), lasting ms. -ENOSPC beyond SLCAN_PTY_MAX_STALLS. */
+#define SLCAN_PTY_MAX_STALLS 64u
+int slcan_pty_add_stall(struct slcan_pty *p, uint64_t n, uint32_t ms);
 /* Remove the symlink (when it still points at our pty) and close. Returns NULL. */
 struct slcan_pty *slcan_pty_free(struct slcan_pty *p);
 

@@ -10,7 +10,8 @@ __attribute__((section(".noinit"))) volatile struct cf_handoff cf_handoff;
 
 #define HEARTBEAT_MS 10000u
 
-static const char *const update_names[] = {"none", "installed", "rejected", "verify failed"};
+static const char *const update_names[] = {"none", "installed", "rejected", "verify failed",
+                                           "install failed 3 times, not retried"};
 
 /* The packed trailer of B is the one truth about our version: canfleetctl image pack wrote it. */
 static void banner(struct cf_hal *h, uint32_t boot_count, uint8_t last_update, bool handoff_ok)
@@ -33,7 +34,7 @@ static void banner(struct cf_hal *h, uint32_t boot_count, uint8_t last_update, b
         cf_line_str(&l, ", boot #");
         cf_line_dec(&l, boot_count);
         cf_line_str(&l, ", last update: ");
-        cf_line_str(&l, last_update < 4 ? update_names[last_update] : "?");
+        cf_line_str(&l, last_update < sizeof(update_names) / sizeof(update_names[0]) ? update_names[last_update] : "?");
         if (!handoff_ok)
                 cf_line_str(&l, " (no handoff from the bootloader)");
         cf_hal_log(h, l.buf);

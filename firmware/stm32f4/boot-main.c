@@ -9,7 +9,8 @@
 
 __attribute__((section(".noinit"))) volatile struct cf_handoff cf_handoff;
 
-static const char *const update_names[] = {"none", "installed", "rejected", "verify failed"};
+static const char *const update_names[] = {"none", "installed", "rejected", "verify failed",
+                                           "install failed 3 times, not retried"};
 
 static void log_area(struct cf_hal *h, const char *what, int status, const struct cf_image_info *info)
 {

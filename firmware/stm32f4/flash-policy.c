@@ -4,12 +4,14 @@
 #include "canfleet/crc32.h"
 #include "canfleet/layout.h"
 #include "flash-policy.h"
+#include "journal.h"
 
 int cf_stm32_erase_allowed(unsigned sector)
 {
         if (sector >= CF_FLASH_SECTORS)
                 return -EINVAL;
-        if (sector < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors)
+        if (sector < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors &&
+            sector != CF_JOURNAL_SECTOR)
                 return -EACCES;
         return 0;
 }
@@ -19,8 +21,9 @@ int cf_stm32_program_allowed(uint32_t addr, size_t len)
         uint32_t off = addr - CF_FLASH_BASE;
         if (off >= CF_FLASH_SIZE || len > CF_FLASH_SIZE - off)
                 return -EINVAL;
-        /* Any overlap with A, which starts at the base of flash. */
-        if (off < CF_AREA_BOOT_SIZE)
+        /* Any overlap with A, which starts at the base of flash, unless wholly inside the journal. */
+        uint32_t joff = addr - CF_JOURNAL_ADDR;
+        if (off < CF_AREA_BOOT_SIZE && (joff >= CF_JOURNAL_SIZE || len > CF_JOURNAL_SIZE - joff))
                 return -EACCES;
         return 0;
 }

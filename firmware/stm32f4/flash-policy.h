@@ -5,12 +5,16 @@
 #include <stdint.h>
 
 /*
- * Area A (sectors 0-4: the bootloader and its provisioning record) is never erased or programmed by
- * our code; only the ST-Link writes it. Every flash operation of the HAL passes through these two
- * functions (kept in their own object so that the ELF test can see the calls).
- *   cf_stm32_erase_allowed(4) == -EACCES; cf_stm32_erase_allowed(5) == 0; cf_stm32_erase_allowed(12) ==
- * -EINVAL cf_stm32_program_allowed(0x0801FFFF, 2) == -EACCES (touches A); (0x08020000, 4) == 0; (0x080FFFFF,
- * 2) == -EINVAL (beyond flash)
+ * Area A (sectors 0-3: the bootloader and its provisioning record) is never erased or programmed by
+ * our code; only the ST-Link writes it. Its last sector, 4 (0x08010000, 64 KB), is the install
+ * journal (firmware/core/journal.h), which the bootloader and the CCP slave append to. Every flash
+ * operation of the HAL passes through these two functions (kept in their own object so that the ELF
+ * test can see the calls).
+ *   cf_stm32_erase_allowed(3) == -EACCES; cf_stm32_erase_allowed(4) == 0 (journal);
+ *   cf_stm32_erase_allowed(5) == 0; cf_stm32_erase_allowed(12) == -EINVAL
+ *   cf_stm32_program_allowed(0x0800FFFF, 2) == -EACCES (sector 3 and the journal);
+ *   (0x08010000, 16) == 0 (journal); (0x0801FFFF, 2) == -EACCES (journal and B);
+ *   (0x08020000, 4) == 0; (0x080FFFFF, 2) == -EINVAL (beyond flash)
  */
 int cf_stm32_erase_allowed(unsigned sector);
 int cf_stm32_program_allowed(uint32_t addr, size_t len);

@@ -19,7 +19,7 @@ do) divided by the bitrate.
              [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
-before the transfer and the boot copy after it, from the simulator's flash model (DESIGN.md §5).
+before the transfer and the boot copy after it, from the simulator's flash model (docs/design.md §5).
 
 Exit status: 0 when every scenario ran and its update succeeded, whatever the figures; 1 otherwise.
 """
@@ -292,7 +292,7 @@ def timed_update(fleet, scenario, image, timeout):
     return wall
 
 
-# The simulator's flash model (DESIGN.md §5): what no bus can hide in an update of one node.
+# The simulator's flash model (docs/design.md §5): what no bus can hide in an update of one node.
 SECTOR_ERASE_S = 128 * 8000e-6  # 8 ms per KB, ~1 s per 128 KB sector
 WORD_PROGRAM_S = 16e-6
 AREA_SECTORS = 2  # B and C are two 128 KB sectors each

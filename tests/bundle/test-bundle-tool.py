@@ -190,7 +190,7 @@ class BundleTool(unittest.TestCase):
                     "built_by": "ci", "description": "stock tools"}
         with open(self.path("manifest.json"), "w") as f:
             json.dump(manifest, f, indent=2)
-        # the recipe of README.md and DESIGN.md §6, word for word
+        # the recipe of README.md and docs/design.md §6, word for word
         subprocess.run(["openssl", "cms", "-sign", "-binary", "-nodetach", "-outform", "DER",
                         "-in", self.path("manifest.json"), "-signer", self.path("sign.crt"),
                         "-inkey", self.path("sign.key"), "-certfile", self.path("inter.crt"),

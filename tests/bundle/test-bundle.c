@@ -1,4 +1,4 @@
-/* Unit tests of lib/bundle.c: every check of DESIGN.md §6 with its own bad input, against a test PKI
+/* Unit tests of lib/bundle.c: every check of docs/design.md §6 with its own bad input, against a test PKI
  * made by tests/bundle/mkca.sh with the openssl command in a temp dir. */
 #include <errno.h>
 #include <stdarg.h>

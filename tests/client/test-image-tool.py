@@ -24,7 +24,7 @@ MAGIC = 0x4D494643
 TRAILER_FMT = "<IHHBBHIIII32s"  # image.h, 60 bytes
 
 
-# The reference STM32 CRC (DESIGN.md §2), written independently of common/src/crc32.c
+# The reference STM32 CRC (docs/design.md §2), written independently of common/src/crc32.c
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nodesim"))
 from nodesim_harness import crc32_stm32 as stm32_crc  # noqa: E402
 

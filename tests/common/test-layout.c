@@ -1,4 +1,4 @@
-/* Tests of common/src/layout.c: the sector and area tables against DESIGN.md §2, lookups at every edge. */
+/* Tests of common/src/layout.c: the sector and area tables against docs/design.md §2, lookups at every edge. */
 #include "canfleet/layout.h"
 #include "cf-test.h"
 

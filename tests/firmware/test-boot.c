@@ -1,9 +1,10 @@
-/* Tests of the boot sequence: every outcome of DESIGN.md §2 over the host HAL. */
+/* Tests of the boot sequence: every outcome of docs/design.md §2 over the host HAL. */
 #include <string.h>
 
 #include "canfleet/crc32.h"
 #include "cf-test.h"
 #include "fw-fixture.h"
+#include "journal.h"
 
 #define B CF_AREA_APP_ADDR
 #define C CF_AREA_STAGING_ADDR
@@ -257,6 +258,244 @@ static void test_verify_failure_keeps_c(void)
         fx_fini(&f);
 }
 
+/* ---- The install journal: failing installs are given up on ---------------------------------- */
+
+/* A journal record as journal.h describes it, written as the factory programmer would. */
+static void put_record(struct fx *f, uint32_t slot, uint8_t kind, uint32_t crc)
+{
+        uint8_t rec[16] = {0};
+
+        cf_le32_put(rec, 0x524A4643u);
+        rec[4] = kind;
+        cf_le32_put(rec + 8, crc);
+        cf_le32_put(rec + 12, cf_crc32_le(CF_CRC32_INIT, rec, 12));
+        cf_hal_host_poke(&f->hal, CF_JOURNAL_ADDR + slot * 16u, rec, 16);
+}
+
+static uint32_t used_slots(const struct fx *f)
+{
+        uint32_t n = 0;
+
+        for (uint32_t i = 0; i < CF_JOURNAL_SLOTS; i++)
+                if (!erased(f, CF_JOURNAL_ADDR + i * 16u, 16))
+                        n = i + 1;
+        return n;
+}
+
+static uint8_t status_byte(struct fx *f, unsigned off)
+{
+        uint8_t st[CF_STATUS_SIZE];
+
+        cf_ccp_slave_status(&f->node.slave, st);
+        return st[off];
+}
+
+static bool ccp_reachable(struct fx *f)
+{
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+
+        cf_ccp_cro_connect(cro, fx_next_ctr(f), FX_STATION);
+        return fx_cro(f, cro, &d) && d.err == CF_CCP_OK;
+}
+
+static const uint32_t *v2_crc(void)
+{
+        static uint32_t crc;
+        crc = cf_le32_get(img_v2 + CF_CRC_OFFSET);
+        return &crc;
+}
+
+/* Every program of the install fails (--flash-fault install): three boots try, each counts its
+ * failure; the third gives up at once, without a reset, and stays in recovery (the tries erased B)
+ * with CCP. Power cycles change nothing. Staging the same image again over CCP resets the count. */
+static void test_failing_install_gives_up(void)
+{
+        struct fx f;
+
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        f.hal.fault_program_app = true;
+        fx_power_on(&f);
+        bool recovery = false;
+        CU_ASSERT_EQUAL(fx_run(&f, &recovery), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 3);
+        CU_ASSERT_EQUAL(used_slots(&f), 3);
+        CU_ASSERT_EQUAL(cf_boot_install_failures(&f.node.boot), 3);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_GAVE_UP);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_INSTALL_FAILURES), 3);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_MODE), CF_MODE_BOOTLOADER);
+        CU_ASSERT_EQUAL(memcmp(area(&f, C), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_TRUE(ccp_reachable(&f));
+
+        /* Power cycles: no flash operation, no reset, the same report. */
+        uint64_t ops = f.hal.flash_ops;
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 4);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, ops);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_GAVE_UP);
+
+        /* The flash is mended; DISCONNECT(end) of the same C without a new CLEAR_MEMORY keeps the
+         * count (nothing new was staged): the reset boots straight back into recovery. */
+        f.hal.fault_program_app = false;
+        CU_ASSERT_EQUAL(fx_connect_unlock(&f), 0);
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+        cf_ccp_cro_disconnect(cro, fx_next_ctr(&f), CF_CCP_DISCONNECT_END, FX_STATION);
+        CU_ASSERT_PTR_NOT_NULL(fx_cro(&f, cro, &d));
+        CU_ASSERT_EQUAL(d.err, CF_CCP_OK);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(used_slots(&f), 3);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_GAVE_UP);
+
+        /* A real update (CLEAR_MEMORY, the same image again, DISCONNECT end): STAGED, installed. */
+        CU_ASSERT_EQUAL(fx_upgrade(&f, img_v2), 0);
+        CU_ASSERT_EQUAL(used_slots(&f), 4);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(memcmp(area(&f, B), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_INSTALLED);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_INSTALL_FAILURES), 0);
+        fx_fini(&f);
+}
+
+/* A node whose journal already counts 3 failures of the staged image: B is not touched, it runs
+ * and says why C was not installed. Failures of another image, or before a STAGED, do not count;
+ * torn records do. */
+static void test_counted_failures_keep_b(void)
+{
+        struct fx f;
+        const uint32_t crc = *v2_crc();
+
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        put_record(&f, 0, CF_JOURNAL_FAILED, crc);
+        put_record(&f, 1, CF_JOURNAL_FAILED, crc);
+        put_record(&f, 2, CF_JOURNAL_STAGED, crc);
+        put_record(&f, 3, CF_JOURNAL_FAILED, crc);
+        put_record(&f, 4, CF_JOURNAL_FAILED, crc ^ 1u); /* another image */
+        put_record(&f, 6, CF_JOURNAL_FAILED, crc);      /* slot 5 left erased: skipped */
+        uint8_t torn[16];
+        memset(torn, 0xFF, sizeof(torn));
+        torn[0] = 0x43;
+        torn[1] = 0x06;
+        cf_hal_host_poke(&f.hal, CF_JOURNAL_ADDR + 7 * 16u, torn, sizeof(torn));
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(f.boot_count, 1);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, 0);
+        CU_ASSERT_EQUAL(cf_boot_install_failures(&f.node.boot), 3);
+        CU_ASSERT_EQUAL(memcmp(area(&f, B), img_v1, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_GAVE_UP);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_INSTALL_FAILURES), 3);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_MODE), CF_MODE_APP);
+        fx_fini(&f);
+
+        /* Two failures only: the install goes ahead (and works). */
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        put_record(&f, 0, CF_JOURNAL_FAILED, crc);
+        put_record(&f, 1, CF_JOURNAL_FAILED, crc);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(memcmp(area(&f, B), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_INSTALLED);
+        fx_fini(&f);
+}
+
+/* A journal with fewer than CF_JOURNAL_LOW_WATER free slots is erased at power-on, the staged
+ * image's failures written again; then the boot goes on as usual. */
+static void test_journal_compaction(void)
+{
+        struct fx f;
+        const uint32_t crc = *v2_crc();
+
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        for (uint32_t i = 0; i < CF_JOURNAL_SLOTS - 3; i++)
+                put_record(&f, i, i % 2 ? CF_JOURNAL_STAGED : CF_JOURNAL_FAILED, crc ^ 7u);
+        put_record(&f, CF_JOURNAL_SLOTS - 3, CF_JOURNAL_FAILED, crc);
+        put_record(&f, CF_JOURNAL_SLOTS - 2, CF_JOURNAL_FAILED, crc);
+        f.hal.fault_program_app = true;
+        fx_power_on(&f);
+        /* erase of the journal, 2 failures carried, then one more failed install: given up */
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(used_slots(&f), 3);
+        CU_ASSERT_EQUAL(f.boot_count, 1);
+        CU_ASSERT_EQUAL(cf_boot_install_failures(&f.node.boot), 3);
+        fx_fini(&f);
+
+        /* A full journal and no image in C: erased, nothing carried. */
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        for (uint32_t i = 0; i < CF_JOURNAL_SLOTS; i++)
+                put_record(&f, i, CF_JOURNAL_FAILED, i);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(used_slots(&f), 0);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, 1);
+        fx_fini(&f);
+}
+
+/* A journal that takes no record (a worn-out sector): the failure cannot be counted, so the boot
+ * does not reset to retry; it goes on (recovery here: the try erased B). One try per power-on. */
+static void test_journal_unwritable(void)
+{
+        struct fx f;
+
+        fx_init(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        fx_poke_area(&f, B, img_v1);
+        fx_poke_area(&f, C, img_v2);
+        f.hal.fault_program_app = true;
+        f.hal.fault_sectors = 1u << CF_JOURNAL_SECTOR;
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 1);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_VERIFY_FAILED);
+        CU_ASSERT_TRUE(ccp_reachable(&f));
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        CU_ASSERT_EQUAL(f.boot_count, 2);
+        CU_ASSERT_EQUAL(memcmp(area(&f, C), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        fx_fini(&f);
+}
+
+/* A full journal whose sector will not erase: its contents are ignored (they would count as
+ * failures), the image installs; with a failing install too, one try and no reset. */
+static void test_journal_unerasable(void)
+{
+        static uint8_t zeros[CF_JOURNAL_SIZE];
+        struct fx f;
+
+        for (int failing = 0; failing < 2; failing++) {
+                fx_init(&f);
+                CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+                fx_poke_area(&f, B, img_v1);
+                fx_poke_area(&f, C, img_v2);
+                cf_hal_host_poke(&f.hal, CF_JOURNAL_ADDR, zeros, sizeof(zeros));
+                f.hal.fault_sectors = 1u << CF_JOURNAL_SECTOR;
+                f.hal.fault_program_app = failing;
+                fx_power_on(&f);
+                CU_ASSERT_EQUAL(fx_run(&f, NULL), failing ? CF_NODE_RECOVERY : CF_NODE_APP);
+                CU_ASSERT_EQUAL(f.boot_count, failing ? 1 : 2);
+                CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE),
+                                failing ? CF_UPDATE_VERIFY_FAILED : CF_UPDATE_INSTALLED);
+                if (!failing)
+                        CU_ASSERT_EQUAL(memcmp(area(&f, B), img_v2, CF_IMAGE_AREA_SIZE), 0);
+                fx_fini(&f);
+        }
+}
+
 int main(void)
 {
         fx_image(img_v1, FX_HW_ID, 1, 0, 0, 1, 3000, 1);
@@ -275,6 +514,11 @@ int main(void)
             {"C with bad vectors rejected", test_c_bad_vectors},
             {"C torn: B runs", test_c_torn},
             {"B fails verification: C kept, retried", test_verify_failure_keeps_c},
+            {"failing install: 3 tries, then recovery; a new staging installs", test_failing_install_gives_up},
+            {"3 failures counted: B kept and runs, reports why", test_counted_failures_keep_b},
+            {"journal compaction", test_journal_compaction},
+            {"journal that takes no record: one try per power-on", test_journal_unwritable},
+            {"journal that will not erase: ignored", test_journal_unerasable},
             {NULL, NULL},
         };
         return cf_test_run("boot", tests);

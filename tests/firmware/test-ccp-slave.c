@@ -311,7 +311,9 @@ static void test_set_mta_ranges(void)
         for (unsigned i = 0; i < 4; i++) {
                 CU_ASSERT_EQUAL(set_mta(&f, 0, lim[i].ext, lim[i].last), 0);
                 CU_ASSERT_EQUAL(set_mta(&f, 1, lim[i].ext, lim[i].last), 0);
-                CU_ASSERT_EQUAL(set_mta(&f, 0, lim[i].ext, lim[i].last + 1), CF_CCP_ERR_OUT_OF_RANGE);
+                /* the end of the extension, one past its last byte: the MTA after its last byte */
+                CU_ASSERT_EQUAL(set_mta(&f, 0, lim[i].ext, lim[i].last + 1), 0);
+                CU_ASSERT_EQUAL(set_mta(&f, 0, lim[i].ext, lim[i].last + 2), CF_CCP_ERR_OUT_OF_RANGE);
                 CU_ASSERT_EQUAL(set_mta(&f, 0, lim[i].ext, 0xFFFFFFFFu), CF_CCP_ERR_OUT_OF_RANGE);
         }
         CU_ASSERT_EQUAL(set_mta(&f, 0, 4, 0), CF_CCP_ERR_OUT_OF_RANGE);
@@ -320,7 +322,7 @@ static void test_set_mta_ranges(void)
         CU_ASSERT_EQUAL(f.node.slave.mta_addr[1], 0x3FFFF);
         /* The refused SET_MTA left MTA0 where it was. */
         CU_ASSERT_EQUAL(f.node.slave.mta_ext[0], 3);
-        CU_ASSERT_EQUAL(f.node.slave.mta_addr[0], 0x3FFFF);
+        CU_ASSERT_EQUAL(f.node.slave.mta_addr[0], 0x40000);
         fx_fini(&f);
 }
 
@@ -486,9 +488,15 @@ static void test_busy_while_erasing(void)
         while (f.ntx == 0 && polls < 100000) {
                 fx_poll(&f, 1000);
                 polls++;
-                /* Meanwhile every CRO is answered BUSY, and nothing changes. */
+                /* Meanwhile every CRO is answered BUSY, and nothing changes: CONNECT and TEST
+                 * to our station too (a gateway that lost us probes so). */
                 if (polls % 100 == 0) {
-                        cf_ccp_cro_get_ccp_version(fr, 0x10 + (uint8_t) busy, 2, 1);
+                        if (busy % 3 == 0)
+                                cf_ccp_cro_get_ccp_version(fr, 0x10 + (uint8_t) busy, 2, 1);
+                        else if (busy % 3 == 1)
+                                cf_ccp_cro_connect(fr, 0x10 + (uint8_t) busy, FX_STATION);
+                        else
+                                cf_ccp_cro_test(fr, 0x10 + (uint8_t) busy, FX_STATION);
                         cf_node_rx(&f.node, fr, 8);
                         CU_ASSERT_EQUAL_FATAL(f.ntx, 1);
                         CU_ASSERT_EQUAL(f.tx[0].data[1], CF_CCP_ERR_BUSY);
@@ -667,6 +675,55 @@ static void program_image(struct fx *f, const uint8_t *img, uint32_t upto)
                 CU_ASSERT_EQUAL_FATAL(program6(f, img + off), 0);
         if (upto == CF_IMAGE_AREA_SIZE)
                 cf_hal_host_poke(&f->hal, C + 6000, img + 6000, CF_IMAGE_AREA_SIZE - 6000);
+}
+
+/* The answer to the last PROGRAM (the CRC word at 0x3FFFC) is lost: the node's MTA is 0x40000, the
+ * end of C, which it reported itself. A master may set it again and end the sequence there (PROGRAM
+ * size 0); data there is out of range, and the word itself, sent again, is refused as already written
+ * (the master reads back instead). The staged image stays complete and installs. */
+static void test_program_end_of_area(void)
+{
+        struct fx f;
+        const uint8_t *crc_word = img_v2 + CF_CRC_OFFSET;
+        const uint8_t d[6] = {1, 2, 3, 4, 5, 6};
+
+        setup(&f);
+        unlocked(&f);
+        program_image(&f, img_v2, 6000);
+        cf_hal_host_poke(&f.hal, C + 6000, img_v2 + 6000, CF_CRC_OFFSET - 6000);
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, CF_CRC_OFFSET), 0);
+        cf_ccp_cro_program(fr, CTR(&f), crc_word, 4);
+        CU_ASSERT_EQUAL(ask(&f, fr), 0);
+        CU_ASSERT_EQUAL(cf_ccp_dto_mta(&D), CF_IMAGE_AREA_SIZE); /* ... and say this answer was lost */
+        uint64_t progs = f.hal.programs;
+
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(f.node.slave.mta_addr[0], CF_IMAGE_AREA_SIZE);
+        cf_ccp_cro_program(fr, CTR(&f), NULL, 0);
+        CU_ASSERT_EQUAL(ask(&f, fr), 0);
+        CU_ASSERT_EQUAL(D.data[0], CF_CCP_EXT_STAGING);
+        CU_ASSERT_EQUAL(cf_ccp_dto_mta(&D), CF_IMAGE_AREA_SIZE);
+        cf_ccp_cro_program(fr, CTR(&f), d, 1);
+        CU_ASSERT_EQUAL(ask(&f, fr), CF_CCP_ERR_OUT_OF_RANGE);
+        CU_ASSERT_EQUAL(program6(&f, d), CF_CCP_ERR_OUT_OF_RANGE);
+        CU_ASSERT_EQUAL(f.node.slave.mta_addr[0], CF_IMAGE_AREA_SIZE);
+        /* One past the end is the limit. */
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, CF_IMAGE_AREA_SIZE + 1), CF_CCP_ERR_OUT_OF_RANGE);
+        /* The word again at its own address: already written. */
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, CF_CRC_OFFSET), 0);
+        cf_ccp_cro_program(fr, CTR(&f), crc_word, 4);
+        CU_ASSERT_EQUAL(ask(&f, fr), CF_CCP_ERR_ACCESS_DENIED);
+        /* A checksum of nothing at the end is fine too. */
+        CU_ASSERT_EQUAL(set_mta(&f, 0, CF_CCP_EXT_STAGING, CF_IMAGE_AREA_SIZE), 0);
+        cf_ccp_cro_build_chksum(fr, CTR(&f), 0);
+        CU_ASSERT_EQUAL(ask(&f, fr), 0);
+        CU_ASSERT_EQUAL(cf_ccp_dto_chksum(&D), CF_CRC32_INIT);
+        CU_ASSERT_EQUAL(f.hal.programs, progs);
+        CU_ASSERT_EQUAL(memcmp(f.flash + (C - CF_FLASH_BASE), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        CU_ASSERT_EQUAL(disconnect(&f, CF_CCP_DISCONNECT_END, FX_STATION), 0);
+        CU_ASSERT_EQUAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(memcmp(f.flash + (B - CF_FLASH_BASE), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        fx_fini(&f);
 }
 
 static void test_disconnect_invalid_c(void)
@@ -946,6 +1003,7 @@ int main(void)
             {"DISCONNECT temporary", test_disconnect_temporary},
             {"CONNECT to another station disconnects", test_connect_other_station},
             {"CONNECT to another station while busy", test_connect_other_station_while_busy},
+            {"SET_MTA to the end of C after a lost answer", test_program_end_of_area},
             {"DISCONNECT end, invalid C", test_disconnect_invalid_c},
             {"DISCONNECT end, valid C", test_disconnect_valid_c},
             {"full upgrade by the master", test_full_upgrade_by_master},

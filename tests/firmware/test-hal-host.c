@@ -5,6 +5,7 @@
 #include "canfleet/crc32.h"
 #include "cf-test.h"
 #include "fw-fixture.h"
+#include "journal.h"
 
 #define B           CF_AREA_APP_ADDR
 #define C           CF_AREA_STAGING_ADDR
@@ -43,22 +44,46 @@ static void test_program_only_erased(void)
         fx_fini(&f);
 }
 
+/* --flash-fault install: programs into B fail and write nothing; C, erases and reads work. */
+static void test_fault_program_app(void)
+{
+        struct fx f;
+        const uint8_t d[4] = {1, 2, 3, 4};
+
+        setup(&f);
+        f.hal.fault_program_app = true;
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_APP_ADDR + 0x100, d, 4), -EIO);
+        CU_ASSERT_EQUAL(AT(&f, CF_AREA_APP_ADDR + 0x100), 0xFF);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, 1);
+        CU_ASSERT_EQUAL(f.hal.programs, 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_STAGING_ADDR, d, 4), 0);
+        CU_ASSERT_EQUAL(AT(&f, CF_AREA_STAGING_ADDR + 3), 4);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 5), 0);
+        fx_fini(&f);
+}
+
 static void test_area_a_refused(void)
 {
         struct fx f;
         const uint8_t d[2] = {1, 2};
 
         setup(&f);
-        for (unsigned s = 0; s < 5; s++)
+        /* Sectors 0-3: the bootloader and its provisioning record. Sector 4 is the install journal. */
+        for (unsigned s = 0; s < 4; s++)
                 CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, s), -EACCES);
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_BOOT_ADDR, d, 2), -EACCES);
-        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_BOOT_ADDR + CF_AREA_BOOT_SIZE - 1, d, 1),
-                        -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_JOURNAL_ADDR - 1, d, 2), -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_BOOT_ADDR + CF_AREA_BOOT_SIZE - 1, d, 2),
+                        -EACCES); /* journal and B at once */
         CU_ASSERT_EQUAL(AT(&f, CF_AREA_BOOT_ADDR), 0xFF);
         CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 12), -EINVAL);
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_FLASH_BASE + CF_FLASH_SIZE - 1, d, 2), -EINVAL);
         CU_ASSERT_EQUAL(f.hal.flash_ops, 0);
-        /* Sector 5 is the first one outside A. */
+        /* The journal's sector, and sector 5, the first one outside A. */
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_JOURNAL_ADDR, d, 2), 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, CF_AREA_BOOT_ADDR + CF_AREA_BOOT_SIZE - 1, d, 1), 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, CF_JOURNAL_SECTOR), 0);
+        CU_ASSERT_EQUAL(AT(&f, CF_JOURNAL_ADDR), 0xFF);
         CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 5), 0);
         fx_fini(&f);
 }
@@ -300,7 +325,7 @@ static void test_misc(void)
         CU_ASSERT_EQUAL(f.tx[0].id, 0x6C5);
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, B, d, 8), 0);
         CU_ASSERT_EQUAL(cf_hal_flash_crc(&f.hal, CF_CRC32_INIT, B, 8), cf_crc32_le(CF_CRC32_INIT, d, 8));
-        /* The check value of DESIGN.md §2, through the HAL. */
+        /* The check value of docs/design.md §2, through the HAL. */
         CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, C, "12345678", 8), 0);
         CU_ASSERT_EQUAL(cf_hal_flash_crc(&f.hal, CF_CRC32_INIT, C, 8), 0xFEFC54F9u);
         CU_ASSERT_EQUAL(cf_hal_flash_ptr(&f.hal), f.flash);
@@ -312,7 +337,8 @@ int main(void)
         static const struct cf_test tests[] = {
             {"init validates", test_init_validates},
             {"program only over erased bytes", test_program_only_erased},
-            {"area A refused", test_area_a_refused},
+            {"area A refused but for the journal sector", test_area_a_refused},
+            {"program fault in B (--flash-fault install)", test_fault_program_app},
             {"erase a whole sector", test_erase_whole_sector},
             {"erase timing", test_erase_timing},
             {"program timing", test_program_timing},

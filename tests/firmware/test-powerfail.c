@@ -1,9 +1,11 @@
 /* The power-loss proof, MCUboot simulator style: a cut at every flash operation of an upgrade, and more. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cf-test.h"
 #include "fw-fixture.h"
+#include "journal.h"
 
 #define B CF_AREA_APP_ADDR
 #define C CF_AREA_STAGING_ADDR
@@ -171,6 +173,169 @@ static void test_torn_cuts(void)
         sweep(true);
 }
 
+/* ---- A flash that refuses every install: cuts in the failing installs and the journal writes ---- */
+
+static uint64_t fail_ops;        /* flash operations from DISCONNECT(end) until the node gives up */
+static uint8_t *gave_up_flash;   /* the flash of a node that gave up: recovery, C valid, 3 failures */
+static uint64_t fail_cut_points, reinstall_cut_points;
+
+static uint8_t status_byte(struct fx *f, unsigned off)
+{
+        uint8_t st[CF_STATUS_SIZE];
+
+        cf_ccp_slave_status(&f->node.slave, st);
+        return st[off];
+}
+
+static bool ccp_reachable(struct fx *f)
+{
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+
+        cf_ccp_cro_connect(cro, fx_next_ctr(f), FX_STATION);
+        return fx_cro(f, cro, &d) && d.err == CF_CCP_OK;
+}
+
+/* Power up again and again (a random further cut in the first boots) until the node runs. Fails
+ * the check when it never settles: an endless reset loop ends fx_run() with -2. */
+static int settle(struct fx *f, uint64_t window, unsigned *boots)
+{
+        int res = -1;
+        uint32_t first = f->boot_count;
+
+        for (unsigned j = 0; j < 8 && res == -1; j++) {
+                f->hal.cut_at_op = j < 2 ? f->hal.flash_ops + 1 + prng() % (window + 2) : 0;
+                f->hal.cut_torn = prng() & 1;
+                fx_power_on(f);
+                res = fx_run(f, NULL);
+        }
+        f->hal.cut_at_op = 0;
+        *boots = f->boot_count - first;
+        return res;
+}
+
+static void test_failing_install_reference(void)
+{
+        struct fx f;
+
+        fx_init(&f);
+        fresh(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_upgrade(&f, img_v2), 0);
+        f.hal.fault_program_app = true;
+        uint64_t ops = f.hal.flash_ops;
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        fail_ops = f.hal.flash_ops - ops;
+        /* three tries: B's two erases, the first program refused, the failure recorded */
+        CU_ASSERT_EQUAL(fail_ops, 3u * 4u);
+        CU_ASSERT_EQUAL(status_byte(&f, CF_STATUS_LAST_UPDATE), CF_UPDATE_GAVE_UP);
+        gave_up_flash = malloc(CF_FLASH_SIZE);
+        CU_ASSERT_FATAL(gave_up_flash != NULL);
+        memcpy(gave_up_flash, f.flash, CF_FLASH_SIZE);
+        printf("\n  failing install: %llu flash operations until the node gives up\n",
+               (unsigned long long) fail_ops);
+        fx_fini(&f);
+}
+
+/* A cut (plain or torn) at each operation of the failing installs, the failure records included,
+ * then further random cuts: the node always settles, in B (v1, when the cut spared it) or in
+ * recovery, answers CCP, reports the given-up install, and a good update afterwards works. */
+static void test_failing_install_cuts(void)
+{
+        struct fx f;
+        unsigned failures = 0;
+
+        CU_ASSERT_FATAL(fail_ops > 0);
+        fx_init(&f);
+        for (uint64_t k = 1; k <= fail_ops; k++)
+                for (int torn = 0; torn < 2; torn++) {
+                        fresh(&f);
+                        CU_ASSERT_EQUAL_FATAL(fx_upgrade(&f, img_v2), 0);
+                        f.hal.fault_program_app = true;
+                        f.hal.cut_at_op = f.hal.flash_ops + k;
+                        f.hal.cut_torn = torn;
+                        int res = fx_run(&f, NULL);
+                        unsigned boots = 0;
+                        if (res == -1)
+                                res = settle(&f, fail_ops, &boots);
+                        unsigned v = version_of_b(&f);
+                        bool ok = (res == CF_NODE_APP && v == 1) || (res == CF_NODE_RECOVERY && v == 0);
+                        ok = ok && boots <= 8 && ccp_reachable(&f) &&
+                             status_byte(&f, CF_STATUS_LAST_UPDATE) == CF_UPDATE_GAVE_UP &&
+                             status_byte(&f, CF_STATUS_INSTALL_FAILURES) >= CF_JOURNAL_MAX_FAILURES;
+                        /* the flash is mended: the gateway's next update goes through */
+                        f.hal.fault_program_app = false;
+                        ok = ok && fx_upgrade(&f, img_v2) == 0 && fx_run(&f, NULL) == CF_NODE_APP &&
+                             version_of_b(&f) == 2 &&
+                             status_byte(&f, CF_STATUS_LAST_UPDATE) == CF_UPDATE_INSTALLED;
+                        if (!ok) {
+                                printf("\n  failing install, cut %s at op %llu: phase %d, B v%u, %u boots\n",
+                                       torn ? "torn" : "plain", (unsigned long long) k, res, v, boots);
+                                failures++;
+                        }
+                        fail_cut_points++;
+                }
+        CU_ASSERT_EQUAL(failures, 0);
+        fx_fini(&f);
+}
+
+/* From a node that gave up (recovery, the journal at 3): the good update, cut at its operations
+ * (its CLEAR_MEMORY, some PROGRAMs, the STAGED record of DISCONNECT(end) and the whole boot install
+ * after it, plain and torn). It settles reachable; once the STAGED record was written whole, the
+ * boot alone ends with v2 in B; otherwise the update is run again and then ends with v2. */
+static void test_reinstall_cuts(void)
+{
+        struct fx f;
+        unsigned failures = 0;
+
+        CU_ASSERT_FATAL(gave_up_flash != NULL);
+        fx_init(&f);
+        memcpy(f.flash, gave_up_flash, CF_FLASH_SIZE);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+        uint64_t base = f.hal.flash_ops;
+        CU_ASSERT_EQUAL_FATAL(fx_upgrade(&f, img_v2), 0);
+        uint64_t staged_op = f.hal.flash_ops - base; /* the last operation of the CCP part */
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_APP);
+        uint64_t total = f.hal.flash_ops - base;
+
+        for (uint64_t k = 1; k <= total; k++) {
+                /* the PROGRAMs in between are the main sweep's; here a sample of them */
+                if (k > 8 && k + 8 < staged_op && k % 37 != 0)
+                        continue;
+                for (int torn = 0; torn < 2; torn++) {
+                        memcpy(f.flash, gave_up_flash, CF_FLASH_SIZE);
+                        f.hal.cut_at_op = 0;
+                        fx_power_on(&f);
+                        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_RECOVERY);
+                        f.hal.cut_at_op = f.hal.flash_ops + k;
+                        f.hal.cut_torn = torn;
+                        int r = fx_upgrade(&f, img_v2);
+                        int res = f.hal.powered_off ? -1 : fx_run(&f, NULL);
+                        unsigned boots = 0;
+                        if (res == -1)
+                                res = settle(&f, total - staged_op, &boots);
+                        bool ok = (res == CF_NODE_APP || res == CF_NODE_RECOVERY) && boots <= 8 &&
+                                  ccp_reachable(&f);
+                        if (k > staged_op)
+                                ok = ok && r == 0 && res == CF_NODE_APP && version_of_b(&f) == 2;
+                        if (ok && version_of_b(&f) != 2)
+                                ok = fx_upgrade(&f, img_v2) == 0 && fx_run(&f, NULL) == CF_NODE_APP &&
+                                     version_of_b(&f) == 2;
+                        if (!ok) {
+                                printf("\n  reinstall, cut %s at op %llu of %llu: phase %d, B v%u, %u boots\n",
+                                       torn ? "torn" : "plain", (unsigned long long) k,
+                                       (unsigned long long) total, res, version_of_b(&f), boots);
+                                failures++;
+                        }
+                        reinstall_cut_points++;
+                }
+        }
+        CU_ASSERT_EQUAL(failures, 0);
+        printf("\n  reinstall after giving up: %llu flash operations, %llu cut points\n",
+               (unsigned long long) total, (unsigned long long) reinstall_cut_points);
+        fx_fini(&f);
+}
+
 static void test_summary(void)
 {
         CU_ASSERT(extra_cuts > 0);
@@ -178,6 +343,10 @@ static void test_summary(void)
             "\n  powerfail: %llu cut points (plain) + %llu (torn), %llu extra random cuts, all recovered\n",
             (unsigned long long) cut_points[0], (unsigned long long) cut_points[1],
             (unsigned long long) extra_cuts);
+        printf("  failing install: %llu cut points; reinstall after giving up: %llu, all settled\n",
+               (unsigned long long) fail_cut_points, (unsigned long long) reinstall_cut_points);
+        free(gave_up_flash);
+        gave_up_flash = NULL;
 }
 
 int main(void)
@@ -189,6 +358,9 @@ int main(void)
             {"clean upgrade counts its flash operations", test_clean_run},
             {"plain cut at every operation", test_plain_cuts},
             {"torn cut at every operation", test_torn_cuts},
+            {"failing install gives up", test_failing_install_reference},
+            {"cut at every operation of failing installs", test_failing_install_cuts},
+            {"cuts in the good update after giving up", test_reinstall_cuts},
             {"summary", test_summary},
             {NULL, NULL},
         };

@@ -12,6 +12,7 @@
 #include "fuzz-crc.h"
 #include "fuzz.h"
 #include "fw-fixture.h"
+#include "journal.h"
 
 /*
  * The node runs v1 from B, has the fixture's fleet key, station FX_STATION, and starts each input
@@ -37,8 +38,10 @@
  *
  * Invariants, checked after every record (and after every frame and poll where they concern
  * frames):
- *  - areas A and D never change; B changes only by a boot that found C installable (valid CRC,
- *    trailer and vectors, our hardware id, no rollback), and then holds exactly that C;
+ *  - areas A and D never change (A's last sector, the install journal, included: with a flash that
+ *    works no install fails, so the journal stays erased); B changes only by a boot that found C
+ *    installable (valid CRC, trailer and vectors, our hardware id, no rollback), and then holds
+ *    exactly that C;
  *  - every frame the node sends is on its DTO id, DLC 8, PID 0xFF (or 0xFE), one per CRO at most;
  *    a command return echoes the counter of the CRO it answers, immediately or, for CLEAR_MEMORY,
  *    BUILD_CHKSUM and DISCONNECT(end), at a later poll and then only once (never, when a CONNECT to
@@ -55,6 +58,7 @@
 #define B_OFF (CF_AREA_APP_ADDR - CF_FLASH_BASE)
 #define C_OFF (CF_AREA_STAGING_ADDR - CF_FLASH_BASE)
 #define D_OFF (CF_AREA_DATA_ADDR - CF_FLASH_BASE)
+#define J_OFF (CF_JOURNAL_ADDR - CF_FLASH_BASE)
 
 #define N_IMAGES 4u
 #define MAX_RUNS 64u
@@ -266,7 +270,9 @@ static void check_areas(bool force)
          * at the end of every input still sees). */
         if (!force && fx.hal.flash_ops == m.ops_checked)
                 return;
-        FUZZ_CHECK(memcmp(fx.flash, ref, CF_AREA_BOOT_SIZE) == 0, "area A changed");
+        FUZZ_CHECK(memcmp(fx.flash, ref, J_OFF) == 0, "area A (the bootloader's sectors) changed");
+        FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 && ref[J_OFF] == CF_FLASH_ERASED,
+                   "the install journal was written although no install failed");
         FUZZ_CHECK(memcmp(fx.flash + B_OFF, ref + B_OFF, CF_IMAGE_AREA_SIZE) == 0,
                    "area B changed without an install");
         FUZZ_CHECK(memcmp(fx.flash + D_OFF, ref + D_OFF, CF_AREA_DATA_SIZE) == 0, "area D changed");

@@ -15,7 +15,7 @@
  * the CRC. An input of odd length gets its CRC fixed up by the reference CRC below, so that the
  * checks after the CRC are reached without the fuzzer having to solve a CRC.
  *
- * The reference CRC is written from the definition (DESIGN.md §2: poly 0x04C11DB7, MSB first, no
+ * The reference CRC is written from the definition (docs/design.md §2: poly 0x04C11DB7, MSB first, no
  * reflection, no final XOR, each little-endian word's most significant byte first) with its own
  * table built bit by bit, so that it shares nothing with common/src/crc32.c.
  *

@@ -6,7 +6,7 @@
 #include "fuzz.h"
 
 /*
- * The grammar (seedkey.h, DESIGN.md §3): optional white space, exactly 64 hexadecimal digits of
+ * The grammar (seedkey.h, docs/design.md §3): optional white space, exactly 64 hexadecimal digits of
  * either case, optional white space, nothing else. White space is what the C locale's isspace()
  * accepts — space, \t \n \v \f \r — written out here so that the model does not depend on a locale.
  * Accepted text decodes to 32 bytes, high nibble first; refused text leaves the output untouched.

@@ -38,7 +38,7 @@ def check(cond, msg):
         fail(msg)
 
 
-# ---- STM32 CRC32 (DESIGN.md §2): words LE, fed MSB first == CRC-32/MPEG-2 over each word's bytes reversed
+# ---- STM32 CRC32 (docs/design.md §2): words LE, fed MSB first == CRC-32/MPEG-2 over each word's bytes reversed
 
 
 def _crc_table():
@@ -68,7 +68,7 @@ def crc32_stm32(data, crc=0xFFFFFFFF):
     return crc32_bytes(swapped, crc)
 
 
-# self-check against DESIGN.md's check values, so a broken helper cannot pass a broken node
+# self-check against docs/design.md's check values, so a broken helper cannot pass a broken node
 assert crc32_bytes(b"123456789") == 0x0376E6E7
 assert crc32_stm32(b"12345678") == 0xFEFC54F9
 assert crc32_stm32(struct.pack("<I", 0x12345678)) == 0xDF8A8A2B

@@ -35,7 +35,7 @@ def test_unknown_and_out_of_range(fx):
         for cmd in (0x55, 0x00, 0xFE, MOVE):
             n.expect_err(ERR_UNKNOWN_CMD, cmd)
         n.expect_err(ERR_OUT_OF_RANGE, SET_MTA, bytes([0, 4]) + struct.pack(">I", 0))      # no extension 4
-        n.expect_err(ERR_OUT_OF_RANGE, SET_MTA, bytes([0, 3]) + struct.pack(">I", AREA))   # just past C
+        n.expect_err(ERR_OUT_OF_RANGE, SET_MTA, bytes([0, 3]) + struct.pack(">I", AREA + 1))  # past C's end
         n.expect_err(ERR_OUT_OF_RANGE, SET_MTA, bytes([0, 3]) + struct.pack(">I", 0xFFFFFFFF))
         n.expect_err(ERR_OUT_OF_RANGE, SET_MTA, bytes([2, 3]) + struct.pack(">I", 0))      # no MTA2
         # locked: nothing that writes C

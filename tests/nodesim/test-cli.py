@@ -46,6 +46,15 @@ def test_usage_errors(fx):
         (good + ["--power-cut", "0"], "--power-cut"),
         (good + ["--power-cut", "3:1,sideways"], "--power-cut"),
         (good + ["--power-cut", "3:9"], "--power-cut"),
+        (good + ["--stall", "5"], "--stall"),
+        (good + ["--stall", "0:100"], "--stall"),
+        (good + ["--stall", "5:0"], "--stall"),
+        (good + ["--stall", "5:100:nosuchbus"], "--stall"),
+        (good + ["--stall", "5:100:"], "--stall"),
+        (good + ["--flash-fault", "erase"], "--flash-fault"),
+        (good + ["--flash-fault", "install:0"], "--flash-fault"),
+        (good + ["--flash-fault", "install:9"], "--flash-fault"),
+        (good + ["--flash-fault", "installx"], "--flash-fault"),
         (good + ["--seedkey", "rot13"], "--seedkey"),
         (good + ["--ready-fd", "1"], "--ready-fd"),
         (good + ["--json"], "--json"),
@@ -67,7 +76,8 @@ def test_usage_errors(fx):
 
 def test_help_and_version(fx):
     r = run_nodesim(["--help"])
-    check(r.returncode == 0 and "--bus slcan:PATH" in r.stdout and "--power-cut" in r.stdout, "--help: %r" % (r,))
+    check(r.returncode == 0 and "--bus slcan:PATH" in r.stdout and "--power-cut" in r.stdout and
+          "--stall N:MS[:BUS]" in r.stdout and "--flash-fault install[:SA]" in r.stdout, "--help: %r" % (r,))
     r = run_nodesim(["--version"])
     check(r.returncode == 0 and r.stdout.startswith("canfleet-nodesim "), "--version: %r" % (r,))
 

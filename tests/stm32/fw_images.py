@@ -130,9 +130,10 @@ def cmd_elf(images):
     boot = check_image(os.path.join(images, 'canfleet-boot.elf'), AREA_A[0], PROVISION_SECTOR, 'boot')
     check_image(os.path.join(images, 'canfleet-app.elf'), AREA_B[0], TRAILER_B, 'app')
 
-    # The bootloader never writes area A: (1) the only functions that address the flash controller
-    # are the HAL's flash and clock code; (2) both flash entry points call the guard that refuses
-    # sectors 0-4 and addresses in A (tests/stm32/test-stm32-port.c proves the guard itself).
+    # The bootloader never writes area A but its journal sector: (1) the only functions that address
+    # the flash controller are the HAL's flash and clock code; (2) both flash entry points call the
+    # guard that refuses sectors 0-3 and addresses in A outside the journal (sector 4)
+    # (tests/stm32/test-stm32-port.c proves the guard itself).
     bootelf = os.path.join(images, 'canfleet-boot.elf')
     funcs = disasm_functions(bootelf)
     objs = functions_by_object(os.path.join(images, 'canfleet-boot.map'))

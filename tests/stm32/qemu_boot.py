@@ -26,6 +26,18 @@ CASE_TIMEOUT = 60.0  # seconds; a case normally ends in well under one
 failures = []
 
 
+def erased_sectors(trace):
+    """Sector numbers of the erases (STRT with SER) in a -d unimp trace of the flash controller."""
+    erased = []
+    for l in open(trace, errors='replace'):
+        # Flash Int: unimplemented device write (size 4, offset 0x010, value 0x00010232)
+        if l.startswith('Flash Int: unimplemented device write') and 'offset 0x010,' in l:
+            cr = int(l.rsplit('value ', 1)[1].rstrip(')\n'), 16)
+            if cr & (1 << 16) and cr & (1 << 1):
+                erased.append((cr >> 3) & 0xF)
+    return erased
+
+
 def check(cond, what):
     print(('ok   ' if cond else 'FAIL ') + what, flush=True)
     if not cond:
@@ -142,19 +154,25 @@ def main():
 
         # 3. The same image staged in C: the bootloader tries the install. QEMU's flash is ROM and its
         # controller a stub, so B cannot verify after the copy: C must be kept, and no erase may
-        # target area A. -d unimp logs every access to the flash controller's registers.
+        # target area A. -d unimp logs every access to the flash controller's registers. The install
+        # journal (sector 4) is loaded erased, as on a factory-fresh chip; in ROM it cannot take the
+        # failure record either, so the bootloader must not reset to retry (that would loop): it goes
+        # on to B, which QEMU's ROM still holds.
+        erased_journal = os.path.join(tmp, 'journal-erased.bin')
+        with open(erased_journal, 'wb') as f:
+            f.write(b'\xff' * 0x10000)
         print('--- case 3: install attempt from C (flash controller traced)', flush=True)
         trace = os.path.join(tmp, 'unimp.log')
-        lines = run_qemu(a.qemu, [(boot_bin, 0x08000000), (good, 0x08020000), (good, 0x08060000)],
-                         until='\0never', extra=['-no-reboot', '-d', 'unimp', '-D', trace])
-        check('reset' in lines, 'the bootloader ends the attempt with a reset (QEMU exits)')
-        erased = []
-        for l in open(trace, errors='replace'):
-            # Flash Int: unimplemented device write (size 4, offset 0x010, value 0x00010232)
-            if l.startswith('Flash Int: unimplemented device write') and 'offset 0x010,' in l:
-                cr = int(l.rsplit('value ', 1)[1].rstrip(')\n'), 16)
-                if cr & (1 << 16) and cr & (1 << 1):  # STRT with SER
-                    erased.append((cr >> 3) & 0xF)
+        lines = run_qemu(a.qemu, [(boot_bin, 0x08000000), (erased_journal, 0x08010000), (good, 0x08020000),
+                                  (good, 0x08060000)],
+                         until='boot: jumping to the application', extra=['-no-reboot', '-d', 'unimp', '-D', trace])
+        tried = index_of(lines, 'boot: installing the staged image')
+        uncounted = index_of(lines, 'boot: install failed and the journal cannot count it')
+        check(tried >= 0 and index_of(lines, 'compacting') < 0, 'an erased journal: the install is tried at once')
+        check(uncounted > tried >= 0, 'the failed install could not be recorded in ROM, and the log says so')
+        check('reset' not in lines and index_of(lines, 'boot: jumping to the application') > uncounted,
+              'no reset to retry (no loop): the bootloader goes on to B')
+        erased = erased_sectors(trace)
         print(f'     sectors erased: {erased}')
         check(bool(erased), 'the install erased something (the trace works)')
         check(all(s >= 5 for s in erased), 'no erase of area A (sectors 0-4)')
@@ -164,6 +182,23 @@ def main():
                   if 'Flash Int: unimplemented device write' in l and 'offset 0x010,' in l
                   and int(l.rsplit('value ', 1)[1].rstrip(')\n'), 16) & 2),
               'sector erases use PSIZE x32')
+
+        # 4. QEMU's own unloaded flash reads 0x00: the journal looks full of foreign data. The bootloader
+        # erases sector 4 (and nothing else of A); the stub erases nothing, so the journal is ignored,
+        # the install is still tried once, and again no reset.
+        print('--- case 4: an install journal that will not erase', flush=True)
+        trace = os.path.join(tmp, 'unimp4.log')
+        lines = run_qemu(a.qemu, [(boot_bin, 0x08000000), (good, 0x08020000), (good, 0x08060000)],
+                         until='boot: jumping to the application', extra=['-no-reboot', '-d', 'unimp', '-D', trace])
+        check(index_of(lines, 'boot: the install journal cannot be erased, not counting') >= 0,
+              'the journal did not erase: the log says it is ignored')
+        check(index_of(lines, 'boot: installing the staged image') >= 0, 'the install is tried anyway')
+        check('reset' not in lines and index_of(lines, 'boot: jumping to the application') >= 0,
+              'no reset to retry: the bootloader goes on to B')
+        erased = erased_sectors(trace)
+        print(f'     sectors erased: {erased}')
+        check(erased[:1] == [4] and all(s >= 5 for s in erased[1:]),
+              'the journal sector first, then no other sector of area A')
 
     if failures:
         print(f'{len(failures)} check(s) failed', file=sys.stderr)

@@ -13,9 +13,10 @@
 
 static void test_erase_never_area_a(void)
 {
-        for (unsigned s = 0; s < 5; s++)
+        for (unsigned s = 0; s < 4; s++)
                 CU_ASSERT_EQUAL(cf_stm32_erase_allowed(s), -EACCES);
-        for (unsigned s = 5; s < 12; s++)
+        /* sector 4: the install journal */
+        for (unsigned s = 4; s < 12; s++)
                 CU_ASSERT_EQUAL(cf_stm32_erase_allowed(s), 0);
         CU_ASSERT_EQUAL(cf_stm32_erase_allowed(12), -EINVAL);
         CU_ASSERT_EQUAL(cf_stm32_erase_allowed(~0u), -EINVAL);
@@ -25,8 +26,13 @@ static void test_program_never_area_a(void)
 {
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08000000u, 4), -EACCES);
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0800C000u, 64), -EACCES); /* provisioning record */
-        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0801FFFFu, 1), -EACCES);
+        /* the install journal, sector 4: inside it only */
+        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08010000u, 16), 0);
+        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0801FFF0u, 16), 0);
+        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0801FFFFu, 1), 0);
+        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0800FFFFu, 2), -EACCES);
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x0801FFFFu, 2), -EACCES);
+        CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08010000u, 0xFFFFFFF0u), -EINVAL);
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08020000u, 4), 0);
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08060000u, CF_IMAGE_AREA_SIZE), 0);
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x080FFFFCu, 4), 0);
@@ -34,8 +40,8 @@ static void test_program_never_area_a(void)
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x07FFFFFFu, 2), -EINVAL);
         /* A length that would wrap around the address space must not sneak into A. */
         CU_ASSERT_EQUAL(cf_stm32_program_allowed(0x08020000u, 0xFFFFFFFFu), -EINVAL);
-        /* Every sector start of A, byte by byte at its edges. */
-        for (unsigned s = 0; s < 5; s++) {
+        /* Every sector of A but the journal's, byte by byte at its edges. */
+        for (unsigned s = 0; s < 4; s++) {
                 CU_ASSERT_EQUAL(cf_stm32_program_allowed(cf_flash_sectors[s].addr, 1), -EACCES);
                 CU_ASSERT_EQUAL(
                     cf_stm32_program_allowed(cf_flash_sectors[s].addr + cf_flash_sectors[s].size - 1, 1),

@@ -58,7 +58,7 @@ def check_verify(unit, built_daemon):
         r = run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", copy])
         if r.returncode != 0:
             fail(f"systemd-analyze security exposure above 2.0:\n{r.stdout}")
-    want = {"Type": "notify", "BusName": BUS_NAME, "User": "canfleet", "ProtectSystem": "strict",
+    want = {"Type": "notify", "BusName": BUS_NAME, "User": "canfleetd", "Group": "canfleetd", "ProtectSystem": "strict",
             "NoNewPrivileges": "yes", "CapabilityBoundingSet": "CAP_NET_ADMIN",
             "AmbientCapabilities": "CAP_NET_ADMIN", "RestrictAddressFamilies": "AF_UNIX AF_CAN AF_NETLINK",
             "StateDirectory": "canfleet", "CacheDirectory": "canfleet", "WatchdogSec": "30s"}
@@ -83,8 +83,8 @@ def check_policy(policy, service, interface_xml):
     if root.tag != "busconfig":
         fail(f"{policy}: root element {root.tag}, expected busconfig")
     owners = {p.get("user") for p in root.iter("policy") for a in p.iter("allow") if a.get("own") == BUS_NAME}
-    if owners != {"root", "canfleet"}:
-        fail(f"{policy}: the name may be owned by {owners}, expected root and canfleet")
+    if owners != {"root", "canfleetd"}:
+        fail(f"{policy}: the name may be owned by {owners}, expected root and canfleetd (the daemon's user)")
     methods = interface_methods(interface_xml)
     granted = set()
     for p in root.iter("policy"):
@@ -190,16 +190,31 @@ def check_install(builddir, prefix):
         r = run(["systemd-sysusers", f"--root={root}", dest + sysusers])
         if r.returncode != 0 or r.stdout.strip() and "Creating" not in r.stdout:
             fail(f"systemd-sysusers:\n{r.stdout}")
-        with open(os.path.join(root, "etc/passwd")) as f:
-            if not re.search(r"^canfleet:x:\d+:\d+:", f.read(), re.M):
-                fail("systemd-sysusers made no canfleet user")
+        users = {l.split(":")[0]: l.split(":") for l in open(os.path.join(root, "etc/passwd")).read().splitlines()}
+        groups = {l.split(":")[0]: l.split(":") for l in open(os.path.join(root, "etc/group")).read().splitlines()}
+        if "canfleetd" not in users or "canfleetd" not in groups or "canfleet" not in groups:
+            fail(f"systemd-sysusers made users {sorted(users)} and groups {sorted(groups)}, expected user and "
+                 "group canfleetd (the daemon) and group canfleet (the operators)")
+        daemon_gid = int(groups["canfleetd"][2])
+        if int(users["canfleetd"][3]) != daemon_gid or daemon_gid == int(groups["canfleet"][2]):
+            fail("the daemon's primary group must be canfleetd, apart from the operators' group canfleet")
+        # the key and the configuration as an administrator writes them (umask 022), before tmpfiles runs
+        os.makedirs(os.path.join(root, "etc/canfleet"))
+        for f in ("fleet.key", "canfleetd.conf"):
+            with open(os.path.join(root, "etc/canfleet", f), "w") as fh:
+                fh.write("{}\n")
+            os.chmod(os.path.join(root, "etc/canfleet", f), 0o644)
         r = run(["systemd-tmpfiles", f"--root={root}", "--create", dest + tmpfiles])
         if r.returncode != 0:
             fail(f"systemd-tmpfiles:\n{r.stdout}")
-        for d, mode in (("etc/canfleet", 0o750), ("var/lib/canfleet", 0o750), ("var/cache/canfleet", 0o750)):
+        expect = (("etc/canfleet", 0o750, 0, daemon_gid), ("etc/canfleet/fleet.key", 0o640, 0, daemon_gid),
+                  ("etc/canfleet/canfleetd.conf", 0o640, 0, daemon_gid),
+                  ("var/lib/canfleet", 0o750, int(users["canfleetd"][2]), daemon_gid),
+                  ("var/cache/canfleet", 0o750, int(users["canfleetd"][2]), daemon_gid))
+        for d, mode, uid, gid in expect:
             st = os.stat(os.path.join(root, d))
-            if st.st_mode & 0o7777 != mode:
-                fail(f"/{d} has mode {st.st_mode & 0o7777:o}, expected {mode:o}")
+            if (st.st_mode & 0o7777, st.st_uid, st.st_gid) != (mode, uid, gid):
+                fail(f"/{d} is {st.st_mode & 0o7777:o} {st.st_uid}:{st.st_gid}, expected {mode:o} {uid}:{gid}")
     print(f"install ok ({len(found)} files)")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Run a command as root inside a QEMU VM with Debian's stock kernel and real SocketCAN (DESIGN.md §4).
+"""Run a command as root inside a QEMU VM with Debian's stock kernel and real SocketCAN (docs/design.md §4).
 
 The VM boots the linux-image-amd64 kernel from /boot with a small initramfs (busybox-static and the
 CAN, virtio and 9p modules), mounts the host's / read-only over 9p, chroots into it with its own tmpfs

@@ -1,4 +1,4 @@
-/* CCP 2.1 as canfleet uses it (DESIGN.md §3): constants and the codec of every CRO and DTO. */
+/* CCP 2.1 as canfleet uses it (docs/design.md §3): constants and the codec of every CRO and DTO. */
 #pragma once
 
 #include <stdbool.h>
@@ -205,7 +205,7 @@ void cf_ccp_dto_reply_mta(uint8_t out[8], uint8_t err, uint8_t ctr, uint8_t ext,
 /* Event: FE err 00 00 00 00 00 00 */
 void cf_ccp_dto_event(uint8_t out[8], uint8_t err);
 
-/* ---- Addressing (DESIGN.md §3) --------------------------------------------------------------- */
+/* ---- Addressing (docs/design.md §3) --------------------------------------------------------------- */
 
 #define CF_CCP_CRO_BASE_DEFAULT 0x680u
 #define CF_CCP_DTO_BASE_DEFAULT 0x6C0u

@@ -1,4 +1,4 @@
-/* CRC32 exactly as the STM32 CRC unit computes it (DESIGN.md §2). */
+/* CRC32 exactly as the STM32 CRC unit computes it (docs/design.md §2). */
 #pragma once
 
 #include <stddef.h>

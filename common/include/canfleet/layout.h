@@ -1,4 +1,4 @@
-/* Node flash layout of the STM32F405/407 (1 MB): the four areas and the twelve sectors (DESIGN.md §2). */
+/* Node flash layout of the STM32F405/407 (1 MB): the four areas and the twelve sectors (docs/design.md §2). */
 #pragma once
 
 #include <stdint.h>

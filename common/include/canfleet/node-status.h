@@ -21,7 +21,10 @@
  *  67  last_error u8    last CCP error code the slave answered (0 none)
  *  68  b_crc u32        CRC stored at the end of B
  *  72  ticks u32        main-loop iterations of the node's normal work (shows it kept working)
- *  76  reserved u32     0
+ *  76  install_failures u8  failed boot installs of the image now staged in C, as the bootloader's
+ *                       journal counts them (0 after a new image is staged); with last_update
+ *                       CF_UPDATE_GAVE_UP it says why the image is not installed
+ *  77  reserved[3]      0
  * A master reads the running version with SHORT_UP of 4 bytes at offset 8 (major, minor, patch LE). */
 #define CF_STATUS_SIZE        80u
 #define CF_STATUS_TRAILER     0u
@@ -32,6 +35,7 @@
 #define CF_STATUS_LAST_ERROR  67u
 #define CF_STATUS_B_CRC       68u
 #define CF_STATUS_TICKS       72u
+#define CF_STATUS_INSTALL_FAILURES 76u
 
 enum cf_node_mode {
         CF_MODE_APP = 1,        /* running the application in B */
@@ -43,6 +47,9 @@ enum cf_update_result {
         CF_UPDATE_INSTALLED = 1,  /* C copied to B, B verified, C erased */
         CF_UPDATE_REJECTED = 2,   /* C had a valid CRC but wrong hw id / rollback: left alone */
         CF_UPDATE_VERIFY_FAILED = 3, /* B did not verify after the copy; retried at the next boot */
+        CF_UPDATE_GAVE_UP = 4,    /* C failed to install 3 times (install_failures): not tried again
+                                   * until a new image is staged; the node runs B, or stays in the
+                                   * bootloader's recovery when the failed installs erased B */
 };
 
 enum cf_staged_state {

@@ -1,4 +1,4 @@
-/* CCP seed & key (DESIGN.md §3): node secrets derived from the fleet key, 6-byte keys from 4-byte seeds. */
+/* CCP seed & key (docs/design.md §3): node secrets derived from the fleet key, 6-byte keys from 4-byte seeds. */
 #pragma once
 
 #include <stddef.h>

@@ -4,15 +4,16 @@
 #include <string.h>
 
 #include "bus-client.h"
+#include "fleet-error.h"
 
 int cf_bus_connect(sd_bus **ret)
 {
         int r = sd_bus_open_system(ret);
         if (r < 0) {
                 const char *addr = getenv("DBUS_SYSTEM_BUS_ADDRESS");
-                fprintf(stderr, "canfleetctl: cannot connect to the system bus%s%s: %s\n",
-                        addr ? " at " : "", addr ? addr : "", strerror(-r));
-                fprintf(stderr, "canfleetctl: " CF_HINT_UNREACHABLE "\n");
+                cf_error(CF_EXIT_UNREACHABLE, "unreachable", "cannot connect to the system bus%s%s: %s",
+                         addr ? " at " : "", addr ? addr : "", strerror(-r));
+                cf_hint(CF_HINT_UNREACHABLE);
                 return CF_EXIT_UNREACHABLE;
         }
         return CF_EXIT_OK;
@@ -55,17 +56,17 @@ int cf_bus_error_exit_code(const sd_bus_error *error, int r)
 int cf_bus_report_error(const char *what, const sd_bus_error *error, int r)
 {
         int code = cf_bus_error_exit_code(error, r);
-        const char *msg = sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r);
+        char text[768];
+        const char *kind = cf_bus_error_text(error, r, text, sizeof(text));
 
-        if (code == CF_EXIT_REFUSED && sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
-                fprintf(stderr,
-                        "canfleetctl: %s: permission denied: %s\n"
-                        "canfleetctl: changing anything needs root or membership in group \"canfleet\"\n",
-                        what, msg);
+        /* "no job 99" names its object already: a "reading job 99: " before it would say it twice */
+        bool denied = strcmp(kind, "permission-denied") == 0;
+        if (!what || strncmp(kind, "no-such-", 8) == 0)
+                cf_error(code, kind, "%s%s", denied ? "permission denied: " : "", text);
         else
-                fprintf(stderr, "canfleetctl: %s: %s\n", what, msg);
+                cf_error(code, kind, "%s: %s%s", what, denied ? "permission denied: " : "", text);
         if (code == CF_EXIT_UNREACHABLE)
-                fprintf(stderr, "canfleetctl: cannot reach canfleetd: " CF_HINT_UNREACHABLE "\n");
+                cf_hint("see: systemctl status canfleetd");
         return code;
 }
 
@@ -371,11 +372,9 @@ static int get_all(sd_bus *bus, const char *path, const char *iface, const char 
         if (r < 0)
                 return cf_bus_report_error(what, &error, r);
         r = read(reply, info);
-        if (r < 0) {
-                fprintf(stderr, "canfleetctl: %s: unexpected reply from canfleetd: %s\n", what,
-                        strerror(-r));
-                return CF_EXIT_FAILED;
-        }
+        if (r < 0)
+                return cf_error(CF_EXIT_FAILED, "failed", "%s: unexpected reply from canfleetd: %s", what,
+                                strerror(-r));
         return CF_EXIT_OK;
 }
 
@@ -477,4 +476,59 @@ int cf_job_state_exit_code(const char *state)
         if (state && strcmp(state, "cancelled") == 0)
                 return CF_EXIT_CANCELLED;
         return CF_EXIT_FAILED;
+}
+
+int cf_nodes_get(sd_bus *bus, char **paths, size_t n, struct cf_node_info **ret)
+{
+        struct cf_node_info *v = calloc(n ? n : 1, sizeof(*v));
+        int r = CF_EXIT_OK;
+
+        if (!v)
+                return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+        for (size_t i = 0; i < n && r == CF_EXIT_OK; i++)
+                r = cf_node_get(bus, paths[i], &v[i]);
+        *ret = v;
+        return r;
+}
+
+void cf_nodes_free(struct cf_node_info *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                cf_node_info_done(&v[i]);
+        free(v);
+}
+
+int cf_jobs_get(sd_bus *bus, char **paths, size_t n, struct cf_job_info **ret)
+{
+        struct cf_job_info *v = calloc(n ? n : 1, sizeof(*v));
+        int r = CF_EXIT_OK;
+
+        if (!v)
+                return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+        for (size_t i = 0; i < n && r == CF_EXIT_OK; i++)
+                r = cf_job_get(bus, paths[i], &v[i]);
+        *ret = v;
+        return r;
+}
+
+void cf_jobs_free(struct cf_job_info *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                cf_job_info_done(&v[i]);
+        free(v);
+}
+
+void cf_node_name(const struct cf_node_info *n, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s:%u", n->bus ? n->bus : "", n->station);
+}
+
+const char *cf_strip_node_prefix(const char *error, const char *node)
+{
+        size_t len = strlen(node);
+
+        /* canfleetd's node errors start with the node's name; the caller names the node already */
+        if (error && strncmp(error, node, len) == 0 && error[len] == ':' && error[len + 1] == ' ')
+                return error + len + 2;
+        return error;
 }

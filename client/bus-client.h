@@ -24,6 +24,8 @@ enum {
         CF_EXIT_UNREACHABLE = 3, /* canfleetd cannot be reached over D-Bus */
         CF_EXIT_CANCELLED = 4,   /* the job was cancelled */
         CF_EXIT_REFUSED = 5, /* canfleetd refused: invalid image, hardware mismatch, permission, busy… */
+        /* update/watch interrupted (Ctrl-C: 128 + SIGINT, as shells report it); the job goes on */
+        CF_EXIT_INTERRUPTED = 130,
 };
 
 #define CF_HINT_UNREACHABLE "is canfleetd running? systemctl status canfleetd"
@@ -110,8 +112,9 @@ struct cf_manager_info {
  * CF_EXIT_UNREACHABLE; CF_EXIT_OK otherwise. */
 int cf_bus_connect(sd_bus **ret);
 
-/* Print a failed call's error ("canfleetctl: WHAT: message", plus the hint when canfleetd is not
- * there) and return the exit code it maps to. r is the negative errno sd-bus returned. */
+/* Print a failed call's error in the operator's words (fleet-error.h: "canfleetctl: WHAT: message", or
+ * only "no job 99" when the message names the object; plus a hint when canfleetd is not there) and
+ * return the exit code it maps to. what may be NULL. r is the negative errno sd-bus returned. */
 int cf_bus_report_error(const char *what, const sd_bus_error *error, int r);
 
 /* Map a failed call onto an exit code without printing. */
@@ -127,6 +130,20 @@ int cf_job_info_read(sd_bus_message *m, struct cf_job_info *info);
 int cf_manager_get(sd_bus *bus, struct cf_manager_info *info);
 int cf_node_get(sd_bus *bus, const char *path, struct cf_node_info *info);
 int cf_job_get(sd_bus *bus, const char *path, struct cf_job_info *info);
+
+/* GetAll of every path into a new array of n (freed with cf_nodes_free/cf_jobs_free, also on failure,
+ * which returns the exit code with the objects read so far kept). */
+int cf_nodes_get(sd_bus *bus, char **paths, size_t n, struct cf_node_info **ret);
+void cf_nodes_free(struct cf_node_info *v, size_t n);
+int cf_jobs_get(sd_bus *bus, char **paths, size_t n, struct cf_job_info **ret);
+void cf_jobs_free(struct cf_job_info *v, size_t n);
+
+/* "BUS:SA" of a node into buf. */
+void cf_node_name(const struct cf_node_info *n, char *buf, size_t size);
+
+/* A node's error without the "BUS:SA: " canfleetd starts it with, for text that names the node itself:
+ *   cf_strip_node_prefix("bus0:1: no answer", "bus0:1") == "no answer" */
+const char *cf_strip_node_prefix(const char *error, const char *node);
 
 void cf_manager_info_done(struct cf_manager_info *info);
 void cf_node_info_done(struct cf_node_info *info);

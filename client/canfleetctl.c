@@ -6,6 +6,7 @@
 #include "cmd-bundle.h"
 #include "cmd-fleet.h"
 #include "cmd-image.h"
+#include "fleet-error.h"
 
 struct command {
         const char *name;
@@ -17,14 +18,14 @@ struct command {
 /* One line per command; each lives in its own cmd-*.c. */
 static const struct command commands[] = {
     {"status", cmd_status, "canfleetd's version, buses, node counts by state, running jobs"},
-    {"nodes", cmd_nodes, "list the nodes: BUS:SA, state, mode, version, hardware id, UID, last error"},
+    {"nodes", cmd_nodes, "list the nodes (all, BUS:SA, globs, --bus): state, version, hw id"},
     {"scan", cmd_scan, "look for nodes on a bus"},
-    {"update", cmd_update, "flash an image onto --all or --node BUS:SA nodes and follow the job"},
+    {"update", cmd_update, "flash an image onto nodes and follow the job; --dry-run"},
     {"jobs", cmd_jobs, "list the update jobs"},
-    {"watch", cmd_watch, "follow a job until it ends"},
+    {"watch", cmd_watch, "follow a job (or the running one) until it ends"},
     {"cancel", cmd_cancel, "stop a job; nodes not yet reset keep their old firmware"},
-    {"image", cmd_image, "pack an application binary into an area image, or inspect one (offline)"},
-    {"bundle", cmd_bundle, "sign an image into a bundle (.cfb), verify one against a keyring, inspect one"},
+    {"image", cmd_image, "pack a binary into an area image, or inspect one (offline)"},
+    {"bundle", cmd_bundle, "sign an image into a bundle (.cfb), verify or inspect one"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -33,35 +34,43 @@ static void usage(FILE *f)
 {
         fprintf(f, "Usage: canfleetctl [OPTIONS] COMMAND [ARGS...]\n"
                    "\n"
-                   "Update the firmware of a fleet of STM32 nodes over CAN through canfleetd, and build or\n"
-                   "check the images it flashes.\n"
+                   "Update the firmware of a fleet of STM32 nodes over CAN through canfleetd,\n"
+                   "and build or check the images it flashes.\n"
                    "\n"
                    "Commands:\n");
         for (size_t i = 0; i < N_COMMANDS; i++)
                 fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "  %-10s %s\n", "help", "show this help, or a command's: canfleetctl help image");
-        fprintf(f,
-                "\n"
-                "Options:\n"
-                "  -h --help      show this help\n"
-                "     --version   show the version of canfleetctl\n"
-                "\n"
-                "Examples:\n"
-                "  canfleetctl image pack app.bin --version 1.4.0 --hw-id 0x0407 --release 12 -o app.img\n"
-                "  canfleetctl image inspect app.img\n"
-                "  canfleetctl image inspect --json app.img\n"
-                "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
-                "  canfleetctl bundle verify app.cfb --keyring keyring.pem\n"
-                "\n"
-                "'canfleetctl COMMAND --help' describes a command.\n"
-                "\n"
-                "Exit status:\n"
-                "  0  success; for update/watch: every node runs the new image\n"
-                "  1  a node or the job failed, or an image or bundle is invalid\n"
-                "  2  usage error\n"
-                "  3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
-                "  4  the job was cancelled\n"
-                "  5  refused: permission denied, invalid image, hardware mismatch, busy\n");
+        fprintf(f, "\n"
+                   "Options:\n"
+                   "  -h --help      show this help\n"
+                   "     --version   show the version of canfleetctl\n"
+                   "\n"
+                   "Examples:\n"
+                   "  canfleetctl image pack app.bin --version 1.4.0 --hw-id 0x0407 --release 12 \\\n"
+                   "          -o app.img\n"
+                   "  canfleetctl image inspect app.img\n"
+                   "  canfleetctl bundle create app.img --cert release.crt --key release.key \\\n"
+                   "          -o app.cfb\n"
+                   "  canfleetctl bundle verify app.cfb --keyring keyring.pem\n"
+                   "  canfleetctl nodes 'bus0:*'\n"
+                   "  canfleetctl update app.img --all --dry-run\n"
+                   "  canfleetctl update app.img --all\n"
+                   "\n"
+                   "'canfleetctl COMMAND --help' describes a command.\n"
+                   "\n"
+                   "Exit status:\n"
+                   "    0  success; for update/watch: every node runs the new image\n"
+                   "    1  a node or the job failed, or an image or bundle is invalid\n"
+                   "    2  usage error\n"
+                   "    3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
+                   "    4  the job was cancelled\n"
+                   "    5  refused: permission denied, invalid image, hardware mismatch, busy,\n"
+                   "       no such node/bus/job\n"
+                   "  130  update/watch interrupted (Ctrl-C); the job goes on in canfleetd\n"
+                   "\n"
+                   "With --json every command prints one JSON document with \"schema\": 1, errors\n"
+                   "too ({\"schema\": 1, \"error\": {kind, message, exit_status}}): docs/json.md.\n");
 }
 
 static const struct command *find_command(const char *name)
@@ -128,7 +137,13 @@ int main(int argc, char **argv)
         }
         int sub_argc = argc - optind;
         char **sub_argv = argv + optind;
+        /* --json anywhere makes every error of the run a JSON object on stdout too (docs/json.md) */
+        for (int i = 1; i < sub_argc && strcmp(sub_argv[i], "--") != 0; i++)
+                if (strcmp(sub_argv[i], "--json") == 0)
+                        cf_error_set_json(true);
         /* each command parses its own options with getopt again: 0 re-initialises GNU getopt */
         optind = 0;
-        return cmd->run(sub_argc, sub_argv);
+        int rc = cmd->run(sub_argc, sub_argv);
+        cf_error_flush(rc);
+        return rc;
 }

@@ -14,6 +14,7 @@
 #include "bundle.h"
 #include "cmd-bundle.h"
 #include "file-io.h"
+#include "fleet-error.h"
 
 #define EXIT_INVALID 1
 #define EXIT_USAGE   2
@@ -23,13 +24,15 @@ static const char *prog = "canfleetctl bundle";
 
 static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
 {
+        char msg[1024];
         va_list ap;
 
-        fprintf(stderr, "%s: ", prog);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        fprintf(stderr, "%s: %s\n", prog, msg);
+        /* with --json the message also becomes the error object on stdout (fleet-error.h) */
+        cf_error_defer(msg);
 }
 
 static void bundle_usage(FILE *f)
@@ -288,6 +291,7 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
 
         if (!o)
                 return NULL;
+        json_object_object_add(o, "schema", json_object_new_int(1));
         json_object_object_add(o, "file", json_object_new_string(path));
         json_object_object_add(o, "valid", json_object_new_boolean(r >= 0));
         json_object_object_add(o, "failed_check",

@@ -21,6 +21,7 @@
 #include "canfleet/sha256.h"
 #include "cmd-image.h"
 #include "file-io.h"
+#include "fleet-error.h"
 
 #define EXIT_BAD_INPUT 1
 #define EXIT_USAGE     2
@@ -29,13 +30,15 @@ static const char *prog = "canfleetctl image";
 
 static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
 {
+        char msg[1024];
         va_list ap;
 
-        fprintf(stderr, "%s: ", prog);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        fprintf(stderr, "%s: %s\n", prog, msg);
+        /* with --json the message also becomes the error object on stdout (fleet-error.h) */
+        cf_error_defer(msg);
 }
 
 static void image_usage(FILE *f)
@@ -466,6 +469,7 @@ static int print_json(const char *path, const struct inspection *in)
         struct json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
+        json_object_object_add(o, "schema", json_object_new_int(1));
         json_object_object_add(o, "file", json_object_new_string(path));
         json_object_object_add(o, "valid", json_object_new_boolean(inspection_valid(in)));
         json_object_object_add(o, "status", json_object_new_string(cf_image_status_str(in->status)));

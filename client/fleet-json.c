@@ -4,14 +4,38 @@
 
 #include "fleet-json.h"
 
+struct json_object *cf_json_document(void)
+{
+        struct json_object *o = json_object_new_object();
+        if (o)
+                json_object_object_add(o, "schema", json_object_new_int(CF_JSON_SCHEMA));
+        return o;
+}
+
+struct json_object *cf_json_string_or_null(const char *s)
+{
+        return s && s[0] ? json_object_new_string(s) : NULL;
+}
+
 static void add_str(struct json_object *o, const char *key, const char *value)
 {
         json_object_object_add(o, key, json_object_new_string(value ? value : ""));
 }
 
+static void add_str_or_null(struct json_object *o, const char *key, const char *value)
+{
+        json_object_object_add(o, key, cf_json_string_or_null(value));
+}
+
 static void add_int(struct json_object *o, const char *key, int64_t value)
 {
         json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+/* canfleetd says 0 for "not known yet" in these properties (HardwareId, LastSeen, Finished, ...) */
+static void add_uint_or_null(struct json_object *o, const char *key, uint64_t value)
+{
+        json_object_object_add(o, key, value ? json_object_new_uint64(value) : NULL);
 }
 
 static void add_uint(struct json_object *o, const char *key, uint64_t value)
@@ -22,26 +46,30 @@ static void add_uint(struct json_object *o, const char *key, uint64_t value)
 struct json_object *cf_json_node(const struct cf_node_info *n)
 {
         struct json_object *o = json_object_new_object();
+        bool identified = n->uid && n->uid[0];
+        bool has_image = n->version && n->version[0];
         char name[64];
 
         if (!o)
                 return NULL;
-        snprintf(name, sizeof(name), "%s:%u", n->bus ? n->bus : "", n->station);
+        cf_node_name(n, name, sizeof(name));
         add_str(o, "node", name);
         add_str(o, "path", n->path);
         add_str(o, "bus", n->bus);
         add_int(o, "station", n->station);
         add_str(o, "state", n->state);
         add_str(o, "mode", n->mode);
-        add_str(o, "version", n->version);
-        add_int(o, "release", n->release);
-        add_int(o, "hardware_id", n->hardware_id);
-        add_str(o, "uid", n->uid);
-        add_int(o, "bootloader_version", n->bootloader_version);
+        add_str_or_null(o, "version", n->version);
+        json_object_object_add(o, "release", has_image ? json_object_new_int64(n->release) : NULL);
+        json_object_object_add(o, "hw_id",
+                               identified || n->hardware_id ? json_object_new_int(n->hardware_id) : NULL);
+        add_str_or_null(o, "uid", n->uid);
+        json_object_object_add(o, "bootloader_version",
+                               identified ? json_object_new_int(n->bootloader_version) : NULL);
         add_int(o, "cro_id", n->cro_id);
         add_int(o, "dto_id", n->dto_id);
-        add_str(o, "last_error", n->last_error);
-        add_uint(o, "last_seen_us", n->last_seen);
+        add_str_or_null(o, "last_error", n->last_error);
+        add_uint_or_null(o, "last_seen_us", n->last_seen);
         return o;
 }
 
@@ -61,13 +89,13 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
         add_int(o, "id", j->id);
         add_str(o, "path", j->path);
         add_str(o, "state", j->state);
-        add_str(image, "version", j->image_version);
-        add_int(image, "hardware_id", j->image_hardware_id);
+        add_str_or_null(image, "version", j->image_version);
+        add_int(image, "hw_id", j->image_hardware_id);
         add_int(image, "release", j->image_release);
-        add_str(image, "sha256", j->image_sha256);
+        add_str_or_null(image, "sha256", j->image_sha256);
         json_object_object_add(o, "image", image);
-        add_uint(o, "created_us", j->created);
-        add_uint(o, "finished_us", j->finished);
+        add_uint_or_null(o, "created_us", j->created);
+        add_uint_or_null(o, "finished_us", j->finished);
         for (size_t i = 0; i < j->n_nodes; i++) {
                 const struct cf_job_node *n = &j->nodes[i];
                 struct json_object *jn = json_object_new_object();
@@ -76,7 +104,7 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
                 add_str(jn, "node", n->node);
                 add_str(jn, "path", n->path);
                 add_str(jn, "step", n->step);
-                add_str(jn, "error", n->error);
+                add_str_or_null(jn, "error", n->error);
                 add_uint(jn, "bytes_done", n->bytes_done);
                 add_uint(jn, "bytes_total", n->bytes_total);
                 json_object_array_add(nodes, jn);

@@ -1,38 +1,72 @@
-/* Per-node progress of an update job: live bars on a terminal, one line per step or tenth when piped. */
+/* The progress display of an update job: a frame that fits the terminal, or plain lines for logs. */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "fleet-table.h"
 #include "progress.h"
 
-#define BAR_WIDTH     20
-#define MIN_REDRAW_US 50000
+#define BAR_WIDTH     16
+#define MIN_REDRAW_US 100000
 
 struct cf_progress_seen {
         char *node;
         char *step;
-        int tenth; /* last tenth of the transfer printed, -1 none */
 };
 
-static uint64_t now_us(void)
+static uint64_t clock_us(clockid_t id)
 {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(id, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+bool cf_progress_want_tty(FILE *out)
+{
+        const char *term = getenv("TERM");
+        /* only "dumb" says the terminal cannot move the cursor: an unset TERM (a CI runner's pty,
+         * sudo -i) still means a VT100-compatible Linux terminal */
+        return isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
 }
 
 void cf_progress_init(struct cf_progress *p, FILE *out, bool tty)
 {
-        *p = (struct cf_progress){.out = out, .tty = tty};
+        *p = (struct cf_progress){.out = out, .tty = tty, .plain_tenth = -1};
+}
+
+static bool step_is(const struct cf_job_node *n, const char *step)
+{
+        return n->step && strcmp(n->step, step) == 0;
+}
+
+static bool step_final(const struct cf_job_node *n)
+{
+        return step_is(n, "done") || step_is(n, "failed") || step_is(n, "cancelled");
 }
 
 unsigned cf_progress_percent(const struct cf_job_node *n)
 {
-        if (n->bytes_total == 0)
-                return strcmp(n->step, "done") == 0 ? 100 : 0;
-        if (n->bytes_done >= n->bytes_total)
+        static const struct {
+                const char *step;
+                unsigned pct;
+        } phases[] = {
+            {"queued", 0},     {"connecting", 1}, {"unlocking", 2},   {"erasing", 3},
+            {"verifying", 90}, {"rebooting", 93}, {"confirming", 96},
+        };
+
+        if (step_final(n))
                 return 100;
-        return (unsigned) (n->bytes_done * 100 / n->bytes_total);
+        if (step_is(n, "programming")) {
+                if (n->bytes_total == 0 || n->bytes_done >= n->bytes_total)
+                        return 90;
+                return 5 + (unsigned) (n->bytes_done * 85 / n->bytes_total);
+        }
+        for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+                if (step_is(n, phases[i].step))
+                        return phases[i].pct;
+        return 0;
 }
 
 const char *cf_format_bytes(char *buf, size_t size, uint64_t bytes)
@@ -46,53 +80,197 @@ const char *cf_format_bytes(char *buf, size_t size, uint64_t bytes)
         return buf;
 }
 
+const char *cf_format_duration(char *buf, size_t size, uint64_t usec)
+{
+        uint64_t s = (usec + 500000) / 1000000;
+
+        if (s < 60)
+                snprintf(buf, size, "%llus", (unsigned long long) s);
+        else if (s < 3600)
+                snprintf(buf, size, "%llum%02llus", (unsigned long long) (s / 60),
+                         (unsigned long long) (s % 60));
+        else
+                snprintf(buf, size, "%lluh%02llum", (unsigned long long) (s / 3600),
+                         (unsigned long long) (s / 60 % 60));
+        return buf;
+}
+
+/* What the summary line is made of. */
+struct totals {
+        size_t done, failed, cancelled, active, queued;
+        unsigned pct;
+        uint64_t bytes_done, elapsed_us;
+};
+
+static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
+{
+        struct totals t = {0};
+        uint64_t sum = 0, now = clock_us(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < job->n_nodes; i++) {
+                const struct cf_job_node *n = &job->nodes[i];
+                if (step_is(n, "done"))
+                        t.done++;
+                else if (step_is(n, "failed"))
+                        t.failed++;
+                else if (step_is(n, "cancelled"))
+                        t.cancelled++;
+                else if (step_is(n, "queued"))
+                        t.queued++;
+                else
+                        t.active++;
+                sum += cf_progress_percent(n);
+                t.bytes_done += n->bytes_done;
+        }
+        t.pct = job->n_nodes ? (unsigned) (sum / job->n_nodes) : 100;
+        if (!p->start_us)
+                p->start_us = now;
+        /* canfleetd's Created is when the job started, also for a job followed from the middle */
+        uint64_t start = job->created && job->created <= now ? job->created : p->start_us;
+        uint64_t end = job->finished && job->finished >= start ? job->finished : now;
+        t.elapsed_us = end - start;
+        return t;
+}
+
+static void summary_line(char *buf, size_t size, const struct cf_job_info *job, const struct totals *t,
+                         bool tty)
+{
+        char elapsed[16], eta[16], rate[32];
+        uint64_t secs = t->elapsed_us / 1000000u;
+        int len;
+
+        cf_format_duration(elapsed, sizeof(elapsed), t->elapsed_us);
+        if (t->pct > 0 && t->pct < 100 && t->elapsed_us >= 1000000) {
+                uint64_t left = t->elapsed_us * (100 - t->pct) / t->pct;
+                if (left < 1000000)
+                        snprintf(eta, sizeof(eta), "<1s");
+                else
+                        cf_format_duration(eta, sizeof(eta), left);
+        } else
+                snprintf(eta, sizeof(eta), "-");
+        cf_format_bytes(rate, sizeof(rate), secs ? t->bytes_done / secs : t->bytes_done);
+        len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu failed, %zu active", job->id, t->pct,
+                       t->done, job->n_nodes, t->failed, t->active);
+        /* logs are searched for "failed": a plain line says it only when a node did */
+        if (!tty && t->failed == 0)
+                len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu active", job->id, t->pct, t->done,
+                               job->n_nodes, t->active);
+        if (len > 0 && (size_t) len < size)
+                snprintf(buf + len, size - (size_t) len, "  %s, ETA %s, %s/s", elapsed, eta, rate);
+}
+
+static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_t name_width)
+{
+        if (step_is(n, "failed")) {
+                const char *why = cf_strip_node_prefix(n->error, n->node);
+                snprintf(buf, size, "  %-*s failed: %s", (int) name_width, n->node,
+                         why && why[0] ? why : "no reason given");
+                return;
+        }
+        unsigned pct = cf_progress_percent(n);
+        unsigned fill = pct * BAR_WIDTH / 100;
+        char bar[BAR_WIDTH + 1], done[32], total[32];
+
+        for (unsigned k = 0; k < BAR_WIDTH; k++)
+                bar[k] = k < fill ? '#' : '.';
+        bar[BAR_WIDTH] = '\0';
+        if (step_is(n, "programming") && n->bytes_total)
+                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
+                         bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
+                         cf_format_bytes(total, sizeof(total), n->bytes_total));
+        else {
+                /* a node that waits says why (canfleetd puts the reason in its error text) */
+                const char *why = cf_strip_node_prefix(n->error, n->node);
+                snprintf(buf, size, "  %-*s %-11s [%s] %3u%%%s%s", (int) name_width, n->node, n->step, bar,
+                         pct, why && why[0] ? "  " : "", why ? why : "");
+        }
+}
+
+static void terminal_size(struct cf_progress *p)
+{
+        struct winsize ws;
+
+        p->rows = 24;
+        p->cols = 80;
+        if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0) {
+                if (ws.ws_row > 0)
+                        p->rows = ws.ws_row;
+                if (ws.ws_col >= 20)
+                        p->cols = ws.ws_col;
+        }
+}
+
 static void print_header(struct cf_progress *p, const struct cf_job_info *job)
 {
         if (p->header_done)
                 return;
-        fprintf(p->out, "job %u: updating %zu node%s to %s (hardware id 0x%04x, release %u)\n", job->id,
-                job->n_nodes, job->n_nodes == 1 ? "" : "s", job->image_version ? job->image_version : "?",
+        fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
+                job->n_nodes, job->n_nodes == 1 ? "" : "s",
+                job->image_version && job->image_version[0] ? job->image_version : "?",
                 job->image_hardware_id, job->image_release);
         p->header_done = true;
 }
 
-static unsigned terminal_columns(FILE *out)
+/* Every line is cut to the terminal's width (a wrapped line would break the cursor-up arithmetic) and
+ * the frame keeps to the terminal's height less two rows (the header's and the cursor's), so that
+ * nothing ever scrolls: the nodes that do not fit are counted on the last line. */
+static void put_line(struct cf_progress *p, const char *line)
 {
-        struct winsize ws;
-        if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
-                return ws.ws_col;
-        return 80;
+        char cut[1024];
+        cf_text_cut(cut, sizeof(cut), line, p->cols - 1);
+        fprintf(p->out, "\r\033[2K%s\n", cut);
 }
 
-/* Lines are cut to the terminal's width: a wrapped line would break the cursor-up arithmetic. */
-static void draw_tty(struct cf_progress *p, const struct cf_job_info *job)
+static bool listed(const struct cf_job_node *n, bool final, int pass)
 {
-        unsigned cols = terminal_columns(p->out);
-        size_t width = 6;
+        /* active nodes first: they change; the failed ones after them. The final frame is empty: the
+         * last line and the errors on stderr say it all */
+        if (final)
+                return false;
+        if (pass == 0)
+                return !step_final(n) && !step_is(n, "queued");
+        return step_is(n, "failed");
+}
 
-        for (size_t i = 0; i < job->n_nodes; i++)
-                if (strlen(job->nodes[i].node) > width)
-                        width = strlen(job->nodes[i].node);
+static void draw_tty(struct cf_progress *p, const struct cf_job_info *job, bool final)
+{
+        struct totals t = count(p, job);
+        size_t name_width = 6, room, wanted = 0, shown = 0;
+        char line[1024];
+
+        terminal_size(p);
+        room = p->rows > 3 ? p->rows - 2 : 1;
+        for (size_t i = 0; i < job->n_nodes; i++) {
+                if (strlen(job->nodes[i].node) > name_width)
+                        name_width = strlen(job->nodes[i].node);
+                wanted += listed(&job->nodes[i], final, 0) || listed(&job->nodes[i], final, 1);
+        }
         if (p->lines_drawn > 0)
                 fprintf(p->out, "\033[%zuA", p->lines_drawn);
-        for (size_t i = 0; i < job->n_nodes; i++) {
-                const struct cf_job_node *n = &job->nodes[i];
-                unsigned pct = cf_progress_percent(n);
-                unsigned fill = pct * BAR_WIDTH / 100;
-                char bar[BAR_WIDTH + 1], done[32], total[32], line[512];
-
-                for (unsigned k = 0; k < BAR_WIDTH; k++)
-                        bar[k] = k < fill ? '#' : '.';
-                bar[BAR_WIDTH] = '\0';
-                snprintf(line, sizeof(line), "%-*s %-11s [%s] %3u%% %s/%s%s%s", (int) width, n->node,
-                         n->step, bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
-                         cf_format_bytes(total, sizeof(total), n->bytes_total), n->error[0] ? "  " : "",
-                         n->error);
-                if (strlen(line) >= cols)
-                        line[cols - 1] = '\0';
-                fprintf(p->out, "\r\033[2K%s\n", line);
+        fputs("\r\033[J", p->out);
+        p->lines_drawn = 0;
+        if (!final) {
+                summary_line(line, sizeof(line), job, &t, true);
+                put_line(p, line);
+                p->lines_drawn++;
+                room--;
         }
-        p->lines_drawn = job->n_nodes;
+        /* when not all fit, the last row counts the others */
+        size_t limit = wanted <= room ? wanted : (room > 0 ? room - 1 : 0);
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < job->n_nodes && shown < limit; i++) {
+                        if (!listed(&job->nodes[i], final, pass))
+                                continue;
+                        node_line(line, sizeof(line), &job->nodes[i], name_width);
+                        put_line(p, line);
+                        p->lines_drawn++;
+                        shown++;
+                }
+        if (shown < wanted && room > 0) {
+                snprintf(line, sizeof(line), "  … and %zu more", wanted - shown);
+                put_line(p, line);
+                p->lines_drawn++;
+        }
         fflush(p->out);
 }
 
@@ -105,40 +283,39 @@ static struct cf_progress_seen *seen_for(struct cf_progress *p, const char *node
         if (!v)
                 return NULL;
         p->seen = v;
-        v[p->n_seen] = (struct cf_progress_seen){.node = strdup(node), .step = NULL, .tenth = -1};
+        v[p->n_seen] = (struct cf_progress_seen){.node = strdup(node), .step = NULL};
         if (!v[p->n_seen].node)
                 return NULL;
         return &v[p->n_seen++];
 }
 
-/* Plain output is for logs: a line when a node changes step and at each tenth of its transfer. */
+/* Plain output is for logs: a line when a node changes step, the summary at each tenth of the job. */
 static void draw_plain(struct cf_progress *p, const struct cf_job_info *job)
 {
+        struct totals t = count(p, job);
+        char line[1024];
+
         for (size_t i = 0; i < job->n_nodes; i++) {
                 const struct cf_job_node *n = &job->nodes[i];
                 struct cf_progress_seen *s = seen_for(p, n->node);
-                unsigned pct = cf_progress_percent(n);
-                bool step_changed;
-                int tenth;
 
                 if (!s)
                         return;
-                step_changed = !s->step || strcmp(s->step, n->step) != 0;
-                tenth = n->bytes_total > 0 ? (int) (pct / 10) : -1;
-                if (!step_changed && tenth <= s->tenth)
+                if (s->step && strcmp(s->step, n->step) == 0)
                         continue;
-                if (step_changed) {
-                        free(s->step);
-                        s->step = strdup(n->step);
-                }
-                s->tenth = tenth;
-                if (n->error[0])
-                        fprintf(p->out, "%s: %s: %s\n", n->node, n->step, n->error);
-                else if (n->bytes_total > 0)
-                        fprintf(p->out, "%s: %s %u%% (%llu/%llu bytes)\n", n->node, n->step, pct,
-                                (unsigned long long) n->bytes_done, (unsigned long long) n->bytes_total);
-                else
+                free(s->step);
+                s->step = strdup(n->step);
+                if (step_is(n, "failed")) {
+                        const char *why = cf_strip_node_prefix(n->error, n->node);
+                        fprintf(p->out, "%s: failed: %s\n", n->node,
+                                why && why[0] ? why : "no reason given");
+                } else if (!step_is(n, "queued"))
                         fprintf(p->out, "%s: %s\n", n->node, n->step);
+        }
+        if ((int) (t.pct / 10) > p->plain_tenth && t.pct < 100) {
+                p->plain_tenth = (int) (t.pct / 10);
+                summary_line(line, sizeof(line), job, &t, false);
+                fprintf(p->out, "%s\n", line);
         }
         fflush(p->out);
 }
@@ -150,42 +327,47 @@ void cf_progress_update(struct cf_progress *p, const struct cf_job_info *job, bo
                 draw_plain(p, job);
                 return;
         }
-        uint64_t t = now_us();
-        if (!force && p->lines_drawn == job->n_nodes && t - p->last_draw_us < MIN_REDRAW_US)
+        uint64_t t = clock_us(CLOCK_MONOTONIC);
+        if (!force && p->lines_drawn > 0 && t - p->last_draw_us < MIN_REDRAW_US)
                 return;
         p->last_draw_us = t;
-        draw_tty(p, job);
+        draw_tty(p, job, false);
 }
 
 void cf_progress_finish(struct cf_progress *p, const struct cf_job_info *job)
 {
-        size_t done = 0, failed = 0, cancelled = 0, other = 0;
+        struct totals t;
+        char took[16];
 
-        cf_progress_update(p, job, true);
-        for (size_t i = 0; i < job->n_nodes; i++) {
-                const char *step = job->nodes[i].step;
-                if (strcmp(step, "done") == 0)
-                        done++;
-                else if (strcmp(step, "failed") == 0)
-                        failed++;
-                else if (strcmp(step, "cancelled") == 0)
-                        cancelled++;
-                else
-                        other++;
-        }
-        fprintf(p->out, "job %u %s: %zu updated", job->id, job->state ? job->state : "?", done);
-        if (failed)
-                fprintf(p->out, ", %zu failed", failed);
-        if (cancelled)
-                fprintf(p->out, ", %zu cancelled (they keep their old firmware)", cancelled);
-        if (other)
-                fprintf(p->out, ", %zu not finished", other);
-        fputc('\n', p->out);
+        print_header(p, job);
+        if (p->tty)
+                draw_tty(p, job, true);
+        else
+                draw_plain(p, job);
+        t = count(p, job);
+        fprintf(p->out, "job %u %s: %zu updated", job->id, job->state ? job->state : "?", t.done);
+        if (t.failed)
+                fprintf(p->out, ", %zu failed", t.failed);
+        if (t.cancelled)
+                fprintf(p->out, ", %zu cancelled (they keep their old firmware)", t.cancelled);
+        if (t.active + t.queued)
+                fprintf(p->out, ", %zu not finished", t.active + t.queued);
+        fprintf(p->out, " in %s\n", cf_format_duration(took, sizeof(took), t.elapsed_us));
         fflush(p->out);
+        p->lines_drawn = 0;
         for (size_t i = 0; i < job->n_nodes; i++)
-                if (strcmp(job->nodes[i].step, "failed") == 0)
-                        fprintf(stderr, "canfleetctl: node %s failed: %s\n", job->nodes[i].node,
-                                job->nodes[i].error[0] ? job->nodes[i].error : "(no reason given)");
+                if (step_is(&job->nodes[i], "failed")) {
+                        const char *why = cf_strip_node_prefix(job->nodes[i].error, job->nodes[i].node);
+                        fprintf(stderr, "canfleetctl: %s failed: %s\n", job->nodes[i].node,
+                                why && why[0] ? why : "no reason given");
+                }
+}
+
+void cf_progress_abandon(struct cf_progress *p)
+{
+        /* the frame's lines all end in a newline: the cursor is below it already */
+        p->lines_drawn = 0;
+        fflush(p->out);
 }
 
 void cf_progress_done(struct cf_progress *p)

@@ -1,4 +1,7 @@
-/* Showing a job's per-node progress: bars redrawn in place on a terminal, sparse plain lines otherwise. */
+/* Showing a job's progress. On a terminal: one summary line (done/failed/active, overall %, elapsed,
+ * ETA, bytes per second) and one line per active or failed node, redrawn in place and never taller
+ * than the terminal. Piped or TERM=dumb: plain lines, one per node step and one per overall tenth.
+ * Either way the last line says how the job ended and how long it took. */
 #pragma once
 
 #include <stdbool.h>
@@ -14,24 +17,39 @@ struct cf_progress {
         bool tty; /* redraw with ANSI escapes instead of appending lines */
         bool header_done;
         size_t lines_drawn;            /* lines of the last TTY frame, to move the cursor back over */
-        uint64_t last_draw_us;         /* CLOCK_MONOTONIC, to keep redraws below ~20/s */
-        struct cf_progress_seen *seen; /* per node: last step and tenth printed (plain mode) */
+        uint64_t last_draw_us;         /* CLOCK_MONOTONIC, to keep redraws below ~10/s */
+        uint64_t start_us;             /* CLOCK_REALTIME of the first picture, when the job has no Created */
+        int plain_tenth;               /* last overall tenth printed (plain mode), -1 none */
+        struct cf_progress_seen *seen; /* per node: last step printed (plain mode) */
         size_t n_seen;
+        unsigned rows, cols; /* the terminal's size at the last frame */
 };
 
-/* Start a display on out; tty chooses the redrawn bars. */
+/* Whether out should get the redrawn display: a terminal, unless TERM is "dumb". */
+bool cf_progress_want_tty(FILE *out);
+
+/* Start a display on out; tty chooses the redrawn frame. */
 void cf_progress_init(struct cf_progress *p, FILE *out, bool tty);
 
 /* Show the job's current state. force redraws a TTY frame even right after the previous one. */
 void cf_progress_update(struct cf_progress *p, const struct cf_job_info *job, bool force);
 
-/* The final frame and a summary: counts per outcome on out, each failed node's error on stderr. */
+/* The final picture: on a terminal the frame gives way to the failed nodes; then one line with the
+ * outcome per node and the job's duration on out, each failed node's error on stderr. */
 void cf_progress_finish(struct cf_progress *p, const struct cf_job_info *job);
+
+/* Leave the display where it is (interrupted, or canfleetd went away): the cursor ends below it. */
+void cf_progress_abandon(struct cf_progress *p);
 
 void cf_progress_done(struct cf_progress *p);
 
-/* Percentage of a node's transfer (0-100); a node with nothing to send is 100 once done. */
+/* A node's progress in percent, its whole update counted: connecting and unlocking take the first 2%,
+ * erasing up to 5%, the transfer 5-90% by bytes, verifying, rebooting (reset) and confirming (the new
+ * image installed and running) the last 10%; a finished node (done, failed, cancelled) is 100. */
 unsigned cf_progress_percent(const struct cf_job_node *n);
 
 /* "123.4 KiB"-style size into buf. */
 const char *cf_format_bytes(char *buf, size_t size, uint64_t bytes);
+
+/* "42s", "3m07s", "1h02m" into buf. */
+const char *cf_format_duration(char *buf, size_t size, uint64_t usec);

@@ -3,15 +3,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus-api.h"
 #include "canfleet/node-status.h"
 #include "canfleetd-config.h"
 #include "cleanup.h"
+#include "canfleet/sha256.h"
+#include "fd-read.h"
+#include "fetcher.h"
 #include "log.h"
 
 #define NODE_PREFIX   CF_OBJECT_ROOT "/node"
@@ -163,52 +168,179 @@ void bus_scan_done(CanBus *b)
         }
 }
 
-static int read_image(int fd, uint8_t **ret, size_t *size_ret)
+static uint64_t now_monotonic_us(void)
 {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        size_t max = CF_IMAGE_AREA_SIZE + 1;
-        _cleanup_(freep) uint8_t *buf = malloc(max);
-        if (!buf)
-                return -ENOMEM;
-        size_t got = 0;
-        bool regular = S_ISREG(st.st_mode);
-        while (got < max) {
-                ssize_t n =
-                    regular ? pread(fd, buf + got, max - got, (off_t) got) : read(fd, buf + got, max - got);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                got += (size_t) n;
-        }
-        *ret = TAKE_PTR(buf);
-        *size_ret = got;
-        return 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-        Manager *m = userdata;
-        int fd, r;
-        bool all = false, force = false;
-        _cleanup_(freep) Node **nodes = NULL;
-        size_t n = 0, cap = 0;
+/* The largest file StartUpdate reads or StartUpdateUrl downloads: a bundle with the largest CMS (a plain
+ * image is smaller). */
+#define UPDATE_MAX_SIZE CF_BUNDLE_MAX_SIZE
+/* How long a pipe's writer may take to hand the whole file over. */
+#define UPDATE_READ_TIMEOUT_USEC (30ull * 1000000ull)
+/* StartUpdate calls whose file is still being read, and StartUpdateUrl calls whose download runs, at
+ * most (each): each holds up to UPDATE_MAX_SIZE. */
+#define UPDATE_READS_MAX 8
 
-        /* Privilege first: an unprivileged caller must not learn from the errors which nodes exist. */
-        r = check_privileged(msg, error);
+/* A StartUpdate(Url) call waiting for its file's bytes or its download. */
+struct pending_update {
+        Manager *m;
+        sd_bus_message *call;
+        char **refs; /* the node references as given, resolved again once the bytes are in */
+        size_t n_refs;
+        bool all, force;
+        /* StartUpdateUrl: the download, in Manager.downloads */
+        char *url;
+        Fetch *fetch;
+        uint64_t started;
+        struct pending_update *next, *prev;
+};
+
+static void pending_update_free(void *userdata)
+{
+        struct pending_update *p = userdata;
+        if (!p)
+                return;
+        if (p->fetch || p->prev || p->next || (p->m && p->m->downloads == p)) {
+                fetch_cancel(p->fetch);
+                if (p->prev)
+                        p->prev->next = p->next;
+                else
+                        p->m->downloads = p->next;
+                if (p->next)
+                        p->next->prev = p->prev;
+        }
+        sd_bus_message_unref(p->call);
+        for (size_t i = 0; i < p->n_refs; i++)
+                free(p->refs[i]);
+        free(p->refs);
+        free(p->url);
+        free(p);
+}
+
+static void pending_update_freep(struct pending_update **p)
+{
+        pending_update_free(*p);
+}
+
+void bus_downloads_free(Manager *m)
+{
+        while (m->downloads)
+                pending_update_free(m->downloads);
+}
+
+static size_t count_downloads(Manager *m)
+{
+        size_t n = 0;
+        for (struct pending_update *p = m->downloads; p; p = p->next)
+                n++;
+        return n;
+}
+
+/* The manager's answer as a D-Bus error (a reply when r == 0). */
+static int start_update_error(int r, const char *why, sd_bus_error *error)
+{
+        switch (r) {
+        case -EBADMSG:
+                return sd_bus_error_setf(error, CF_ERROR_INVALID_IMAGE, "%s", why ? why : "Invalid image");
+        case -EKEYREJECTED:
+                return sd_bus_error_setf(error, CF_ERROR_NOT_TRUSTED, "%s", why ? why : "Not trusted");
+        case -ERANGE:
+                return sd_bus_error_setf(error, CF_ERROR_ROLLBACK, "%s", why ? why : "Anti-rollback");
+        case -EXDEV:
+                return sd_bus_error_setf(error, CF_ERROR_HARDWARE_MISMATCH, "%s",
+                                         why ? why : "Hardware mismatch");
+        case -EBUSY:
+                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%s", why ? why : "Busy");
+        case -EINVAL:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s",
+                                         why ? why : "Invalid arguments");
+        default:
+                if (why)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", why);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the update: %s", strerror(-r));
+        }
+}
+
+/* The bytes are in (or error is set): start the job and answer the call. */
+static void complete_update(struct pending_update *p, const uint8_t *data, size_t size, sd_bus_error *error)
+{
+        _cleanup_(freep) Node **nodes = NULL;
+        _cleanup_(freep) char *why = NULL;
+        Manager *m = p->m;
+        Job *j = NULL;
+        int r = sd_bus_error_is_set(error) ? -EIO : 0;
+
+        if (r >= 0) {
+                nodes = calloc(p->n_refs ? p->n_refs : 1, sizeof *nodes);
+                if (!nodes)
+                        r = sd_bus_error_set_errno(error, -ENOMEM);
+        }
+        for (size_t i = 0; r >= 0 && i < p->n_refs; i++)
+                /* checked before the read; a node cannot have gone since, but say so if it did */
+                if (manager_find_node(m, p->refs[i], &nodes[i]) < 0)
+                        r = sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", p->refs[i]);
+        if (r >= 0) {
+                r = manager_start_update(m, data, size, nodes, p->n_refs, p->all, p->force, &j, &why);
+                if (r < 0)
+                        start_update_error(r, why, error);
+        }
+        if (r >= 0)
+                r = sd_bus_reply_method_return(p->call, "o", j->path);
+        else
+                r = sd_bus_reply_method_error(p->call, error);
         if (r < 0)
-                return r;
-        r = sd_bus_message_read(msg, "h", &fd);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(msg, 'a', "s");
+                log_warning_errno(r, "Failed to answer a StartUpdate: %m");
+}
+
+static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void *userdata)
+{
+        _cleanup_(freep) uint8_t *bytes = data;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (r == -EFBIG)
+                sd_bus_error_setf(
+                    &error, CF_ERROR_INVALID_IMAGE,
+                    "the file is larger than %u bytes: neither a packed area image nor a signed "
+                    "bundle (.cfb)",
+                    UPDATE_MAX_SIZE);
+        else if (r == -ETIMEDOUT)
+                /* not ...Error.Timeout: clients take that for "no answer from the daemon" */
+                sd_bus_error_setf(&error, SD_BUS_ERROR_FAILED,
+                                  "the file descriptor did not reach its end within %llu s (a pipe's writer "
+                                  "must close it)",
+                                  UPDATE_READ_TIMEOUT_USEC / 1000000ull);
+        else if (r < 0)
+                sd_bus_error_set_errnof(&error, r, "Cannot read the image from the file descriptor: %s",
+                                        strerror(-r));
+        complete_update(userdata, bytes, size, &error);
+}
+
+static void update_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *why,
+                              void *userdata)
+{
+        _cleanup_(pending_update_freep) struct pending_update *p = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t ms = (now_monotonic_us() - p->started) / 1000;
+
+        p->fetch = NULL; /* freed by the fetcher when we return */
+        if (r < 0) {
+                log_warning("download of %s failed after %" PRIu64 " ms: %s", p->url, ms,
+                            why ? why : strerror(-r));
+                sd_bus_error_setf(&error, CF_ERROR_DOWNLOAD_FAILED, "download failed: %s",
+                                  why ? why : strerror(-r));
+        } else
+                log_info("downloaded %s: %zu bytes in %" PRIu64 " ms", p->url, size, ms);
+        complete_update(p, data, size, &error);
+}
+
+/* The arguments StartUpdate and StartUpdateUrl share: nodes "as" and options "a{sv}". */
+static int read_update_args(sd_bus_message *msg, Manager *m, struct pending_update *p, sd_bus_error *error)
+{
+        size_t cap = 0;
+        int r = sd_bus_message_enter_container(msg, 'a', "s");
         if (r < 0)
                 return r;
         const char *ref;
@@ -222,14 +354,17 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
                                                  ref);
                 if (k < 0)
                         return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", ref);
-                if (n == cap) {
+                if (p->n_refs == cap) {
                         cap = cap ? cap * 2 : 16;
-                        Node **p = realloc(nodes, cap * sizeof *p);
-                        if (!p)
+                        char **q = realloc(p->refs, cap * sizeof *q);
+                        if (!q)
                                 return -ENOMEM;
-                        nodes = p;
+                        p->refs = q;
                 }
-                nodes[n++] = node;
+                p->refs[p->n_refs] = strdup(ref);
+                if (!p->refs[p->n_refs])
+                        return -ENOMEM;
+                p->n_refs++;
         }
         if (r < 0)
                 return r;
@@ -245,7 +380,9 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
                 r = sd_bus_message_read(msg, "s", &key);
                 if (r < 0)
                         return r;
-                bool *dest = strcmp(key, "all") == 0 ? &all : strcmp(key, "force") == 0 ? &force : NULL;
+                bool *dest = strcmp(key, "all") == 0     ? &p->all
+                             : strcmp(key, "force") == 0 ? &p->force
+                                                         : NULL;
                 if (!dest)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Unknown option \"%s\" (known: \"all\", \"force\")", key);
@@ -271,43 +408,154 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
 
-        if (n == 0 && !all)
+        if (p->n_refs == 0 && !p->all)
                 return sd_bus_error_set(
                     error, SD_BUS_ERROR_INVALID_ARGS,
                     "No node given: name nodes, or set the option \"all\" to update every node");
-        if (n > 0 && all)
+        if (p->n_refs > 0 && p->all)
                 return sd_bus_error_set(
                     error, SD_BUS_ERROR_INVALID_ARGS,
                     "Nodes given together with the option \"all\": give one or the other");
+        p->m = m;
+        p->call = sd_bus_message_ref(msg);
+        return 0;
+}
 
-        _cleanup_(freep) uint8_t *image = NULL;
-        size_t size = 0;
-        r = read_image(fd, &image, &size);
+static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        _cleanup_(pending_update_freep) struct pending_update *p = calloc(1, sizeof *p);
+        int fd, r;
+
+        if (!p)
+                return -ENOMEM;
+        /* Privilege first: an unprivileged caller must not learn from the errors which nodes exist. */
+        r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = read_update_args(msg, m, p, error);
+        if (r < 0)
+                return r;
+
+        if (fd_read_count(m->reads) >= UPDATE_READS_MAX)
+                return sd_bus_error_setf(error, CF_ERROR_BUSY,
+                                         "%u updates are already being read from their callers; try again",
+                                         UPDATE_READS_MAX);
+        /* The file is read once into our memory, and the answer waits for its end: a pipe or a socket
+         * is read without blocking (every other bus goes on), a regular file at once. */
+        r = fd_read_start(m->event, fd, UPDATE_MAX_SIZE, UPDATE_READ_TIMEOUT_USEC, update_read_done,
+                          pending_update_free, p, &m->reads, NULL);
+        if (r == -EISDIR || r == -EBADFD || r == -EBADF)
+                return sd_bus_error_setf(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "The file descriptor is %s: pass a regular file, a pipe or a socket "
+                    "open for reading",
+                    r == -EISDIR  ? "a directory"
+                    : r == -EBADF ? "not open for reading"
+                                  : "a device or another kind of file");
         if (r < 0)
                 return sd_bus_error_set_errnof(
                     error, r, "Cannot read the image from the file descriptor: %s", strerror(-r));
+        TAKE_PTR(p); /* the read owns it now */
+        return 1;    /* answered by update_read_done() */
+}
 
-        _cleanup_(freep) char *why = NULL;
-        Job *j;
-        r = manager_start_update(m, image, size, nodes, n, all, force, &j, &why);
-        switch (r) {
-        case 0:
-                return sd_bus_reply_method_return(msg, "o", j->path);
-        case -EBADMSG:
-                return sd_bus_error_setf(error, CF_ERROR_INVALID_IMAGE, "%s", why ? why : "Invalid image");
-        case -EXDEV:
-                return sd_bus_error_setf(error, CF_ERROR_HARDWARE_MISMATCH, "%s",
-                                         why ? why : "Hardware mismatch");
-        case -EBUSY:
-                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%s", why ? why : "Busy");
-        case -EINVAL:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s",
-                                         why ? why : "Invalid arguments");
-        default:
-                if (why)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", why);
-                return sd_bus_error_set_errnof(error, r, "Cannot start the update: %s", strerror(-r));
+/* The URL as the journal may show it: "user:password@" left out. */
+static char *url_for_log(const char *url)
+{
+        const char *host = strstr(url, "://");
+        host = host ? host + 3 : url;
+        const char *end = host + strcspn(host, "/?#");
+        const char *at = memchr(host, '@', (size_t) (end - host));
+        if (!at)
+                return strdup(url);
+        char *r = NULL;
+        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
+                return NULL;
+        return r;
+}
+
+/* Where a download's bytes are kept until it is complete, so that a later try, or the same URL after a
+ * restart, resumes with Range + If-Range: CACHE_DIR/downloads/<sha256 of the URL>.part. */
+static int partial_path(Manager *m, const char *url, char **ret)
+{
+        static const char hex[] = "0123456789abcdef";
+        uint8_t d[CF_SHA256_LEN];
+        char name[2 * CF_SHA256_LEN + 1];
+        cf_sha256((const uint8_t *) url, strlen(url), d);
+        for (unsigned i = 0; i < CF_SHA256_LEN; i++) {
+                name[2 * i] = hex[d[i] >> 4];
+                name[2 * i + 1] = hex[d[i] & 0xF];
         }
+        name[2 * CF_SHA256_LEN] = 0;
+        _cleanup_(freep) char *dir = NULL;
+        if (asprintf(&dir, "%s/downloads", m->conf->cache_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (asprintf(ret, "%s/%s.part", dir, name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        _cleanup_(pending_update_freep) struct pending_update *p = calloc(1, sizeof *p);
+        _cleanup_(freep) char *part = NULL;
+        const char *url;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = check_privileged(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &url);
+        if (r < 0)
+                return r;
+        r = read_update_args(msg, m, p, error);
+        if (r < 0)
+                return r;
+        /* file:// would have the daemon read files with its own rights on a caller's behalf: the caller
+         * opens files itself and hands over the descriptor (StartUpdate; canfleetctl does that). */
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+                return sd_bus_error_setf(
+                    error, SD_BUS_ERROR_INVALID_ARGS,
+                    "\"%s\" is not an http:// or https:// URL (a local file is opened by "
+                    "the caller and passed to StartUpdate)",
+                    url);
+        r = fetch_url_check(url);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "\"%s\" is not a valid URL", url);
+        if (count_downloads(m) >= UPDATE_READS_MAX)
+                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%u downloads are already running; try again",
+                                         UPDATE_READS_MAX);
+        p->url = url_for_log(url);
+        if (!p->url)
+                return -ENOMEM;
+        r = partial_path(m, url, &part);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot prepare %s/downloads: %s",
+                                               m->conf->cache_dir, strerror(-r));
+        const struct fetch_options o = {
+            .ca_file = m->conf->ca_file,
+            .max_size = UPDATE_MAX_SIZE,
+            .partial_path = part,
+        };
+        p->started = now_monotonic_us();
+        r = fetch_start(m->fetcher, url, &o, update_fetch_done, p, &p->fetch);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot download %s: %s", url, strerror(-r));
+        log_info("downloading %s", p->url);
+        p->next = m->downloads;
+        if (p->next)
+                p->next->prev = p;
+        m->downloads = TAKE_PTR(p);
+        return 1; /* answered by update_fetch_done() */
 }
 
 static const sd_bus_vtable manager_vtable[] = {
@@ -321,6 +569,9 @@ static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("StartUpdate", "hasa{sv}",
                              SD_BUS_PARAM(image) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
                              SD_BUS_PARAM(job), method_start_update, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("StartUpdateUrl", "sasa{sv}",
+                             SD_BUS_PARAM(url) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
+                             SD_BUS_PARAM(job), method_start_update_url, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 

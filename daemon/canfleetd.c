@@ -71,7 +71,18 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
         if (check_only) {
+                /* The keyring is what a signed update needs: a missing or empty one must show here,
+                 * not at the first update. */
+                struct cf_keyring *k = NULL;
+                r = cf_conf_load_keyring(conf, &k, &error);
+                cf_keyring_free(k);
+                if (r >= 0)
+                        r = cf_conf_check_ca_file(conf, &error);
                 cf_conf_free(conf);
+                if (r < 0) {
+                        log_error("%s", error ? error : "cannot load the keyring or ca_file");
+                        return EXIT_FAILURE;
+                }
                 return EXIT_SUCCESS;
         }
 

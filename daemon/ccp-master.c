@@ -6,12 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canfleet/layout.h"
 #include "ccp-master.h"
 #include "log.h"
 
 #define C1_WAIT_US   50000ULL
 #define C1_MAX_TRIES 2u
 #define NO_ADDR      UINT32_MAX
+/* BUSY is polled, not retried: a node erasing C (CCP's CLEAR_MEMORY time-out, 30 s) answers BUSY to
+ * everything, a resumed CONNECT included. The poll backs off from C1_WAIT_US to this. */
+#define BUSY_POLL_MAX_US 500000ULL
+#define BUSY_WAIT_US     30000000ULL
+/* While a long command (CLEAR_MEMORY, BUILD_CHKSUM) runs, a CONNECT to the node's own station asks
+ * whether it is still at it: it answers BUSY while busy, and OK only when it has no session any more
+ * (it lost power, or reset). The first look is after the erase of C takes on a real STM32F4. */
+#define LIVENESS_FIRST_US 2500000ULL
+#define LIVENESS_NEXT_US  1000000ULL
+/* A stalled bus (no frame at all received since the try was sent, other sessions waiting too):
+ * the try is sent again after this pause without being counted. */
+#define STALL_PAUSE_US 100000ULL
 
 /* What a node, the adapter and our own event loop add to an answer's bus time: a node answers in
  * microseconds, an SLCAN adapter on USB adds up to a millisecond each way. */
@@ -62,8 +75,24 @@ struct CcpSession {
         uint8_t main[8]; /* the request */
         uint8_t wire[8]; /* what is outstanding on the bus: main or a helper */
         unsigned tries_left, tries;
+        unsigned helper_tries_left; /* the recovery exchange's own budget (P_RESTORE_MTA …) */
         unsigned c1_count;
+        uint64_t busy_until; /* BUSY polled until then (0: no BUSY yet) */
+        bool main_reasked;   /* an error answer to the request was asked again once */
+        bool helper_reasked; /* ... to the recovery's current exchange */
+        bool rb_reasked;     /* a read-back that differed was read again once */
         bool timed_out;
+        ccp_plausible_fn plausible;
+        unsigned implausible; /* answers counted as lost because of their content */
+        /* the liveness CONNECT while a long command runs */
+        sd_event_source *live_timer;
+        bool live_out;
+        uint8_t live_ctr, wire_ctr;
+        uint64_t sent_at;   /* when the outstanding try left */
+        uint64_t stall_since;
+        bool stall_pause; /* waiting out a stall: counted in load->stall_waiting */
+        bool answered_last; /* the previous request got an answer (stalls: ccp-master.h) */
+        uint64_t srtt_us;   /* smoothed answer time of PROGRAMs (their adaptive time-out) */
         uint32_t addr;
         bool is_program;
         uint8_t ext, pn;
@@ -75,7 +104,13 @@ struct CcpSession {
 };
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
+static int on_live_timer(sd_event_source *es, uint64_t usec, void *userdata);
 static void send_now(CcpSession *s);
+
+void ccp_bus_frame_received(struct ccp_bus_load *l, uint64_t now_us)
+{
+        l->last_rx = now_us;
+}
 
 /* ---- the bus's gate ------------------------------------------------------------------------------ */
 
@@ -225,6 +260,10 @@ int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, con
                                       s); /* 1 µs: not the 250 ms default */
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(e, &s->live_timer, CLOCK_MONOTONIC, 0, 1000, on_live_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->live_timer, SD_EVENT_OFF);
         if (r < 0) {
                 ccp_session_free(s);
                 return r;
@@ -238,7 +277,10 @@ CcpSession *ccp_session_free(CcpSession *s)
         if (!s)
                 return NULL;
         leave_gate(s);
+        if (s->stall_pause && s->load)
+                s->load->stall_waiting--;
         sd_event_source_disable_unref(s->timer);
+        sd_event_source_disable_unref(s->live_timer);
         sd_event_unref(s->event);
         free(s->name);
         free(s);
@@ -276,6 +318,11 @@ uint64_t ccp_session_frames_sent(const CcpSession *s)
 {
         return s->frames_sent;
 }
+uint64_t ccp_session_implausible(const CcpSession *s)
+{
+        return s->implausible;
+}
+
 uint64_t ccp_session_timeouts(const CcpSession *s)
 {
         return s->timeouts;
@@ -326,9 +373,27 @@ __attribute__((format(printf, 2, 3))) static void set_error(CcpSession *s, const
         va_end(ap);
 }
 
+static void live_stop(CcpSession *s)
+{
+        s->live_out = false;
+        sd_event_source_set_enabled(s->live_timer, SD_EVENT_OFF);
+}
+
+static void stall_end(CcpSession *s)
+{
+        if (!s->stall_pause)
+                return;
+        s->stall_pause = false;
+        if (s->load && s->load->stall_waiting)
+                s->load->stall_waiting--;
+}
+
 static void finish(CcpSession *s, int r, const struct cf_ccp_dto *reply)
 {
+        s->answered_last = r >= 0 || reply;
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        live_stop(s);
+        stall_end(s);
         s->phase = P_IDLE;
         s->waiting_link = s->c1_waiting = false;
         leave_gate(s);
@@ -352,7 +417,9 @@ static void arm(CcpSession *s, uint64_t usec)
 static void send_now(CcpSession *s)
 {
         struct ccp_bus_load *l = s->load;
+        stall_end(s);
         s->wire[1] = ++s->ctr;
+        s->wire_ctr = s->ctr;
         struct cf_can_frame f = {.id = s->cro_id, .dlc = 8};
         memcpy(f.data, s->wire, 8);
         int r = s->link_up ? can_transport_send(s->t, &f) : -ENETDOWN;
@@ -371,7 +438,23 @@ static void send_now(CcpSession *s)
         }
         s->frames_sent++;
         uint64_t now = now_us(s);
+        s->sent_at = now;
         uint64_t timeout = (uint64_t) cf_ccp_timeout_ms(s->wire[0]) * 1000u;
+        if ((s->wire[0] == CF_CCP_PROGRAM || s->wire[0] == CF_CCP_PROGRAM_6) && s->srtt_us > 0) {
+                /* CCP allows a PROGRAM 100 ms, but a node answers as soon as its flash took the bytes
+                 * (microseconds on an STM32F4): once this node's answer times are known, a lost
+                 * answer is retried after 8 of them (never below the configured minimum), so that a
+                 * lossy line does not cost 100 ms per lost frame. A retry is always safe. */
+                uint64_t adaptive = 8u * s->srtt_us;
+                if (adaptive < timeout)
+                        timeout = adaptive;
+        }
+        if (timeout >= 1000000u && s->phase == P_MAIN) {
+                sd_event_source_set_time(s->live_timer, now + LIVENESS_FIRST_US);
+                sd_event_source_set_enabled(s->live_timer, SD_EVENT_ONESHOT);
+        } else {
+                live_stop(s);
+        }
         if (!s->probe && timeout < s->min_timeout_us)
                 timeout = s->min_timeout_us;
         if (!l) {
@@ -415,26 +498,97 @@ static void set_mta_wire(CcpSession *s, uint32_t addr)
         cf_ccp_cro_set_mta(s->wire, 0, 0, s->ext, addr);
 }
 
-static void try_timed_out(CcpSession *s)
+/* A new exchange of the request starts: the main request again, or a step of the recovery. */
+static void set_phase(CcpSession *s, enum phase p)
 {
-        s->timeouts++;
-        if (s->tries_left > 1) {
-                s->tries_left--;
-                s->timed_out = true;
-                if (s->is_program) {
-                        /* The lost frame may have been the answer: the node's MTA may have moved on. */
-                        s->phase = P_RESTORE_MTA;
-                        set_mta_wire(s, s->addr);
-                } else {
-                        memcpy(s->wire, s->main, 8);
+        s->phase = p;
+        if (p != P_MAIN) {
+                s->helper_tries_left = s->retries;
+                s->helper_reasked = false;
+        }
+}
+
+static const char *phase_what(const CcpSession *s)
+{
+        switch (s->phase) {
+        case P_RESTORE_MTA:
+                return "recovering a lost answer to";
+        case P_READBACK:
+                return "reading back, after a lost answer,";
+        case P_SKIP_MTA:
+                return "moving past, after a lost answer,";
+        default:
+                return "";
+        }
+}
+
+/* The main request is tried again. A PROGRAM's lost answer may have been the only thing lost: the
+ * node may have written the bytes and moved its MTA on, so the MTA is put back first. */
+static void retry_main(CcpSession *s)
+{
+        s->timed_out = true;
+        if (s->is_program) {
+                set_phase(s, P_RESTORE_MTA);
+                set_mta_wire(s, s->addr);
+        } else {
+                set_phase(s, P_MAIN);
+                memcpy(s->wire, s->main, 8);
+        }
+        transmit(s);
+}
+
+/* A stall of the bus's adapter, not a silent node: see ccp-master.h. */
+static bool stalled(CcpSession *s, uint64_t now)
+{
+        struct ccp_bus_load *l = s->load;
+        /* Only a node that answered its previous request, and never a probe: silence is what a
+         * scan of absent stations or the wait for a rebooting node expect. */
+        if (!l || s->probe || !s->answered_last || l->last_rx >= s->sent_at ||
+            l->in_flight + l->stall_waiting == 0)
+                return false;
+        uint64_t max = l->stall_max_us ? l->stall_max_us : BUSY_WAIT_US;
+        if (s->stall_since == 0)
+                s->stall_since = now;
+        return now - s->stall_since < max;
+}
+
+/* The try got no (plausible) answer. */
+static void try_lost(CcpSession *s, bool implausible)
+{
+        if (implausible)
+                s->implausible++;
+        else
+                s->timeouts++;
+        uint64_t now = now_us(s);
+        if (!implausible && stalled(s, now)) {
+                /* Not counted: sent again after a pause, until frames flow or the stall is too long. */
+                s->load->stalls++;
+                s->stall_pause = true;
+                s->load->stall_waiting++;
+                arm(s, STALL_PAUSE_US);
+                return;
+        }
+        const char *why = implausible ? "no plausible answer" : "no answer";
+        char d[64];
+        describe(s, d, sizeof d);
+        if (s->phase == P_MAIN) {
+                if (s->tries_left > 1) {
+                        s->tries_left--;
+                        retry_main(s);
+                        return;
                 }
+                set_error(s, "%s to %s after %u tries", why, d, s->tries);
+                finish(s, implausible ? -EPROTO : -ETIMEDOUT, NULL);
+                return;
+        }
+        if (s->helper_tries_left > 1) {
+                s->helper_tries_left--;
                 transmit(s);
                 return;
         }
-        char d[64];
-        describe(s, d, sizeof d);
-        set_error(s, "no answer to %s after %u tries", d, s->tries);
-        finish(s, -ETIMEDOUT, NULL);
+        set_error(s, "%s to %s (%s %s) after %u tries", why, cmd_name(s->wire[0]), phase_what(s), d,
+                  s->retries);
+        finish(s, implausible ? -EPROTO : -ETIMEDOUT, NULL);
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
@@ -444,13 +598,24 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 
         if (s->phase == P_IDLE)
                 return 0;
+        if (s->stall_pause) {
+                stall_end(s);
+                transmit(s);
+                return 0;
+        }
         if (s->c1_waiting) {
                 s->c1_waiting = false;
+                if (s->phase == P_MAIN && s->is_program) {
+                        /* BUSY to a PROGRAM may be an OK that lost a bit: put the MTA back first. */
+                        s->timed_out = true;
+                        set_phase(s, P_RESTORE_MTA);
+                        set_mta_wire(s, s->addr);
+                }
                 transmit(s);
                 return 0;
         }
         if (!l) {
-                try_timed_out(s);
+                try_lost(s, false);
                 return 0;
         }
         if (!s->on_wire)
@@ -470,7 +635,7 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                         pump(l);
                 if (final || now >= s->deadline) {
                         leave_gate(s);
-                        try_timed_out(s);
+                        try_lost(s, false);
                         return 0;
                 }
                 s->check_at = now + s->recheck;
@@ -486,7 +651,7 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                         return 0;
                 }
                 leave_gate(s);
-                try_timed_out(s);
+                try_lost(s, false);
                 return 0;
         }
         if (l->in_flight > 1) {
@@ -502,6 +667,27 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* A long command runs: is the node still at it? (ccp-master.h) */
+static int on_live_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        CcpSession *s = userdata;
+        if (s->phase != P_MAIN || s->waiting_link || s->c1_waiting || s->stall_pause ||
+            (s->load && !s->on_wire))
+                return 0;
+        uint8_t cro[8];
+        cf_ccp_cro_connect(cro, ++s->ctr, s->station);
+        s->live_ctr = s->ctr;
+        struct cf_can_frame f = {.id = s->cro_id, .dlc = 8};
+        memcpy(f.data, cro, 8);
+        if (s->link_up && can_transport_send(s->t, &f) >= 0) {
+                s->frames_sent++;
+                s->live_out = true;
+        }
+        sd_event_source_set_time(s->live_timer, usec + LIVENESS_NEXT_US);
+        sd_event_source_set_enabled(s->live_timer, SD_EVENT_ONESHOT);
+        return 0;
+}
+
 static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr, bool probe)
 {
         if (s->phase != P_IDLE)
@@ -511,20 +697,31 @@ static int start(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t a
         memcpy(s->wire, cro, 8);
         s->tries = s->tries_left = tries ? tries : s->retries;
         s->c1_count = 0;
+        s->busy_until = 0;
         s->timed_out = false;
+        s->rb_reasked = false;
+        s->main_reasked = false;
+        s->stall_since = 0;
         s->addr = addr;
-        s->phase = P_MAIN;
+        set_phase(s, P_MAIN);
         s->error[0] = 0;
         transmit(s);
         return 0;
 }
 
-int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr)
+int ccp_request_check(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr,
+                      ccp_plausible_fn plausible)
 {
         if (s->phase != P_IDLE)
                 return -EBUSY;
         s->is_program = false;
+        s->plausible = plausible;
         return start(s, cro, tries, addr, false);
+}
+
+int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr)
+{
+        return ccp_request_check(s, cro, tries, addr, NULL);
 }
 
 int ccp_probe(CcpSession *s, const uint8_t cro[8])
@@ -532,6 +729,7 @@ int ccp_probe(CcpSession *s, const uint8_t cro[8])
         if (s->phase != P_IDLE)
                 return -EBUSY;
         s->is_program = false;
+        s->plausible = NULL;
         return start(s, cro, 1, NO_ADDR, true);
 }
 
@@ -548,6 +746,7 @@ int ccp_program(CcpSession *s, uint8_t ext, uint32_t addr, const uint8_t *data, 
                 cf_ccp_cro_program(cro, 0, data, n);
         /* PROGRAM of size 0 writes nothing: a plain retry is right for it. */
         s->is_program = n > 0;
+        s->plausible = NULL;
         s->ext = ext;
         s->pn = n;
         if (n)
@@ -578,6 +777,8 @@ void ccp_session_link(CcpSession *s, bool up)
         if (!up) {
                 s->waiting_link = true;
                 s->c1_waiting = false;
+                stall_end(s);
+                live_stop(s);
                 sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
                 leave_gate(s);
         } else if (s->waiting_link) {
@@ -592,79 +793,164 @@ static void refused(CcpSession *s, const struct cf_ccp_dto *d)
         describe(s, desc, sizeof desc);
         uint8_t cmd = s->wire[0];
         if (cmd != s->main[0])
-                set_error(s, "%s refused (at %s before retrying %s): %s", cmd_name(cmd),
-                          s->phase == P_READBACK ? "SHORT_UP" : "SET_MTA", desc, cf_ccp_err_str(d->err));
+                set_error(s, "%s refused (%s %s): %s", cmd_name(cmd), phase_what(s), desc,
+                          cf_ccp_err_str(d->err));
         else
                 set_error(s, "%s refused: %s%s", desc, cf_ccp_err_str(d->err), hint(cmd, d->err));
         finish(s, -EPROTO, d);
+}
+
+/* The node's answer to our liveness CONNECT during a long command. */
+static void live_answer(CcpSession *s, const struct cf_ccp_dto *d)
+{
+        s->live_out = false;
+        if (d->err != CF_CCP_OK)
+                return; /* BUSY: still at it */
+        char desc[64];
+        describe(s, desc, sizeof desc);
+        set_error(s, "%s: the node answered a CONNECT while it should have been busy: it lost its session "
+                     "(power cut or reset)",
+                  desc);
+        finish(s, -ECONNRESET, NULL);
+}
+
+/* An error answer the node gave twice (or once, to UNLOCK): what it means. */
+static void believe_error(CcpSession *s, const struct cf_ccp_dto *d)
+{
+        char desc[64];
+        describe(s, desc, sizeof desc);
+        if (cf_ccp_err_class(d->err) == 1) {
+                set_error(s, "%s: node still %s after %u tries", desc, cf_ccp_err_str(d->err), C1_MAX_TRIES + 1);
+                finish(s, -EBUSY, d);
+                return;
+        }
+        if (cf_ccp_err_class(d->err) == 2) {
+                /* Retrying the command in this session cannot help: the owner starts a new one. */
+                set_error(s, "%s: the node asks for a new session (%s, error 0x%02X)", desc,
+                          cf_ccp_err_str(d->err), d->err);
+                finish(s, -ECONNRESET, d);
+                return;
+        }
+        refused(s, d);
+}
+
+static void error_answer(CcpSession *s, const struct cf_ccp_dto *d)
+{
+        if (d->err == CF_CCP_ERR_BUSY) {
+                uint64_t now = now_us(s);
+                if (s->busy_until == 0)
+                        s->busy_until = now + BUSY_WAIT_US;
+                if (now < s->busy_until) {
+                        unsigned k = s->c1_count < 4 ? s->c1_count : 4;
+                        uint64_t wait = C1_WAIT_US << k;
+                        s->c1_count++;
+                        s->c1_waiting = true;
+                        arm(s, wait < BUSY_POLL_MAX_US ? wait : BUSY_POLL_MAX_US);
+                        return;
+                }
+                char desc[64];
+                describe(s, desc, sizeof desc);
+                set_error(s, "%s: node still busy after %llu s", desc, BUSY_WAIT_US / 1000000ULL);
+                finish(s, -EBUSY, d);
+                return;
+        }
+        if (cf_ccp_err_class(d->err) == 1) {
+                if (++s->c1_count <= C1_MAX_TRIES) {
+                        s->c1_waiting = true;
+                        arm(s, C1_WAIT_US);
+                        return;
+                }
+                believe_error(s, d);
+                return;
+        }
+        if (s->phase == P_MAIN && s->is_program && s->timed_out && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                /* The first try probably got through; look before calling it a failure. */
+                set_phase(s, P_READBACK);
+                s->rb_off = 0;
+                cf_ccp_cro_short_up(s->wire, 0, s->pn > 5 ? 5 : s->pn, s->ext, s->addr);
+                transmit(s);
+                return;
+        }
+        bool *reasked = s->phase == P_MAIN ? &s->main_reasked : &s->helper_reasked;
+        if (!*reasked && s->wire[0] != CF_CCP_UNLOCK) {
+                /* Believed only when said twice: the first may be a corrupted answer. */
+                *reasked = true;
+                if (s->phase == P_MAIN && s->is_program) {
+                        /* ... an OK one, after which the node moved its MTA on. */
+                        s->timed_out = true;
+                        set_phase(s, P_RESTORE_MTA);
+                        set_mta_wire(s, s->addr);
+                }
+                transmit(s);
+                return;
+        }
+        believe_error(s, d);
+}
+
+static bool plausible_main(CcpSession *s, const struct cf_ccp_dto *d)
+{
+        if (s->is_program)
+                return d->data[0] == s->ext && cf_ccp_dto_mta(d) == s->addr + s->pn;
+        if (s->main[0] == CF_CCP_BUILD_CHKSUM && d->data[0] != 4)
+                return false;
+        return !s->plausible || s->plausible(s->main, d);
 }
 
 void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
 {
         struct cf_ccp_dto d;
 
-        if (s->phase == P_IDLE || s->waiting_link || s->c1_waiting || (s->load && !s->on_wire))
+        if (s->phase == P_IDLE || s->waiting_link || s->c1_waiting || s->stall_pause ||
+            (s->load && !s->on_wire))
                 return;
         if (cf_ccp_dto_parse(f->data, f->dlc, &d) < 0 || d.pid != CF_CCP_PID_CRM)
                 return;
-        if (d.ctr != s->ctr) {
-                log_debug("%s: stale answer (counter %u, expected %u) ignored", s->name, d.ctr, s->ctr);
+        if (s->live_out && d.ctr == s->live_ctr) {
+                live_answer(s, &d);
+                return;
+        }
+        if (d.ctr != s->wire_ctr) {
+                log_debug("%s: stale answer (counter %u, expected %u) ignored", s->name, d.ctr, s->wire_ctr);
                 return;
         }
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        live_stop(s);
+        s->stall_since = 0;
+        if (s->wire[0] == CF_CCP_PROGRAM || s->wire[0] == CF_CCP_PROGRAM_6) {
+                uint64_t rtt = now_us(s) - s->sent_at;
+                s->srtt_us = s->srtt_us ? (7u * s->srtt_us + rtt) / 8u : rtt;
+        }
         if (s->window)
                 s->load->rescued++;
         /* Off the wire before anything else is sent: what the gate held back goes first. */
         leave_gate(s);
 
         if (d.err != CF_CCP_OK) {
-                if (cf_ccp_err_class(d.err) == 1) {
-                        if (++s->c1_count <= C1_MAX_TRIES) {
-                                s->c1_waiting = true;
-                                arm(s, C1_WAIT_US);
-                                return;
-                        }
-                        char desc[64];
-                        describe(s, desc, sizeof desc);
-                        set_error(s, "%s: node still %s after %u tries", desc, cf_ccp_err_str(d.err),
-                                  C1_MAX_TRIES + 1);
-                        finish(s, -EBUSY, &d);
-                        return;
-                }
-                if (cf_ccp_err_class(d.err) == 2) {
-                        /* Retrying the command in this session cannot help: the owner starts a new one. */
-                        char desc[64];
-                        describe(s, desc, sizeof desc);
-                        set_error(s, "%s: the node asks for a new session (%s, error 0x%02X)", desc,
-                                  cf_ccp_err_str(d.err), d.err);
-                        finish(s, -ECONNRESET, &d);
-                        return;
-                }
-                if (s->phase == P_MAIN && s->is_program && s->timed_out &&
-                    d.err == CF_CCP_ERR_ACCESS_DENIED) {
-                        /* The first try probably got through; look before calling it a failure. */
-                        s->phase = P_READBACK;
-                        s->rb_off = 0;
-                        cf_ccp_cro_short_up(s->wire, 0, s->pn > 5 ? 5 : s->pn, s->ext, s->addr);
-                        transmit(s);
-                        return;
-                }
-                refused(s, &d);
+                error_answer(s, &d);
                 return;
         }
 
         switch (s->phase) {
         case P_RESTORE_MTA:
-                s->phase = P_MAIN;
+                set_phase(s, P_MAIN);
                 memcpy(s->wire, s->main, 8);
                 transmit(s);
                 return;
         case P_READBACK: {
                 uint8_t k = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
                 if (memcmp(d.data, s->pdata + s->rb_off, k) != 0) {
+                        if (!s->rb_reasked) {
+                                /* The read-back answer may be the corrupted one: read again once. */
+                                s->rb_reasked = true;
+                                transmit(s);
+                                return;
+                        }
                         char desc[64];
                         describe(s, desc, sizeof desc);
-                        set_error(s, "%s refused after a lost answer, and the bytes are not in flash", desc);
+                        set_error(s,
+                                  "%s refused: access denied (flash not erased); retried after restoring the "
+                                  "MTA and read back twice: the bytes in flash are not ours",
+                                  desc);
                         finish(s, -EPROTO, &d);
                         return;
                 }
@@ -672,10 +958,20 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                 if (s->rb_off < s->pn) {
                         uint8_t rest = s->pn - s->rb_off > 5 ? 5 : (uint8_t) (s->pn - s->rb_off);
                         cf_ccp_cro_short_up(s->wire, 0, rest, s->ext, s->addr + s->rb_off);
+                        set_phase(s, P_READBACK);
                         transmit(s);
                         return;
                 }
-                s->phase = P_SKIP_MTA;
+                if (s->addr + s->pn >= CF_IMAGE_AREA_SIZE) {
+                        /* The area's last chunk (its CRC word): only PROGRAM 0 follows, which writes
+                         * nothing, so the MTA need not move to the end of the area. */
+                        struct cf_ccp_dto ok = {
+                            .pid = CF_CCP_PID_CRM, .err = CF_CCP_OK, .ctr = d.ctr, .data = {s->ext}};
+                        cf_be32_put(&ok.data[1], s->addr + s->pn);
+                        finish(s, 0, &ok);
+                        return;
+                }
+                set_phase(s, P_SKIP_MTA);
                 set_mta_wire(s, s->addr + s->pn);
                 transmit(s);
                 return;
@@ -688,12 +984,9 @@ void ccp_session_handle_frame(CcpSession *s, const struct cf_can_frame *f)
                 return;
         }
         case P_MAIN:
-                if (s->is_program && cf_ccp_dto_mta(&d) != s->addr + s->pn) {
-                        char desc[64];
-                        describe(s, desc, sizeof desc);
-                        set_error(s, "%s: the node's MTA is 0x%08X after it, expected 0x%08X", desc,
-                                  cf_ccp_dto_mta(&d), s->addr + s->pn);
-                        finish(s, -EPROTO, &d);
+                if (!plausible_main(s, &d)) {
+                        log_debug("%s: implausible answer to %s counted as lost", s->name, cmd_name(s->main[0]));
+                        try_lost(s, true);
                         return;
                 }
                 finish(s, 0, &d);

@@ -15,32 +15,63 @@
  * session calls the owner's callback once with the outcome:
  *   0           the node answered OK; reply is its DTO
  *   -ETIMEDOUT  no answer after the request's tries (each try waits cf_ccp_timeout_ms() plus the
- *               bus's queueing margin, counted from when the CRO left the gate, see below)
- *   -EBUSY      C1 errors (busy, key request …) still after 2 waits and retries
+ *               bus's queueing margin, counted from when the CRO left the gate, see below; a
+ *               PROGRAM waits 8 times the node's smoothed answer time once known, if that is less,
+ *               and never less than the session's minimum)
+ *   -EBUSY      C1 errors (key request …) still after 2 waits and retries; BUSY itself is polled for
+ *               up to 30 s (CCP's CLEAR_MEMORY time-out: a node erasing answers BUSY to everything)
  *   -ECONNRESET C2 errors (cold start, calibration or DAQ initialisation, code update request): the
  *               node asks the master to re-initialise; not retried here, since only a new session
- *               (CONNECT …) can answer it; reply->err has the code
- *   -EPROTO     the node refused (C3) or answered nonsense; reply->err has the code
+ *               (CONNECT …) can answer it; reply->err has the code. Also: a node that, asked with a
+ *               CONNECT while it should be busy with a long command, answers OK — it has lost its
+ *               session (a power cut, a reset); reply is NULL then
+ *   -EPROTO     the node refused (C3), twice; reply->err has the code
  *   -ECANCELED  ccp_abort()
- * and ccp_session_error() has the message, e.g.
+ * and ccp_session_error() has the message, naming the request and what was tried, e.g.
  *   "bus0:3: no answer to PROGRAM_6 at 0x00012340 after 3 tries"
+ *   "bus0:3: no answer to SET_MTA (recovering a lost answer to PROGRAM_6 at 0x00012340) after 3 tries"
  *   "bus0:3: UNLOCK refused: access locked (wrong fleet key?)"
  *   "bus0:3: PROGRAM_6 at 0x00012340: the node asks for a new session (cold start requested, error 0x20)"
- * Each transmission carries a fresh counter; a DTO with another counter (a late answer to an
- * earlier try) is stale and ignored. Event DTOs (0xFE) are ignored.
  *
- * PROGRAM/PROGRAM_6 (ccp_program()): a time-out may mean the reply was lost after the node wrote
- * the bytes and advanced its MTA, so before the retry the session re-sends SET_MTA to the chunk's
- * address. If the node then refuses the retry (ACCESS_DENIED: the bytes are no longer erased), the
- * session reads the chunk back with SHORT_UP (5 + 1 bytes for PROGRAM_6): when the bytes are there, the
- * write did happen, MTA is set past it and the request succeeds. The reply's MTA must be the chunk's end.
+ * Tries. Each exchange (a command and its answer) has its own tries. The recovery after a lost
+ * answer to PROGRAM (see below) is a sub-sequence whose exchanges have their own tries too: it does
+ * not use up the PROGRAM's. Each transmission carries a fresh counter; a DTO with another counter (a
+ * late answer to an earlier try, or a corrupted one) is ignored, as are event DTOs (0xFE) and
+ * frames that are not 8 bytes: such an answer is lost, and the try times out.
+ *
+ * Implausible answers count as lost, never as a protocol error: on an SLCAN serial line a character
+ * can be corrupted, and CAN's own CRC does not cover that. An answer to PROGRAM whose MTA is not the
+ * chunk's end, to BUILD_CHKSUM whose size is not 4, or one the owner's check (ccp_request_check())
+ * rejects, is a lost try. An error code is believed only when the node gives it twice to the same
+ * exchange: the first is asked again (UNLOCK excepted: a seed answers one key, so its owner asks
+ * for a new seed instead).
+ *
+ * PROGRAM/PROGRAM_6 (ccp_program()): a time-out (or an error answer, or an implausible one) may mean
+ * the node wrote the bytes and advanced its MTA, so before the retry the session re-sends SET_MTA to
+ * the chunk's address. If the node then refuses the retry (ACCESS_DENIED: the bytes are no longer
+ * erased), the session reads the chunk back with SHORT_UP (5 + 1 bytes for PROGRAM_6): when the
+ * bytes are there, the write did happen, MTA is set past it and the request succeeds. The last
+ * chunk of an area (its CRC word) ends at the area's end: the MTA is not moved there, since nothing
+ * but the PROGRAM of size 0 follows it, and that writes nothing.
+ *
+ * Long commands (timeout ≥ 1 s: CLEAR_MEMORY, BUILD_CHKSUM): after 2.5 s, then every second, the
+ * session sends a CONNECT to the node's own station on the side: BUSY means it is still at it; OK
+ * means it lost its session (a power cut during the erase), and the request ends at once with
+ * -ECONNRESET instead of waiting out 30 s.
  *
  * While the bus's link is down (ccp_session_link(s, false)) nothing times out; when it is back the
- * outstanding try is sent again.
+ * outstanding try is sent again. A stall is treated alike: when a try times out, not one frame was
+ * received on the bus since it was sent, other sessions of the bus wait too, and the node answered
+ * the session's previous request (so that a scan of absent stations, or probes for a rebooting node,
+ * are not taken for a stall), the adapter is what is silent, not the node: the try is not counted
+ * and is sent again (after a short pause) until frames flow, for at most load->stall_max_us; past
+ * that tries count again.
  */
 
 typedef struct CcpSession CcpSession;
 typedef void (*ccp_done_cb)(CcpSession *s, int r, const struct cf_ccp_dto *reply, void *userdata);
+/* The owner's plausibility check of an OK answer to cro: false counts the answer as lost. */
+typedef bool (*ccp_plausible_fn)(const uint8_t cro[8], const struct cf_ccp_dto *reply);
 
 /*
  * Shared by the sessions of one bus: the bus's gate. CAN arbitration always lets the lowest identifier
@@ -75,7 +106,14 @@ struct ccp_bus_load {
         uint64_t holds;   /* hold windows opened */
         uint64_t held;    /* CROs that waited at the gate */
         uint64_t rescued; /* overdue answers that came during their hold window */
+        /* stalls: the owner calls ccp_bus_frame_received() for every frame of the bus */
+        uint64_t last_rx;      /* CLOCK_MONOTONIC µs of the last frame received */
+        uint64_t stall_max_us; /* how long a stall may pause tries (0: 30 s) */
+        unsigned stall_waiting; /* sessions pausing for a stall */
+        uint64_t stalls;       /* tries not counted because of a stall */
 };
+
+void ccp_bus_frame_received(struct ccp_bus_load *l, uint64_t now_us);
 
 int ccp_session_new(sd_event *e, CanTransport *t, struct ccp_bus_load *load, const char *name,
                     uint32_t cro_id, uint32_t dto_id, uint16_t station, unsigned retries, CcpSession **ret);
@@ -91,6 +129,9 @@ void ccp_session_link(CcpSession *s, bool up);
 /* Send cro (byte 1, the counter, is the session's). tries: 0 means the session's retries. addr is
  * only for messages (UINT32_MAX: none). -EBUSY when a request is outstanding. */
 int ccp_request(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr);
+/* The same, with the owner's plausibility check of the answer (NULL: none). */
+int ccp_request_check(CcpSession *s, const uint8_t cro[8], unsigned tries, uint32_t addr,
+                      ccp_plausible_fn plausible);
 /* One try with CCP's own time-out, whatever the session's minimum: for a request whose loss is
  * expected and cheap, such as the CONNECTs that look for a node coming back from its reset. */
 int ccp_probe(CcpSession *s, const uint8_t cro[8]);
@@ -108,3 +149,4 @@ uint16_t ccp_session_station(const CcpSession *s);
 /* Counters for the benchmark and tests. */
 uint64_t ccp_session_frames_sent(const CcpSession *s);
 uint64_t ccp_session_timeouts(const CcpSession *s);
+uint64_t ccp_session_implausible(const CcpSession *s);

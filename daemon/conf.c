@@ -700,7 +700,8 @@ static const struct uint_key root_uints[] = {
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "buses", NULL};
+        static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "keyring",
+                                              "allow_unsigned", "ca_file",   "buses",     NULL};
         json_object *f;
         int r;
 
@@ -710,18 +711,41 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
         if (r < 0)
                 return r;
 
-        static const char *const strings[] = {"fleet_key_file", "state_dir", "cache_dir"};
-        char **dest[] = {&c->fleet_key_file, &c->state_dir, &c->cache_dir};
+        /* keyring is required unless allow_unsigned: cf_conf_load_keyring() says so, where it is read. */
+        static const struct {
+                const char *key;
+                bool required;
+        } strings[] = {
+            {"fleet_key_file", true}, {"state_dir", true}, {"cache_dir", true},
+            {"keyring", false},       {"ca_file", false},
+        };
+        char **dest[] = {&c->fleet_key_file, &c->state_dir, &c->cache_dir, &c->keyring, &c->ca_file};
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
                 const char *s;
-                if (!json_object_object_get_ex(root, strings[i], &f))
-                        return fail(x, strings[i], "missing");
-                r = get_string(x, f, strings[i], &s);
+                if (!json_object_object_get_ex(root, strings[i].key, &f)) {
+                        if (strings[i].required)
+                                return fail(x, strings[i].key, "missing");
+                        continue;
+                }
+                r = get_string(x, f, strings[i].key, &s);
                 if (r < 0)
                         return r;
                 *dest[i] = strdup(s);
                 if (!*dest[i])
                         return -ENOMEM;
+        }
+        static const struct {
+                const char *key;
+                size_t offset;
+        } bools[] = {
+            {"allow_unsigned", offsetof(struct cf_conf, allow_unsigned)},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
+                if (!json_object_object_get_ex(root, bools[i].key, &f))
+                        continue; /* false */
+                if (!json_object_is_type(f, json_type_boolean))
+                        return fail(x, bools[i].key, "%s is not a boolean (true or false)", type_name(f));
+                *(bool *) ((char *) c + bools[i].offset) = json_object_get_boolean(f);
         }
 
         r = parse_uint_keys(x, root, "", root_uints, ELEMENTSOF(root_uints), c);
@@ -919,6 +943,47 @@ int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN
         return 0;
 }
 
+int cf_conf_load_keyring(const struct cf_conf *c, struct cf_keyring **ret, char **error)
+{
+        struct ctx x = {.path = c->path, .error = error};
+        *ret = NULL;
+        if (!c->keyring) {
+                if (c->allow_unsigned)
+                        return 0;
+                return fail(&x, "keyring",
+                            "missing: a PEM file of the certificates that sign firmware bundles is needed "
+                            "(or \"allow_unsigned\": true, for development only)");
+        }
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(freep) char *why = NULL;
+        size_t len = 0;
+        int r = cf_read_regular_file(c->keyring, CF_KEYRING_MAX_SIZE, &text, &len, &why);
+        if (r < 0)
+                return fail(&x, "keyring", "%s", why ? why : strerror(-r));
+        struct cf_bundle_error berr = {0};
+        r = cf_keyring_load_pem(c->keyring, text, len, ret, &berr);
+        if (r < 0)
+                return fail(&x, "keyring", "%s", berr.message);
+        return 0;
+}
+
+int cf_conf_check_ca_file(const struct cf_conf *c, char **error)
+{
+        struct ctx x = {.path = c->path, .error = error};
+        if (!c->ca_file)
+                return 0;
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(freep) char *why = NULL;
+        size_t len = 0;
+        int r = cf_read_regular_file(c->ca_file, CF_CA_FILE_MAX_SIZE, &text, &len, &why);
+        if (r < 0)
+                return fail(&x, "ca_file", "%s", why ? why : strerror(-r));
+        /* libcurl reads it again at each download; a file without a certificate would only show then */
+        if (!strstr(text, "-----BEGIN CERTIFICATE-----"))
+                return fail(&x, "ca_file", "%s holds no PEM certificate", c->ca_file);
+        return 0;
+}
+
 struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa)
 {
         for (size_t i = 0; i < b->n_nodes; i++)
@@ -944,6 +1009,8 @@ struct cf_conf *cf_conf_free(struct cf_conf *c)
         free(c->fleet_key_file);
         free(c->state_dir);
         free(c->cache_dir);
+        free(c->keyring);
+        free(c->ca_file);
         free(c);
         return NULL;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bundle.h"
 #include "canfleet/seedkey.h"
 
 #define CF_CONF_DEFAULT_PATH "/etc/canfleet/canfleetd.conf"
@@ -12,12 +13,22 @@
 /* A configuration larger than this is a mistake (a log or an image given by accident), not a fleet:
  * 80 buses of 63 node objects each take about 400 KB. */
 #define CF_CONF_MAX_SIZE (1024u * 1024u)
+/* A keyring holds a few anchors (old and new key during a rotation), not a system CA bundle. */
+#define CF_KEYRING_MAX_SIZE (1024u * 1024u)
+/* ca_file may be a whole system CA bundle (Debian's is about 220 KB). */
+#define CF_CA_FILE_MAX_SIZE (4u * 1024u * 1024u)
 
 /*
  * {
  *   "fleet_key_file": "/etc/canfleet/fleet.key",   required: 64 hex characters
  *   "state_dir": "/var/lib/canfleet",               required
  *   "cache_dir": "/var/cache/canfleet",             required
+ *   "keyring": "/etc/canfleet/keyring.pem",         PEM file of the trust anchors that sign bundles
+ *                                                   (docs/design.md §6); required unless allow_unsigned
+ *   "allow_unsigned": false,                        true: plain images (no signature) are flashed
+ *                                                   too; for development
+ *   "ca_file": "/etc/canfleet/download-ca.pem",     PEM trust anchors for HTTPS downloads instead of
+ *                                                   the system store (optional)
  *   "max_parallel": 64,                             node sessions over all buses
  *   "reboot_timeout_ms": 60000,                     how long a node may take to come back
  *   "retries": 3,                                   tries per CCP command (time-outs)
@@ -77,6 +88,9 @@ struct cf_conf {
         char *fleet_key_file;
         char *state_dir;
         char *cache_dir;
+        char *keyring; /* NULL when not given */
+        bool allow_unsigned;
+        char *ca_file; /* NULL: the system's CA store */
         unsigned max_parallel;
         uint32_t reboot_timeout_ms;
         unsigned retries;
@@ -112,6 +126,18 @@ int cf_read_regular_file(const char *path, size_t max, char **ret, size_t *ret_l
  *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: No such file or directory
  *   /etc/x.conf: fleet_key_file: /etc/canfleet/fleet.key: is a directory, not a regular file */
 int cf_conf_read_fleet_key(const struct cf_conf *c, uint8_t key[CF_FLEET_KEY_LEN], char **error);
+
+/* Read and load the keyring (cf_read_regular_file(), at most CF_KEYRING_MAX_SIZE; every certificate
+ * an anchor). *ret is NULL and 0 is returned when no keyring is configured and allow_unsigned is set.
+ * Errors name the key:
+ *   /etc/x.conf: keyring: missing: a PEM file of the certificates that sign firmware bundles is ...
+ *   /etc/x.conf: keyring: /etc/canfleet/keyring.pem: No such file or directory
+ *   /etc/x.conf: keyring: keyring '/etc/canfleet/keyring.pem' holds no PEM certificate */
+int cf_conf_load_keyring(const struct cf_conf *c, struct cf_keyring **ret, char **error);
+
+/* When ca_file is set: a regular file (read as above, at most CF_CA_FILE_MAX_SIZE) with at least one
+ * PEM certificate. Errors name the key: "/etc/x.conf: ca_file: /etc/ca.pem: No such file or directory". */
+int cf_conf_check_ca_file(const struct cf_conf *c, char **error);
 
 /* The node configuration of station sa on bus b: the configured entry, or the bus defaults. */
 struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa);

@@ -7,25 +7,57 @@
 #include <string.h>
 #include <time.h>
 
+#include "canfleet/crc32.h"
 #include "canfleet/node-status.h"
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
+#include "cleanup.h"
 #include "flash-job.h"
 #include "log.h"
 #include "manager.h"
 
-#define ID_STEPS          (1u + 4u + 15u) /* CONNECT, 4 reads of the device ID, 15 of the status block */
+/* What identify reads, after its CONNECT: the device ID, then the status block up to and with B's CRC
+ * and its install-failure count. The tick counter (CF_STATUS_TICKS) is left out: it changes between
+ * two reads, and every piece is read until two reads agree. */
+static const struct id_piece {
+        uint8_t ext, off, len;
+} id_pieces[] = {
+        {CF_CCP_EXT_DEVICE_ID, 0, 5},  {CF_CCP_EXT_DEVICE_ID, 5, 5},  {CF_CCP_EXT_DEVICE_ID, 10, 5},
+        {CF_CCP_EXT_DEVICE_ID, 15, 1}, {CF_CCP_EXT_STATUS, 0, 5},     {CF_CCP_EXT_STATUS, 5, 5},
+        {CF_CCP_EXT_STATUS, 10, 5},    {CF_CCP_EXT_STATUS, 15, 5},    {CF_CCP_EXT_STATUS, 20, 5},
+        {CF_CCP_EXT_STATUS, 25, 5},    {CF_CCP_EXT_STATUS, 30, 5},    {CF_CCP_EXT_STATUS, 35, 5},
+        {CF_CCP_EXT_STATUS, 40, 5},    {CF_CCP_EXT_STATUS, 45, 5},    {CF_CCP_EXT_STATUS, 50, 5},
+        {CF_CCP_EXT_STATUS, 55, 5},    {CF_CCP_EXT_STATUS, 60, 5},    {CF_CCP_EXT_STATUS, 65, 5},
+        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 1},
+};
+#define ID_STEPS (1u + ELEMENTSOF(id_pieces)) /* CONNECT, then the pieces */
+_Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's pieces follow node-status.h");
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
 /* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
  * pause before the new session's CONNECT, for a node that asked for a cold start to have it. */
 #define MAX_REINITS     3u
 #define REINIT_DELAY_US 100000ULL
+/* Sessions a job starts again for one node (lost and back, a staged image that does not check out,
+ * a refusal before DISCONNECT): enough for a line that corrupts frames, bounded for a node that
+ * always ends the same way. */
+#define MAX_RESTARTS 12u
+/* Transfers resumed after an exchange lost all its tries, the node still answering TEST. */
+#define MAX_RESYNCS 64u
+/* Looking for a lost node: CONNECT probes, from the first to the longest pause. */
+#define LOST_FIRST_US 100000ULL
+#define LOST_MAX_US   2000000ULL
+/* The identify reads are repeated until two agree (a corrupted answer cannot pass for the truth). */
+#define ID_MAX_PASSES 4u
+/* Cancelling a staged image: the last sector of C (128 KB) holds the trailer and the CRC word. */
+#define CANCEL_ERASE_OFF  0x20000u
+#define CANCEL_ERASE_SIZE 0x20000u
 
 static const char *const step_names[_STEP_MAX] = {
     [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
     [STEP_ERASING] = "erasing",     [STEP_PROGRAMMING] = "programming", [STEP_VERIFYING] = "verifying",
-    [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",   [STEP_DONE] = "done",
+    [STEP_CANCELLING] = "cancelling", [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",
+    [STEP_DONE] = "done",
     [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled",
 };
 
@@ -112,11 +144,24 @@ static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 return;
         }
         unsigned i = n->id_idx;
-        if (i >= 1 && i <= 4) {
-                unsigned off = (i - 1) * 5, len = i == 4 ? 1 : 5;
-                memcpy(n->devid + off, d->data, len);
-        } else if (i >= 5) {
-                memcpy(n->status + (i - 5) * 5, d->data, 5);
+        if (i >= 1) {
+                /* Each piece is read until two reads in a row agree: a corrupted answer would
+                 * otherwise pass for the node's release, hardware id or UID (and so its key). */
+                const struct id_piece *pc = &id_pieces[i - 1];
+                unsigned len = pc->len;
+                if (n->id_pass == 0 || memcmp(n->id_prev, d->data, len) != 0) {
+                        if (++n->id_pass > ID_MAX_PASSES) {
+                                node_done_fn done = n->identify_done;
+                                n->identify_done = NULL;
+                                done(n, -EIO);
+                                return;
+                        }
+                        memcpy(n->id_prev, d->data, len);
+                        id_send(n);
+                        return;
+                }
+                n->id_pass = 0;
+                memcpy((pc->ext == CF_CCP_EXT_DEVICE_ID ? n->devid : n->status) + pc->off, d->data, len);
         }
         n->id_idx++;
         if (n->id_idx < ID_STEPS) {
@@ -133,13 +178,12 @@ static void id_send(Node *n)
 {
         uint8_t cro[8];
         unsigned i = n->id_idx;
-        if (i == 0)
+        const struct id_piece *pc = i == 0 ? NULL : &id_pieces[i - 1];
+        if (!pc)
                 cf_ccp_cro_connect(cro, 0, n->nc.station);
-        else if (i <= 4)
-                cf_ccp_cro_short_up(cro, 0, i == 4 ? 1 : 5, CF_CCP_EXT_DEVICE_ID, (i - 1) * 5);
         else
-                cf_ccp_cro_short_up(cro, 0, 5, CF_CCP_EXT_STATUS, (i - 5) * 5);
-        int r = ccp_request(n->ccp, cro, 0, i == 0 ? UINT32_MAX : (uint32_t) ((i <= 4 ? i - 1 : i - 5) * 5));
+                cf_ccp_cro_short_up(cro, 0, pc->len, pc->ext, pc->off);
+        int r = ccp_request(n->ccp, cro, 0, pc ? pc->off : UINT32_MAX);
         if (r < 0) {
                 node_done_fn done = n->identify_done;
                 n->identify_done = NULL;
@@ -154,6 +198,7 @@ int node_identify(Node *n, bool connect, node_done_fn done)
         n->identify_done = done;
         n->on_reply = id_reply;
         n->id_idx = connect ? 0 : 1;
+        n->id_pass = 0;
         id_send(n);
         return 0;
 }
@@ -182,10 +227,19 @@ static void set_step(FlashJob *f, enum flash_step s)
         manager_flash_changed(f, true, true);
 }
 
+static void clear_lost(FlashJob *f)
+{
+        f->lost = false;
+        f->lost_since = 0;
+        free(f->lost_why);
+        f->lost_why = NULL;
+}
+
 static void finish_node(FlashJob *f, enum flash_step s)
 {
         Node *n = f->node;
         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+        clear_lost(f);
         f->step = s;
         manager_release_slot(f);
         if (n) {
@@ -198,7 +252,7 @@ static void finish_node(FlashJob *f, enum flash_step s)
 
 __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *fmt, ...)
 {
-        char msg[320];
+        char msg[480];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
@@ -210,8 +264,8 @@ __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *
         log_node(LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
         if (n) {
                 node_set_error(n, msg);
-                node_set_state(n, "failed");
-                if (f->step < STEP_REBOOTING)
+                node_set_state(n, f->lost ? "offline" : "failed");
+                if (f->step < STEP_REBOOTING && !f->lost)
                         disconnect_quietly(n);
         }
         finish_node(f, STEP_FAILED);
@@ -232,6 +286,13 @@ static int arm_timer(FlashJob *f, uint64_t at)
         return sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
 }
 
+static uint64_t now_mono(FlashJob *f)
+{
+        uint64_t now;
+        sd_event_now(f->job->m->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
 /* Count a C2 answer (why: the session's message) against the job's bound; at the bound the node
  * fails, and false is returned. */
 static bool count_reinit(FlashJob *f, const char *why)
@@ -245,52 +306,199 @@ static bool count_reinit(FlashJob *f, const char *why)
         return true;
 }
 
-/* The node answered C2 before DISCONNECT(end): it asks for a new session. Until DISCONNECT(end) the
- * node runs its old image whatever C holds, so going back to CONNECT, and erasing C again, is always
- * safe: the same restart as when a lost link comes back (manager.c), after a pause. */
+/* Back to CONNECT after a pause (the timer calls flash_job_begin()). Until DISCONNECT(end) the node
+ * runs its old image whatever C holds, so going back to CONNECT, and erasing C again, is always
+ * safe: the same restart as when a lost link comes back (manager.c). */
+static void restart_after(FlashJob *f, uint64_t delay_us)
+{
+        f->bytes_done = 0;
+        enum flash_step keep = f->step == STEP_CANCELLING ? STEP_CANCELLING : STEP_CONNECTING;
+        set_step(f, keep);
+        int r = arm_timer(f, now_mono(f) + delay_us);
+        if (r < 0)
+                fail(f, "%s: cannot restart the session: %s", f->ref, strerror(-r));
+}
+
+/* The node answered C2 before DISCONNECT(end): it asks for a new session. */
 static void reinitialise(FlashJob *f, const char *why)
 {
         if (!count_reinit(f, why))
                 return;
         log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
                  "%s; re-initialising the session from CONNECT (%u of %u)", why, f->reinits, MAX_REINITS);
-        uint64_t now;
-        sd_event_now(f->job->m->event, CLOCK_MONOTONIC, &now);
-        f->bytes_done = 0;
-        set_step(f, STEP_CONNECTING);
-        int r = arm_timer(f, now + REINIT_DELAY_US);
-        if (r < 0)
-                fail(f, "%s: cannot re-initialise the session: %s", f->ref, strerror(-r));
+        restart_after(f, REINIT_DELAY_US);
 }
 
-static void fail_ccp(FlashJob *f, int r)
+/* Something went wrong that a new session may well not meet again (a corrupted frame wrote wrong
+ * bytes, a refusal after a confused exchange, a node that lost power): start again from CONNECT,
+ * within the job's bound for this node. */
+static void restart(FlashJob *f, const char *why)
+{
+        if (f->restarts >= MAX_RESTARTS) {
+                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                return;
+        }
+        f->restarts++;
+        log_node(LOG_WARNING, f->bus, f->ref, f->job->id, "%s; starting a new session (%u of %u)", why,
+                 f->restarts, MAX_RESTARTS);
+        restart_after(f, REINIT_DELAY_US);
+}
+
+static void lost_probe_schedule(FlashJob *f);
+
+/* The node stopped answering: look for it (ccp-master's probes with back-off) for
+ * node_lost_timeout_s before it fails as offline. */
+static void node_lost(FlashJob *f, const char *why)
+{
+        Manager *m = f->job->m;
+        uint64_t now = now_mono(f);
+        if (!f->lost) {
+                f->lost = true;
+                f->lost_since = now;
+                f->backoff = LOST_FIRST_US;
+                free(f->lost_why);
+                f->lost_why = strdup(why);
+                log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
+                         "%s; looking for the node for up to %u s", why, m->conf->node_lost_timeout_s);
+                node_set_error(f->node, why);
+        }
+        lost_probe_schedule(f);
+}
+
+static void lost_probe_schedule(FlashJob *f)
+{
+        Manager *m = f->job->m;
+        uint64_t now = now_mono(f);
+        uint64_t end = f->lost_since + (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
+        if (now >= end) {
+                fail(f, "%s; no answer since, for %u s (offline)", f->lost_why ? f->lost_why : f->ref,
+                     m->conf->node_lost_timeout_s);
+                return;
+        }
+        uint64_t at = now + f->backoff;
+        f->backoff = f->backoff * 2 > LOST_MAX_US ? LOST_MAX_US : f->backoff * 2;
+        if (arm_timer(f, at < end ? at : end) < 0)
+                fail(f, "%s: out of memory", f->ref);
+}
+
+static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        FlashJob *f = n->flash;
+        if (!f)
+                return;
+        if (r < 0) {
+                lost_probe_schedule(f);
+                return;
+        }
+        uint64_t gone = (now_mono(f) - f->lost_since) / 1000u;
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: answers again after %llu ms; new session",
+                 f->ref, (unsigned long long) gone);
+        clear_lost(f);
+        if (f->restarts >= MAX_RESTARTS) {
+                fail(f, "%s: lost and found again %u times, giving up", f->ref, f->restarts);
+                return;
+        }
+        f->restarts++;
+        flash_job_begin(f);
+}
+
+static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+
+/* TEST's answer after an exchange lost all its tries mid-transfer. */
+static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
+{
+        FlashJob *f = n->flash;
+        if (!f)
+                return;
+        if (r < 0) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", f->lost_why ? f->lost_why : ccp_session_error(n->ccp));
+                node_lost(f, why);
+                return;
+        }
+        /* The node is there, and TEST leaves its session as it was: the transfer goes on from the
+         * chunk whose answers were lost, the MTA put back first (ccp-master's read-back tells whether
+         * that chunk was written). */
+        const struct cf_run *run = &f->job->runs[f->run];
+        uint8_t cro[8];
+        free(f->lost_why);
+        f->lost_why = NULL;
+        f->sub = 1;
+        n->on_reply = flash_reply;
+        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
+        int k = ccp_request(n->ccp, cro, 0, run->start + f->off);
+        if (k < 0)
+                fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
+}
+
+/* An exchange of the transfer lost all its tries: a node that lost power would have to start again,
+ * but one whose answers were merely unlucky still holds its session, and a new session would throw
+ * the transfer so far away. TEST (unlike CONNECT) asks without ending the session. */
+static void resync(FlashJob *f, const char *why)
+{
+        Node *n = f->node;
+        uint8_t cro[8];
+        f->resyncs++;
+        free(f->lost_why);
+        f->lost_why = strdup(why);
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; asking the node with TEST", why);
+        n->on_reply = resync_reply;
+        cf_ccp_cro_test(cro, 0, n->nc.station);
+        if (ccp_request(n->ccp, cro, 0, UINT32_MAX) < 0)
+                node_lost(f, why);
+}
+
+static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 {
         const char *e = ccp_session_error(f->node->ccp);
-        if (r == -ECONNRESET && f->step < STEP_REBOOTING) {
+        char buf[256];
+        if (!*e) {
+                snprintf(buf, sizeof buf, "%s: %s", f->ref, strerror(-r));
+                e = buf;
+        }
+        if (f->step >= STEP_REBOOTING) {
+                fail(f, "%s", e);
+                return;
+        }
+        if (r == -ECONNRESET && d) {
                 reinitialise(f, e);
                 return;
         }
-        if (!*e) {
-                fail(f, "%s: %s", f->ref, strerror(-r));
+        /* Once per stretch of progress: TEST is answered by a node without a session too (one that
+         * rebooted), and then the resumed transfer gets no answer either. */
+        if (r == -ETIMEDOUT && f->step == STEP_PROGRAMMING && !f->lost && f->resyncs < MAX_RESYNCS &&
+            (f->resyncs == 0 || f->bytes_done != f->resync_mark)) {
+                f->resync_mark = f->bytes_done;
+                resync(f, e);
                 return;
         }
-        if (r == -ETIMEDOUT && f->step == STEP_CONNECTING)
-                node_set_state(f->node, "offline");
-        fail(f, "%s", e);
+        if (r == -ETIMEDOUT) {
+                node_lost(f, e);
+                return;
+        }
+        /* A node that dropped its session (-ECONNRESET without an answer), a refusal or an answer
+         * that never made sense: a new session. */
+        restart(f, e);
 }
 
-static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr);
-static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
+                          ccp_plausible_fn check);
 static void start_unlock(FlashJob *f);
 static void program_next(FlashJob *f);
 static void start_reboot_wait(FlashJob *f, uint64_t first_us);
 
-static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr)
+static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
+                          ccp_plausible_fn check)
 {
         f->node->on_reply = flash_reply;
-        int r = ccp_request(f->node->ccp, cro, tries, addr);
+        int r = ccp_request_check(f->node->ccp, cro, tries, addr, check);
         if (r < 0)
                 fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
+}
+
+static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr)
+{
+        request_check(f, cro, tries, addr, NULL);
 }
 
 /* The node runs the job's image: same trailer byte for byte (version, release, payload length and
@@ -312,11 +520,20 @@ static void identified(Node *n, int r)
         FlashJob *f = n->flash;
         Job *j = f->job;
 
+        if (r == -EIO) {
+                restart(f, "the node's device ID and status block read differently each time");
+                return;
+        }
         if (r < 0) {
-                fail_ccp(f, r);
+                fail_ccp(f, r, NULL);
                 return;
         }
         node_set_state(n, "updating");
+        if (f->step == STEP_CANCELLING) {
+                /* Whatever it runs: C must not keep this job's image. */
+                start_unlock(f);
+                return;
+        }
         if (n->hw_id != j->info.hw_id) {
                 fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
                      n->hw_id, j->info.hw_id);
@@ -343,14 +560,24 @@ static void identified(Node *n, int r)
 static void start_unlock(FlashJob *f)
 {
         uint8_t cro[8];
-        set_step(f, STEP_UNLOCKING);
+        if (f->step != STEP_CANCELLING)
+                set_step(f, STEP_UNLOCKING);
+        f->sub = 0;
+        f->unlock_tries = 0;
+        f->key_redone = false;
         cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
-        request(f, cro, 0, UINT32_MAX);
+        request_check(f, cro, 0, UINT32_MAX, NULL);
 }
 
 static void start_erase(FlashJob *f)
 {
         uint8_t cro[8];
+        if (f->step == STEP_CANCELLING) {
+                f->sub = 10;
+                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, CANCEL_ERASE_OFF);
+                request(f, cro, 0, CANCEL_ERASE_OFF);
+                return;
+        }
         set_step(f, STEP_ERASING);
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
         request(f, cro, 0, 0);
@@ -421,9 +648,33 @@ static void program_next(FlashJob *f)
         uint8_t k = left >= 6 ? 6 : (uint8_t) left;
         f->sub = 2;
         n->on_reply = flash_reply;
+        if (addr + k >= CF_IMAGE_AREA_SIZE && !f->staged) {
+                /* The CRC word goes out: from now on C may be valid, and a cancel must erase it. */
+                f->staged = true;
+                manager_flash_changed(f, true, false);
+        }
         int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, j->image + addr, k);
         if (r < 0)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+}
+
+/* GET_SEED's answer: protection status 1 with a seed, or 0 (already unlocked) with nothing. */
+static bool seed_plausible(const uint8_t cro[8], const struct cf_ccp_dto *d)
+{
+        static const uint8_t zero[4];
+        return d->data[0] == 1 || (d->data[0] == 0 && memcmp(&d->data[1], zero, 4) == 0);
+}
+
+static void unlock_again(FlashJob *f, const char *why)
+{
+        uint8_t cro[8];
+        if (++f->unlock_tries >= f->job->m->conf->retries + 1) {
+                restart(f, why);
+                return;
+        }
+        f->sub = 0;
+        cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
+        request_check(f, cro, 0, UINT32_MAX, seed_plausible);
 }
 
 static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
@@ -433,7 +684,11 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
 
         if (f->sub == 0) { /* GET_SEED */
                 if (r < 0) {
-                        fail_ccp(f, r);
+                        if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                                fail(f, "%s", ccp_session_error(n->ccp));
+                                return;
+                        }
+                        fail_ccp(f, r, d);
                         return;
                 }
                 if (d->data[0] == 0) { /* PGM not protected (still unlocked from an answer we lost) */
@@ -457,22 +712,80 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 return;
         }
         /* UNLOCK */
-        if (r == -ETIMEDOUT && ++f->unlock_tries < n->m->conf->retries) {
-                f->sub = 0;
-                cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
-                request(f, cro, 0, UINT32_MAX);
+        if (r == -ETIMEDOUT) {
+                unlock_again(f, ccp_session_error(n->ccp));
+                return;
+        }
+        if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_LOCKED) {
+                /* A wrong key, or a seed or key that a corrupted frame changed: one more seed before
+                 * believing it (the node locks GET_SEED after three wrong keys). */
+                if (!f->key_redone) {
+                        f->key_redone = true;
+                        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; asking for a new seed once",
+                                 ccp_session_error(n->ccp));
+                        f->sub = 0;
+                        cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
+                        request_check(f, cro, 0, UINT32_MAX, seed_plausible);
+                        return;
+                }
+                fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
+                return;
+        }
+        if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                /* The node holds no fresh seed: our GET_SEED or its answer was not what we think. */
+                unlock_again(f, ccp_session_error(n->ccp));
                 return;
         }
         if (r < 0) {
-                fail_ccp(f, r);
+                fail_ccp(f, r, d);
                 return;
         }
         if (!(d->data[0] & CF_CCP_RES_PGM)) {
-                fail(f, "%s: UNLOCK answered but programming is still locked (privileges 0x%02X)", f->ref,
-                     d->data[0]);
+                /* Implausible after an OK: GET_SEED tells (0 when unlocked after all). */
+                char why[160];
+                snprintf(why, sizeof why, "%s: UNLOCK answered but programming is still locked (privileges 0x%02X)",
+                         f->ref, d->data[0]);
+                unlock_again(f, why);
                 return;
         }
         start_erase(f);
+}
+
+/* The checksum of an erased area, as BUILD_CHKSUM of C computes it. */
+static uint32_t erased_crc(void)
+{
+        static uint32_t crc;
+        static bool known;
+        if (!known) {
+                uint8_t ff[4096];
+                memset(ff, 0xFF, sizeof ff);
+                crc = CF_CRC32_INIT;
+                for (uint32_t off = 0; off < CF_IMAGE_AREA_SIZE; off += sizeof ff)
+                        crc = cf_crc32_le(crc, ff, sizeof ff);
+                known = true;
+        }
+        return crc;
+}
+
+/* The cancel of a staged image: its last sector is erased. */
+static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        uint8_t cro[8];
+        if (r < 0) {
+                fail_ccp(f, r, d);
+                return;
+        }
+        if (f->sub == 10) {
+                f->sub = 11;
+                cf_ccp_cro_clear_memory(cro, 0, CANCEL_ERASE_SIZE);
+                request(f, cro, 0, CANCEL_ERASE_OFF);
+                return;
+        }
+        f->staged = false;
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled; the staged image is erased", f->ref);
+        disconnect_quietly(f->node);
+        node_set_state(f->node, "online");
+        finish_node(f, STEP_CANCELLED);
 }
 
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -487,7 +800,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         if (r >= 0) {
                 n->last_seen = now_realtime_us();
         } else if (f->step == STEP_ERASING || f->step == STEP_PROGRAMMING || f->step == STEP_VERIFYING) {
-                fail_ccp(f, r);
+                fail_ccp(f, r, d);
                 return;
         }
 
@@ -495,12 +808,43 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         case STEP_UNLOCKING:
                 on_unlock_reply(f, r, d);
                 return;
+        case STEP_CANCELLING:
+                if (f->sub < 10)
+                        on_unlock_reply(f, r, d);
+                else
+                        on_cancel_erase_reply(f, r, d);
+                return;
         case STEP_ERASING:
                 if (f->sub == 0) {
                         f->sub = 1;
                         cf_ccp_cro_clear_memory(cro, 0, CF_IMAGE_AREA_SIZE);
                         request(f, cro, 0, 0);
                         return;
+                }
+                /* C is checked to be erased: a CLEAR_MEMORY whose size a corrupted frame changed
+                 * erases less, and the bytes we then program onto old ones only show at the end. */
+                if (f->sub == 1) {
+                        f->sub = 2;
+                        cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                if (f->sub == 2) {
+                        f->sub = 3;
+                        cf_ccp_cro_build_chksum(cro, 0, CF_IMAGE_AREA_SIZE);
+                        request(f, cro, 0, 0);
+                        return;
+                }
+                if (cf_ccp_dto_chksum(d) != erased_crc()) {
+                        char why[160];
+                        snprintf(why, sizeof why, "%s: C is not erased after CLEAR_MEMORY (checksum 0x%08X)",
+                                 f->ref, cf_ccp_dto_chksum(d));
+                        restart(f, why);
+                        return;
+                }
+                if (f->staged) {
+                        f->staged = false; /* C holds nothing of ours any more */
+                        manager_flash_changed(f, true, false);
                 }
                 set_step(f, STEP_PROGRAMMING);
                 f->run = 0;
@@ -527,6 +871,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         program_next(f);
                         return;
                 }
+                f->chk_reasked = false;
                 start_verify(f);
                 return;
         case STEP_VERIFYING:
@@ -536,19 +881,37 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         request(f, cro, 0, 0);
                         return;
                 }
-                if (d->data[0] != 4 || cf_ccp_dto_chksum(d) != j->image_crc) {
-                        fail(f, "%s: checksum of the staged image is 0x%08X, expected 0x%08X", f->ref,
-                             cf_ccp_dto_chksum(d), j->image_crc);
+                if (cf_ccp_dto_chksum(d) != j->image_crc) {
+                        if (!f->chk_reasked) {
+                                /* The answer may be what is wrong: ask again once. */
+                                f->chk_reasked = true;
+                                f->sub = 0;
+                                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
+                                request(f, cro, 0, 0);
+                                return;
+                        }
+                        char why[160];
+                        snprintf(why, sizeof why, "%s: checksum of the staged image is 0x%08X, expected 0x%08X",
+                                 f->ref, cf_ccp_dto_chksum(d), j->image_crc);
+                        restart(f, why);
                         return;
                 }
                 start_disconnect(f);
                 return;
         case STEP_REBOOTING:
-                if (r == -EPROTO) {
-                        fail_ccp(f, r);
+                if (r == -EPROTO && d) {
+                        /* DISCONNECT(end) refused (twice): the node did not take it and runs its old
+                         * image, C not valid in its eyes; staging again is safe. */
+                        char why[256];
+                        snprintf(why, sizeof why, "%s", ccp_session_error(n->ccp));
+                        restart(f, why);
                         return;
                 }
-                if (r == -ECONNRESET) {
+                if (r == -EPROTO) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                if (r == -ECONNRESET && d) {
                         /* Refused, as a C2: the node most likely did not take the end of the session and
                          * runs its old image, but it may yet reset. The confirmation tells: the new image,
                          * done; the old one, staged again from CONNECT, as after a resume. */
@@ -597,6 +960,17 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
         Node *n = f->node;
         uint8_t cro[8];
 
+        if (f->lost) {
+                if (ccp_session_pending(n->ccp))
+                        ccp_abort(n->ccp, true);
+                /* One try with the configured reply time-out (a loaded gateway's answers are late,
+                 * not lost); BUSY is polled by the session (a node erasing). */
+                n->on_reply = lost_probe_reply;
+                cf_ccp_cro_connect(cro, 0, n->nc.station);
+                if (ccp_request(n->ccp, cro, 1, UINT32_MAX) < 0)
+                        lost_probe_schedule(f);
+                return 0;
+        }
         if (f->step < STEP_REBOOTING) {
                 /* The pause before a re-initialised session is over. */
                 flash_job_begin(f);
@@ -640,6 +1014,41 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
                 fail(f, "%s: out of memory", f->ref);
 }
 
+static void stage_again(FlashJob *f, const char *why)
+{
+        Node *n = f->node;
+        Job *j = f->job;
+        if (j->cancel) {
+                log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, cancelled", f->ref,
+                         n->version[0] ? n->version : "no image");
+                /* C may still hold the image (a DISCONNECT that was not taken): erase it, in a
+                 * session of its own when the scheduler gives one. */
+                disconnect_quietly(n);
+                manager_release_slot(f);
+                f->staged = true;
+                f->resumed = false;
+                f->deadline = 0;
+                set_step(f, STEP_CANCELLING);
+                manager_schedule(n->m);
+                return;
+        }
+        if (f->restarts >= MAX_RESTARTS) {
+                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                return;
+        }
+        f->restarts++;
+        log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s; staging the image again (%u of %u)", why, f->restarts,
+                 MAX_RESTARTS);
+        disconnect_quietly(n);
+        manager_release_slot(f);
+        f->resumed = false;
+        f->bytes_done = 0;
+        f->deadline = 0;
+        f->staged = true; /* C may still hold the image until CLEAR_MEMORY */
+        set_step(f, STEP_QUEUED);
+        manager_schedule(n->m);
+}
+
 static void confirm_identified(Node *n, int r)
 {
         FlashJob *f = n->flash;
@@ -656,39 +1065,37 @@ static void confirm_identified(Node *n, int r)
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
                 f->bytes_done = f->bytes_total;
+                f->staged = false;
                 finish_node(f, STEP_DONE);
                 return;
         }
-        if (f->resumed && n->mode == CF_MODE_APP) {
-                /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, or a C2
-                 * answer to the DISCONNECT: the node still runs its old image, and nothing is lost by
-                 * staging again from the start, unless the job was cancelled meanwhile. */
-                f->resumed = false;
-                if (j->cancel) {
-                        log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, cancelled", f->ref,
-                                 n->version[0] ? n->version : "no image");
-                        disconnect_quietly(n);
-                        node_set_state(n, "online");
-                        finish_node(f, STEP_CANCELLED);
-                        return;
-                }
-                log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s: still runs %s, staging the image again",
-                         f->ref, n->version[0] ? n->version : "no image");
-                disconnect_quietly(n);
-                manager_release_slot(f);
-                f->bytes_done = 0;
-                f->deadline = 0;
-                set_step(f, STEP_QUEUED);
-                manager_schedule(n->m);
+        if (n->last_update == CF_UPDATE_GAVE_UP) {
+                fail(f,
+                     "%s: the bootloader gave up installing %s after %u failed tries; the node runs %s (%s)",
+                     f->ref, j->version, n->status[CF_STATUS_INSTALL_FAILURES],
+                     n->version[0] ? n->version : "no valid image",
+                     n->mode == CF_MODE_APP ? "application" : "bootloader recovery mode, CCP only");
                 return;
         }
-        static const char *const results[] = {"none", "installed", "rejected", "verify failed"};
+        if (n->mode == CF_MODE_APP &&
+            (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED)) {
+                /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, a C2
+                 * answer to the DISCONNECT, or a DISCONNECT the node did not take as the end of the
+                 * session (a corrupted frame): it still runs its old image and did not reject ours,
+                 * so nothing is lost by staging again from the start, unless the job was cancelled. */
+                char why[160];
+                snprintf(why, sizeof why, "%s: still runs %s after DISCONNECT", f->ref,
+                         n->version[0] ? n->version : "no image");
+                stage_again(f, why);
+                return;
+        }
+        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};
         fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
                                              : "unknown",
-             n->last_update < 4 ? results[n->last_update] : "unknown");
+             n->last_update < 5 ? results[n->last_update] : "unknown");
 }
 
 /* ---- entry points -------------------------------------------------------------------------------- */
@@ -704,12 +1111,15 @@ void flash_job_begin(FlashJob *f)
         /* Also a restart (link back, re-initialisation): a pending pause is over. */
         if (f->timer)
                 sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+        clear_lost(f);
         f->bytes_done = 0;
         f->unlock_tries = 0;
         f->deadline = 0;
-        node_set_error(n, NULL);
         node_set_state(n, "updating");
-        set_step(f, STEP_CONNECTING);
+        if (f->step == STEP_CANCELLING)
+                manager_flash_changed(f, true, true);
+        else
+                set_step(f, STEP_CONNECTING);
         if (ccp_session_pending(n->ccp))
                 ccp_abort(n->ccp, true);
         int r = node_identify(n, true, identified);
@@ -737,7 +1147,26 @@ void flash_job_cancel(FlashJob *f)
                 return;
         if (f->step >= STEP_REBOOTING)
                 return; /* the node installs the image anyway: keep confirming */
+        if (f->step == STEP_CANCELLING)
+                return; /* already at it */
         Node *n = f->node;
+        if (f->staged && n) {
+                /* C may hold the complete image: erase it before the node counts as cancelled. */
+                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
+                         "%s: cancel at step %s: erasing the staged image first", f->ref, flash_step_str(f->step));
+                if (ccp_session_pending(n->ccp))
+                        ccp_abort(n->ccp, true);
+                if (f->timer)
+                        sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+                bool had_slot = f->slot;
+                clear_lost(f);
+                set_step(f, STEP_CANCELLING);
+                if (had_slot)
+                        flash_job_begin(f);
+                else
+                        manager_schedule(n->m);
+                return;
+        }
         if (n && f->step != STEP_QUEUED) {
                 disconnect_quietly(n);
                 node_set_state(n, "online");
@@ -757,4 +1186,6 @@ void flash_job_free(FlashJob *f)
         f->timer = sd_event_source_disable_unref(f->timer);
         free(f->error);
         f->error = NULL;
+        free(f->lost_why);
+        f->lost_why = NULL;
 }

@@ -19,6 +19,20 @@ typedef struct FlashJob FlashJob;
  * failed / cancelled end it otherwise. Every step change is appended to the job's log (job-store.h)
  * before it acts; "rebooting" is also on the disk (fdatasync) before DISCONNECT(end) leaves, and while
  * the job cannot be saved (full disk) that DISCONNECT waits (manager_flash_saved, flash_job_saved).
+ *
+ * A node that stops answering before DISCONNECT(end) (all tries of an exchange lost, or it answers a
+ * CONNECT while it should be erasing: it lost power) is looked for with CONNECTs, with back-off, for
+ * node_lost_timeout_s; when it answers, its session starts again from CONNECT (identify: it may have
+ * rebooted), and the image is staged again from CLEAR_MEMORY. A staged image that does not check out,
+ * a refusal, a node that runs its old image after DISCONNECT although it did not reject C: the session
+ * starts again too. Restarts are bounded (MAX_RESTARTS in flash-job.c); facts fail the node at once
+ * (hardware id, anti-rollback, a wrong key twice).
+ *
+ * Cancelling: before any CLEAR_MEMORY the node is simply left. Once C may hold the complete image
+ * (the PROGRAM of its CRC word was sent, or a restarted canfleetd found the node past erasing) a
+ * cancel erases the last sector of C first (step "cancelling": CONNECT, UNLOCK, CLEAR_MEMORY), so that
+ * no power cycle can install what was cancelled; saved, so that a restart finishes it. In the job
+ * file such a node's step is never saved below "programming" until C was erased again.
  */
 enum flash_step {
         STEP_QUEUED,
@@ -27,6 +41,7 @@ enum flash_step {
         STEP_ERASING,
         STEP_PROGRAMMING,
         STEP_VERIFYING,
+        STEP_CANCELLING, /* erasing a staged image before the node is reported cancelled */
         STEP_REBOOTING, /* DISCONNECT(end) sent: past the point where a cancel stops the install */
         STEP_CONFIRMING,
         STEP_DONE,

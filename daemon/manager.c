@@ -14,9 +14,12 @@
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 #include "cleanup.h"
+#include "fd-read.h"
+#include "fetcher.h"
 #include "job-store.h"
 #include "log.h"
 #include "manager.h"
+#include "trust.h"
 
 /* Progress and the status line are emitted at most this often per job, whatever the number of events:
  * a 20,000-node job changing at once costs one Progress array per interval, not one per node. */
@@ -206,6 +209,10 @@ Job *manager_find_job(Manager *m, unsigned id)
 static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userdata)
 {
         CanBus *b = userdata;
+        uint64_t now;
+        sd_event_now(b->m->event, CLOCK_MONOTONIC, &now);
+        /* Any frame at all: the adapter delivers (a stall is told from silent nodes by this). */
+        ccp_bus_frame_received(&b->load, now);
         if (f->id >= CF_CAN_IDS)
                 return;
         Node *n = b->by_dto[f->id];
@@ -244,6 +251,7 @@ static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
         b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
         if (b->load.frame_us == 0)
                 b->load.frame_us = 1;
+        b->load.stall_max_us = (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
 
         /* The kernel filter: every DTO id a node of this bus may answer on. */
         size_t cap = bc->n_nodes + (size_t) (bc->scan_last - bc->scan_first + 1u);
@@ -308,7 +316,12 @@ static void node_record(const FlashJob *f, struct job_record_node *rn)
 {
         snprintf(rn->bus, sizeof rn->bus, "%s", f->bus);
         rn->station = f->station;
-        snprintf(rn->step, sizeof rn->step, "%s", flash_step_str(f->step));
+        /* A node whose C may hold the complete image is saved as "programming" at least until
+         * CLEAR_MEMORY: a restart then knows that a cancel must erase C. */
+        enum flash_step st = f->step;
+        if (f->staged && st < STEP_PROGRAMMING)
+                st = STEP_PROGRAMMING;
+        snprintf(rn->step, sizeof rn->step, "%s", flash_step_str(st));
         rn->error = f->error;
         rn->bytes_done = f->bytes_done;
         rn->bytes_total = f->bytes_total;
@@ -467,6 +480,12 @@ static void progress_later(Job *j)
         sd_event_source_set_enabled(j->progress_timer, SD_EVENT_ONESHOT);
 }
 
+/* Queued nodes and cancelled ones whose staged image must still be erased need a session slot. */
+static bool waits_for_slot(const FlashJob *f)
+{
+        return (f->step == STEP_QUEUED || f->step == STEP_CANCELLING) && !f->slot;
+}
+
 /* Keep n_final and sched_from right for a node whose step was set; O(1). */
 static void job_track(Job *j, FlashJob *f)
 {
@@ -479,7 +498,7 @@ static void job_track(Job *j, FlashJob *f)
                         j->n_final--;
         }
         size_t idx = (size_t) (f - j->nodes);
-        if (f->step == STEP_QUEUED && idx < j->sched_from)
+        if (waits_for_slot(f) && idx < j->sched_from)
                 j->sched_from = idx;
 }
 
@@ -687,22 +706,61 @@ static int manager_add_job(Manager *m, Job *j)
         return 0;
 }
 
-int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **nodes, size_t n, bool all,
+/* Anti-rollback up front: every target node whose running release is known must not be above the
+ * image's. The whole update is refused, naming each such node, rather than failing them one by one
+ * inside the job; nodes whose release is unknown yet are checked in the job (flash-job.c). */
+static int check_rollback(Node *const *set, size_t n_set, const struct cf_image_info *info, bool bundle,
+                          char **error)
+{
+        _cleanup_(freep) char *names = NULL;
+        size_t len = 0, count = 0;
+        for (size_t i = 0; i < n_set; i++) {
+                const Node *x = set[i];
+                if (!x->identified || !x->has_image || x->running.release <= info->release)
+                        continue;
+                count++;
+                if (!error)
+                        continue;
+                char part[96];
+                int k = snprintf(part, sizeof part, "%s%s runs release %" PRIu32, count > 1 ? ", " : "",
+                                 x->name, x->running.release);
+                char *p = realloc(names, len + (size_t) k + 1);
+                if (!p)
+                        return -ENOMEM;
+                names = p;
+                memcpy(names + len, part, (size_t) k + 1);
+                len += (size_t) k;
+        }
+        if (count == 0)
+                return 0;
+        if (error && asprintf(error, "anti-rollback: %s, the %s has release %" PRIu32 " (nothing erased)",
+                              names, bundle ? "bundle" : "image", info->release) < 0)
+                *error = NULL;
+        log_warning("update refused: %s", error && *error ? *error : "anti-rollback");
+        return -ERANGE;
+}
+
+int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error)
 {
         _cleanup_(freep) Node **set = NULL;
         size_t n_set = 0, other_hw = 0;
         struct cf_image_info info;
+        struct trusted_image t;
 
         if (error)
                 *error = NULL;
-        if (size != CF_IMAGE_AREA_SIZE) {
-                if (error && asprintf(error, "the image is %zu bytes, not a packed %u KB area image", size,
-                                      CF_IMAGE_AREA_SIZE / 1024) < 0)
-                        *error = NULL;
-                return -EBADMSG;
+        /* Trust first (signed bundle against the keyring, or allow_unsigned), on the daemon's own copy,
+         * before anything reaches a bus. */
+        int r = trust_check(m->keyring, m->conf->allow_unsigned, data, data_size, &t, error);
+        if (r < 0) {
+                log_warning("update refused: %s", error && *error ? *error : strerror(-r));
+                return r;
         }
-        /* The same full check as `canfleetctl image inspect`, before anything else. */
+        const uint8_t *image = t.image;
+        size_t size = CF_IMAGE_AREA_SIZE;
+        /* The same full check as `canfleetctl image inspect`, also for a bundle's image (which
+         * cf_bundle_verify() has checked already: one rule for both ways in). */
         int s = cf_image_check_full(image, &info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
@@ -760,6 +818,9 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                                             : "no node to update");
                 return -EINVAL;
         }
+        r = check_rollback(set, n_set, &info, t.bundle, error);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n_set; i++)
                 if (set[i]->flash) {
                         if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
@@ -774,7 +835,7 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
         memcpy(copy, image, size);
         char sha[65];
         sha_hex_of(copy, size, sha);
-        int r = job_store_put_image(m->conf->cache_dir, sha, copy, size);
+        r = job_store_put_image(m->conf->cache_dir, sha, copy, size);
         if (r < 0) {
                 free(copy);
                 if (error && asprintf(error, "cannot store the image in %s: %s", m->conf->cache_dir,
@@ -849,8 +910,10 @@ int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **n
                 node_set_state(set[i], "updating");
         }
         log_internal(LOG_INFO, 0, NULL, NULL, j->id,
-                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64 " bytes to send per node)",
-                     j->id, n_set, j->version, j->info.release, j->plan_bytes);
+                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
+                     " bytes to send per node), %s%s",
+                     j->id, n_set, j->version, j->info.release, j->plan_bytes,
+                     t.bundle ? "bundle signed by " : "unsigned image (allow_unsigned)", t.signer);
         manager_schedule(m);
         manager_update_status(m);
         *ret = j;
@@ -905,6 +968,10 @@ static int resume_jobs(Manager *m)
                 uint8_t *img = NULL;
                 size_t size = 0;
                 char sha[65];
+                /* The cached image was verified (signature and keyring, or allow_unsigned) when the job
+                 * was accepted; the cache is the daemon's own, as the state directory is, so the resumed
+                 * job does not verify a signature again (a key removed from the keyring since does not
+                 * strand nodes half way). Its bytes are still checked against their name and in full. */
                 int k = job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE, &img, &size);
                 const char *why = NULL;
                 if (k == -EBADFD)
@@ -1014,7 +1081,15 @@ static int resume_jobs(Manager *m)
                         }
                         if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
                                 flash_job_resume_confirm(f);
+                        } else if (f->step == STEP_CANCELLING) {
+                                /* Killed while erasing a cancelled node's staged image: scheduled. */
+                                f->staged = true;
+                                f->node->flash = f;
+                                node_set_state(f->node, "updating");
                         } else {
+                                /* From programming on, C may hold the complete image (a cancel must
+                                 * erase it) until the new session's CLEAR_MEMORY. */
+                                f->staged = f->step >= STEP_PROGRAMMING;
                                 /* Before DISCONNECT B was never touched; CLEAR_MEMORY will make C clean. */
                                 f->step = STEP_QUEUED;
                                 f->node->flash = f;
@@ -1077,12 +1152,11 @@ static int on_schedule(sd_event_source *es, void *userdata)
                         return 0;
                 }
                 /* Start where the first queued node is: O(1) per call in a big job, not O(nodes). */
-                while (j->sched_from < j->n_nodes &&
-                       (j->nodes[j->sched_from].step != STEP_QUEUED || j->nodes[j->sched_from].slot))
+                while (j->sched_from < j->n_nodes && !waits_for_slot(&j->nodes[j->sched_from]))
                         j->sched_from++;
                 for (size_t k = j->sched_from; k < j->n_nodes && m->active < m->conf->max_parallel; k++) {
                         FlashJob *f = &j->nodes[k];
-                        if (f->step != STEP_QUEUED || f->slot)
+                        if (!waits_for_slot(f))
                                 continue;
                         if (f->node) {
                                 CanBus *b = f->node->bus;
@@ -1161,7 +1235,8 @@ static void scan_identified(Node *n, int r)
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
                 (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
         } else if (n->exported) {
-                node_set_error(n, ccp_session_error(n->ccp));
+                node_set_error(n, r == -EIO ? "the device ID and status block read differently each time"
+                                            : ccp_session_error(n->ccp));
                 node_set_state(n, r == -ETIMEDOUT ? "offline" : "failed");
         }
         if (b->scan_pending && --b->scan_pending == 0) {
@@ -1239,6 +1314,15 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         m->conf = conf;
         m->next_job_id = 1;
         int r = cf_conf_read_fleet_key(conf, m->fleet_key, error);
+        if (r < 0)
+                goto fail;
+        r = cf_conf_load_keyring(conf, &m->keyring, error);
+        if (r < 0)
+                goto fail;
+        r = cf_conf_check_ca_file(conf, error);
+        if (r < 0)
+                goto fail;
+        r = fetcher_new(e, &m->fetcher);
         if (r < 0)
                 goto fail;
         r = job_store_prepare(conf->state_dir, conf->cache_dir);
@@ -1323,6 +1407,10 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->watchdog);
         sd_bus_flush_close_unref(m->bus);
         cf_memzero(m->fleet_key, sizeof m->fleet_key);
+        cf_keyring_free(m->keyring);
+        fd_read_free_all(&m->reads);
+        bus_downloads_free(m);
+        fetcher_free(m->fetcher);
         cf_conf_free(m->conf);
         sd_event_unref(m->event);
         free(m);

@@ -10,6 +10,7 @@
 
 #include "can-transport.h"
 #include "canfleet/image.h"
+#include "canfleet/node-status.h"
 #include "canfleet/seedkey.h"
 #include "ccp-master.h"
 #include "conf.h"
@@ -73,9 +74,11 @@ struct Node {
         /* identify procedure */
         node_done_fn identify_done;
         unsigned id_idx;
+        unsigned id_pass; /* reads of the current piece: each is read until two reads agree */
         bool id_connect;
         uint8_t devid[16];
-        uint8_t status[75]; /* read in 5-byte pieces up to and with b_crc (node-status.h) */
+        uint8_t status[CF_STATUS_SIZE]; /* identify reads it in pieces (flash-job.c id_pieces) */
+        uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool probing;    /* part of a scan */
@@ -97,6 +100,15 @@ struct FlashJob {
         unsigned sub; /* position inside a step */
         unsigned unlock_tries;
         unsigned reinits; /* sessions re-initialised on a C2 answer (flash-job.c), in this job */
+        unsigned resyncs;  /* transfers resumed after a TEST (flash-job.c), in this job */
+        uint64_t resync_mark; /* bytes_done at the last one */
+        unsigned restarts; /* sessions restarted (node lost and back, staged image wrong …), in this job */
+        bool key_redone;   /* one wrong-key answer was met with a new GET_SEED/UNLOCK */
+        bool chk_reasked;  /* a wrong checksum was asked again once */
+        bool staged;       /* C may hold this job's complete image: a cancel must erase it */
+        bool lost;         /* the node stopped answering: probing it (timer) */
+        uint64_t lost_since;
+        char *lost_why;
         size_t run;
         uint32_t off;
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
@@ -141,6 +153,10 @@ struct Manager {
         sd_bus *bus;
         struct cf_conf *conf;
         uint8_t fleet_key[CF_FLEET_KEY_LEN];
+        struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
+        struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
+        struct Fetcher *fetcher;          /* downloads (fetcher.h) */
+        struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
         CanBus *buses;
         size_t n_buses;
         Job **jobs;
@@ -170,10 +186,14 @@ Job *manager_find_job(Manager *m, unsigned id);
  * else ("01", "+1", " 1", "4294967297" are -EINVAL/-ERANGE). */
 int manager_parse_id(const char *s, unsigned *ret);
 
-/* Start an update of nodes (n == 0 and all: every exported node). Errors:
- *   -EBADMSG  invalid image (*error says why)      -EBUSY   a node is in a running job
- *   -EXDEV    hardware id of a node known to differ  -EINVAL nothing to update */
-int manager_start_update(Manager *m, const uint8_t *image, size_t size, Node **nodes, size_t n, bool all,
+/* Start an update of nodes (n == 0 and all: every exported node) with data: a signed bundle or a plain
+ * area image (trust.h decides, with the keyring and allow_unsigned), the caller's bytes read once. The
+ * verified image is copied and stored in cache_dir by its sha256. Errors (*error says why):
+ *   -EBADMSG      invalid image or bundle               -EBUSY   a node is in a running job
+ *   -EKEYREJECTED not trusted (unsigned, signature, keyring, image not the one signed)
+ *   -EXDEV        hardware id of a node known to differ  -EINVAL nothing to update
+ *   -ERANGE       anti-rollback: a node known to run a higher release (every such node named) */
+int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error);
 /* -EALREADY when the job is finished. */
 int job_cancel(Job *j);
@@ -202,3 +222,5 @@ void bus_job_removed(Job *j);
 void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
 void bus_job_completed(Job *j);
 void bus_scan_done(CanBus *b);
+/* Cancel the downloads of StartUpdateUrl calls (no answer): at manager_free(). */
+void bus_downloads_free(Manager *m);

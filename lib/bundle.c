@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,11 +355,11 @@ size_t cf_keyring_count(const struct cf_keyring *k)
         return k ? k->count : 0;
 }
 
-int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_error *err)
+/* Read the anchors from in; path only names the keyring in messages. */
+static int keyring_read(BIO *in, const char *path, struct cf_keyring **ret, struct cf_bundle_error *err)
 {
         char why[256];
         struct cf_keyring *k = calloc(1, sizeof(*k));
-        BIO *in = NULL;
         X509 *c = NULL;
         int r;
 
@@ -367,13 +368,6 @@ int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_
         k->store = X509_STORE_new();
         if (!k->store) {
                 r = fail_errno(err, -ENOMEM, "out of memory");
-                goto out;
-        }
-        in = BIO_new_file(path, "r");
-        if (!in) {
-                r = errno > 0 ? -errno : -EIO;
-                ERR_clear_error();
-                r = fail_errno(err, r, "cannot read keyring '%s': %s", path, strerror(-r));
                 goto out;
         }
         while ((c = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
@@ -410,8 +404,33 @@ int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_
         r = 0;
 out:
         X509_free(c);
-        BIO_free(in);
         cf_keyring_free(k);
+        return r;
+}
+
+int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_error *err)
+{
+        BIO *in = BIO_new_file(path, "r");
+        if (!in) {
+                int r = errno > 0 ? -errno : -EIO;
+                ERR_clear_error();
+                return fail_errno(err, r, "cannot read keyring '%s': %s", path, strerror(-r));
+        }
+        int r = keyring_read(in, path, ret, err);
+        BIO_free(in);
+        return r;
+}
+
+int cf_keyring_load_pem(const char *path, const void *pem, size_t len, struct cf_keyring **ret,
+                        struct cf_bundle_error *err)
+{
+        if (len > INT_MAX)
+                return fail_errno(err, -EFBIG, "keyring '%s' is too large", path);
+        BIO *in = BIO_new_mem_buf(pem, (int) len);
+        if (!in)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        int r = keyring_read(in, path, ret, err);
+        BIO_free(in);
         return r;
 }
 
@@ -761,7 +780,8 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
                             "manifest release %" PRIu32 " != image trailer release %" PRIu32, m->release,
                             t->release);
 
-        s = cf_image_check(b->image, NULL);
+        /* The same full check as canfleetd's and `canfleetctl image inspect`'s (canfleet/image.h). */
+        s = cf_image_check_full(b->image, NULL);
         if (s == CF_IMAGE_BAD_CRC) {
                 uint32_t stored = (uint32_t) b->image[CF_CRC_OFFSET] |
                                   (uint32_t) b->image[CF_CRC_OFFSET + 1] << 8 |
@@ -771,11 +791,10 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
                             "CRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32, stored,
                             cf_crc32_le(CF_CRC32_INIT, b->image, CF_CRC_OFFSET));
         }
+        if (s == CF_IMAGE_BAD_SHA256)
+                return fail(err, CF_BUNDLE_CHECK_IMAGE, "the payload's SHA-256 differs from the trailer's");
         if (s != CF_IMAGE_OK)
                 return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s", cf_image_status_str(s));
-        cf_sha256(b->image, t->payload_len, sha);
-        if (memcmp(sha, t->payload_sha256, sizeof(sha)) != 0)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "the payload's SHA-256 differs from the trailer's");
         return 0;
 }
 
@@ -1032,14 +1051,9 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         if (o->n_keys > MAX_SIGNERS)
                 return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys,
                                   MAX_SIGNERS);
-        int s = cf_image_check(image, &info);
+        int s = cf_image_check_full(image, &info);
         if (s != CF_IMAGE_OK)
                 return fail_errno(err, -EINVAL, "not a valid area image: %s", cf_image_status_str(s));
-        cf_sha256(image, info.payload_len, sha);
-        if (memcmp(sha, info.payload_sha256, sizeof(sha)) != 0)
-                return fail_errno(err, -EINVAL,
-                                  "not a valid area image: the payload's SHA-256 differs from the "
-                                  "trailer's");
         SHA256(image, CF_IMAGE_AREA_SIZE, sha);
         manifest = cf_bundle_manifest_format(&info, sha, o->description);
         if (!manifest)

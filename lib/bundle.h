@@ -37,8 +37,8 @@
  *   sha256      -EUCLEAN       SHA-256 of the 262144 image bytes == manifest image_sha256
  *   trailer     -ENOEXEC       the image trailer is one of ours (magic, layout, length) and its
  *                              hw_id, version and release equal the manifest's
- *   image       -EBADMSG       the full image check (canfleet/image.h): CRC32, vector table; and
- *                              the trailer's payload SHA-256
+ *   image       -EBADMSG       cf_image_check_full() (canfleet/image.h): CRC32, vector table,
+ *                              the trailer's payload SHA-256, 0xFF padding up to the trailer
  *
  * Other failures: -ENOMEM. Nothing here logs or prints: the caller reports err->message once.
  * The hardware id and release against each target node are the caller's (the daemon's) checks.
@@ -129,6 +129,10 @@ struct cf_bundle *cf_bundle_free(struct cf_bundle *b);
  * also when it is not self-signed (an intermediate CA of the fleet, as RAUC's partial chains). */
 struct cf_keyring;
 int cf_keyring_load(const char *path, struct cf_keyring **ret, struct cf_bundle_error *err);
+/* The same from PEM text already read (canfleetd reads the file itself, refusing FIFOs and devices);
+ * path only names the keyring in messages. */
+int cf_keyring_load_pem(const char *path, const void *pem, size_t len, struct cf_keyring **ret,
+                        struct cf_bundle_error *err);
 struct cf_keyring *cf_keyring_free(struct cf_keyring *k);
 /* Number of anchors loaded. */
 size_t cf_keyring_count(const struct cf_keyring *k);

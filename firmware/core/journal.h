@@ -16,7 +16,7 @@
  * (cf_crc32_le of bytes 0-11), little-endian.
  *   FAILED  the boot's install of the image whose CRC is crc failed (an erase, program or verify
  *           error: something the bootloader saw; a power cut or reset in the middle is not a
- *           failure, DESIGN.md §2 wants any number of those to end with a valid B)
+ *           failure, docs/design.md §2 wants any number of those to end with a valid B)
  *   STAGED  a new image was staged over CCP (CLEAR_MEMORY, PROGRAMs, DISCONNECT(end) accepted):
  *           the failures before it no longer count
  *

@@ -167,7 +167,7 @@ class Sim:
         argv += ["--nodes", str(nodes), "--state", fleet.sim_state, "--fleet-key", fleet.key_path,
                  "--quiet", "--log-frames"] + list(extra)
         if install:
-            argv += ["--install", install]
+            argv += ["--install", fleet.image(install)]
         rfd, wfd = os.pipe()
         self.p = subprocess.Popen(argv + ["--ready-fd", str(wfd)], stdin=subprocess.DEVNULL, stdout=self.log,
                                   stderr=self.log, pass_fds=(wfd,), start_new_session=True)
@@ -418,7 +418,7 @@ def scenario_f(fleet, nodes):
     import dbus_wire
     fleet.start_bus()
     img = fleet.pack("2.0.0", release=2, seed=2)
-    with open(img, "rb") as fh:
+    with open(fleet.image(img), "rb") as fh:
         data = fh.read()
     sha = hashlib.sha256(data).hexdigest()
     os.makedirs(os.path.join(fleet.cache_dir, "images"))

@@ -11,6 +11,7 @@
 
 #include "canfleet/crc32.h"
 #include "canfleet/image.h"
+#include "canfleet/node-status.h"
 #include "canfleet/sha256.h"
 #include "cf-test.h"
 #include "manager.h"
@@ -118,7 +119,7 @@ static Manager *new_manager(sd_event *e)
         snprintf(text, sizeof text,
                  "{\"fleet_key_file\": \"%s/fleet.key\", \"state_dir\": \"%s/state\", \"cache_dir\": "
                  "\"%s/cache\","
-                 " \"reboot_timeout_ms\": 20000, \"reply_timeout_ms\": 500,"
+                 " \"reboot_timeout_ms\": 20000, \"reply_timeout_ms\": 500, \"allow_unsigned\": true,"
                  " \"buses\": [{\"name\": \"bus0\", \"transport\": \"slcan:%s/bus0\", \"nodes\": [%s]}]}",
                  dir, dir, dir, dir, nodes);
         struct cf_conf *c = NULL;
@@ -385,6 +386,7 @@ static struct {
         uint8_t after_c2; /* the first CRO to station 1 after the last made-up C2 */
         /* CONNECTs and CLEAR_MEMORYs to station 1, a command's retries counted once */
         unsigned connects, clears;
+        unsigned program0; /* PROGRAMs of size 0 (the end of the transfer: the CRC word is written) */
 } spy;
 
 static int spy_send(CanTransport *t, const struct cf_can_frame *f)
@@ -395,6 +397,7 @@ static int spy_send(CanTransport *t, const struct cf_can_frame *f)
                         spy.after_c2 = cmd;
                 spy.connects += cmd == CF_CCP_CONNECT && spy.last_cmd != cmd;
                 spy.clears += cmd == CF_CCP_CLEAR_MEMORY && spy.last_cmd != cmd;
+                spy.program0 += cmd == CF_CCP_PROGRAM && f->data[2] == 0;
                 spy.last_cmd = cmd;
                 spy.last_ctr = f->data[1];
                 if (spy.answer && spy.inject > 0 && cmd == spy.inject_cmd) {
@@ -414,7 +417,10 @@ static void spy_frame(CanTransport *t, const struct cf_can_frame *f, void *userd
         struct cf_can_frame g = *f;
         const FlashJob *fj = spy.job ? &spy.job->nodes[0] : NULL;
         /* Only the answer to the last CRO: a late one to an earlier try is ignored by the session. */
-        if (g.id == CF_CCP_DTO_BASE_DEFAULT + 1 && g.data[0] == CF_CCP_PID_CRM && g.data[1] == CF_CCP_OK &&
+        /* OK answers, and ACCESS_DENIED (the refused retry of a PROGRAM asked again): a node asking
+         * for a new session says so to every try, and the session believes an error said twice. */
+        if (g.id == CF_CCP_DTO_BASE_DEFAULT + 1 && g.data[0] == CF_CCP_PID_CRM &&
+            (g.data[1] == CF_CCP_OK || g.data[1] == CF_CCP_ERR_ACCESS_DENIED) &&
             g.data[2] == spy.last_ctr && spy.inject > 0 && spy.last_cmd == spy.inject_cmd &&
             (!spy.past_third || (fj && fj->bytes_done > fj->bytes_total / 3))) {
                 g.data[1] = CF_CCP_ERR_COLD_START;
@@ -498,13 +504,13 @@ static void c2_end(struct c2_case *c)
 static void test_c2_reinitialises(void)
 {
         struct c2_case c;
-        c2_begin(&c, 12000, 6, CF_CCP_PROGRAM_6, 1, true);
+        c2_begin(&c, 12000, 6, CF_CCP_PROGRAM_6, 2, true);
         Manager *m = c.m;
         Job *j = update_node1(m, c.image);
         run(m, NULL);
         FlashJob *f = &j->nodes[0];
         report(f);
-        CU_ASSERT_EQUAL(spy.made, 1);
+        CU_ASSERT_EQUAL(spy.made, 2);
         CU_ASSERT_EQUAL(spy.after_c2, CF_CCP_CONNECT);
         CU_ASSERT_EQUAL(f->reinits, 1);
         CU_ASSERT_EQUAL(spy.clears, 2);
@@ -521,7 +527,7 @@ static void test_c2_reinitialises(void)
 static void test_c2_bounded(void)
 {
         struct c2_case c;
-        c2_begin(&c, 12000, 7, CF_CCP_PROGRAM_6, 4, false);
+        c2_begin(&c, 12000, 7, CF_CCP_PROGRAM_6, 8, false);
         Manager *m = c.m;
         Job *j = update_node1(m, c.image);
         run(m, NULL);
@@ -531,7 +537,7 @@ static void test_c2_bounded(void)
             "bus0:1: PROGRAM_6 at 0x00000000: the node asks for a new session (cold start "
             "requested, error 0x20); still so after 3 re-initialisations of the session, "
             "giving up";
-        CU_ASSERT_EQUAL(spy.made, 4);
+        CU_ASSERT_EQUAL(spy.made, 8);
         CU_ASSERT_EQUAL(spy.connects, 4);
         CU_ASSERT_EQUAL(spy.clears, 4);
         CU_ASSERT_EQUAL(j->state, JOB_FAILED);
@@ -550,14 +556,14 @@ static void test_c2_bounded(void)
 static void test_c2_at_disconnect(void)
 {
         struct c2_case c;
-        c2_begin(&c, 6000, 8, CF_CCP_DISCONNECT, 1, false);
+        c2_begin(&c, 6000, 8, CF_CCP_DISCONNECT, 2, false);
         Manager *m = c.m;
         spy.answer = true; /* the node's answer waits for the CRC of C: load could make it late */
         Job *j = update_node1(m, c.image);
         run(m, NULL);
         FlashJob *f = &j->nodes[0];
         report(f);
-        CU_ASSERT_EQUAL(spy.made, 1);
+        CU_ASSERT_EQUAL(spy.made, 2);
         CU_ASSERT_EQUAL(f->reinits, 1);
         CU_ASSERT_EQUAL(spy.clears, 1);
         CU_ASSERT_EQUAL(j->state, JOB_DONE);
@@ -566,9 +572,9 @@ static void test_c2_at_disconnect(void)
         c2_end(&c);
 }
 
-static bool c2_made(Manager *m)
+static bool c2_believed(Manager *m)
 {
-        return spy.made > 0;
+        return spy.made > 1;
 }
 
 /* A C2 answer to DISCONNECT(end) from a node that did not take it (the spy answers in its place):
@@ -578,13 +584,13 @@ static void test_c2_at_disconnect_not_taken(void)
 {
         for (int cancel = 0; cancel < 2; cancel++) {
                 struct c2_case c;
-                c2_begin(&c, 6000, 9, CF_CCP_DISCONNECT, 1, false);
+                c2_begin(&c, 6000, 9, CF_CCP_DISCONNECT, 2, false);
                 Manager *m = c.m;
                 spy.answer = spy.swallow = true;
                 Job *j = update_node1(m, c.image);
                 FlashJob *f = &j->nodes[0];
-                run(m, c2_made);
-                CU_ASSERT_EQUAL_FATAL(spy.made, 1);
+                run(m, c2_believed);
+                CU_ASSERT_EQUAL_FATAL(spy.made, 2);
                 if (cancel) {
                         CU_ASSERT_EQUAL(f->step, STEP_REBOOTING);
                         CU_ASSERT_EQUAL(job_cancel(j), 0);
@@ -592,11 +598,82 @@ static void test_c2_at_disconnect_not_taken(void)
                 run(m, NULL);
                 report(f);
                 CU_ASSERT_EQUAL(f->reinits, 1);
-                CU_ASSERT_EQUAL(spy.clears, cancel ? 1 : 2);
+                /* staged again: a second erase of C; cancelled: the staged image's sector erased */
+                CU_ASSERT_EQUAL(spy.clears, 2);
                 CU_ASSERT_EQUAL(j->state, cancel ? JOB_CANCELLED : JOB_DONE);
                 CU_ASSERT_EQUAL(f->step, cancel ? STEP_CANCELLED : STEP_DONE);
                 CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, cancel ? "1.0.0" : "1.1.0");
                 CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->state, "online");
+                c2_end(&c);
+        }
+}
+
+static bool crc_word_written(Manager *m)
+{
+        return spy.program0 > 0;
+}
+
+static bool identify_finished;
+static int identify_result;
+static void identify_cb(Node *n, int r)
+{
+        identify_finished = true;
+        identify_result = r;
+}
+
+/* Cancelled once the whole image is in C (the CRC word programmed, PROGRAM 0 on its way) and before
+ * DISCONNECT(end): C is erased before the node is reported cancelled, so a power cycle does not
+ * install the cancelled image. The second time canfleetd stops while erasing and a new one finishes
+ * the cancel. */
+static void test_cancel_staged(void)
+{
+        for (int restart = 0; restart < 2; restart++) {
+                struct c2_case c;
+                c2_begin(&c, 6000, 10, 0, 0, false);
+                Job *j = update_node1(c.m, c.image);
+                FlashJob *f = &j->nodes[0];
+                run(c.m, crc_word_written);
+                CU_ASSERT_EQUAL_FATAL(f->step, STEP_PROGRAMMING);
+                CU_ASSERT_TRUE(f->staged);
+                CU_ASSERT_EQUAL(job_cancel(j), 0);
+                CU_ASSERT_EQUAL(f->step, STEP_CANCELLING);
+                CU_ASSERT_EQUAL(j->state, JOB_RUNNING);
+                if (restart) {
+                        spy.defer = sd_event_source_disable_unref(spy.defer);
+                        manager_free(c.m);
+                        sd_event_unref(c.e);
+                        CU_ASSERT_EQUAL_FATAL(sd_event_new(&c.e), 0);
+                        c.m = new_manager(c.e);
+                        j = manager_find_job(c.m, 1);
+                        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+                        f = &j->nodes[0];
+                        CU_ASSERT_EQUAL(f->step, STEP_CANCELLING);
+                        spy_on(c.m, 0, 0, false);
+                }
+                run(c.m, NULL);
+                report(f);
+                CU_ASSERT_EQUAL(j->state, JOB_CANCELLED);
+                CU_ASSERT_EQUAL(f->step, STEP_CANCELLED);
+                CU_ASSERT_EQUAL(spy.clears, restart ? 1 : 2);
+                CU_ASSERT_STRING_EQUAL(node(c.m, "bus0:1")->state, "online");
+                spy.defer = sd_event_source_disable_unref(spy.defer);
+                manager_free(c.m);
+                sd_event_unref(c.e);
+
+                /* Power cycle: the boot sequence finds no valid C; the node runs 1.0.0. */
+                stop_sim();
+                start_sim(n_sim_nodes, false);
+                CU_ASSERT_EQUAL_FATAL(sd_event_new(&c.e), 0);
+                c.m = new_manager(c.e);
+                Node *n = node(c.m, "bus0:1");
+                identify_finished = false;
+                CU_ASSERT_EQUAL_FATAL(node_identify(n, true, identify_cb), 0);
+                while (!identify_finished)
+                        CU_ASSERT_FATAL(sd_event_run(c.e, UINT64_MAX) >= 0);
+                CU_ASSERT_EQUAL(identify_result, 0);
+                CU_ASSERT_STRING_EQUAL(n->version, "1.0.0");
+                CU_ASSERT_EQUAL(n->last_update, CF_UPDATE_NONE);
+                spy.defer = NULL;
                 c2_end(&c);
         }
 }
@@ -612,6 +689,7 @@ int main(void)
             {"a C2 answer to DISCONNECT(end): confirmed, not restaged", test_c2_at_disconnect},
             {"a C2 answer to DISCONNECT(end) not taken: restaged or cancelled",
              test_c2_at_disconnect_not_taken},
+            {"a cancel after the CRC word erases C: the power cycle keeps the old image", test_cancel_staged},
             {NULL, NULL},
         };
         signal(SIGPIPE, SIG_IGN);

@@ -60,12 +60,71 @@ def main():
         key_fifo = os.path.join(d, "fleet.key")
         os.mkfifo(key_fifo)
         conf = os.path.join(d, "ok.conf")
-        with open(conf, "w") as f:
-            json.dump({"fleet_key_file": key_fifo, "state_dir": os.path.join(d, "state"),
-                       "cache_dir": os.path.join(d, "cache"),
-                       "buses": [{"name": "bus0", "transport": "slcan:" + os.path.join(d, "tty")}]}, f)
+        base = {"fleet_key_file": key_fifo, "state_dir": os.path.join(d, "state"),
+                "cache_dir": os.path.join(d, "cache"),
+                "buses": [{"name": "bus0", "transport": "slcan:" + os.path.join(d, "tty")}]}
+        keyring = os.path.join(d, "keyring.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(d, "ca.key"), "-out",
+                            keyring, "-subj", "/CN=test anchor", "-days", "30"], capture_output=True, text=True)
+        check(r.returncode == 0, f"openssl made a test anchor ({r.stderr.strip()})")
+
+        def write_conf(**top):
+            with open(conf, "w") as f:
+                json.dump(dict(base, **top), f)
+
+        write_conf(keyring=keyring)
         rc, err = daemon(canfleetd, "--check", "--config", conf)
         check(rc == 0, f"a valid configuration passes --check (rc {rc}, {err!r})")
+        write_conf(allow_unsigned=True)
+        rc, err = daemon(canfleetd, "--check", "--config", conf)
+        check(rc == 0, f"allow_unsigned without a keyring passes --check (rc {rc}, {err!r})")
+
+        # the keyring: required unless allow_unsigned, loaded by --check, read like the other files
+        write_conf()
+        expect_refused(canfleetd, "no keyring", f'{conf}: keyring: missing: a PEM file of the certificates that '
+                       'sign firmware bundles is needed (or "allow_unsigned": true', "--check", "--config", conf)
+        write_conf(allow_unsigned=False)
+        expect_refused(canfleetd, "no keyring, allow_unsigned false", f"{conf}: keyring: missing",
+                       "--check", "--config", conf)
+        write_conf(allow_unsigned="yes", keyring=keyring)
+        expect_refused(canfleetd, "allow_unsigned a string",
+                       f"{conf}: allow_unsigned: a string is not a boolean (true or false)", "--check", "--config", conf)
+        missing = os.path.join(d, "nope.pem")
+        write_conf(keyring=missing)
+        expect_refused(canfleetd, "keyring missing", f"{conf}: keyring: {missing}: No such file or directory",
+                       "--check", "--config", conf)
+        keyring_fifo = os.path.join(d, "keyring-fifo.pem")
+        os.mkfifo(keyring_fifo)
+        write_conf(keyring=keyring_fifo)
+        expect_refused(canfleetd, "keyring a FIFO",
+                       f"{conf}: keyring: {keyring_fifo}: is a FIFO (named pipe), not a regular file",
+                       "--check", "--config", conf)
+        empty = os.path.join(d, "empty.pem")
+        with open(empty, "w") as f:
+            f.write("no certificate here\n")
+        write_conf(keyring=empty)
+        expect_refused(canfleetd, "keyring without a certificate",
+                       f"{conf}: keyring: keyring '{empty}' holds no PEM certificate", "--check", "--config", conf)
+        real_key = os.path.join(d, "real.key")
+        with open(real_key, "w") as f:
+            f.write("00" * 32 + "\n")
+        write_conf(keyring=empty, fleet_key_file=real_key)
+        expect_refused(canfleetd, "start with a keyring without a certificate",
+                       f"{conf}: keyring: keyring '{empty}' holds no PEM certificate", "--config", conf)
+
+        # ca_file (HTTPS downloads): checked at start and by --check, not first at a download
+        write_conf(keyring=keyring, ca_file=missing)
+        expect_refused(canfleetd, "ca_file missing", f"{conf}: ca_file: {missing}: No such file or directory",
+                       "--check", "--config", conf)
+        write_conf(keyring=keyring, ca_file=empty)
+        expect_refused(canfleetd, "ca_file without a certificate", f"{conf}: ca_file: {empty} holds no PEM certificate",
+                       "--check", "--config", conf)
+        write_conf(keyring=keyring, ca_file=keyring)
+        rc, err = daemon(canfleetd, "--check", "--config", conf)
+        check(rc == 0, f"a ca_file with a certificate passes --check (rc {rc}, {err!r})")
+
+        write_conf(keyring=keyring)
         expect_refused(canfleetd, "start with fleet_key_file a FIFO",
                        f"{conf}: fleet_key_file: {key_fifo}: is a FIFO (named pipe), not a regular file",
                        "--config", conf)

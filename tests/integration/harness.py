@@ -241,12 +241,44 @@ class Result:
         return f"<{' '.join(self.argv)} rc={self.rc}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
 
 
+def make_ca(directory, name="ca", cn="canfleet test CA"):
+    """A test PKI made with the stock openssl command in directory: a root CA (NAME.crt, the keyring)
+    and a code-signing leaf under it (NAME-sign.crt/.key). EC P-256 keys, so that it takes ~50 ms.
+    Returns {"keyring", "cert", "key"}."""
+    ca_key, ca_crt = os.path.join(directory, f"{name}.key"), os.path.join(directory, f"{name}.crt")
+    key, csr, crt = (os.path.join(directory, f"{name}-sign.{x}") for x in ("key", "csr", "crt"))
+    ext = os.path.join(directory, f"{name}-ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[codesign]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+                "extendedKeyUsage = codeSigning\n")
+    steps = [
+        ["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", ca_key, "-out", ca_crt, "-subj", f"/CN={cn}", "-days", "30",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-out", csr, "-subj", f"/CN={cn} release key"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-set_serial", "2",
+         "-days", "30", "-sha256", "-extfile", ext, "-extensions", "codesign", "-out", crt],
+    ]
+    for argv in steps:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=scaled(60))
+        check(p.returncode == 0, f"{' '.join(argv)} failed: {p.stderr.decode(errors='replace')}")
+    for path in (ca_crt, crt, key):
+        os.chmod(path, 0o644)  # canfleetctl also runs as uid 65534 in some tests
+    return {"keyring": ca_crt, "cert": crt, "key": key}
+
+
 class Fleet:
-    def __init__(self, name, wrapper=None, ctl_wrapper=None, timeout_scale=None):
+    def __init__(self, name, wrapper=None, ctl_wrapper=None, timeout_scale=None, signed=True):
         """wrapper/ctl_wrapper: argv prefixes for canfleetd/canfleetctl (None: from the environment);
-        timeout_scale: None for CANFLEET_TEST_TIMEOUT_SCALE, else DEFAULT_WRAPPED_SCALE when wrapped."""
+        timeout_scale: None for CANFLEET_TEST_TIMEOUT_SCALE, else DEFAULT_WRAPPED_SCALE when wrapped;
+        signed: pack() makes signed bundles (.cfb) with a test CA made in the fleet's directory and the
+        configuration names its keyring; False: plain images and "allow_unsigned": true."""
         global TIMEOUT_SCALE
         self.name = name
+        self.signed = signed
+        self.ca = None          # make_ca()'s paths, once a bundle was made
+        self.images = {}        # bundle path -> the image it carries
         self.dir = tempfile.mkdtemp(prefix=f"canfleet-it-{name}-")
         # uid 65534 must reach the bus socket and read images
         os.chmod(self.dir, 0o755)
@@ -377,7 +409,30 @@ class Fleet:
                      "--release", str(release), "-o", img, bus=False)
         check(r.rc == 0 and os.path.exists(img), f"image pack failed: {r}")
         os.chmod(img, 0o644)
-        return img
+        if not self.signed:
+            return img
+        return self.bundle(img)
+
+    def trust(self):
+        """The fleet's test CA (made on first use): {"keyring", "cert", "key"}."""
+        if self.ca is None:
+            self.ca = make_ca(self.dir)
+        return self.ca
+
+    def bundle(self, img, cert=None, key=None, out=None):
+        """A signed bundle of image img (canfleetctl bundle create), by default with the fleet's CA."""
+        ca = self.trust()
+        out = out or os.path.splitext(img)[0] + ".cfb"
+        r = self.ctl("bundle", "create", img, "--cert", cert or ca["cert"], "--key", key or ca["key"], "-o", out,
+                     bus=False)
+        check(r.rc == 0 and os.path.exists(out), f"bundle create failed: {r}")
+        os.chmod(out, 0o644)
+        self.images[out] = img
+        return out
+
+    def image(self, path):
+        """The plain area image of what pack() returned (itself when it is one)."""
+        return self.images.get(path, path)
 
     # --- the simulator ---------------------------------------------------------------------
     def start_sim(self, buses, nodes, extra=(), install=None, name=None, timeout=20):
@@ -389,7 +444,7 @@ class Fleet:
             argv += ["--bus", f"slcan:{self.pty(b)}"]
         argv += ["--nodes", str(nodes), "--state", self.sim_state, "--fleet-key", self.key_path]
         if install:
-            argv += ["--install", install]
+            argv += ["--install", self.image(install)]
         rfd, wfd = os.pipe()
         argv += ["--ready-fd", str(wfd)] + list(extra)
         try:
@@ -434,6 +489,10 @@ class Fleet:
             "buses": [{"name": b, "transport": f"slcan:{self.pty(b)}", "bitrate": 500000, "nodes": stations}
                       for b in buses],
         }
+        if self.signed:
+            conf["keyring"] = self.trust()["keyring"]
+        else:
+            conf["allow_unsigned"] = True
         conf.update(top)
         with open(self.config_path, "w") as f:
             json.dump(conf, f, indent=2)
@@ -484,12 +543,12 @@ class Fleet:
     def nodes(self):
         r = self.ctl("nodes", "--json")
         check(r.rc == 0, f"nodes --json failed: {r}")
-        return {n["node"]: n for n in r.json()}
+        return {n["node"]: n for n in r.json()["nodes"]}
 
     def jobs(self):
         r = self.ctl("jobs", "--json")
         check(r.rc == 0, f"jobs --json failed: {r}")
-        return r.json()
+        return r.json()["jobs"]
 
     def job(self, job_id):
         for j in self.jobs():

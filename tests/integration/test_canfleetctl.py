@@ -8,9 +8,9 @@ import harness
 from harness import check
 
 BUSES = ["bus0", "bus1"]
-NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "release", "hardware_id", "uid",
+NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "release", "hw_id", "uid",
                "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us"}
-JOB_FIELDS = {"id", "path", "state", "image", "created_us", "finished_us", "bytes_done", "bytes_total", "nodes"}
+JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}
 
 
@@ -24,13 +24,16 @@ def canfleetctl(f):
             r = ctl(*args)
             check(r.rc == 3, f"{what}: canfleetctl {' '.join(args)} should exit 3: {r}")
             check("systemctl status canfleetd" in r.err, f"{what}: no hint how to check: {r}")
-            check(r.out == "", f"{what}: printed on stdout: {r}")
+            if "--json" in args:
+                check(r.json()["error"]["kind"] == "unreachable", f"{what}: no JSON error on stdout: {r}")
+            else:
+                check(r.out == "", f"{what}: printed on stdout: {r}")
 
     # usage errors: exit 2, before any D-Bus traffic matters
     img_missing = os.path.join(f.dir, "missing.img")
     for args in (["update"], ["update", "x.img"], ["update", "x.img", "--all", "--node", "bus0:1"],
                  ["update", "x.img", "--node", "bus0"], ["update", img_missing, "--all"], ["nodes", "extra"],
-                 ["nodes", "--bogus"], ["scan"], ["watch"], ["watch", "zero"], ["watch", "0"], ["cancel", "-1"],
+                 ["nodes", "--bogus"], ["scan"], ["watch", "zero"], ["watch", "0"], ["cancel", "-1"],
                  ["jobs", "--no-wait"], ["status", "--force"]):
         r = ctl(*args)
         check(r.rc == 2, f"canfleetctl {' '.join(args)} should be a usage error (2): {r}")
@@ -47,7 +50,7 @@ def canfleetctl(f):
     r = ctl("status", "--json")
     check(r.rc == 0, f"status --json: {r}")
     st = r.json()
-    check(st["version"] and [b["name"] for b in st["buses"]] == BUSES, f"status --json: {st}")
+    check(st["schema"] == 1 and st["version"] and [b["name"] for b in st["buses"]] == BUSES, f"status --json: {st}")
     for b in st["buses"]:
         check(set(b) == {"name", "transport", "link", "bitrate"} and b["bitrate"] == 500000, f"bus {b}")
         check(b["transport"] == f"slcan:{f.pty(b['name'])}", f"bus transport {b}")
@@ -62,13 +65,13 @@ def canfleetctl(f):
     check(sc["bus"] == "bus1" and [n["node"] for n in sc["nodes"]] == ["bus1:1", "bus1:2"], f"scan --json {sc}")
     r = ctl("nodes", "--json")
     check(r.rc == 0, f"nodes --json: {r}")
-    nodes = r.json()
+    nodes = r.json()["nodes"]
     check([n["node"] for n in nodes] == harness.all_nodes(BUSES, 2), f"nodes --json order: {nodes}")
     for n in nodes:
         check(set(n) == NODE_FIELDS, f"node fields {sorted(n)}")
     scanned = {n["node"]: n for n in nodes if n["bus"] == "bus1"}
     for n in scanned.values():
-        check(n["version"] == "1.0.0" and n["hardware_id"] == 1 and len(n["uid"]) >= 12, f"scanned node {n}")
+        check(n["version"] == "1.0.0" and n["hw_id"] == 1 and len(n["uid"]) >= 12, f"scanned node {n}")
         check(n["cro_id"] == 0x680 + n["station"] and n["dto_id"] == 0x6C0 + n["station"], f"ids {n}")
     r = ctl("nodes")
     check(r.rc == 0 and r.out.splitlines()[0].split()[:3] == ["NODE", "STATE", "MODE"], f"nodes: {r}")
@@ -100,10 +103,10 @@ def canfleetctl(f):
 
     r = ctl("jobs", "--json")
     check(r.rc == 0, f"jobs --json: {r}")
-    jobs = r.json()
-    check(len(jobs) == 1 and set(jobs[0]) == JOB_FIELDS, f"jobs --json: {jobs}")
+    jobs = r.json()["jobs"]
+    check(len(jobs) == 1 and set(jobs[0]) | {"schema"} == JOB_FIELDS, f"jobs --json: {jobs}")
     job = jobs[0]
-    check(set(job["image"]) == {"version", "hardware_id", "release", "sha256"} and job["image"]["version"] == "2.0.0"
+    check(set(job["image"]) == {"version", "hw_id", "release", "sha256"} and job["image"]["version"] == "2.0.0"
           and job["image"]["release"] == 2 and len(job["image"]["sha256"]) == 64, f"job image {job['image']}")
     check(job["finished_us"] >= job["created_us"] > 0, f"job times {job}")
     for n in job["nodes"]:
@@ -132,7 +135,7 @@ def canfleetctl(f):
     r = ctl("update", img3, "--node", "bus1:1", "--no-wait", "--json")
     check(r.rc == 0, f"update --no-wait --json: {r}")
     started = r.json()
-    check(set(started) == {"id", "path"} and started["path"].endswith(f"/job/{started['id']}"), f"{started}")
+    check(set(started) == {"schema", "id", "path"} and started["path"].endswith(f"/job/{started['id']}"), f"{started}")
     r = ctl("watch", started["id"], "--json")
     check(r.rc == 0 and r.json()["id"] == started["id"] and r.json()["state"] == "done", f"watch: {r}")
 

@@ -29,7 +29,7 @@ def damaged_state(f):
     img2 = f.pack("2.0.0", release=2, seed=2)
     f.start_sim(BUSES, 3, install=img1)
     f.write_config(BUSES, 3)
-    with open(img2, "rb") as fh:
+    with open(f.image(img2), "rb") as fh:
         data = fh.read()
     sha = hashlib.sha256(data).hexdigest()
     images = os.path.join(f.cache_dir, "images")

@@ -18,7 +18,7 @@ CRC_AT = 0x3FFFC
 SHA_AT = TRAILER + 28
 LEN_AT = TRAILER + 16
 # area B in a simulated node's flash file: a header page (firmware/host/sim-flash.h), then the flash
-# from 0x08000000, B at 0x08020000 (DESIGN.md §2); the header says its own size at offset 8
+# from 0x08000000, B at 0x08020000 (docs/design.md §2); the header says its own size at offset 8
 B_IN_FLASH = 0x20000
 INVALID = "io.canfleet.Gateway1.Error.InvalidImage"
 
@@ -93,4 +93,5 @@ def image_checks(f):
 
 
 if __name__ == "__main__":
-    sys.exit(harness.main(image_checks))
+    # plain images and "allow_unsigned": true: the full image check of unsigned images stays tested
+    sys.exit(harness.main(image_checks, signed=False))

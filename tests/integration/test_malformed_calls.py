@@ -51,8 +51,12 @@ def malformed_calls(f):
     refused("unknown option", start_update(img2, [], {"all": ("b", True), "colour": ("s", "red")}), [invalid],
             ["colour"])
     refused("not an image", start_update(junk, [], {"all": ("b", True)}), ["io.canfleet.Gateway1.Error.InvalidImage"])
-    refused("empty file", start_update("/dev/null", [], {"all": ("b", True)}),
-            ["io.canfleet.Gateway1.Error.InvalidImage"])
+    empty = os.path.join(f.dir, "empty.img")
+    open(empty, "wb").close()
+    refused("empty file", start_update(empty, [], {"all": ("b", True)}), ["io.canfleet.Gateway1.Error.InvalidImage"])
+    # a device is never read (/dev/zero would never end, a tty would block): refused by its kind
+    refused("a character device", start_update("/dev/null", [], {"all": ("b", True)}), [invalid], ["device"])
+    refused("a directory", start_update(f.dir, [], {"all": ("b", True)}), [invalid], ["directory"])
     refused("wrong signature", conn.call(DEST, MANAGER, MANAGER_IFACE, "StartUpdate", "sas", ["x", ["bus0:1"]]))
     refused("fd index out of range",
             conn.call(DEST, MANAGER, MANAGER_IFACE, "StartUpdate", "hasa{sv}", [3, ["bus0:1"], {}]))

@@ -12,7 +12,8 @@ def silent_node(f):
     # one simulator per bus, so that only bus0's station 3 is silent
     f.start_sim(["bus0"], 4, extra=["--silent", "3"], install=img1)
     f.start_sim(["bus1"], 4, install=img1)
-    f.write_config(["bus0", "bus1"], 4)
+    # a node that stops answering is looked for node_lost_timeout_s (default 30) before it fails
+    f.write_config(["bus0", "bus1"], 4, node_lost_timeout_s=3)
     f.start_daemon()
 
     img2 = f.pack("2.0.0", release=2, seed=2)
@@ -31,7 +32,8 @@ def silent_node(f):
         check(steps[n]["step"] == "done", f"{n}: {steps[n]}")
 
     nodes = f.nodes()
-    check(nodes["bus0:3"]["state"] in ("failed", "offline"), f"bus0:3 state {nodes['bus0:3']}")
+    check(nodes["bus0:3"]["state"] == "offline", f"bus0:3 state {nodes['bus0:3']}")
+    check("no answer since, for 3 s (offline)" in steps["bus0:3"]["error"], f"bus0:3's reason: {steps['bus0:3']}")
     check(nodes["bus0:3"]["last_error"], f"bus0:3 has no last_error: {nodes['bus0:3']}")
     expect = {n: "2.0.0" for n in others}
     harness.assert_versions(f, expect)

@@ -21,7 +21,7 @@ STEPS = ["queued", "connecting", "unlocking", "erasing", "programming", "verifyi
 def state_scale(f):
     f.start_bus()
     img = f.pack("2.0.0", release=2, seed=2)
-    with open(img, "rb") as fh:
+    with open(f.image(img), "rb") as fh:
         data = fh.read()
     sha = hashlib.sha256(data).hexdigest()
     os.makedirs(os.path.join(f.cache_dir, "images"))

@@ -31,7 +31,7 @@ def update_all(f):
     check(job["image"]["version"] == "2.0.0", f"job image {job['image']}")
     check(sorted(n["node"] for n in job["nodes"]) == harness.all_nodes(BUSES, 4), f"job nodes {job['nodes']}")
     for n in job["nodes"]:
-        check(n["step"] == "done" and n["error"] == "", f"node {n}")
+        check(n["step"] == "done" and n["error"] is None, f"node {n}")
         check(n["bytes_total"] > 0 and n["bytes_done"] == n["bytes_total"], f"bytes of {n}")
 
     harness.assert_versions(f, {n: "2.0.0" for n in harness.all_nodes(BUSES, 4)})

@@ -146,7 +146,7 @@ def valgrind(f):
     check(r.rc == 4, f"watch of the cancelled job should exit 4: {r}")
     r = f.ctl("scan", "bus1", "--json")
     check(r.rc == 0 and len(r.json()["nodes"]) == N, f"scan bus1 after the cancel: {r}")
-    r = f.ctl("image", "inspect", "--json", img3, bus=False)
+    r = f.ctl("image", "inspect", "--json", f.image(img3), bus=False)
     check(r.rc == 0 and r.json().get("version") == "3.0.0", f"image inspect: {r}")
     r = f.ctl("update", img2)
     check(r.rc == 2, f"update with neither --all nor --node should be a usage error: {r}")
@@ -156,7 +156,7 @@ def valgrind(f):
     done, cancelled = jobs[cancel_id - 1], jobs[cancel_id]
     check(done["state"] == "done" and done["image"]["version"] == "2.0.0", f"first job: {done}")
     for n in done["nodes"]:
-        check(n["step"] == "done" and n["error"] == "" and n["bytes_done"] == n["bytes_total"] > 0, f"{n}")
+        check(n["step"] == "done" and n["error"] is None and n["bytes_done"] == n["bytes_total"] > 0, f"{n}")
     check(cancelled["state"] == "cancelled", f"second job: {cancelled}")
     for n in cancelled["nodes"]:
         check(n["bytes_done"] < n["bytes_total"], f"{n['node']} of the cancelled job was completely sent: {n}")

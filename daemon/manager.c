@@ -752,7 +752,7 @@ static int check_rollback(Node *const *set, size_t n_set, const struct cf_image_
         return -ERANGE;
 }
 
-/* The checks of an update, in DESIGN.md §6's order, on the daemon's own copy of data: trust, the full
+/* The checks of an update, in docs/design.md §6's order, on the daemon's own copy of data: trust, the full
  * image check, hardware id, anti-rollback. *ret_set gets the nodes to update (with all: the exported
  * nodes that are not known to be other hardware; candidates: only those, all == false: nodes). */
 static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,

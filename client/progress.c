@@ -214,8 +214,8 @@ static void print_header(struct cf_progress *p, const struct cf_job_info *job)
                 return;
         if (!job->image_version || !job->image_version[0]) {
                 /* a URL update: canfleetd downloads and verifies the bundle first */
-                fprintf(p->out, "job %u: updating %zu node%s: downloading the bundle\n", job->id, job->n_nodes,
-                        job->n_nodes == 1 ? "" : "s");
+                fprintf(p->out, "job %u: updating %zu node%s: downloading the bundle\n", job->id,
+                        job->n_nodes, job->n_nodes == 1 ? "" : "s");
                 p->header_done = true;
                 return;
         }

@@ -342,7 +342,8 @@ static void trim(const char *dir)
                 size_t old = 0;
                 for (size_t i = 1; i < n; i++)
                         if (items[i].t.tv_sec < items[old].t.tv_sec ||
-                            (items[i].t.tv_sec == items[old].t.tv_sec && items[i].t.tv_nsec < items[old].t.tv_nsec))
+                            (items[i].t.tv_sec == items[old].t.tv_sec &&
+                             items[i].t.tv_nsec < items[old].t.tv_nsec))
                                 old = i;
                 (void) unlinkat(dirfd(d), items[old].name, 0);
                 items[old] = it;
@@ -351,7 +352,8 @@ static void trim(const char *dir)
                 size_t old = 0;
                 for (size_t i = 1; i < n; i++)
                         if (items[i].t.tv_sec < items[old].t.tv_sec ||
-                            (items[i].t.tv_sec == items[old].t.tv_sec && items[i].t.tv_nsec < items[old].t.tv_nsec))
+                            (items[i].t.tv_sec == items[old].t.tv_sec &&
+                             items[i].t.tv_nsec < items[old].t.tv_nsec))
                                 old = i;
                 (void) unlinkat(dirfd(d), items[old].name, 0);
                 items[old] = items[--n];

@@ -1,4 +1,5 @@
-/* Downloads of bundles (or any artifact) through the fetcher, with a bounded on-disk cache revalidated by ETag. */
+/* Downloads of bundles (or any artifact) through the fetcher, with a bounded on-disk cache revalidated by
+ * ETag. */
 #pragma once
 
 #include <stdbool.h>

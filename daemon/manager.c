@@ -1016,8 +1016,8 @@ static void url_job_progress(BundleGet *g, uint64_t done, uint64_t total, void *
         progress_later(j);
 }
 
-static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, bool cached, const char *etag,
-                         const char *why, void *userdata)
+static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, bool cached,
+                         const char *etag, const char *why, void *userdata)
 {
         Job *j = userdata;
         Manager *m = j->m;
@@ -1029,17 +1029,18 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                 _cleanup_(freep) char *reason = NULL;
                 if (asprintf(&reason, "download failed: %s", why) < 0)
                         reason = NULL;
-                log_internal(LOG_WARNING, 0, NULL, NULL, j->id, "job %u: download of %s failed after %" PRIu64 " ms: %s",
-                             j->id, j->url, ms, why);
+                log_internal(LOG_WARNING, 0, NULL, NULL, j->id,
+                             "job %u: download of %s failed after %" PRIu64 " ms: %s", j->id, j->url, ms,
+                             why);
                 download_end(j, STEP_FAILED, reason ? reason : "download failed");
                 return;
         }
         if (cached)
-                log_internal(LOG_INFO, 0, NULL, NULL, j->id, "job %u: %s not modified: the cached bundle is used",
-                             j->id, j->url);
+                log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                             "job %u: %s not modified: the cached bundle is used", j->id, j->url);
         else
-                log_internal(LOG_INFO, 0, NULL, NULL, j->id, "job %u: downloaded %s: %zu bytes in %" PRIu64 " ms",
-                             j->id, j->url, size, ms);
+                log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                             "job %u: downloaded %s: %zu bytes in %" PRIu64 " ms", j->id, j->url, size, ms);
         j->dl_done = size;
         j->dl_total = size;
 
@@ -1056,8 +1057,8 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                 if (j->nodes[i].node)
                         cand[n_cand++] = j->nodes[i].node;
         if (r >= 0)
-                r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand, n_cand,
-                                 &t, &info, &set, &n_set, &error);
+                r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand,
+                                 n_cand, &t, &info, &set, &n_set, &error);
         if (r >= 0)
                 r = job_take_image(j, t.image, &error);
         if (r < 0) {
@@ -1070,7 +1071,9 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
         if (!cached) {
                 int k = bundle_cache_keep(m->conf->cache_dir, j->url, etag, data, size);
                 if (k < 0)
-                        log_warning_errno(k, "job %u: cannot keep the bundle in %s/bundles: %m (a later job downloads it again)",
+                        log_warning_errno(k,
+                                          "job %u: cannot keep the bundle in %s/bundles: %m (a later job "
+                                          "downloads it again)",
                                           j->id, m->conf->cache_dir);
         }
 
@@ -1107,9 +1110,11 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
         r = job_snapshot(j);
         if (r < 0)
                 job_save_failed(j, r); /* the save timer retries; new steps wait for it */
-        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Progress", NULL);
+        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Progress",
+                        NULL);
         log_internal(LOG_INFO, 0, NULL, NULL, j->id,
-                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64 " bytes to send per node), %s%s",
+                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
+                     " bytes to send per node), %s%s",
                      j->id, j->n_nodes, j->version, j->info.release, j->plan_bytes,
                      t.bundle ? "bundle signed by " : "unsigned image (allow_unsigned)", t.signer);
         manager_schedule(m);
@@ -1275,8 +1280,8 @@ static int resume_jobs(Manager *m)
                  * was accepted; the cache is the daemon's own, as the state directory is, so the resumed
                  * job does not verify a signature again (a key removed from the keyring since does not
                  * strand nodes half way). Its bytes are still checked against their name and in full. */
-                int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE,
-                                                            &img, &size)
+                int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image,
+                                                            CF_IMAGE_AREA_SIZE, &img, &size)
                                       : -ENODATA;
                 const char *why = NULL;
                 if (k == -ENODATA)

@@ -74,7 +74,8 @@ static void test_index(void)
 {
         char *dir = make_tmp(), path[512], key[65], sha[65];
         const uint8_t data[] = "bundle bytes";
-        CU_ASSERT_EQUAL(bundle_cache_keep(dir, "https://u:secret@h.example/a.cfb", "\"abc\"", data, sizeof data), 0);
+        CU_ASSERT_EQUAL(
+            bundle_cache_keep(dir, "https://u:secret@h.example/a.cfb", "\"abc\"", data, sizeof data), 0);
         sha_hex("https://h.example/a.cfb", strlen("https://h.example/a.cfb"), key);
         sha_hex(data, sizeof data, sha);
         snprintf(path, sizeof path, "%s/bundles/url-%s", dir, key);
@@ -87,7 +88,8 @@ static void test_index(void)
         CU_ASSERT_EQUAL(access(path, R_OK), 0);
 
         /* the same URL again with a weak tag: the entry goes, the file stays */
-        CU_ASSERT_EQUAL(bundle_cache_keep(dir, "https://h.example/a.cfb", "W/\"abc\"", data, sizeof data), 0);
+        CU_ASSERT_EQUAL(bundle_cache_keep(dir, "https://h.example/a.cfb", "W/\"abc\"", data, sizeof data),
+                        0);
         snprintf(path, sizeof path, "%s/bundles/url-%s", dir, key);
         CU_ASSERT_EQUAL(access(path, F_OK), -1);
         CU_ASSERT_EQUAL(bundle_cache_keep(dir, "https://h.example/b.cfb", NULL, data, sizeof data), 0);

@@ -37,6 +37,9 @@
  *                                                   a loaded gateway (longer CCP time-outs still apply)
  *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-session
  *                                                   is probed before it fails as offline (1..3600)
+ *   "history": 100,                                 finished jobs kept, with their files (1..100000)
+ *   "start_timeout_s": 600,                         how long a job's node may wait for its bus (cannot
+ *                                                   be opened, link down) before it fails (1..86400)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
@@ -96,6 +99,8 @@ struct cf_conf {
         unsigned retries;
         uint32_t reply_timeout_ms;
         uint32_t node_lost_timeout_s;
+        unsigned history;         /* finished jobs kept (oldest pruned) */
+        uint32_t start_timeout_s; /* a node that cannot start (bus down) fails after this */
         struct cf_bus_conf *buses;
         size_t n_buses;
 };

@@ -131,7 +131,7 @@ static int method_scan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         CanBus *b = manager_find_bus(m, name);
         if (!b)
                 return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_BUS, "No bus \"%s\" is configured", name);
-        if (b->scan_reply || b->scanning)
+        if (b->scan_reply || (b->scanning && !b->startup_probe))
                 return sd_bus_error_setf(error, CF_ERROR_BUSY, "A scan of %s is already running", name);
         b->scan_reply = sd_bus_message_ref(msg);
         r = manager_scan(b);

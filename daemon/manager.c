@@ -1562,6 +1562,7 @@ static void scan_identified(Node *n, int r)
         }
         if (b->scan_pending && --b->scan_pending == 0) {
                 b->scanning = false;
+                b->startup_probe = false;
                 log_node(LOG_INFO, b->conf->name, NULL, 0, "%s: scan done", b->conf->name);
                 bus_scan_done(b);
                 manager_schedule(b->m);
@@ -1589,25 +1590,29 @@ static void start_probe(CanBus *b)
                 return;
         b->probed = true;
         b->scanning = true;
+        b->startup_probe = true;
         b->scan_pending = 1;
         for (size_t i = 0; i < b->n_nodes; i++)
                 if (b->nodes[i]->configured)
                         probe_node(b, b->nodes[i]);
         if (--b->scan_pending == 0) {
                 b->scanning = false;
+                b->startup_probe = false;
                 bus_scan_done(b);
         }
 }
 
 int manager_scan(CanBus *b)
 {
-        if (b->scanning)
+        /* A scan during the start-up probe joins it: the probes running count for it too. */
+        if (b->scanning && !b->startup_probe)
                 return -EBUSY;
         if (b->transport->state != CF_LINK_UP)
                 return -ENETDOWN;
         b->probed = true;
+        b->startup_probe = false;
         b->scanning = true;
-        b->scan_pending = 1; /* held until every probe is started */
+        b->scan_pending++; /* held until every probe is started */
         for (unsigned sa = b->conf->scan_first; sa <= b->conf->scan_last; sa++) {
                 Node *n = bus_find_station(b, (uint16_t) sa);
                 if (!n) {

@@ -44,6 +44,7 @@ struct CanBus {
         unsigned scan_pending;
         bool scanning;
         bool probed; /* the start-up probe of its configured nodes ran (it waits for the link) */
+        bool startup_probe; /* the scan running is that probe: a Scan call joins it */
 };
 
 struct Node {

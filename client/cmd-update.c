@@ -434,9 +434,12 @@ int cmd_cancel(int argc, char **argv)
         /* What each node runs now, as canfleetd last read it (nodes reset before the cancel finished
          * installing and were confirmed). */
         struct cf_node_info *runs = calloc(w.job.n_nodes ? w.job.n_nodes : 1, sizeof(*runs));
-        for (size_t i = 0; runs && i < w.job.n_nodes; i++)
-                if (w.job.nodes[i].path && strcmp(w.job.nodes[i].path, "/") != 0)
-                        (void) cf_node_get(bus, w.job.nodes[i].path, &runs[i]);
+        /* the follower's connection ended with its event loop: a new one for these reads */
+        _cf_cleanup_bus_ sd_bus *bus2 = NULL;
+        if (runs && cf_bus_connect(&bus2) == CF_EXIT_OK)
+                for (size_t i = 0; i < w.job.n_nodes; i++)
+                        if (w.job.nodes[i].path && strcmp(w.job.nodes[i].path, "/") != 0)
+                                (void) cf_node_get(bus2, w.job.nodes[i].path, &runs[i]);
         if (!w.job.state || strcmp(w.job.state, "cancelled") != 0) {
                 r = cf_error(CF_EXIT_FAILED, "failed", "job %u ended %s before it could be cancelled",
                              w.job.id, w.job.state ? w.job.state : "?");

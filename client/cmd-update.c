@@ -34,7 +34,9 @@ static void help_update(void)
             "tenth of the job. Ctrl-C stops following, not the job: it prints how to watch\n"
             "or cancel it and exits with 130. Needs root or group canfleet.\n"
             "\n"
-            "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
+            "  --all            every configured node of the image's hardware id (canfleetd\n"
+            "                   decides from what it knows, also after a restart); the nodes\n"
+            "                   left out are printed with the reason\n" CF_SELECT_HELP
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        print the nodes it would update and every check canfleetctl\n"
             "                   can make (image, hardware id, anti-rollback, up to date,\n"

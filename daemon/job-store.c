@@ -22,6 +22,11 @@ void job_record_done(struct job_record *r)
         free(r->nodes);
         r->nodes = NULL;
         r->n_nodes = 0;
+        for (size_t i = 0; r->skipped && i < 2 * r->n_skipped; i++)
+                free(r->skipped[i]);
+        free(r->skipped);
+        r->skipped = NULL;
+        r->n_skipped = 0;
 }
 
 static int mkdir_p(const char *path)
@@ -125,6 +130,18 @@ static json_object *record_to_json(const struct job_record *r)
         json_object_object_add(o, "hw_id", json_object_new_int(r->hw_id));
         json_object_object_add(o, "release", json_object_new_int64(r->release));
         json_object_object_add(o, "started", json_object_new_int64((int64_t) r->started));
+        if (r->n_skipped) {
+                json_object *sk = json_object_new_array();
+                for (size_t i = 0; sk && i < r->n_skipped; i++) {
+                        json_object *pair = json_object_new_array();
+                        if (!pair)
+                                break;
+                        json_object_array_add(pair, json_object_new_string(r->skipped[2 * i]));
+                        json_object_array_add(pair, json_object_new_string(r->skipped[2 * i + 1]));
+                        json_object_array_add(sk, pair);
+                }
+                json_object_object_add(o, "skipped", sk);
+        }
         for (size_t i = 0; i < r->n_nodes; i++) {
                 const struct job_record_node *n = &r->nodes[i];
                 json_object *x = json_object_new_object();
@@ -315,6 +332,26 @@ static int record_from_json(json_object *o, struct job_record *r)
         }
         if (json_object_object_get_ex(o, "started", &sq) && get_u64(o, "started", &r->started) < 0)
                 return -EBADMSG;
+        if (json_object_object_get_ex(o, "skipped", &sq)) {
+                if (!json_object_is_type(sq, json_type_array))
+                        return -EBADMSG;
+                size_t k = json_object_array_length(sq);
+                r->skipped = calloc(2 * k + 1, sizeof *r->skipped);
+                if (!r->skipped)
+                        return -ENOMEM;
+                for (size_t i = 0; i < k; i++) {
+                        json_object *pair = json_object_array_get_idx(sq, i);
+                        if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
+                            !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
+                            !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string))
+                                return -EBADMSG;
+                        r->n_skipped = i + 1;
+                        r->skipped[2 * i] = strdup(json_object_get_string(json_object_array_get_idx(pair, 0)));
+                        r->skipped[2 * i + 1] = strdup(json_object_get_string(json_object_array_get_idx(pair, 1)));
+                        if (!r->skipped[2 * i] || !r->skipped[2 * i + 1])
+                                return -ENOMEM;
+                }
+        }
         if (!json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array))
                 return -EBADMSG;
         size_t n = json_object_array_length(nodes);

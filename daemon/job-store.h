@@ -14,6 +14,7 @@
  *   {"id": 3, "state": "running", "created": µs, "finished": 0, "force": false, "cancel": false,
  *    "image": "<sha256 of the whole area image, hex>", "seq": 17, "version": "1.2.0",
  *    "payload_sha": "<hex>", "hw_id": 1031, "release": 5, "started": µs,
+ *    "skipped": [["bus1:1", "hw 0x0001"], …],
  *    "nodes": [{"bus": "bus0", "station": 3, "step": "programming", "error": "",
  *               "bytes_done": 0, "bytes_total": 41000}, …]}
  * (files of older versions have no "seq": 0.)
@@ -57,6 +58,9 @@ struct job_record {
         uint16_t hw_id;
         uint32_t release;
         uint64_t started;
+        /* update --all: the configured nodes left out, pairs (node, reason); may be NULL */
+        char **skipped;
+        size_t n_skipped;
         struct job_record_node *nodes;
         size_t n_nodes;
 };

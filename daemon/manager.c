@@ -521,6 +521,8 @@ static int job_snapshot(Job *j)
         r.hw_id = j->info.hw_id;
         r.release = j->info.release;
         r.started = j->started;
+        r.skipped = j->skipped; /* borrowed: not freed here */
+        r.n_skipped = j->n_skipped;
         r.nodes = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *r.nodes);
         if (!r.nodes)
                 return -ENOMEM;
@@ -1130,7 +1132,7 @@ static void job_fail_entry(FlashJob *f, const char *why)
 
 /* A job that had finished before this start: listed (jobs, node history) from its file, without its
  * image (the cache dropped it). */
-static void history_job(Manager *m, const struct job_record *rec, enum job_state state)
+static void history_job(Manager *m, struct job_record *rec, enum job_state state)
 {
         Job *j;
         if (job_new(m, rec->id, &j) < 0)
@@ -1148,6 +1150,10 @@ static void history_job(Manager *m, const struct job_record *rec, enum job_state
         memcpy(j->payload_sha, rec->payload_sha, sizeof j->payload_sha);
         j->info.hw_id = rec->hw_id;
         j->info.release = rec->release;
+        j->skipped = rec->skipped; /* taken over */
+        j->n_skipped = rec->n_skipped;
+        rec->skipped = NULL;
+        rec->n_skipped = 0;
         j->nodes = calloc(rec->n_nodes ? rec->n_nodes : 1, sizeof *j->nodes);
         if (!j->nodes) {
                 job_free(j);
@@ -1209,6 +1215,10 @@ static int resume_jobs(Manager *m)
                 if (job_new(m, rec->id, &j) < 0)
                         continue;
                 j->started = rec->started;
+                j->skipped = rec->skipped; /* taken over */
+                j->n_skipped = rec->n_skipped;
+                rec->skipped = NULL;
+                rec->n_skipped = 0;
                 j->created = rec->created;
                 j->force = rec->force;
                 j->cancel = rec->cancel;

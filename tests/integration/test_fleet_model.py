@@ -6,7 +6,8 @@
 #  - a failed update leaves a healthy node "online", its result is LastUpdateResult;
 #  - a restart keeps the node inventory (last seen, last update) and the finished jobs (history),
 #    listed by nodes/jobs/node before any scan;
-#  - a node already on the image is reported up to date, not transferred.
+#  - a node already on the image is reported up to date, not transferred;
+#  - finished jobs are kept up to "history", the oldest pruned with its files.
 import os
 import signal
 import sys
@@ -49,7 +50,7 @@ def fleet_model(f):
         fh.write("ff" * 32 + "\n")
     f.start_sim(["bus1"], 2, extra=["--hw-id", "0x0001", "--silent", "2", "--fleet-key", other_key], install=b1,
                 name="sim-b")
-    f.write_config(["bus0", "bus1"], 2)
+    f.write_config(["bus0", "bus1"], 2, history=3)
     f.start_daemon()
     probed(f)
 
@@ -83,6 +84,7 @@ def fleet_model(f):
     check([(j["id"], j["state"]) for j in jobs] == [(1, "done"), (2, "failed")], f"jobs after a restart: {jobs}")
     check(jobs[0]["image"]["version"] == "2.0.0" and jobs[0]["finished_us"] and jobs[0]["started_us"],
           f"job 1 after a restart: {jobs[0]}")
+    check(jobs[0]["skipped"] == job1["skipped"], f"job 1's skipped nodes after a restart: {jobs[0]['skipped']}")
     r = f.ctl("jobs")
     check(r.rc == 0 and "done" in r.out and "failed" in r.out, f"jobs: {r}")
     r = f.ctl("node", "bus0:1")
@@ -101,6 +103,9 @@ def fleet_model(f):
     check(r.rc == 0, f"update --all again: {r}")
     for n in r.json()["nodes"]:
         check(n["step"] == "up-to-date" and n["bytes_done"] == 0, f"{n['node']} already on the image: {n}")
+    # history 3: the fourth finished job pruned the oldest, its files too
+    check([j["id"] for j in f.jobs()] == [2, 3, 4], f"jobs kept with history 3: {[j['id'] for j in f.jobs()]}")
+    check(not os.path.exists(os.path.join(f.state_dir, "jobs", "1.json")), "job 1's file is still there")
     harness.assert_versions(f, {"bus0:1": "2.1.0", "bus0:2": "2.1.0", "bus1:1": "1.0.0"})
 
 

@@ -259,6 +259,10 @@ static void finish_node(FlashJob *f, enum flash_step s)
         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
         clear_lost(f);
         f->step = s;
+        if (s == STEP_DONE || s == STEP_UP_TO_DATE) {
+                free(f->error); /* a wait's reason, over now */
+                f->error = NULL;
+        }
         if (n && s != STEP_CANCELLED) {
                 /* A cancelled node's last update is the one before: nothing was installed. */
                 snprintf(n->last_result, sizeof n->last_result, "%s", flash_step_str(s));
@@ -1021,6 +1025,12 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
         if (f->deadline == 0) {
                 f->deadline = now + (uint64_t) m->conf->reboot_timeout_ms * 1000u;
                 f->backoff = first_us ? first_us : REBOOT_FIRST_US;
+                /* Every wait has a reason: the progress says what this one is. */
+                char why[128];
+                snprintf(why, sizeof why, "waiting for %s to come back from its reset and install (up to %u s)",
+                         f->ref, (unsigned) (m->conf->reboot_timeout_ms / 1000u));
+                free(f->error);
+                f->error = strdup(why);
         } else {
                 f->backoff = f->backoff * 3 / 2;
                 if (f->backoff > REBOOT_BACKOFF_US)

@@ -379,6 +379,19 @@ static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
         /* Behind a lost adapter the nodes may have lost power and their CCP session: a node not yet
          * reset starts again from CONNECT (CLEAR_MEMORY makes C clean); one past DISCONNECT is
          * being waited for anyway. */
+        /* The nodes in a session say why they stopped: "waiting for bus0: adapter … lost: …". */
+        char why[224];
+        snprintf(why, sizeof why, "waiting for %s: %s", b->conf->name, up ? "" : manager_bus_error(b));
+        for (size_t i = 0; i < b->n_nodes; i++) {
+                FlashJob *f = b->nodes[i]->flash;
+                if (!f || !f->slot || f->step < STEP_CONNECTING || f->step >= STEP_REBOOTING)
+                        continue;
+                if (!up || (f->error && strncmp(f->error, why, strlen(why)) == 0)) {
+                        free(f->error);
+                        f->error = up ? NULL : strdup(why);
+                        manager_flash_changed(f, false, false);
+                }
+        }
         for (size_t i = 0; up && i < b->n_nodes; i++) {
                 FlashJob *f = b->nodes[i]->flash;
                 if (f && f->slot && f->step >= STEP_CONNECTING && f->step < STEP_REBOOTING)

@@ -204,7 +204,9 @@ void manager_node_changed(Node *n)
         struct inv_node x;
         node_to_inv(n, &x);
         int r = inventory_append(m->conf->state_dir, &m->inv_fd, ++m->inv_seq, &x);
-        if (r >= 0 && ++m->inv_records > 4u * 64u + 1024u) {
+        /* Folded into a new snapshot (O(nodes)) once the log holds a few records per node: each
+         * record pays O(1) for it. */
+        if (r >= 0 && ++m->inv_records > 1024u) {
                 size_t cnt = 0;
                 for (size_t i = 0; i < m->n_buses; i++)
                         cnt += m->buses[i].n_nodes;
@@ -1609,7 +1611,8 @@ static void probe_node(CanBus *b, Node *n)
  * start on it once it is done, a Scan call meanwhile is refused as busy. */
 static void start_probe(CanBus *b)
 {
-        if (b->probed || b->scanning || b->transport->state != CF_LINK_UP)
+        /* Not before manager_start(): a link that comes up while the buses are set up has no nodes yet. */
+        if (!b->m->started || b->probed || b->scanning || b->transport->state != CF_LINK_UP)
                 return;
         b->probed = true;
         b->scanning = true;
@@ -1760,6 +1763,7 @@ int manager_start(Manager *m)
                         return log_error_errno(r, "Failed to set up the watchdog timer: %m");
         }
         inventory_restore(m);
+        m->started = true;
         r = resume_jobs(m);
         if (r < 0)
                 return r;

@@ -182,6 +182,7 @@ struct Manager {
         uint64_t inv_seq;
         size_t inv_records;
         bool notify;
+        bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];
         /* hook for tests: called when a job leaves "running" */
         void (*job_finished)(Manager *m, Job *j, void *userdata);

@@ -203,7 +203,9 @@ void manager_node_changed(Node *n)
                 return;
         struct inv_node x;
         node_to_inv(n, &x);
-        int r = inventory_append(m->conf->state_dir, &m->inv_fd, ++m->inv_seq, &x);
+        ++m->inv_seq;
+        /* After a failure only a whole snapshot goes on (the log may end in a torn record). */
+        int r = m->inv_failed ? -EIO : inventory_append(m->conf->state_dir, &m->inv_fd, m->inv_seq, &x);
         /* Folded into a new snapshot (O(nodes)) once the log holds a few records per node: each
          * record pays O(1) for it. */
         if (r >= 0 && ++m->inv_records > 1024u) {
@@ -215,13 +217,20 @@ void manager_node_changed(Node *n)
         }
         if (r < 0) {
                 /* The inventory is what the daemon knew: a lost record is learnt again by the next probe,
-                 * so this does not stop anything. A new snapshot is tried at the next change. */
-                log_warning_errno(r, "%s: cannot save the node inventory: %m", m->conf->state_dir);
+                 * so this does not stop anything. A whole snapshot is tried now and at each change
+                 * (the log may end in a torn record); said once until one succeeds. */
                 if (m->inv_fd >= 0) {
                         close(m->inv_fd);
                         m->inv_fd = -1;
                 }
-                (void) inventory_snapshot(m);
+                r = inventory_snapshot(m);
+                if (r < 0 && !m->inv_failed)
+                        log_warning_errno(r, "%s: cannot save the node inventory: %m; what canfleetd "
+                                          "learns is kept in memory and saved again once it can",
+                                          m->conf->state_dir);
+                m->inv_failed = r < 0;
+        } else if (m->inv_failed) {
+                m->inv_failed = false;
         }
 }
 

@@ -181,6 +181,7 @@ struct Manager {
         int inv_fd;
         uint64_t inv_seq;
         size_t inv_records;
+        bool inv_failed; /* the last save failed: the next change writes a snapshot */
         bool notify;
         bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];

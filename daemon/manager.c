@@ -189,6 +189,7 @@ static int inventory_snapshot(Manager *m)
         if (m->inv_fd >= 0) {
                 close(m->inv_fd);
                 m->inv_fd = -1;
+        m->probe_at_start = true;
         }
         int r = inventory_save(m->conf->state_dir, all, k, m->inv_seq);
         if (r >= 0)
@@ -1621,7 +1622,8 @@ static void probe_node(CanBus *b, Node *n)
 static void start_probe(CanBus *b)
 {
         /* Not before manager_start(): a link that comes up while the buses are set up has no nodes yet. */
-        if (!b->m->started || b->probed || b->scanning || b->transport->state != CF_LINK_UP)
+        if (!b->m->started || !b->m->probe_at_start || b->probed || b->scanning ||
+            b->transport->state != CF_LINK_UP)
                 return;
         b->probed = true;
         b->scanning = true;

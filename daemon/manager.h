@@ -185,6 +185,9 @@ struct Manager {
         bool notify;
         bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];
+        /* the start-up probe of the configured nodes (true from manager_new); tests that count
+         * frames switch it off before manager_start() */
+        bool probe_at_start;
         /* hook for tests: called when a job leaves "running" */
         void (*job_finished)(Manager *m, Job *j, void *userdata);
         void *job_finished_userdata;

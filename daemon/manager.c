@@ -189,7 +189,6 @@ static int inventory_snapshot(Manager *m)
         if (m->inv_fd >= 0) {
                 close(m->inv_fd);
                 m->inv_fd = -1;
-        m->probe_at_start = true;
         }
         int r = inventory_save(m->conf->state_dir, all, k, m->inv_seq);
         if (r >= 0)
@@ -1702,6 +1701,7 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         m->conf = conf;
         m->next_job_id = 1;
         m->inv_fd = -1;
+        m->probe_at_start = true;
         int r = cf_conf_read_fleet_key(conf, m->fleet_key, error);
         if (r < 0)
                 goto fail;

@@ -85,13 +85,14 @@ static int prop_buses(sd_bus *bus, const char *path, const char *iface, const ch
                       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
         Manager *m = userdata;
-        int r = sd_bus_message_open_container(reply, 'a', "(sssu)");
+        int r = sd_bus_message_open_container(reply, 'a', "(sssus)");
         for (size_t i = 0; r >= 0 && i < m->n_buses; i++) {
                 CanBus *b = &m->buses[i];
                 uint32_t rate = can_transport_bitrate(b->transport);
-                r = sd_bus_message_append(reply, "(sssu)", b->conf->name, b->conf->transport,
+                const char *why = manager_bus_error(b);
+                r = sd_bus_message_append(reply, "(sssus)", b->conf->name, b->conf->transport,
                                           cf_link_state_str(b->transport->state),
-                                          rate ? rate : b->conf->bitrate);
+                                          rate ? rate : b->conf->bitrate, why ? why : "");
         }
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
@@ -131,7 +132,7 @@ static int method_scan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         CanBus *b = manager_find_bus(m, name);
         if (!b)
                 return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_BUS, "No bus \"%s\" is configured", name);
-        if (b->scan_reply || b->scanning)
+        if (b->scan_reply || (b->scanning && !b->startup_probe))
                 return sd_bus_error_setf(error, CF_ERROR_BUSY, "A scan of %s is already running", name);
         b->scan_reply = sd_bus_message_ref(msg);
         r = manager_scan(b);
@@ -460,7 +461,7 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
 static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Buses", "a(sssu)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Buses", "a(sssus)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Nodes", "ao", prop_nodes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Jobs", "ao", prop_jobs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD_WITH_NAMES("Scan", "s", SD_BUS_PARAM(bus), "ao", SD_BUS_PARAM(nodes), method_scan,
@@ -547,6 +548,25 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
                 return sd_bus_message_append(reply, "s", n->last_error ? n->last_error : "");
         if (strcmp(prop, "LastSeen") == 0)
                 return sd_bus_message_append(reply, "t", n->last_seen);
+        if (strcmp(prop, "Configured") == 0)
+                return sd_bus_message_append(reply, "b", n->configured);
+        if (strcmp(prop, "RunningSha256") == 0)
+                return sd_bus_message_append(reply, "s", n->has_image ? n->running_sha : "");
+        if (strcmp(prop, "LastUpdateResult") == 0)
+                return sd_bus_message_append(reply, "s", n->last_result);
+        if (strcmp(prop, "LastUpdateJob") == 0)
+                return sd_bus_message_append(reply, "u", n->last_job);
+        if (strcmp(prop, "LastUpdateTime") == 0)
+                return sd_bus_message_append(reply, "t", n->last_time);
+        if (strcmp(prop, "LastUpdateStatus") == 0) {
+                /* The node's own report (status block, node-status.h), as of its last identify. */
+                static const char *const words[] = {"none", "installed", "rejected", "verify failed",
+                                                    "gave up"};
+                return sd_bus_message_append(reply, "s",
+                                             !n->identified             ? ""
+                                             : n->last_update < 5 ? words[n->last_update]
+                                                                  : "unknown");
+        }
         return -ENOENT;
 }
 
@@ -565,6 +585,12 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_PROPERTY("State", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSeen", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Configured", "b", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("RunningSha256", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateResult", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateJob", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateTime", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateStatus", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
@@ -629,6 +655,14 @@ static int job_prop(sd_bus *bus, const char *path, const char *iface, const char
                 return sd_bus_message_append(reply, "t", j->created);
         if (strcmp(prop, "Finished") == 0)
                 return sd_bus_message_append(reply, "t", j->finished);
+        if (strcmp(prop, "Started") == 0)
+                return sd_bus_message_append(reply, "t", j->started);
+        if (strcmp(prop, "Skipped") == 0) {
+                int r = sd_bus_message_open_container(reply, 'a', "(ss)");
+                for (size_t i = 0; r >= 0 && i < j->n_skipped; i++)
+                        r = sd_bus_message_append(reply, "(ss)", j->skipped[2 * i], j->skipped[2 * i + 1]);
+                return r < 0 ? r : sd_bus_message_close_container(reply);
+        }
         if (strcmp(prop, "Progress") == 0) {
                 int r = sd_bus_message_open_container(reply, 'a', "(ossstt)");
                 for (size_t i = 0; r >= 0 && i < j->n_nodes; i++) {
@@ -670,6 +704,8 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("Progress", "a(ossstt)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Created", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Started", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Skipped", "a(ss)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("Completed", "s", SD_BUS_PARAM(state), 0),
     SD_BUS_VTABLE_END,

@@ -49,6 +49,7 @@ struct CanTransport {
         void *userdata;
         uint64_t frames_tx, frames_rx;
         char *name; /* for messages: "slcan:/dev/ttyACM0" */
+        char error[160]; /* why the link is not up, when known ("cannot open /dev/ttyACM0: …") */
 };
 
 /* Open the transport of a configured bus. The link may come up later (on_link tells); opening

@@ -39,6 +39,9 @@
  *                                                   is probed before it fails as offline (1..3600)
  *   "download_stall_timeout_s": 30,                 a URL update's download try fails when no byte
  *                                                   came for this long (1..3600; 5 tries in all)
+ *   "history": 100,                                 finished jobs kept, with their files (1..100000)
+ *   "start_timeout_s": 600,                         how long a job's node may wait for its bus (cannot
+ *                                                   be opened, link down) before it fails (1..86400)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
@@ -99,6 +102,8 @@ struct cf_conf {
         uint32_t reply_timeout_ms;
         uint32_t node_lost_timeout_s;
         uint32_t download_stall_timeout_s;
+        unsigned history;         /* finished jobs kept (oldest pruned) */
+        uint32_t start_timeout_s; /* a node that cannot start (bus down) fails after this */
         struct cf_bus_conf *buses;
         size_t n_buses;
 };

@@ -48,6 +48,7 @@ enum flash_step {
         STEP_DONE,
         STEP_FAILED,
         STEP_CANCELLED,
+        STEP_UP_TO_DATE, /* the node already ran the job's image: nothing sent */
         _STEP_MAX,
 };
 const char *flash_step_str(enum flash_step s);

@@ -12,11 +12,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "canfleet/crc32.h"
+#include "canfleet/node-status.h"
 #include "canfleet/sha256.h"
 #include "bundle-cache.h"
 #include "cleanup.h"
 #include "fd-read.h"
 #include "fetcher.h"
+#include "inventory.h"
 #include "job-store.h"
 #include "log.h"
 #include "manager.h"
@@ -130,6 +132,161 @@ static Node *bus_find_station(CanBus *b, uint16_t sa)
         return NULL;
 }
 
+/* ---- the node inventory (inventory.h) ------------------------------------------------------------ */
+
+static void node_to_inv(const Node *n, struct inv_node *x)
+{
+        *x = (struct inv_node){0};
+        snprintf(x->bus, sizeof x->bus, "%s", n->bus->conf->name);
+        x->station = n->nc.station;
+        x->configured = n->configured;
+        x->identified = n->identified;
+        x->has_image = n->has_image;
+        memcpy(x->uid, n->uid, sizeof x->uid);
+        x->hw_id = n->hw_id;
+        x->boot_version = n->boot_version;
+        memcpy(x->version, n->version, sizeof x->version);
+        x->release = n->has_image ? n->running.release : 0;
+        memcpy(x->payload_sha, n->running_sha, sizeof x->payload_sha);
+        x->mode = n->mode;
+        x->last_update = n->last_update;
+        x->last_seen = n->last_seen;
+        memcpy(x->last_result, n->last_result, sizeof x->last_result);
+        x->last_job = n->last_job;
+        x->last_time = n->last_time;
+}
+
+static void inv_from(Node *n, const struct inv_node *x)
+{
+        n->identified = x->identified;
+        n->has_image = x->has_image;
+        memcpy(n->uid, x->uid, sizeof n->uid);
+        n->hw_id = x->hw_id;
+        n->boot_version = x->boot_version;
+        memcpy(n->version, x->version, sizeof n->version);
+        n->running.release = x->release;
+        memcpy(n->running_sha, x->payload_sha, sizeof n->running_sha);
+        n->mode = x->mode;
+        n->last_update = x->last_update;
+        n->last_seen = x->last_seen;
+        memcpy(n->last_result, x->last_result, sizeof n->last_result);
+        n->last_job = x->last_job;
+        n->last_time = x->last_time;
+}
+
+/* Every exported node as a snapshot: O(nodes), at start and when the log has grown long. */
+static int inventory_snapshot(Manager *m)
+{
+        size_t cnt = 0, k = 0;
+        for (size_t i = 0; i < m->n_buses; i++)
+                cnt += m->buses[i].n_nodes;
+        _cleanup_(freep) struct inv_node *all = calloc(cnt ? cnt : 1, sizeof *all);
+        if (!all)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_buses; i++)
+                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
+                        if (m->buses[i].nodes[j]->exported)
+                                node_to_inv(m->buses[i].nodes[j], &all[k++]);
+        if (m->inv_fd >= 0) {
+                close(m->inv_fd);
+                m->inv_fd = -1;
+        }
+        int r = inventory_save(m->conf->state_dir, all, k, m->inv_seq);
+        if (r >= 0)
+                m->inv_records = 0;
+        return r;
+}
+
+void manager_node_changed(Node *n)
+{
+        Manager *m = n->m;
+        if (!n->exported)
+                return;
+        struct inv_node x;
+        node_to_inv(n, &x);
+        ++m->inv_seq;
+        /* After a failure only a whole snapshot goes on (the log may end in a torn record). */
+        int r = m->inv_failed ? -EIO : inventory_append(m->conf->state_dir, &m->inv_fd, m->inv_seq, &x);
+        /* Folded into a new snapshot (O(nodes)) once the log holds a few records per node: each
+         * record pays O(1) for it. */
+        if (r >= 0 && ++m->inv_records > 1024u) {
+                size_t cnt = 0;
+                for (size_t i = 0; i < m->n_buses; i++)
+                        cnt += m->buses[i].n_nodes;
+                if (m->inv_records > 4u * cnt + 1024u)
+                        r = inventory_snapshot(m);
+        }
+        if (r < 0) {
+                /* The inventory is what the daemon knew: a lost record is learnt again by the next probe,
+                 * so this does not stop anything. A whole snapshot is tried now and at each change
+                 * (the log may end in a torn record); said once until one succeeds. */
+                if (m->inv_fd >= 0) {
+                        close(m->inv_fd);
+                        m->inv_fd = -1;
+                }
+                r = inventory_snapshot(m);
+                if (r < 0 && !m->inv_failed)
+                        log_warning_errno(r, "%s: cannot save the node inventory: %m; what canfleetd "
+                                          "learns is kept in memory and saved again once it can",
+                                          m->conf->state_dir);
+                m->inv_failed = r < 0;
+        } else if (m->inv_failed) {
+                m->inv_failed = false;
+        }
+}
+
+static void node_export(Node *n);
+
+/* The nodes known before this start: configured ones get what was known of them, nodes found by a
+ * scan are exported again (unless their bus or station is gone from the configuration). */
+static void inventory_restore(Manager *m)
+{
+        struct inv_node *list = NULL;
+        size_t cnt = 0;
+        int r = inventory_load(m->conf->state_dir, &list, &cnt, &m->inv_seq);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot load the node inventory: %m", m->conf->state_dir);
+                return;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+                CanBus *b = manager_find_bus(m, list[i].bus);
+                if (!b)
+                        continue;
+                Node *n = bus_find_station(b, list[i].station);
+                if (!n) {
+                        if (list[i].station < b->conf->scan_first || list[i].station > b->conf->scan_last)
+                                continue;
+                        struct cf_node_conf nc = cf_bus_node_conf(b->conf, list[i].station);
+                        if (node_new(b, &nc, false, &n) < 0)
+                                continue;
+                }
+                inv_from(n, &list[i]);
+                n->exported = true;
+        }
+        free(list);
+        /* One snapshot of what is known now (configured nodes never seen included): the log starts
+         * empty. */
+        r = inventory_snapshot(m);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot save the node inventory: %m", m->conf->state_dir);
+}
+
+const char *manager_bus_error(const CanBus *b)
+{
+        if (b->transport->state == CF_LINK_UP)
+                return NULL;
+        if (b->transport->error[0])
+                return b->transport->error;
+        switch (b->transport->state) {
+        case CF_LINK_BUS_OFF:
+                return "the controller is bus-off";
+        case CF_LINK_ERROR:
+                return "cannot be opened";
+        default:
+                return "link down";
+        }
+}
+
 static void node_export(Node *n)
 {
         if (n->exported)
@@ -221,6 +378,8 @@ static void on_frame(CanTransport *t, const struct cf_can_frame *f, void *userda
                 ccp_session_handle_frame(n->ccp, f);
 }
 
+static void start_probe(CanBus *b);
+
 static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
 {
         CanBus *b = userdata;
@@ -232,12 +391,27 @@ static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
         /* Behind a lost adapter the nodes may have lost power and their CCP session: a node not yet
          * reset starts again from CONNECT (CLEAR_MEMORY makes C clean); one past DISCONNECT is
          * being waited for anyway. */
+        /* The nodes in a session say why they stopped: "waiting for bus0: adapter … lost: …". */
+        char why[224];
+        snprintf(why, sizeof why, "waiting for %s: %s", b->conf->name, up ? "" : manager_bus_error(b));
+        for (size_t i = 0; i < b->n_nodes; i++) {
+                FlashJob *f = b->nodes[i]->flash;
+                if (!f || !f->slot || f->step < STEP_CONNECTING || f->step >= STEP_REBOOTING)
+                        continue;
+                if (!up || (f->error && strncmp(f->error, why, strlen(why)) == 0)) {
+                        free(f->error);
+                        f->error = up ? NULL : strdup(why);
+                        manager_flash_changed(f, false, false);
+                }
+        }
         for (size_t i = 0; up && i < b->n_nodes; i++) {
                 FlashJob *f = b->nodes[i]->flash;
                 if (f && f->slot && f->step >= STEP_CONNECTING && f->step < STEP_REBOOTING)
                         flash_job_begin(f);
         }
         bus_manager_changed(b->m, "Buses", NULL);
+        if (up)
+                start_probe(b);
         if (up)
                 manager_schedule(b->m);
 }
@@ -304,6 +478,9 @@ static Job *job_free(Job *j)
         for (size_t i = 0; i < j->n_nodes; i++)
                 flash_job_free(&j->nodes[i]);
         free(j->nodes);
+        for (size_t i = 0; i < 2 * j->n_skipped; i++)
+                free(j->skipped[i]);
+        free(j->skipped);
         free(j->image);
         free(j->runs);
         free(j->path);
@@ -366,6 +543,13 @@ static int job_snapshot(Job *j)
                                .n_nodes = j->n_nodes};
         snprintf(r.state, sizeof r.state, "%s", job_state_str(j->state));
         memcpy(r.image, j->image_sha, sizeof r.image);
+        memcpy(r.version, j->version, sizeof r.version);
+        memcpy(r.payload_sha, j->payload_sha, sizeof r.payload_sha);
+        r.hw_id = j->info.hw_id;
+        r.release = j->info.release;
+        r.started = j->started;
+        r.skipped = j->skipped; /* borrowed: not freed here */
+        r.n_skipped = j->n_skipped;
         r.nodes = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *r.nodes);
         if (!r.nodes)
                 return -ENOMEM;
@@ -429,8 +613,8 @@ static int job_append(Job *j, const FlashJob *f, bool sync)
                         node_record(f, &rn);
                         r = job_store_append_node(j->log_fd, j->seq, (size_t) (f - j->nodes), &rn, sync);
                 } else {
-                        r = job_store_append_job(j->log_fd, j->seq, job_state_str(j->state), j->finished,
-                                                 j->cancel, sync);
+                        r = job_store_append_job2(j->log_fd, j->seq, job_state_str(j->state), j->finished,
+                                                  j->cancel, j->started, sync);
                 }
         }
         if (r < 0) {
@@ -542,7 +726,7 @@ static void prune_jobs(Manager *m)
         size_t finished = 0;
         for (size_t i = 0; i < m->n_jobs; i++)
                 finished += m->jobs[i]->state != JOB_RUNNING;
-        while (finished > CF_MAX_FINISHED_JOBS) {
+        while (finished > m->conf->history) {
                 size_t i = 0;
                 while (m->jobs[i]->state == JOB_RUNNING)
                         i++;
@@ -718,6 +902,19 @@ static int manager_add_job(Manager *m, Job *j)
         return 0;
 }
 
+/* Pairs of strings (node, reason) being built; freed unless taken. */
+struct pairs {
+        char **v;
+        size_t n;
+};
+
+static void pairs_done(struct pairs *p)
+{
+        for (size_t i = 0; p->v && i < 2 * p->n; i++)
+                free(p->v[i]);
+        free(p->v);
+}
+
 /* Anti-rollback up front: every target node whose running release is known must not be above the
  * image's. The whole update is refused, naming each such node, rather than failing them one by one
  * inside the job; nodes whose release is unknown yet are checked in the job (flash-job.c). */
@@ -757,7 +954,8 @@ static int check_rollback(Node *const *set, size_t n_set, const struct cf_image_
  * nodes that are not known to be other hardware; candidates: only those, all == false: nodes). */
 static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                         Node *const *candidates, size_t n_candidates, struct trusted_image *ret_t,
-                        struct cf_image_info *ret_info, Node ***ret_set, size_t *ret_n, char **error)
+                        struct cf_image_info *ret_info, Node ***ret_set, size_t *ret_n, struct pairs *ret_skipped,
+                        char **error)
 {
         _cleanup_(freep) Node **set = NULL;
         size_t n_set = 0, other_hw = 0;
@@ -791,27 +989,51 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         set = calloc(cap ? cap : 1, sizeof *set);
         if (!set)
                 return -ENOMEM;
-        if (n == 0 && all && candidates) {
-                for (size_t i = 0; i < n_candidates; i++) {
-                        Node *x = candidates[i];
-                        if (x->identified && x->hw_id != info.hw_id)
-                                other_hw++;
-                        else
-                                set[n_set++] = x;
-                }
-        } else if (n == 0 && all) {
-                for (size_t i = 0; i < m->n_buses; i++)
-                        for (size_t k = 0; k < m->buses[i].n_nodes; k++) {
-                                Node *x = m->buses[i].nodes[k];
-                                /* With "all", a node known to be other hardware is simply not ours to
-                                 * update. */
-                                if (!x->exported)
-                                        continue;
-                                if (x->identified && x->hw_id != info.hw_id)
-                                        other_hw++;
-                                else
-                                        set[n_set++] = x;
+        if (n == 0 && all) {
+                /* "all" is the configured nodes, decided from what is known of them (the inventory
+                 * survives restarts, the start-up probe refreshes it), the same way whether or not a
+                 * scan ran: nodes found only by a scan are not part of it; a node known to be other
+                 * hardware is not ours to update; one known offline (its last probe got no answer) is
+                 * left out rather than failed. A node never identified is included and checked in the
+                 * job (a hardware mismatch there fails it, nothing erased). Each left-out node is
+                 * reported with its reason (the job's Skipped). A URL job chose its candidates (the
+                 * nodes it holds) before the image was known: the same rule is applied to them. */
+                for (size_t i = 0, bi = 0, k = 0; candidates ? i < n_candidates : bi < m->n_buses;) {
+                        Node *x;
+                        if (candidates)
+                                x = candidates[i++];
+                        else if (k < m->buses[bi].n_nodes)
+                                x = m->buses[bi].nodes[k++];
+                        else {
+                                bi++;
+                                k = 0;
+                                continue;
                         }
+                        if (!x->exported || !x->configured)
+                                continue;
+                        char why[32] = "";
+                        if (x->identified && x->hw_id != info.hw_id) {
+                                snprintf(why, sizeof why, "hw 0x%04X", x->hw_id);
+                                other_hw++;
+                        } else if (strcmp(x->state, "offline") == 0) {
+                                snprintf(why, sizeof why, "offline");
+                        }
+                        if (!why[0]) {
+                                set[n_set++] = x;
+                                continue;
+                        }
+                        if (!ret_skipped)
+                                continue;
+                        char **p = realloc(ret_skipped->v, (ret_skipped->n + 1) * 2 * sizeof *p);
+                        if (!p)
+                                return -ENOMEM;
+                        ret_skipped->v = p;
+                        p[2 * ret_skipped->n] = strdup(x->name);
+                        p[2 * ret_skipped->n + 1] = strdup(why);
+                        ret_skipped->n++;
+                        if (!p[2 * ret_skipped->n - 2] || !p[2 * ret_skipped->n - 1])
+                                return -ENOMEM;
+                }
         } else {
                 for (size_t i = 0; i < n; i++) {
                         bool dup = false;
@@ -879,7 +1101,9 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         size_t n_set = 0;
         struct cf_image_info info;
         struct trusted_image t;
-        int r = update_check(m, data, data_size, nodes, n, all, NULL, 0, &t, &info, &set, &n_set, error);
+        _cleanup_(pairs_done) struct pairs skipped = {0};
+        int r = update_check(m, data, data_size, nodes, n, all, NULL, 0, &t, &info, &set, &n_set, &skipped,
+                             error);
         if (r < 0)
                 return r;
         const uint8_t *image = t.image;
@@ -932,6 +1156,9 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 return r;
         }
         j->force = force;
+        j->skipped = TAKE_PTR(skipped.v);
+        j->n_skipped = skipped.n;
+        skipped.n = 0;
         j->created = now_realtime_us();
         j->n_nodes = n_set;
         for (size_t i = 0; i < n_set; i++) {
@@ -1048,6 +1275,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
         _cleanup_(freep) Node **cand = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *cand);
         _cleanup_(freep) Node **set = NULL;
         _cleanup_(freep) char *error = NULL;
+        _cleanup_(pairs_done) struct pairs skipped = {0};
         size_t n_cand = 0, n_set = 0;
         struct trusted_image t;
         struct cf_image_info info;
@@ -1058,7 +1286,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                         cand[n_cand++] = j->nodes[i].node;
         if (r >= 0)
                 r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand,
-                                 n_cand, &t, &info, &set, &n_set, &error);
+                                 n_cand, &t, &info, &set, &n_set, &skipped, &error);
         if (r >= 0)
                 r = job_take_image(j, t.image, &error);
         if (r < 0) {
@@ -1097,6 +1325,9 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                 kept++;
         }
         j->n_nodes = kept;
+        j->skipped = TAKE_PTR(skipped.v);
+        j->n_skipped = skipped.n;
+        skipped.n = 0;
         for (size_t i = 0; i < j->n_nodes; i++) {
                 FlashJob *f = &j->nodes[i];
                 f->node->flash = f;
@@ -1240,6 +1471,60 @@ static void job_fail_entry(FlashJob *f, const char *why)
         manager_flash_changed(f, true, true);
 }
 
+/* A job that had finished before this start: listed (jobs, node history) from its file, without its
+ * image (the cache dropped it). */
+static void history_job(Manager *m, struct job_record *rec, enum job_state state)
+{
+        Job *j;
+        if (job_new(m, rec->id, &j) < 0)
+                return;
+        j->history = true;
+        j->state = state;
+        j->created = rec->created;
+        j->started = rec->started;
+        j->finished = rec->finished;
+        j->force = rec->force;
+        j->cancel = rec->cancel;
+        j->seq = rec->seq;
+        memcpy(j->image_sha, rec->image, sizeof j->image_sha);
+        memcpy(j->version, rec->version, sizeof j->version);
+        memcpy(j->payload_sha, rec->payload_sha, sizeof j->payload_sha);
+        j->info.hw_id = rec->hw_id;
+        j->info.release = rec->release;
+        j->skipped = rec->skipped; /* taken over */
+        j->n_skipped = rec->n_skipped;
+        rec->skipped = NULL;
+        rec->n_skipped = 0;
+        j->nodes = calloc(rec->n_nodes ? rec->n_nodes : 1, sizeof *j->nodes);
+        if (!j->nodes) {
+                job_free(j);
+                return;
+        }
+        j->n_nodes = rec->n_nodes;
+        for (size_t x = 0; x < rec->n_nodes; x++) {
+                const struct job_record_node *rn = &rec->nodes[x];
+                FlashJob *f = &j->nodes[x];
+                f->job = j;
+                snprintf(f->ref, sizeof f->ref, "%s:%u", rn->bus, rn->station);
+                snprintf(f->bus, sizeof f->bus, "%s", rn->bus);
+                f->station = rn->station;
+                int st = flash_step_from_str(rn->step);
+                f->step = st < 0 || !flash_step_final((enum flash_step) st) ? STEP_FAILED : (enum flash_step) st;
+                f->counted_final = true;
+                f->bytes_done = rn->bytes_done;
+                f->bytes_total = rn->bytes_total;
+                if (rn->error)
+                        f->error = strdup(rn->error);
+                /* Its node object, when it still exists: for the Progress path. Not claimed (flash). */
+                CanBus *b = manager_find_bus(m, rn->bus);
+                Node *node = b ? bus_find_station(b, rn->station) : NULL;
+                f->node = node && node->exported ? node : NULL;
+        }
+        j->n_final = j->n_nodes;
+        if (manager_add_job(m, j) < 0)
+                job_free(j);
+}
+
 /* Jobs that were running when canfleetd stopped: each node goes on from a safe point. */
 static int resume_jobs(Manager *m)
 {
@@ -1263,11 +1548,18 @@ static int resume_jobs(Manager *m)
                                      rec->id, rec->state);
                         state = JOB_RUNNING;
                 }
-                if (state != JOB_RUNNING)
+                if (state != JOB_RUNNING) {
+                        history_job(m, rec, (enum job_state) state);
                         continue;
+                }
                 Job *j;
                 if (job_new(m, rec->id, &j) < 0)
                         continue;
+                j->started = rec->started;
+                j->skipped = rec->skipped; /* taken over */
+                j->n_skipped = rec->n_skipped;
+                rec->skipped = NULL;
+                rec->n_skipped = 0;
                 j->created = rec->created;
                 j->force = rec->force;
                 j->cancel = rec->cancel;
@@ -1431,6 +1723,8 @@ static int resume_jobs(Manager *m)
 
 /* ---- scheduler --------------------------------------------------------------------------------- */
 
+static void job_fail_entry(FlashJob *f, const char *why);
+
 /* Queued nodes without a Node (their bus is gone): failed at once, no slot needed since nothing is
  * sent. Returns true when that finished the job. */
 static bool fail_unplaced(Manager *m, Job *j)
@@ -1451,6 +1745,58 @@ static bool fail_unplaced(Manager *m, Job *j)
                 return false;
         job_finish(j);
         return true;
+}
+
+static int on_start_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        manager_schedule(userdata);
+        return 0;
+}
+
+/* A queued node whose bus is not up: its progress says why it waits; after start_timeout_s it fails
+ * with that reason. Returns true when that finished its job. */
+static bool wait_for_bus(Manager *m, FlashJob *f, CanBus *b)
+{
+        Job *j = f->job;
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (!f->wait_since)
+                f->wait_since = now;
+        char why[224];
+        snprintf(why, sizeof why, "waiting for %s: %s", b->conf->name, manager_bus_error(b));
+        uint64_t limit = (uint64_t) m->conf->start_timeout_s * 1000000u;
+        if (now - f->wait_since >= limit) {
+                char msg[288];
+                snprintf(msg, sizeof msg, "could not start within %" PRIu32 " s (start_timeout_s): %s",
+                         m->conf->start_timeout_s, why);
+                f->wait_since = 0;
+                job_fail_entry(f, msg);
+                if (j->n_final < j->n_nodes)
+                        return false;
+                job_finish(j);
+                return true;
+        }
+        if (!f->error || strcmp(f->error, why) != 0) {
+                char *e = strdup(why);
+                if (e) {
+                        free(f->error);
+                        f->error = e;
+                        manager_flash_changed(f, false, false);
+                }
+        }
+        /* Looked at again in a second (the link may stay down: nothing else wakes the scheduler), and
+         * at the latest when its time is up. */
+        uint64_t next = now + 1000000u;
+        if (f->wait_since + limit < next)
+                next = f->wait_since + limit;
+        int on = SD_EVENT_OFF;
+        uint64_t at = 0;
+        if (m->start_timer && (sd_event_source_get_enabled(m->start_timer, &on) < 0 || on == SD_EVENT_OFF ||
+                               (sd_event_source_get_time(m->start_timer, &at) >= 0 && at > next))) {
+                sd_event_source_set_time(m->start_timer, next);
+                sd_event_source_set_enabled(m->start_timer, SD_EVENT_ONESHOT);
+        }
+        return false;
 }
 
 static int on_schedule(sd_event_source *es, void *userdata)
@@ -1476,13 +1822,30 @@ static int on_schedule(sd_event_source *es, void *userdata)
                                 continue;
                         if (f->node) {
                                 CanBus *b = f->node->bus;
-                                if (b->transport->state != CF_LINK_UP ||
-                                    b->active >= b->conf->max_parallel || b->scanning)
+                                if (b->transport->state != CF_LINK_UP) {
+                                        if (wait_for_bus(m, f, b)) {
+                                                /* job_finish() may have pruned jobs */
+                                                manager_schedule(m);
+                                                return 0;
+                                        }
+                                        continue;
+                                }
+                                if (b->active >= b->conf->max_parallel || b->scanning)
                                         continue;
                                 b->active++;
                         }
                         f->slot = true;
                         m->active++;
+                        if (f->wait_since) {
+                                f->wait_since = 0;
+                                free(f->error);
+                                f->error = NULL;
+                        }
+                        if (!j->started) {
+                                j->started = now_realtime_us();
+                                bus_job_changed(j, "Started", NULL);
+                                (void) job_append(j, NULL, false);
+                        }
                         flash_job_begin(f);
                         if (j->state != JOB_RUNNING || j->save_failed)
                                 break;
@@ -1544,8 +1907,9 @@ static void scan_identified(Node *n, int r)
         n->probing = false;
         if (r >= 0) {
                 node_export(n);
+                manager_node_changed(n);
                 node_set_error(n, NULL);
-                node_set_state(n, "online");
+                node_set_state(n, n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online");
                 uint8_t cro[8];
                 n->on_reply = NULL;
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
@@ -1553,24 +1917,63 @@ static void scan_identified(Node *n, int r)
         } else if (n->exported) {
                 node_set_error(n, r == -EIO ? "the device ID and status block read differently each time"
                                             : ccp_session_error(n->ccp));
-                node_set_state(n, r == -ETIMEDOUT ? "offline" : "failed");
+                node_set_state(n, r == -ETIMEDOUT ? "offline" : "unknown");
         }
         if (b->scan_pending && --b->scan_pending == 0) {
                 b->scanning = false;
+                b->startup_probe = false;
                 log_node(LOG_INFO, b->conf->name, NULL, 0, "%s: scan done", b->conf->name);
                 bus_scan_done(b);
                 manager_schedule(b->m);
         }
 }
 
+static void probe_node(CanBus *b, Node *n)
+{
+        if (n->flash || ccp_session_pending(n->ccp))
+                return;
+        n->probing = true;
+        b->scan_pending++;
+        if (node_identify(n, true, scan_identified) < 0) {
+                n->probing = false;
+                b->scan_pending--;
+        }
+}
+
+/* At start-up (or when the link first comes up): identify the configured nodes in the background, so
+ * that their state and what they run are current without a scan. It counts as a scan of the bus: jobs
+ * start on it once it is done, a Scan call meanwhile is refused as busy. */
+static void start_probe(CanBus *b)
+{
+        /* Not before manager_start(): a link that comes up while the buses are set up has no nodes yet. */
+        if (!b->m->started || !b->m->probe_at_start || b->probed || b->scanning ||
+            b->transport->state != CF_LINK_UP)
+                return;
+        b->probed = true;
+        b->scanning = true;
+        b->startup_probe = true;
+        b->scan_pending = 1;
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i]->configured)
+                        probe_node(b, b->nodes[i]);
+        if (--b->scan_pending == 0) {
+                b->scanning = false;
+                b->startup_probe = false;
+                bus_scan_done(b);
+        }
+}
+
 int manager_scan(CanBus *b)
 {
-        if (b->scanning)
+        /* A scan during the start-up probe joins it: the probes running count for it too. */
+        if (b->scanning && !b->startup_probe)
                 return -EBUSY;
         if (b->transport->state != CF_LINK_UP)
                 return -ENETDOWN;
+        b->probed = true;
+        b->startup_probe = false;
         b->scanning = true;
-        b->scan_pending = 1; /* held until every probe is started */
+        b->scan_pending++; /* held until every probe is started */
         for (unsigned sa = b->conf->scan_first; sa <= b->conf->scan_last; sa++) {
                 Node *n = bus_find_station(b, (uint16_t) sa);
                 if (!n) {
@@ -1578,14 +1981,7 @@ int manager_scan(CanBus *b)
                         if (node_new(b, &nc, false, &n) < 0)
                                 continue;
                 }
-                if (n->flash || ccp_session_pending(n->ccp))
-                        continue;
-                n->probing = true;
-                b->scan_pending++;
-                if (node_identify(n, true, scan_identified) < 0) {
-                        n->probing = false;
-                        b->scan_pending--;
-                }
+                probe_node(b, n);
         }
         /* Release the hold; with no probe at all this ends the scan at once. */
         if (--b->scan_pending == 0) {
@@ -1629,6 +2025,8 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         m->event = sd_event_ref(e);
         m->conf = conf;
         m->next_job_id = 1;
+        m->inv_fd = -1;
+        m->probe_at_start = true;
         int r = cf_conf_read_fleet_key(conf, m->fleet_key, error);
         if (r < 0)
                 goto fail;
@@ -1653,6 +2051,10 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         if (r < 0)
                 goto fail;
         sd_event_source_set_enabled(m->sched, SD_EVENT_OFF);
+        r = sd_event_add_time(e, &m->start_timer, CLOCK_MONOTONIC, 0, 100000, on_start_timer, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->start_timer, SD_EVENT_OFF);
         m->buses = calloc(conf->n_buses, sizeof *m->buses);
         if (!m->buses) {
                 r = -ENOMEM;
@@ -1696,9 +2098,14 @@ int manager_start(Manager *m)
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up the watchdog timer: %m");
         }
+        inventory_restore(m);
+        m->started = true;
         r = resume_jobs(m);
         if (r < 0)
                 return r;
+        prune_jobs(m);
+        for (size_t i = 0; i < m->n_buses; i++)
+                start_probe(&m->buses[i]);
         manager_schedule(m);
         manager_update_status(m);
         return 0;
@@ -1718,6 +2125,9 @@ Manager *manager_free(Manager *m)
                 bus_done(&m->buses[i]);
         free(m->buses);
         sd_event_source_disable_unref(m->sched);
+        sd_event_source_disable_unref(m->start_timer);
+        if (m->inv_fd >= 0)
+                close(m->inv_fd);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->watchdog);

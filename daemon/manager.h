@@ -21,7 +21,6 @@ typedef struct Manager Manager;
 typedef struct CanBus CanBus;
 typedef struct Job Job;
 
-#define CF_MAX_FINISHED_JOBS 64u
 #define CF_CAN_IDS           2048u
 
 enum job_state {
@@ -45,6 +44,8 @@ struct CanBus {
         sd_bus_message *scan_reply;
         unsigned scan_pending;
         bool scanning;
+        bool probed; /* the start-up probe of its configured nodes ran (it waits for the link) */
+        bool startup_probe; /* the scan running is that probe: a Scan call joins it */
 };
 
 struct Node {
@@ -67,6 +68,12 @@ struct Node {
         uint32_t running_crc; /* CRC stored at the end of B */
         char version[24];
         uint8_t mode, last_update;
+        char running_sha[65]; /* payload sha256 of the running image (hex), "" when unknown */
+        /* the last job that touched it: its result there ("done", "up-to-date", "failed",
+         * "cancelled"; "" none), the job and when it ended (µs) */
+        char last_result[16];
+        unsigned last_job;
+        uint64_t last_time;
         const char *state;
         char *last_error;
         uint64_t last_seen;
@@ -114,6 +121,7 @@ struct FlashJob {
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;
+        uint64_t wait_since; /* CLOCK_MONOTONIC µs it first waited for its bus (0: not waiting) */
 };
 
 struct Job {
@@ -142,7 +150,11 @@ struct Job {
         bool all;
         uint64_t dl_done, dl_total; /* the download's bytes, shown by every node that waits for it */
         uint64_t dl_started;
-        uint64_t created, finished;
+        bool history; /* finished before this start: loaded from its file, without its image */
+        uint64_t created, started, finished;
+        /* with "all": configured nodes left out and why ("hw 0x0001", "offline", …) */
+        char **skipped; /* pairs: name, reason */
+        size_t n_skipped;
         sd_event_source *progress_timer;
         bool progress_dirty;
         /* persistence (job-store.h): the snapshot's log, appended to at each change */
@@ -169,8 +181,18 @@ struct Manager {
         unsigned next_job_id;
         unsigned active;
         sd_event_source *sched, *sig_term, *sig_int, *watchdog;
+        sd_event_source *start_timer; /* the next start_timeout_s of a node waiting for its bus */
+        /* the node inventory (inventory.h) */
+        int inv_fd;
+        uint64_t inv_seq;
+        size_t inv_records;
+        bool inv_failed; /* the last save failed: the next change writes a snapshot */
         bool notify;
+        bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];
+        /* the start-up probe of the configured nodes (true from manager_new); tests that count
+         * frames switch it off before manager_start() */
+        bool probe_at_start;
         /* hook for tests: called when a job leaves "running" */
         void (*job_finished)(Manager *m, Job *j, void *userdata);
         void *job_finished_userdata;
@@ -224,6 +246,10 @@ void manager_flash_finished(FlashJob *f);
  * save succeeds. */
 bool manager_flash_saved(FlashJob *f);
 void manager_update_status(Manager *m);
+/* What the daemon knows of n changed (identified, an update ended): one record in the inventory. */
+void manager_node_changed(Node *n);
+/* The reason a node of b cannot start: "cannot open /dev/ttyACM0: …", "link down"; NULL when up. */
+const char *manager_bus_error(const CanBus *b);
 
 /* bus-api.c: every emission is a no-op without a bus. */
 int manager_connect_bus(Manager *m);

@@ -133,6 +133,7 @@ static void slcan_lost(Slcan *s, int error)
 {
         log_debug_errno(error, "%s: adapter lost: %m", s->t.name);
         slcan_close(s);
+        snprintf(s->t.error, sizeof s->t.error, "adapter %s lost: %s", s->device, strerror(-error));
         can_transport_set_link(&s->t, CF_LINK_DOWN);
         schedule_reconnect(s);
 }
@@ -264,6 +265,7 @@ static int slcan_try_open(Slcan *s)
                 if (!s->open_failed_logged)
                         log_warning_errno(r, "%s: cannot open %s (will retry): %m", s->t.name, s->device);
                 s->open_failed_logged = true;
+                snprintf(s->t.error, sizeof s->t.error, "cannot open %s: %s", s->device, strerror(-r));
                 if (s->t.state == CF_LINK_UP)
                         can_transport_set_link(&s->t, CF_LINK_DOWN);
                 return r;

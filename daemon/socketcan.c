@@ -310,6 +310,8 @@ int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint
                         return r;
                 }
                 s->t.state = CF_LINK_ERROR;
+                snprintf(s->t.error, sizeof s->t.error, "cannot open CAN interface %s: %s", b->device,
+                         strerror(-r));
                 arm_poll(s, 2 * LINK_POLL_US);
                 *ret = &s->t;
                 return 0;

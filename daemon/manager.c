@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "fd-read.h"
 #include "fetcher.h"
+#include "fleet-server.h"
 #include "job-store.h"
 #include "log.h"
 #include "manager.h"
@@ -517,6 +518,7 @@ void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
 {
         Job *j = f->job;
         job_track(j, f);
+        fleet_server_flash_changed(j->m->fleet, f);
         /* Only DISCONNECT(end) acts on its saved step in a way a resume must know before the frame
          * leaves: that record goes to the disk at once; the others with the next progress tick. */
         if (persist)
@@ -1230,6 +1232,7 @@ static void scan_identified(Node *n, int r)
                 node_export(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
+                fleet_server_node_seen(b->m->fleet, n);
                 uint8_t cro[8];
                 n->on_reply = NULL;
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
@@ -1325,6 +1328,9 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         r = fetcher_new(e, &m->fetcher);
         if (r < 0)
                 goto fail;
+        r = fleet_server_new(m, &m->fleet, error);
+        if (r < 0)
+                goto fail;
         r = job_store_prepare(conf->state_dir, conf->cache_dir);
         if (r < 0) {
                 if (error &&
@@ -1392,6 +1398,8 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        /* first: its actions point at jobs */
+        m->fleet = fleet_server_free(m->fleet);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->state == JOB_RUNNING)
                         job_save(m->jobs[i]);

@@ -157,6 +157,7 @@ struct Manager {
         struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
         struct Fetcher *fetcher;          /* downloads (fetcher.h) */
         struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
+        struct FleetServer *fleet;        /* the hawkBit gateway (fleet-server.h), NULL without one */
         CanBus *buses;
         size_t n_buses;
         Job **jobs;

@@ -613,6 +613,10 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         *ret = NULL;
         if (!hc)
                 return 0;
+        /* the token file and ca_file, with messages that name the key */
+        int r = cf_conf_check_hawkbit(m->conf, error);
+        if (r < 0)
+                return r;
         FleetServer *s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -630,11 +634,12 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
             .deployment_available = on_deployment,
             .cancel_requested = on_cancel,
         };
-        int r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, &s->h);
+        r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, &s->h);
         if (r < 0) {
-                if (error && asprintf(error, "%s: hawkbit: %s%s%s", m->conf->path,
-                                      r == -EINVAL || r == -ENOENT || r == -EACCES ? "gateway_token_file: " : "",
-                                      r == -EINVAL ? "no token on its first line" : strerror(-r), "") < 0)
+                if (error && asprintf(error, "%s: hawkbit: cannot start the fleet server client (token file %s, "
+                                             "outbox in %s/hawkbit-outbox): %s",
+                                      m->conf->path, hc->gateway_token_file, m->conf->state_dir,
+                                      strerror(-r)) < 0)
                         *error = NULL;
                 free(s);
                 return r;

@@ -1328,9 +1328,6 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
         r = fetcher_new(e, &m->fetcher);
         if (r < 0)
                 goto fail;
-        r = fleet_server_new(m, &m->fleet, error);
-        if (r < 0)
-                goto fail;
         r = job_store_prepare(conf->state_dir, conf->cache_dir);
         if (r < 0) {
                 if (error &&
@@ -1339,6 +1336,9 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
                         *error = NULL;
                 goto fail;
         }
+        r = fleet_server_new(m, &m->fleet, error);
+        if (r < 0)
+                goto fail;
         r = sd_event_add_defer(e, &m->sched, on_schedule, m);
         if (r < 0)
                 goto fail;

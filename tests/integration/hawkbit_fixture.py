@@ -3,6 +3,7 @@
 gateway."""
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -45,12 +46,26 @@ class Server:
             srv.ddi = self.state
         self.state = srv.ddi
         self.port = srv.server_address[1]
+        # keep-alive connections outlive shutdown(): remember them, so that stop() cuts them too
+        self.conns = []
+        conns = self.conns
+
+        class Handler(srv.RequestHandlerClass):
+            def setup(self):
+                conns.append(self.request)  # the TLS socket: its raw one is detached by the wrap
+                super().setup()
+        srv.RequestHandlerClass = Handler
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         self.srv = srv
 
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.srv = None
 
     @property

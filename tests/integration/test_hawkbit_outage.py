@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+# Integration (issue 9): the fleet server goes away mid-rollout. The gateway's own work goes on: the
+# server's job and a canfleetctl update both finish; the feedback that could not be delivered is kept in
+# the outbox and reaches the server, in order and once, when it is back on the same address.
+import os
+import signal
+import sys
+
+import harness
+import hawkbit_fixture as hb
+from harness import check
+
+
+def outage(f):
+    f.start_bus()
+    img1 = f.pack("1.0.0", release=1)
+    sim = f.start_sim(["bus0"], 2, install=img1)
+    server = hb.Server(f)
+    f.write_config(["bus0"], 2, hawkbit=server.config(f), node_lost_timeout_s=8)
+    f.start_daemon()
+    check(f.ctl("scan", "bus0").rc == 0, "scan")
+    cids = hb.controller_ids(f)
+    hb.wait_targets(server, cids.values())
+    v2 = f.pack("2.0.0", release=2, seed=2)
+
+    # the node frozen, so that its job waits at "connecting" (probing it, node_lost_timeout_s) until the
+    # server is gone: the rest of the feedback has nowhere to go
+    os.kill(sim.pid, signal.SIGSTOP)
+    aid = server.state.deployment(cids["bus0:1"], v2, filename="app.cfb", version="2.0.0")
+    hb.wait_feedback(server, aid, lambda m: "connecting" in hb.details(m), "connecting")
+    server.stop()
+    os.kill(sim.pid, signal.SIGCONT)
+    r = f.ctl("update", v2, "--node", "bus0:2")
+    check(r.rc == 0, f"canfleetctl update while the fleet server is down: {r}")
+    harness.wait_until("every job done", lambda: all(j["state"] == "done" for j in f.jobs()), 60)
+    check(len(f.jobs()) == 2, f"two jobs expected: {f.jobs()}")
+    outbox = os.path.join(f.state_dir, "hawkbit-outbox")
+    check(os.listdir(outbox), f"no feedback kept in the outbox while the server was down: {server.state.action_view(aid)}")
+    check(server.state.action_view(aid)["status"] == "running", "the action ended while the server was down?")
+
+    server.start()
+    hb.wait_status(server, [aid], ("finished", "error", "canceled"))
+    fb = hb.check_success_history(server, aid)
+    closed = [m for m in fb if m["status"]["execution"] == "closed"]
+    check(len(closed) == 1, f"one closing feedback expected: {closed}")
+    harness.wait_until("the outbox empty", lambda: not os.listdir(outbox), 30)
+    server.clean()
+    harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "2.0.0"})
+    server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(outage))

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "bundle.h"
@@ -87,6 +90,63 @@ __attribute__((format(printf, 4, 5))) static void feedback(FleetServer *s, struc
 
 static void artifact_unref(struct artifact *art);
 
+/* Which job runs an action survives a restart in <state_dir>/hawkbit-actions/<action id> ("job ID REF"):
+ * the server hands a running action over again after one, and it must then be followed to its end in
+ * the resumed job, not started twice. Written before the first feedback about the job, removed once the
+ * closing feedback is in the outbox. */
+#define ACTIONS_DIR "hawkbit-actions"
+
+static char *map_path(FleetServer *s, uint64_t id)
+{
+        char *p;
+        if (asprintf(&p, "%s/" ACTIONS_DIR "/%" PRIu64, s->m->conf->state_dir, id) < 0)
+                return NULL;
+        return p;
+}
+
+static void map_save(FleetServer *s, uint64_t id, unsigned job, const char *ref)
+{
+        _cleanup_(freep) char *dir = NULL, *path = map_path(s, id), *tmp = NULL;
+        if (!path || asprintf(&dir, "%s/" ACTIONS_DIR, s->m->conf->state_dir) < 0 ||
+            asprintf(&tmp, "%s.tmp", path) < 0)
+                return;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                goto fail;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                goto fail;
+        char line[64];
+        int n = snprintf(line, sizeof line, "job %u %s\n", job, ref);
+        bool ok = write(fd, line, (size_t) n) == n && fsync(fd) == 0;
+        close(fd);
+        if (ok && rename(tmp, path) == 0)
+                return;
+        unlink(tmp);
+fail:
+        /* not fatal: after a restart the action would be refused as "node busy" instead of followed */
+        log_warning_errno(-errno, "hawkBit action %" PRIu64 ": cannot save its job in %s: %m", id, dir);
+}
+
+static void map_drop(FleetServer *s, uint64_t id)
+{
+        _cleanup_(freep) char *path = map_path(s, id);
+        if (path)
+                (void) unlink(path);
+}
+
+static bool map_load(FleetServer *s, uint64_t id, unsigned *job, char ref[32])
+{
+        _cleanup_(freep) char *path = map_path(s, id);
+        if (!path)
+                return false;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        bool ok = fscanf(f, "job %u %31s", job, ref) == 2;
+        fclose(f);
+        return ok;
+}
+
 static void action_free(struct action *a)
 {
         FleetServer *s = a->s;
@@ -111,6 +171,7 @@ __attribute__((format(printf, 3, 4))) static void action_fail(FleetServer *s, st
         va_end(ap);
         log_warning("hawkBit action %" PRIu64 ": failed: %s", a->id, msg);
         feedback(s, a, HAWKBIT_FEEDBACK_FAILURE, "%s", msg);
+        map_drop(s, a->id);
         action_free(a);
 }
 
@@ -350,6 +411,7 @@ static void bind_job(FleetServer *s, Job *j, struct action **set, Node **nodes, 
                 for (size_t k = 0; k < j->n_nodes; k++)
                         if (j->nodes[k].node == nodes[i])
                                 set[i]->idx = k;
+                map_save(s, set[i]->id, j->id, j->nodes[set[i]->idx].ref);
                 feedback(s, set[i], HAWKBIT_FEEDBACK_PROCEEDING, "%s: queued in job %u", nodes[i]->name, j->id);
                 /* report the step it is at now (the job may have moved it already) */
                 fleet_server_flash_changed(s, &j->nodes[set[i]->idx]);
@@ -437,12 +499,6 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
         }
         if (!node)
                 return;
-        if (node->flash) {
-                /* A restart hands running actions over again; a job of the gateway may hold the node too. */
-                log_notice("hawkBit action %" PRIu64 ": %s is in job %u: waiting for it to end", d->action_id,
-                           node->name, node->flash->job->id);
-                return;
-        }
         a = calloc(1, sizeof *a);
         if (!a)
                 return;
@@ -454,6 +510,35 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
         a->last_step = -1;
         a->next = s->actions;
         s->actions = a;
+
+        /* handed over again after a restart: follow the job it runs in */
+        unsigned job_id;
+        char ref[32];
+        if (map_load(s, a->id, &job_id, ref)) {
+                Job *j = manager_find_job(s->m, job_id);
+                for (size_t k = 0; j && k < j->n_nodes; k++)
+                        if (strcmp(j->nodes[k].ref, ref) == 0) {
+                                log_info("hawkBit action %" PRIu64 ": %s in job %u, resumed", a->id, ref, j->id);
+                                a->state = ACTION_IN_JOB;
+                                a->job = j;
+                                a->idx = k;
+                                feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
+                                         "canfleetd restarted: %s in job %u, at step %s", ref, j->id,
+                                         flash_step_str(j->nodes[k].step));
+                                a->last_step = (int) j->nodes[k].step;
+                                if (flash_step_final(j->nodes[k].step)) {
+                                        a->last_step = -1; /* report the end now */
+                                        fleet_server_flash_changed(s, &j->nodes[k]);
+                                }
+                                return;
+                        }
+                map_drop(s, a->id); /* that job is gone: start over */
+        }
+        if (node->flash) {
+                action_fail(s, a, "%s is being updated by job %u of the gateway: assign again once it ended",
+                            node->name, node->flash->job->id);
+                return;
+        }
         log_info("hawkBit action %" PRIu64 ": %s to %s (%s, %" PRIu64 " bytes)%s", a->id, node->name,
                  d->version ? d->version : "?", d->artifact_name, d->artifact_size,
                  install ? "" : ", download only");
@@ -585,6 +670,7 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
                         fleet_server_node_seen(s, f->node);
                 feedback(s, a, HAWKBIT_FEEDBACK_SUCCESS, "%s: reset and runs %s (release %u)", f->ref,
                          f->job->version, f->job->info.release);
+                map_drop(s, a->id);
                 action_free(a);
                 break;
         case STEP_FAILED:
@@ -594,6 +680,7 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
                 if (a->cancel_requested) {
                         (void) hawkbit_cancel_feedback(s->h, a->uid, a->id, true,
                                                        "cancelled before the install: the node keeps its firmware");
+                        map_drop(s, a->id);
                         action_free(a);
                 } else
                         action_fail(s, a, "%s: cancelled on the gateway", f->ref);

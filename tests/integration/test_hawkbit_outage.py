@@ -44,8 +44,31 @@ def outage(f):
     closed = [m for m in fb if m["status"]["execution"] == "closed"]
     check(len(closed) == 1, f"one closing feedback expected: {closed}")
     harness.wait_until("the outbox empty", lambda: not os.listdir(outbox), 30)
+
+    # canfleetd SIGKILLed mid-rollout (both nodes in the server's job, frozen at connecting) and started
+    # again: the resumed job is followed, each action gets exactly one closing feedback
+    v3 = f.pack("3.0.0", release=3, seed=3)
+    os.kill(sim.pid, signal.SIGSTOP)
+    aids = [server.state.deployment(c, v3, filename="app3.cfb", version="3.0.0") for c in cids.values()]
+    for a in aids:
+        hb.wait_feedback(server, a, lambda m: "connecting" in hb.details(m), "connecting")
+    f.daemon.kill(signal.SIGKILL)
+    os.kill(sim.pid, signal.SIGCONT)
+    f.start_daemon()
+    hb.wait_status(server, aids, ("finished", "error", "canceled"))
+    for a in aids:
+        # the steps while no process was there to see them are not in the history: one line says so
+        fb = server.state.action_view(a)["feedback"]
+        closed = [m for m in fb if m["status"]["execution"] == "closed"]
+        check(len(closed) == 1 and fb[-1] is closed[0] and closed[0]["status"]["result"]["finished"] == "success",
+              f"action {a}: one closing feedback, closed/success, expected: {fb}")
+        check(any("restarted" in hb.details(m) for m in fb), f"action {a}: the restart is not said: {fb}")
+    v3_jobs = [j for j in f.jobs() if j["image"]["version"] == "3.0.0"]
+    check(len(v3_jobs) == 1 and len(v3_jobs[0]["nodes"]) == 2, f"the restart started the job again: {f.jobs()}")
+    r = f.ctl("status")
+    check(r.rc == 0 and "fleet server: https://127.0.0.1" in r.out, f"canfleetctl status: {r}")
     server.clean()
-    harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "2.0.0"})
+    harness.assert_versions(f, {"bus0:1": "3.0.0", "bus0:2": "3.0.0"})
     server.stop()
 
 

@@ -412,8 +412,7 @@ static void bind_job(FleetServer *s, Job *j, struct action **set, Node **nodes, 
                         if (j->nodes[k].node == nodes[i])
                                 set[i]->idx = k;
                 map_save(s, set[i]->id, j->id, j->nodes[set[i]->idx].ref);
-                feedback(s, set[i], HAWKBIT_FEEDBACK_PROCEEDING, "%s: queued in job %u", nodes[i]->name, j->id);
-                /* report the step it is at now (the job may have moved it already) */
+                /* report the step it is at now ("queued", or further when the job moved it already) */
                 fleet_server_flash_changed(s, &j->nodes[set[i]->idx]);
         }
 }
@@ -655,7 +654,9 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
 {
         if (!s)
                 return;
-        if (f->node && f->node->identified && !hawkbit_target_find(s->h, f->node->uid_raw))
+        /* a node identified by its job is a target from then on; one that runs a new image says so */
+        if (f->node && f->node->identified &&
+            (f->step == STEP_DONE || !hawkbit_target_find(s->h, f->node->uid_raw)))
                 fleet_server_node_seen(s, f->node);
         struct action *a = NULL;
         for (struct action *x = s->actions; x && !a; x = x->next)
@@ -666,8 +667,6 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
         a->last_step = (int) f->step;
         switch (f->step) {
         case STEP_DONE:
-                if (f->node)
-                        fleet_server_node_seen(s, f->node);
                 feedback(s, a, HAWKBIT_FEEDBACK_SUCCESS, "%s: reset and runs %s (release %u)", f->ref,
                          f->job->version, f->job->info.release);
                 map_drop(s, a->id);

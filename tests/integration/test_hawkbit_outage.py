@@ -44,6 +44,10 @@ def outage(f):
     closed = [m for m in fb if m["status"]["execution"] == "closed"]
     check(len(closed) == 1, f"one closing feedback expected: {closed}")
     harness.wait_until("the outbox empty", lambda: not os.listdir(outbox), 30)
+    # the node canfleetctl updated tells the server its new version too
+    harness.wait_until("bus0:2's configData says 2.0.0",
+                       lambda: server.state.targets_view()[cids["bus0:2"]]["config_data"].get("version") == "2.0.0",
+                       30)
 
     # canfleetd SIGKILLed mid-rollout (both nodes in the server's job, frozen at connecting) and started
     # again: the resumed job is followed, each action gets exactly one closing feedback

@@ -708,8 +708,8 @@ static bool valid_prefix(const char *s)
 
 static int parse_hawkbit(struct ctx *x, json_object *o, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"url", "tenant", "gateway_token_file", "ca_file",
-                                              "controller_prefix", NULL};
+        static const char *const allowed[] = {
+            "url", "tenant", "gateway_token_file", "ca_file", "controller_prefix", NULL};
         if (!json_object_is_type(o, json_type_object))
                 return fail(x, "hawkbit", "%s is not an object", type_name(o));
         int r = check_keys(x, o, "hawkbit.", allowed, hawkbit_uints, ELEMENTSOF(hawkbit_uints));
@@ -723,7 +723,10 @@ static int parse_hawkbit(struct ctx *x, json_object *o, struct cf_conf *c)
                 const char *key;
                 bool required;
         } strings[] = {
-            {"url", true}, {"tenant", true}, {"gateway_token_file", true}, {"ca_file", false},
+            {"url", true},
+            {"tenant", true},
+            {"gateway_token_file", true},
+            {"ca_file", false},
             {"controller_prefix", false},
         };
         char **dest[] = {&h->url, &h->tenant, &h->gateway_token_file, &h->ca_file, &h->controller_prefix};
@@ -752,7 +755,8 @@ static int parse_hawkbit(struct ctx *x, json_object *o, struct cf_conf *c)
                 return fail(x, "hawkbit.tenant", "\"%s\" is not one path segment", h->tenant);
         if (h->controller_prefix && !valid_prefix(h->controller_prefix))
                 return fail(x, "hawkbit.controller_prefix",
-                            "\"%s\" is not 1..64 of letters, digits, '-', '_' and '.'", h->controller_prefix);
+                            "\"%s\" is not 1..64 of letters, digits, '-', '_' and '.'",
+                            h->controller_prefix);
         return parse_uint_keys(x, o, "hawkbit.", hawkbit_uints, ELEMENTSOF(hawkbit_uints), h);
 }
 
@@ -766,9 +770,9 @@ static const struct uint_key root_uints[] = {
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "keyring",
-                                              "allow_unsigned", "ca_file",   "hawkbit",   "buses",
-                                              NULL};
+        static const char *const allowed[] = {"fleet_key_file", "state_dir",      "cache_dir",
+                                              "keyring",        "allow_unsigned", "ca_file",
+                                              "hawkbit",        "buses",          NULL};
         json_object *f;
         int r;
 

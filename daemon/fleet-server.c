@@ -23,7 +23,7 @@
 enum action_state {
         ACTION_WAIT_DOWNLOAD, /* download: skip, or its artifact is being downloaded */
         ACTION_READY,         /* downloaded and verified: to be installed with the round's job */
-        ACTION_DOWNLOADED,    /* download only (window closed, update: skip): waits to be handed over again */
+        ACTION_DOWNLOADED, /* download only (window closed, update: skip): waits to be handed over again */
         ACTION_IN_JOB,
 };
 
@@ -76,7 +76,7 @@ static uint64_t now_mono(void)
 /* ---- feedback ---- */
 
 __attribute__((format(printf, 4, 5))) static void feedback(FleetServer *s, struct action *a,
-                                                          enum hawkbit_feedback kind, const char *fmt, ...)
+                                                           enum hawkbit_feedback kind, const char *fmt, ...)
 {
         char msg[HAWKBIT_DETAILS_MAX];
         va_list ap;
@@ -85,7 +85,8 @@ __attribute__((format(printf, 4, 5))) static void feedback(FleetServer *s, struc
         va_end(ap);
         int r = hawkbit_feedback(s->h, a->uid, a->id, kind, msg);
         if (r < 0 && r != -ESTALE)
-                log_warning_errno(r, "hawkBit action %" PRIu64 ": cannot queue feedback \"%s\": %m", a->id, msg);
+                log_warning_errno(r, "hawkBit action %" PRIu64 ": cannot queue feedback \"%s\": %m", a->id,
+                                  msg);
 }
 
 static void artifact_unref(struct artifact *art);
@@ -161,8 +162,8 @@ static void action_free(struct action *a)
 }
 
 /* Close an action with a failure (the reason given) and forget it. */
-__attribute__((format(printf, 3, 4))) static void action_fail(FleetServer *s, struct action *a, const char *fmt,
-                                                             ...)
+__attribute__((format(printf, 3, 4))) static void action_fail(FleetServer *s, struct action *a,
+                                                              const char *fmt, ...)
 {
         char msg[HAWKBIT_DETAILS_MAX];
         va_list ap;
@@ -230,7 +231,8 @@ static void round_arm(FleetServer *s, struct artifact *art)
         uint64_t now = now_mono();
         uint64_t when = art->round_end > now ? art->round_end : now;
         if (!art->round) {
-                if (sd_event_add_time(s->m->event, &art->round, CLOCK_MONOTONIC, when, 0, on_round, art) < 0) {
+                if (sd_event_add_time(s->m->event, &art->round, CLOCK_MONOTONIC, when, 0, on_round, art) <
+                    0) {
                         start_round_job(s, art);
                         return;
                 }
@@ -272,7 +274,8 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                 snprintf(why, sizeof why, "%s: sha256 %s is not the server's %s", art->name, hex, art->sha);
         struct trusted_image t;
         _cleanup_(freep) char *terr = NULL;
-        int r = why[0] ? -EBADMSG : trust_check(s->m->keyring, s->m->conf->allow_unsigned, data, size, &t, &terr);
+        int r = why[0] ? -EBADMSG
+                       : trust_check(s->m->keyring, s->m->conf->allow_unsigned, data, size, &t, &terr);
         if (r < 0 && !why[0])
                 snprintf(why, sizeof why, "%s refused: %s", art->name, terr ? terr : strerror(-r));
         if (!why[0]) {
@@ -297,8 +300,9 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                         continue;
                 if (a->install) {
                         a->state = ACTION_READY;
-                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s downloaded and verified (%s, release %u)",
-                                 art->name, t.bundle ? "signed bundle" : "unsigned image", t.info.release);
+                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
+                                 "%s downloaded and verified (%s, release %u)", art->name,
+                                 t.bundle ? "signed bundle" : "unsigned image", t.info.release);
                 } else {
                         a->state = ACTION_DOWNLOADED;
                         feedback(s, a, HAWKBIT_FEEDBACK_DOWNLOADED,
@@ -455,7 +459,8 @@ static void start_round_job(FleetServer *s, struct artifact *art)
                 /* one node's fact refused the set: each alone, so that only those at fault fail */
                 for (size_t i = 0; i < n; i++) {
                         _cleanup_(freep) char *w = NULL;
-                        r = manager_start_update(s->m, art->data, art->data_size, &nodes[i], 1, false, false, &j, &w);
+                        r = manager_start_update(s->m, art->data, art->data_size, &nodes[i], 1, false, false,
+                                                 &j, &w);
                         if (r >= 0)
                                 bind_job(s, j, &set[i], &nodes[i], 1);
                         else
@@ -486,7 +491,8 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                         if (!a->art->fetch && !a->art->data) {
                                 int r = artifact_download(s, a->art);
                                 if (r < 0)
-                                        action_fail(s, a, "cannot download %s: %s", d->artifact_url, strerror(-r));
+                                        action_fail(s, a, "cannot download %s: %s", d->artifact_url,
+                                                    strerror(-r));
                         }
                 } else if (a->state == ACTION_DOWNLOADED && install) {
                         a->state = ACTION_READY;
@@ -517,7 +523,8 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                 Job *j = manager_find_job(s->m, job_id);
                 for (size_t k = 0; j && k < j->n_nodes; k++)
                         if (strcmp(j->nodes[k].ref, ref) == 0) {
-                                log_info("hawkBit action %" PRIu64 ": %s in job %u, resumed", a->id, ref, j->id);
+                                log_info("hawkBit action %" PRIu64 ": %s in job %u, resumed", a->id, ref,
+                                         j->id);
                                 a->state = ACTION_IN_JOB;
                                 a->job = j;
                                 a->idx = k;
@@ -594,15 +601,17 @@ static void on_cancel(Hawkbit *h, HawkbitTarget *t, uint64_t action_id, void *us
                 return;
         }
         if (a->state != ACTION_IN_JOB) {
-                (void) hawkbit_cancel_feedback(h, uid, action_id, true, "cancelled before the node was touched");
+                (void) hawkbit_cancel_feedback(h, uid, action_id, true,
+                                               "cancelled before the node was touched");
                 log_info("hawkBit action %" PRIu64 ": cancelled before its job", action_id);
                 action_free(a);
                 return;
         }
         FlashJob *f = &a->job->nodes[a->idx];
         if (f->step >= STEP_REBOOTING && !flash_step_final(f->step)) {
-                (void) hawkbit_cancel_feedback(h, uid, action_id, false,
-                                               "too late: the node was told to install (DISCONNECT end of session)");
+                (void) hawkbit_cancel_feedback(
+                    h, uid, action_id, false,
+                    "too late: the node was told to install (DISCONNECT end of session)");
                 log_info("hawkBit action %" PRIu64 ": cancel rejected: %s is at %s", action_id, f->ref,
                          flash_step_str(f->step));
                 return;
@@ -677,16 +686,17 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
                 break;
         case STEP_CANCELLED:
                 if (a->cancel_requested) {
-                        (void) hawkbit_cancel_feedback(s->h, a->uid, a->id, true,
-                                                       "cancelled before the install: the node keeps its firmware");
+                        (void) hawkbit_cancel_feedback(
+                            s->h, a->uid, a->id, true,
+                            "cancelled before the install: the node keeps its firmware");
                         map_drop(s, a->id);
                         action_free(a);
                 } else
                         action_fail(s, a, "%s: cancelled on the gateway", f->ref);
                 break;
         default:
-                feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s: %s (job %u)", f->ref, flash_step_str(f->step),
-                         f->job->id);
+                feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s: %s (job %u)", f->ref,
+                         flash_step_str(f->step), f->job->id);
                 break;
         }
 }
@@ -722,10 +732,11 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         };
         r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, &s->h);
         if (r < 0) {
-                if (error && asprintf(error, "%s: hawkbit: cannot start the fleet server client (token file %s, "
-                                             "outbox in %s/hawkbit-outbox): %s",
-                                      m->conf->path, hc->gateway_token_file, m->conf->state_dir,
-                                      strerror(-r)) < 0)
+                if (error &&
+                    asprintf(error,
+                             "%s: hawkbit: cannot start the fleet server client (token file %s, "
+                             "outbox in %s/hawkbit-outbox): %s",
+                             m->conf->path, hc->gateway_token_file, m->conf->state_dir, strerror(-r)) < 0)
                         *error = NULL;
                 free(s);
                 return r;

@@ -34,8 +34,8 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error);
 FleetServer *fleet_server_free(FleetServer *s);
 
 /* Hooks of the manager (NULL s is fine). */
-void fleet_server_node_seen(FleetServer *s, Node *n);          /* identified (scan, flash) */
-void fleet_server_flash_changed(FleetServer *s, FlashJob *f);  /* a node's step in a job changed */
+void fleet_server_node_seen(FleetServer *s, Node *n);         /* identified (scan, flash) */
+void fleet_server_flash_changed(FleetServer *s, FlashJob *f); /* a node's step in a job changed */
 
 /* For Manager.FleetServer: "" when there is no fleet server. */
 void fleet_server_describe(FleetServer *s, char *buf, size_t size);

@@ -101,8 +101,8 @@ struct bad {
         const char *message;
 };
 
-#define HEAD "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
-#define HB(x)  "\"hawkbit\": {" x "}, \"buses\": []}"
+#define HEAD  "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+#define HB(x) "\"hawkbit\": {" x "}, \"buses\": []}"
 #define BUS(x)                                                                                              \
         HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"slcan:/dev/t\"}, {\"name\": \"b1\", " x "}]}"
 
@@ -157,7 +157,8 @@ static const struct bad bads[] = {
      "/etc/x.conf: node_lost_timeout_s: 3601 is out of range 1..3600"},
     {"42", "/etc/x.conf: the configuration is a number, not an object"},
     {HEAD "\"hawkbit\": 3, \"buses\": []}", "/etc/x.conf: hawkbit: a number is not an object"},
-    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\""), "/etc/x.conf: hawkbit.gateway_token_file: missing"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\""),
+     "/etc/x.conf: hawkbit.gateway_token_file: missing"},
     {HEAD HB("\"tenant\": \"T\", \"gateway_token_file\": \"t\""), "/etc/x.conf: hawkbit.url: missing"},
     {HEAD HB("\"url\": \"ftp://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\""),
      "/etc/x.conf: hawkbit.url: \"ftp://h\" is not an http:// or https:// URL"},
@@ -372,8 +373,8 @@ static void test_hawkbit(void)
 
         char expect[256];
         CU_ASSERT(cf_conf_check_hawkbit(c, &err) < 0);
-        snprintf(expect, sizeof expect, "/etc/x.conf: hawkbit.gateway_token_file: %s: No such file or directory",
-                 path);
+        snprintf(expect, sizeof expect,
+                 "/etc/x.conf: hawkbit.gateway_token_file: %s: No such file or directory", path);
         CU_ASSERT_STRING_EQUAL(err, expect);
         free(err);
 
@@ -382,8 +383,8 @@ static void test_hawkbit(void)
         fclose(f);
         err = NULL;
         CU_ASSERT(cf_conf_check_hawkbit(c, &err) < 0);
-        snprintf(expect, sizeof expect, "/etc/x.conf: hawkbit.gateway_token_file: %s: the first line (the token) is empty",
-                 path);
+        snprintf(expect, sizeof expect,
+                 "/etc/x.conf: hawkbit.gateway_token_file: %s: the first line (the token) is empty", path);
         CU_ASSERT_STRING_EQUAL(err, expect);
         free(err);
 

@@ -56,8 +56,15 @@ def rollout(f):
     other = harness.make_ca(f.dir, name="other", cn="a key nobody trusts")
     v3 = f.pack("3.0.0", release=3, seed=3)
     bad = f.bundle(f.image(v3), cert=other["cert"], key=other["key"], out=f"{f.dir}/untrusted.cfb")
+    with open(v3, "rb") as fh:
+        tampered = bytearray(fh.read())
+    tampered[1000] ^= 0x01  # one bit of the image: the signature still checks, the manifest's sha256 not
+    with open(f"{f.dir}/tampered.cfb", "wb") as fh:
+        fh.write(tampered)
     bad_ids = [server.state.deployment(cids[n], bad, filename="untrusted.cfb", version="3.0.0")
                for n in ("bus0:1", "bus1:1")]
+    bad_ids.append(server.state.deployment(cids["bus1:2"], f"{f.dir}/tampered.cfb", filename="tampered.cfb",
+                                           version="3.0.0"))
     hb.wait_status(server, bad_ids, ("finished", "error"))
     for a in bad_ids:
         hb.check_failure(server, a, ["refused", "trust"])
@@ -77,6 +84,17 @@ def rollout(f):
     check(execs.index("downloaded") < len(execs) - 1 and execs[-1] == "closed"
           and fb[-1]["status"]["result"]["finished"] == "success", f"window action history: {execs}")
     check(f.nodes()["bus0:2"]["version"] == "3.0.0", f"bus0:2 after the window: {f.nodes()['bus0:2']}")
+    # 4. download: skip: nothing is fetched; a cancel meanwhile is accepted at once
+    gets = len([q for q in server.state.log_view()["requests"] if q["kind"] == "artifact"])
+    aid = server.state.deployment(cids["bus1:2"], v3, filename="app-3.0.0.cfb", version="3.0.0", download="skip")
+    hb.wait_feedback(server, aid, lambda m: "skip" in hb.details(m), "download: skip acknowledged")
+    server.state.cancel(aid)
+    hb.wait_status(server, [aid], ("canceled",))
+    cf = server.state.action_view(aid)["cancel_feedback"]
+    check(len(cf) == 1 and cf[0]["status"]["execution"] == "closed", f"cancel of a skipped download: {cf}")
+    check(len([q for q in server.state.log_view()["requests"] if q["kind"] == "artifact"]) == gets,
+          "an artifact was fetched for download: skip")
+
     server.clean()
     harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "3.0.0", "bus1:1": "2.0.0", "bus1:2": "2.0.0"},
                             via_daemon=False)

@@ -253,8 +253,9 @@ static uint64_t round_end_from_now(FleetServer *s)
                         if (!t)
                                 continue;
                         uint64_t next = hawkbit_target_next_poll_usec(t);
-                        /* 0: a poll is under way; its answer comes within a second on a healthy link */
-                        next = next ? next + 1000000u : now + 2000000u;
+                        /* after the poll, its deploymentBase GET: 2 s is ample on a healthy link;
+                         * 0: a poll is under way */
+                        next = next ? next + 2000000u : now + 2000000u;
                         if (next > end)
                                 end = next;
                 }

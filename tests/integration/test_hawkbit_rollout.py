@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # Integration (issue 9): canfleetd as a hawkBit gateway against tests/hawkbit/ddi_server.py on loopback TLS.
 # 4 nodes on 2 buses: one deployment is one download (cut mid-file and resumed) and one job, each action's
-# feedback proceeding… then closed/success after the node confirmed; a bundle signed by an unknown key is
-# closed/failure with no CAN frame; a closed maintenance window downloads only ("downloaded"), the install
+# feedback proceeding… then closed/success after the node confirmed; a bundle signed by an unknown key, a
+# tampered one, one for other hardware and an older release are closed/failure with the reason and no CAN
+# frame; a closed maintenance window downloads only ("downloaded"), the install
 # follows when it opens.
 import sys
 
@@ -51,7 +52,8 @@ def rollout(f):
                        lambda: server.state.targets_view()[cids["bus0:1"]]["config_data"].get("version") == "2.0.0",
                        30)
 
-    # 2. a bundle signed by a key nobody trusts: closed/failure for each node, not one CAN frame
+    # 2. refused before any CAN frame, each action closed/failure with the reason: a bundle signed by a key
+    # nobody trusts, a tampered one, one for other hardware, an older release (anti-rollback)
     before = {b: hb.frames(s) for b, s in sims.items()}
     other = harness.make_ca(f.dir, name="other", cn="a key nobody trusts")
     v3 = f.pack("3.0.0", release=3, seed=3)
@@ -65,11 +67,17 @@ def rollout(f):
                for n in ("bus0:1", "bus1:1")]
     bad_ids.append(server.state.deployment(cids["bus1:2"], f"{f.dir}/tampered.cfb", filename="tampered.cfb",
                                            version="3.0.0"))
-    hb.wait_status(server, bad_ids, ("finished", "error"))
+    other_hw = f.pack("3.0.0", hw_id=0x0002, release=3, seed=3)
+    hw_id = server.state.deployment(cids["bus0:2"], other_hw, filename="other-hw.cfb", version="3.0.0")
+    old_id = server.state.deployment(cids["bus0:2"], img1, filename="v1.cfb", version="1.0.0")
+    hb.wait_status(server, bad_ids + [hw_id], ("finished", "error"))
     for a in bad_ids:
         hb.check_failure(server, a, ["refused", "trust"])
-    check({b: hb.frames(s) for b, s in sims.items()} == before, "CAN frames were sent for an untrusted bundle")
-    check(len(f.jobs()) == 1, f"an untrusted bundle made a job: {f.jobs()}")
+    hb.check_failure(server, hw_id, ["hardware"])
+    hb.wait_status(server, [old_id], ("finished", "error"))
+    hb.check_failure(server, old_id, ["rollback"])
+    check({b: hb.frames(s) for b, s in sims.items()} == before, "CAN frames were sent for a refused bundle")
+    check(len(f.jobs()) == 1, f"a refused bundle made a job: {f.jobs()}")
 
     # 3. maintenance window unavailable: downloaded and verified only, installed when it opens
     aid = server.state.deployment(cids["bus0:2"], v3, filename="app-3.0.0.cfb", version="3.0.0",

@@ -5,6 +5,7 @@
 # tampered one, one for other hardware and an older release are closed/failure with the reason and no CAN
 # frame; a closed maintenance window downloads only ("downloaded"), the install
 # follows when it opens.
+import json
 import sys
 
 import harness
@@ -23,6 +24,14 @@ def rollout(f):
     f.start_daemon()
     r = harness.run([harness.BINARIES["canfleetd"], "--config", f.config_path, "--check"], f.env(), 30)
     check(r.rc == 0, f"canfleetd --check with a hawkbit block: {r}")
+    with open(f.config_path) as fh:
+        conf = json.load(fh)
+    conf["hawkbit"]["gateway_token_file"] = f"{f.dir}/missing.token"
+    with open(f"{f.dir}/bad.conf", "w") as fh:
+        json.dump(conf, fh)
+    r = harness.run([harness.BINARIES["canfleetd"], "--config", f"{f.dir}/bad.conf", "--check"], f.env(), 30)
+    check(r.rc != 0 and "hawkbit.gateway_token_file" in r.err and "missing.token" in r.err,
+          f"--check with a missing token file must fail naming the key: {r}")
     for b in BUSES:
         r = f.ctl("scan", b)
         check(r.rc == 0, f"scan {b}: {r}")

@@ -291,8 +291,8 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
         art->refs++;
         for (struct action *a = s->actions, *next; a; a = next) {
                 next = a->next;
-                if (a->art != art)
-                        continue;
+                if (a->art != art || a->skip_download)
+                        continue; /* download: skip waits for the server even when the bytes are here */
                 if (why[0]) {
                         action_fail(s, a, "%s", why);
                         continue;
@@ -329,7 +329,7 @@ static void artifact_fetched(Fetch *x, int r, const uint8_t *data, size_t size, 
                 art->refs++;
                 for (struct action *a = s->actions, *next; a; a = next) {
                         next = a->next;
-                        if (a->art == art)
+                        if (a->art == art && !a->skip_download)
                                 action_fail(s, a, "%s", why);
                 }
                 artifact_unref(art);
@@ -476,6 +476,22 @@ static void start_round_job(FleetServer *s, struct artifact *art)
 
 /* ---- the client's callbacks ---- */
 
+/* The action's artifact was downloaded and verified already (for another action). */
+static void action_have_bytes(FleetServer *s, struct action *a)
+{
+        if (a->install) {
+                a->state = ACTION_READY;
+                feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s already downloaded and verified",
+                         a->art->name);
+                round_arm(s, a->art);
+        } else {
+                a->state = ACTION_DOWNLOADED;
+                feedback(s, a, HAWKBIT_FEEDBACK_DOWNLOADED,
+                         "%s downloaded and verified; installing when the maintenance window opens",
+                         a->art->name);
+        }
+}
+
 static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_deployment *d, void *userdata)
 {
         FleetServer *s = userdata;
@@ -489,7 +505,9 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                 a->install = install;
                 if (a->state == ACTION_WAIT_DOWNLOAD && a->skip_download && !skip) {
                         a->skip_download = false;
-                        if (!a->art->fetch && !a->art->data) {
+                        if (a->art->data)
+                                action_have_bytes(s, a);
+                        else if (!a->art->fetch) {
                                 int r = artifact_download(s, a->art);
                                 if (r < 0)
                                         action_fail(s, a, "cannot download %s: %s", d->artifact_url,
@@ -566,18 +584,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                 return;
         }
         if (a->art->data) {
-                /* already downloaded and verified for another action */
-                if (install) {
-                        a->state = ACTION_READY;
-                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s already downloaded and verified",
-                                 a->art->name);
-                        round_arm(s, a->art);
-                } else {
-                        a->state = ACTION_DOWNLOADED;
-                        feedback(s, a, HAWKBIT_FEEDBACK_DOWNLOADED,
-                                 "%s downloaded and verified; installing when the maintenance window opens",
-                                 a->art->name);
-                }
+                action_have_bytes(s, a);
                 return;
         }
         feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "downloading %s", a->art->name);

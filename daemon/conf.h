@@ -47,6 +47,8 @@
  *       "poll_max_s": 300,                          longest poll interval honoured (1..86400)
  *       "controller_prefix": "canfleet-"            controllerId = prefix + 24 hex of the node's UID
  *   },
+ *   "download_stall_timeout_s": 30,                 a URL update's download try fails when no byte
+ *                                                   came for this long (1..3600; 5 tries in all)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
@@ -115,6 +117,7 @@ struct cf_conf {
         unsigned retries;
         uint32_t reply_timeout_ms;
         uint32_t node_lost_timeout_s;
+        uint32_t download_stall_timeout_s;
         struct cf_hawkbit_conf *hawkbit; /* NULL: no fleet server */
         struct cf_bus_conf *buses;
         size_t n_buses;

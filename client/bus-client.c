@@ -369,6 +369,7 @@ static const struct prop manager_props[] = {
     {"Buses", "a(sssus)", read_buses, offsetof(struct cf_manager_info, buses)},
     {"Nodes", "ao", read_paths, offsetof(struct cf_manager_info, nodes)},
     {"Jobs", "ao", read_paths, offsetof(struct cf_manager_info, jobs)},
+    {"FleetServer", "s", read_str, offsetof(struct cf_manager_info, fleet_server)},
     {0},
 };
 
@@ -480,6 +481,7 @@ void cf_manager_info_done(struct cf_manager_info *info)
         bus_list_free(info->buses, info->n_buses);
         strv_free_n(info->nodes, info->n_nodes);
         strv_free_n(info->jobs, info->n_jobs);
+        free(info->fleet_server);
         *info = (struct cf_manager_info){0};
 }
 

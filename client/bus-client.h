@@ -115,6 +115,7 @@ struct cf_manager_info {
         size_t n_nodes;
         char **jobs;
         size_t n_jobs;
+        char *fleet_server; /* the hawkBit connection in one line; NULL/"" without one */
 };
 
 /* Open the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). On failure prints why and returns

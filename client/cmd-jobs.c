@@ -254,6 +254,8 @@ int cmd_status(int argc, char **argv)
         for (size_t k = 0; k < n_counts; k++)
                 printf("%s%s %zu", k ? ", " : " (", counts[k].state, counts[k].n);
         printf("%s\n", n_counts ? ")" : "");
+        if (f.m.fleet_server && f.m.fleet_server[0])
+                printf("fleet server: %s\n", f.m.fleet_server);
         printf("jobs: %zu running, %zu in total\n", running, f.m.n_jobs);
         r = running ? print_jobs_table(jobs, f.m.n_jobs, true, o.full) : CF_EXIT_OK;
 out:

@@ -18,6 +18,7 @@
 #include "fd-read.h"
 #include "bundle-cache.h"
 #include "fetcher.h"
+#include "fleet-server.h"
 #include "log.h"
 
 #define NODE_PREFIX   CF_OBJECT_ROOT "/node"
@@ -79,6 +80,17 @@ static int prop_version(sd_bus *bus, const char *path, const char *iface, const 
                         sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
         return sd_bus_message_append(reply, "s", CANFLEET_VERSION);
+}
+
+/* The hawkBit connection in one line ("" without a fleet server): read when asked, no change signals
+ * (it changes with every poll). */
+static int prop_fleet_server(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        char buf[512];
+        fleet_server_describe(m->fleet, buf, sizeof buf);
+        return sd_bus_message_append(reply, "s", buf);
 }
 
 static int prop_buses(sd_bus *bus, const char *path, const char *iface, const char *prop,
@@ -464,6 +476,7 @@ static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_PROPERTY("Buses", "a(sssus)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Nodes", "ao", prop_nodes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Jobs", "ao", prop_jobs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("FleetServer", "s", prop_fleet_server, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
     SD_BUS_METHOD_WITH_NAMES("Scan", "s", SD_BUS_PARAM(bus), "ao", SD_BUS_PARAM(nodes), method_scan,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartUpdate", "hasa{sv}",

@@ -78,6 +78,8 @@ int main(int argc, char *argv[])
                 cf_keyring_free(k);
                 if (r >= 0)
                         r = cf_conf_check_ca_file(conf, &error);
+                if (r >= 0)
+                        r = cf_conf_check_hawkbit(conf, &error);
                 cf_conf_free(conf);
                 if (r < 0) {
                         log_error("%s", error ? error : "cannot load the keyring or ca_file");

@@ -19,6 +19,7 @@
 #include "fd-read.h"
 #include "fetcher.h"
 #include "inventory.h"
+#include "fleet-server.h"
 #include "job-store.h"
 #include "log.h"
 #include "manager.h"
@@ -704,6 +705,7 @@ void manager_flash_changed(FlashJob *f, bool persist, bool urgent)
 {
         Job *j = f->job;
         job_track(j, f);
+        fleet_server_flash_changed(j->m->fleet, f);
         /* Only DISCONNECT(end) acts on its saved step in a way a resume must know before the frame
          * leaves: that record goes to the disk at once; the others with the next progress tick. */
         if (persist)
@@ -1910,6 +1912,7 @@ static void scan_identified(Node *n, int r)
                 manager_node_changed(n);
                 node_set_error(n, NULL);
                 node_set_state(n, n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online");
+                fleet_server_node_seen(b->m->fleet, n);
                 uint8_t cro[8];
                 n->on_reply = NULL;
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
@@ -2047,6 +2050,9 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
                         *error = NULL;
                 goto fail;
         }
+        r = fleet_server_new(m, &m->fleet, error);
+        if (r < 0)
+                goto fail;
         r = sd_event_add_defer(e, &m->sched, on_schedule, m);
         if (r < 0)
                 goto fail;
@@ -2115,6 +2121,8 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        /* first: its actions point at jobs */
+        m->fleet = fleet_server_free(m->fleet);
         for (size_t i = 0; i < m->n_jobs; i++) {
                 if (m->jobs[i]->state == JOB_RUNNING)
                         job_save(m->jobs[i]);

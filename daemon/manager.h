@@ -174,6 +174,7 @@ struct Manager {
         struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
         struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
         struct Fetcher *fetcher;          /* downloads (fetcher.h) */
+        struct FleetServer *fleet;        /* the hawkBit gateway (fleet-server.h), NULL without one */
         CanBus *buses;
         size_t n_buses;
         Job **jobs;

@@ -563,8 +563,21 @@ static void job_finish(Job *j)
         j->state = j->cancel ? JOB_CANCELLED : failed ? JOB_FAILED : JOB_DONE;
         j->finished = now_realtime_us();
         job_save(j);
-        log_internal(j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, 0, NULL, NULL, j->id, "job %u: %s",
-                     j->id, job_state_str(j->state));
+        /* One line an operator (and journalctl -o verbose) reads the outcome from: the counts and how
+         * long it took, also as fields (DONE= FAILED= CANCELLED= NODES= DURATION_S=). */
+        size_t n_done = 0, n_failed = 0, n_cancelled = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                n_done += j->nodes[i].step == STEP_DONE;
+                n_failed += j->nodes[i].step == STEP_FAILED;
+                n_cancelled += j->nodes[i].step == STEP_CANCELLED;
+        }
+        uint64_t secs = j->finished > j->created ? (j->finished - j->created + 500000u) / 1000000u : 0;
+        char fields[160];
+        snprintf(fields, sizeof fields, "JOB_STATE=%s\nNODES=%zu\nDONE=%zu\nFAILED=%zu\nCANCELLED=%zu\nDURATION_S=%" PRIu64,
+                 job_state_str(j->state), j->n_nodes, n_done, n_failed, n_cancelled, secs);
+        log_event(CF_MSGID_JOB_FINISHED, fields, j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, NULL, NULL, j->id,
+                  "job %u: %s: %zu of %zu node(s) updated, %zu failed, %zu cancelled, in %" PRIu64 " s", j->id,
+                  job_state_str(j->state), n_done, j->n_nodes, n_failed, n_cancelled, secs);
         for (size_t i = 0; i < m->n_buses; i++) {
                 const CanBus *b = &m->buses[i];
                 log_debug("%s: %" PRIu64 " frames sent, %" PRIu64 " received; %" PRIu64
@@ -909,7 +922,9 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 set[i]->flash = &j->nodes[i];
                 node_set_state(set[i], "updating");
         }
-        log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+        char fields[64];
+        snprintf(fields, sizeof fields, "NODES=%zu\nVERSION=%s", n_set, j->version);
+        log_event(CF_MSGID_JOB_STARTED, fields, LOG_INFO, NULL, NULL, j->id,
                      "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
                      " bytes to send per node), %s%s",
                      j->id, n_set, j->version, j->info.release, j->plan_bytes,

@@ -55,6 +55,9 @@ struct Fetch {
         fetch_done_fn done;
         void *userdata;
         bool is_file;
+        /* An API request: POST/PUT with a body, and If-None-Match. */
+        bool has_method;
+        char *if_none_match, *content_type;
 
         /* The body so far, and the validator (strong ETag or Last-Modified) it belongs to. */
         uint8_t *data;
@@ -377,11 +380,16 @@ static int on_headers(Fetch *x)
         x->headers_done = true;
         if (x->is_file)
                 return 0;
-        if (x->status != 200 && x->status != 206) {
+        bool success =
+            x->status == 200 || x->status == 206 || (x->has_method && x->status >= 200 && x->status < 300);
+        if (!success) {
                 if (x->status >= 200 && x->status < 300)
                         return abort_with(
                             x, -EPROTO,
                             strdup_printf("Unexpected HTTP %ld from %s", x->status, x->shown_url));
+                /* Not modified: an answer without a body, and the connection stays for the next poll. */
+                if (x->status == 304 && x->if_none_match)
+                        return 0;
                 return 1;
         }
 
@@ -582,6 +590,17 @@ static int arm_time(Fetch *x, sd_event_source **s, uint64_t when, sd_event_time_
         return sd_event_add_time(x->fetcher->event, s, CLOCK_MONOTONIC, when, TIMER_ACCURACY_USEC, cb, x);
 }
 
+/* Add h (taken, NULL: out of memory) to this try's request headers. */
+static int append_header(Fetch *x, char *h)
+{
+        struct curl_slist *l = h ? curl_slist_append(x->request_headers, h) : NULL;
+        free(h);
+        if (!l)
+                return -ENOMEM;
+        x->request_headers = l;
+        return 0;
+}
+
 static int start_try(Fetch *x)
 {
         try_reset(x);
@@ -597,6 +616,11 @@ static int start_try(Fetch *x)
                         return -ENOMEM;
                 x->request_headers = l;
         }
+        /* No 100-continue round trip for the small bodies of an API. */
+        if ((x->has_method && append_header(x, strdup("Expect:")) < 0) ||
+            (x->content_type && append_header(x, strdup_printf("Content-Type: %s", x->content_type)) < 0) ||
+            (x->if_none_match && append_header(x, strdup_printf("If-None-Match: %s", x->if_none_match)) < 0))
+                return -ENOMEM;
         char range[32];
         if (x->size > 0) {
                 x->range_from = x->size;
@@ -716,6 +740,9 @@ static void finish_try(Fetch *x)
         } else if (x->abort_r < 0) {
                 r = x->abort_r;
                 msg = TAKE_PTR(x->abort_msg);
+        } else if (!x->is_file && x->headers_done && x->status == 304 && x->if_none_match && c == CURLE_OK) {
+                finish(x, 0, NULL);
+                return;
         } else if (!x->is_file && x->headers_done && x->status >= 300) {
                 if (x->status == 416 && x->range_from > 0) {
                         /* Our partial copy is not a prefix of the file any more (it shrank): from zero. */
@@ -835,6 +862,8 @@ static void fetch_free(Fetch *x)
         free(x->content_range);
         free(x->abort_msg);
         free(x->pending_msg);
+        free(x->if_none_match);
+        free(x->content_type);
         free(x);
 }
 
@@ -848,6 +877,40 @@ static void finish(Fetch *x, int r, const char *msg)
                         x->done(x, 0, x->data, x->size, NULL, x->userdata);
         }
         fetch_free(x);
+}
+
+long fetch_status(const Fetch *x)
+{
+        return x ? x->status : 0;
+}
+
+const char *fetch_etag(const Fetch *x)
+{
+        return x ? x->etag : NULL;
+}
+
+int64_t fetch_retry_after_usec(const Fetch *x)
+{
+        return x ? x->retry_after_usec : -1;
+}
+
+/* POST or PUT with a body: curl copies the body now, so the caller's buffer is free after fetch_start. */
+static int method_setup(Fetch *x, const struct fetch_options *o)
+{
+        CURL *c = x->easy;
+        bool put = strcmp(o->method, "PUT") == 0;
+        if (!put && strcmp(o->method, "POST") != 0)
+                return strcmp(o->method, "GET") == 0 && !o->body && !o->body_size ? 0 : -EINVAL;
+        if (o->partial_path || (o->body_size && !o->body))
+                return -EINVAL;
+        x->has_method = true;
+        static const char empty[1] = "";
+        if (curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) o->body_size) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, o->body ? o->body : empty) != CURLE_OK ||
+            (put && curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT") != CURLE_OK) ||
+            curl_easy_setopt(c, CURLOPT_POSTREDIR, (long) CURL_REDIR_POST_ALL) != CURLE_OK)
+                return -ENOMEM;
+        return 0;
 }
 
 void fetch_cancel(Fetch *x)
@@ -1094,6 +1157,18 @@ int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetc
                 return -ENOMEM;
         }
         x->is_file = strncasecmp(url, "file:", 5) == 0;
+        if (o->method || o->body || o->body_size) {
+                r = o->method ? method_setup(x, o) : -EINVAL;
+                if (r < 0) {
+                        fetch_free(x);
+                        return r;
+                }
+        }
+        if ((o->content_type && !(x->content_type = strdup(o->content_type))) ||
+            (o->if_none_match && !(x->if_none_match = strdup(o->if_none_match)))) {
+                fetch_free(x);
+                return -ENOMEM;
+        }
 
         x->next = f->fetches;
         if (x->next)

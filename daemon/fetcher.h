@@ -20,7 +20,8 @@
  * done callback is a harmless no-op).
  *
  * Error codes handed to done (fetch_start itself only fails with -EINVAL, -EPROTONOSUPPORT,
- * -ENOMEM, and then no callback comes):
+ * -ENOMEM, and then no callback comes; -EINVAL also for an unknown method, a body with GET or a
+ * partial_path with POST/PUT):
  *   -ENOENT            HTTP 404/410, or a file:// path that cannot be read
  *   -EACCES            HTTP 401/403
  *   -EREMOTEIO         any other HTTP error status (4xx without retry; 5xx/408/429 after max_tries)
@@ -66,6 +67,17 @@ struct fetch_options {
          * backoff_max_usec (0: 60 s). A Retry-After of a 429/503 is honoured up to backoff_max_usec. */
         uint64_t backoff_usec;
         uint64_t backoff_max_usec;
+
+        /* For APIs (hawkBit's DDI): "GET" (NULL), "POST" or "PUT". A POST or PUT sends body_size bytes of
+         * body (copied; NULL/0: an empty body) with Content-Type: content_type (NULL: none), and any
+         * 2xx is a success (its body, possibly empty, handed to done). partial_path goes with GET only. */
+        const char *method;
+        const void *body;
+        size_t body_size;
+        const char *content_type;
+        /* Sent as If-None-Match. A 304 answer is then a success: done gets r == 0 with data NULL, size 0,
+         * and fetch_status() says 304 ("not modified"). */
+        const char *if_none_match;
 };
 
 #define FETCH_MAX_SIZE_DEFAULT      (UINT64_C(16) * 1024 * 1024)
@@ -85,6 +97,14 @@ int fetch_start(Fetcher *f, const char *url, const struct fetch_options *o, fetc
                 void *userdata, Fetch **ret);
 /* Stop and free a fetch: no callback after it. NULL is fine. */
 void fetch_cancel(Fetch *x);
+
+/* What the last response said, for the done callback (valid until it returns; the fetch is freed
+ * after): the HTTP status (0: none, e.g. a network error or file://), its ETag header (NULL: none;
+ * as sent, quotes included, ready for if_none_match), and its Retry-After in µs (-1: none). With
+ * max_tries 1 a caller sees every status and decides about retries itself (hawkBit's client does). */
+long fetch_status(const Fetch *x);
+const char *fetch_etag(const Fetch *x);
+int64_t fetch_retry_after_usec(const Fetch *x);
 
 /* 0 when url has a scheme fetch_start accepts, -EPROTONOSUPPORT or -EINVAL otherwise: for checking
  * a URL when it is handed over, before a job exists. */

@@ -11,11 +11,27 @@
 #include "canfleet/node-status.h"
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
+#include "cleanup.h"
 #include "flash-job.h"
 #include "log.h"
 #include "manager.h"
 
-#define ID_STEPS          (1u + 4u + 15u) /* CONNECT, 4 reads of the device ID, 15 of the status block */
+/* What identify reads, after its CONNECT: the device ID, then the status block up to and with B's CRC
+ * and its install-failure count. The tick counter (CF_STATUS_TICKS) is left out: it changes between
+ * two reads, and every piece is read until two reads agree. */
+static const struct id_piece {
+        uint8_t ext, off, len;
+} id_pieces[] = {
+        {CF_CCP_EXT_DEVICE_ID, 0, 5},  {CF_CCP_EXT_DEVICE_ID, 5, 5},  {CF_CCP_EXT_DEVICE_ID, 10, 5},
+        {CF_CCP_EXT_DEVICE_ID, 15, 1}, {CF_CCP_EXT_STATUS, 0, 5},     {CF_CCP_EXT_STATUS, 5, 5},
+        {CF_CCP_EXT_STATUS, 10, 5},    {CF_CCP_EXT_STATUS, 15, 5},    {CF_CCP_EXT_STATUS, 20, 5},
+        {CF_CCP_EXT_STATUS, 25, 5},    {CF_CCP_EXT_STATUS, 30, 5},    {CF_CCP_EXT_STATUS, 35, 5},
+        {CF_CCP_EXT_STATUS, 40, 5},    {CF_CCP_EXT_STATUS, 45, 5},    {CF_CCP_EXT_STATUS, 50, 5},
+        {CF_CCP_EXT_STATUS, 55, 5},    {CF_CCP_EXT_STATUS, 60, 5},    {CF_CCP_EXT_STATUS, 65, 5},
+        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 1},
+};
+#define ID_STEPS (1u + ELEMENTSOF(id_pieces)) /* CONNECT, then the pieces */
+_Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's pieces follow node-status.h");
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
 /* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
@@ -131,7 +147,8 @@ static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
         if (i >= 1) {
                 /* Each piece is read until two reads in a row agree: a corrupted answer would
                  * otherwise pass for the node's release, hardware id or UID (and so its key). */
-                unsigned len = i == 4 ? 1 : 5;
+                const struct id_piece *pc = &id_pieces[i - 1];
+                unsigned len = pc->len;
                 if (n->id_pass == 0 || memcmp(n->id_prev, d->data, len) != 0) {
                         if (++n->id_pass > ID_MAX_PASSES) {
                                 node_done_fn done = n->identify_done;
@@ -144,10 +161,7 @@ static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 n->id_pass = 0;
-                if (i <= 4)
-                        memcpy(n->devid + (i - 1) * 5, d->data, len);
-                else
-                        memcpy(n->status + (i - 5) * 5, d->data, 5);
+                memcpy((pc->ext == CF_CCP_EXT_DEVICE_ID ? n->devid : n->status) + pc->off, d->data, len);
         }
         n->id_idx++;
         if (n->id_idx < ID_STEPS) {
@@ -164,13 +178,12 @@ static void id_send(Node *n)
 {
         uint8_t cro[8];
         unsigned i = n->id_idx;
-        if (i == 0)
+        const struct id_piece *pc = i == 0 ? NULL : &id_pieces[i - 1];
+        if (!pc)
                 cf_ccp_cro_connect(cro, 0, n->nc.station);
-        else if (i <= 4)
-                cf_ccp_cro_short_up(cro, 0, i == 4 ? 1 : 5, CF_CCP_EXT_DEVICE_ID, (i - 1) * 5);
         else
-                cf_ccp_cro_short_up(cro, 0, 5, CF_CCP_EXT_STATUS, (i - 5) * 5);
-        int r = ccp_request(n->ccp, cro, 0, i == 0 ? UINT32_MAX : (uint32_t) ((i <= 4 ? i - 1 : i - 5) * 5));
+                cf_ccp_cro_short_up(cro, 0, pc->len, pc->ext, pc->off);
+        int r = ccp_request(n->ccp, cro, 0, pc ? pc->off : UINT32_MAX);
         if (r < 0) {
                 node_done_fn done = n->identify_done;
                 n->identify_done = NULL;
@@ -1058,8 +1071,9 @@ static void confirm_identified(Node *n, int r)
         }
         if (n->last_update == CF_UPDATE_GAVE_UP) {
                 fail(f,
-                     "%s: the bootloader gave up installing %s after 3 failed tries; the node runs %s (%s)",
-                     f->ref, j->version, n->version[0] ? n->version : "no valid image",
+                     "%s: the bootloader gave up installing %s after %u failed tries; the node runs %s (%s)",
+                     f->ref, j->version, n->status[CF_STATUS_INSTALL_FAILURES],
+                     n->version[0] ? n->version : "no valid image",
                      n->mode == CF_MODE_APP ? "application" : "bootloader recovery mode, CCP only");
                 return;
         }

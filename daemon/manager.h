@@ -10,6 +10,7 @@
 
 #include "can-transport.h"
 #include "canfleet/image.h"
+#include "canfleet/node-status.h"
 #include "canfleet/seedkey.h"
 #include "ccp-master.h"
 #include "conf.h"
@@ -76,7 +77,7 @@ struct Node {
         unsigned id_pass; /* reads of the current piece: each is read until two reads agree */
         bool id_connect;
         uint8_t devid[16];
-        uint8_t status[75]; /* read in 5-byte pieces up to and with b_crc (node-status.h) */
+        uint8_t status[CF_STATUS_SIZE]; /* identify reads it in pieces (flash-job.c id_pieces) */
         uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */

@@ -100,6 +100,8 @@ const char *cf_ccp_cmd_name(uint8_t cmd)
                 return "MOVE";
         case CF_CCP_GET_CCP_VERSION:
                 return "GET_CCP_VERSION";
+        case CF_CCP_ACTION_SERVICE:
+                return "ACTION_SERVICE";
         case CF_CCP_PROGRAM_6:
                 return "PROGRAM_6";
         case CF_CCP_DNLOAD_6:
@@ -294,4 +296,74 @@ void cf_ccp_dto_event(uint8_t out[8], uint8_t err)
         memset(out, 0, CF_CCP_FRAME_LEN);
         out[0] = CF_CCP_PID_EVENT;
         out[1] = err;
+}
+
+/* ---- Group transfer ------------------------------------------------------------------------- */
+
+static void service_head(uint8_t out[8], uint8_t ctr, uint16_t svc)
+{
+        cro_head(out, CF_CCP_ACTION_SERVICE, ctr);
+        out[2] = (uint8_t) (svc >> 8);
+        out[3] = (uint8_t) svc;
+}
+
+static void be16_put(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+}
+
+void cf_ccp_cro_group_join(uint8_t out[8], uint8_t ctr, uint16_t group_id, uint16_t tag)
+{
+        service_head(out, ctr, CF_CCP_SVC_GROUP_JOIN);
+        be16_put(&out[4], group_id);
+        be16_put(&out[6], tag);
+}
+
+void cf_ccp_cro_group_leave(uint8_t out[8], uint8_t ctr)
+{
+        service_head(out, ctr, CF_CCP_SVC_GROUP_LEAVE);
+}
+
+void cf_ccp_cro_gap(uint8_t out[8], uint8_t ctr, uint16_t from)
+{
+        service_head(out, ctr, CF_CCP_SVC_GAP);
+        be16_put(&out[4], from);
+}
+
+void cf_ccp_dto_reply_gap(uint8_t out[8], uint8_t ctr, uint16_t first, uint16_t run)
+{
+        uint8_t d[4];
+
+        be16_put(&d[0], first);
+        be16_put(&d[2], run);
+        cf_ccp_dto_reply(out, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+int cf_ccp_group_frame(uint8_t out[8], const uint8_t *area, uint16_t slot)
+{
+        if (slot >= CF_GROUP_SLOTS)
+                return -1;
+        uint32_t off = (uint32_t) slot * CF_GROUP_SLOT_SIZE;
+        uint32_t n =
+            CF_GROUP_AREA_SIZE - off < CF_GROUP_SLOT_SIZE ? CF_GROUP_AREA_SIZE - off : CF_GROUP_SLOT_SIZE;
+        int send = 0;
+
+        /* Past the end of the area: 0xFF, what the node ignores anyway. */
+        memset(out, 0xFF, CF_CCP_FRAME_LEN);
+        be16_put(&out[0], slot);
+        memcpy(&out[2], area + off, n);
+        for (uint32_t i = 0; i < n; i++)
+                if (area[off + i] != 0xFF)
+                        send = 1;
+        return send;
+}
+
+int cf_ccp_group_frame_parse(const uint8_t *frame, uint8_t dlc, uint16_t *slot, const uint8_t **data)
+{
+        if (dlc != CF_CCP_FRAME_LEN)
+                return -1;
+        *slot = (uint16_t) (frame[0] << 8 | frame[1]);
+        *data = &frame[2];
+        return 0;
 }

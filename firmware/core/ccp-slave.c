@@ -109,12 +109,14 @@ static void read_mem(struct cf_ccp_slave *s, uint8_t ext, uint32_t addr, uint8_t
         }
 }
 
-/* What a new session, or the end of one, leaves behind: nothing unlocked, nothing erased. */
+/* What a new session, or the end of one, leaves behind: nothing unlocked, nothing erased — except
+ * that a group member keeps "C erased" (docs/design.md §7): its transfer goes on across sessions. */
 static void session_reset(struct cf_ccp_slave *s)
 {
         s->pgm_unlocked = false;
         s->seed_fresh = false;
-        s->c_erased = false;
+        if (!s->group.joined)
+                s->c_erased = false;
         memset(s->mta_ext, 0, sizeof(s->mta_ext));
         memset(s->mta_addr, 0, sizeof(s->mta_addr));
 }
@@ -311,8 +313,10 @@ static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t 
         s->busy_sector = (uint8_t) cf_flash_sector_of(first);
         s->busy_end = (uint32_t) cf_flash_sector_of(first + size - 1);
         s->staged = CF_STAGED_UNKNOWN;
-        /* From here on C is no longer what it was, whether or not the erase completes. */
+        /* From here on C is no longer what it was, whether or not the erase completes; a group
+         * transfer into it is over. */
         s->c_erased = false;
+        cf_group_clear(&s->group);
         start_busy(s, CF_CCP_CLEAR_MEMORY, ctr);
 }
 
@@ -357,6 +361,8 @@ static void cmd_program(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *data
         }
         s->mta_addr[0] = off + n;
         s->staged = CF_STAGED_ERASED;
+        /* A member's repair: the slots it fills are no longer missing. */
+        cf_group_record_range(&s->group, off, n);
         reply_mta(s, ctr);
 }
 
@@ -423,11 +429,108 @@ static void cmd_disconnect(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
                 return;
         }
+        /* The end of the session ends a group transfer, whatever the check of C says. */
+        cf_group_clear(&s->group);
         /* Validating C takes a CRC of 256 KB: done in steps by the poll. */
         s->busy_addr = 0;
         s->busy_end = CF_CRC_OFFSET;
         s->busy_crc = CF_CRC32_INIT;
         start_busy(s, CF_CCP_DISCONNECT, ctr);
+}
+
+/* ---- Group transfer services (ACTION_SERVICE, docs/design.md §7) ----------------------------- */
+
+static void svc_group_join(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint16_t id = (uint16_t) (p[0] << 8 | p[1]), tag = (uint16_t) (p[2] << 8 | p[3]);
+        uint8_t d[2];
+
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        if (!s->c_erased) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        /* The group id must not be one we already listen or answer on. */
+        if (id > 0x7FFu || id == s->cfg->cro_id || id == s->cfg->dto_id) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (s->group.joined && (s->group.can_id != id || s->group.tag != tag)) {
+                /* Another transfer is writing C: only a new CLEAR_MEMORY (or LEAVE) frees it. */
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        if (!s->group.joined)
+                cf_group_join(&s->group, id, tag);
+        d[0] = (uint8_t) (s->group.received >> 8);
+        d[1] = (uint8_t) s->group.received;
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static void svc_group_leave(struct cf_ccp_slave *s, uint8_t ctr)
+{
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        /* "C erased" stays for this connection only (it was erased, or carried into it). */
+        cf_group_clear(&s->group);
+        reply(s, CF_CCP_OK, ctr, NULL, 0);
+}
+
+static void svc_gap(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint16_t first, run;
+        uint8_t f[8];
+
+        if (!s->group.joined) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        cf_group_gap(&s->group, (uint16_t) (p[0] << 8 | p[1]), &first, &run);
+        cf_ccp_dto_reply_gap(f, ctr, first, run);
+        send(s, f);
+}
+
+static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *c)
+{
+        /* The seed's demo firmware (echo mode) and older bootloaders have no ACTION_SERVICE. */
+        if (s->cfg->seedkey_echo || s->cfg->no_group) {
+                reply_err(s, CF_CCP_ERR_UNKNOWN_CMD, c->ctr);
+                return;
+        }
+        switch (cf_ccp_cro_service(c)) {
+        case CF_CCP_SVC_GROUP_JOIN:
+                svc_group_join(s, c->ctr, c->p + 2);
+                break;
+        case CF_CCP_SVC_GROUP_LEAVE:
+                svc_group_leave(s, c->ctr);
+                break;
+        case CF_CCP_SVC_GAP:
+                svc_gap(s, c->ctr, c->p + 2);
+                break;
+        default:
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);
+                break;
+        }
+}
+
+bool cf_ccp_slave_group_id(const struct cf_ccp_slave *s, uint32_t *id)
+{
+        if (!s->group.joined || s->reset_pending)
+                return false;
+        *id = s->group.can_id;
+        return true;
+}
+
+void cf_ccp_slave_group_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
+{
+        if (s->reset_pending)
+                return;
+        cf_group_rx(&s->group, s->hal, data, dlc);
 }
 
 void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
@@ -515,6 +618,9 @@ void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc)
                 break;
         case CF_CCP_DISCONNECT:
                 cmd_disconnect(s, c.ctr, c.p);
+                break;
+        case CF_CCP_ACTION_SERVICE:
+                cmd_action_service(s, &c);
                 break;
         default:
                 /* MOVE included: C is written only through PROGRAM. */
@@ -649,6 +755,7 @@ void cf_ccp_slave_poll(struct cf_ccp_slave *s)
         }
         if (s->locked_out)
                 (void) locked_out(s);
+        cf_group_poll(&s->group, s->hal);
 
         switch (s->busy_cmd) {
         case CF_CCP_CLEAR_MEMORY:

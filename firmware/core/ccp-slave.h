@@ -6,6 +6,7 @@
 
 #include "canfleet/node-status.h"
 #include "cf-hal.h"
+#include "group.h"
 #include "node-config.h"
 
 /*
@@ -45,6 +46,19 @@
  *  - CONNECT to another station while connected ends the connection as DISCONNECT(temporary) does
  *    (CCP 2.1), without an answer. A long operation in progress is dropped, unanswered: an erase
  *    already started completes, C needs a new CLEAR_MEMORY, a DISCONNECT(end) does not reset.
+ *  - ACTION_SERVICE (docs/design.md §7, frame layouts in canfleet/ccp.h), unless the node is in
+ *    echo mode or configured without it (cfg->no_group): then UNKNOWN_CMD, as the seed's firmware.
+ *    An unknown service number: OUT_OF_RANGE.
+ *    GROUP_JOIN: PGM unlocked (ACCESS_LOCKED), C erased by CLEAR_MEMORY in this session, or carried
+ *    by the membership (ACCESS_DENIED), group id 11-bit and neither our CRO nor DTO id
+ *    (OUT_OF_RANGE). Already joined: with the same id and tag OK, the record kept (answer: slots
+ *    received); with others ACCESS_DENIED. From then on frames on the group id are programmed
+ *    (cf_ccp_slave_group_rx, group.h), connected or not.
+ *    GROUP_LEAVE: PGM unlocked; OK also when not joined. GAP: joined (ACCESS_DENIED otherwise).
+ *    Membership, its record and "C erased" survive CONNECT (to us or another station) and
+ *    DISCONNECT(temporary); they end with GROUP_LEAVE, a CLEAR_MEMORY, DISCONNECT(end) (taken,
+ *    whatever the check of C then answers) or a reset. A unicast PROGRAM/PROGRAM_6 by a member
+ *    records the slots it fills wholly.
  *  - Any other command: UNKNOWN_CMD.
  */
 
@@ -77,12 +91,17 @@ struct cf_ccp_slave {
         uint32_t busy_addr, busy_end, busy_crc;
         uint8_t busy_sector;
         uint32_t reset_at;
+        struct cf_group group; /* last: 5.5 KB of slot record */
 };
 
 void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct cf_node_config *cfg,
                        uint8_t mode, uint8_t last_update, uint32_t boot_count);
 /* A frame received on cfg->cro_id. */
 void cf_ccp_slave_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc);
+/* While joined: true and the group CAN id the port must also receive (and pass to group_rx). */
+bool cf_ccp_slave_group_id(const struct cf_ccp_slave *s, uint32_t *id);
+/* A frame received on the group id. */
+void cf_ccp_slave_group_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc);
 /* Advance long operations, lockout and pending reset; count a tick of normal work. */
 void cf_ccp_slave_poll(struct cf_ccp_slave *s);
 /* Fill the status block (extension 1). */

@@ -13,6 +13,8 @@ struct cf_node_config {
         uint32_t cro_id;   /* CAN id the node listens on (cro_base + station) */
         uint32_t dto_id;   /* CAN id it answers on (dto_base + station) */
         uint16_t hw_id;    /* hardware id; staged images for another id are refused */
-        bool seedkey_echo; /* the seed demo's key = 00 00 seed, instead of the HMAC key */
+        bool seedkey_echo; /* the seed demo's key = 00 00 seed, instead of the HMAC key; like the
+                            * seed's firmware it has no group transfer (ACTION_SERVICE) either */
+        bool no_group;     /* an older bootloader: no ACTION_SERVICE, plain CCP only */
         uint8_t node_secret[CF_NODE_SECRET_LEN];
 };

@@ -59,3 +59,16 @@ void cf_node_rx(struct cf_node *n, const uint8_t *data, uint8_t dlc)
         if (n->phase == CF_NODE_APP || n->phase == CF_NODE_RECOVERY)
                 cf_ccp_slave_rx(&n->slave, data, dlc);
 }
+
+bool cf_node_group_id(const struct cf_node *n, uint32_t *id)
+{
+        if (n->phase != CF_NODE_APP && n->phase != CF_NODE_RECOVERY)
+                return false;
+        return cf_ccp_slave_group_id(&n->slave, id);
+}
+
+void cf_node_rx_group(struct cf_node *n, const uint8_t *data, uint8_t dlc)
+{
+        if (n->phase == CF_NODE_APP || n->phase == CF_NODE_RECOVERY)
+                cf_ccp_slave_group_rx(&n->slave, data, dlc);
+}

@@ -36,3 +36,7 @@ void cf_node_power_on(struct cf_node *n, struct cf_hal *hal, const struct cf_nod
 void cf_node_poll(struct cf_node *n);
 /* A CAN frame addressed to the node (id == cfg->cro_id); frames in the boot phase are dropped. */
 void cf_node_rx(struct cf_node *n, const uint8_t *data, uint8_t dlc);
+/* The group id the node also takes frames on right now (a group member): true and *id. */
+bool cf_node_group_id(const struct cf_node *n, uint32_t *id);
+/* A frame on that group id. */
+void cf_node_rx_group(struct cf_node *n, const uint8_t *data, uint8_t dlc);

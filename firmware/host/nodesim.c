@@ -162,6 +162,12 @@ static int setup_bus(struct sim *s, unsigned bi)
                                 n->cut = o->cuts[k].cut;
                                 n->cut_pending = true;
                         }
+                for (unsigned k = 0; k < o->n_no_group; k++)
+                        if (o->no_group[k] == 0 || o->no_group[k] == sa)
+                                n->cfg.no_group = true;
+                for (unsigned k = 0; k < o->n_group_loss; k++)
+                        if (o->group_loss[k].sa == sa)
+                                n->group_loss = o->group_loss[k].p;
                 for (unsigned k = 0; k < o->n_install_faults; k++)
                         if (o->install_faults[k] == 0 || o->install_faults[k] == sa)
                                 n->hal.fault_program_app = true;
@@ -176,6 +182,7 @@ static int setup_bus(struct sim *s, unsigned bi)
                                 r == -EEXIST ? "exists and is not a symlink" : strerror(-r));
                         return r;
                 }
+                slcan_pty_set_latency(s->ptys[bi], o->adapter_latency_us);
                 for (unsigned k = 0; k < o->n_stalls; k++)
                         if (!o->stalls[k].bus || strcmp(o->stalls[k].bus, spec->name) == 0) {
                                 r = slcan_pty_add_stall(s->ptys[bi], o->stalls[k].after_frame,

@@ -165,8 +165,25 @@ static void deliver(struct sim_bus *b, struct sim_pending *p, uint64_t now_us)
                 b->delivering_ns = b->timing ? b->current_end_ns : 0;
                 for (unsigned i = 0; i < b->n_nodes; i++) {
                         struct sim_node *n = &b->nodes[i];
-                        if ((int) i != p->source && n->cfg.cro_id == p->f.id)
+                        uint32_t gid;
+                        if ((int) i == p->source)
+                                continue;
+                        if (n->cfg.cro_id == p->f.id) {
                                 sim_node_rx(n, p->f.data, p->f.dlc, now_us);
+                        } else if (sim_node_listening(n) && cf_node_group_id(&n->node, &gid) &&
+                                   gid == p->f.id) {
+                                /* --group-loss: this node's receiver misses it (an RX overrun). */
+                                if (n->group_loss > 0 && rng_unit(&b->rng) < n->group_loss) {
+                                        n->group_lost++;
+                                        if (b->log_frames) {
+                                                char what_lost[16];
+                                                snprintf(what_lost, sizeof(what_lost), "lost@%u", n->sa);
+                                                log_frame(b, p, what_lost, b->current_end_ns);
+                                        }
+                                        continue;
+                                }
+                                sim_node_rx_group(n, p->f.data, p->f.dlc, now_us, b->delivering_ns / 1000u);
+                        }
                 }
                 b->delivering_ns = 0;
         }

@@ -13,7 +13,9 @@
  * the timing model a frame is delivered only once the bus would have finished sending it
  * (sim_frame_time_ns() at the bus's bitrate); without it, at the next turn of the loop.
  * Delivery: nodes' frames go out of the port (to the host); every frame goes to each other node
- * whose CRO id it carries (11-bit data frames only). Faults: a dropped frame reaches nobody; a
+ * whose CRO id it carries, and to each node that is a member of a group transfer on its id (11-bit
+ * data frames only; a node with --group-loss misses a fraction of those, logged with
+ * --log-frames as "<bus>: host    lost@SA 680 [8] ..."). Faults: a dropped frame reaches nobody; a
  * corrupted one has one data bit flipped (damage that slipped past the CAN CRC, e.g. in an adapter,
  * which only end-to-end checksums catch).
  */

@@ -32,6 +32,9 @@ struct sim_node {
         struct cf_node node;
         bool silent; /* disconnected from the bus: hears nothing, says nothing */
         bool quiet;  /* don't print the node's own log messages */
+        double group_loss;   /* --group-loss: fraction of group frames this node misses */
+        uint64_t group_lost;
+        uint64_t clock_at_us; /* non-zero: the node's clock while it takes a group frame */
 
         struct sim_power_cut cut;
         bool cut_pending;  /* cut configured, not yet armed */
@@ -60,6 +63,8 @@ void sim_node_power_on(struct sim_node *n, uint64_t now);
 void sim_node_run(struct sim_node *n, uint64_t now);
 /* A frame on the node's CRO id. */
 void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now);
+/* A frame on the group id the node is a member of, that ended on the bus at at_us (0: now). */
+void sim_node_rx_group(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t now, uint64_t at_us);
 /* Does the node hear the bus right now? */
 bool sim_node_listening(const struct sim_node *n);
 void sim_node_fini(struct sim_node *n);

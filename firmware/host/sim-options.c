@@ -29,6 +29,9 @@ enum {
         OPT_POWER_CUT,
         OPT_STALL,
         OPT_FLASH_FAULT,
+        OPT_NO_GROUP,
+        OPT_GROUP_LOSS,
+        OPT_ADAPTER_LATENCY,
         OPT_SEEDKEY,
         OPT_LOG_FRAMES,
         OPT_QUIET,
@@ -58,6 +61,9 @@ static const struct option long_options[] = {
     {"power-cut", required_argument, NULL, OPT_POWER_CUT},
     {"stall", required_argument, NULL, OPT_STALL},
     {"flash-fault", required_argument, NULL, OPT_FLASH_FAULT},
+    {"no-group", required_argument, NULL, OPT_NO_GROUP},
+    {"group-loss", required_argument, NULL, OPT_GROUP_LOSS},
+    {"adapter-latency-us", required_argument, NULL, OPT_ADAPTER_LATENCY},
     {"seedkey", required_argument, NULL, OPT_SEEDKEY},
     {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
     {"quiet", no_argument, NULL, OPT_QUIET},
@@ -113,11 +119,19 @@ void sim_options_help(void)
             "                          every flash program operation of the boot install (C copied to\n"
             "                          B) fails on node SA (default every node), writing nothing, as\n"
             "                          an STM32F4 programming error; erasing B still works (repeatable)\n"
+            "  --no-group SA|all       node SA (or every node) has an older bootloader without the group\n"
+            "                          transfer: ACTION_SERVICE answers 'unknown command', as with\n"
+            "                          --seedkey echo (the seed's demo firmware) (repeatable)\n"
+            "  --group-loss SA:P       node SA misses a fraction P of the group frames it should take\n"
+            "                          (its receive FIFO overran); the others get them (repeatable)\n"
+            "  --adapter-latency-us N  every SLCAN frame host->bus and bus->host is delayed N us, as\n"
+            "                          by a USB adapter (0..1000000)\n"
             "  --log-frames            print every frame on stderr\n"
             "  --quiet                 do not print the nodes' own log messages\n"
             "  --ready-fd FD           write \"ready\\n\" to FD and close it once every pty exists and\n"
             "                          every node has finished booting (default: that line on stdout)\n"
-            "  --show [--json]         print the state of the nodes in DIR and exit\n"
+            "  --show [--json]         print the node RAM the group transfer costs, the state of the\n"
+            "                          nodes in DIR, and exit\n"
             "  --help, --version\n"
             "\n"
             "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");
@@ -249,6 +263,38 @@ static int parse_stall(struct sim_options *o, const char *arg)
 out:
         free(copy);
         return r;
+}
+
+/* SA|all */
+static int parse_no_group(struct sim_options *o, const char *arg)
+{
+        unsigned long sa = 0;
+        if (strcmp(arg, "all") != 0 && (parse_ulong(arg, SIM_MAX_NODES, &sa) < 0 || sa == 0))
+                return bad("--no-group", "'%s': expected a station address or 'all'", arg);
+        if (o->n_no_group >= SIM_MAX_NODES)
+                return bad("--no-group", "too many");
+        o->no_group[o->n_no_group++] = (uint16_t) sa;
+        return 0;
+}
+
+/* SA:P */
+static int parse_group_loss(struct sim_options *o, const char *arg)
+{
+        unsigned long sa;
+        const char *colon = strchr(arg, ':');
+        char buf[16];
+        if (!colon || (size_t) (colon - arg) >= sizeof(buf))
+                return bad("--group-loss", "'%s': expected SA:P", arg);
+        memcpy(buf, arg, (size_t) (colon - arg));
+        buf[colon - arg] = '\0';
+        if (parse_ulong(buf, SIM_MAX_NODES, &sa) < 0 || sa == 0)
+                return bad("--group-loss", "'%s': bad station address", arg);
+        if (o->n_group_loss >= SIM_MAX_NODES)
+                return bad("--group-loss", "too many");
+        if (parse_prob(colon + 1, &o->group_loss[o->n_group_loss].p) < 0)
+                return bad("--group-loss", "'%s': P is not a fraction between 0 and 1", arg);
+        o->group_loss[o->n_group_loss++].sa = (uint16_t) sa;
+        return 0;
 }
 
 /* install[:SA] */
@@ -411,6 +457,20 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         if (parse_flash_fault(o, optarg) < 0)
                                 return -EINVAL;
                         break;
+                case OPT_NO_GROUP:
+                        if (parse_no_group(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_GROUP_LOSS:
+                        if (parse_group_loss(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_ADAPTER_LATENCY:
+                        if (parse_ulong(optarg, 1000000, &v) < 0)
+                                return bad("--adapter-latency-us", "'%s': expected 0..1000000 microseconds",
+                                           optarg);
+                        o->adapter_latency_us = (uint32_t) v;
+                        break;
                 case OPT_SEEDKEY:
                         if (strcmp(optarg, "echo") == 0)
                                 o->seedkey_echo = true;
@@ -487,6 +547,22 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->install_faults[i] > o->nodes)
                         return bad("--flash-fault", "station %u does not exist (--nodes %u)",
                                    o->install_faults[i], o->nodes);
+        for (unsigned i = 0; i < o->n_no_group; i++)
+                if (o->no_group[i] > o->nodes)
+                        return bad("--no-group", "station %u does not exist (--nodes %u)", o->no_group[i],
+                                   o->nodes);
+        for (unsigned i = 0; i < o->n_group_loss; i++)
+                if (o->group_loss[i].sa > o->nodes)
+                        return bad("--group-loss", "station %u does not exist (--nodes %u)",
+                                   o->group_loss[i].sa, o->nodes);
+        if (o->adapter_latency_us > 0) {
+                bool slcan = false;
+                for (unsigned k = 0; k < o->n_buses; k++)
+                        slcan |= o->buses[k].kind == SIM_PORT_SLCAN;
+                if (!slcan)
+                        return bad("--adapter-latency-us",
+                                   "only an SLCAN adapter has one: no --bus slcan:PATH");
+        }
         for (unsigned i = 0; i < o->n_stalls; i++) {
                 const char *want = o->stalls[i].bus;
                 bool slcan = false, found = !want;

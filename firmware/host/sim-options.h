@@ -56,6 +56,14 @@ struct sim_options {
         unsigned n_stalls;
         uint16_t install_faults[SIM_MAX_NODES]; /* station addresses, 0 = every node */
         unsigned n_install_faults;
+        uint16_t no_group[SIM_MAX_NODES]; /* --no-group: station addresses, 0 = every node */
+        unsigned n_no_group;
+        struct {
+                uint16_t sa;
+                double p;
+        } group_loss[SIM_MAX_NODES];
+        unsigned n_group_loss;
+        uint32_t adapter_latency_us;
         bool seedkey_echo;
         bool log_frames;
         bool quiet;

@@ -7,6 +7,7 @@
 
 #include "canfleet/ccp.h"
 #include "canfleet/image.h"
+#include "ccp-slave.h"
 #include "journal.h"
 #include "sim-flash.h"
 #include "sim-show.h"
@@ -107,8 +108,17 @@ int sim_show(const char *dir, bool json)
                 qsort(names, n, sizeof(*names), cmp_names);
 
         int ret = 0;
+        /* What the group transfer costs each node in RAM: the same struct the MCU images hold. */
+        size_t record = sizeof(((struct cf_group *) 0)->bits), group = sizeof(struct cf_group);
         if (json)
-                printf("{\"nodes\":[");
+                printf(
+                    "{\"node_ram\":{\"group_slots\":%u,\"slot_record_bytes\":%zu,\"group_state_bytes\":%zu,"
+                    "\"ccp_slave_bytes\":%zu},\"nodes\":[",
+                    CF_GROUP_SLOTS, record, group, sizeof(struct cf_ccp_slave));
+        else
+                printf("node RAM: group slot record %zu bytes (%u slots), group state %zu bytes, CCP slave "
+                       "%zu bytes\n",
+                       record, CF_GROUP_SLOTS, group, sizeof(struct cf_ccp_slave));
         for (size_t i = 0; i < n; i++) {
                 char *path = NULL;
                 struct sim_flash f;
@@ -130,9 +140,9 @@ int sim_show(const char *dir, bool json)
                         snprintf(uid + 2 * k, 3, "%02x", f.hdr->uid[k]);
                 /* the install journal's count for the image in C (boot.h): 3 = given up */
                 struct cf_journal j;
-                cf_journal_scan(f.flash, cf_le32_get(f.flash + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) +
-                                                     CF_CRC_OFFSET),
-                                &j);
+                cf_journal_scan(
+                    f.flash, cf_le32_get(f.flash + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) + CF_CRC_OFFSET),
+                    &j);
                 const char *dash = strrchr(names[i], '-');
                 if (json) {
                         printf("%s{\"name\":\"%s\",\"bus\":\"%.*s\",\"station\":%d,\"uid\":\"%s\","

@@ -18,6 +18,7 @@
 #define FLAG_RX_FULL    0x01u
 #define FLAG_TX_FULL    0x02u
 #define FLAG_OVERRUN    0x08u
+#define DELAY_SLOTS     SLCAN_PTY_DELAY_SLOTS
 
 struct slcan_pty {
         char *link_path;
@@ -48,6 +49,21 @@ struct slcan_pty {
         uint64_t stall_until_us;
         uint64_t stall_lost_in, stall_lost_out; /* bytes from the host, frames to it */
         char stall_last_in;                      /* last byte thrown away */
+
+        /* --adapter-latency-us: frames on their way through the "USB" in each direction, in order
+         * (one constant delay keeps each line sorted by due time) */
+        uint32_t latency_us;
+        struct {
+                uint64_t due;
+                struct cf_can_frame f;
+        } to_bus[DELAY_SLOTS];
+        unsigned to_bus_head, to_bus_n;
+        struct {
+                uint64_t due;
+                uint8_t len;
+                char text[CF_SLCAN_LINE_MAX];
+        } to_host[DELAY_SLOTS];
+        unsigned to_host_head, to_host_n;
 };
 
 static void set_raw(int fd)
@@ -126,6 +142,23 @@ static void reply(struct slcan_pty *p, const char *s)
         queue_out(p, s, strlen(s));
 }
 
+/* Towards the host through the latency line (or at once without one). */
+static void delayed_out(struct slcan_pty *p, const char *s, size_t len)
+{
+        if (p->latency_us == 0) {
+                queue_out(p, s, len);
+                return;
+        }
+        if (p->to_host_n == DELAY_SLOTS || len > CF_SLCAN_LINE_MAX) {
+                p->flags |= FLAG_RX_FULL | FLAG_OVERRUN;
+                return;
+        }
+        unsigned i = (p->to_host_head + p->to_host_n++) % DELAY_SLOTS;
+        p->to_host[i].due = sim_now_us() + p->latency_us;
+        p->to_host[i].len = (uint8_t) len;
+        memcpy(p->to_host[i].text, s, len);
+}
+
 static void frame_to_host(void *ctx, const struct cf_can_frame *f)
 {
         struct slcan_pty *p = ctx;
@@ -138,7 +171,7 @@ static void frame_to_host(void *ctx, const struct cf_can_frame *f)
         char buf[CF_SLCAN_LINE_MAX];
         int32_t ts = p->timestamps ? (int32_t) ((sim_now_us() / 1000u) % 60000u) : CF_SLCAN_NO_TIMESTAMP;
         size_t n = cf_slcan_format(f, ts, buf);
-        queue_out(p, buf, n);
+        delayed_out(p, buf, n);
 }
 
 static bool is_hex(const char *s, size_t n)
@@ -147,6 +180,38 @@ static bool is_hex(const char *s, size_t n)
                 if (cf_hex_digit(s[i]) < 0)
                         return false;
         return true;
+}
+
+/* A frame from the host reaches the adapter: onto the bus, acknowledged. */
+static void to_bus(struct slcan_pty *p, const struct cf_can_frame *f)
+{
+        if (sim_bus_host_send(p->bus, f) < 0) {
+                p->flags |= FLAG_TX_FULL;
+                delayed_out(p, "\a", 1);
+                return;
+        }
+        delayed_out(p, f->ext ? "Z\r" : "z\r", 2);
+        p->host_frames++;
+        stall_check(p);
+}
+
+/* Move what the latency lines hold once it is due. */
+static void latency_run(struct slcan_pty *p, uint64_t now_us)
+{
+        while (p->to_bus_n > 0 && p->to_bus[p->to_bus_head].due <= now_us) {
+                struct cf_can_frame f = p->to_bus[p->to_bus_head].f;
+                p->to_bus_head = (p->to_bus_head + 1) % DELAY_SLOTS;
+                p->to_bus_n--;
+                if (p->open && !p->hung_up)
+                        to_bus(p, &f);
+        }
+        while (p->to_host_n > 0 && p->to_host[p->to_host_head].due <= now_us) {
+                unsigned i = p->to_host_head;
+                p->to_host_head = (p->to_host_head + 1) % DELAY_SLOTS;
+                p->to_host_n--;
+                if (p->open) /* a channel closed meanwhile: what was on the way is gone */
+                        queue_out(p, p->to_host[i].text, p->to_host[i].len);
+        }
 }
 
 static void transmit(struct slcan_pty *p, const char *line, size_t len)
@@ -159,14 +224,18 @@ static void transmit(struct slcan_pty *p, const char *line, size_t len)
                 reply(p, "\a");
                 return;
         }
-        if (sim_bus_host_send(p->bus, &f) < 0) {
-                p->flags |= FLAG_TX_FULL;
-                reply(p, "\a");
+        if (p->latency_us > 0) {
+                if (p->to_bus_n == DELAY_SLOTS) {
+                        p->flags |= FLAG_TX_FULL;
+                        reply(p, "\a");
+                        return;
+                }
+                unsigned i = (p->to_bus_head + p->to_bus_n++) % DELAY_SLOTS;
+                p->to_bus[i].due = sim_now_us() + p->latency_us;
+                p->to_bus[i].f = f;
                 return;
         }
-        reply(p, f.ext ? "Z\r" : "z\r");
-        p->host_frames++;
-        stall_check(p);
+        to_bus(p, &f);
 }
 
 static void command(struct slcan_pty *p, const char *line, size_t len)
@@ -434,12 +503,22 @@ uint64_t slcan_pty_deadline(const struct slcan_pty *p)
         /* the end of a stall is logged (and the flags set) when it happens, not at the next frame */
         if (p->stalled && p->stall_until_us < t)
                 t = p->stall_until_us;
+        if (p->to_bus_n > 0 && p->to_bus[p->to_bus_head].due < t)
+                t = p->to_bus[p->to_bus_head].due;
+        if (p->to_host_n > 0 && p->to_host[p->to_host_head].due < t)
+                t = p->to_host[p->to_host_head].due;
         return t;
+}
+
+void slcan_pty_set_latency(struct slcan_pty *p, uint32_t us)
+{
+        p->latency_us = us;
 }
 
 void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us)
 {
         (void) stalled(p, now_us);
+        latency_run(p, now_us);
         if (!p->hung_up || now_us < p->retry_at_us)
                 return;
         if (host_side_closed(p)) {

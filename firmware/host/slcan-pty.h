@@ -56,3 +56,9 @@ void slcan_pty_io(struct slcan_pty *p, short revents);
 uint64_t slcan_pty_deadline(const struct slcan_pty *p);
 void slcan_pty_timer(struct slcan_pty *p, uint64_t now_us);
 const char *slcan_pty_slave_name(const struct slcan_pty *p);
+/* --adapter-latency-us: every frame host->bus, and every frame and transmit acknowledgement bus->host,
+ * arrives us microseconds after it was sent, as through a USB adapter (commands are answered at once).
+ * At most SLCAN_PTY_DELAY_SLOTS frames on the way each direction: beyond that a transmit is refused
+ * (BEL, flag 0x02) and frames for the host are lost (flag 0x08). */
+#define SLCAN_PTY_DELAY_SLOTS 1024u
+void slcan_pty_set_latency(struct slcan_pty *p, uint32_t us);

@@ -80,8 +80,9 @@ int main(void)
                 struct cf_bxcan_frame f;
                 normal_work(h, &next_beat, &slave);
                 while (cf_stm32_can_recv(h, &f))
-                        cf_ccp_slave_rx(&slave, f.data, f.dlc);
+                        cf_stm32_node_dispatch(h, &slave, &prov.cfg, &f);
                 cf_ccp_slave_poll(&slave);
+                cf_stm32_node_group_filter(h, &slave);
                 cf_hal_watchdog_kick(h);
                 /* Sleep until the next SysTick or CAN interrupt, unless a long CCP operation is running. */
                 if (!slave.busy_cmd)

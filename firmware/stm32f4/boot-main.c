@@ -42,14 +42,16 @@ static void recovery(struct cf_hal *h, const struct cf_provision *p, uint8_t las
         cf_line_str(&l, "boot: no valid application: recovery mode, CCP on cro 0x");
         cf_line_hex(&l, p->cfg.cro_id, 3);
         cf_hal_log(h, l.buf);
-        cf_stm32_node_can(h, p, false);
+        /* By interrupt, as the application: a group transfer's frames come back to back and the
+         * controller's FIFO holds only 3 (recovery never jumps, so the interrupt stays ours). */
+        cf_stm32_node_can(h, p, true);
         cf_ccp_slave_init(&slave, h, &p->cfg, CF_MODE_BOOTLOADER, last_update, boot_count);
         for (;;) {
                 struct cf_bxcan_frame f;
                 while (cf_stm32_can_recv(h, &f))
-                        if (f.id == p->cfg.cro_id)
-                                cf_ccp_slave_rx(&slave, f.data, f.dlc);
+                        cf_stm32_node_dispatch(h, &slave, &p->cfg, &f);
                 cf_ccp_slave_poll(&slave);
+                cf_stm32_node_group_filter(h, &slave);
                 cf_hal_watchdog_kick(h);
         }
 }

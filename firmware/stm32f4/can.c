@@ -65,6 +65,14 @@ int cf_stm32_can_start(struct cf_hal *h, uint32_t cro_id, uint32_t bitrate, bool
         CAN_FR1(0) = cro_id << 21;
         CAN_FR2(0) = cro_id << 21;
         CAN_FA1R |= 1u;
+        /* Filter bank 1: the same mode, for a group transfer's id; active only while joined
+         * (cf_stm32_can_group_filter). Set up now so that joining needs no FINIT: bank 0 keeps
+         * receiving while bank 1 changes. */
+        CAN_FA1R &= ~2u;
+        CAN_FM1R |= 2u;
+        CAN_FS1R |= 2u;
+        CAN_FFA1R &= ~2u;
+        h->can_group_on = false;
         CAN_FMR &= ~CAN_FMR_FINIT;
 
         h->can_cro_id = cro_id;
@@ -82,6 +90,21 @@ int cf_stm32_can_start(struct cf_hal *h, uint32_t cro_id, uint32_t bitrate, bool
                 NVIC_ISER(CAN1_RX0_IRQN / 32) = 1u << (CAN1_RX0_IRQN % 32);
         }
         return 0;
+}
+
+void cf_stm32_can_group_filter(struct cf_hal *h, bool on, uint32_t id)
+{
+        if (!h->can_up || id > 0x7FFu || (on == h->can_group_on && (!on || id == h->can_group_id)))
+                return;
+        /* A deactivated bank may be rewritten outside filter initialisation mode (RM0090 §32.7.4). */
+        CAN_FA1R &= ~2u;
+        if (on) {
+                CAN_FR1(1) = id << 21;
+                CAN_FR2(1) = id << 21;
+                CAN_FA1R |= 2u;
+        }
+        h->can_group_on = on;
+        h->can_group_id = id;
 }
 
 void cf_stm32_can_stop(struct cf_hal *h)

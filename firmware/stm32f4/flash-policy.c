@@ -30,7 +30,11 @@ int cf_stm32_program_allowed(uint32_t addr, size_t len)
 
 unsigned cf_stm32_program_width(uint32_t addr, size_t len)
 {
-        return (addr & 3u) == 0 && len >= 4 ? 4u : 1u;
+        if ((addr & 3u) == 0 && len >= 4)
+                return 4u;
+        /* A half-word where aligned: a group slot (6 bytes at 6 * slot) is then one word and one
+         * half-word, never single bytes (firmware/core/group.h). */
+        return (addr & 1u) == 0 && len >= 2 ? 2u : 1u;
 }
 
 uint32_t cf_stm32_psize_bits(unsigned width)

@@ -19,9 +19,12 @@
 int cf_stm32_erase_allowed(unsigned sector);
 int cf_stm32_program_allowed(uint32_t addr, size_t len);
 
-/* Width in bytes (4 or 1) of the next program operation at addr with len bytes left: whole 32-bit
- * words (PSIZE x32, VDD 2.7-3.6 V) where aligned, single bytes (PSIZE x8) at unaligned edges.
- *   cf_stm32_program_width(0x08020000, 8) == 4; (0x08020001, 8) == 1; (0x08020004, 3) == 1 */
+/* Width in bytes (4, 2 or 1) of the next program operation at addr with len bytes left: whole 32-bit
+ * words (PSIZE x32, VDD 2.7-3.6 V) where aligned, else half-words (x16) where aligned, single bytes
+ * (x8) at odd edges. The F405/407 flash has no ECC: the parts of one word may be programmed at
+ * different times (bits only go from 1 to 0).
+ *   cf_stm32_program_width(0x08020000, 8) == 4; (0x08020001, 8) == 1; (0x08020002, 8) == 2;
+ *   (0x08020004, 3) == 2; (0x08020006, 1) == 1 */
 unsigned cf_stm32_program_width(uint32_t addr, size_t len);
 
 /* The FLASH_CR PSIZE field (RM0090 §3.9.7) for a program width: 1 -> 0 (x8), 2 -> 1, 4 -> 2 (x32). */

@@ -133,6 +133,8 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                         uint32_t v = (uint32_t) src[done] | (uint32_t) src[done + 1] << 8 |
                                      (uint32_t) src[done + 2] << 16 | (uint32_t) src[done + 3] << 24;
                         *(volatile uint32_t *) (uintptr_t) a = v;
+                } else if (w == 2) {
+                        *(volatile uint16_t *) (uintptr_t) a = (uint16_t) (src[done] | src[done + 1] << 8);
                 } else {
                         *(volatile uint8_t *) (uintptr_t) a = src[done];
                 }

@@ -13,7 +13,13 @@
 /* Bounded busy-wait: the ready bits of peripherals QEMU does not model never come up there, and a
  * broken crystal must not hang a node. ~10 ms at 168 MHz, longer at 16 MHz: only ever an upper bound. */
 #define CF_WAIT_LOOPS  200000u
-#define CF_CAN_RX_RING 16u
+/* Frames between the RX interrupt and the main loop. A group transfer sends back-to-back frames:
+ * one every 111 us at 1 Mbit/s (8 data bytes, no stuff bits; up to ~135 us with them), 222 us at
+ * 500 kbit/s, and a slot costs the main loop ~32 us of programming (a word and a half-word, 16 us
+ * each typ.), so the loop keeps up on average; the ring absorbs its stalls, the longest being a
+ * blocking USART log line (up to 96 characters at 115200 baud = 8.3 ms = 75 frames at 1 Mbit/s).
+ * 128 frames = 14 ms at 1 Mbit/s, 28 ms at 500 kbit/s; 2 KB of RAM. A power of two, < 256. */
+#define CF_CAN_RX_RING 128u
 
 struct cf_bxcan_frame {
         uint32_t id;
@@ -34,6 +40,8 @@ struct cf_hal {
         int erase_result;
         uint32_t prng;
         uint32_t can_cro_id;
+        bool can_group_on; /* filter bank 1 passes can_group_id */
+        uint32_t can_group_id;
         volatile uint8_t rx_head, rx_tail; /* head: producer (ISR or poll), tail: main loop */
         uint32_t rx_overruns;
         struct cf_bxcan_frame rx[CF_CAN_RX_RING];
@@ -57,6 +65,8 @@ void cf_stm32_crc_init(struct cf_hal *h);
  * 0, or -ETIMEDOUT (the controller did not enter/leave initialisation), -EINVAL (bitrate). */
 int cf_stm32_can_start(struct cf_hal *h, uint32_t cro_id, uint32_t bitrate, bool with_irq);
 void cf_stm32_can_stop(struct cf_hal *h);
+/* Pass frames on a group transfer's id too (on), or stop (off); cheap when nothing changes. */
+void cf_stm32_can_group_filter(struct cf_hal *h, bool on, uint32_t id);
 /* Move received frames from the controller into the ring (polling mode; the ISR does the same). */
 void cf_stm32_can_poll(struct cf_hal *h);
 /* Take the oldest received frame: true when there was one. */

@@ -46,3 +46,21 @@ void cf_stm32_node_can(struct cf_hal *h, const struct cf_provision *p, bool with
         }
         cf_hal_log(h, l.buf);
 }
+
+void cf_stm32_node_dispatch(struct cf_hal *h, struct cf_ccp_slave *s, const struct cf_node_config *cfg,
+                            const struct cf_bxcan_frame *f)
+{
+        uint32_t gid;
+        (void) h;
+        if (f->id == cfg->cro_id)
+                cf_ccp_slave_rx(s, f->data, f->dlc);
+        else if (cf_ccp_slave_group_id(s, &gid) && f->id == gid)
+                cf_ccp_slave_group_rx(s, f->data, f->dlc);
+}
+
+void cf_stm32_node_group_filter(struct cf_hal *h, const struct cf_ccp_slave *s)
+{
+        uint32_t gid = 0;
+        bool on = cf_ccp_slave_group_id(s, &gid);
+        cf_stm32_can_group_filter(h, on, gid);
+}

@@ -196,7 +196,7 @@ static const struct {
     {0x0E, "BUILD_CHKSUM", 30000}, {0x0F, "SHORT_UP", 25}, {0x10, "CLEAR_MEMORY", 30000},
     {0x12, "GET_SEED", 25},        {0x13, "UNLOCK", 25},   {0x17, "EXCHANGE_ID", 25},
     {0x18, "PROGRAM", 100},        {0x19, "MOVE", 30000},  {0x1B, "GET_CCP_VERSION", 25},
-    {0x22, "PROGRAM_6", 100},      {0x23, "DNLOAD_6", 25},
+    {0x21, "ACTION_SERVICE", 25},  {0x22, "PROGRAM_6", 100}, {0x23, "DNLOAD_6", 25},
 };
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -234,6 +234,60 @@ static void test_byte_order_helpers(void)
         CU_ASSERT_EQUAL(cf_le16_get(b), 0xBEEF);
 }
 
+/* The group transfer's services and frames (ccp.h examples, byte for byte). */
+static void test_group_codec(void)
+{
+        struct cf_ccp_cro c;
+        struct cf_ccp_dto d;
+
+        cf_ccp_cro_group_join(dirty(), 1, 0x680, 0xBEEF);
+        ASSERT_FRAME(0x21, 0x01, 0xCF, 0x01, 0x06, 0x80, 0xBE, 0xEF);
+        CU_ASSERT_EQUAL(cf_ccp_cro_parse(f, 8, &c), 0);
+        CU_ASSERT_EQUAL(cf_ccp_cro_service(&c), CF_CCP_SVC_GROUP_JOIN);
+        cf_ccp_cro_group_leave(dirty(), 2);
+        ASSERT_FRAME(0x21, 0x02, 0xCF, 0x02, 0x00, 0x00, 0x00, 0x00);
+        cf_ccp_cro_gap(dirty(), 3, 0x1234);
+        ASSERT_FRAME(0x21, 0x03, 0xCF, 0x03, 0x12, 0x34, 0x00, 0x00);
+        CU_ASSERT_EQUAL(cf_ccp_cro_parse(f, 8, &c), 0);
+        CU_ASSERT_EQUAL(cf_ccp_cro_service(&c), 0xCF03);
+
+        cf_ccp_dto_reply_gap(dirty(), 3, 0x1234, 5);
+        ASSERT_FRAME(0xFF, 0x00, 0x03, 0x12, 0x34, 0x00, 0x05, 0x00);
+        CU_ASSERT_EQUAL(cf_ccp_dto_parse(f, 8, &d), 0);
+        CU_ASSERT_EQUAL(cf_ccp_dto_gap_first(&d), 0x1234);
+        CU_ASSERT_EQUAL(cf_ccp_dto_gap_run(&d), 5);
+        cf_ccp_dto_reply_gap(dirty(), 4, CF_GROUP_SLOT_NONE, 0);
+        ASSERT_FRAME(0xFF, 0x00, 0x04, 0xFF, 0xFF, 0x00, 0x00, 0x00);
+        CU_ASSERT_EQUAL(cf_ccp_dto_parse(f, 8, &d), 0);
+        CU_ASSERT_EQUAL(cf_ccp_dto_gap_first(&d), 0xFFFF);
+        CU_ASSERT_EQUAL(cf_ccp_dto_join_received(&d), 0xFFFF);
+
+        CU_ASSERT_EQUAL(CF_GROUP_SLOTS, 43691u);
+        static uint8_t area[CF_GROUP_AREA_SIZE];
+        for (size_t i = 0; i < sizeof(area); i++)
+                area[i] = (uint8_t) i;
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 1), 1);
+        ASSERT_FRAME(0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B);
+        uint16_t slot;
+        const uint8_t *data;
+        CU_ASSERT_EQUAL(cf_ccp_group_frame_parse(f, 8, &slot, &data), 0);
+        CU_ASSERT_EQUAL(slot, 1);
+        CU_ASSERT_PTR_EQUAL(data, f + 2);
+        CU_ASSERT_EQUAL(cf_ccp_group_frame_parse(f, 7, &slot, &data), -1);
+        /* The last slot: 4 bytes in the area, 2 past its end sent as 0xFF. */
+        memcpy(area + 0x3FFFC, (const uint8_t[]){0xC0, 0xC1, 0xC2, 0xC3}, 4);
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 43690), 1);
+        ASSERT_FRAME(0xAA, 0xAA, 0xC0, 0xC1, 0xC2, 0xC3, 0xFF, 0xFF);
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 43691), -1);
+        /* All 0xFF: not sent; one byte that is not makes it a frame. */
+        memset(area + 12, 0xFF, 6);
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 2), 0);
+        area[17] = 0xFE;
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 2), 1);
+        memset(area + 0x3FFFC, 0xFF, 4);
+        CU_ASSERT_EQUAL(cf_ccp_group_frame(dirty(), area, 43690), 0);
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -246,6 +300,7 @@ int main(void)
             {"error strings", test_err_str},
             {"command names and time-outs", test_cmd_names_and_timeouts},
             {"byte order helpers", test_byte_order_helpers},
+            {"group transfer codec", test_group_codec},
             {NULL, NULL},
         };
         return cf_test_run("ccp", tests);

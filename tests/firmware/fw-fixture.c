@@ -278,3 +278,95 @@ int fx_area_check(const struct fx *f, uint32_t area_addr, struct cf_image_info *
 {
         return cf_image_check(f->flash + (area_addr - CF_FLASH_BASE), info);
 }
+
+void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot)
+{
+        uint8_t g[8];
+
+        (void) cf_ccp_group_frame(g, image, slot);
+        cf_node_rx_group(&f->node, g, 8);
+        fx_poll(f, 200);
+}
+
+/* The master's side of docs/design.md §7 for one node, as canfleetd does it: erase, join, one pass
+ * (all-0xFF slots left out, every drop_every-th sent slot lost), then reconnect, GAP, PROGRAM_6
+ * repair of the missing slots that are not all 0xFF, BUILD_CHKSUM, DISCONNECT(end). */
+int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, uint32_t *repaired)
+{
+        uint8_t cro[8], g[8];
+        struct cf_ccp_dto d;
+        int r;
+        uint32_t sent = 0;
+
+        if (repaired)
+                *repaired = 0;
+        if ((r = fx_connect_unlock(f)) != 0)
+                return map_err(r);
+        cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, 0);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_clear_memory(cro, fx_next_ctr(f), CF_IMAGE_AREA_SIZE);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_group_join(cro, fx_next_ctr(f), CF_GROUP_ID_DEFAULT, 0x1234);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_disconnect(cro, fx_next_ctr(f), CF_CCP_DISCONNECT_TEMPORARY, FX_STATION);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+
+        for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++) {
+                if (cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
+                        continue;
+                if (drop_every && ++sent % drop_every == 0)
+                        continue;
+                cf_node_rx_group(&f->node, g, 8);
+                fx_poll(f, 20);
+                if (f->hal.powered_off)
+                        return -EIO;
+        }
+
+        if ((r = fx_connect_unlock(f)) != 0)
+                return map_err(r);
+        for (uint32_t from = 0; from < CF_GROUP_SLOTS;) {
+                cf_ccp_cro_gap(cro, fx_next_ctr(f), (uint16_t) from);
+                if ((r = call(f, cro, &d)) != 0)
+                        return map_err(r);
+                uint16_t first = cf_ccp_dto_gap_first(&d), run = cf_ccp_dto_gap_run(&d);
+                if (first == CF_GROUP_SLOT_NONE)
+                        break;
+                if (first < from || run == 0)
+                        return -EPROTO;
+                for (uint32_t slot = first; slot < (uint32_t) first + run; slot++) {
+                        if (cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
+                                continue;
+                        uint32_t off = slot * CF_GROUP_SLOT_SIZE;
+                        cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, off);
+                        if ((r = call(f, cro, &d)) != 0)
+                                return map_err(r);
+                        if (off + 6 <= CF_IMAGE_AREA_SIZE)
+                                cf_ccp_cro_program6(cro, fx_next_ctr(f), image + off);
+                        else
+                                cf_ccp_cro_program(cro, fx_next_ctr(f), image + off,
+                                                   (uint8_t) (CF_IMAGE_AREA_SIZE - off));
+                        if ((r = call(f, cro, &d)) != 0)
+                                return map_err(r);
+                        if (repaired)
+                                (*repaired)++;
+                }
+                from = (uint32_t) first + run;
+        }
+
+        cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, 0);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        cf_ccp_cro_build_chksum(cro, fx_next_ctr(f), CF_CRC_OFFSET);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        if (d.data[0] != 4 || cf_ccp_dto_chksum(&d) != cf_le32_get(image + CF_CRC_OFFSET))
+                return -EPROTO;
+        cf_ccp_cro_disconnect(cro, fx_next_ctr(f), CF_CCP_DISCONNECT_END, FX_STATION);
+        if ((r = call(f, cro, &d)) != 0)
+                return map_err(r);
+        return 0;
+}

@@ -67,6 +67,13 @@ int fx_connect_unlock(struct fx *f);
  * -EIO when it stopped answering (power cut), -EPROTO on an unexpected answer. */
 int fx_upgrade(struct fx *f, const uint8_t *image);
 
+/* One group frame of image's slot on the group id, then a poll. */
+void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot);
+/* The whole group update of one node as the gateway does it (docs/design.md §7): erase, join, one
+ * pass with every drop_every-th frame lost (0: none), GAP-driven PROGRAM_6 repair, BUILD_CHKSUM,
+ * DISCONNECT(end). Returns as fx_upgrade(); *repaired (may be NULL): slots sent by unicast. */
+int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, uint32_t *repaired);
+
 /* Does the area hold a CRC-valid image / a fully valid one (cf_image_check)? */
 bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr);
 int fx_area_check(const struct fx *f, uint32_t area_addr, struct cf_image_info *info);

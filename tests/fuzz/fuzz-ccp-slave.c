@@ -31,7 +31,12 @@
  *              does after CLEAR_MEMORY: 0 v2.0.0 (installable), 1 v0.9.0 release 0 (rollback),
  *              2 another hardware id, 3 v2 with a wrong CRC
  *   0x7n       flash timing model on (n odd: ~1 s per 128 KB erase, 16 us per word) or off
- *   0x80-0xFF  poll once, the clock advancing 1 ms
+ *   0x90       a frame on the group id (CF_GROUP_ID_DEFAULT), DLC 8, then its 8 data bytes
+ *   0x91 d     the same with DLC d & 15
+ *   0x92 b     GROUP_JOIN (group id CF_GROUP_ID_DEFAULT, tag 0x1234) with counter b, on the CRO id
+ *   0x98-0x9B  one group pass of test image n & 3: a group frame for each of its slots that is not
+ *              all 0xFF (0x9C-0x9F: every 7th of them lost), the bus time of a frame between them
+ *   0x80-0xFF  (others) poll once, the clock advancing 1 ms
  * A power-up always runs the boot sequence to its end (powering up again after each reset or
  * further armed cut), since frames sent during a boot are simply dropped.
  *
@@ -50,6 +55,9 @@
  *    address; once connected it answers every CRO except those addressed to another station; it
  *    sends nothing while booting;
  *  - DISCONNECT(end) is accepted exactly when C is installable;
+ *  - group frames are never answered; they change no flash while the node is not a group member
+ *    (whatever the port's filter would pass), and a member's frame programs nothing outside its
+ *    own slot of C (with the backlog empty; A, B and D are covered by the first invariant);
  *  - at the end, after a power cut and a boot, the node runs the application (never recovery)
  *    from a valid B.
  */
@@ -72,7 +80,10 @@ struct staged_image {
         unsigned nruns;
 };
 
+#define GID CF_GROUP_ID_DEFAULT
+
 static struct fx fx, fx_start;
+static uint8_t *c_before;    /* C before a group frame */
 static uint8_t *flash_start; /* the flash of fx_start */
 static uint8_t *ref;         /* what A, B and D must hold */
 static uint8_t *c_snap;      /* C as a boot that may install found it */
@@ -181,6 +192,7 @@ static void setup(void)
         fx_start = fx;
         ref = xmalloc(CF_FLASH_SIZE);
         c_snap = xmalloc(CF_IMAGE_AREA_SIZE);
+        c_before = xmalloc(CF_IMAGE_AREA_SIZE);
         free(v1);
 }
 
@@ -224,7 +236,8 @@ static void check_areas(bool force)
         if (!force && fx.hal.flash_ops == m.ops_checked)
                 return;
         FUZZ_CHECK(memcmp(fx.flash, ref, J_OFF) == 0, "area A (the bootloader's sectors) changed");
-        FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 && ref[J_OFF] == CF_FLASH_ERASED,
+        FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 &&
+                       ref[J_OFF] == CF_FLASH_ERASED,
                    "the install journal was written although no install failed");
         FUZZ_CHECK(memcmp(fx.flash + B_OFF, ref + B_OFF, CF_IMAGE_AREA_SIZE) == 0,
                    "area B changed without an install");
@@ -458,6 +471,52 @@ static void stage(const struct staged_image *im)
         }
 }
 
+/* A frame on the group id, delivered to the node whether or not it is a member: the core must not
+ * rely on the port's filter. */
+static void send_group(const uint8_t f[8], uint8_t dlc, bool precise)
+{
+        uint32_t id;
+        bool member = cf_node_group_id(&fx.node, &id) && id == GID;
+        bool exact = precise && member && !cf_group_pending(&fx.node.slave.group);
+        uint64_t ops = fx.hal.flash_ops;
+
+        if (exact)
+                memcpy(c_before, fx.flash + C_OFF, CF_IMAGE_AREA_SIZE);
+        trace_frame("group       ", f, dlc);
+        fx.ntx = 0;
+        cf_node_rx_group(&fx.node, f, dlc);
+        FUZZ_CHECK(fx.ntx == 0, "a group frame was answered");
+        if (!member)
+                FUZZ_CHECK(fx.hal.flash_ops == ops,
+                           "a group frame changed flash while the node was no member");
+        if (exact && fx.hal.flash_ops != ops) {
+                uint32_t off = (uint32_t) (f[0] << 8 | f[1]) * CF_GROUP_SLOT_SIZE;
+                uint32_t end = off + CF_GROUP_SLOT_SIZE < CF_IMAGE_AREA_SIZE ? off + CF_GROUP_SLOT_SIZE
+                                                                             : CF_IMAGE_AREA_SIZE;
+                FUZZ_CHECK(dlc == 8 && off < CF_IMAGE_AREA_SIZE,
+                           "a group frame of DLC %u or slot %u was programmed", dlc, f[0] << 8 | f[1]);
+                FUZZ_CHECK(memcmp(c_before, fx.flash + C_OFF, off) == 0 &&
+                               memcmp(c_before + end, fx.flash + C_OFF + end, CF_IMAGE_AREA_SIZE - end) == 0,
+                           "a group frame for slot %u programmed C outside its slot", f[0] << 8 | f[1]);
+        }
+        after_event();
+}
+
+static void group_pass(const struct staged_image *im, unsigned lose_every)
+{
+        uint8_t g[8];
+        unsigned n = 0;
+
+        for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++) {
+                if (cf_ccp_group_frame(g, im->area, (uint16_t) slot) != 1)
+                        continue;
+                if (lose_every && ++n % lose_every == 0)
+                        continue;
+                poll_node(130);
+                send_group(g, 8, false);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct fuzz_in in = {data, size};
@@ -511,6 +570,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 case 0x7:
                         fx.hal.erase_us_per_kb = op & 1 ? 8000 : 0;
                         fx.hal.program_us_per_word = op & 1 ? 16 : 0;
+                        break;
+                case 0x9:
+                        if (op == 0x90 || op == 0x91) {
+                                b = op == 0x91 ? fuzz_u8(&in) & 15 : 8;
+                                fuzz_bytes(&in, f, sizeof(f));
+                                send_group(f, b, true);
+                        } else if (op == 0x92) {
+                                cf_ccp_cro_group_join(f, fuzz_u8(&in), GID, 0x1234);
+                                send_frame(f, 8, &d);
+                        } else if (op >= 0x98) {
+                                group_pass(&images[op & 3], op >= 0x9C ? 7 : 0);
+                        } else {
+                                poll_node(1000);
+                        }
                         break;
                 default:
                         poll_node(1000);

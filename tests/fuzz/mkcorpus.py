@@ -110,6 +110,24 @@ def ccp_slave():
     s.op(0x25, 20, 0x30).connect().get_seed().unlock().set_mta(3, 0).cro(0x22, 1, 2, 3, 4, 5, 6)
     write('ccp-slave', 'cut-during-erase', s.b)
 
+    # Group transfer: join, a pass with losses, a CONNECT elsewhere, GAP, a repair, the end.
+    s = session(Seq())
+    s.ctr = (s.ctr + 1) & 0xFF
+    s.op(0x92, s.ctr).disconnect(end=False).op(0x9C).connect(6).connect().get_seed().unlock()
+    s.cro(0x21, 0xCF, 0x03, 0, 0).set_mta(3, 36).cro(0x22, 1, 2, 3, 4, 5, 6)
+    s.op(0x90, 0, 1, 9, 9, 9, 9, 9, 9, 0x91, 7, 0, 2, 1, 1, 1, 1, 1, 1).set_mta(3, 0).build_chksum(AREA - 4)
+    s.settle().disconnect().settle()
+    write('ccp-slave', 'group-pass', s.b)
+    s = session(Seq())
+    s.ctr = (s.ctr + 1) & 0xFF
+    s.op(0x71, 0x92, s.ctr, 0x98).cro(0x21, 0xCF, 0x02).op(0x98).set_mta(3, 0).build_chksum(AREA - 4)
+    s.settle().disconnect().settle()
+    write('ccp-slave', 'group-timed-leave', s.b)
+    s = session(Seq())
+    s.ctr = (s.ctr + 1) & 0xFF
+    s.op(0x92, s.ctr, 0x98).set_mta(3, 0).build_chksum(AREA - 4).settle().disconnect().settle()
+    write('ccp-slave', 'group-upgrade-v2', s.b)
+
     s = Seq().connect().cro(0x01, STATION, 0, dlc=5).cro(0x17, dlc=9).cro(0x01, 6, 0).op(0x80, 0x21, 3)
     write('ccp-slave', 'dlc-and-station', s.b)
 

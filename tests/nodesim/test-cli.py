@@ -103,6 +103,10 @@ def test_show(fx):
     r = run_nodesim(["--state", fx.state, "--show"])
     check(r.returncode == 0, "--show: %r" % (r,))
     lines = r.stdout.splitlines()
+    # First the RAM each node spends on the group transfer's slot record: 43,691 bits.
+    check(len(lines) == 4 and lines[0].startswith("node RAM: group slot record 5464 bytes (43691 slots)"),
+          "--show RAM line: %r" % r.stdout)
+    lines = lines[1:]
     check(len(lines) == 3 and lines[0].startswith("ttyCF0-1: uid "), "--show text: %r" % r.stdout)
     check("B valid 1.0.0 release 1 hw 0x0001" in lines[0] and "C erased" in lines[0], "node 1: %r" % lines[0])
     check("C invalid" in lines[1], "node 2: %r" % lines[1])

@@ -53,15 +53,23 @@ static void test_program_width_and_psize(void)
 {
         CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020000u, 8), 4);
         CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020000u, 4), 4);
-        CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020000u, 3), 1);
+        CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020000u, 3), 2);
+        CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020000u, 1), 1);
         CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020001u, 8), 1);
-        CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020002u, 8), 1);
+        CU_ASSERT_EQUAL(cf_stm32_program_width(0x08020002u, 8), 2);
+        /* Group slots: 6 bytes at 6 * slot are one word and one half-word, in either order. */
+        for (uint32_t slot = 0; slot < 8; slot++) {
+                uint32_t at = 0x08060000u + 6u * slot;
+                unsigned w1 = cf_stm32_program_width(at, 6), w2 = cf_stm32_program_width(at + w1, 6 - w1);
+                CU_ASSERT_EQUAL(w1 + w2, 6);
+                CU_ASSERT_EQUAL(slot % 2 ? w1 : w2, 2);
+        }
         /* Walking an unaligned range covers each byte exactly once and uses words in the middle. */
         uint32_t a = 0x08020003u;
         size_t left = 13, words = 0, bytes = 0;
         while (left) {
                 unsigned w = cf_stm32_program_width(a, left);
-                CU_ASSERT_TRUE(w == 1 || (w == 4 && (a & 3u) == 0));
+                CU_ASSERT_TRUE(w == 1 || (w == 2 && (a & 1u) == 0) || (w == 4 && (a & 3u) == 0));
                 if (w == 4)
                         words++;
                 else

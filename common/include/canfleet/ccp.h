@@ -33,6 +33,7 @@ enum cf_ccp_cmd {
         CF_CCP_PROGRAM = 0x18,
         CF_CCP_MOVE = 0x19,
         CF_CCP_GET_CCP_VERSION = 0x1B,
+        CF_CCP_ACTION_SERVICE = 0x21,
         CF_CCP_PROGRAM_6 = 0x22,
         CF_CCP_DNLOAD_6 = 0x23,
 };
@@ -204,6 +205,82 @@ void cf_ccp_dto_reply(uint8_t out[8], uint8_t err, uint8_t ctr, const uint8_t *d
 void cf_ccp_dto_reply_mta(uint8_t out[8], uint8_t err, uint8_t ctr, uint8_t ext, uint32_t addr);
 /* Event: FE err 00 00 00 00 00 00 */
 void cf_ccp_dto_event(uint8_t out[8], uint8_t err);
+
+/* ---- Group transfer (docs/design.md §7) ----------------------------------------------------------
+ *
+ * ACTION_SERVICE CRO: [0x21][CTR][service u16 BE][4 parameter bytes]. canfleet's services:
+ *   GROUP_JOIN  0xCF01 [group CAN id u16 BE][tag u16 BE]
+ *               DTO ok: FF 00 CTR [slots received since the join u16 BE] 00 00 00
+ *               (0 on a new join; a repeated join with the same id and tag keeps the record and
+ *               says how much of it is there, so a master that lost the node can resume)
+ *   GROUP_LEAVE 0xCF02
+ *               DTO ok: FF 00 CTR 00 00 00 00 00 (also when not joined)
+ *   GAP         0xCF03 [from slot u16 BE]
+ *               DTO ok: FF 00 CTR [first missing slot >= from u16 BE][run u16 BE] 00
+ *               first = 0xFFFF (CF_GROUP_SLOT_NONE) and run = 0 when nothing from `from` on is
+ *               missing; run = how many slots in a row from first are missing.
+ * A node without these services answers UNKNOWN_CMD (0x30, no ACTION_SERVICE at all: the seed's
+ * demo firmware) or OUT_OF_RANGE (0x32, an unknown service number): the master then uses plain CCP.
+ *
+ * Group data frame on the group CAN id, DLC 8, no answer:
+ *   [slot u16 BE][6 bytes] = bytes [slot*6, slot*6+6) of area C; slot < CF_GROUP_SLOTS. The last
+ *   slot (43690) covers the area's last 4 bytes (the CRC); its 2 bytes past the end are ignored
+ *   (sent as 0xFF). Slots whose in-area bytes are all 0xFF are not sent: erased flash already
+ *   holds them. A node's GAP cannot tell them from lost ones, so a master skips all-0xFF slots in
+ *   the runs GAP reports (cf_ccp_group_frame() says which they are). A master may still send
+ *   some (the few inside a payload, say): a node records them like any other slot, without
+ *   programming anything, and GAP then reports only real losses.
+ */
+#define CF_CCP_SVC_GROUP_JOIN  0xCF01u
+#define CF_CCP_SVC_GROUP_LEAVE 0xCF02u
+#define CF_CCP_SVC_GAP         0xCF03u
+
+#define CF_GROUP_AREA_SIZE 0x40000u /* area C, = CF_IMAGE_AREA_SIZE */
+#define CF_GROUP_SLOT_SIZE 6u
+#define CF_GROUP_SLOTS     ((CF_GROUP_AREA_SIZE + CF_GROUP_SLOT_SIZE - 1u) / CF_GROUP_SLOT_SIZE) /* 43691 */
+#define CF_GROUP_SLOT_NONE 0xFFFFu
+#define CF_GROUP_ID_DEFAULT 0x680u /* cro_base + 0: no node has station 0 */
+
+/* cf_ccp_cro_group_join(f, 1, 0x680, 0xBEEF): 21 01 CF 01 06 80 BE EF */
+void cf_ccp_cro_group_join(uint8_t out[8], uint8_t ctr, uint16_t group_id, uint16_t tag);
+/* cf_ccp_cro_group_leave(f, 2): 21 02 CF 02 00 00 00 00 */
+void cf_ccp_cro_group_leave(uint8_t out[8], uint8_t ctr);
+/* cf_ccp_cro_gap(f, 3, 0x1234): 21 03 CF 03 12 34 00 00 */
+void cf_ccp_cro_gap(uint8_t out[8], uint8_t ctr, uint16_t from);
+
+/* Service number of an ACTION_SERVICE CRO: cro->p[0..1] BE. */
+static inline uint16_t cf_ccp_cro_service(const struct cf_ccp_cro *c)
+{
+        return (uint16_t) (c->p[0] << 8 | c->p[1]);
+}
+
+/* GAP answer (pid 0xFF, err 0): FF 00 03 12 34 00 05 00 -> first 0x1234, run 5 */
+static inline uint16_t cf_ccp_dto_gap_first(const struct cf_ccp_dto *d)
+{
+        return (uint16_t) (d->data[0] << 8 | d->data[1]);
+}
+static inline uint16_t cf_ccp_dto_gap_run(const struct cf_ccp_dto *d)
+{
+        return (uint16_t) (d->data[2] << 8 | d->data[3]);
+}
+/* GROUP_JOIN answer: slots received since the join (the same bytes as GAP's first). */
+static inline uint16_t cf_ccp_dto_join_received(const struct cf_ccp_dto *d)
+{
+        return cf_ccp_dto_gap_first(d);
+}
+
+/* Slave: the GAP answer. cf_ccp_dto_reply_gap(f, 3, 0x1234, 5): FF 00 03 12 34 00 05 00 */
+void cf_ccp_dto_reply_gap(uint8_t out[8], uint8_t ctr, uint16_t first, uint16_t run);
+
+/* Master: the group frame of one slot of a whole area image (CF_GROUP_AREA_SIZE bytes). Returns 1
+ * when the frame must be sent, 0 when the slot is all 0xFF (not sent), -1 for slot >= CF_GROUP_SLOTS.
+ *   slot 1 of an area starting 00 01 02 … : 00 01 06 07 08 09 0A 0B
+ *   slot 43690: AA AA c0 c1 c2 c3 FF FF (c = the CRC bytes at 0x3FFFC) */
+int cf_ccp_group_frame(uint8_t out[8], const uint8_t *area, uint16_t slot);
+
+/* Slave: a group frame's slot and data. 0, or -1 when dlc != 8.
+ *   00 01 d0 d1 d2 d3 d4 d5 -> slot 1, data -> d0 */
+int cf_ccp_group_frame_parse(const uint8_t *frame, uint8_t dlc, uint16_t *slot, const uint8_t **data);
 
 /* ---- Addressing (docs/design.md §3) --------------------------------------------------------------- */
 

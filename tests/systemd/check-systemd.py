@@ -51,7 +51,7 @@ def check_verify(unit, built_daemon):
             fail(f"neither {installed} nor the built {built_daemon} is an executable")
         copy = os.path.join(tmp, "canfleetd.service")
         with open(copy, "w") as f:
-            f.write("\n".join(l.replace(installed, binary) if l.startswith("ExecStart=") else l for l in lines) + "\n")
+            f.write("\n".join(l.replace(installed, binary) if l.startswith(("ExecStart=", "ExecReload=")) else l for l in lines) + "\n")
         r = run(["systemd-analyze", "verify", "--man=no", copy])
         if r.returncode != 0 or r.stdout.strip():
             fail(f"systemd-analyze verify (exit {r.returncode}):\n{r.stdout}")
@@ -71,6 +71,10 @@ def check_verify(unit, built_daemon):
     for k, v in want.items():
         if have.get(k) != v:
             fail(f"unit: {k}={have.get(k)!r}, expected {v!r}")
+    # systemctl reload: the configuration checked first (its reason shown), then SIGHUP to the daemon
+    reload = [l.split("=", 1)[1] for l in lines if l.startswith("ExecReload=")]
+    if reload != [f"{installed} --check --config /etc/canfleet/canfleetd.conf", "/bin/kill -HUP $MAINPID"]:
+        fail(f"unit: ExecReload= {reload}, expected canfleetd --check then kill -HUP $MAINPID")
     print(f"verify ok ({binary})")
 
 

@@ -18,8 +18,12 @@
  *     /run/systemd/journal/socket, or to that socket. canfleetd writes the datagrams itself (log.c)
  *     rather than through sd_journal_sendv(), whose socket path is fixed: so the tests receive, from a
  *     real canfleetd, exactly the bytes journald gets. Should a send fail, the line goes to stderr.
- *   - stderr otherwise, one line per message with the level: "<3>canfleetd: ..." when stderr is
- *     systemd's stream (journald reads the prefix), "canfleetd: error: ..." on a terminal or a file.
+ *   - stderr otherwise, one line per message with the level: "<3>..." when stderr is systemd's stream
+ *     (journald reads the prefix), "canfleetd: error: ..." on a terminal or a file.
+ * libsocketcan prints some complaints itself on stderr: they are left there rather than caught by
+ * redirecting fd 2 around its calls (racy, and a lost line when the redirect fails); under systemd stderr
+ * is the journal stream, so they land in the unit's journal anyway (socketcan.c calls it as seldom as it
+ * can: a vcan's missing netlink data is asked once).
  */
 
 /* MESSAGE_IDs, explained in systemd/canfleet.catalog (journalctl -x shows the text). */

@@ -120,7 +120,9 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
                 else
                         t.active++;
                 sum += cf_progress_percent(n);
-                t.bytes_done += n->bytes_done;
+                /* downloading nodes all show the job's one download: its bytes are not CAN bytes */
+                if (!step_is(n, "downloading"))
+                        t.bytes_done += n->bytes_done;
         }
         t.pct = job->n_nodes ? (unsigned) (sum / job->n_nodes) : 100;
         if (!p->start_us)
@@ -174,7 +176,13 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
         for (unsigned k = 0; k < BAR_WIDTH; k++)
                 bar[k] = k < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
-        if (step_is(n, "programming") && n->bytes_total)
+        if (step_is(n, "downloading"))
+                /* canfleetd fetches the bundle before any CAN frame; the total is 0 when the server
+                 * did not say */
+                snprintf(buf, size, "  %-*s %-11s %s%s%s", (int) name_width, n->node, n->step,
+                         cf_format_bytes(done, sizeof(done), n->bytes_done), n->bytes_total ? "/" : "",
+                         n->bytes_total ? cf_format_bytes(total, sizeof(total), n->bytes_total) : "");
+        else if (step_is(n, "programming") && n->bytes_total)
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
                          bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
                          cf_format_bytes(total, sizeof(total), n->bytes_total));
@@ -204,6 +212,13 @@ static void print_header(struct cf_progress *p, const struct cf_job_info *job)
 {
         if (p->header_done)
                 return;
+        if (!job->image_version || !job->image_version[0]) {
+                /* a URL update: canfleetd downloads and verifies the bundle first */
+                fprintf(p->out, "job %u: updating %zu node%s: downloading the bundle\n", job->id,
+                        job->n_nodes, job->n_nodes == 1 ? "" : "s");
+                p->header_done = true;
+                return;
+        }
         fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
                 job->n_nodes, job->n_nodes == 1 ? "" : "s",
                 job->image_version && job->image_version[0] ? job->image_version : "?",

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "canfleet/sha256.h"
 #include "fd-read.h"
+#include "bundle-cache.h"
 #include "fetcher.h"
 #include "log.h"
 
@@ -168,34 +169,22 @@ void bus_scan_done(CanBus *b)
         }
 }
 
-static uint64_t now_monotonic_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* The largest file StartUpdate reads or StartUpdateUrl downloads: a bundle with the largest CMS (a plain
  * image is smaller). */
 #define UPDATE_MAX_SIZE CF_BUNDLE_MAX_SIZE
 /* How long a pipe's writer may take to hand the whole file over. */
 #define UPDATE_READ_TIMEOUT_USEC (30ull * 1000000ull)
-/* StartUpdate calls whose file is still being read, and StartUpdateUrl calls whose download runs, at
- * most (each): each holds up to UPDATE_MAX_SIZE. */
+/* StartUpdate calls whose file is still being read, at most: each holds up to UPDATE_MAX_SIZE. */
 #define UPDATE_READS_MAX 8
 
-/* A StartUpdate(Url) call waiting for its file's bytes or its download. */
+/* A StartUpdate call waiting for its file's bytes; StartUpdateUrl uses it only while it reads its
+ * arguments (its job starts at once). */
 struct pending_update {
         Manager *m;
         sd_bus_message *call;
         char **refs; /* the node references as given, resolved again once the bytes are in */
         size_t n_refs;
         bool all, force;
-        /* StartUpdateUrl: the download, in Manager.downloads */
-        char *url;
-        Fetch *fetch;
-        uint64_t started;
-        struct pending_update *next, *prev;
 };
 
 static void pending_update_free(void *userdata)
@@ -203,40 +192,16 @@ static void pending_update_free(void *userdata)
         struct pending_update *p = userdata;
         if (!p)
                 return;
-        if (p->fetch || p->prev || p->next || (p->m && p->m->downloads == p)) {
-                fetch_cancel(p->fetch);
-                if (p->prev)
-                        p->prev->next = p->next;
-                else
-                        p->m->downloads = p->next;
-                if (p->next)
-                        p->next->prev = p->prev;
-        }
         sd_bus_message_unref(p->call);
         for (size_t i = 0; i < p->n_refs; i++)
                 free(p->refs[i]);
         free(p->refs);
-        free(p->url);
         free(p);
 }
 
 static void pending_update_freep(struct pending_update **p)
 {
         pending_update_free(*p);
-}
-
-void bus_downloads_free(Manager *m)
-{
-        while (m->downloads)
-                pending_update_free(m->downloads);
-}
-
-static size_t count_downloads(Manager *m)
-{
-        size_t n = 0;
-        for (struct pending_update *p = m->downloads; p; p = p->next)
-                n++;
-        return n;
 }
 
 /* The manager's answer as a D-Bus error (a reply when r == 0). */
@@ -316,24 +281,6 @@ static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void
                 sd_bus_error_set_errnof(&error, r, "Cannot read the image from the file descriptor: %s",
                                         strerror(-r));
         complete_update(userdata, bytes, size, &error);
-}
-
-static void update_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *why,
-                              void *userdata)
-{
-        _cleanup_(pending_update_freep) struct pending_update *p = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t ms = (now_monotonic_us() - p->started) / 1000;
-
-        p->fetch = NULL; /* freed by the fetcher when we return */
-        if (r < 0) {
-                log_warning("download of %s failed after %" PRIu64 " ms: %s", p->url, ms,
-                            why ? why : strerror(-r));
-                sd_bus_error_setf(&error, CF_ERROR_DOWNLOAD_FAILED, "download failed: %s",
-                                  why ? why : strerror(-r));
-        } else
-                log_info("downloaded %s: %zu bytes in %" PRIu64 " ms", p->url, size, ms);
-        complete_update(p, data, size, &error);
 }
 
 /* The arguments StartUpdate and StartUpdateUrl share: nodes "as" and options "a{sv}". */
@@ -463,44 +410,6 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         return 1;    /* answered by update_read_done() */
 }
 
-/* The URL as the journal may show it: "user:password@" left out. */
-static char *url_for_log(const char *url)
-{
-        const char *host = strstr(url, "://");
-        host = host ? host + 3 : url;
-        const char *end = host + strcspn(host, "/?#");
-        const char *at = memchr(host, '@', (size_t) (end - host));
-        if (!at)
-                return strdup(url);
-        char *r = NULL;
-        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
-                return NULL;
-        return r;
-}
-
-/* Where a download's bytes are kept until it is complete, so that a later try, or the same URL after a
- * restart, resumes with Range + If-Range: CACHE_DIR/downloads/<sha256 of the URL>.part. */
-static int partial_path(Manager *m, const char *url, char **ret)
-{
-        static const char hex[] = "0123456789abcdef";
-        uint8_t d[CF_SHA256_LEN];
-        char name[2 * CF_SHA256_LEN + 1];
-        cf_sha256((const uint8_t *) url, strlen(url), d);
-        for (unsigned i = 0; i < CF_SHA256_LEN; i++) {
-                name[2 * i] = hex[d[i] >> 4];
-                name[2 * i + 1] = hex[d[i] & 0xF];
-        }
-        name[2 * CF_SHA256_LEN] = 0;
-        _cleanup_(freep) char *dir = NULL;
-        if (asprintf(&dir, "%s/downloads", m->conf->cache_dir) < 0)
-                return -ENOMEM;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        if (asprintf(ret, "%s/%s.part", dir, name) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         Manager *m = userdata;
@@ -531,31 +440,21 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         r = fetch_url_check(url);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "\"%s\" is not a valid URL", url);
-        if (count_downloads(m) >= UPDATE_READS_MAX)
-                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%u downloads are already running; try again",
-                                         UPDATE_READS_MAX);
-        p->url = url_for_log(url);
-        if (!p->url)
+        _cleanup_(freep) char *shown = bundle_url_for_log(url);
+        _cleanup_(freep) Node **nodes = calloc(p->n_refs ? p->n_refs : 1, sizeof *nodes);
+        _cleanup_(freep) char *why = NULL;
+        if (!shown || !nodes)
                 return -ENOMEM;
-        r = partial_path(m, url, &part);
+        for (size_t i = 0; i < p->n_refs; i++)
+                if (manager_find_node(m, p->refs[i], &nodes[i]) < 0)
+                        return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", p->refs[i]);
+        /* The job is answered at once; its nodes show the download ("downloading", bytes), then the
+         * checks of StartUpdate and the transfer. A refusal after this point fails the job's nodes. */
+        Job *j;
+        r = manager_start_update_url(m, url, shown, nodes, p->n_refs, p->all, p->force, &j, &why);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot prepare %s/downloads: %s",
-                                               m->conf->cache_dir, strerror(-r));
-        const struct fetch_options o = {
-            .ca_file = m->conf->ca_file,
-            .max_size = UPDATE_MAX_SIZE,
-            .partial_path = part,
-        };
-        p->started = now_monotonic_us();
-        r = fetch_start(m->fetcher, url, &o, update_fetch_done, p, &p->fetch);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot download %s: %s", url, strerror(-r));
-        log_info("downloading %s", p->url);
-        p->next = m->downloads;
-        if (p->next)
-                p->next->prev = p;
-        m->downloads = TAKE_PTR(p);
-        return 1; /* answered by update_fetch_done() */
+                return start_update_error(r, why, error);
+        return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
 static const sd_bus_vtable manager_vtable[] = {
@@ -734,9 +633,11 @@ static int job_prop(sd_bus *bus, const char *path, const char *iface, const char
                 int r = sd_bus_message_open_container(reply, 'a', "(ossstt)");
                 for (size_t i = 0; r >= 0 && i < j->n_nodes; i++) {
                         FlashJob *f = &j->nodes[i];
+                        bool dl = f->step == STEP_DOWNLOADING; /* the job's one download, for each node */
                         r = sd_bus_message_append(reply, "(ossstt)", f->node ? f->node->path : "/", f->ref,
                                                   flash_step_str(f->step), f->error ? f->error : "",
-                                                  f->bytes_done, f->bytes_total);
+                                                  dl ? j->dl_done : f->bytes_done,
+                                                  dl ? j->dl_total : f->bytes_total);
                 }
                 return r < 0 ? r : sd_bus_message_close_container(reply);
         }
@@ -762,10 +663,10 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Id", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("State", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("ImageVersion", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("ImageVersion", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "a(ossstt)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Created", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -696,6 +696,7 @@ static const struct uint_key root_uints[] = {
     UINT_KEY(struct cf_conf, "retries", retries, 1, 20, 3, false),
     UINT_KEY(struct cf_conf, "reply_timeout_ms", reply_timeout_ms, 1, 60000, 25, false),
     UINT_KEY(struct cf_conf, "node_lost_timeout_s", node_lost_timeout_s, 1, 3600, 30, false),
+    UINT_KEY(struct cf_conf, "download_stall_timeout_s", download_stall_timeout_s, 1, 3600, 30, false),
 };
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)

@@ -37,6 +37,8 @@
  *                                                   a loaded gateway (longer CCP time-outs still apply)
  *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-session
  *                                                   is probed before it fails as offline (1..3600)
+ *   "download_stall_timeout_s": 30,                 a URL update's download try fails when no byte
+ *                                                   came for this long (1..3600; 5 tries in all)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
@@ -96,6 +98,7 @@ struct cf_conf {
         unsigned retries;
         uint32_t reply_timeout_ms;
         uint32_t node_lost_timeout_s;
+        uint32_t download_stall_timeout_s;
         struct cf_bus_conf *buses;
         size_t n_buses;
 };

@@ -54,6 +54,7 @@ _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's p
 #define CANCEL_ERASE_SIZE 0x20000u
 
 static const char *const step_names[_STEP_MAX] = {
+    [STEP_DOWNLOADING] = "downloading",
     [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
     [STEP_ERASING] = "erasing",     [STEP_PROGRAMMING] = "programming", [STEP_VERIFYING] = "verifying",
     [STEP_CANCELLING] = "cancelling", [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",

@@ -35,6 +35,7 @@ typedef struct FlashJob FlashJob;
  * file such a node's step is never saved below "programming" until C was erased again.
  */
 enum flash_step {
+        STEP_DOWNLOADING, /* the job's bundle is being downloaded (StartUpdateUrl): no CAN traffic yet */
         STEP_QUEUED,
         STEP_CONNECTING, /* CONNECT and identify */
         STEP_UNLOCKING,

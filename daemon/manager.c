@@ -14,6 +14,7 @@
 
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
+#include "bundle-cache.h"
 #include "cleanup.h"
 #include "fd-read.h"
 #include "fetcher.h"
@@ -311,6 +312,8 @@ static Job *job_free(Job *j)
 {
         if (!j)
                 return NULL;
+        bundle_get_cancel(j->download);
+        free(j->url);
         for (size_t i = 0; i < j->n_nodes; i++)
                 flash_job_free(&j->nodes[i]);
         free(j->nodes);
@@ -623,12 +626,21 @@ void manager_flash_finished(FlashJob *f)
         manager_schedule(j->m);
 }
 
+static void download_end(Job *j, enum flash_step step, const char *why);
+
 int job_cancel(Job *j)
 {
         if (j->state != JOB_RUNNING)
                 return -EALREADY;
         j->cancel = true;
         log_internal(LOG_NOTICE, 0, NULL, NULL, j->id, "job %u: cancel requested", j->id);
+        if (j->download) {
+                /* nothing reached a bus yet: the download stops, its part stays for a later try */
+                bundle_get_cancel(j->download);
+                j->download = NULL;
+                download_end(j, STEP_CANCELLED, NULL);
+                return 0;
+        }
         for (size_t i = 0; i < j->n_nodes && j->state == JOB_RUNNING; i++)
                 flash_job_cancel(&j->nodes[i]);
         if (j->state == JOB_RUNNING)
@@ -766,13 +778,17 @@ static int check_rollback(Node *const *set, size_t n_set, const struct cf_image_
         return -ERANGE;
 }
 
-int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
-                         bool force, Job **ret, char **error)
+/* The checks of an update, in docs/design.md §6's order, on the daemon's own copy of data: trust, the full
+ * image check, hardware id, anti-rollback. *ret_set gets the nodes to update (with all: the exported
+ * nodes that are not known to be other hardware; candidates: only those, all == false: nodes). */
+static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
+                        Node *const *candidates, size_t n_candidates, struct trusted_image *ret_t,
+                        struct cf_image_info *ret_info, Node ***ret_set, size_t *ret_n, char **error)
 {
         _cleanup_(freep) Node **set = NULL;
         size_t n_set = 0, other_hw = 0;
-        struct cf_image_info info;
         struct trusted_image t;
+        struct cf_image_info info;
 
         if (error)
                 *error = NULL;
@@ -784,7 +800,6 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 return r;
         }
         const uint8_t *image = t.image;
-        size_t size = CF_IMAGE_AREA_SIZE;
         /* The same full check as `canfleetctl image inspect`, also for a bundle's image (which
          * cf_bundle_verify() has checked already: one rule for both ways in). */
         int s = cf_image_check_full(image, &info);
@@ -795,14 +810,22 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 return -EBADMSG;
         }
 
-        size_t cap = n;
-        if (n == 0 && all)
+        size_t cap = n + n_candidates;
+        if (n == 0 && all && !candidates)
                 for (size_t i = 0; i < m->n_buses; i++)
                         cap += m->buses[i]->n_nodes;
         set = calloc(cap ? cap : 1, sizeof *set);
         if (!set)
                 return -ENOMEM;
-        if (n == 0 && all) {
+        if (n == 0 && all && candidates) {
+                for (size_t i = 0; i < n_candidates; i++) {
+                        Node *x = candidates[i];
+                        if (x->identified && x->hw_id != info.hw_id)
+                                other_hw++;
+                        else
+                                set[n_set++] = x;
+                }
+        } else if (n == 0 && all) {
                 for (size_t i = 0; i < m->n_buses; i++)
                         for (size_t k = 0; k < m->buses[i]->n_nodes; k++) {
                                 Node *x = m->buses[i]->nodes[k];
@@ -847,6 +870,46 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         r = check_rollback(set, n_set, &info, t.bundle, error);
         if (r < 0)
                 return r;
+        *ret_t = t;
+        *ret_info = info;
+        *ret_set = TAKE_PTR(set);
+        *ret_n = n_set;
+        return 0;
+}
+
+/* Copy the verified image into the job and the cache (by its sha256). */
+static int job_take_image(Job *j, const uint8_t *image, char **error)
+{
+        Manager *m = j->m;
+        uint8_t *copy = malloc(CF_IMAGE_AREA_SIZE);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, image, CF_IMAGE_AREA_SIZE);
+        char sha[65];
+        sha_hex_of(copy, CF_IMAGE_AREA_SIZE, sha);
+        int r = job_store_put_image(m->conf->cache_dir, sha, copy, CF_IMAGE_AREA_SIZE);
+        if (r < 0) {
+                free(copy);
+                if (error && asprintf(error, "cannot store the image in %s: %s", m->conf->cache_dir,
+                                      strerror(-r)) < 0)
+                        *error = NULL;
+                return r;
+        }
+        return job_set_image(j, copy, sha, error);
+}
+
+int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
+                         bool force, Job **ret, char **error)
+{
+        _cleanup_(freep) Node **set = NULL;
+        size_t n_set = 0;
+        struct cf_image_info info;
+        struct trusted_image t;
+        int r = update_check(m, data, data_size, nodes, n, all, NULL, 0, &t, &info, &set, &n_set, error);
+        if (r < 0)
+                return r;
+        const uint8_t *image = t.image;
+        size_t size = CF_IMAGE_AREA_SIZE;
         for (size_t i = 0; i < n_set; i++)
                 if (set[i]->flash) {
                         if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
@@ -948,6 +1011,251 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         return 0;
 }
 
+/* A download job's nodes all end at once (a failed or refused download, a cancel): no CCP happened. */
+static void download_end(Job *j, enum flash_step step, const char *why)
+{
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                FlashJob *f = &j->nodes[i];
+                if (flash_step_final(f->step))
+                        continue;
+                if (why) {
+                        free(f->error);
+                        if (asprintf(&f->error, "%s: %s", f->ref, why) < 0)
+                                f->error = NULL;
+                }
+                f->step = step;
+                if (f->node && f->node->flash == f) {
+                        f->node->flash = NULL;
+                        node_set_state(f->node, "online");
+                }
+                manager_flash_changed(f, true, true);
+        }
+        job_recount(j);
+        job_finish(j);
+        manager_schedule(j->m);
+}
+
+static void url_job_progress(BundleGet *g, uint64_t done, uint64_t total, void *userdata)
+{
+        Job *j = userdata;
+        j->dl_done = done;
+        j->dl_total = total;
+        /* shown through every downloading node's bytes (job_prop in bus-api.c): O(1) per callback */
+        progress_later(j);
+}
+
+static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, bool cached,
+                         const char *etag, const char *why, void *userdata)
+{
+        Job *j = userdata;
+        Manager *m = j->m;
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        uint64_t ms = (now - j->dl_started) / 1000;
+        j->download = NULL; /* freed by bundle-cache when we return */
+        if (r < 0) {
+                _cleanup_(freep) char *reason = NULL;
+                if (asprintf(&reason, "download failed: %s", why) < 0)
+                        reason = NULL;
+                log_internal(LOG_WARNING, 0, NULL, NULL, j->id,
+                             "job %u: download of %s failed after %" PRIu64 " ms: %s", j->id, j->url, ms,
+                             why);
+                download_end(j, STEP_FAILED, reason ? reason : "download failed");
+                return;
+        }
+        if (cached)
+                log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                             "job %u: %s not modified: the cached bundle is used", j->id, j->url);
+        else
+                log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                             "job %u: downloaded %s: %zu bytes in %" PRIu64 " ms", j->id, j->url, size, ms);
+        j->dl_done = size;
+        j->dl_total = size;
+
+        /* The same checks as StartUpdate, in the same order, on the nodes this job holds. */
+        _cleanup_(freep) Node **cand = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *cand);
+        _cleanup_(freep) Node **set = NULL;
+        _cleanup_(freep) char *error = NULL;
+        size_t n_cand = 0, n_set = 0;
+        struct trusted_image t;
+        struct cf_image_info info;
+        if (!cand)
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < j->n_nodes; i++)
+                if (j->nodes[i].node)
+                        cand[n_cand++] = j->nodes[i].node;
+        if (r >= 0)
+                r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand,
+                                 n_cand, &t, &info, &set, &n_set, &error);
+        if (r >= 0)
+                r = job_take_image(j, t.image, &error);
+        if (r < 0) {
+                if (cached)
+                        /* a cached bundle that no longer passes (another keyring): the next job downloads */
+                        (void) bundle_cache_keep(m->conf->cache_dir, j->url, NULL, data, size);
+                download_end(j, STEP_FAILED, error ? error : strerror(-r));
+                return;
+        }
+        if (!cached) {
+                int k = bundle_cache_keep(m->conf->cache_dir, j->url, etag, data, size);
+                if (k < 0)
+                        log_warning_errno(k,
+                                          "job %u: cannot keep the bundle in %s/bundles: %m (a later job "
+                                          "downloads it again)",
+                                          j->id, m->conf->cache_dir);
+        }
+
+        /* With "all", nodes known now to be other hardware are not this job's to update: they leave it. */
+        size_t kept = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                FlashJob *f = &j->nodes[i];
+                bool keep = false;
+                for (size_t k = 0; k < n_set && !keep; k++)
+                        keep = f->node == set[k];
+                if (f->node && f->node->flash == f)
+                        f->node->flash = NULL;
+                if (!keep) {
+                        if (f->node)
+                                node_set_state(f->node, "online");
+                        flash_job_free(f);
+                        continue;
+                }
+                if (kept != i)
+                        j->nodes[kept] = *f;
+                kept++;
+        }
+        j->n_nodes = kept;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                FlashJob *f = &j->nodes[i];
+                f->node->flash = f;
+                f->step = STEP_QUEUED;
+                f->bytes_done = 0;
+                f->bytes_total = j->plan_bytes;
+        }
+        job_recount(j);
+        free(j->url);
+        j->url = NULL;
+        r = job_snapshot(j);
+        if (r < 0)
+                job_save_failed(j, r); /* the save timer retries; new steps wait for it */
+        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Progress",
+                        NULL);
+        log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+                     "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
+                     " bytes to send per node), %s%s",
+                     j->id, j->n_nodes, j->version, j->info.release, j->plan_bytes,
+                     t.bundle ? "bundle signed by " : "unsigned image (allow_unsigned)", t.signer);
+        manager_schedule(m);
+        manager_update_status(m);
+}
+
+int manager_start_update_url(Manager *m, const char *url, const char *url_for_log, Node **nodes, size_t n,
+                             bool all, bool force, Job **ret, char **error)
+{
+        _cleanup_(freep) Node **set = NULL;
+        size_t n_set = 0;
+
+        if (error)
+                *error = NULL;
+        size_t cap = n;
+        if (n == 0 && all)
+                for (size_t i = 0; i < m->n_buses; i++)
+                        cap += m->buses[i]->n_nodes;
+        set = calloc(cap ? cap : 1, sizeof *set);
+        if (!set)
+                return -ENOMEM;
+        if (n == 0 && all) {
+                for (size_t i = 0; i < m->n_buses; i++)
+                        for (size_t k = 0; k < m->buses[i]->n_nodes; k++)
+                                if (m->buses[i]->nodes[k]->exported)
+                                        set[n_set++] = m->buses[i]->nodes[k];
+        } else
+                for (size_t i = 0; i < n; i++) {
+                        bool dup = false;
+                        for (size_t k = 0; k < n_set && !dup; k++)
+                                dup = set[k] == nodes[i];
+                        if (!dup)
+                                set[n_set++] = nodes[i];
+                }
+        if (n_set == 0) {
+                if (error)
+                        *error = strdup("no node to update");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n_set; i++)
+                if (set[i]->flash) {
+                        if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
+                                              set[i]->flash->job->id) < 0)
+                                *error = NULL;
+                        return -EBUSY;
+                }
+
+        Job *j;
+        unsigned id;
+        int r = alloc_job_id(m, &id);
+        if (r < 0) {
+                if (error)
+                        *error = strdup("no job id is free");
+                return r;
+        }
+        r = job_new(m, id, &j);
+        if (r < 0)
+                return r;
+        j->nodes = calloc(n_set, sizeof *j->nodes);
+        j->url = strdup(url_for_log);
+        if (!j->nodes || !j->url) {
+                job_free(j);
+                return -ENOMEM;
+        }
+        j->force = force;
+        j->all = all;
+        j->created = now_realtime_us();
+        j->n_nodes = n_set;
+        for (size_t i = 0; i < n_set; i++) {
+                FlashJob *f = &j->nodes[i];
+                f->job = j;
+                f->node = set[i];
+                snprintf(f->ref, sizeof f->ref, "%s", set[i]->name);
+                snprintf(f->bus, sizeof f->bus, "%s", set[i]->bus->conf->name);
+                f->station = set[i]->nc.station;
+                f->step = STEP_DOWNLOADING;
+        }
+        const struct bundle_get_options o = {
+            .ca_file = m->conf->ca_file,
+            .max_size = CF_BUNDLE_MAX_SIZE,
+            .stall_timeout_usec = (uint64_t) m->conf->download_stall_timeout_s * 1000000u,
+            .progress = url_job_progress,
+        };
+        /* Saved (without an image) like any job, so that a restart during the download ends it with
+         * its reason instead of losing it (resume_jobs). */
+        r = job_snapshot(j);
+        if (r >= 0) {
+                sd_event_now(m->event, CLOCK_MONOTONIC, &j->dl_started);
+                r = bundle_get_start(m->fetcher, m->conf->cache_dir, url, &o, url_job_done, j, &j->download);
+        }
+        if (r >= 0)
+                r = manager_add_job(m, j);
+        if (r < 0) {
+                if (error && asprintf(error, "cannot start the download: %s", strerror(-r)) < 0)
+                        *error = NULL;
+                job_store_remove(m->conf->state_dir, j->id);
+                for (size_t i = 0; i < n_set; i++)
+                        j->nodes[i].node = NULL;
+                job_free(j);
+                return r;
+        }
+        m->next_job_id = id == UINT32_MAX ? 1 : id + 1;
+        for (size_t i = 0; i < n_set; i++) {
+                set[i]->flash = &j->nodes[i];
+                node_set_state(set[i], "updating");
+        }
+        log_internal(LOG_INFO, 0, NULL, NULL, j->id, "job %u: downloading %s for %zu node(s)", j->id, j->url,
+                     n_set);
+        manager_update_status(m);
+        *ret = j;
+        return 0;
+}
+
 /* Fail an entry of a job that has no node to act on (its bus is gone from the configuration, or the
  * state was damaged); O(1), no CCP. */
 static void job_fail_entry(FlashJob *f, const char *why)
@@ -1000,9 +1308,17 @@ static int resume_jobs(Manager *m)
                  * was accepted; the cache is the daemon's own, as the state directory is, so the resumed
                  * job does not verify a signature again (a key removed from the keyring since does not
                  * strand nodes half way). Its bytes are still checked against their name and in full. */
-                int k = job_store_get_image(m->conf->cache_dir, rec->image, CF_IMAGE_AREA_SIZE, &img, &size);
+                int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image,
+                                                            CF_IMAGE_AREA_SIZE, &img, &size)
+                                      : -ENODATA;
                 const char *why = NULL;
-                if (k == -EBADFD)
+                if (k == -ENODATA)
+                        /* A URL job still downloading: not resumed (its caller may be gone, and its URL may
+                         * carry credentials that are never saved); the part downloaded stays in
+                         * cache_dir/downloads, so the same update goes on from there. */
+                        why = "canfleetd stopped while its bundle was being downloaded; start the update "
+                              "again (the download goes on from the part kept in cache_dir)";
+                else if (k == -EBADFD)
                         why = "its cached image is not a regular file";
                 else if (k < 0)
                         why = "its image is gone from the cache";
@@ -1863,7 +2179,6 @@ Manager *manager_free(Manager *m)
         cf_memzero(m->fleet_key, sizeof m->fleet_key);
         cf_keyring_free(m->keyring);
         fd_read_free_all(&m->reads);
-        bus_downloads_free(m);
         fetcher_free(m->fetcher);
         cf_conf_free(m->conf);
         sd_event_unref(m->event);

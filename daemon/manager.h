@@ -137,6 +137,12 @@ struct Job {
         size_t sched_from; /* no queued node below this index: the scheduler starts here */
         bool has_unplaced; /* queued nodes without a Node (bus gone): failed by the scheduler */
         bool force, cancel;
+        /* StartUpdateUrl: the download before the image is known (nodes at STEP_DOWNLOADING) */
+        struct BundleGet *download;
+        char *url; /* for messages and the cache index: credentials left out */
+        bool all;
+        uint64_t dl_done, dl_total; /* the download's bytes, shown by every node that waits for it */
+        uint64_t dl_started;
         uint64_t created, finished;
         sd_event_source *progress_timer;
         bool progress_dirty;
@@ -157,7 +163,6 @@ struct Manager {
         struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
         struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
         struct Fetcher *fetcher;          /* downloads (fetcher.h) */
-        struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
         CanBus **buses; /* each allocated alone: a reload adds and removes buses, nodes point to theirs */
         size_t n_buses;
         Job **jobs;
@@ -198,6 +203,14 @@ int manager_parse_id(const char *s, unsigned *ret);
  *   -ERANGE       anti-rollback: a node known to run a higher release (every such node named) */
 int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error);
+/* Start an update of nodes (as manager_start_update) whose bundle canfleetd downloads from url
+ * (http:// or https://; url_for_log: the same without credentials): the job is returned at once with
+ * its nodes at step "downloading" (bytes in their progress) and the nodes reserved. When the download
+ * is verified, the job goes on exactly as manager_start_update() would have started it, same checks
+ * in the same order; a refusal or a failed download fails its nodes with the reason, before any CAN
+ * frame. Errors here: -EBUSY, -EINVAL (no node), -ENOMEM, -errno of the cache or state directory. */
+int manager_start_update_url(Manager *m, const char *url, const char *url_for_log, Node **nodes, size_t n,
+                             bool all, bool force, Job **ret, char **error);
 /* -EALREADY when the job is finished. */
 int job_cancel(Job *j);
 
@@ -234,5 +247,3 @@ void bus_job_removed(Job *j);
 void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
 void bus_job_completed(Job *j);
 void bus_scan_done(CanBus *b);
-/* Cancel the downloads of StartUpdateUrl calls (no answer): at manager_free(). */
-void bus_downloads_free(Manager *m);

@@ -30,10 +30,7 @@ typedef struct Slcan {
         /* output queue: bytes [head, len) not yet written */
         char *outq;
         size_t out_head, out_len, out_cap;
-        /* input line being assembled */
-        char line[64];
-        size_t line_len;
-        bool line_overflow;
+        struct cf_slcan_reader rx;
         bool open_failed_logged;
 } Slcan;
 
@@ -55,6 +52,28 @@ int cf_slcan_rx_line(const char *line, size_t len, struct cf_can_frame *f)
                 return 0; /* not CCP: another protocol shares the bus */
         *f = fr;
         return 1;
+}
+
+enum cf_slcan_rx cf_slcan_reader_feed(struct cf_slcan_reader *r, char c, size_t *len)
+{
+        if (c == '\r' || c == '\a') {
+                /* Either ends the line, so either ends an overlong one: without that, a BEL after
+                 * garbage would leave the reader dropping the next good line as well. */
+                bool overflow = r->overflow;
+                *len = r->len;
+                r->len = 0;
+                r->overflow = false;
+                if (overflow)
+                        return CF_SLCAN_RX_OVERLONG;
+                return c == '\r' ? CF_SLCAN_RX_LINE : CF_SLCAN_RX_BEL;
+        }
+        if (c == '\n')
+                return CF_SLCAN_RX_MORE;
+        if (r->len < sizeof r->line)
+                r->line[r->len++] = c;
+        else
+                r->overflow = true;
+        return CF_SLCAN_RX_MORE;
 }
 
 static speed_t speed_of(uint32_t baud)
@@ -190,21 +209,19 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
                                 return 0;
                         }
                         for (ssize_t i = 0; i < n; i++) {
-                                char c = buf[i];
-                                if (c == '\r') {
-                                        if (!s->line_overflow)
-                                                handle_line(s, s->line, s->line_len);
-                                        s->line_len = 0;
-                                        s->line_overflow = false;
-                                } else if (c == '\a') {
+                                size_t len;
+                                switch (cf_slcan_reader_feed(&s->rx, buf[i], &len)) {
+                                case CF_SLCAN_RX_LINE:
+                                        handle_line(s, s->rx.line, len);
+                                        break;
+                                case CF_SLCAN_RX_BEL:
                                         log_debug("%s: the adapter refused a command (BEL)", s->t.name);
-                                        s->line_len = 0;
-                                } else if (c == '\n') {
-                                        continue;
-                                } else if (s->line_len < sizeof s->line) {
-                                        s->line[s->line_len++] = c;
-                                } else {
-                                        s->line_overflow = true;
+                                        break;
+                                case CF_SLCAN_RX_OVERLONG:
+                                        log_debug("%s: overlong line from the adapter ignored", s->t.name);
+                                        break;
+                                case CF_SLCAN_RX_MORE:
+                                        break;
                                 }
                         }
                         /* A read loop on a busy line could starve the other sources: yield. */
@@ -236,8 +253,7 @@ static void slcan_close(Slcan *s)
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = safe_close(s->fd);
         s->out_head = s->out_len = 0;
-        s->line_len = 0;
-        s->line_overflow = false;
+        s->rx = (struct cf_slcan_reader){0};
 }
 
 static int slcan_try_open(Slcan *s)

@@ -99,7 +99,7 @@ static int prop_buses(sd_bus *bus, const char *path, const char *iface, const ch
         Manager *m = userdata;
         int r = sd_bus_message_open_container(reply, 'a', "(sssus)");
         for (size_t i = 0; r >= 0 && i < m->n_buses; i++) {
-                CanBus *b = &m->buses[i];
+                CanBus *b = m->buses[i];
                 uint32_t rate = can_transport_bitrate(b->transport);
                 const char *why = manager_bus_error(b);
                 r = sd_bus_message_append(reply, "(sssus)", b->conf->name, b->conf->transport,
@@ -115,9 +115,9 @@ static int prop_nodes(sd_bus *bus, const char *path, const char *iface, const ch
         Manager *m = userdata;
         int r = sd_bus_message_open_container(reply, 'a', "o");
         for (size_t i = 0; r >= 0 && i < m->n_buses; i++)
-                for (size_t k = 0; r >= 0 && k < m->buses[i].n_nodes; k++)
-                        if (m->buses[i].nodes[k]->exported)
-                                r = sd_bus_message_append(reply, "o", m->buses[i].nodes[k]->path);
+                for (size_t k = 0; r >= 0 && k < m->buses[i]->n_nodes; k++)
+                        if (m->buses[i]->nodes[k]->exported)
+                                r = sd_bus_message_append(reply, "o", m->buses[i]->nodes[k]->path);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -506,15 +506,15 @@ static int node_enumerate(sd_bus *bus, const char *path, void *userdata, char **
         Manager *m = userdata;
         size_t cnt = 0, k = 0;
         for (size_t i = 0; i < m->n_buses; i++)
-                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
-                        cnt += m->buses[i].nodes[j]->exported;
+                for (size_t j = 0; j < m->buses[i]->n_nodes; j++)
+                        cnt += m->buses[i]->nodes[j]->exported;
         char **l = calloc(cnt + 1, sizeof *l);
         if (!l)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_buses; i++)
-                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
-                        if (m->buses[i].nodes[j]->exported) {
-                                l[k] = strdup(m->buses[i].nodes[j]->path);
+                for (size_t j = 0; j < m->buses[i]->n_nodes; j++)
+                        if (m->buses[i]->nodes[j]->exported) {
+                                l[k] = strdup(m->buses[i]->nodes[j]->path);
                                 if (!l[k]) {
                                         for (size_t x = 0; x < k; x++)
                                                 free(l[x]);
@@ -770,6 +770,12 @@ void bus_node_added(Node *n)
 {
         if (n->m->bus)
                 (void) sd_bus_emit_object_added(n->m->bus, n->path);
+}
+
+void bus_node_removed(Node *n)
+{
+        if (n->m->bus)
+                (void) sd_bus_emit_object_removed(n->m->bus, n->path);
 }
 
 void bus_job_added(Job *j)

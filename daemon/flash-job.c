@@ -292,7 +292,7 @@ __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *
         free(f->error);
         f->error = strdup(msg);
         Node *n = f->node;
-        log_node(LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
+        log_event(CF_MSGID_NODE_FAILED, NULL, LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
         if (n) {
                 node_set_error(n, msg);
                 node_set_state(n, node_health(n, f->lost));
@@ -1096,7 +1096,7 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         if (runs_image(n, j)) {
-                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
+                log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
                          j->info.release);
                 disconnect_quietly(n);
                 node_set_error(n, NULL);

@@ -245,8 +245,8 @@ static uint64_t round_end_from_now(FleetServer *s)
 {
         uint64_t now = now_mono(), end = now + 1000000u, cap = now + FLEET_ROUND_MAX_S * 1000000ull;
         for (size_t b = 0; b < s->m->n_buses; b++)
-                for (size_t k = 0; k < s->m->buses[b].n_nodes; k++) {
-                        Node *n = s->m->buses[b].nodes[k];
+                for (size_t k = 0; k < s->m->buses[b]->n_nodes; k++) {
+                        Node *n = s->m->buses[b]->nodes[k];
                         if (!n->identified)
                                 continue;
                         HawkbitTarget *t = hawkbit_target_find(s->h, n->uid_raw);

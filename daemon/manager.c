@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,14 +181,14 @@ static int inventory_snapshot(Manager *m)
 {
         size_t cnt = 0, k = 0;
         for (size_t i = 0; i < m->n_buses; i++)
-                cnt += m->buses[i].n_nodes;
+                cnt += m->buses[i]->n_nodes;
         _cleanup_(freep) struct inv_node *all = calloc(cnt ? cnt : 1, sizeof *all);
         if (!all)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_buses; i++)
-                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
-                        if (m->buses[i].nodes[j]->exported)
-                                node_to_inv(m->buses[i].nodes[j], &all[k++]);
+                for (size_t j = 0; j < m->buses[i]->n_nodes; j++)
+                        if (m->buses[i]->nodes[j]->exported)
+                                node_to_inv(m->buses[i]->nodes[j], &all[k++]);
         if (m->inv_fd >= 0) {
                 close(m->inv_fd);
                 m->inv_fd = -1;
@@ -213,7 +214,7 @@ void manager_node_changed(Node *n)
         if (r >= 0 && ++m->inv_records > 1024u) {
                 size_t cnt = 0;
                 for (size_t i = 0; i < m->n_buses; i++)
-                        cnt += m->buses[i].n_nodes;
+                        cnt += m->buses[i]->n_nodes;
                 if (m->inv_records > 4u * cnt + 1024u)
                         r = inventory_snapshot(m);
         }
@@ -300,8 +301,8 @@ static void node_export(Node *n)
 CanBus *manager_find_bus(Manager *m, const char *name)
 {
         for (size_t i = 0; i < m->n_buses; i++)
-                if (strcmp(m->buses[i].conf->name, name) == 0)
-                        return &m->buses[i];
+                if (strcmp(m->buses[i]->conf->name, name) == 0)
+                        return m->buses[i];
         return NULL;
 }
 
@@ -309,8 +310,8 @@ int manager_find_node(Manager *m, const char *ref, Node **ret)
 {
         if (ref[0] == '/') {
                 for (size_t i = 0; i < m->n_buses; i++)
-                        for (size_t k = 0; k < m->buses[i].n_nodes; k++) {
-                                Node *n = m->buses[i].nodes[k];
+                        for (size_t k = 0; k < m->buses[i]->n_nodes; k++) {
+                                Node *n = m->buses[i]->nodes[k];
                                 if (n->exported && strcmp(n->path, ref) == 0) {
                                         *ret = n;
                                         return 0;
@@ -417,21 +418,11 @@ static void on_link(CanTransport *t, enum cf_link_state s, void *userdata)
                 manager_schedule(b->m);
 }
 
-static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
+/* The kernel filter of a bus: every DTO id a node of this bus may answer on. */
+static int bus_dto_ids(const struct cf_bus_conf *bc, uint32_t **ret, size_t *ret_n)
 {
-        b->m = m;
-        b->conf = bc;
-        b->by_dto = calloc(CF_CAN_IDS, sizeof *b->by_dto);
-        if (!b->by_dto)
-                return -ENOMEM;
-        b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
-        if (b->load.frame_us == 0)
-                b->load.frame_us = 1;
-        b->load.stall_max_us = (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
-
-        /* The kernel filter: every DTO id a node of this bus may answer on. */
         size_t cap = bc->n_nodes + (size_t) (bc->scan_last - bc->scan_first + 1u);
-        _cleanup_(freep) uint32_t *ids = calloc(cap, sizeof *ids);
+        uint32_t *ids = calloc(cap, sizeof *ids);
         if (!ids)
                 return -ENOMEM;
         size_t n_ids = 0;
@@ -445,7 +436,29 @@ static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
                 if (!dup)
                         ids[n_ids++] = id;
         }
-        int r = can_transport_new(m->event, bc, ids, n_ids, on_frame, on_link, b, &b->transport);
+        *ret = ids;
+        *ret_n = n_ids;
+        return 0;
+}
+
+static int bus_setup(Manager *m, CanBus *b, const struct cf_bus_conf *bc)
+{
+        b->m = m;
+        b->conf = bc;
+        b->by_dto = calloc(CF_CAN_IDS, sizeof *b->by_dto);
+        if (!b->by_dto)
+                return -ENOMEM;
+        b->load.frame_us = (uint32_t) ((uint64_t) FRAME_BITS * 1000000u / bc->bitrate);
+        if (b->load.frame_us == 0)
+                b->load.frame_us = 1;
+        b->load.stall_max_us = (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
+
+        _cleanup_(freep) uint32_t *ids = NULL;
+        size_t n_ids = 0;
+        int r = bus_dto_ids(bc, &ids, &n_ids);
+        if (r < 0)
+                return r;
+        r = can_transport_new(m->event, bc, ids, n_ids, on_frame, on_link, b, &b->transport);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < bc->n_nodes; i++) {
@@ -752,10 +765,23 @@ static void job_finish(Job *j)
         j->state = j->cancel ? JOB_CANCELLED : failed ? JOB_FAILED : JOB_DONE;
         j->finished = now_realtime_us();
         job_save(j);
-        log_internal(j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, 0, NULL, NULL, j->id, "job %u: %s",
-                     j->id, job_state_str(j->state));
+        /* One line an operator (and journalctl -o verbose) reads the outcome from: the counts and how
+         * long it took, also as fields (DONE= FAILED= CANCELLED= NODES= DURATION_S=). */
+        size_t n_done = 0, n_failed = 0, n_cancelled = 0;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                n_done += j->nodes[i].step == STEP_DONE;
+                n_failed += j->nodes[i].step == STEP_FAILED;
+                n_cancelled += j->nodes[i].step == STEP_CANCELLED;
+        }
+        uint64_t secs = j->finished > j->created ? (j->finished - j->created + 500000u) / 1000000u : 0;
+        char fields[160];
+        snprintf(fields, sizeof fields, "JOB_STATE=%s\nNODES=%zu\nDONE=%zu\nFAILED=%zu\nCANCELLED=%zu\nDURATION_S=%" PRIu64,
+                 job_state_str(j->state), j->n_nodes, n_done, n_failed, n_cancelled, secs);
+        log_event(CF_MSGID_JOB_FINISHED, fields, j->state == JOB_DONE ? LOG_INFO : LOG_WARNING, NULL, NULL, j->id,
+                  "job %u: %s: %zu of %zu node(s) updated, %zu failed, %zu cancelled, in %" PRIu64 " s", j->id,
+                  job_state_str(j->state), n_done, j->n_nodes, n_failed, n_cancelled, secs);
         for (size_t i = 0; i < m->n_buses; i++) {
-                const CanBus *b = &m->buses[i];
+                const CanBus *b = m->buses[i];
                 log_debug("%s: %" PRIu64 " frames sent, %" PRIu64 " received; %" PRIu64
                           " hold windows, %" PRIu64 " answers came in one, %" PRIu64 " CROs held back",
                           b->conf->name, b->transport->frames_tx, b->transport->frames_rx, b->load.holds,
@@ -987,7 +1013,7 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         size_t cap = n + n_candidates;
         if (n == 0 && all && !candidates)
                 for (size_t i = 0; i < m->n_buses; i++)
-                        cap += m->buses[i].n_nodes;
+                        cap += m->buses[i]->n_nodes;
         set = calloc(cap ? cap : 1, sizeof *set);
         if (!set)
                 return -ENOMEM;
@@ -1004,8 +1030,8 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         Node *x;
                         if (candidates)
                                 x = candidates[i++];
-                        else if (k < m->buses[bi].n_nodes)
-                                x = m->buses[bi].nodes[k++];
+                        else if (k < m->buses[bi]->n_nodes)
+                                x = m->buses[bi]->nodes[k++];
                         else {
                                 bi++;
                                 k = 0;
@@ -1201,7 +1227,9 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 set[i]->flash = &j->nodes[i];
                 node_set_state(set[i], "updating");
         }
-        log_internal(LOG_INFO, 0, NULL, NULL, j->id,
+        char fields[64];
+        snprintf(fields, sizeof fields, "NODES=%zu\nVERSION=%s", n_set, j->version);
+        log_event(CF_MSGID_JOB_STARTED, fields, LOG_INFO, NULL, NULL, j->id,
                      "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
                      " bytes to send per node), %s%s",
                      j->id, n_set, j->version, j->info.release, j->plan_bytes,
@@ -1365,15 +1393,15 @@ int manager_start_update_url(Manager *m, const char *url, const char *url_for_lo
         size_t cap = n;
         if (n == 0 && all)
                 for (size_t i = 0; i < m->n_buses; i++)
-                        cap += m->buses[i].n_nodes;
+                        cap += m->buses[i]->n_nodes;
         set = calloc(cap ? cap : 1, sizeof *set);
         if (!set)
                 return -ENOMEM;
         if (n == 0 && all) {
                 for (size_t i = 0; i < m->n_buses; i++)
-                        for (size_t k = 0; k < m->buses[i].n_nodes; k++)
-                                if (m->buses[i].nodes[k]->exported)
-                                        set[n_set++] = m->buses[i].nodes[k];
+                        for (size_t k = 0; k < m->buses[i]->n_nodes; k++)
+                                if (m->buses[i]->nodes[k]->exported)
+                                        set[n_set++] = m->buses[i]->nodes[k];
         } else
                 for (size_t i = 0; i < n; i++) {
                         bool dup = false;
@@ -1994,6 +2022,416 @@ int manager_scan(CanBus *b)
         return 0;
 }
 
+/* ---- reload ------------------------------------------------------------------------------------ */
+
+/* Busy: a job, a scan or an identification still acts on the node; it cannot go or change now. */
+static bool node_busy(const Node *n)
+{
+        return n->flash || n->probing || n->identify_done || ccp_session_pending(n->ccp);
+}
+
+/* The running job that uses a node of b (0: none), for messages. */
+static unsigned bus_job(const CanBus *b)
+{
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i]->flash)
+                        return b->nodes[i]->flash->job->id;
+        return 0;
+}
+
+static bool bus_busy(const CanBus *b)
+{
+        if (b->scanning)
+                return true;
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (node_busy(b->nodes[i]))
+                        return true;
+        return false;
+}
+
+static const struct cf_node_conf *conf_station(const struct cf_bus_conf *bc, uint16_t sa)
+{
+        for (size_t i = 0; i < bc->n_nodes; i++)
+                if (bc->nodes[i].station == sa)
+                        return &bc->nodes[i];
+        return NULL;
+}
+
+static bool node_conf_equal(const struct cf_node_conf *a, const struct cf_node_conf *b)
+{
+        return a->station == b->station && a->cro_id == b->cro_id && a->dto_id == b->dto_id &&
+               a->seedkey_echo == b->seedkey_echo;
+}
+
+/* Whether bus b can take configuration nb with its transport and nodes as they are: only the node list
+ * and max_parallel differ, and the transport's kernel filter already has every new DTO id. */
+static bool bus_keeps_transport(const CanBus *b, const struct cf_bus_conf *nb)
+{
+        const struct cf_bus_conf *ob = b->conf;
+        if (strcmp(ob->transport, nb->transport) != 0 || ob->baud != nb->baud || ob->bitrate != nb->bitrate ||
+            ob->scan_first != nb->scan_first || ob->scan_last != nb->scan_last || ob->cro_base != nb->cro_base ||
+            ob->dto_base != nb->dto_base || ob->seedkey_echo != nb->seedkey_echo)
+                return false;
+        _cleanup_(freep) uint32_t *ids = NULL;
+        size_t n_ids = 0;
+        if (bus_dto_ids(ob, &ids, &n_ids) < 0)
+                return false;
+        for (size_t i = 0; i < nb->n_nodes; i++) {
+                bool found = false;
+                for (size_t k = 0; k < n_ids && !found; k++)
+                        found = ids[k] == nb->nodes[i].dto_id;
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+/* What a reload does to an existing node of a kept bus. */
+enum node_fate { NODE_KEEP, NODE_REPLACE, NODE_REMOVE, NODE_DOOM };
+
+static enum node_fate node_fate(const Node *n, const struct cf_bus_conf *nb)
+{
+        const struct cf_node_conf *c = conf_station(nb, n->nc.station);
+        if (c)
+                return node_conf_equal(&n->nc, c) ? NODE_KEEP : NODE_REPLACE;
+        if (!n->configured && !n->doomed)
+                return NODE_KEEP; /* found by a scan: stays, the bus's defaults did not change */
+        return node_busy(n) ? NODE_DOOM : NODE_REMOVE;
+}
+
+/* Forget n: its D-Bus object goes (InterfacesRemoved), the entries of jobs that name it lose their
+ * pointer (they keep the name), then it is freed. */
+static void node_remove(Node *n)
+{
+        Manager *m = n->m;
+        CanBus *b = n->bus;
+        if (n->exported)
+                bus_node_removed(n);
+        for (size_t i = 0; i < m->n_jobs; i++)
+                for (size_t k = 0; k < m->jobs[i]->n_nodes; k++)
+                        if (m->jobs[i]->nodes[k].node == n)
+                                m->jobs[i]->nodes[k].node = NULL;
+        if (b->by_dto[n->nc.dto_id] == n)
+                b->by_dto[n->nc.dto_id] = NULL;
+        for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i] == n) {
+                        memmove(b->nodes + i, b->nodes + i + 1, (b->n_nodes - i - 1) * sizeof *b->nodes);
+                        b->n_nodes--;
+                        break;
+                }
+        node_free(n);
+}
+
+static void bus_remove(Manager *m, size_t idx)
+{
+        CanBus *b = m->buses[idx];
+        while (b->n_nodes > 0)
+                node_remove(b->nodes[b->n_nodes - 1]);
+        bus_done(b);
+        free(b);
+        memmove(m->buses + idx, m->buses + idx + 1, (m->n_buses - idx - 1) * sizeof *m->buses);
+        m->n_buses--;
+}
+
+/* Doomed nodes (removed by a reload while busy) go as soon as they are idle: after any event. */
+static int on_sweep(sd_event_source *es, void *userdata)
+{
+        Manager *m = userdata;
+        bool left = false, gone = false;
+        for (size_t i = 0; i < m->n_buses; i++) {
+                CanBus *b = m->buses[i];
+                for (size_t k = b->n_nodes; k > 0; k--) {
+                        Node *n = b->nodes[k - 1];
+                        if (!n->doomed)
+                                continue;
+                        if (node_busy(n)) {
+                                left = true;
+                                continue;
+                        }
+                        log_node(LOG_INFO, b->conf->name, n->name, 0,
+                                 "%s: removed from the configuration, gone now that no job uses it", n->name);
+                        node_remove(n);
+                        gone = true;
+                }
+        }
+        if (gone)
+                bus_manager_changed(m, "Nodes", NULL);
+        if (!left)
+                sd_event_source_set_enabled(es, SD_EVENT_OFF);
+        return 0;
+}
+
+static int refuse(char **why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(char **why, const char *fmt, ...)
+{
+        if (*why)
+                return -EBUSY; /* the first reason is the one told */
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(why, fmt, ap) < 0)
+                *why = NULL;
+        va_end(ap);
+        return -EBUSY;
+}
+
+static unsigned running_job(Manager *m)
+{
+        for (size_t i = 0; i < m->n_jobs; i++)
+                if (m->jobs[i]->state == JOB_RUNNING)
+                        return m->jobs[i]->id;
+        return 0;
+}
+
+/* Everything that can refuse the reload, checked before anything changes. */
+static void reload_check(Manager *m, const struct cf_conf *nc, const uint8_t key[CF_FLEET_KEY_LEN], char **why)
+{
+        const struct cf_conf *oc = m->conf;
+        if (strcmp(oc->state_dir, nc->state_dir) != 0)
+                refuse(why, "state_dir cannot change while canfleetd runs (%s in use, %s asked): restart canfleetd",
+                       oc->state_dir, nc->state_dir);
+        if (strcmp(oc->cache_dir, nc->cache_dir) != 0)
+                refuse(why, "cache_dir cannot change while canfleetd runs (%s in use, %s asked): restart canfleetd",
+                       oc->cache_dir, nc->cache_dir);
+        if (oc->retries != nc->retries)
+                refuse(why, "retries cannot change while canfleetd runs (the CCP sessions have %u): restart canfleetd",
+                       oc->retries);
+        unsigned job = running_job(m);
+        if (job && memcmp(key, m->fleet_key, CF_FLEET_KEY_LEN) != 0)
+                refuse(why, "fleet_key_file: the fleet key cannot change while job %u runs", job);
+
+        for (size_t i = 0; i < m->n_buses; i++) {
+                const CanBus *b = m->buses[i];
+                const struct cf_bus_conf *nb = NULL;
+                for (size_t k = 0; k < nc->n_buses && !nb; k++)
+                        if (strcmp(nc->buses[k].name, b->conf->name) == 0)
+                                nb = &nc->buses[k];
+                if (!nb || !bus_keeps_transport(b, nb)) {
+                        if (!bus_busy(b))
+                                continue;
+                        unsigned bj = bus_job(b);
+                        if (bj)
+                                refuse(why, "bus %s: %s while job %u updates its nodes", b->conf->name,
+                                       nb ? "its transport, bitrate or CAN ids cannot change" : "cannot be removed",
+                                       bj);
+                        else
+                                refuse(why, "bus %s: %s while a scan or identification runs on it", b->conf->name,
+                                       nb ? "its transport, bitrate or CAN ids cannot change" : "cannot be removed");
+                        continue;
+                }
+                for (size_t k = 0; k < b->n_nodes; k++) {
+                        const Node *n = b->nodes[k];
+                        if (node_fate(n, nb) == NODE_REPLACE && node_busy(n))
+                                refuse(why, "%s: its CAN ids or seedkey cannot change while %s", n->name,
+                                       n->flash ? "a job updates it" : "it is being identified");
+                }
+                /* a new node's DTO id must be free of the nodes that stay */
+                for (size_t k = 0; k < nb->n_nodes; k++) {
+                        const Node *x = b->by_dto[nb->nodes[k].dto_id];
+                        if (!x || x->nc.station == nb->nodes[k].station)
+                                continue;
+                        enum node_fate f = node_fate(x, nb);
+                        if (f == NODE_KEEP || f == NODE_DOOM || (f == NODE_REPLACE && node_busy(x)))
+                                refuse(why, "bus %s: station %u: DTO id 0x%03X is still used by %s", b->conf->name,
+                                       nb->nodes[k].station, (unsigned) nb->nodes[k].dto_id, x->name);
+                }
+        }
+}
+
+int manager_reload(Manager *m, char **error)
+{
+        _cleanup_(freep) char *why = NULL;
+        struct cf_conf *nc = NULL;
+        struct cf_keyring *keyring = NULL;
+        uint8_t key[CF_FLEET_KEY_LEN];
+        CanBus **added = NULL;
+        size_t n_added = 0;
+        int r = cf_conf_load(m->conf->path, &nc, &why);
+        if (r >= 0)
+                r = cf_conf_read_fleet_key(nc, key, &why);
+        if (r >= 0)
+                r = cf_conf_load_keyring(nc, &keyring, &why);
+        if (r >= 0)
+                r = cf_conf_check_ca_file(nc, &why);
+        if (r >= 0) {
+                reload_check(m, nc, key, &why);
+                if (why)
+                        r = -EBUSY;
+        }
+        if (r < 0)
+                goto refused;
+
+        /* The buses that are new or have a new transport are set up before anything changes, so that a
+         * failure (no memory) leaves the configuration in use whole. Their sessions take nc's values. */
+        added = calloc(nc->n_buses ? nc->n_buses : 1, sizeof *added);
+        if (!added) {
+                r = -ENOMEM;
+                goto refused;
+        }
+        struct cf_conf *oc = m->conf;
+        m->conf = nc;
+        for (size_t k = 0; k < nc->n_buses && r >= 0; k++) {
+                CanBus *b = manager_find_bus(m, nc->buses[k].name);
+                if (b && bus_keeps_transport(b, &nc->buses[k]))
+                        continue;
+                added[n_added] = calloc(1, sizeof *added[n_added]);
+                if (!added[n_added]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n_added++;
+                r = bus_setup(m, added[n_added - 1], &nc->buses[k]);
+                if (r < 0)
+                        refuse(&why, "buses[%zu]: %s", k, strerror(-r));
+        }
+        m->conf = oc;
+        CanBus **grown = r >= 0 ? realloc(m->buses, (m->n_buses + n_added) * sizeof *m->buses) : NULL;
+        if (r >= 0 && !grown && m->n_buses + n_added > 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                for (size_t k = 0; k < n_added; k++) {
+                        bus_done(added[k]);
+                        free(added[k]);
+                }
+                goto refused;
+        }
+        m->buses = grown;
+
+        /* From here on nothing fails: the new configuration takes over. */
+        unsigned buses_gone = 0, nodes_new = 0, nodes_gone = 0, nodes_later = 0;
+        for (size_t i = m->n_buses; i > 0; i--) {
+                CanBus *b = m->buses[i - 1];
+                const struct cf_bus_conf *nb = NULL;
+                for (size_t k = 0; k < nc->n_buses && !nb; k++)
+                        if (strcmp(nc->buses[k].name, b->conf->name) == 0)
+                                nb = &nc->buses[k];
+                if (nb && bus_keeps_transport(b, nb)) {
+                        b->conf = nb;
+                        continue;
+                }
+                log_node(LOG_INFO, b->conf->name, NULL, 0, "%s: %s", b->conf->name,
+                         nb ? "transport or CAN ids changed: the bus is opened again" : "removed from the configuration");
+                buses_gone += !nb;
+                bus_remove(m, i - 1);
+        }
+        /* The new buses join the kept ones, all in the configuration's order (status lists them so). */
+        for (size_t k = 0; k < n_added; k++)
+                m->buses[m->n_buses++] = added[k];
+        for (size_t k = 0, at = 0; k < nc->n_buses; k++)
+                for (size_t i = at; i < m->n_buses; i++)
+                        if (strcmp(m->buses[i]->conf->name, nc->buses[k].name) == 0) {
+                                CanBus *t = m->buses[i];
+                                m->buses[i] = m->buses[at];
+                                m->buses[at++] = t;
+                                break;
+                        }
+        for (size_t i = 0; i < m->n_buses; i++) {
+                CanBus *b = m->buses[i];
+                const struct cf_bus_conf *nb = b->conf;
+                bool fresh = false;
+                for (size_t k = 0; k < n_added && !fresh; k++)
+                        fresh = added[k] == b;
+                if (fresh) {
+                        for (size_t k = 0; k < b->n_nodes; k++)
+                                bus_node_added(b->nodes[k]);
+                        nodes_new += (unsigned) b->n_nodes;
+                        log_node(LOG_INFO, nb->name, NULL, 0, "%s: added (%s, %zu node(s))", nb->name, nb->transport,
+                                 b->n_nodes);
+                        continue;
+                }
+                b->load.stall_max_us = (uint64_t) nc->node_lost_timeout_s * 1000000u;
+                for (size_t k = b->n_nodes; k > 0; k--) {
+                        Node *n = b->nodes[k - 1];
+                        switch (node_fate(n, nb)) {
+                        case NODE_KEEP:
+                                if (conf_station(nb, n->nc.station)) {
+                                        n->configured = true;
+                                        n->doomed = false;
+                                }
+                                break;
+                        case NODE_DOOM:
+                                if (!n->doomed) {
+                                        n->doomed = true;
+                                        n->configured = false;
+                                        nodes_later++;
+                                        log_node(LOG_INFO, nb->name, n->name, n->flash ? n->flash->job->id : 0,
+                                                 "%s: removed from the configuration; stays until its job is done",
+                                                 n->name);
+                                }
+                                break;
+                        case NODE_REPLACE:
+                        case NODE_REMOVE:
+                                nodes_gone++;
+                                node_remove(n);
+                                break;
+                        }
+                }
+                for (size_t k = 0; k < nb->n_nodes; k++) {
+                        if (bus_find_station(b, nb->nodes[k].station))
+                                continue;
+                        Node *n;
+                        r = node_new(b, &nb->nodes[k], true, &n);
+                        if (r < 0) {
+                                log_node(LOG_ERR, nb->name, NULL, 0, "%s: station %u: cannot be added: %s", nb->name,
+                                         nb->nodes[k].station, strerror(-r));
+                                continue;
+                        }
+                        n->exported = true;
+                        bus_node_added(n);
+                        nodes_new++;
+                }
+        }
+        for (size_t i = 0; i < m->n_buses; i++)
+                for (size_t k = 0; k < m->buses[i]->n_nodes; k++)
+                        ccp_session_set_min_timeout(m->buses[i]->nodes[k]->ccp,
+                                                    (uint64_t) nc->reply_timeout_ms * 1000u);
+        memcpy(m->fleet_key, key, sizeof key);
+        cf_memzero(key, sizeof key);
+        cf_keyring_free(m->keyring);
+        m->keyring = keyring;
+        cf_conf_free(m->conf);
+        m->conf = nc;
+        free(added);
+        if (nodes_later && m->sweep)
+                sd_event_source_set_enabled(m->sweep, SD_EVENT_ON);
+        bus_manager_changed(m, "Buses", "Nodes", NULL);
+        log_info("Reloaded %s: %zu bus(es); %zu bus(es) added, %u removed; %u node(s) added, %u removed, %u "
+                 "removed once their job is done",
+                 nc->path, m->n_buses, n_added, buses_gone, nodes_new, nodes_gone, nodes_later);
+        manager_schedule(m);
+        manager_update_status(m);
+        return 0;
+
+refused:
+        cf_memzero(key, sizeof key);
+        cf_keyring_free(keyring);
+        free(added);
+        log_error("Reload refused, the configuration in use stays: %s", why ? why : strerror(-r));
+        cf_conf_free(nc);
+        if (error)
+                *error = TAKE_PTR(why);
+        return r < 0 ? r : -EINVAL;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        /* systemd (ExecReload=kill -HUP) waits for READY=1 after RELOADING=1 */
+        if (m->notify) {
+                uint64_t now;
+                sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration", now);
+        }
+        _cleanup_(freep) char *error = NULL;
+        int r = manager_reload(m, &error);
+        if (m->notify) {
+                if (r < 0)
+                        sd_notifyf(false, "READY=1\nSTATUS=Reload refused: %s", error ? error : strerror(-r));
+                else
+                        sd_notifyf(false, "READY=1\nSTATUS=%s", m->status[0] ? m->status : "Idle");
+        }
+        return 0;
+}
+
 /* ---- life cycle -------------------------------------------------------------------------------- */
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -2067,8 +2505,13 @@ int manager_new(sd_event *e, struct cf_conf *conf, Manager **ret, char **error)
                 goto fail;
         }
         for (size_t i = 0; i < conf->n_buses; i++) {
+                m->buses[i] = calloc(1, sizeof *m->buses[i]);
+                if (!m->buses[i]) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
                 m->n_buses = i + 1;
-                r = bus_setup(m, &m->buses[i], &conf->buses[i]);
+                r = bus_setup(m, m->buses[i], &conf->buses[i]);
                 if (r < 0) {
                         if (error && asprintf(error, "%s: buses[%zu]: %s", conf->path, i, strerror(-r)) < 0)
                                 *error = NULL;
@@ -2088,10 +2531,17 @@ int manager_start(Manager *m)
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         sigprocmask(SIG_BLOCK, &ss, NULL);
         int r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_signal, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_sighup, m);
+        if (r >= 0)
+                r = sd_event_add_post(m->event, &m->sweep, on_sweep, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->sweep, SD_EVENT_OFF);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up signal handlers: %m");
 
@@ -2111,7 +2561,7 @@ int manager_start(Manager *m)
                 return r;
         prune_jobs(m);
         for (size_t i = 0; i < m->n_buses; i++)
-                start_probe(&m->buses[i]);
+                start_probe(m->buses[i]);
         manager_schedule(m);
         manager_update_status(m);
         return 0;
@@ -2129,8 +2579,10 @@ Manager *manager_free(Manager *m)
                 job_free(m->jobs[i]);
         }
         free(m->jobs);
-        for (size_t i = 0; i < m->n_buses; i++)
-                bus_done(&m->buses[i]);
+        for (size_t i = 0; i < m->n_buses; i++) {
+                bus_done(m->buses[i]);
+                free(m->buses[i]);
+        }
         free(m->buses);
         sd_event_source_disable_unref(m->sched);
         sd_event_source_disable_unref(m->start_timer);
@@ -2138,6 +2590,8 @@ Manager *manager_free(Manager *m)
                 close(m->inv_fd);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
+        sd_event_source_disable_unref(m->sig_hup);
+        sd_event_source_disable_unref(m->sweep);
         sd_event_source_disable_unref(m->watchdog);
         sd_bus_flush_close_unref(m->bus);
         cf_memzero(m->fleet_key, sizeof m->fleet_key);

@@ -88,6 +88,7 @@ struct Node {
         uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
+        bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
 };
 
@@ -175,7 +176,7 @@ struct Manager {
         struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
         struct Fetcher *fetcher;          /* downloads (fetcher.h) */
         struct FleetServer *fleet;        /* the hawkBit gateway (fleet-server.h), NULL without one */
-        CanBus *buses;
+        CanBus **buses; /* each allocated alone: a reload adds and removes buses, nodes point to theirs */
         size_t n_buses;
         Job **jobs;
         size_t n_jobs;
@@ -188,6 +189,8 @@ struct Manager {
         uint64_t inv_seq;
         size_t inv_records;
         bool inv_failed; /* the last save failed: the next change writes a snapshot */
+        sd_event_source *sig_hup; /* reload */
+        sd_event_source *sweep;   /* frees doomed nodes once idle (post source, on while any) */
         bool notify;
         bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];
@@ -252,10 +255,19 @@ void manager_node_changed(Node *n);
 /* The reason a node of b cannot start: "cannot open /dev/ttyACM0: …", "link down"; NULL when up. */
 const char *manager_bus_error(const CanBus *b);
 
+/* Re-read the configuration (SIGHUP): buses and nodes added and removed, running jobs kept. All or
+ * nothing: what cannot change while running (state_dir, cache_dir, retries, the fleet key while a job
+ * runs, a bus's transport or ids while a job or scan uses it) refuses the whole reload, logged with
+ * what and why, and the configuration in use stays. A removed node a job still uses stays until the job
+ * is done with it. *error (may be NULL) gets the reason of a refusal. */
+int manager_reload(Manager *m, char **error);
+
 /* bus-api.c: every emission is a no-op without a bus. */
 int manager_connect_bus(Manager *m);
 void bus_node_changed(Node *n, const char *prop, ...) __attribute__((sentinel));
 void bus_node_added(Node *n);
+/* Before n leaves the exported set (InterfacesRemoved needs the object still found). */
+void bus_node_removed(Node *n);
 void bus_manager_changed(Manager *m, const char *prop, ...) __attribute__((sentinel));
 void bus_job_added(Job *j);
 void bus_job_removed(Job *j);

@@ -263,7 +263,8 @@ static int slcan_try_open(Slcan *s)
         if (fd < 0) {
                 int r = -errno;
                 if (!s->open_failed_logged)
-                        log_warning_errno(r, "%s: cannot open %s (will retry): %m", s->t.name, s->device);
+                        log_internal(LOG_WARNING, r, s->t.bus, NULL, 0, "%s: cannot open %s (will retry): %m",
+                                     s->t.name, s->device);
                 s->open_failed_logged = true;
                 snprintf(s->t.error, sizeof s->t.error, "cannot open %s: %s", s->device, strerror(-r));
                 if (s->t.state == CF_LINK_UP)
@@ -363,6 +364,7 @@ int slcan_transport_new(sd_event *e, const struct cf_bus_conf *b, CanTransport *
         s->bitrate = b->bitrate;
         s->device = strdup(b->device);
         s->t.name = strdup(b->transport);
+        snprintf(s->t.bus, sizeof s->t.bus, "%s", b->name);
         int r = s->device && s->t.name ? 0 : -ENOMEM;
         if (r >= 0)
                 r = sd_event_add_time(e, &s->reconnect, CLOCK_MONOTONIC, 0, 0, on_reconnect, s);

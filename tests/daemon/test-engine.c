@@ -357,7 +357,7 @@ static void test_saturated_bus_is_fair(void)
                 CU_ASSERT_STRING_EQUAL(f->node->state, "online");
                 timeouts += ccp_session_timeouts(f->node->ccp);
         }
-        const CanBus *b = &m->buses[0];
+        const CanBus *b = m->buses[0];
         fprintf(stderr,
                 "  %u nodes: %" PRIu64 " frames sent, %" PRIu64 " time-outs, %" PRIu64
                 " hold windows, %" PRIu64 " answers came in one\n",
@@ -442,7 +442,7 @@ static int spy_deliver(sd_event_source *es, void *userdata)
 
 static void spy_on(Manager *m, uint8_t cmd, unsigned n, bool past_third)
 {
-        CanTransport *t = m->buses[0].transport;
+        CanTransport *t = m->buses[0]->transport;
         memset(&spy, 0, sizeof spy);
         CU_ASSERT_EQUAL_FATAL(sd_event_add_defer(m->event, &spy.defer, spy_deliver, t), 0);
         sd_event_source_set_enabled(spy.defer, SD_EVENT_OFF);

@@ -107,6 +107,57 @@ static int read_u64(sd_bus_message *m, void *field)
         return sd_bus_message_read_basic(m, 't', field);
 }
 
+static int read_bool(sd_bus_message *m, void *field)
+{
+        int b;
+        int r = sd_bus_message_read_basic(m, 'b', &b);
+        if (r >= 0)
+                *(bool *) field = b;
+        return r;
+}
+
+static void strv_free_n(char **v, size_t n);
+
+/* a(ss) into a flat list of pairs {char **v; size_t n} */
+static int read_pairs(sd_bus_message *m, void *field)
+{
+        struct {
+                char **v;
+                size_t n;
+        } *l = field;
+        char **v = NULL;
+        size_t n = 0;
+        const char *a, *b;
+        int r = sd_bus_message_enter_container(m, 'a', "(ss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(ss)", &a, &b)) > 0) {
+                char **nv = realloc(v, (n + 1) * 2 * sizeof(*v));
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v = nv;
+                v[2 * n] = strdup(a);
+                v[2 * n + 1] = strdup(b);
+                n++;
+                if (!v[2 * n - 2] || !v[2 * n - 1]) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                strv_free_n(v, 2 * n);
+                return r;
+        }
+        strv_free_n(l->v, 2 * l->n);
+        l->v = v;
+        l->n = n;
+        return 0;
+}
+
 static void strv_free_n(char **v, size_t n)
 {
         for (size_t i = 0; i < n; i++)
@@ -165,6 +216,7 @@ static void bus_list_free(struct cf_bus_info *v, size_t n)
                 free(v[i].name);
                 free(v[i].transport);
                 free(v[i].link);
+                free(v[i].error);
         }
         free(v);
 }
@@ -174,21 +226,22 @@ static int read_buses(sd_bus_message *m, void *field)
         struct bus_list *l = field;
         struct cf_bus_info *v = NULL;
         size_t n = 0;
-        const char *name, *transport, *link;
+        const char *name, *transport, *link, *error;
         uint32_t bitrate;
-        int r = sd_bus_message_enter_container(m, 'a', "(sssu)");
+        int r = sd_bus_message_enter_container(m, 'a', "(sssus)");
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_read(m, "(sssu)", &name, &transport, &link, &bitrate)) > 0) {
+        while ((r = sd_bus_message_read(m, "(sssus)", &name, &transport, &link, &bitrate, &error)) > 0) {
                 struct cf_bus_info *nv = realloc(v, (n + 1) * sizeof(*v));
                 if (!nv) {
                         r = -ENOMEM;
                         break;
                 }
                 v = nv;
-                v[n] = (struct cf_bus_info){strdup(name), strdup(transport), strdup(link), bitrate};
+                v[n] = (struct cf_bus_info){strdup(name), strdup(transport), strdup(link), bitrate,
+                                            strdup(error)};
                 n++;
-                if (!v[n - 1].name || !v[n - 1].transport || !v[n - 1].link) {
+                if (!v[n - 1].name || !v[n - 1].transport || !v[n - 1].link || !v[n - 1].error) {
                         r = -ENOMEM;
                         break;
                 }
@@ -305,15 +358,18 @@ _Static_assert(offsetof(struct cf_manager_info, n_nodes) ==
 _Static_assert(offsetof(struct cf_manager_info, n_jobs) ==
                    offsetof(struct cf_manager_info, jobs) + offsetof(struct path_list, n),
                "jobs/n_jobs adjacent");
+_Static_assert(offsetof(struct cf_job_info, n_skipped) == offsetof(struct cf_job_info, skipped) + sizeof(char **),
+               "skipped/n_skipped adjacent");
 _Static_assert(offsetof(struct cf_job_info, n_nodes) ==
                    offsetof(struct cf_job_info, nodes) + offsetof(struct progress_list, n),
                "nodes/n_nodes adjacent");
 
 static const struct prop manager_props[] = {
     {"Version", "s", read_str, offsetof(struct cf_manager_info, version)},
-    {"Buses", "a(sssu)", read_buses, offsetof(struct cf_manager_info, buses)},
+    {"Buses", "a(sssus)", read_buses, offsetof(struct cf_manager_info, buses)},
     {"Nodes", "ao", read_paths, offsetof(struct cf_manager_info, nodes)},
     {"Jobs", "ao", read_paths, offsetof(struct cf_manager_info, jobs)},
+    {"FleetServer", "s", read_str, offsetof(struct cf_manager_info, fleet_server)},
     {0},
 };
 
@@ -331,6 +387,12 @@ static const struct prop node_props[] = {
     {"State", "s", read_str, offsetof(struct cf_node_info, state)},
     {"LastError", "s", read_str, offsetof(struct cf_node_info, last_error)},
     {"LastSeen", "t", read_u64, offsetof(struct cf_node_info, last_seen)},
+    {"Configured", "b", read_bool, offsetof(struct cf_node_info, configured)},
+    {"RunningSha256", "s", read_str, offsetof(struct cf_node_info, running_sha256)},
+    {"LastUpdateResult", "s", read_str, offsetof(struct cf_node_info, last_update_result)},
+    {"LastUpdateJob", "u", read_u32, offsetof(struct cf_node_info, last_update_job)},
+    {"LastUpdateTime", "t", read_u64, offsetof(struct cf_node_info, last_update_time)},
+    {"LastUpdateStatus", "s", read_str, offsetof(struct cf_node_info, last_update_status)},
     {0},
 };
 
@@ -344,6 +406,8 @@ static const struct prop job_props[] = {
     {"Progress", "a(ossstt)", read_progress, offsetof(struct cf_job_info, nodes)},
     {"Created", "t", read_u64, offsetof(struct cf_job_info, created)},
     {"Finished", "t", read_u64, offsetof(struct cf_job_info, finished)},
+    {"Started", "t", read_u64, offsetof(struct cf_job_info, started)},
+    {"Skipped", "a(ss)", read_pairs, offsetof(struct cf_job_info, skipped)},
     {0},
 };
 
@@ -417,6 +481,7 @@ void cf_manager_info_done(struct cf_manager_info *info)
         bus_list_free(info->buses, info->n_buses);
         strv_free_n(info->nodes, info->n_nodes);
         strv_free_n(info->jobs, info->n_jobs);
+        free(info->fleet_server);
         *info = (struct cf_manager_info){0};
 }
 
@@ -429,6 +494,9 @@ void cf_node_info_done(struct cf_node_info *info)
         free(info->mode);
         free(info->state);
         free(info->last_error);
+        free(info->running_sha256);
+        free(info->last_update_result);
+        free(info->last_update_status);
         *info = (struct cf_node_info){0};
 }
 
@@ -439,6 +507,7 @@ void cf_job_info_done(struct cf_job_info *info)
         free(info->image_version);
         free(info->image_sha256);
         progress_list_free(info->nodes, info->n_nodes);
+        strv_free_n(info->skipped, 2 * info->n_skipped);
         *info = (struct cf_job_info){0};
 }
 
@@ -467,6 +536,21 @@ bool cf_job_state_is_final(const char *state)
 {
         return state && (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
                          strcmp(state, "cancelled") == 0);
+}
+
+int cf_job_exit_code(const struct cf_job_info *job)
+{
+        /* The exit code follows what the nodes run: a cancel that came after every node was reset
+         * into the new image (or already ran it) leaves the fleet updated, so that is success. */
+        if (job->state && strcmp(job->state, "cancelled") == 0 && job->n_nodes > 0) {
+                bool all_new = true;
+                for (size_t i = 0; i < job->n_nodes && all_new; i++)
+                        all_new = job->nodes[i].step && (strcmp(job->nodes[i].step, "done") == 0 ||
+                                                         strcmp(job->nodes[i].step, "up-to-date") == 0);
+                if (all_new)
+                        return CF_EXIT_OK;
+        }
+        return cf_job_state_exit_code(job->state);
 }
 
 int cf_job_state_exit_code(const char *state)

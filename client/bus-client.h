@@ -59,6 +59,7 @@ struct cf_bus_info {
         char *transport;
         char *link;
         uint32_t bitrate;
+        char *error; /* why the link is not up, "" when up */
 };
 
 struct cf_node_info {
@@ -75,6 +76,12 @@ struct cf_node_info {
         char *state;
         char *last_error;
         uint64_t last_seen;
+        bool configured;
+        char *running_sha256;     /* "" unknown */
+        char *last_update_result; /* "" none, "done", "up-to-date", "failed" */
+        uint32_t last_update_job;
+        uint64_t last_update_time;
+        char *last_update_status; /* the node's own report (status block) */
 };
 
 struct cf_job_node {
@@ -95,7 +102,9 @@ struct cf_job_info {
         char *image_sha256;
         struct cf_job_node *nodes;
         size_t n_nodes;
-        uint64_t created, finished;
+        uint64_t created, finished, started;
+        char **skipped; /* pairs: node, reason */
+        size_t n_skipped;
 };
 
 struct cf_manager_info {
@@ -106,6 +115,7 @@ struct cf_manager_info {
         size_t n_nodes;
         char **jobs;
         size_t n_jobs;
+        char *fleet_server; /* the hawkBit connection in one line; NULL/"" without one */
 };
 
 /* Open the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). On failure prints why and returns
@@ -157,3 +167,6 @@ char *cf_job_path_from_arg(const char *arg);
 bool cf_job_state_is_final(const char *state);
 /* Exit code for a final job state: done 0, failed 1, cancelled 4. */
 int cf_job_state_exit_code(const char *state);
+/* The exit code of a finished job: its state's, except that a cancelled job whose every node runs
+ * the new image (done or up-to-date) is 0. */
+int cf_job_exit_code(const struct cf_job_info *job);

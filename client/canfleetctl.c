@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"status", cmd_status, "canfleetd's version, buses, node counts by state, running jobs"},
     {"nodes", cmd_nodes, "list the nodes (all, BUS:SA, globs, --bus): state, version, hw id"},
+    {"node", cmd_node, "one node: what it runs, last seen, its update history"},
     {"scan", cmd_scan, "look for nodes on a bus"},
     {"update", cmd_update, "flash an image onto nodes and follow the job; --dry-run"},
     {"jobs", cmd_jobs, "list the update jobs"},

@@ -7,6 +7,7 @@
 int cmd_status(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+int cmd_node(int argc, char **argv);
 int cmd_update(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);

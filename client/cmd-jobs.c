@@ -15,7 +15,8 @@
 #define JOB_JSON_HELP                                                                                       \
         "  job objects:  id, path, state (running|done|failed|cancelled),\n"                                \
         "                image {version, hw_id, release, sha256}, created_us,\n"                            \
-        "                finished_us (null while running), bytes_done, bytes_total,\n"                      \
+        "                finished_us (null while running), started_us, skipped\n"                        \
+        "                [{node, reason}], bytes_done, bytes_total,\n"                                    \
         "                nodes [{node, path, step, error, bytes_done, bytes_total}]\n"
 
 static void help_status(void)
@@ -26,7 +27,7 @@ static void help_status(void)
                "in each state and the running jobs.\n"
                "\n"
                "  --full           do not cut the tables to the terminal's width\n" CF_JSON_HELP
-               "                   {schema, version, buses [{name, transport, link, bitrate}],\n"
+               "                   {schema, version, buses [{name, transport, link, bitrate, error}],\n"
                "                   nodes {total, by_state {STATE: count}},\n"
                "                   jobs {total, running}, running_jobs [job objects]}\n" JOB_JSON_HELP "\n"
                "Example:\n"
@@ -78,7 +79,8 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
                 if (running_only && cf_job_state_is_final(j->state))
                         continue;
                 for (size_t k = 0; k < j->n_nodes; k++) {
-                        done += strcmp(j->nodes[k].step, "done") == 0;
+                        done += strcmp(j->nodes[k].step, "done") == 0 ||
+                                strcmp(j->nodes[k].step, "up-to-date") == 0;
                         failed += strcmp(j->nodes[k].step, "failed") == 0;
                         sum += cf_progress_percent(&j->nodes[k]);
                 }
@@ -87,8 +89,10 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
                 snprintf(nd, sizeof(nd), "%zu", done);
                 snprintf(nf, sizeof(nf), "%zu", failed);
                 snprintf(pct, sizeof(pct), "%u%%", j->n_nodes ? sum / (unsigned) j->n_nodes : 100);
-                if (j->finished && j->created && j->finished >= j->created)
-                        cf_format_duration(took, sizeof(took), j->finished - j->created);
+                /* From its first node's start when known: a job that waited for its bus says so apart */
+                uint64_t from = j->started ? j->started : j->created;
+                if (j->finished && from && j->finished >= from)
+                        cf_format_duration(took, sizeof(took), j->finished - from);
                 format_time(created, sizeof(created), j->created);
                 const char *cells[] = {id, j->state, j->image_version, nn, nd, nf, pct, took, created};
                 r = cf_table_add(t, cells);
@@ -194,6 +198,10 @@ static int print_buses_table(const struct cf_manager_info *m, bool full)
         if (r >= 0)
                 r = cf_table_print(t, stdout, cf_table_width(full));
         cf_table_free(t);
+        /* Why a bus is not up, whole (a table cell would be cut at 80 columns). */
+        for (size_t i = 0; r >= 0 && i < m->n_buses; i++)
+                if (m->buses[i].error && m->buses[i].error[0])
+                        printf("%s: %s\n", m->buses[i].name, m->buses[i].error);
         return r < 0 ? cf_error(CF_EXIT_FAILED, "failed", "printing the table: %s", strerror(-r))
                      : CF_EXIT_OK;
 }
@@ -246,6 +254,8 @@ int cmd_status(int argc, char **argv)
         for (size_t k = 0; k < n_counts; k++)
                 printf("%s%s %zu", k ? ", " : " (", counts[k].state, counts[k].n);
         printf("%s\n", n_counts ? ")" : "");
+        if (f.m.fleet_server && f.m.fleet_server[0])
+                printf("fleet server: %s\n", f.m.fleet_server);
         printf("jobs: %zu running, %zu in total\n", running, f.m.n_jobs);
         r = running ? print_jobs_table(jobs, f.m.n_jobs, true, o.full) : CF_EXIT_OK;
 out:

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus-client.h"
 #include "cmd-fleet.h"
@@ -14,14 +15,16 @@
 #define NODE_JSON_HELP                                                                                      \
         "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version,\n"                    \
         "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
-        "                last_error, last_seen_us (null: unknown)\n"
+        "                last_error, last_seen_us (null: unknown), configured,\n"                       \
+        "                running_sha256, last_update_result (done|up-to-date|failed),\n"               \
+        "                last_update_job, last_update_time_us, last_update_status\n"
 
 static void help_nodes(void)
 {
         printf("Usage: canfleetctl nodes [BUS:SA|GLOB ...] [--bus NAME ...] [--full] [--json]\n"
                "\n"
                "List the nodes canfleetd knows: BUS:SA, state, mode, running version, hardware\n"
-               "id, UID and last error. Without arguments every node; else the nodes named,\n"
+               "id, when it last answered (kept across restarts), UID and last error. Without arguments every node; else the nodes named,\n"
                "matched by a glob ('bus0:*') or on a bus named with --bus. The table keeps to\n"
                "the terminal's width (80 columns when piped): the UID column goes first, then\n"
                "long errors are cut.\n"
@@ -50,28 +53,51 @@ static void help_scan(void)
                "\n" CF_EXIT_CODES_HELP);
 }
 
+/* When a node last answered, as an age: "4s ago", "3h ago", "never" (kept across restarts). */
+static void format_age(char *buf, size_t size, uint64_t usec)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+        if (usec == 0) {
+                snprintf(buf, size, "never");
+                return;
+        }
+        uint64_t s = now > usec ? (now - usec) / 1000000u : 0;
+        if (s < 120)
+                snprintf(buf, size, "%llus ago", (unsigned long long) s);
+        else if (s < 7200)
+                snprintf(buf, size, "%llum ago", (unsigned long long) (s / 60));
+        else if (s < 172800)
+                snprintf(buf, size, "%lluh ago", (unsigned long long) (s / 3600));
+        else
+                snprintf(buf, size, "%llud ago", (unsigned long long) (s / 86400));
+}
+
 static int print_node_table(const struct cf_node_info *v, size_t n, const bool *selected, bool full)
 {
-        static const char *const headers[] = {"NODE",  "STATE", "MODE",      "VERSION",
-                                              "HW-ID", "UID",   "LAST ERROR"};
-        static const unsigned flags[] = {0, 0, 0, 0, 0, CF_COL_OPTIONAL, CF_COL_SHRINK};
-        struct cf_table *t = cf_table_new(7, headers, flags);
+        static const char *const headers[] = {"NODE", "STATE", "MODE",      "VERSION",
+                                              "HW-ID", "SEEN", "UID", "LAST ERROR"};
+        static const unsigned flags[] = {0, 0, 0, 0, 0, 0, CF_COL_OPTIONAL, CF_COL_SHRINK};
+        struct cf_table *t = cf_table_new(8, headers, flags);
         int r = 0;
 
         if (!t)
                 return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
         for (size_t i = 0; i < n && r >= 0; i++) {
-                char name[64], hw[8] = "";
+                char name[64], hw[8] = "", seen[24];
                 if (selected && !selected[i])
                         continue;
                 cf_node_name(&v[i], name, sizeof(name));
                 if (v[i].hardware_id)
                         snprintf(hw, sizeof(hw), "0x%04x", v[i].hardware_id);
+                format_age(seen, sizeof(seen), v[i].last_seen);
                 const char *cells[] = {name,
                                        v[i].state,
                                        v[i].mode,
                                        v[i].version,
                                        hw,
+                                       seen,
                                        v[i].uid,
                                        cf_strip_node_prefix(v[i].last_error, name)};
                 r = cf_table_add(t, cells);
@@ -196,6 +222,138 @@ int cmd_scan(int argc, char **argv)
 out:
         cf_nodes_free(nodes, n);
         free(paths);
+        cf_opts_done(&o);
+        return r;
+}
+
+static void help_node(void)
+{
+        printf("Usage: canfleetctl node BUS:SA [--json]\n"
+               "\n"
+               "Show one node: what canfleetd knows of it (kept across restarts: state, what\n"
+               "it runs, hardware id, UID, last seen, its last update's result and its own\n"
+               "report of its last install) and its update history: every job canfleetd\n"
+               "keeps (canfleetd.conf \"history\") that touched it, with the node's result.\n"
+               "\n" CF_JSON_HELP "                   {schema, node {node object},\n"
+               "                   history [{job, job_state, version, step, error,\n"
+               "                   started_us, finished_us}]}\n" NODE_JSON_HELP "\n"
+               "Example:\n"
+               "  canfleetctl node bus0:3\n"
+               "\n" CF_EXIT_CODES_HELP);
+}
+
+static void format_when(char *buf, size_t size, uint64_t usec)
+{
+        time_t t = (time_t) (usec / 1000000u);
+        struct tm tm;
+
+        if (usec == 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "never");
+}
+
+int cmd_node(int argc, char **argv)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        struct cf_fleet f = {0};
+        struct cf_job_info *jobs = NULL;
+        struct cf_opts o;
+        const struct cf_node_info *n = NULL;
+        char name[64];
+        int r = cf_parse_opts(argc, argv, CF_OPT_JSON, 1, 1, help_node, &o);
+
+        if (r >= 0)
+                goto out;
+        if ((r = cf_check_node_ref("node", o.args[0])) != CF_EXIT_OK)
+                goto out;
+        if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        if ((r = cf_fleet_read(bus, &f)) != CF_EXIT_OK)
+                goto out;
+        for (size_t i = 0; i < f.m.n_nodes && !n; i++) {
+                cf_node_name(&f.nodes[i], name, sizeof(name));
+                if (strcmp(name, o.args[0]) == 0)
+                        n = &f.nodes[i];
+        }
+        if (!n) {
+                r = cf_error(CF_EXIT_REFUSED, "no-such-node", "no node %s", o.args[0]);
+                goto out;
+        }
+        if ((r = cf_jobs_get(bus, f.m.jobs, f.m.n_jobs, &jobs)) != CF_EXIT_OK)
+                goto out;
+        if (o.json) {
+                struct json_object *doc = cf_json_document(), *h = json_object_new_array();
+                for (size_t i = 0; h && i < f.m.n_jobs; i++)
+                        for (size_t k = 0; k < jobs[i].n_nodes; k++) {
+                                const struct cf_job_node *jn = &jobs[i].nodes[k];
+                                if (strcmp(jn->node, name) != 0)
+                                        continue;
+                                struct json_object *x = json_object_new_object();
+                                if (!x)
+                                        break;
+                                json_object_object_add(x, "job", json_object_new_int64(jobs[i].id));
+                                json_object_object_add(x, "job_state", json_object_new_string(jobs[i].state));
+                                json_object_object_add(x, "version",
+                                                       cf_json_string_or_null(jobs[i].image_version));
+                                json_object_object_add(x, "step", json_object_new_string(jn->step));
+                                json_object_object_add(x, "error", cf_json_string_or_null(jn->error));
+                                json_object_object_add(x, "started_us", jobs[i].started
+                                                                            ? json_object_new_int64(
+                                                                                  (int64_t) jobs[i].started)
+                                                                            : NULL);
+                                json_object_object_add(x, "finished_us", jobs[i].finished
+                                                                             ? json_object_new_int64(
+                                                                                   (int64_t) jobs[i].finished)
+                                                                             : NULL);
+                                json_object_array_add(h, x);
+                        }
+                if (doc) {
+                        json_object_object_add(doc, "node", cf_json_node(n));
+                        json_object_object_add(doc, "history", h);
+                } else
+                        json_object_put(h);
+                r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+                goto out;
+        }
+        char seen[32], when[32];
+        format_when(seen, sizeof(seen), n->last_seen);
+        printf("%s (%s)\n", name, n->configured ? "configured" : "found by a scan");
+        printf("  state:        %s\n", n->state ? n->state : "unknown");
+        printf("  runs:         %s (%s)\n", n->version && n->version[0] ? n->version : "-",
+               n->mode ? n->mode : "unknown");
+        if (n->hardware_id)
+                printf("  hw id:        0x%04x, bootloader %u\n", n->hardware_id, n->bootloader_version);
+        if (n->uid && n->uid[0])
+                printf("  uid:          %s\n", n->uid);
+        printf("  last seen:    %s\n", seen);
+        if (n->last_update_result && n->last_update_result[0]) {
+                format_when(when, sizeof(when), n->last_update_time);
+                printf("  last update:  %s (job %u, %s)\n", n->last_update_result, n->last_update_job, when);
+        } else
+                printf("  last update:  none\n");
+        if (n->last_update_status && n->last_update_status[0])
+                printf("  node reports: last install %s\n", n->last_update_status);
+        if (n->last_error && n->last_error[0])
+                printf("  last error:   %s\n", cf_strip_node_prefix(n->last_error, name));
+        printf("history:\n");
+        size_t shown = 0;
+        for (size_t i = 0; i < f.m.n_jobs; i++)
+                for (size_t k = 0; k < jobs[i].n_nodes; k++) {
+                        const struct cf_job_node *jn = &jobs[i].nodes[k];
+                        if (strcmp(jn->node, name) != 0)
+                                continue;
+                        format_when(when, sizeof(when), jobs[i].finished ? jobs[i].finished : jobs[i].created);
+                        const char *why = cf_strip_node_prefix(jn->error, name);
+                        printf("  job %u  %s  %s  %s%s%s\n", jobs[i].id, when,
+                               jobs[i].image_version && jobs[i].image_version[0] ? jobs[i].image_version : "?",
+                               jn->step, why && why[0] ? ": " : "", why && why[0] ? why : "");
+                        shown++;
+                }
+        if (!shown)
+                printf("  (no job kept touched it)\n");
+        r = CF_EXIT_OK;
+out:
+        cf_jobs_free(jobs, f.m.n_jobs);
+        cf_fleet_done(&f);
         cf_opts_done(&o);
         return r;
 }

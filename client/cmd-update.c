@@ -34,7 +34,9 @@ static void help_update(void)
             "tenth of the job. Ctrl-C stops following, not the job: it prints how to watch\n"
             "or cancel it and exits with 130. Needs root or group canfleet.\n"
             "\n"
-            "  --all            every node of the image's hardware id (canfleetd decides)\n" CF_SELECT_HELP
+            "  --all            every configured node of the image's hardware id (canfleetd\n"
+            "                   decides from what it knows, also after a restart); the nodes\n"
+            "                   left out are printed with the reason\n" CF_SELECT_HELP
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        print the nodes it would update and every check canfleetctl\n"
             "                   can make (image, hardware id, anti-rollback, up to date,\n"
@@ -76,9 +78,11 @@ static void help_cancel(void)
                "\n"
                "Stop a job. Nodes not yet reset keep their old firmware; a node already\n"
                "rebooting into the new image finishes. Waits until the job has stopped, unless\n"
-               "--no-wait. JOB is the job's number (\"3\") or its object path. Needs root or\n"
-               "group canfleet.\n"
-               "\n" CF_JSON_HELP "                   {schema, id, state, kept, updated}\n"
+               "--no-wait, and then lists what each node runs. JOB is the job's number (\"3\")\n"
+               "or its object path. Needs root or group canfleet. update and watch of a\n"
+               "cancelled job exit 0 when every node runs the new image, 4 otherwise.\n"
+               "\n" CF_JSON_HELP "                   {schema, id, state, kept, updated,\n"
+               "                   nodes [{node, step, version}]}\n"
                "\n"
                "Example:\n"
                "  canfleetctl cancel 3\n"
@@ -425,9 +429,19 @@ int cmd_cancel(int argc, char **argv)
         for (size_t i = 0; i < w.job.n_nodes; i++) {
                 if (strcmp(w.job.nodes[i].step, "cancelled") == 0)
                         kept++;
-                else if (strcmp(w.job.nodes[i].step, "done") == 0)
+                else if (strcmp(w.job.nodes[i].step, "done") == 0 ||
+                         strcmp(w.job.nodes[i].step, "up-to-date") == 0)
                         installed++;
         }
+        /* What each node runs now, as canfleetd last read it (nodes reset before the cancel finished
+         * installing and were confirmed). */
+        struct cf_node_info *runs = calloc(w.job.n_nodes ? w.job.n_nodes : 1, sizeof(*runs));
+        /* the follower's connection ended with its event loop: a new one for these reads */
+        _cf_cleanup_bus_ sd_bus *bus2 = NULL;
+        if (runs && cf_bus_connect(&bus2) == CF_EXIT_OK)
+                for (size_t i = 0; i < w.job.n_nodes; i++)
+                        if (w.job.nodes[i].path && strcmp(w.job.nodes[i].path, "/") != 0)
+                                (void) cf_node_get(bus2, w.job.nodes[i].path, &runs[i]);
         if (!w.job.state || strcmp(w.job.state, "cancelled") != 0) {
                 r = cf_error(CF_EXIT_FAILED, "failed", "job %u ended %s before it could be cancelled",
                              w.job.id, w.job.state ? w.job.state : "?");
@@ -440,13 +454,29 @@ int cmd_cancel(int argc, char **argv)
                         json_object_object_add(doc, "state", json_object_new_string(w.job.state));
                         json_object_object_add(doc, "kept", json_object_new_int64((int64_t) kept));
                         json_object_object_add(doc, "updated", json_object_new_int64((int64_t) installed));
+                        struct json_object *a = json_object_new_array();
+                        for (size_t i = 0; a && runs && i < w.job.n_nodes; i++) {
+                                struct json_object *x = json_object_new_object();
+                                if (!x)
+                                        break;
+                                json_object_object_add(x, "node", json_object_new_string(w.job.nodes[i].node));
+                                json_object_object_add(x, "step", json_object_new_string(w.job.nodes[i].step));
+                                json_object_object_add(x, "version", cf_json_string_or_null(runs[i].version));
+                                json_object_array_add(a, x);
+                        }
+                        json_object_object_add(doc, "nodes", a);
                 }
                 r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
         } else {
                 printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n",
                        w.job.id, kept, kept == 1 ? "" : "s", installed);
+                for (size_t i = 0; runs && i < w.job.n_nodes; i++)
+                        printf("  %s: runs %s (%s)\n", w.job.nodes[i].node,
+                               runs[i].version && runs[i].version[0] ? runs[i].version : "-",
+                               strcmp(w.job.nodes[i].step, "cancelled") == 0 ? "kept" : w.job.nodes[i].step);
                 r = CF_EXIT_OK;
         }
+        cf_nodes_free(runs, w.job.n_nodes);
 out:
         cf_follow_done(&w);
         cf_opts_done(&o);

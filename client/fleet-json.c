@@ -70,6 +70,12 @@ struct json_object *cf_json_node(const struct cf_node_info *n)
         add_int(o, "dto_id", n->dto_id);
         add_str_or_null(o, "last_error", n->last_error);
         add_uint_or_null(o, "last_seen_us", n->last_seen);
+        json_object_object_add(o, "configured", json_object_new_boolean(n->configured));
+        add_str_or_null(o, "running_sha256", n->running_sha256);
+        add_str_or_null(o, "last_update_result", n->last_update_result);
+        add_uint_or_null(o, "last_update_job", n->last_update_job);
+        add_uint_or_null(o, "last_update_time_us", n->last_update_time);
+        add_str_or_null(o, "last_update_status", n->last_update_status);
         return o;
 }
 
@@ -96,6 +102,17 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
         json_object_object_add(o, "image", image);
         add_uint_or_null(o, "created_us", j->created);
         add_uint_or_null(o, "finished_us", j->finished);
+        add_uint_or_null(o, "started_us", j->started);
+        struct json_object *sk = json_object_new_array();
+        for (size_t i = 0; sk && i < j->n_skipped; i++) {
+                struct json_object *x = json_object_new_object();
+                if (!x)
+                        break;
+                add_str(x, "node", j->skipped[2 * i]);
+                add_str(x, "reason", j->skipped[2 * i + 1]);
+                json_object_array_add(sk, x);
+        }
+        json_object_object_add(o, "skipped", sk);
         for (size_t i = 0; i < j->n_nodes; i++) {
                 const struct cf_job_node *n = &j->nodes[i];
                 struct json_object *jn = json_object_new_object();
@@ -126,6 +143,7 @@ struct json_object *cf_json_bus(const struct cf_bus_info *b)
         add_str(o, "transport", b->transport);
         add_str(o, "link", b->link);
         add_int(o, "bitrate", b->bitrate);
+        add_str_or_null(o, "error", b->error);
         return o;
 }
 

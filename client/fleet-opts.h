@@ -35,7 +35,9 @@ void cf_opts_done(struct cf_opts *o);
 
 #define CF_EXIT_CODES_HELP                                                                                  \
         "Exit status: 0 success (every node updated), 1 a node or the job failed,\n"                        \
-        "2 usage error, 3 canfleetd cannot be reached, 4 the job was cancelled,\n"                          \
+        "2 usage error, 3 canfleetd cannot be reached, 4 the job was cancelled and\n"                       \
+        "some node still runs its old image (a cancelled job whose every node runs the\n"                  \
+        "new image is 0),\n"                                                                                \
         "5 refused (invalid image, hardware mismatch, permission denied, busy, no such\n"                   \
         "node/bus/job), 130 interrupted by Ctrl-C (the job goes on in canfleetd).\n"
 

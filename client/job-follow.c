@@ -40,7 +40,7 @@ static void follow_finish(struct cf_follow *w)
         }
         if (w->show)
                 cf_progress_finish(&w->progress, &w->job);
-        sd_event_exit(w->event, cf_job_state_exit_code(w->job.state));
+        sd_event_exit(w->event, cf_job_exit_code(&w->job));
 }
 
 static void follow_changed(struct cf_follow *w)

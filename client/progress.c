@@ -43,7 +43,8 @@ static bool step_is(const struct cf_job_node *n, const char *step)
 
 static bool step_final(const struct cf_job_node *n)
 {
-        return step_is(n, "done") || step_is(n, "failed") || step_is(n, "cancelled");
+        return step_is(n, "done") || step_is(n, "up-to-date") || step_is(n, "failed") ||
+               step_is(n, "cancelled");
 }
 
 unsigned cf_progress_percent(const struct cf_job_node *n)
@@ -97,7 +98,7 @@ const char *cf_format_duration(char *buf, size_t size, uint64_t usec)
 
 /* What the summary line is made of. */
 struct totals {
-        size_t done, failed, cancelled, active, queued;
+        size_t done, uptodate, failed, cancelled, active, queued;
         unsigned pct;
         uint64_t bytes_done, elapsed_us;
 };
@@ -111,6 +112,8 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
                 const struct cf_job_node *n = &job->nodes[i];
                 if (step_is(n, "done"))
                         t.done++;
+                else if (step_is(n, "up-to-date"))
+                        t.uptodate++;
                 else if (step_is(n, "failed"))
                         t.failed++;
                 else if (step_is(n, "cancelled"))
@@ -120,7 +123,9 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
                 else
                         t.active++;
                 sum += cf_progress_percent(n);
-                t.bytes_done += n->bytes_done;
+                /* downloading nodes all show the job's one download: its bytes are not CAN bytes */
+                if (!step_is(n, "downloading"))
+                        t.bytes_done += n->bytes_done;
         }
         t.pct = job->n_nodes ? (unsigned) (sum / job->n_nodes) : 100;
         if (!p->start_us)
@@ -174,7 +179,13 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
         for (unsigned k = 0; k < BAR_WIDTH; k++)
                 bar[k] = k < fill ? '#' : '.';
         bar[BAR_WIDTH] = '\0';
-        if (step_is(n, "programming") && n->bytes_total)
+        if (step_is(n, "downloading"))
+                /* canfleetd fetches the bundle before any CAN frame; the total is 0 when the server
+                 * did not say */
+                snprintf(buf, size, "  %-*s %-11s %s%s%s", (int) name_width, n->node, n->step,
+                         cf_format_bytes(done, sizeof(done), n->bytes_done), n->bytes_total ? "/" : "",
+                         n->bytes_total ? cf_format_bytes(total, sizeof(total), n->bytes_total) : "");
+        else if (step_is(n, "programming") && n->bytes_total)
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
                          bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
                          cf_format_bytes(total, sizeof(total), n->bytes_total));
@@ -200,14 +211,34 @@ static void terminal_size(struct cf_progress *p)
         }
 }
 
+void cf_progress_print_skipped(FILE *out, const struct cf_job_info *job)
+{
+        /* "2 of 4 match hw 0x0407; skipped bus1:1 (hw 0x0001), bus1:2 (offline)" */
+        if (job->n_skipped == 0)
+                return;
+        fprintf(out, "%zu of %zu match hw 0x%04x; skipped", job->n_nodes, job->n_nodes + job->n_skipped,
+                job->image_hardware_id);
+        for (size_t i = 0; i < job->n_skipped; i++)
+                fprintf(out, "%s %s (%s)", i ? "," : "", job->skipped[2 * i], job->skipped[2 * i + 1]);
+        fputc('\n', out);
+}
+
 static void print_header(struct cf_progress *p, const struct cf_job_info *job)
 {
         if (p->header_done)
                 return;
+        if (!job->image_version || !job->image_version[0]) {
+                /* a URL update: canfleetd downloads and verifies the bundle first */
+                fprintf(p->out, "job %u: updating %zu node%s: downloading the bundle\n", job->id,
+                        job->n_nodes, job->n_nodes == 1 ? "" : "s");
+                p->header_done = true;
+                return;
+        }
         fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
                 job->n_nodes, job->n_nodes == 1 ? "" : "s",
                 job->image_version && job->image_version[0] ? job->image_version : "?",
                 job->image_hardware_id, job->image_release);
+        cf_progress_print_skipped(p->out, job);
         p->header_done = true;
 }
 
@@ -346,6 +377,8 @@ void cf_progress_finish(struct cf_progress *p, const struct cf_job_info *job)
                 draw_plain(p, job);
         t = count(p, job);
         fprintf(p->out, "job %u %s: %zu updated", job->id, job->state ? job->state : "?", t.done);
+        if (t.uptodate)
+                fprintf(p->out, ", %zu up to date", t.uptodate);
         if (t.failed)
                 fprintf(p->out, ", %zu failed", t.failed);
         if (t.cancelled)

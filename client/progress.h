@@ -36,6 +36,8 @@ void cf_progress_update(struct cf_progress *p, const struct cf_job_info *job, bo
 
 /* The final picture: on a terminal the frame gives way to the failed nodes; then one line with the
  * outcome per node and the job's duration on out, each failed node's error on stderr. */
+/* With --all: the configured nodes canfleetd left out and why, on one line (nothing when none). */
+void cf_progress_print_skipped(FILE *out, const struct cf_job_info *job);
 void cf_progress_finish(struct cf_progress *p, const struct cf_job_info *job);
 
 /* Leave the display where it is (interrupted, or canfleetd went away): the cursor ends below it. */

@@ -16,7 +16,9 @@
 #include "cleanup.h"
 #include "canfleet/sha256.h"
 #include "fd-read.h"
+#include "bundle-cache.h"
 #include "fetcher.h"
+#include "fleet-server.h"
 #include "log.h"
 
 #define NODE_PREFIX   CF_OBJECT_ROOT "/node"
@@ -80,17 +82,29 @@ static int prop_version(sd_bus *bus, const char *path, const char *iface, const 
         return sd_bus_message_append(reply, "s", CANFLEET_VERSION);
 }
 
+/* The hawkBit connection in one line ("" without a fleet server): read when asked, no change signals
+ * (it changes with every poll). */
+static int prop_fleet_server(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        char buf[512];
+        fleet_server_describe(m->fleet, buf, sizeof buf);
+        return sd_bus_message_append(reply, "s", buf);
+}
+
 static int prop_buses(sd_bus *bus, const char *path, const char *iface, const char *prop,
                       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
         Manager *m = userdata;
-        int r = sd_bus_message_open_container(reply, 'a', "(sssu)");
+        int r = sd_bus_message_open_container(reply, 'a', "(sssus)");
         for (size_t i = 0; r >= 0 && i < m->n_buses; i++) {
-                CanBus *b = &m->buses[i];
+                CanBus *b = m->buses[i];
                 uint32_t rate = can_transport_bitrate(b->transport);
-                r = sd_bus_message_append(reply, "(sssu)", b->conf->name, b->conf->transport,
+                const char *why = manager_bus_error(b);
+                r = sd_bus_message_append(reply, "(sssus)", b->conf->name, b->conf->transport,
                                           cf_link_state_str(b->transport->state),
-                                          rate ? rate : b->conf->bitrate);
+                                          rate ? rate : b->conf->bitrate, why ? why : "");
         }
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
@@ -101,9 +115,9 @@ static int prop_nodes(sd_bus *bus, const char *path, const char *iface, const ch
         Manager *m = userdata;
         int r = sd_bus_message_open_container(reply, 'a', "o");
         for (size_t i = 0; r >= 0 && i < m->n_buses; i++)
-                for (size_t k = 0; r >= 0 && k < m->buses[i].n_nodes; k++)
-                        if (m->buses[i].nodes[k]->exported)
-                                r = sd_bus_message_append(reply, "o", m->buses[i].nodes[k]->path);
+                for (size_t k = 0; r >= 0 && k < m->buses[i]->n_nodes; k++)
+                        if (m->buses[i]->nodes[k]->exported)
+                                r = sd_bus_message_append(reply, "o", m->buses[i]->nodes[k]->path);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -130,7 +144,7 @@ static int method_scan(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         CanBus *b = manager_find_bus(m, name);
         if (!b)
                 return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_BUS, "No bus \"%s\" is configured", name);
-        if (b->scan_reply || b->scanning)
+        if (b->scan_reply || (b->scanning && !b->startup_probe))
                 return sd_bus_error_setf(error, CF_ERROR_BUSY, "A scan of %s is already running", name);
         b->scan_reply = sd_bus_message_ref(msg);
         r = manager_scan(b);
@@ -168,34 +182,22 @@ void bus_scan_done(CanBus *b)
         }
 }
 
-static uint64_t now_monotonic_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* The largest file StartUpdate reads or StartUpdateUrl downloads: a bundle with the largest CMS (a plain
  * image is smaller). */
 #define UPDATE_MAX_SIZE CF_BUNDLE_MAX_SIZE
 /* How long a pipe's writer may take to hand the whole file over. */
 #define UPDATE_READ_TIMEOUT_USEC (30ull * 1000000ull)
-/* StartUpdate calls whose file is still being read, and StartUpdateUrl calls whose download runs, at
- * most (each): each holds up to UPDATE_MAX_SIZE. */
+/* StartUpdate calls whose file is still being read, at most: each holds up to UPDATE_MAX_SIZE. */
 #define UPDATE_READS_MAX 8
 
-/* A StartUpdate(Url) call waiting for its file's bytes or its download. */
+/* A StartUpdate call waiting for its file's bytes; StartUpdateUrl uses it only while it reads its
+ * arguments (its job starts at once). */
 struct pending_update {
         Manager *m;
         sd_bus_message *call;
         char **refs; /* the node references as given, resolved again once the bytes are in */
         size_t n_refs;
         bool all, force;
-        /* StartUpdateUrl: the download, in Manager.downloads */
-        char *url;
-        Fetch *fetch;
-        uint64_t started;
-        struct pending_update *next, *prev;
 };
 
 static void pending_update_free(void *userdata)
@@ -203,40 +205,16 @@ static void pending_update_free(void *userdata)
         struct pending_update *p = userdata;
         if (!p)
                 return;
-        if (p->fetch || p->prev || p->next || (p->m && p->m->downloads == p)) {
-                fetch_cancel(p->fetch);
-                if (p->prev)
-                        p->prev->next = p->next;
-                else
-                        p->m->downloads = p->next;
-                if (p->next)
-                        p->next->prev = p->prev;
-        }
         sd_bus_message_unref(p->call);
         for (size_t i = 0; i < p->n_refs; i++)
                 free(p->refs[i]);
         free(p->refs);
-        free(p->url);
         free(p);
 }
 
 static void pending_update_freep(struct pending_update **p)
 {
         pending_update_free(*p);
-}
-
-void bus_downloads_free(Manager *m)
-{
-        while (m->downloads)
-                pending_update_free(m->downloads);
-}
-
-static size_t count_downloads(Manager *m)
-{
-        size_t n = 0;
-        for (struct pending_update *p = m->downloads; p; p = p->next)
-                n++;
-        return n;
 }
 
 /* The manager's answer as a D-Bus error (a reply when r == 0). */
@@ -316,24 +294,6 @@ static void update_read_done(FdRead *rd, int r, uint8_t *data, size_t size, void
                 sd_bus_error_set_errnof(&error, r, "Cannot read the image from the file descriptor: %s",
                                         strerror(-r));
         complete_update(userdata, bytes, size, &error);
-}
-
-static void update_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, const char *why,
-                              void *userdata)
-{
-        _cleanup_(pending_update_freep) struct pending_update *p = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t ms = (now_monotonic_us() - p->started) / 1000;
-
-        p->fetch = NULL; /* freed by the fetcher when we return */
-        if (r < 0) {
-                log_warning("download of %s failed after %" PRIu64 " ms: %s", p->url, ms,
-                            why ? why : strerror(-r));
-                sd_bus_error_setf(&error, CF_ERROR_DOWNLOAD_FAILED, "download failed: %s",
-                                  why ? why : strerror(-r));
-        } else
-                log_info("downloaded %s: %zu bytes in %" PRIu64 " ms", p->url, size, ms);
-        complete_update(p, data, size, &error);
 }
 
 /* The arguments StartUpdate and StartUpdateUrl share: nodes "as" and options "a{sv}". */
@@ -463,44 +423,6 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
         return 1;    /* answered by update_read_done() */
 }
 
-/* The URL as the journal may show it: "user:password@" left out. */
-static char *url_for_log(const char *url)
-{
-        const char *host = strstr(url, "://");
-        host = host ? host + 3 : url;
-        const char *end = host + strcspn(host, "/?#");
-        const char *at = memchr(host, '@', (size_t) (end - host));
-        if (!at)
-                return strdup(url);
-        char *r = NULL;
-        if (asprintf(&r, "%.*s%s", (int) (host - url), url, at + 1) < 0)
-                return NULL;
-        return r;
-}
-
-/* Where a download's bytes are kept until it is complete, so that a later try, or the same URL after a
- * restart, resumes with Range + If-Range: CACHE_DIR/downloads/<sha256 of the URL>.part. */
-static int partial_path(Manager *m, const char *url, char **ret)
-{
-        static const char hex[] = "0123456789abcdef";
-        uint8_t d[CF_SHA256_LEN];
-        char name[2 * CF_SHA256_LEN + 1];
-        cf_sha256((const uint8_t *) url, strlen(url), d);
-        for (unsigned i = 0; i < CF_SHA256_LEN; i++) {
-                name[2 * i] = hex[d[i] >> 4];
-                name[2 * i + 1] = hex[d[i] & 0xF];
-        }
-        name[2 * CF_SHA256_LEN] = 0;
-        _cleanup_(freep) char *dir = NULL;
-        if (asprintf(&dir, "%s/downloads", m->conf->cache_dir) < 0)
-                return -ENOMEM;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        if (asprintf(ret, "%s/%s.part", dir, name) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         Manager *m = userdata;
@@ -531,39 +453,30 @@ static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_e
         r = fetch_url_check(url);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "\"%s\" is not a valid URL", url);
-        if (count_downloads(m) >= UPDATE_READS_MAX)
-                return sd_bus_error_setf(error, CF_ERROR_BUSY, "%u downloads are already running; try again",
-                                         UPDATE_READS_MAX);
-        p->url = url_for_log(url);
-        if (!p->url)
+        _cleanup_(freep) char *shown = bundle_url_for_log(url);
+        _cleanup_(freep) Node **nodes = calloc(p->n_refs ? p->n_refs : 1, sizeof *nodes);
+        _cleanup_(freep) char *why = NULL;
+        if (!shown || !nodes)
                 return -ENOMEM;
-        r = partial_path(m, url, &part);
+        for (size_t i = 0; i < p->n_refs; i++)
+                if (manager_find_node(m, p->refs[i], &nodes[i]) < 0)
+                        return sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", p->refs[i]);
+        /* The job is answered at once; its nodes show the download ("downloading", bytes), then the
+         * checks of StartUpdate and the transfer. A refusal after this point fails the job's nodes. */
+        Job *j;
+        r = manager_start_update_url(m, url, shown, nodes, p->n_refs, p->all, p->force, &j, &why);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot prepare %s/downloads: %s",
-                                               m->conf->cache_dir, strerror(-r));
-        const struct fetch_options o = {
-            .ca_file = m->conf->ca_file,
-            .max_size = UPDATE_MAX_SIZE,
-            .partial_path = part,
-        };
-        p->started = now_monotonic_us();
-        r = fetch_start(m->fetcher, url, &o, update_fetch_done, p, &p->fetch);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot download %s: %s", url, strerror(-r));
-        log_info("downloading %s", p->url);
-        p->next = m->downloads;
-        if (p->next)
-                p->next->prev = p;
-        m->downloads = TAKE_PTR(p);
-        return 1; /* answered by update_fetch_done() */
+                return start_update_error(r, why, error);
+        return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
 static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Buses", "a(sssu)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Buses", "a(sssus)", prop_buses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Nodes", "ao", prop_nodes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Jobs", "ao", prop_jobs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("FleetServer", "s", prop_fleet_server, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
     SD_BUS_METHOD_WITH_NAMES("Scan", "s", SD_BUS_PARAM(bus), "ao", SD_BUS_PARAM(nodes), method_scan,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartUpdate", "hasa{sv}",
@@ -593,15 +506,15 @@ static int node_enumerate(sd_bus *bus, const char *path, void *userdata, char **
         Manager *m = userdata;
         size_t cnt = 0, k = 0;
         for (size_t i = 0; i < m->n_buses; i++)
-                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
-                        cnt += m->buses[i].nodes[j]->exported;
+                for (size_t j = 0; j < m->buses[i]->n_nodes; j++)
+                        cnt += m->buses[i]->nodes[j]->exported;
         char **l = calloc(cnt + 1, sizeof *l);
         if (!l)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_buses; i++)
-                for (size_t j = 0; j < m->buses[i].n_nodes; j++)
-                        if (m->buses[i].nodes[j]->exported) {
-                                l[k] = strdup(m->buses[i].nodes[j]->path);
+                for (size_t j = 0; j < m->buses[i]->n_nodes; j++)
+                        if (m->buses[i]->nodes[j]->exported) {
+                                l[k] = strdup(m->buses[i]->nodes[j]->path);
                                 if (!l[k]) {
                                         for (size_t x = 0; x < k; x++)
                                                 free(l[x]);
@@ -648,6 +561,25 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
                 return sd_bus_message_append(reply, "s", n->last_error ? n->last_error : "");
         if (strcmp(prop, "LastSeen") == 0)
                 return sd_bus_message_append(reply, "t", n->last_seen);
+        if (strcmp(prop, "Configured") == 0)
+                return sd_bus_message_append(reply, "b", n->configured);
+        if (strcmp(prop, "RunningSha256") == 0)
+                return sd_bus_message_append(reply, "s", n->has_image ? n->running_sha : "");
+        if (strcmp(prop, "LastUpdateResult") == 0)
+                return sd_bus_message_append(reply, "s", n->last_result);
+        if (strcmp(prop, "LastUpdateJob") == 0)
+                return sd_bus_message_append(reply, "u", n->last_job);
+        if (strcmp(prop, "LastUpdateTime") == 0)
+                return sd_bus_message_append(reply, "t", n->last_time);
+        if (strcmp(prop, "LastUpdateStatus") == 0) {
+                /* The node's own report (status block, node-status.h), as of its last identify. */
+                static const char *const words[] = {"none", "installed", "rejected", "verify failed",
+                                                    "gave up"};
+                return sd_bus_message_append(reply, "s",
+                                             !n->identified             ? ""
+                                             : n->last_update < 5 ? words[n->last_update]
+                                                                  : "unknown");
+        }
         return -ENOENT;
 }
 
@@ -666,6 +598,12 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_PROPERTY("State", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSeen", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Configured", "b", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("RunningSha256", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateResult", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateJob", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateTime", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastUpdateStatus", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
@@ -730,13 +668,23 @@ static int job_prop(sd_bus *bus, const char *path, const char *iface, const char
                 return sd_bus_message_append(reply, "t", j->created);
         if (strcmp(prop, "Finished") == 0)
                 return sd_bus_message_append(reply, "t", j->finished);
+        if (strcmp(prop, "Started") == 0)
+                return sd_bus_message_append(reply, "t", j->started);
+        if (strcmp(prop, "Skipped") == 0) {
+                int r = sd_bus_message_open_container(reply, 'a', "(ss)");
+                for (size_t i = 0; r >= 0 && i < j->n_skipped; i++)
+                        r = sd_bus_message_append(reply, "(ss)", j->skipped[2 * i], j->skipped[2 * i + 1]);
+                return r < 0 ? r : sd_bus_message_close_container(reply);
+        }
         if (strcmp(prop, "Progress") == 0) {
                 int r = sd_bus_message_open_container(reply, 'a', "(ossstt)");
                 for (size_t i = 0; r >= 0 && i < j->n_nodes; i++) {
                         FlashJob *f = &j->nodes[i];
+                        bool dl = f->step == STEP_DOWNLOADING; /* the job's one download, for each node */
                         r = sd_bus_message_append(reply, "(ossstt)", f->node ? f->node->path : "/", f->ref,
                                                   flash_step_str(f->step), f->error ? f->error : "",
-                                                  f->bytes_done, f->bytes_total);
+                                                  dl ? j->dl_done : f->bytes_done,
+                                                  dl ? j->dl_total : f->bytes_total);
                 }
                 return r < 0 ? r : sd_bus_message_close_container(reply);
         }
@@ -762,13 +710,15 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Id", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("State", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("ImageVersion", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("ImageVersion", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "a(ossstt)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Created", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Started", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Skipped", "a(ss)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("Completed", "s", SD_BUS_PARAM(state), 0),
     SD_BUS_VTABLE_END,
@@ -820,6 +770,12 @@ void bus_node_added(Node *n)
 {
         if (n->m->bus)
                 (void) sd_bus_emit_object_added(n->m->bus, n->path);
+}
+
+void bus_node_removed(Node *n)
+{
+        if (n->m->bus)
+                (void) sd_bus_emit_object_removed(n->m->bus, n->path);
 }
 
 void bus_job_added(Job *j)

@@ -14,7 +14,6 @@
 #define CF_ERROR_NOT_CANCELLABLE   "io.canfleet.Gateway1.Error.NotCancellable"
 #define CF_ERROR_NOT_TRUSTED       "io.canfleet.Gateway1.Error.NotTrusted"
 #define CF_ERROR_ROLLBACK          "io.canfleet.Gateway1.Error.Rollback"
-#define CF_ERROR_DOWNLOAD_FAILED   "io.canfleet.Gateway1.Error.DownloadFailed"
 
 /* Connect to the system bus ($DBUS_SYSTEM_BUS_ADDRESS when set), publish the objects, take the
  * name. Declared with the rest of the manager's interface in manager.h:

@@ -93,6 +93,8 @@ int can_transport_add_io(CanTransport *t, sd_event_source **ret, int fd, sd_even
 
 void can_transport_set_link(CanTransport *t, enum cf_link_state s)
 {
+        if (s == CF_LINK_UP)
+                t->error[0] = 0;
         if (t->state == s)
                 return;
         t->state = s;

@@ -52,6 +52,8 @@ struct CanTransport {
         void *userdata;
         uint64_t frames_tx, frames_rx;
         char *name; /* for messages: "slcan:/dev/ttyACM0" */
+        char error[160]; /* why the link is not up, when known ("cannot open /dev/ttyACM0: …") */
+        char bus[16]; /* the bus's name (CF_BUS_NAME_MAX): BUS= of the transport's journal entries */
 };
 
 /* Open the transport of a configured bus. The link may come up later (on_link tells); opening

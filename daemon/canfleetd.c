@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "bus-api.h"
+#include "canfleet/sha256.h"
 #include "canfleetd-config.h"
 #include "cleanup.h"
 #include "log.h"
@@ -71,16 +73,33 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
         if (check_only) {
-                /* The keyring is what a signed update needs: a missing or empty one must show here,
-                 * not at the first update. */
+                /* Every file the configuration names is read as the daemon will read it at start: the
+                 * fleet key, the keyring (what a signed update needs) and ca_file, so that a missing or
+                 * malformed one shows here, not at the start or the first update. */
+                uint8_t key[CF_FLEET_KEY_LEN];
+                r = cf_conf_read_fleet_key(conf, key, &error);
+                cf_memzero(key, sizeof key);
+                if (r == -EACCES || r == -EPERM) {
+                        /* The key is readable by root and the daemon's user only (tmpfiles): an
+                         * operator running --check meets this, and must not take it for a bad key. */
+                        char *e = NULL;
+                        if (asprintf(&e, "%s (run --check as root or canfleetd)",
+                                     error ? error : "fleet_key_file: Permission denied") >= 0) {
+                                free(error);
+                                error = e;
+                        }
+                }
                 struct cf_keyring *k = NULL;
-                r = cf_conf_load_keyring(conf, &k, &error);
+                if (r >= 0)
+                        r = cf_conf_load_keyring(conf, &k, &error);
                 cf_keyring_free(k);
                 if (r >= 0)
                         r = cf_conf_check_ca_file(conf, &error);
+                if (r >= 0)
+                        r = cf_conf_check_hawkbit(conf, &error);
                 cf_conf_free(conf);
                 if (r < 0) {
-                        log_error("%s", error ? error : "cannot load the keyring or ca_file");
+                        log_error("%s", error ? error : "cannot read the fleet key, keyring or ca_file");
                         return EXIT_FAILURE;
                 }
                 return EXIT_SUCCESS;

@@ -701,18 +701,92 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
         return r;
 }
 
+static const struct uint_key hawkbit_uints[] = {
+    UINT_KEY(struct cf_hawkbit_conf, "poll_max_s", poll_max_s, 1, 86400, 300, false),
+};
+
+/* controllerId must be a path segment hawkBit accepts: letters, digits, '-', '_', '.'. */
+static bool valid_prefix(const char *s)
+{
+        if (strlen(s) > 64)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      *s == '-' || *s == '_' || *s == '.'))
+                        return false;
+        return true;
+}
+
+static int parse_hawkbit(struct ctx *x, json_object *o, struct cf_conf *c)
+{
+        static const char *const allowed[] = {
+            "url", "tenant", "gateway_token_file", "ca_file", "controller_prefix", NULL};
+        if (!json_object_is_type(o, json_type_object))
+                return fail(x, "hawkbit", "%s is not an object", type_name(o));
+        int r = check_keys(x, o, "hawkbit.", allowed, hawkbit_uints, ELEMENTSOF(hawkbit_uints));
+        if (r < 0)
+                return r;
+        struct cf_hawkbit_conf *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        c->hawkbit = h;
+        static const struct {
+                const char *key;
+                bool required;
+        } strings[] = {
+            {"url", true},
+            {"tenant", true},
+            {"gateway_token_file", true},
+            {"ca_file", false},
+            {"controller_prefix", false},
+        };
+        char **dest[] = {&h->url, &h->tenant, &h->gateway_token_file, &h->ca_file, &h->controller_prefix};
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                char k[64];
+                json_object *f;
+                const char *s;
+                snprintf(k, sizeof k, "hawkbit.%s", strings[i].key);
+                if (!json_object_object_get_ex(o, strings[i].key, &f)) {
+                        if (strings[i].required)
+                                return fail(x, k, "missing");
+                        continue;
+                }
+                r = get_string(x, f, k, &s);
+                if (r < 0)
+                        return r;
+                *dest[i] = strdup(s);
+                if (!*dest[i])
+                        return -ENOMEM;
+        }
+        if (strncmp(h->url, "https://", 8) != 0 && strncmp(h->url, "http://", 7) != 0)
+                return fail(x, "hawkbit.url", "\"%s\" is not an http:// or https:// URL", h->url);
+        if (strpbrk(h->url, " \t\r\n?#"))
+                return fail(x, "hawkbit.url", "\"%s\" has a space, query or fragment", h->url);
+        if (strpbrk(h->tenant, "/?#% \t\r\n"))
+                return fail(x, "hawkbit.tenant", "\"%s\" is not one path segment", h->tenant);
+        if (h->controller_prefix && !valid_prefix(h->controller_prefix))
+                return fail(x, "hawkbit.controller_prefix",
+                            "\"%s\" is not 1..64 of letters, digits, '-', '_' and '.'",
+                            h->controller_prefix);
+        return parse_uint_keys(x, o, "hawkbit.", hawkbit_uints, ELEMENTSOF(hawkbit_uints), h);
+}
+
 static const struct uint_key root_uints[] = {
     UINT_KEY(struct cf_conf, "max_parallel", max_parallel, 1, 4096, 64, false),
     UINT_KEY(struct cf_conf, "reboot_timeout_ms", reboot_timeout_ms, 100, 86400000, 60000, false),
     UINT_KEY(struct cf_conf, "retries", retries, 1, 20, 3, false),
     UINT_KEY(struct cf_conf, "reply_timeout_ms", reply_timeout_ms, 1, 60000, 25, false),
     UINT_KEY(struct cf_conf, "node_lost_timeout_s", node_lost_timeout_s, 1, 3600, 30, false),
+    UINT_KEY(struct cf_conf, "download_stall_timeout_s", download_stall_timeout_s, 1, 3600, 30, false),
+    UINT_KEY(struct cf_conf, "history", history, 1, 100000, 100, false),
+    UINT_KEY(struct cf_conf, "start_timeout_s", start_timeout_s, 1, 86400, 600, false),
 };
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
-        static const char *const allowed[] = {"fleet_key_file", "state_dir", "cache_dir", "keyring",
-                                              "allow_unsigned", "ca_file",   "buses",     NULL};
+        static const char *const allowed[] = {"fleet_key_file", "state_dir",      "cache_dir",
+                                              "keyring",        "allow_unsigned", "ca_file",
+                                              "hawkbit",        "buses",          NULL};
         json_object *f;
         int r;
 
@@ -762,6 +836,12 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
         r = parse_uint_keys(x, root, "", root_uints, ELEMENTSOF(root_uints), c);
         if (r < 0)
                 return r;
+
+        if (json_object_object_get_ex(root, "hawkbit", &f)) {
+                r = parse_hawkbit(x, f, c);
+                if (r < 0)
+                        return r;
+        }
 
         if (!json_object_object_get_ex(root, "buses", &f))
                 return fail(x, "buses", "missing");
@@ -1022,6 +1102,47 @@ struct cf_conf *cf_conf_free(struct cf_conf *c)
         free(c->cache_dir);
         free(c->keyring);
         free(c->ca_file);
+        if (c->hawkbit) {
+                free(c->hawkbit->url);
+                free(c->hawkbit->tenant);
+                free(c->hawkbit->gateway_token_file);
+                free(c->hawkbit->ca_file);
+                free(c->hawkbit->controller_prefix);
+                free(c->hawkbit);
+        }
         free(c);
         return NULL;
+}
+
+int cf_conf_check_hawkbit(const struct cf_conf *c, char **error)
+{
+        struct ctx x = {.path = c->path, .error = error};
+        const struct cf_hawkbit_conf *h = c->hawkbit;
+        if (!h)
+                return 0;
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(freep) char *why = NULL;
+        int r = cf_read_regular_file(h->gateway_token_file, 4096, &text, NULL, &why);
+        if (r < 0)
+                return fail(&x, "hawkbit.gateway_token_file", "%s", why ? why : strerror(-r));
+        /* the same rule as the client's: the first line is the token */
+        size_t tl = strcspn(text, "\r\n");
+        while (tl > 0 && (text[tl - 1] == ' ' || text[tl - 1] == '\t'))
+                tl--;
+        if (tl == 0)
+                return fail(&x, "hawkbit.gateway_token_file", "%s: the first line (the token) is empty",
+                            h->gateway_token_file);
+        cf_memzero(text, strlen(text));
+        if (!h->ca_file)
+                return 0;
+        free(text);
+        text = NULL;
+        free(why);
+        why = NULL;
+        r = cf_read_regular_file(h->ca_file, CF_CA_FILE_MAX_SIZE, &text, NULL, &why);
+        if (r < 0)
+                return fail(&x, "hawkbit.ca_file", "%s", why ? why : strerror(-r));
+        if (!strstr(text, "-----BEGIN CERTIFICATE-----"))
+                return fail(&x, "hawkbit.ca_file", "%s holds no PEM certificate", h->ca_file);
+        return 0;
 }

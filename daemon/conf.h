@@ -37,6 +37,21 @@
  *                                                   a loaded gateway (longer CCP time-outs still apply)
  *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-session
  *                                                   is probed before it fails as offline (1..3600)
+ *   "hawkbit": {                                    optional: remote rollouts from an Eclipse hawkBit
+ *       "url": "https://hawkbit.example:8443",      required, http(s)://, without the tenant
+ *       "tenant": "DEFAULT",                        required
+ *       "gateway_token_file": "/etc/canfleet/hawkbit.token",   required: its first line is the
+ *                                                   tenant's gateway security token
+ *       "ca_file": "/etc/canfleet/hawkbit-ca.pem",  PEM trust anchors of the server (optional;
+ *                                                   default: the top-level ca_file, else the system)
+ *       "poll_max_s": 300,                          longest poll interval honoured (1..86400)
+ *       "controller_prefix": "canfleet-"            controllerId = prefix + 24 hex of the node's UID
+ *   },
+ *   "download_stall_timeout_s": 30,                 a URL update's download try fails when no byte
+ *                                                   came for this long (1..3600; 5 tries in all)
+ *   "history": 100,                                 finished jobs kept, with their files (1..100000)
+ *   "start_timeout_s": 600,                         how long a job's node may wait for its bus (cannot
+ *                                                   be opened, link down) before it fails (1..86400)
  *   "buses": [ {
  *       "name": "bus0",                             required, [A-Za-z0-9_-]{1,15}, unique
  *       "transport": "slcan:/dev/ttyACM0@115200",   required: "slcan:DEV[@BAUD]" or "socketcan:IF";
@@ -85,6 +100,15 @@ struct cf_bus_conf {
         unsigned max_load_percent; /* share of the bus a group pass may take, 1..100 */
 };
 
+struct cf_hawkbit_conf {
+        char *url;
+        char *tenant;
+        char *gateway_token_file;
+        char *ca_file; /* NULL: the top-level ca_file (or the system store) */
+        uint32_t poll_max_s;
+        char *controller_prefix;
+};
+
 struct cf_conf {
         char *path;
         char *fleet_key_file;
@@ -98,6 +122,10 @@ struct cf_conf {
         unsigned retries;
         uint32_t reply_timeout_ms;
         uint32_t node_lost_timeout_s;
+        uint32_t download_stall_timeout_s;
+        unsigned history;         /* finished jobs kept (oldest pruned) */
+        uint32_t start_timeout_s; /* a node that cannot start (bus down) fails after this */
+        struct cf_hawkbit_conf *hawkbit; /* NULL: no fleet server */
         struct cf_bus_conf *buses;
         size_t n_buses;
 };
@@ -140,6 +168,11 @@ int cf_conf_load_keyring(const struct cf_conf *c, struct cf_keyring **ret, char 
 /* When ca_file is set: a regular file (read as above, at most CF_CA_FILE_MAX_SIZE) with at least one
  * PEM certificate. Errors name the key: "/etc/x.conf: ca_file: /etc/ca.pem: No such file or directory". */
 int cf_conf_check_ca_file(const struct cf_conf *c, char **error);
+
+/* When a hawkbit block is set: its gateway_token_file is a regular file (cf_read_regular_file(), at
+ * most 4 KB) whose first line is not empty, and its ca_file (when given) holds a PEM certificate.
+ * Errors name the key: "/etc/x.conf: hawkbit.gateway_token_file: /etc/t: No such file or directory". */
+int cf_conf_check_hawkbit(const struct cf_conf *c, char **error);
 
 /* The node configuration of station sa on bus b: the configured entry, or the bus defaults. */
 struct cf_node_conf cf_bus_node_conf(const struct cf_bus_conf *b, uint16_t sa);

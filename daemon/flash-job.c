@@ -70,11 +70,12 @@ enum {
 };
 
 static const char *const step_names[_STEP_MAX] = {
+    [STEP_DOWNLOADING] = "downloading",
     [STEP_QUEUED] = "queued",       [STEP_CONNECTING] = "connecting",   [STEP_UNLOCKING] = "unlocking",
     [STEP_ERASING] = "erasing",     [STEP_PROGRAMMING] = "programming", [STEP_VERIFYING] = "verifying",
     [STEP_CANCELLING] = "cancelling", [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",
     [STEP_DONE] = "done",
-    [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled",
+    [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled", [STEP_UP_TO_DATE] = "up-to-date",
 };
 
 const char *flash_step_str(enum flash_step s)
@@ -145,10 +146,17 @@ static void id_parse(Node *n)
                          n->running.ver_minor, n->running.ver_patch);
         else
                 n->version[0] = 0;
+        if (n->has_image)
+                for (unsigned i = 0; i < 32; i++) {
+                        n->running_sha[2 * i] = hex[n->running.payload_sha256[i] >> 4];
+                        n->running_sha[2 * i + 1] = hex[n->running.payload_sha256[i] & 0xF];
+                }
+        n->running_sha[n->has_image ? 64 : 0] = 0;
         n->identified = true;
         n->last_seen = now_realtime_us();
         bus_node_changed(n, "HardwareId", "Uid", "BootloaderVersion", "Version", "Release", "Mode",
-                         "LastSeen", NULL);
+                         "LastSeen", "LastUpdateStatus", "RunningSha256", NULL);
+        manager_node_changed(n);
 }
 
 static void id_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -251,6 +259,17 @@ static void clear_lost(FlashJob *f)
         f->lost_why = NULL;
 }
 
+/* What a node runs and does, after a job is done with it: the job's result is its own property
+ * (LastUpdateResult), so a refused or failed update leaves a node that runs its application "online". */
+static const char *node_health(const Node *n, bool lost)
+{
+        if (lost)
+                return "offline";
+        if (!n->identified)
+                return "unknown";
+        return n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online";
+}
+
 static void finish_node(FlashJob *f, enum flash_step s)
 {
         Node *n = f->node;
@@ -260,6 +279,18 @@ static void finish_node(FlashJob *f, enum flash_step s)
         if (n)
                 group_kick(n->bus); /* a pass may have waited for this node */
         f->step = s;
+        if (s == STEP_DONE || s == STEP_UP_TO_DATE) {
+                free(f->error); /* a wait's reason, over now */
+                f->error = NULL;
+        }
+        if (n && s != STEP_CANCELLED) {
+                /* A cancelled node's last update is the one before: nothing was installed. */
+                snprintf(n->last_result, sizeof n->last_result, "%s", flash_step_str(s));
+                n->last_job = f->job->id;
+                n->last_time = now_realtime_us();
+                bus_node_changed(n, "LastUpdateResult", "LastUpdateJob", "LastUpdateTime", NULL);
+                manager_node_changed(n);
+        }
         manager_release_slot(f);
         if (n) {
                 n->flash = NULL;
@@ -280,10 +311,10 @@ __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *
         free(f->error);
         f->error = strdup(msg);
         Node *n = f->node;
-        log_node(LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
+        log_event(CF_MSGID_NODE_FAILED, NULL, LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
         if (n) {
                 node_set_error(n, msg);
-                node_set_state(n, f->lost ? "offline" : "failed");
+                node_set_state(n, node_health(n, f->lost));
                 if (f->step < STEP_REBOOTING && !f->lost)
                         disconnect_quietly(n);
         }
@@ -572,12 +603,12 @@ static void identified(Node *n, int r)
                 return;
         }
         if (!j->force && runs_image(n, j)) {
-                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: already runs %s", f->ref, j->version);
+                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: already runs %s: up to date", f->ref,
+                         j->version);
                 disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
-                f->bytes_done = f->bytes_total;
-                finish_node(f, STEP_DONE);
+                finish_node(f, STEP_UP_TO_DATE);
                 return;
         }
         if (n->has_image && j->info.release < n->running.release) {
@@ -1288,6 +1319,12 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
         if (f->deadline == 0) {
                 f->deadline = now + (uint64_t) m->conf->reboot_timeout_ms * 1000u;
                 f->backoff = first_us ? first_us : REBOOT_FIRST_US;
+                /* Every wait has a reason: the progress says what this one is. */
+                char why[128];
+                snprintf(why, sizeof why, "waiting for %s to come back from its reset and install (up to %u s)",
+                         f->ref, (unsigned) (m->conf->reboot_timeout_ms / 1000u));
+                free(f->error);
+                f->error = strdup(why);
         } else {
                 f->backoff = f->backoff * 3 / 2;
                 if (f->backoff > REBOOT_BACKOFF_US)
@@ -1352,7 +1389,7 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         if (runs_image(n, j)) {
-                log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
+                log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
                          j->info.release);
                 disconnect_quietly(n);
                 node_set_error(n, NULL);

@@ -35,6 +35,7 @@ typedef struct FlashJob FlashJob;
  * file such a node's step is never saved below "programming" until C was erased again.
  */
 enum flash_step {
+        STEP_DOWNLOADING, /* the job's bundle is being downloaded (StartUpdateUrl): no CAN traffic yet */
         STEP_QUEUED,
         STEP_CONNECTING, /* CONNECT and identify */
         STEP_UNLOCKING,
@@ -47,6 +48,7 @@ enum flash_step {
         STEP_DONE,
         STEP_FAILED,
         STEP_CANCELLED,
+        STEP_UP_TO_DATE, /* the node already ran the job's image: nothing sent */
         _STEP_MAX,
 };
 const char *flash_step_str(enum flash_step s);

@@ -22,6 +22,11 @@ void job_record_done(struct job_record *r)
         free(r->nodes);
         r->nodes = NULL;
         r->n_nodes = 0;
+        for (size_t i = 0; r->skipped && i < 2 * r->n_skipped; i++)
+                free(r->skipped[i]);
+        free(r->skipped);
+        r->skipped = NULL;
+        r->n_skipped = 0;
 }
 
 static int mkdir_p(const char *path)
@@ -120,6 +125,23 @@ static json_object *record_to_json(const struct job_record *r)
         json_object_object_add(o, "cancel", json_object_new_boolean(r->cancel));
         json_object_object_add(o, "image", json_object_new_string(r->image));
         json_object_object_add(o, "seq", json_object_new_int64((int64_t) r->seq));
+        json_object_object_add(o, "version", json_object_new_string(r->version));
+        json_object_object_add(o, "payload_sha", json_object_new_string(r->payload_sha));
+        json_object_object_add(o, "hw_id", json_object_new_int(r->hw_id));
+        json_object_object_add(o, "release", json_object_new_int64(r->release));
+        json_object_object_add(o, "started", json_object_new_int64((int64_t) r->started));
+        if (r->n_skipped) {
+                json_object *sk = json_object_new_array();
+                for (size_t i = 0; sk && i < r->n_skipped; i++) {
+                        json_object *pair = json_object_new_array();
+                        if (!pair)
+                                break;
+                        json_object_array_add(pair, json_object_new_string(r->skipped[2 * i]));
+                        json_object_array_add(pair, json_object_new_string(r->skipped[2 * i + 1]));
+                        json_object_array_add(sk, pair);
+                }
+                json_object_object_add(o, "skipped", sk);
+        }
         for (size_t i = 0; i < r->n_nodes; i++) {
                 const struct job_record_node *n = &r->nodes[i];
                 json_object *x = json_object_new_object();
@@ -224,6 +246,12 @@ int job_store_append_node(int fd, uint64_t seq, size_t idx, const struct job_rec
 
 int job_store_append_job(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel, bool sync)
 {
+        return job_store_append_job2(fd, seq, state, finished, cancel, 0, sync);
+}
+
+int job_store_append_job2(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel,
+                          uint64_t started, bool sync)
+{
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
@@ -231,6 +259,8 @@ int job_store_append_job(int fd, uint64_t seq, const char *state, uint64_t finis
         json_object_object_add(o, "state", json_object_new_string(state));
         json_object_object_add(o, "finished", json_object_new_int64((int64_t) finished));
         json_object_object_add(o, "cancel", json_object_new_boolean(cancel));
+        if (started)
+                json_object_object_add(o, "started", json_object_new_int64((int64_t) started));
         int r = append_line(fd, o, sync);
         json_object_put(o);
         return r;
@@ -285,6 +315,45 @@ static int record_from_json(json_object *o, struct job_record *r)
         json_object *sq;
         if (json_object_object_get_ex(o, "seq", &sq) && get_u64(o, "seq", &r->seq) < 0)
                 return -EBADMSG;
+        /* Optional (older files have none): what the image is, and the start time. */
+        if (json_object_object_get_ex(o, "version", &sq) &&
+            copy_str(o, "version", r->version, sizeof r->version) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "payload_sha", &sq) &&
+            copy_str(o, "payload_sha", r->payload_sha, sizeof r->payload_sha) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "hw_id", &sq)) {
+                if (get_u64(o, "hw_id", &v) < 0 || v > 0xFFFF)
+                        return -EBADMSG;
+                r->hw_id = (uint16_t) v;
+        }
+        if (json_object_object_get_ex(o, "release", &sq)) {
+                if (get_u64(o, "release", &v) < 0 || v > UINT32_MAX)
+                        return -EBADMSG;
+                r->release = (uint32_t) v;
+        }
+        if (json_object_object_get_ex(o, "started", &sq) && get_u64(o, "started", &r->started) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "skipped", &sq)) {
+                if (!json_object_is_type(sq, json_type_array))
+                        return -EBADMSG;
+                size_t k = json_object_array_length(sq);
+                r->skipped = calloc(2 * k + 1, sizeof *r->skipped);
+                if (!r->skipped)
+                        return -ENOMEM;
+                for (size_t i = 0; i < k; i++) {
+                        json_object *pair = json_object_array_get_idx(sq, i);
+                        if (!json_object_is_type(pair, json_type_array) || json_object_array_length(pair) != 2 ||
+                            !json_object_is_type(json_object_array_get_idx(pair, 0), json_type_string) ||
+                            !json_object_is_type(json_object_array_get_idx(pair, 1), json_type_string))
+                                return -EBADMSG;
+                        r->n_skipped = i + 1;
+                        r->skipped[2 * i] = strdup(json_object_get_string(json_object_array_get_idx(pair, 0)));
+                        r->skipped[2 * i + 1] = strdup(json_object_get_string(json_object_array_get_idx(pair, 1)));
+                        if (!r->skipped[2 * i] || !r->skipped[2 * i + 1])
+                                return -ENOMEM;
+                }
+        }
         if (!json_object_object_get_ex(o, "nodes", &nodes) || !json_object_is_type(nodes, json_type_array))
                 return -EBADMSG;
         size_t n = json_object_array_length(nodes);
@@ -400,6 +469,8 @@ static int apply_record(struct job_record *r, json_object *o)
                 memcpy(r->state, state, sizeof state);
                 r->finished = v;
                 r->cancel = get_bool(o, "cancel");
+                if (json_object_object_get_ex(o, "started", &x) && get_u64(o, "started", &v) >= 0)
+                        r->started = v;
         }
         r->seq = seq;
         return 0;

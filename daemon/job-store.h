@@ -12,7 +12,9 @@
  * N.json, the snapshot (JSON), written whole and atomically: to N.json.tmp, fsync'ed, renamed over
  * N.json, the directory fsync'ed; after a crash it is either the old or the new one, never a mix:
  *   {"id": 3, "state": "running", "created": µs, "finished": 0, "force": false, "cancel": false,
- *    "image": "<sha256 of the whole area image, hex>", "seq": 17,
+ *    "image": "<sha256 of the whole area image, hex>", "seq": 17, "version": "1.2.0",
+ *    "payload_sha": "<hex>", "hw_id": 1031, "release": 5, "started": µs,
+ *    "skipped": [["bus1:1", "hw 0x0001"], …],
  *    "nodes": [{"bus": "bus0", "station": 3, "step": "programming", "error": "",
  *               "bytes_done": 0, "bytes_total": 41000, "group": false}, …]}
  * (files of older versions have no "seq": 0.)
@@ -54,6 +56,16 @@ struct job_record {
         bool force, cancel;
         char image[65];
         uint64_t seq; /* of the last change folded in */
+        /* What the image is, so that a finished job (history, without its image) still says it; and
+         * when its first node started. Absent in files of older versions (empty / 0). */
+        char version[24];
+        char payload_sha[65];
+        uint16_t hw_id;
+        uint32_t release;
+        uint64_t started;
+        /* update --all: the configured nodes left out, pairs (node, reason); may be NULL */
+        char **skipped;
+        size_t n_skipped;
         struct job_record_node *nodes;
         size_t n_nodes;
 };
@@ -79,6 +91,9 @@ int job_store_log_open(const char *state_dir, unsigned id, int *ret_fd);
  * may end in a torn record. */
 int job_store_append_node(int fd, uint64_t seq, size_t idx, const struct job_record_node *n, bool sync);
 int job_store_append_job(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel, bool sync);
+/* The same with the job's start time (µs, 0: not started). */
+int job_store_append_job2(int fd, uint64_t seq, const char *state, uint64_t finished, bool cancel,
+                          uint64_t started, bool sync);
 
 /* The image of a job, by the hex sha256 of its bytes. */
 int job_store_put_image(const char *cache_dir, const char *sha_hex, const uint8_t *data, size_t size);

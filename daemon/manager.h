@@ -21,7 +21,6 @@ typedef struct Manager Manager;
 typedef struct CanBus CanBus;
 typedef struct Job Job;
 
-#define CF_MAX_FINISHED_JOBS 64u
 #define CF_CAN_IDS           2048u
 
 enum job_state {
@@ -46,6 +45,8 @@ struct CanBus {
         unsigned scan_pending;
         bool scanning;
         struct GroupPass *group; /* the bus's group transfer (group-job.h), NULL when none */
+        bool probed; /* the start-up probe of its configured nodes ran (it waits for the link) */
+        bool startup_probe; /* the scan running is that probe: a Scan call joins it */
 };
 
 struct Node {
@@ -68,6 +69,12 @@ struct Node {
         uint32_t running_crc; /* CRC stored at the end of B */
         char version[24];
         uint8_t mode, last_update;
+        char running_sha[65]; /* payload sha256 of the running image (hex), "" when unknown */
+        /* the last job that touched it: its result there ("done", "up-to-date", "failed",
+         * "cancelled"; "" none), the job and when it ended (µs) */
+        char last_result[16];
+        unsigned last_job;
+        uint64_t last_time;
         const char *state;
         char *last_error;
         uint64_t last_seen;
@@ -82,6 +89,7 @@ struct Node {
         uint8_t id_prev[5];
 
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
+        bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
 };
 
@@ -122,6 +130,7 @@ struct FlashJob {
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;
+        uint64_t wait_since; /* CLOCK_MONOTONIC µs it first waited for its bus (0: not waiting) */
 };
 
 struct Job {
@@ -144,7 +153,17 @@ struct Job {
         size_t sched_from; /* no queued node below this index: the scheduler starts here */
         bool has_unplaced; /* queued nodes without a Node (bus gone): failed by the scheduler */
         bool force, cancel;
-        uint64_t created, finished;
+        /* StartUpdateUrl: the download before the image is known (nodes at STEP_DOWNLOADING) */
+        struct BundleGet *download;
+        char *url; /* for messages and the cache index: credentials left out */
+        bool all;
+        uint64_t dl_done, dl_total; /* the download's bytes, shown by every node that waits for it */
+        uint64_t dl_started;
+        bool history; /* finished before this start: loaded from its file, without its image */
+        uint64_t created, started, finished;
+        /* with "all": configured nodes left out and why ("hw 0x0001", "offline", …) */
+        char **skipped; /* pairs: name, reason */
+        size_t n_skipped;
         sd_event_source *progress_timer;
         bool progress_dirty;
         /* persistence (job-store.h): the snapshot's log, appended to at each change */
@@ -164,16 +183,28 @@ struct Manager {
         struct cf_keyring *keyring;       /* NULL: none configured (allow_unsigned) */
         struct FdRead *reads;             /* StartUpdate calls whose image is still being read (fd-read.h) */
         struct Fetcher *fetcher;          /* downloads (fetcher.h) */
-        struct pending_update *downloads; /* StartUpdateUrl calls whose download runs (bus-api.c) */
-        CanBus *buses;
+        struct FleetServer *fleet;        /* the hawkBit gateway (fleet-server.h), NULL without one */
+        CanBus **buses; /* each allocated alone: a reload adds and removes buses, nodes point to theirs */
         size_t n_buses;
         Job **jobs;
         size_t n_jobs;
         unsigned next_job_id;
         unsigned active;
         sd_event_source *sched, *sig_term, *sig_int, *watchdog;
+        sd_event_source *start_timer; /* the next start_timeout_s of a node waiting for its bus */
+        /* the node inventory (inventory.h) */
+        int inv_fd;
+        uint64_t inv_seq;
+        size_t inv_records;
+        bool inv_failed; /* the last save failed: the next change writes a snapshot */
+        sd_event_source *sig_hup; /* reload */
+        sd_event_source *sweep;   /* frees doomed nodes once idle (post source, on while any) */
         bool notify;
+        bool started; /* manager_start() ran: the start-up probes may begin */
         char status[128];
+        /* the start-up probe of the configured nodes (true from manager_new); tests that count
+         * frames switch it off before manager_start() */
+        bool probe_at_start;
         /* hook for tests: called when a job leaves "running" */
         void (*job_finished)(Manager *m, Job *j, void *userdata);
         void *job_finished_userdata;
@@ -203,6 +234,14 @@ int manager_parse_id(const char *s, unsigned *ret);
  *   -ERANGE       anti-rollback: a node known to run a higher release (every such node named) */
 int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error);
+/* Start an update of nodes (as manager_start_update) whose bundle canfleetd downloads from url
+ * (http:// or https://; url_for_log: the same without credentials): the job is returned at once with
+ * its nodes at step "downloading" (bytes in their progress) and the nodes reserved. When the download
+ * is verified, the job goes on exactly as manager_start_update() would have started it, same checks
+ * in the same order; a refusal or a failed download fails its nodes with the reason, before any CAN
+ * frame. Errors here: -EBUSY, -EINVAL (no node), -ENOMEM, -errno of the cache or state directory. */
+int manager_start_update_url(Manager *m, const char *url, const char *url_for_log, Node **nodes, size_t n,
+                             bool all, bool force, Job **ret, char **error);
 /* -EALREADY when the job is finished. */
 int job_cancel(Job *j);
 
@@ -219,16 +258,27 @@ void manager_flash_finished(FlashJob *f);
  * save succeeds. */
 bool manager_flash_saved(FlashJob *f);
 void manager_update_status(Manager *m);
+/* What the daemon knows of n changed (identified, an update ended): one record in the inventory. */
+void manager_node_changed(Node *n);
+/* The reason a node of b cannot start: "cannot open /dev/ttyACM0: …", "link down"; NULL when up. */
+const char *manager_bus_error(const CanBus *b);
+
+/* Re-read the configuration (SIGHUP): buses and nodes added and removed, running jobs kept. All or
+ * nothing: what cannot change while running (state_dir, cache_dir, retries, the fleet key while a job
+ * runs, a bus's transport or ids while a job or scan uses it) refuses the whole reload, logged with
+ * what and why, and the configuration in use stays. A removed node a job still uses stays until the job
+ * is done with it. *error (may be NULL) gets the reason of a refusal. */
+int manager_reload(Manager *m, char **error);
 
 /* bus-api.c: every emission is a no-op without a bus. */
 int manager_connect_bus(Manager *m);
 void bus_node_changed(Node *n, const char *prop, ...) __attribute__((sentinel));
 void bus_node_added(Node *n);
+/* Before n leaves the exported set (InterfacesRemoved needs the object still found). */
+void bus_node_removed(Node *n);
 void bus_manager_changed(Manager *m, const char *prop, ...) __attribute__((sentinel));
 void bus_job_added(Job *j);
 void bus_job_removed(Job *j);
 void bus_job_changed(Job *j, const char *prop, ...) __attribute__((sentinel));
 void bus_job_completed(Job *j);
 void bus_scan_done(CanBus *b);
-/* Cancel the downloads of StartUpdateUrl calls (no answer): at manager_free(). */
-void bus_downloads_free(Manager *m);

@@ -30,10 +30,7 @@ typedef struct Slcan {
         /* output queue: bytes [head, len) not yet written */
         char *outq;
         size_t out_head, out_len, out_cap;
-        /* input line being assembled */
-        char line[64];
-        size_t line_len;
-        bool line_overflow;
+        struct cf_slcan_reader rx;
         bool open_failed_logged;
 } Slcan;
 
@@ -55,6 +52,28 @@ int cf_slcan_rx_line(const char *line, size_t len, struct cf_can_frame *f)
                 return 0; /* not CCP: another protocol shares the bus */
         *f = fr;
         return 1;
+}
+
+enum cf_slcan_rx cf_slcan_reader_feed(struct cf_slcan_reader *r, char c, size_t *len)
+{
+        if (c == '\r' || c == '\a') {
+                /* Either ends the line, so either ends an overlong one: without that, a BEL after
+                 * garbage would leave the reader dropping the next good line as well. */
+                bool overflow = r->overflow;
+                *len = r->len;
+                r->len = 0;
+                r->overflow = false;
+                if (overflow)
+                        return CF_SLCAN_RX_OVERLONG;
+                return c == '\r' ? CF_SLCAN_RX_LINE : CF_SLCAN_RX_BEL;
+        }
+        if (c == '\n')
+                return CF_SLCAN_RX_MORE;
+        if (r->len < sizeof r->line)
+                r->line[r->len++] = c;
+        else
+                r->overflow = true;
+        return CF_SLCAN_RX_MORE;
 }
 
 static speed_t speed_of(uint32_t baud)
@@ -114,6 +133,7 @@ static void slcan_lost(Slcan *s, int error)
 {
         log_debug_errno(error, "%s: adapter lost: %m", s->t.name);
         slcan_close(s);
+        snprintf(s->t.error, sizeof s->t.error, "adapter %s lost: %s", s->device, strerror(-error));
         can_transport_set_link(&s->t, CF_LINK_DOWN);
         schedule_reconnect(s);
 }
@@ -190,21 +210,19 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
                                 return 0;
                         }
                         for (ssize_t i = 0; i < n; i++) {
-                                char c = buf[i];
-                                if (c == '\r') {
-                                        if (!s->line_overflow)
-                                                handle_line(s, s->line, s->line_len);
-                                        s->line_len = 0;
-                                        s->line_overflow = false;
-                                } else if (c == '\a') {
+                                size_t len;
+                                switch (cf_slcan_reader_feed(&s->rx, buf[i], &len)) {
+                                case CF_SLCAN_RX_LINE:
+                                        handle_line(s, s->rx.line, len);
+                                        break;
+                                case CF_SLCAN_RX_BEL:
                                         log_debug("%s: the adapter refused a command (BEL)", s->t.name);
-                                        s->line_len = 0;
-                                } else if (c == '\n') {
-                                        continue;
-                                } else if (s->line_len < sizeof s->line) {
-                                        s->line[s->line_len++] = c;
-                                } else {
-                                        s->line_overflow = true;
+                                        break;
+                                case CF_SLCAN_RX_OVERLONG:
+                                        log_debug("%s: overlong line from the adapter ignored", s->t.name);
+                                        break;
+                                case CF_SLCAN_RX_MORE:
+                                        break;
                                 }
                         }
                         /* A read loop on a busy line could starve the other sources: yield. */
@@ -236,8 +254,7 @@ static void slcan_close(Slcan *s)
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = safe_close(s->fd);
         s->out_head = s->out_len = 0;
-        s->line_len = 0;
-        s->line_overflow = false;
+        s->rx = (struct cf_slcan_reader){0};
 }
 
 static int slcan_try_open(Slcan *s)
@@ -246,8 +263,10 @@ static int slcan_try_open(Slcan *s)
         if (fd < 0) {
                 int r = -errno;
                 if (!s->open_failed_logged)
-                        log_warning_errno(r, "%s: cannot open %s (will retry): %m", s->t.name, s->device);
+                        log_internal(LOG_WARNING, r, s->t.bus, NULL, 0, "%s: cannot open %s (will retry): %m",
+                                     s->t.name, s->device);
                 s->open_failed_logged = true;
+                snprintf(s->t.error, sizeof s->t.error, "cannot open %s: %s", s->device, strerror(-r));
                 if (s->t.state == CF_LINK_UP)
                         can_transport_set_link(&s->t, CF_LINK_DOWN);
                 return r;
@@ -353,6 +372,7 @@ int slcan_transport_new(sd_event *e, const struct cf_bus_conf *b, CanTransport *
         s->bitrate = b->bitrate;
         s->device = strdup(b->device);
         s->t.name = strdup(b->transport);
+        snprintf(s->t.bus, sizeof s->t.bus, "%s", b->name);
         int r = s->device && s->t.name ? 0 : -ENOMEM;
         if (r >= 0)
                 r = sd_event_add_time(e, &s->reconnect, CLOCK_MONOTONIC, 0, 0, on_reconnect, s);

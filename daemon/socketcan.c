@@ -296,6 +296,7 @@ int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint
         s->bitrate = b->bitrate;
         snprintf(s->ifname, sizeof s->ifname, "%s", b->device);
         s->t.name = strdup(b->transport);
+        snprintf(s->t.bus, sizeof s->t.bus, "%s", b->name);
         s->filters = calloc(n_ids ? n_ids : 1, sizeof *s->filters);
         int r = s->t.name && s->filters ? 0 : -ENOMEM;
         for (size_t i = 0; i < n_ids; i++)
@@ -310,13 +311,16 @@ int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint
                 r = socketcan_open(s);
         if (r < 0) {
                 /* No AF_CAN in this kernel or no such interface: the daemon runs, the bus stays "error". */
-                log_warning_errno(r, "%s: cannot open CAN interface %s: %m", b->transport, b->device);
+                log_internal(LOG_WARNING, r, b->name, NULL, 0, "%s: cannot open CAN interface %s: %m", b->transport,
+                             b->device);
                 if (r == -ENOMEM) {
                         free(s->t.name);
                         socketcan_free(&s->t);
                         return r;
                 }
                 s->t.state = CF_LINK_ERROR;
+                snprintf(s->t.error, sizeof s->t.error, "cannot open CAN interface %s: %s", b->device,
+                         strerror(-r));
                 arm_poll(s, 2 * LINK_POLL_US);
                 *ret = &s->t;
                 return 0;

@@ -111,7 +111,8 @@ struct bad {
         const char *message;
 };
 
-#define HEAD "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+#define HEAD  "{\"fleet_key_file\": \"k\", \"state_dir\": \"s\", \"cache_dir\": \"c\", "
+#define HB(x) "\"hawkbit\": {" x "}, \"buses\": []}"
 #define BUS(x)                                                                                              \
         HEAD "\"buses\": [{\"name\": \"b0\", \"transport\": \"slcan:/dev/t\"}, {\"name\": \"b1\", " x "}]}"
 
@@ -177,6 +178,23 @@ static const struct bad bads[] = {
     {HEAD "\"node_lost_timeout_s\": 3601, \"buses\": []}",
      "/etc/x.conf: node_lost_timeout_s: 3601 is out of range 1..3600"},
     {"42", "/etc/x.conf: the configuration is a number, not an object"},
+    {HEAD "\"hawkbit\": 3, \"buses\": []}", "/etc/x.conf: hawkbit: a number is not an object"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\""),
+     "/etc/x.conf: hawkbit.gateway_token_file: missing"},
+    {HEAD HB("\"tenant\": \"T\", \"gateway_token_file\": \"t\""), "/etc/x.conf: hawkbit.url: missing"},
+    {HEAD HB("\"url\": \"ftp://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\""),
+     "/etc/x.conf: hawkbit.url: \"ftp://h\" is not an http:// or https:// URL"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"a/b\", \"gateway_token_file\": \"t\""),
+     "/etc/x.conf: hawkbit.tenant: \"a/b\" is not one path segment"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", \"poll_max_s\": 0"),
+     "/etc/x.conf: hawkbit.poll_max_s: 0 is out of range 1..86400"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", \"colour\": 1"),
+     "/etc/x.conf: hawkbit.colour: unknown key"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", "
+             "\"controller_prefix\": \"a b\""),
+     "/etc/x.conf: hawkbit.controller_prefix: \"a b\" is not 1..64 of letters, digits, '-', '_' and '.'"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"\""),
+     "/etc/x.conf: hawkbit.gateway_token_file: is empty"},
     {HEAD "\"reboot_timeout_ms\": true, \"buses\": []}",
      "/etc/x.conf: reboot_timeout_ms: a boolean is not a number"},
     {HEAD "\"bussen\": []}", "/etc/x.conf: bussen: unknown key"},
@@ -354,6 +372,61 @@ static void test_fleet_key(void)
         rmdir(dir);
 }
 
+/* The hawkbit block: defaults, and what --check says about the token file. */
+static void test_hawkbit(void)
+{
+        char dir[] = "/tmp/cf-test-conf-XXXXXX";
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+        char path[64], text[512];
+        snprintf(path, sizeof path, "%s/hawkbit.token", dir);
+        snprintf(text, sizeof text,
+                 HEAD "\"hawkbit\": {\"url\": \"https://h:8443\", \"tenant\": \"DEFAULT\", "
+                      "\"gateway_token_file\": \"%s\"}, \"buses\": [{\"name\": \"b\", \"transport\": "
+                      "\"socketcan:vcan0\"}]}",
+                 path);
+        struct cf_conf *c = NULL;
+        char *err = NULL;
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(text, "/etc/x.conf", &c, &err), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c->hawkbit);
+        CU_ASSERT_STRING_EQUAL(c->hawkbit->url, "https://h:8443");
+        CU_ASSERT_EQUAL(c->hawkbit->poll_max_s, 300);
+        CU_ASSERT_PTR_NULL(c->hawkbit->ca_file);
+        CU_ASSERT_PTR_NULL(c->hawkbit->controller_prefix);
+
+        char expect[256];
+        CU_ASSERT(cf_conf_check_hawkbit(c, &err) < 0);
+        snprintf(expect, sizeof expect,
+                 "/etc/x.conf: hawkbit.gateway_token_file: %s: No such file or directory", path);
+        CU_ASSERT_STRING_EQUAL(err, expect);
+        free(err);
+
+        FILE *f = fopen(path, "w");
+        fputs("\nsecret\n", f);
+        fclose(f);
+        err = NULL;
+        CU_ASSERT(cf_conf_check_hawkbit(c, &err) < 0);
+        snprintf(expect, sizeof expect,
+                 "/etc/x.conf: hawkbit.gateway_token_file: %s: the first line (the token) is empty", path);
+        CU_ASSERT_STRING_EQUAL(err, expect);
+        free(err);
+
+        f = fopen(path, "w");
+        fputs("secret\n", f);
+        fclose(f);
+        err = NULL;
+        CU_ASSERT_EQUAL(cf_conf_check_hawkbit(c, &err), 0);
+        cf_conf_free(c);
+        unlink(path);
+        rmdir(dir);
+
+        /* without the block: nothing to check */
+        const char *t = HEAD "\"buses\": [{\"name\": \"b\", \"transport\": \"socketcan:vcan0\"}]}";
+        CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "x", &c, &err), 0);
+        CU_ASSERT_PTR_NULL(c->hawkbit);
+        CU_ASSERT_EQUAL(cf_conf_check_hawkbit(c, &err), 0);
+        cf_conf_free(c);
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -363,6 +436,7 @@ int main(void)
             {"cf_conf_parse_len reads len bytes", test_parse_len},
             {"mutated configurations", test_mutations},
             {"fleet key file", test_fleet_key},
+            {"hawkbit block", test_hawkbit},
             {NULL, NULL},
         };
         return cf_test_run("daemon-conf", tests);

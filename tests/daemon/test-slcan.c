@@ -68,6 +68,53 @@ static void test_malformed(void)
         CU_ASSERT_EQUAL(f.id, 0x42u);
 }
 
+/* The line reader alone: every way a line can end, and what is left for the next one. */
+static enum cf_slcan_rx feed(struct cf_slcan_reader *r, const char *bytes, size_t n, size_t *len)
+{
+        enum cf_slcan_rx k = CF_SLCAN_RX_MORE;
+        for (size_t i = 0; i < n; i++) {
+                k = cf_slcan_reader_feed(r, bytes[i], len);
+                if (i + 1 < n)
+                        CU_ASSERT_EQUAL(k, CF_SLCAN_RX_MORE);
+        }
+        return k;
+}
+
+static void test_reader(void)
+{
+        struct cf_slcan_reader r = {0};
+        size_t len = 99;
+        char longline[CF_SLCAN_RX_LINE_MAX + 1];
+        memset(longline, 'A', sizeof longline);
+
+        CU_ASSERT_EQUAL(feed(&r, "t6C12FF00\r", 10, &len), CF_SLCAN_RX_LINE);
+        CU_ASSERT_EQUAL(len, 9u);
+        CU_ASSERT_EQUAL(memcmp(r.line, "t6C12FF00", 9), 0);
+        CU_ASSERT_EQUAL(feed(&r, "\r", 1, &len), CF_SLCAN_RX_LINE); /* an "ok" answer */
+        CU_ASSERT_EQUAL(len, 0u);
+        CU_ASSERT_EQUAL(feed(&r, "t6\n", 3, &len), CF_SLCAN_RX_MORE);
+        CU_ASSERT_EQUAL(feed(&r, "C1\r", 3, &len), CF_SLCAN_RX_LINE); /* '\n' is not part of it */
+        CU_ASSERT_EQUAL(len, 4u);
+        CU_ASSERT_EQUAL(memcmp(r.line, "t6C1", 4), 0);
+        CU_ASSERT_EQUAL(feed(&r, "t6C1\a", 5, &len), CF_SLCAN_RX_BEL); /* BEL drops the line */
+        CU_ASSERT_EQUAL(feed(&r, "Z\r", 2, &len), CF_SLCAN_RX_LINE);
+        CU_ASSERT_EQUAL(len, 1u);
+
+        /* exactly the longest line, then one byte more */
+        CU_ASSERT_EQUAL(feed(&r, longline, CF_SLCAN_RX_LINE_MAX, &len), CF_SLCAN_RX_MORE);
+        CU_ASSERT_EQUAL(feed(&r, "\r", 1, &len), CF_SLCAN_RX_LINE);
+        CU_ASSERT_EQUAL(len, (size_t) CF_SLCAN_RX_LINE_MAX);
+        static const char *const ends[] = {"\r", "\a", "\n\r", "\n\a"};
+        for (size_t i = 0; i < 4; i++) {
+                CU_ASSERT_EQUAL(feed(&r, longline, sizeof longline, &len), CF_SLCAN_RX_MORE);
+                CU_ASSERT_EQUAL(feed(&r, ends[i], strlen(ends[i]), &len), CF_SLCAN_RX_OVERLONG);
+                CU_ASSERT(!r.overflow);
+                CU_ASSERT_EQUAL(feed(&r, "t6C3101\r", 8, &len), CF_SLCAN_RX_LINE);
+                CU_ASSERT_EQUAL(len, 7u);
+                CU_ASSERT_EQUAL(memcmp(r.line, "t6C3101", 7), 0);
+        }
+}
+
 /* The transport over a pty, the test playing the adapter on the master side. */
 struct rx {
         struct cf_can_frame frames[8];
@@ -182,6 +229,20 @@ static void test_transport_pty(void)
                 CU_ASSERT(!rx.frames[i].ext && !rx.frames[i].rtr);
         CU_ASSERT_EQUAL(t->frames_rx, 3u);
 
+        /* An overlong line is dropped up to its end, a BEL as well as a '\r', and the next line
+         * is read: a BEL after garbage once left the reader dropping the good line after it. */
+        char junk[200];
+        memset(junk, 'A', sizeof junk);
+        for (int k = 0; k < 2; k++) {
+                CU_ASSERT_FATAL(write(master, junk, sizeof junk) == (ssize_t) sizeof junk);
+                static const char after[2][16] = {"\at6C4100\r", "\rt6C5100\r"};
+                CU_ASSERT_FATAL(write(master, after[k], strlen(after[k])) == (ssize_t) strlen(after[k]));
+                run_until(e, &rx.n, 4u + (size_t) k);
+                CU_ASSERT_EQUAL_FATAL(rx.n, 4u + (size_t) k);
+                CU_ASSERT_EQUAL(rx.frames[3 + k].id, k == 0 ? 0x6C4u : 0x6C5u);
+                CU_ASSERT_EQUAL(rx.frames[3 + k].dlc, 1);
+        }
+
         /* the adapter goes away: the link goes down, sending says so */
         close(master);
         unsigned changes = rx.link_changes;
@@ -201,6 +262,7 @@ int main(void)
             {"standard data frames reach CCP", test_ccp_frames},
             {"acks, answers and other frames carry nothing", test_not_frames},
             {"malformed lines refused", test_malformed},
+            {"the line reader ends every line, overlong ones too", test_reader},
             {"transport over a pty", test_transport_pty},
             {NULL, NULL},
         };

@@ -43,6 +43,43 @@ def expect_refused(canfleetd, what, message, *args):
     check(message in err, f"{what}: says {message!r} (said {err!r})")
 
 
+def check_unreadable_key(canfleetd, keyring):
+    """An operator running --check cannot read the key (root:canfleetd 0640): the message says so and
+    how to run it, instead of looking like a bad key. Needs root to make the unreadable case (root reads
+    everything), so the daemon runs as nobody here."""
+    if os.geteuid() != 0:
+        check(False, "the unreadable-key case needs root (to run canfleetd as nobody)")
+        return
+    with tempfile.TemporaryDirectory(prefix="cf-conf-key-") as d:
+        os.chmod(d, 0o755)
+        key = os.path.join(d, "fleet.key")
+        with open(key, "w") as f:
+            f.write("00" * 32 + "\n")
+        os.chmod(key, 0o600)
+        ring = os.path.join(d, "keyring.pem")
+        with open(keyring) as src, open(ring, "w") as dst:
+            dst.write(src.read())
+        os.chmod(ring, 0o644)
+        conf = os.path.join(d, "c.conf")
+        with open(conf, "w") as f:
+            json.dump({"fleet_key_file": key, "state_dir": os.path.join(d, "state"),
+                       "cache_dir": os.path.join(d, "cache"), "keyring": ring,
+                       "buses": [{"name": "bus0", "transport": "socketcan:can0"}]}, f)
+        os.chmod(conf, 0o644)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+
+        env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
+        r = subprocess.run([canfleetd, "--check", "--config", conf], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=HANG, preexec_fn=as_nobody)
+        want = f"{conf}: fleet_key_file: {key}: Permission denied (run --check as root or canfleetd)"
+        check(r.returncode == 1 and want in r.stderr,
+              f"--check as nobody with an unreadable key: exit 1 and {want!r} (rc {r.returncode}, {r.stderr.strip()!r})")
+
+
 def main():
     canfleetd = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="cf-conf-files-") as d:
@@ -59,8 +96,11 @@ def main():
 
         key_fifo = os.path.join(d, "fleet.key")
         os.mkfifo(key_fifo)
+        good_key = os.path.join(d, "good.key")
+        with open(good_key, "w") as f:
+            f.write("00" * 32 + "\n")
         conf = os.path.join(d, "ok.conf")
-        base = {"fleet_key_file": key_fifo, "state_dir": os.path.join(d, "state"),
+        base = {"fleet_key_file": good_key, "state_dir": os.path.join(d, "state"),
                 "cache_dir": os.path.join(d, "cache"),
                 "buses": [{"name": "bus0", "transport": "slcan:" + os.path.join(d, "tty")}]}
         keyring = os.path.join(d, "keyring.pem")
@@ -124,7 +164,24 @@ def main():
         rc, err = daemon(canfleetd, "--check", "--config", conf)
         check(rc == 0, f"a ca_file with a certificate passes --check (rc {rc}, {err!r})")
 
-        write_conf(keyring=keyring)
+        # --check reads the fleet key as the start does: missing, malformed, not a regular file
+        write_conf(keyring=keyring, fleet_key_file=key_fifo)
+        expect_refused(canfleetd, "--check with fleet_key_file a FIFO",
+                       f"{conf}: fleet_key_file: {key_fifo}: is a FIFO (named pipe), not a regular file",
+                       "--check", "--config", conf)
+        write_conf(keyring=keyring, fleet_key_file=missing)
+        expect_refused(canfleetd, "--check with the fleet key missing",
+                       f"{conf}: fleet_key_file: {missing}: No such file or directory", "--check", "--config", conf)
+        short_key = os.path.join(d, "short.key")
+        with open(short_key, "w") as f:
+            f.write("00" * 31 + "\n")
+        write_conf(keyring=keyring, fleet_key_file=short_key)
+        expect_refused(canfleetd, "--check with a malformed fleet key",
+                       f"{conf}: fleet_key_file: {short_key}: not 64 hexadecimal characters",
+                       "--check", "--config", conf)
+        check_unreadable_key(canfleetd, keyring)
+
+        write_conf(keyring=keyring, fleet_key_file=key_fifo)
         expect_refused(canfleetd, "start with fleet_key_file a FIFO",
                        f"{conf}: fleet_key_file: {key_fifo}: is a FIFO (named pipe), not a regular file",
                        "--config", conf)

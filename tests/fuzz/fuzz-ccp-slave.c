@@ -9,6 +9,7 @@
 #include "canfleet/image.h"
 #include "canfleet/layout.h"
 #include "canfleet/seedkey.h"
+#include "fuzz-crc.h"
 #include "fuzz.h"
 #include "fw-fixture.h"
 #include "journal.h"
@@ -78,15 +79,20 @@ struct staged_image {
         uint8_t *area;
         struct run runs[MAX_RUNS];
         unsigned nruns;
+        /* The group frames of a pass (slots not all 0xFF), made once: finding them means looking at
+         * all 43,691 slots, which per pass cost 85% of the target's time. */
+        uint8_t (*gframes)[8];
+        unsigned ngframes;
 };
 
 #define GID CF_GROUP_ID_DEFAULT
 
 static struct fx fx, fx_start;
-static uint8_t *c_before;    /* C before a group frame */
-static uint8_t *flash_start; /* the flash of fx_start */
-static uint8_t *ref;         /* what A, B and D must hold */
-static uint8_t *c_snap;      /* C as a boot that may install found it */
+static uint8_t *c_before;           /* C before a group frame */
+static uint8_t *flash_start;        /* the flash of fx_start */
+static uint8_t *ref;                /* what A, B and D must hold */
+static bool flash_dirty, ref_dirty; /* fx.flash, ref differ from flash_start */
+static uint8_t *c_snap;             /* C as a boot that may install found it */
 static struct staged_image images[N_IMAGES];
 static uint8_t secret[CF_NODE_SECRET_LEN]; /* the gateway's view: derived from the fleet key */
 
@@ -116,8 +122,6 @@ static void trace_frame(const char *dir, const uint8_t *f, uint8_t dlc)
         fputc('\n', stderr);
 }
 
-/* ---- setup ---------------------------------------------------------------------------------- */
-
 static void *xmalloc(size_t n)
 {
         void *p = malloc(n);
@@ -125,6 +129,94 @@ static void *xmalloc(size_t n)
                 abort();
         return p;
 }
+
+/* ---- a memo of the CRC ---------------------------------------------------------------------- */
+
+/*
+ * Every boot CRCs B and C in 4 KB steps, and the checks here CRC whole areas: that was 95% of the
+ * time of an input. The target is linked with -Wl,--wrap=cf_crc32_le, so that every call (the
+ * node's, through the host HAL, which stands for the STM32's CRC unit, and the checks') comes here.
+ * cf_crc32_le() is a pure function of (crc, bytes): the memo keeps the bytes each result was
+ * computed from and answers from it only when they are identical now (a memcmp, which still has
+ * ASan check the whole range); anything else goes to fuzz_crc_le(), the same value computed with a
+ * jump over erased runs (fuzz-crc.h).
+ */
+#define MEMO_SLOTS 1024u
+#define MEMO_MIN   256u /* shorter ones cost less than the lookup */
+
+static struct memo {
+        const void *data;
+        size_t len, cap;
+        uint32_t crc_in, crc_out;
+        uint8_t *bytes;
+} memo[MEMO_SLOTS];
+
+uint32_t __wrap_cf_crc32_le(uint32_t crc, const void *data, size_t len)
+{
+        if (len < MEMO_MIN)
+                return __real_cf_crc32_le(crc, data, len);
+        uint64_t h =
+            ((uint64_t) (uintptr_t) data * 0x9E3779B97F4A7C15ull) ^ len * 0xC2B2AE3D27D4EB4Full ^ crc;
+        struct memo *e = &memo[(h ^ h >> 29) % MEMO_SLOTS];
+        if (e->data == data && e->len == len && e->crc_in == crc && memcmp(e->bytes, data, len) == 0)
+                return e->crc_out;
+        uint32_t out = fuzz_crc_le(crc, data, len);
+        if (e->cap < len) {
+                free(e->bytes);
+                e->bytes = xmalloc(len);
+                e->cap = len;
+        }
+        memcpy(e->bytes, data, len);
+        e->data = data;
+        e->len = len;
+        e->crc_in = crc;
+        e->crc_out = out;
+        return out;
+}
+
+/*
+ * The install journal is read the same way: cf_journal_scan() reads the journal's 64 KB sector slot
+ * by slot at every boot and every CCP start, which took more than half of an input's time, for a
+ * sector that stays erased in most inputs. Its result is a function of (crc, the sector's bytes):
+ * the same memo, by a copy of the sector (-Wl,--wrap=cf_journal_scan). A sector the memo has not
+ * seen goes to the real function, whose coverage the fuzzer still sees.
+ */
+void __real_cf_journal_scan(const uint8_t *flash, uint32_t crc, struct cf_journal *j);
+void __wrap_cf_journal_scan(const uint8_t *flash, uint32_t crc, struct cf_journal *j);
+
+#define JMEMO_SLOTS 8u
+
+static struct jmemo {
+        const uint8_t *flash;
+        uint32_t crc;
+        struct cf_journal j;
+        uint8_t *sector;
+} jmemo[JMEMO_SLOTS];
+static unsigned jmemo_next;
+
+void __wrap_cf_journal_scan(const uint8_t *flash, uint32_t crc, struct cf_journal *j)
+{
+        const uint8_t *sector = flash + (CF_JOURNAL_ADDR - CF_FLASH_BASE);
+
+        for (unsigned i = 0; i < JMEMO_SLOTS; i++) {
+                struct jmemo *e = &jmemo[i];
+                if (e->sector && e->flash == flash && e->crc == crc &&
+                    memcmp(e->sector, sector, CF_JOURNAL_SIZE) == 0) {
+                        *j = e->j;
+                        return;
+                }
+        }
+        __real_cf_journal_scan(flash, crc, j);
+        struct jmemo *e = &jmemo[jmemo_next++ % JMEMO_SLOTS];
+        if (!e->sector)
+                e->sector = xmalloc(CF_JOURNAL_SIZE);
+        memcpy(e->sector, sector, CF_JOURNAL_SIZE);
+        e->flash = flash;
+        e->crc = crc;
+        e->j = *j;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
 
 /* The runs of non-erased bytes a master programs; runs closer than 16 bytes are merged. */
 static void find_runs(struct staged_image *im)
@@ -170,6 +262,15 @@ static void setup(void)
         images[3].area[100] ^= 0x01;
         for (unsigned i = 0; i < N_IMAGES; i++)
                 find_runs(&images[i]);
+        for (unsigned i = 0; i < N_IMAGES; i++) {
+                struct staged_image *im = &images[i];
+                uint8_t g[8];
+                im->gframes = xmalloc(CF_GROUP_SLOTS * sizeof(*im->gframes));
+                im->ngframes = 0;
+                for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++)
+                        if (cf_ccp_group_frame(g, im->area, (uint16_t) slot) == 1)
+                                memcpy(im->gframes[im->ngframes++], g, 8);
+        }
 
         fx_init(&fx);
         if (cf_hal_host_init(&fx.hal) < 0)
@@ -191,6 +292,7 @@ static void setup(void)
         memcpy(flash_start, fx.flash, CF_FLASH_SIZE);
         fx_start = fx;
         ref = xmalloc(CF_FLASH_SIZE);
+        flash_dirty = ref_dirty = true;
         c_snap = xmalloc(CF_IMAGE_AREA_SIZE);
         c_before = xmalloc(CF_IMAGE_AREA_SIZE);
         free(v1);
@@ -417,6 +519,7 @@ static void power_up(void)
                 FUZZ_CHECK(memcmp(fx.flash + B_OFF, c_snap, CF_IMAGE_AREA_SIZE) == 0,
                            "a boot that had to install C left B different from it");
                 memcpy(ref + B_OFF, c_snap, CF_IMAGE_AREA_SIZE);
+                ref_dirty = true;
         }
         check_areas(true);
 }
@@ -504,16 +607,13 @@ static void send_group(const uint8_t f[8], uint8_t dlc, bool precise)
 
 static void group_pass(const struct staged_image *im, unsigned lose_every)
 {
-        uint8_t g[8];
         unsigned n = 0;
 
-        for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++) {
-                if (cf_ccp_group_frame(g, im->area, (uint16_t) slot) != 1)
-                        continue;
+        for (unsigned k = 0; k < im->ngframes; k++) {
                 if (lose_every && ++n % lose_every == 0)
                         continue;
                 poll_node(130);
-                send_group(g, 8, false);
+                send_group(im->gframes[k], 8, false);
         }
 }
 
@@ -526,9 +626,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!flash_start)
                 setup();
 
+        /* Back to the snapshot; the two megabytes are copied only when the last input changed them. */
         fx = fx_start;
-        memcpy(fx.flash, flash_start, CF_FLASH_SIZE);
-        memcpy(ref, flash_start, CF_FLASH_SIZE);
+        if (flash_dirty)
+                memcpy(fx.flash, flash_start, CF_FLASH_SIZE);
+        if (ref_dirty)
+                memcpy(ref, flash_start, CF_FLASH_SIZE);
+        flash_dirty = ref_dirty = false;
         memset(&m, 0, sizeof(m));
         m.ops_checked = fx.hal.flash_ops;
 
@@ -597,8 +701,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * so that boot is skipped: most inputs never touch the flash, and two CRCs of 256 KB are
          * most of the cost of one. */
         fx.hal.cut_at_op = 0;
-        if (memcmp(fx.flash, flash_start, CF_FLASH_SIZE) != 0)
+        if (memcmp(fx.flash, flash_start, CF_FLASH_SIZE) != 0) {
+                flash_dirty = true;
                 power_up();
+        }
         FUZZ_CHECK(cf_image_check(fx.flash + B_OFF, NULL) == CF_IMAGE_OK,
                    "B is not a valid image at the end");
         return 0;

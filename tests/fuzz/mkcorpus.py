@@ -16,7 +16,7 @@ def write(target, name, data):
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), 'wb') as f:
-        f.write(bytes(data))
+        f.write(data.encode() if isinstance(data, str) else bytes(data))
 
 
 # ---- fuzz-ccp-slave: records of fuzz-ccp-slave.c ------------------------------------------------
@@ -201,9 +201,98 @@ def ccp_codec():
     write('ccp-codec', 'tables', bytes([0xC0, 0x19, 1, 2, 3, 4, 0xC0, 0x22, 0xFF, 0xFF, 0xFF, 0xFF]))
 
 
+# ---- fuzz-conf: configuration texts -------------------------------------------------------------
+
+def conf():
+    with open(os.path.join(HERE, '..', '..', 'etc', 'canfleetd.conf'), 'rb') as f:
+        write('conf', 'sample', f.read())
+    head = '{"fleet_key_file": "/k", "state_dir": "/s", "cache_dir": "/c", '
+    write('conf', 'minimal', head + '"buses": [{"name": "b", "transport": "socketcan:vcan0"}]}')
+    write('conf', 'every-key', head + '"max_parallel": 8, "reboot_timeout_ms": 100, "retries": 20, '
+          '"reply_timeout_ms": 60000, "buses": [{"name": "bus_0-A", "transport": "slcan:/dev/ttyACM0@921600", '
+          '"bitrate": 125000, "nodes": [63, {"station": 1, "cro_id": "0x10", "dto_id": 17, "seedkey": "echo"}], '
+          '"scan": [2, 40], "cro_base": 1536, "dto_base": "0x640", "max_parallel": 1024, "seedkey": "echo"}, '
+          '{"name": "x", "transport": "socketcan:can1", "bitrate": 1000}]}')
+    write('conf', 'escapes', head.replace('"/k"', '"/k\\u00e9\\n\\/"') +
+          '"buses": [{"name": "b", "transport": "slcan:/dev/tty\\u0041"}]}')
+    write('conf', 'bad-station-64', head + '"buses": [{"name": "b", "transport": "socketcan:c", "nodes": [64]}]}')
+    write('conf', 'bad-same-cro', head + '"buses": [{"name": "b", "transport": "socketcan:c", "nodes": '
+          '[1, {"station": 2, "cro_id": "0x681", "dto_id": "0x700"}]}]}')
+    write('conf', 'bad-scan-overlap', head + '"buses": [{"name": "b", "transport": "socketcan:c", '
+          '"cro_base": "0x680", "dto_base": "0x690"}]}')
+    write('conf', 'bad-octal', head + '"buses": [{"name": "b", "transport": "socketcan:c", "cro_base": "010"}]}')
+    write('conf', 'bad-comment', '/* x */ ' + head + '"buses": [{"name": "b", "transport": "socketcan:c"}]}')
+    write('conf', 'bad-trailing-comma', head + '"buses": [{"name": "b", "transport": "socketcan:c",}]}')
+    write('conf', 'bad-duplicate-key', head + '"retries": 2, "retries": 3, '
+          '"buses": [{"name": "b", "transport": "socketcan:c"}]}')
+    write('conf', 'bad-trailing-garbage', head + '"buses": [{"name": "b", "transport": "socketcan:c"}]} x')
+    write('conf', 'bad-single-quotes', head + "'buses': [{'name': 'b', 'transport': 'socketcan:c'}]}")
+    write('conf', 'bad-nul-escape', head + '"buses": [{"name": "b", "transport": "socketcan:c\\u0000"}]}')
+    # Choices (byte 0x01, then the picks of fuzz-conf.c's build_text): a bus with every key and nodes,
+    # two buses, and a bus whose node's CRO meets another's DTO.
+    one_bus = bytes([0, 0, 0, 0, 1, 0x7F, 0, 0, 0, 0, 1, 1, 63, 11, 0, 3, 0, 1, 1, 2, 0x0F, 3, 12, 0])
+    write('conf', 'built-one-bus', b'\x01' + one_bus)
+    write('conf', 'built-two-buses', bytes([1, 1, 7, 1, 2, 1, 5, 2]) + bytes([0x01, 1, 4, 0]) + bytes([0]) +
+          bytes([0x40, 2, 8, 3, 0, 5, 1, 9, 0x07, 2, 0, 5]))
+    write('conf', 'built-collision', bytes([1, 0, 0, 0, 0, 1, 0x40, 0, 0, 2, 0x03, 1, 13, 0x05, 2, 0]))
+    write('conf', 'bad-leading-zero', head + '"retries": 03, "buses": [{"name": "b", "transport": "socketcan:c"}]}')
+
+
+# ---- fuzz-job-store: entries of STATE_DIR/jobs (kind, id, length, content) -------------------------
+
+def job_entry(kind, ident, content):
+    if isinstance(content, str):
+        content = content.encode()
+    sel = bytes([ident]) if ident < 8 else b'\xf0' + struct.pack('>I', ident)
+    return bytes([kind]) + sel + struct.pack('>H', len(content)) + content
+
+
+def job_json(ident, state='running', nodes=None):
+    if nodes is None:
+        nodes = [('bus0', 3, 'programming', '', 1000, 41000), ('bus1', 63, 'done', 'a "quoted" error', 5, 5)]
+    n = ', '.join('{"bus": "%s", "station": %d, "step": "%s", "error": "%s", "bytes_done": %d, "bytes_total": %d}'
+                  % (b, st, sp, e.replace('"', '\\"'), d, t) for b, st, sp, e, d, t in nodes)
+    return ('{"id": %d, "state": "%s", "created": 1700000000000000, "finished": 0, "force": false, '
+            '"cancel": true, "image": "%s", "nodes": [%s]}' % (ident, state, 'ab' * 32, n))
+
+
+def job_store():
+    write('job-store', 'one-job', job_entry(0, 1, job_json(1)))
+    write('job-store', 'three-jobs', job_entry(0, 3, job_json(3, 'done')) + job_entry(0, 1, job_json(1)) +
+          job_entry(0, 2, job_json(2, 'failed', [])))
+    write('job-store', 'tmp-left-over', job_entry(0, 2, job_json(2)) + job_entry(1, 2, job_json(2)[:40]))
+    write('job-store', 'damaged', job_entry(0, 4, job_json(4)[:-9]) + job_entry(0, 5, job_json(6)) +
+          job_entry(3, 6, '') + job_entry(0, 7, '\0\xff{}'))
+    write('job-store', 'big-id', job_entry(0, 4294967295, job_json(4294967295)))
+    write('job-store', 'same-id-two-names', job_entry(0, 1, job_json(1)) + job_entry(2, 1, job_json(1)))
+    write('job-store', 'same-node-twice', job_entry(0, 1, job_json(1, nodes=[('bus0', 3, 'done', '', 1, 1)] * 2)))
+    write('job-store', 'unknown-state', job_entry(0, 1, job_json(1, 'paused')))
+    # A snapshot and its log of changes (where the store keeps one: seq, then one record a line).
+    snap = job_json(1).replace('"nodes"', '"seq": 3, "nodes"')
+    log = ('{"seq": 2, "node": 0, "step": "stale", "error": "", "bytes_done": 0, "bytes_total": 1}\n'
+           '{"seq": 4, "node": 1, "step": "failed", "error": "timeout", "bytes_done": 0, "bytes_total": 5}\n'
+           '{"seq": 5, "state": "failed", "cancel": false, "finished": 1700000000000001}\n'
+           '{"seq": 6, "node": 0, "step": "torn')
+    write('job-store', 'with-log', job_entry(0, 1, snap) + job_entry(4, 1, log))
+    write('job-store', 'fifos', job_entry(0, 1, job_json(1)) + job_entry(5, 2, '') + job_entry(6, 1, ''))
+
+
+# ---- fuzz-slcan-rx: bytes from an adapter -------------------------------------------------------
+
+def slcan_rx():
+    write('slcan-rx', 'frames', b't6C12FF00\rt6C12FF001A2B\r\rz\rZ\rV1013\rT000006C12FF00\rr6C18\rt8000\r')
+    write('slcan-rx', 'crlf', b't6C12ff00\r\nt6C3101\r\n\a\r')
+    write('slcan-rx', 'overlong-bel', b'A' * 80 + b'\at6C3101\r')
+    write('slcan-rx', 'overlong-cr', b'B' * 65 + b'\rt6C3101\r' + b't' * 64 + b'\r')
+    write('slcan-rx', 'partial', b't6C12F\at6C1')
+
+
 if __name__ == '__main__':
     ccp_slave()
     image()
     keyparse()
     ccp_codec()
+    conf()
+    job_store()
+    slcan_rx()
     sys.exit(0)

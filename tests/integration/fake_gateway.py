@@ -45,7 +45,7 @@ class Fake:
     # --- objects ---
     def manager_props(self):
         return {"Version": ("s", "0.0.0-fake"),
-                "Buses": ("a(sssu)", [("bus0", "slcan:/dev/fake", "up", 500000)]),
+                "Buses": ("a(sssus)", [("bus0", "slcan:/dev/fake", "up", 500000, "")]),
                 "Nodes": ("ao", [n["path"] for n in self.nodes.values()]),
                 "Jobs": ("ao", [j["path"] for j in self.jobs.values()])}
 

@@ -663,6 +663,15 @@ def assert_versions(fleet, expect, via_daemon=True):
               f"{name}: flash area B is {b}, expected a valid {version}")
 
 
+def wait_probed(fleet, timeout=30):
+    """Wait until canfleetd's start-up probe has met every configured node (none is "unknown"), and
+    the frames of its closing DISCONNECTs are through (the simulator's frame log stops growing): a
+    test that counts frames from here sees only its own."""
+    wait_until("the start-up probe", lambda: all(n["state"] != "unknown" for n in fleet.nodes().values()),
+               timeout)
+    time.sleep(0.3)
+
+
 def stop_sims(fleet):
     for s in fleet.sims:
         s.stop()

@@ -9,8 +9,10 @@ from harness import check
 
 BUSES = ["bus0", "bus1"]
 NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "release", "hw_id", "uid",
-               "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us"}
-JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "bytes_done", "bytes_total", "nodes"}
+               "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us", "configured", "running_sha256",
+               "last_update_result", "last_update_job", "last_update_time_us", "last_update_status"}
+JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "started_us", "skipped",
+              "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}
 
 
@@ -52,7 +54,8 @@ def canfleetctl(f):
     st = r.json()
     check(st["schema"] == 1 and st["version"] and [b["name"] for b in st["buses"]] == BUSES, f"status --json: {st}")
     for b in st["buses"]:
-        check(set(b) == {"name", "transport", "link", "bitrate"} and b["bitrate"] == 500000, f"bus {b}")
+        check(set(b) == {"name", "transport", "link", "bitrate", "error"} and b["bitrate"] == 500000
+              and b["error"] is None, f"bus {b}")
         check(b["transport"] == f"slcan:{f.pty(b['name'])}", f"bus transport {b}")
     check(st["nodes"]["total"] == 4 and sum(st["nodes"]["by_state"].values()) == 4, f"status nodes {st['nodes']}")
     check(st["jobs"] == {"total": 0, "running": 0} and st["running_jobs"] == [], f"status jobs {st}")

@@ -81,6 +81,9 @@ def ctl_json(f):
     started = c.validate("update_started", ctl("update", img2, "--node", "bus0:2", "--no-wait", "--json"))
     c.validate("job_document", ctl("watch", started["id"], "--json"))
     c.validate("jobs", ctl("jobs", "--json"))
+    node = c.validate("node_document", ctl("node", "bus0:1", "--json"))
+    check(node["node"]["last_update_result"] == "done" and [h["job"] for h in node["history"]] == [job["id"]],
+          f"node bus0:1: {node}")
     e = c.validate("error", ctl("watch", "99", "--json"), rc=5)
     check(e["error"] == {"kind": "no-such-job", "message": "no job 99", "exit_status": 5}, f"watch 99: {e}")
     e = c.validate("error", ctl("cancel", "1", "--json"), rc=5)

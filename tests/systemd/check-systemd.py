@@ -51,7 +51,7 @@ def check_verify(unit, built_daemon):
             fail(f"neither {installed} nor the built {built_daemon} is an executable")
         copy = os.path.join(tmp, "canfleetd.service")
         with open(copy, "w") as f:
-            f.write("\n".join(l.replace(installed, binary) if l.startswith("ExecStart=") else l for l in lines) + "\n")
+            f.write("\n".join(l.replace(installed, binary) if l.startswith(("ExecStart=", "ExecReload=")) else l for l in lines) + "\n")
         r = run(["systemd-analyze", "verify", "--man=no", copy])
         if r.returncode != 0 or r.stdout.strip():
             fail(f"systemd-analyze verify (exit {r.returncode}):\n{r.stdout}")
@@ -71,6 +71,10 @@ def check_verify(unit, built_daemon):
     for k, v in want.items():
         if have.get(k) != v:
             fail(f"unit: {k}={have.get(k)!r}, expected {v!r}")
+    # systemctl reload: the configuration checked first (its reason shown), then SIGHUP to the daemon
+    reload = [l.split("=", 1)[1] for l in lines if l.startswith("ExecReload=")]
+    if reload != [f"{installed} --check --config /etc/canfleet/canfleetd.conf", "/bin/kill -HUP $MAINPID"]:
+        fail(f"unit: ExecReload= {reload}, expected canfleetd --check then kill -HUP $MAINPID")
     print(f"verify ok ({binary})")
 
 
@@ -149,9 +153,12 @@ def check_sample_config(conf, daemon):
             fail(f"{conf}: bad bus name {b['name']!r}")
     if "keyring" not in c or c.get("allow_unsigned"):
         fail(f"{conf}: the sample must name a keyring and not allow unsigned images")
-    # the daemon's own parser is the judge of the rest (it does not open the buses or the key file);
-    # --check loads the keyring, so the sample's is pointed at a test anchor made here
+    # the daemon's own parser is the judge of the rest (it does not open the buses); --check reads the
+    # fleet key and loads the keyring, so the sample's are pointed at a test key and anchor made here
     with tempfile.TemporaryDirectory() as d:
+        key = os.path.join(d, "fleet.key")
+        with open(key, "w") as f:
+            f.write("5a" * 32 + "\n")
         keyring = os.path.join(d, "keyring.pem")
         r = run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                  "-nodes", "-keyout", os.path.join(d, "ca.key"), "-out", keyring, "-subj", "/CN=test anchor",
@@ -160,7 +167,7 @@ def check_sample_config(conf, daemon):
             fail(f"openssl could not make a test anchor:\n{r.stdout}")
         copy = os.path.join(d, "canfleetd.conf")
         with open(copy, "w") as f:
-            json.dump(dict(c, keyring=keyring), f)
+            json.dump(dict(c, keyring=keyring, fleet_key_file=key), f)
         r = run([daemon, "--check", "--config", copy])
         if r.returncode != 0:
             fail(f"canfleetd --check refuses the sample (exit {r.returncode}):\n{r.stdout}")
@@ -185,6 +192,7 @@ def check_install(builddir, prefix):
             "sysusers.d/canfleet.conf",
             "tmpfiles.d/canfleet.conf",
             "modules-load.d/canfleet.conf",
+            "systemd/catalog/canfleet.catalog",
             "canfleet/canfleetd.conf.sample",
         }
         for w in wanted:

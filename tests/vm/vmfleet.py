@@ -15,7 +15,7 @@ def start_socketcan_sim(fleet, buses, nodes, install, extra=()):
     for b in buses:
         argv += ["--bus", f"socketcan:{b}"]
     argv += ["--nodes", str(nodes), "--state", fleet.sim_state, "--fleet-key", fleet.key_path,
-             "--install", install] + list(extra)
+             "--install", fleet.image(install)] + list(extra)
     rfd, wfd = os.pipe()
     try:
         p = harness.Proc(fleet, "nodesim", argv + ["--ready-fd", str(wfd)], pass_fds=(wfd,))

@@ -1,0 +1,41 @@
+/* canfleetd as a hawkBit DDI gateway (docs/design.md §6): the Hawkbit client (hawkbit.h) mapped onto the
+ * manager's nodes and jobs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct Manager Manager;
+typedef struct Node Node;
+typedef struct FlashJob FlashJob;
+typedef struct FleetServer FleetServer;
+
+/*
+ * - Every identified node (its UID known) is a target; its facts are sent again after a flash.
+ * - A deployment's *.cfb artifact is downloaded once per sha256 for every action that names it
+ *   (cache_dir/downloads/hawkbit-<sha256>.part for resuming, the bundle size cap), its sha256 compared
+ *   with the server's and verified with trust_check() before anything else happens.
+ * - The actions of one artifact that arrive within one poll round (until every target was polled once
+ *   after the first one, at most FLEET_ROUND_MAX_S) become one job through manager_start_update(), the
+ *   path of canfleetctl update. When that refuses the set (a node of other hardware, a rollback, a
+ *   busy node), each node is started alone, so that only the nodes at fault fail, each with its reason.
+ * - download: skip waits for the server to change it; update: skip or a closed maintenance window:
+ *   download and verify, feedback "downloaded", install when the deployment is handed over again
+ *   with the window open.
+ * - Feedback: proceeding at every step of the node's flash, closed/success when it confirmed the new
+ *   trailer after its reset, closed/failure with the reason otherwise.
+ * - cancelAction: accepted while the node's step is before rebooting (DISCONNECT(end) not sent): that
+ *   node is cancelled in its job (flash_job_cancel) and the acceptance sent once it is; rejected after.
+ */
+#define FLEET_ROUND_MAX_S 30U
+
+/* Does nothing and returns 0 when the configuration has no hawkbit block. *error for config problems. */
+int fleet_server_new(Manager *m, FleetServer **ret, char **error);
+FleetServer *fleet_server_free(FleetServer *s);
+
+/* Hooks of the manager (NULL s is fine). */
+void fleet_server_node_seen(FleetServer *s, Node *n);         /* identified (scan, flash) */
+void fleet_server_flash_changed(FleetServer *s, FlashJob *f); /* a node's step in a job changed */
+
+/* For Manager.FleetServer: "" when there is no fleet server. */
+void fleet_server_describe(FleetServer *s, char *buf, size_t size);

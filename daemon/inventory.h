@@ -1,0 +1,49 @@
+/* What canfleetd knows of each node, kept in STATE_DIR so that a restart lists the fleet at once. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Two files in STATE_DIR, the same scheme as a job's (job-store.h):
+ *
+ * nodes.json, the snapshot, written whole and atomically (tmp, fsync, rename, fsync of the dir):
+ *   {"seq": 12, "nodes": [RECORD, …]}
+ * nodes.log, one RECORD a line with its "seq", appended with one write() each: a change of one
+ * node costs O(1) whatever the fleet's size; the log is folded into a new snapshot when it grows
+ * past a few records per node.
+ *
+ * RECORD is the whole known state of one node:
+ *   {"seq": 13, "bus": "bus0", "station": 3, "configured": true, "identified": true,
+ *    "uid": "…", "hw_id": 1031, "boot_version": 258, "has_image": true, "version": "1.2.0",
+ *    "release": 5, "payload_sha": "<hex>", "mode": 1, "last_update": 1, "last_seen": µs,
+ *    "last_result": "done", "last_job": 4, "last_time": µs}
+ * Loading applies the log's records above the snapshot's seq in order (the later record of a node
+ * replaces the earlier); a torn last line is ignored, a line that does not parse ends the replay
+ * with a warning. A damaged nodes.json is logged and the inventory starts empty: it is only what
+ * the daemon knew, the next probe learns it again.
+ */
+
+struct inv_node {
+        char bus[16];
+        uint16_t station;
+        bool configured, identified, has_image;
+        char uid[33];
+        uint16_t hw_id, boot_version;
+        char version[24];
+        uint32_t release;
+        char payload_sha[65];
+        uint8_t mode, last_update;
+        uint64_t last_seen;
+        char last_result[16]; /* "", "done", "up-to-date", "failed", "cancelled" */
+        unsigned last_job;
+        uint64_t last_time;
+};
+
+/* Every node known, the log applied; *seq the highest seq seen. Missing files: none, 0. */
+int inventory_load(const char *state_dir, struct inv_node **ret, size_t *n_ret, uint64_t *seq);
+/* Write the snapshot (seq), then remove the log. */
+int inventory_save(const char *state_dir, const struct inv_node *nodes, size_t n, uint64_t seq);
+/* Append one record to nodes.log (*fd opened O_APPEND on first use, -1 before). */
+int inventory_append(const char *state_dir, int *fd, uint64_t seq, const struct inv_node *node);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -59,3 +60,23 @@ static inline void fclosep(FILE **f)
                 if (*p)                                                                                     \
                         func(*p);                                                                           \
         }
+
+/* A new string from a format, NULL when out of memory (the caller owns it). */
+static inline char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *strdup_printf(const char *fmt, ...)
+{
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}
+
+/* Replace an owned string: *p is freed and takes s. */
+static inline void set_str(char **p, char *s)
+{
+        free(*p);
+        *p = s;
+}

@@ -106,24 +106,6 @@ static uint64_t clock_usec(void)
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strdup_printf(const char *fmt, ...)
-{
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
-}
-
-static void set_str(char **p, char *s)
-{
-        free(*p);
-        *p = s;
-}
-
 int fetch_url_check(const char *url)
 {
         if (!url || !*url)

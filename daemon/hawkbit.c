@@ -124,24 +124,6 @@ struct Hawkbit {
         char last_error[256];
 };
 
-static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strdup_printf(const char *fmt, ...)
-{
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
-}
-
-static void set_str(char **p, char *s)
-{
-        free(*p);
-        *p = s;
-}
-
 static bool streq_ptr(const char *a, const char *b)
 {
         return a == b || (a && b && strcmp(a, b) == 0);

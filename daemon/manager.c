@@ -1104,6 +1104,22 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         return 0;
 }
 
+/* Fill the job's (allocated) node entries with set[], each at step; the bytes to send are the plan's. */
+static void job_place_nodes(Job *j, Node *const *set, size_t n_set, enum flash_step step)
+{
+        j->n_nodes = n_set;
+        for (size_t i = 0; i < n_set; i++) {
+                FlashJob *f = &j->nodes[i];
+                f->job = j;
+                f->node = set[i];
+                snprintf(f->ref, sizeof f->ref, "%s", set[i]->name);
+                snprintf(f->bus, sizeof f->bus, "%s", set[i]->bus->conf->name);
+                f->station = set[i]->nc.station;
+                f->step = step;
+                f->bytes_total = j->plan_bytes;
+        }
+}
+
 /* Copy the verified image into the job and the cache (by its sha256). */
 static int job_take_image(Job *j, const uint8_t *image, char **error)
 {
@@ -1191,17 +1207,7 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         j->n_skipped = skipped.n;
         skipped.n = 0;
         j->created = now_realtime_us();
-        j->n_nodes = n_set;
-        for (size_t i = 0; i < n_set; i++) {
-                FlashJob *f = &j->nodes[i];
-                f->job = j;
-                f->node = set[i];
-                snprintf(f->ref, sizeof f->ref, "%s", set[i]->name);
-                snprintf(f->bus, sizeof f->bus, "%s", set[i]->bus->conf->name);
-                f->station = set[i]->nc.station;
-                f->step = STEP_QUEUED;
-                f->bytes_total = j->plan_bytes;
-        }
+        job_place_nodes(j, set, n_set, STEP_QUEUED);
         /* A job that cannot be saved is refused before anything happens: accepted, it would be lost
          * by the next crash, with nodes half way through. */
         r = job_snapshot(j);
@@ -1446,16 +1452,7 @@ int manager_start_update_url(Manager *m, const char *url, const char *url_for_lo
         j->force = force;
         j->all = all;
         j->created = now_realtime_us();
-        j->n_nodes = n_set;
-        for (size_t i = 0; i < n_set; i++) {
-                FlashJob *f = &j->nodes[i];
-                f->job = j;
-                f->node = set[i];
-                snprintf(f->ref, sizeof f->ref, "%s", set[i]->name);
-                snprintf(f->bus, sizeof f->bus, "%s", set[i]->bus->conf->name);
-                f->station = set[i]->nc.station;
-                f->step = STEP_DOWNLOADING;
-        }
+        job_place_nodes(j, set, n_set, STEP_DOWNLOADING);
         const struct bundle_get_options o = {
             .ca_file = m->conf->ca_file,
             .max_size = CF_BUNDLE_MAX_SIZE,

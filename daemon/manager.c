@@ -1291,10 +1291,15 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
         if (r < 0) {
                 if (!why && !(why = strdup(strerror(-r))))
                         return -ENOMEM;
-                /* the named nodes share the refusal; with "all", the nodes the rule left out so far */
-                for (size_t i = 0; i < n; i++)
-                        if (plan_add(&v, &n_v, nodes[i]->name, "refuse", why) < 0)
+                /* the named nodes (each once) share the refusal; with "all", the nodes the rule left
+                 * out so far follow as skipped */
+                for (size_t i = 0; i < n; i++) {
+                        bool dup = false;
+                        for (size_t k = 0; k < i && !dup; k++)
+                                dup = nodes[k] == nodes[i];
+                        if (!dup && plan_add(&v, &n_v, nodes[i]->name, "refuse", why) < 0)
                                 return -ENOMEM;
+                }
         } else {
                 for (size_t i = 0; i < n_set; i++) {
                         char busy[128];

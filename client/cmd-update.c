@@ -38,8 +38,8 @@ static void help_update(void)
             "                   decides from what it knows, also after a restart); the nodes\n"
             "                   left out are printed with the reason\n" CF_SELECT_HELP
             "  --force          also nodes that already run this exact image\n"
-            "  --dry-run        print the nodes it would update and every check canfleetctl\n"
-            "                   can make (image, hardware id, anti-rollback, up to date,\n"
+            "  --dry-run        ask canfleetd which nodes it would update, by its own checks\n"
+            "                   (signature, image, hardware id, anti-rollback, up to date,\n"
             "                   busy); changes nothing\n"
             "  --no-wait        print the job's object path and exit\n"
             "                   (--json: {schema, id, path})\n" CF_JSON_HELP
@@ -254,15 +254,15 @@ int cmd_update(int argc, char **argv)
                                                    &n_selected)) != CF_EXIT_OK)
                         goto out;
         }
-        if (o.dry_run) {
-                r = cf_update_plan(path, &f, o.all ? NULL : selected, o.force, o.json);
-                goto out;
-        }
         if (!o.all && (r = selected_names(&f, selected, exact, n_exact, &names)) != CF_EXIT_OK)
                 goto out;
         if (!url && sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
                 r = cf_error(CF_EXIT_UNREACHABLE, "unreachable",
                              "the bus connection cannot pass file descriptors");
+                goto out;
+        }
+        if (o.dry_run) {
+                r = cf_update_plan(bus, fd, path, &f, names, o.force, o.json);
                 goto out;
         }
         if (!o.no_wait && (r = cf_follow_subscribe(&w, bus, !o.json, true)) != CF_EXIT_OK)

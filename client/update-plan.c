@@ -1,5 +1,5 @@
-/* update --dry-run: canfleetd's own pre-checks (manager.c, flash-job.c) repeated on the client's view; the
- * image check is the very one canfleetd runs (cf_image_check_full). */
+/* update --dry-run: canfleetd's own pre-checks asked of canfleetd (PlanUpdate: the very checks of StartUpdate
+ * on its own copy of the file, with its keyring), printed with the client's view of each node. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +15,6 @@
 #include "bundle.h"
 #include "update-plan.h"
 
-/* What canfleetd is expected to do with one node. */
-enum verdict {
-        V_UPDATE,  /* transferred */
-        V_CURRENT, /* same version and release: done at once unless --force (canfleetd compares sha256) */
-        V_SKIP,    /* --all: another hardware id, not ours to update */
-        V_REFUSE,  /* the whole update would be refused (named node of other hardware, busy) */
-        V_FAIL,    /* would fail on the node (anti-rollback) */
-};
-
 /* canfleetd takes exactly one flash area; any other size is refused before the trailer is read */
 #define NOT_AN_AREA 1
 
@@ -32,42 +23,63 @@ static const char *status_text(int status)
         return status == NOT_AN_AREA ? "not a packed 256 KB area image" : cf_image_status_str(status);
 }
 
-static const char *const verdict_words[] = {"update", "up-to-date", "skip", "refuse", "fail"};
+/* PlanUpdate's verdicts (daemon/io.canfleet.Gateway1.xml), in the order the summary counts them. */
+enum verdict { V_UPDATE, V_CURRENT, V_SKIP, V_BUSY, V_REFUSE, N_VERDICTS };
+static const char *const verdict_words[N_VERDICTS] = {"update", "up-to-date", "skip", "busy", "refuse"};
 
 struct plan_node {
-        const struct cf_node_info *n;
+        const char *node, *reason; /* inside the reply */
         enum verdict v;
-        char reason[160];
 };
 
-static void judge(struct plan_node *p, const struct cf_image_info *img, bool all, bool force)
+static enum verdict verdict_of(const char *word)
 {
-        const struct cf_node_info *n = p->n;
-        bool identified = n->uid && n->uid[0];
-        bool has_image = n->version && n->version[0];
-        char version[24];
+        for (int v = 0; v < N_VERDICTS; v++)
+                if (strcmp(word, verdict_words[v]) == 0)
+                        return (enum verdict) v;
+        return V_REFUSE; /* a word this canfleetctl does not know yet: not "would go ahead" */
+}
 
-        snprintf(version, sizeof(version), "%u.%u.%u", img->ver_major, img->ver_minor, img->ver_patch);
-        p->v = V_UPDATE;
-        if (identified && n->hardware_id != img->hw_id) {
-                p->v = all ? V_SKIP : V_REFUSE;
-                snprintf(p->reason, sizeof(p->reason), "hw 0x%04x, not 0x%04x", n->hardware_id, img->hw_id);
-        } else if (n->state && strcmp(n->state, "updating") == 0) {
-                p->v = V_REFUSE;
-                snprintf(p->reason, sizeof(p->reason), "busy: part of a running job");
-        } else if (has_image && img->release < n->release) {
-                p->v = V_FAIL;
-                snprintf(p->reason, sizeof(p->reason), "release %u is below the running %u (anti-rollback)",
-                         img->release, n->release);
-        } else if (has_image && !force && img->release == n->release && strcmp(n->version, version) == 0) {
-                p->v = V_CURRENT;
-                snprintf(p->reason, sizeof(p->reason), "runs %s release %u already (--force sends it again)",
-                         version, n->release);
-        } else if (!identified) {
-                snprintf(p->reason, sizeof(p->reason), "hw id not known yet");
-        } else if (n->state && strcmp(n->state, "offline") == 0) {
-                snprintf(p->reason, sizeof(p->reason), "offline at the last contact");
+static const struct cf_node_info *find_node(const struct cf_fleet *f, const char *name)
+{
+        for (size_t i = 0; i < f->m.n_nodes; i++) {
+                char n[64];
+                cf_node_name(&f->nodes[i], n, sizeof(n));
+                if (strcmp(n, name) == 0)
+                        return &f->nodes[i];
         }
+        return NULL;
+}
+
+/* PlanUpdate: canfleetd's own checks on its own copy of the file (fd), with its keyring. */
+static int call_plan(sd_bus *bus, int fd, char **names, bool force, sd_bus_message **ret_reply)
+{
+        _cf_cleanup_bus_message_ sd_bus_message *call = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *no_nodes[] = {NULL};
+        int r = sd_bus_message_new_method_call(bus, &call, CF_BUS_NAME, CF_MANAGER_PATH, CF_MANAGER_IFACE,
+                                               "PlanUpdate");
+        if (r >= 0)
+                r = sd_bus_message_append(call, "h", fd);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(call, names ? names : no_nodes);
+        if (r >= 0)
+                r = sd_bus_message_open_container(call, 'a', "{sv}");
+        if (r >= 0 && !names)
+                r = sd_bus_message_append(call, "{sv}", "all", "b", 1);
+        if (r >= 0 && force)
+                r = sd_bus_message_append(call, "{sv}", "force", "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(call);
+        if (r < 0)
+                return cf_error(CF_EXIT_FAILED, "failed", "building PlanUpdate: %s", strerror(-r));
+        r = sd_bus_call(bus, call, 0, &error, ret_reply);
+        if (r < 0) {
+                r = cf_bus_report_error("dry run", &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        return CF_EXIT_OK;
 }
 
 static struct json_object *image_json(const char *path, const struct cf_image_info *img, int status)
@@ -97,42 +109,52 @@ static struct json_object *image_json(const char *path, const struct cf_image_in
         return o;
 }
 
-int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool *selected, bool force,
-                   bool json)
+int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_fleet *f, char **names,
+                   bool force, bool json)
 {
+        _cf_cleanup_bus_message_ sd_bus_message *reply = NULL;
         _cf_cleanup_free_ uint8_t *area = malloc(CF_BUNDLE_MAX_SIZE);
-        _cf_cleanup_free_ struct plan_node *plan = calloc(f->m.n_nodes ? f->m.n_nodes : 1, sizeof(*plan));
+        _cf_cleanup_free_ struct plan_node *plan = NULL;
         struct cf_image_info img = {0};
-        size_t n = 0, counts[5] = {0};
+        const char *trust, *refusal;
+        size_t n = 0, cap = 0, counts[N_VERDICTS] = {0};
         uint64_t len = 0;
         int status, r, code;
 
-        if (!area || !plan)
+        if (!area)
                 return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+        /* The image's own fields for the heading, read here; every verdict is canfleetd's. */
         r = cf_read_file(image_path, area, CF_BUNDLE_MAX_SIZE, &len);
         if (r < 0)
                 return cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", image_path,
                                 cf_read_strerror(r));
-        /* A signed bundle is planned by its image (the first 256 KB); its signature is canfleetd's to
-         * check against its keyring, which canfleetctl does not have. */
         if (len > CF_IMAGE_AREA_SIZE && cf_bundle_is_bundle(area, (size_t) len))
                 len = CF_IMAGE_AREA_SIZE;
         status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
-        for (size_t i = 0; i < f->m.n_nodes; i++) {
-                if (selected && !selected[i])
-                        continue;
-                plan[n].n = &f->nodes[i];
-                if (status == CF_IMAGE_OK)
-                        judge(&plan[n], &img, !selected, force);
+
+        if ((r = call_plan(bus, fd, names, force, &reply)) != CF_EXIT_OK)
+                return r;
+        r = sd_bus_message_read(reply, "ss", &trust, &refusal);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(sss)");
+        while (r >= 0) {
+                const char *node, *verdict, *reason;
+                r = sd_bus_message_read(reply, "(sss)", &node, &verdict, &reason);
+                if (r <= 0)
+                        break;
+                if (n == cap) {
+                        struct plan_node *p = realloc(plan, (cap = cap ? 2 * cap : 16) * sizeof(*p));
+                        if (!p)
+                                return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                        plan = p;
+                }
+                plan[n] = (struct plan_node){.node = node, .reason = reason, .v = verdict_of(verdict)};
                 counts[plan[n].v]++;
                 n++;
         }
-        if (status != CF_IMAGE_OK)
-                code = CF_EXIT_REFUSED;
-        else if (counts[V_REFUSE] || counts[V_UPDATE] + counts[V_CURRENT] + counts[V_FAIL] == 0)
-                code = CF_EXIT_REFUSED;
-        else
-                code = counts[V_FAIL] ? CF_EXIT_FAILED : CF_EXIT_OK;
+        if (r < 0)
+                return cf_error(CF_EXIT_FAILED, "failed", "unexpected reply to PlanUpdate: %s", strerror(-r));
+        code = refusal[0] ? CF_EXIT_REFUSED : CF_EXIT_OK;
 
         if (json) {
                 struct json_object *doc = cf_json_document(), *a = json_object_new_array();
@@ -143,16 +165,15 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
                 }
                 json_object_object_add(doc, "dry_run", json_object_new_boolean(true));
                 json_object_object_add(doc, "image", image_json(image_path, &img, status));
+                json_object_object_add(doc, "signature", json_object_new_string(trust));
                 json_object_object_add(doc, "would_start", json_object_new_boolean(code != CF_EXIT_REFUSED));
+                json_object_object_add(doc, "refusal", cf_json_string_or_null(refusal));
                 for (size_t i = 0; i < n; i++) {
                         struct json_object *o = json_object_new_object();
-                        char name[64];
                         if (!o)
                                 break;
-                        cf_node_name(plan[i].n, name, sizeof(name));
-                        json_object_object_add(o, "node", json_object_new_string(name));
-                        json_object_object_add(o, "result",
-                                               json_object_new_string(verdict_words[plan[i].v]));
+                        json_object_object_add(o, "node", json_object_new_string(plan[i].node));
+                        json_object_object_add(o, "result", json_object_new_string(verdict_words[plan[i].v]));
                         json_object_object_add(o, "reason", cf_json_string_or_null(plan[i].reason));
                         json_object_array_add(a, o);
                 }
@@ -160,41 +181,42 @@ int cf_update_plan(const char *image_path, const struct cf_fleet *f, const bool 
                 return cf_json_print(doc) < 0 ? CF_EXIT_FAILED : code;
         }
 
-        if (status != CF_IMAGE_OK) {
-                cf_error(CF_EXIT_REFUSED, "invalid-image", "dry run: canfleetd would refuse %s: %s",
-                         image_path, status_text(status));
-                return code;
+        if (status == CF_IMAGE_OK)
+                printf("dry run: %s is %u.%u.%u for hw 0x%04x, release %u; nothing is changed\n", image_path,
+                       img.ver_major, img.ver_minor, img.ver_patch, img.hw_id, img.release);
+        else
+                printf("dry run: %s: %s; nothing is changed\n", image_path, status_text(status));
+        printf("signature: %s\n", trust);
+        if (n > 0) {
+                static const char *const headers[] = {"NODE", "STATE", "RUNS", "HW-ID", "RESULT", "WHY"};
+                static const unsigned flags[] = {0, 0, 0, 0, 0, CF_COL_SHRINK};
+                struct cf_table *t = cf_table_new(6, headers, flags);
+                if (!t)
+                        return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                for (size_t i = 0; i < n; i++) {
+                        const struct cf_node_info *x = find_node(f, plan[i].node);
+                        char runs[48] = "", hw[8] = "";
+                        if (x && x->version && x->version[0])
+                                snprintf(runs, sizeof(runs), "%s/%u", x->version, x->release);
+                        if (x && x->uid && x->uid[0])
+                                snprintf(hw, sizeof(hw), "0x%04x", x->hardware_id);
+                        const char *cells[] = {plan[i].node, x && x->state ? x->state : "", runs, hw,
+                                               verdict_words[plan[i].v], plan[i].reason};
+                        cf_table_add(t, cells);
+                }
+                cf_table_print(t, stdout, cf_table_width(false));
+                cf_table_free(t);
         }
-        printf("dry run: %s is %u.%u.%u for hw 0x%04x, release %u; nothing is changed\n", image_path,
-               img.ver_major, img.ver_minor, img.ver_patch, img.hw_id, img.release);
-        static const char *const headers[] = {"NODE", "STATE", "RUNS", "HW-ID", "RESULT", "WHY"};
-        static const unsigned flags[] = {0, 0, 0, 0, 0, CF_COL_SHRINK};
-        struct cf_table *t = cf_table_new(6, headers, flags);
-        if (!t)
-                return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
-        for (size_t i = 0; i < n; i++) {
-                const struct cf_node_info *x = plan[i].n;
-                char name[64], runs[48] = "", hw[8] = "";
-                cf_node_name(x, name, sizeof(name));
-                if (x->version && x->version[0])
-                        snprintf(runs, sizeof(runs), "%s/%u", x->version, x->release);
-                if (x->uid && x->uid[0])
-                        snprintf(hw, sizeof(hw), "0x%04x", x->hardware_id);
-                const char *cells[] = {name, x->state, runs, hw, verdict_words[plan[i].v], plan[i].reason};
-                cf_table_add(t, cells);
-        }
-        cf_table_print(t, stdout, cf_table_width(false));
-        cf_table_free(t);
-        printf("%zu of %zu node%s would be updated", counts[V_UPDATE], n, n == 1 ? "" : "s");
+        printf("%zu of %zu node%s would be updated", code == CF_EXIT_OK ? counts[V_UPDATE] : 0, n,
+               n == 1 ? "" : "s");
         if (counts[V_CURRENT])
                 printf(", %zu already up to date", counts[V_CURRENT]);
         if (counts[V_SKIP])
-                printf(", %zu skipped (other hardware)", counts[V_SKIP]);
-        if (counts[V_FAIL])
-                printf(", %zu would fail", counts[V_FAIL]);
+                printf(", %zu skipped", counts[V_SKIP]);
+        if (counts[V_BUSY])
+                printf(", %zu busy", counts[V_BUSY]);
         printf("\n");
         if (code == CF_EXIT_REFUSED)
-                cf_error(CF_EXIT_REFUSED, "refused", "dry run: canfleetd would refuse this update: %s",
-                         counts[V_REFUSE] ? "see the nodes marked refuse" : "no node to update");
+                cf_error(CF_EXIT_REFUSED, "refused", "dry run: canfleetd would refuse this update: %s", refusal);
         return code;
 }

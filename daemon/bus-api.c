@@ -198,6 +198,7 @@ struct pending_update {
         char **refs; /* the node references as given, resolved again once the bytes are in */
         size_t n_refs;
         bool all, force;
+        bool plan; /* PlanUpdate: answer what StartUpdate would do, start nothing */
 };
 
 static void pending_update_free(void *userdata)
@@ -242,6 +243,33 @@ static int start_update_error(int r, const char *why, sd_bus_error *error)
         }
 }
 
+/* PlanUpdate's answer: (s trust, s refusal, a(sss) nodes), manager_plan_update()'s findings. */
+static void complete_plan(struct pending_update *p, const uint8_t *data, size_t size, Node **nodes)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(freep) struct plan_entry *v = NULL;
+        _cleanup_(freep) char *trust = NULL, *refusal = NULL;
+        size_t n = 0;
+        int r = manager_plan_update(p->m, data, size, nodes, p->n_refs, p->all, p->force, &v, &n, &trust,
+                                    &refusal);
+        if (r >= 0)
+                r = sd_bus_message_new_method_return(p->call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ss", trust, refusal ? refusal : "");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(sss)", v[i].node, v[i].verdict, v[i].reason);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        else
+                r = sd_bus_reply_method_errnof(p->call, r, "Cannot plan the update: %s", strerror(-r));
+        if (r < 0)
+                log_warning_errno(r, "Failed to answer a PlanUpdate: %m");
+}
+
 /* The bytes are in (or error is set): start the job and answer the call. */
 static void complete_update(struct pending_update *p, const uint8_t *data, size_t size, sd_bus_error *error)
 {
@@ -260,6 +288,10 @@ static void complete_update(struct pending_update *p, const uint8_t *data, size_
                 /* checked before the read; a node cannot have gone since, but say so if it did */
                 if (manager_find_node(m, p->refs[i], &nodes[i]) < 0)
                         r = sd_bus_error_setf(error, CF_ERROR_NO_SUCH_NODE, "No node \"%s\"", p->refs[i]);
+        if (r >= 0 && p->plan) {
+                complete_plan(p, data, size, nodes);
+                return;
+        }
         if (r >= 0) {
                 r = manager_start_update(m, data, size, nodes, p->n_refs, p->all, p->force, &j, &why);
                 if (r < 0)
@@ -381,14 +413,15 @@ static int read_update_args(sd_bus_message *msg, Manager *m, struct pending_upda
         return 0;
 }
 
-static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+/* StartUpdate and PlanUpdate (plan): the same arguments, the same read of the descriptor. */
+static int start_or_plan_update(sd_bus_message *msg, Manager *m, bool plan, sd_bus_error *error)
 {
-        Manager *m = userdata;
         _cleanup_(pending_update_freep) struct pending_update *p = calloc(1, sizeof *p);
         int fd, r;
 
         if (!p)
                 return -ENOMEM;
+        p->plan = plan;
         /* Privilege first: an unprivileged caller must not learn from the errors which nodes exist. */
         r = check_privileged(msg, error);
         if (r < 0)
@@ -421,6 +454,16 @@ static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error
                     error, r, "Cannot read the image from the file descriptor: %s", strerror(-r));
         TAKE_PTR(p); /* the read owns it now */
         return 1;    /* answered by update_read_done() */
+}
+
+static int method_start_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return start_or_plan_update(msg, userdata, false, error);
+}
+
+static int method_plan_update(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return start_or_plan_update(msg, userdata, true, error);
 }
 
 static int method_start_update_url(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -485,6 +528,10 @@ static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("StartUpdateUrl", "sasa{sv}",
                              SD_BUS_PARAM(url) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "o",
                              SD_BUS_PARAM(job), method_start_update_url, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("PlanUpdate", "hasa{sv}",
+                             SD_BUS_PARAM(image) SD_BUS_PARAM(nodes) SD_BUS_PARAM(options), "ssa(sss)",
+                             SD_BUS_PARAM(trust) SD_BUS_PARAM(refusal) SD_BUS_PARAM(plan), method_plan_update,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 

@@ -568,14 +568,19 @@ static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t 
  * SHA-256, build time) and the same CRC at the end of B. The version alone proves nothing (v2 code
  * packed under v1's version), so the "already up to date" decision and the confirmation after the
  * reboot both compare what identifies the bytes. */
-static bool runs_image(const Node *n, const Job *j)
+bool node_runs_image(const Node *n, const struct cf_image_info *info, const uint8_t *image)
 {
         uint8_t a[CF_TRAILER_SIZE], b[CF_TRAILER_SIZE];
         if (!n->has_image || n->mode != CF_MODE_APP)
                 return false;
         cf_image_info_pack(&n->running, a);
-        cf_image_info_pack(&j->info, b);
-        return memcmp(a, b, sizeof a) == 0 && n->running_crc == cf_le32_get(j->image + CF_CRC_OFFSET);
+        cf_image_info_pack(info, b);
+        return memcmp(a, b, sizeof a) == 0 && n->running_crc == cf_le32_get(image + CF_CRC_OFFSET);
+}
+
+static bool runs_image(const Node *n, const Job *j)
+{
+        return node_runs_image(n, &j->info, j->image);
 }
 
 static void identified(Node *n, int r)

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "canfleet/ccp.h"
+#include "canfleet/image.h"
 
 typedef struct Node Node;
 typedef struct FlashJob FlashJob;
@@ -53,6 +55,9 @@ enum flash_step {
 };
 const char *flash_step_str(enum flash_step s);
 int flash_step_from_str(const char *s);
+/* The node is known to run exactly image (info its trailer): the "already up to date" rule of a job
+ * without force, also used by a dry run (PlanUpdate). */
+bool node_runs_image(const Node *n, const struct cf_image_info *info, const uint8_t *image);
 static inline bool flash_step_final(enum flash_step s)
 {
         return s >= STEP_DONE;

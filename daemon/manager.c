@@ -1002,6 +1002,7 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                 log_warning("update refused: %s", error && *error ? *error : strerror(-r));
                 return r;
         }
+        *ret_t = t; /* how the bytes are trusted, also when a later check refuses them (PlanUpdate) */
         const uint8_t *image = t.image;
         /* The same full check as `canfleetctl image inspect`, also for a bundle's image (which
          * cf_bundle_verify() has checked already: one rule for both ways in). */
@@ -1246,6 +1247,86 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         manager_schedule(m);
         manager_update_status(m);
         *ret = j;
+        return 0;
+}
+
+static int plan_add(struct plan_entry **v, size_t *n, const char *node, const char *verdict, const char *why)
+{
+        struct plan_entry *p = realloc(*v, (*n + 1) * sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        *v = p;
+        snprintf(p[*n].node, sizeof p[*n].node, "%s", node);
+        p[*n].verdict = verdict;
+        snprintf(p[*n].reason, sizeof p[*n].reason, "%s", why ? why : "");
+        (*n)++;
+        return 0;
+}
+
+int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
+                        bool force, struct plan_entry **ret_entries, size_t *ret_n, char **ret_trust,
+                        char **ret_refusal)
+{
+        _cleanup_(freep) Node **set = NULL;
+        _cleanup_(freep) struct plan_entry *v = NULL;
+        _cleanup_(freep) char *why = NULL, *trust = NULL;
+        _cleanup_(pairs_done) struct pairs skipped = {0};
+        size_t n_set = 0, n_v = 0;
+        struct cf_image_info info;
+        struct trusted_image t = {0};
+
+        /* update_check() is StartUpdate's own, in its order; what it logs is logged the same way. */
+        int r = update_check(m, data, data_size, nodes, n, all, NULL, 0, &t, &info, &set, &n_set, &skipped,
+                             &why);
+        if (r == -ENOMEM)
+                return r;
+        if (!t.image) /* refused by trust_check(), before any other check */
+                trust = strdup_printf("not trusted: %s", why ? why : strerror(-r));
+        else if (t.bundle)
+                trust = strdup_printf("bundle signed by %s, trusted by the keyring", t.signer);
+        else
+                trust = strdup("unsigned image, accepted by allow_unsigned");
+        if (!trust)
+                return -ENOMEM;
+        if (r < 0) {
+                if (!why && !(why = strdup(strerror(-r))))
+                        return -ENOMEM;
+                /* the named nodes (each once) share the refusal; with "all", the nodes the rule left
+                 * out so far follow as skipped */
+                for (size_t i = 0; i < n; i++) {
+                        bool dup = false;
+                        for (size_t k = 0; k < i && !dup; k++)
+                                dup = nodes[k] == nodes[i];
+                        if (!dup && plan_add(&v, &n_v, nodes[i]->name, "refuse", why) < 0)
+                                return -ENOMEM;
+                }
+        } else {
+                for (size_t i = 0; i < n_set; i++) {
+                        char busy[128];
+                        int k;
+                        if (set[i]->flash) {
+                                snprintf(busy, sizeof busy, "%s is already being updated by job %u",
+                                         set[i]->name, set[i]->flash->job->id);
+                                /* StartUpdate refuses the whole update with the first busy node's text */
+                                if (!why && !(why = strdup(busy)))
+                                        return -ENOMEM;
+                                k = plan_add(&v, &n_v, set[i]->name, "busy", busy);
+                        } else if (!force && node_runs_image(set[i], &info, t.image))
+                                k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
+                                             "runs this very image already (--force sends it again)");
+                        else
+                                k = plan_add(&v, &n_v, set[i]->name, "update", NULL);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        for (size_t i = 0; i < skipped.n; i++)
+                if (plan_add(&v, &n_v, skipped.v[2 * i], "skip", skipped.v[2 * i + 1]) < 0)
+                        return -ENOMEM;
+        *ret_entries = TAKE_PTR(v);
+        *ret_n = n_v;
+        *ret_trust = TAKE_PTR(trust);
+        *ret_refusal = TAKE_PTR(why);
         return 0;
 }
 

@@ -234,6 +234,20 @@ int manager_parse_id(const char *s, unsigned *ret);
  *   -ERANGE       anti-rollback: a node known to run a higher release (every such node named) */
 int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
                          bool force, Job **ret, char **error);
+/* One node of a dry run: its name, "update", "up-to-date", "skip" or "busy", and why (may be ""). */
+struct plan_entry {
+        char node[32];
+        const char *verdict;
+        char reason[128];
+};
+/* What manager_start_update() would do with the same arguments, by the very same checks in the same
+ * order, without creating a job, saving or sending anything. *ret_trust says how the bytes are trusted
+ * ("bundle signed by ...", "unsigned image (allow_unsigned)") or why not; *ret_refusal is NULL when the
+ * update would start, else the text StartUpdate would answer (the entries then list the nodes named
+ * or left out as far as the checks got). Returns 0, or -ENOMEM. */
+int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
+                        bool force, struct plan_entry **ret_entries, size_t *ret_n, char **ret_trust,
+                        char **ret_refusal);
 /* Start an update of nodes (as manager_start_update) whose bundle canfleetd downloads from url
  * (http:// or https://; url_for_log: the same without credentials): the job is returned at once with
  * its nodes at step "downloading" (bytes in their progress) and the nodes reserved. When the download

@@ -4,7 +4,8 @@
 A bundle signed by a key the keyring does not hold, a bundle whose image was changed after signing, one
 whose manifest was changed, a truncated one, and a plain image without "allow_unsigned": each is refused
 by StartUpdate with its own D-Bus error and a message saying which check failed, no job is made, and the
-simulator's frame log (--log-frames, unbuffered stderr) shows that no frame went to any node.
+simulator's frame log (--log-frames, unbuffered stderr) shows that no frame went to any node. The dry run
+(canfleetctl update --dry-run, PlanUpdate) says the same refusal with exit 5, also without a job or a frame.
 """
 import os
 import re
@@ -81,12 +82,31 @@ def bundle_refused(f):
         check(r.rc == 5, f"{what}: canfleetctl update should exit 5: {r}")
         for w in words:
             check(w in reply.message and w in r.err, f"{what}: the message does not say {w!r}: {r}")
+        # the dry run asks canfleetd (PlanUpdate): the same refusal, in the same words, and nothing done
+        d = f.ctl("update", path, "--all", "--dry-run")
+        check(d.rc == 5 and "canfleetd would refuse this update: " in d.err, f"{what}: dry run: {d}")
+        for w in words:
+            check(w in d.err, f"{what}: the dry run does not say {w!r}: {d}")
+        if error == NOT_TRUSTED:
+            check("signature: not trusted: " in d.out, f"{what}: the dry run's signature line: {d}")
+        j = f.ctl("update", path, "--node", "bus0:1", "--dry-run", "--json")
+        check(j.rc == 5 and not j.json()["would_start"] and j.json()["refusal"] == reply.message and
+              [(n["node"], n["result"]) for n in j.json()["nodes"]] == [("bus0:1", "refuse")],
+              f"{what}: dry run --json: {j}")
         check(frames(sim) == before, f"{what}: frames were sent on the bus:\n{sim.output()[-2000:]}")
         check(f.daemon.alive(), f"canfleetd died after {what}")
     conn.close()
     check(f.jobs() == [], f"a refused update made a job: {f.jobs()}")
     log = f.daemon.output()
     check("update refused: bundle refused: trust:" in log, f"the journal does not show the refusal:\n{log}")
+
+    # a dry run of the good bundle: canfleetd's keyring trusts it, the nodes would be updated, still no frame
+    d = f.ctl("update", good, "--all", "--dry-run", "--json")
+    check(d.rc == 0 and d.json()["would_start"] and d.json()["refusal"] is None and
+          d.json()["signature"].startswith("bundle signed by ") and "trusted by the keyring" in d.json()["signature"]
+          and [(n["node"], n["result"]) for n in d.json()["nodes"]] == [("bus0:1", "update"), ("bus0:2", "update")],
+          f"dry run of the good bundle: {d}")
+    check(f.jobs() == [] and frames(sim) == before, f"the dry run of the good bundle did something: {f.jobs()}")
 
     # the good bundle goes through: the frame log did work all along
     r = f.ctl("update", good, "--all")

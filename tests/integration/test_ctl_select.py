@@ -23,7 +23,7 @@ def table_nodes(r):
 
 def ctl_select(f):
     ctl = f.ctl
-    f.start_fleet(BUSES, N)
+    img1 = f.start_fleet(BUSES, N)  # the very bundle the nodes run
     b1 = BUSES[1]
     for b in BUSES:
         check(ctl("scan", b).rc == 0, f"scan {b}")
@@ -56,25 +56,30 @@ def ctl_select(f):
     check(sorted(rows) == sorted(harness.all_nodes(BUSES, N)) and all(" update" in l for l in rows.values()),
           f"dry run rows: {r.out}")
     check("6 of 6 nodes would be updated" in r.out and "nothing is changed" in r.out, f"dry run summary: {r.out}")
+    # canfleetd checked the signature with its keyring (canfleetctl cannot read it)
+    check(r.out.splitlines()[1] == "signature: bundle signed by CN=canfleet test CA release key, trusted by the "
+          "keyring", f"dry run signature line: {r.out}")
     r = ctl("update", img2, "--node", "bus0:*", "--dry-run", "--json")
     check(r.rc == 0 and [(n["node"], n["result"]) for n in r.json()["nodes"]] ==
           [("bus0:1", "update"), ("bus0:2", "update"), ("bus0:3", "update")], f"dry run of a glob: {r}")
     other = f.pack("2.0.0", hw_id=0x0407, release=2, seed=2, size=8 * 1024)
     r = ctl("update", other, "--all", "--dry-run")
-    check(r.rc == 5 and r.out.count(" skip ") == 2 * N and "hw 0x0001, not 0x0407" in r.out,
+    check(r.rc == 5 and r.out.count(" skip ") == 2 * N and "skip    hw 0x0001" in r.out,
           f"dry run with another hardware id: {r}")
-    check("canfleetd would refuse this update: no node to update" in r.err, f"dry run refusal: {r}")
+    check("canfleetd would refuse this update: every node has another hardware id than the image's 0x0407"
+          in r.err, f"dry run refusal: {r}")
     r = ctl("update", other, "--node", "bus0:1", "--dry-run", "--json")
     check(r.rc == 5 and r.json()["nodes"][0]["result"] == "refuse" and not r.json()["would_start"],
           f"dry run naming a node of other hardware: {r}")
-    img1 = f.pack("1.0.0", release=1)  # what the nodes run: up to date
+    # up to date: canfleetd compares the running trailer and CRC with the image's (a repack is not)
     r = ctl("update", img1, "--bus", "bus0", "--dry-run", "--json")
     check(r.rc == 0 and {n["result"] for n in r.json()["nodes"]} == {"up-to-date"}, f"dry run up to date: {r}")
     junk = f.dir + "/junk.img"
     with open(junk, "wb") as out:
         out.write(b"\0" * 100)
     r = ctl("update", junk, "--all", "--dry-run")
-    check(r.rc == 5 and "not a packed 256 KB area image" in r.err, f"dry run of a junk image: {r}")
+    check(r.rc == 5 and "not a packed 256 KB area image" in r.out and "canfleetd would refuse" in r.err,
+          f"dry run of a junk image: {r}")
     check(f.jobs() == [], f"a dry run started a job: {f.jobs()}")
     check({n["version"] for n in f.nodes().values()} == {"1.0.0"}, "a dry run changed a node")
 
@@ -85,9 +90,10 @@ def ctl_select(f):
     check(sorted(n["node"] for n in job["nodes"]) == sorted(["bus0:1", "bus0:2", "bus0:3", f"{b1}:2", f"{b1}:3"]),
           f"job 1's nodes: {job['nodes']}")
 
-    # anti-rollback predicted by the dry run, then the real refusal named once
+    # anti-rollback: the dry run gets StartUpdate's refusal (exit 5) naming the node, then the real one
     r = ctl("update", img1, "--node", "bus0:1", "--node", f"{b1}:1", "--dry-run", "--json")
-    check(r.rc == 1 and [n["result"] for n in r.json()["nodes"]] == ["fail", "up-to-date"],
+    check(r.rc == 5 and [n["result"] for n in r.json()["nodes"]] == ["refuse", "refuse"] and
+          r.json()["refusal"].startswith("anti-rollback: bus0:1 runs release 2, the bundle has release 1"),
           f"dry run predicting the anti-rollback: {r}")
     # canfleetd knows bus0:1's release: it refuses the whole update up front (exit 5), naming the node once
     r = ctl("update", img1, "--node", "bus0:1")
@@ -97,6 +103,21 @@ def ctl_select(f):
           failed[0].startswith("canfleetctl: update refused: anti-rollback: bus0:1 runs release 2, the bundle has "
                                "release 1"),
           f"the refused node is not named exactly once: {r.err!r}")
+
+    # the dry run's target set is the one update --all then takes: bus0:* and b1:[23] are up to date
+    # with img2, b1:1 is not; nothing made job 2 before the real update
+    r = ctl("update", img2, "--all", "--dry-run", "--json")
+    check(r.rc == 0, f"dry run --all: {r}")
+    plan = {n["node"]: n["result"] for n in r.json()["nodes"]}
+    check(plan == {**{n: "up-to-date" for n in harness.all_nodes(BUSES, N)}, f"{b1}:1": "update"},
+          f"dry run --all after job 1: {plan}")
+    check(len(f.jobs()) == 1, f"a dry run made a job: {f.jobs()}")
+    r = ctl("update", img2, "--all")
+    check(r.rc == 0, f"update --all: {r}")
+    job = f.job(2)
+    check(sorted(n["node"] for n in job["nodes"]) == sorted(plan), f"job 2's nodes: {job['nodes']}")
+    check({n["node"]: n["step"] for n in job["nodes"]} ==
+          {n: ("done" if v == "update" else v) for n, v in plan.items()}, f"job 2's results: {job['nodes']}")
 
     # D-Bus errors in words
     for args, want in ((["watch", "99"], "canfleetctl: no job 99\n"), (["cancel", "99"], "canfleetctl: no job 99\n"),

@@ -33,6 +33,10 @@ def unprivileged(f):
     check(r.rc == 5 and permission_message(r), f"update as uid {NOBODY} should be refused with exit 5: {r}")
     r = f.ctl("update", img2, "--node", "bus0:1", uid=NOBODY)
     check(r.rc == 5 and permission_message(r), f"update --node as uid {NOBODY}: {r}")
+    # the dry run (PlanUpdate) reads canfleetd's verdict on the keyring and the nodes: privileged too
+    r = f.ctl("update", img2, "--all", "--dry-run", uid=NOBODY)
+    check(r.rc == 5 and permission_message(r) and "signature:" not in r.out,
+          f"update --dry-run as uid {NOBODY}: {r}")
     r = f.ctl("scan", "bus0", uid=NOBODY)
     check(r.rc == 5 and permission_message(r), f"scan as uid {NOBODY} should be refused with exit 5: {r}")
     check(f.jobs() == [], "a refused update created a job")

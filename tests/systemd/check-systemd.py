@@ -13,9 +13,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 BUS_NAME = "io.canfleet.Gateway1"
-# The methods that change something: the policy grants them to group canfleet, nothing else.
+# The methods that change something (and PlanUpdate, which reads a file with StartUpdate's checks and tells
+# which nodes exist): the policy grants them to group canfleet, nothing else.
 PRIVILEGED = {("io.canfleet.Gateway1.Manager", "Scan"), ("io.canfleet.Gateway1.Manager", "StartUpdate"),
-              ("io.canfleet.Gateway1.Manager", "StartUpdateUrl"),
+              ("io.canfleet.Gateway1.Manager", "StartUpdateUrl"), ("io.canfleet.Gateway1.Manager", "PlanUpdate"),
               ("io.canfleet.Gateway1.Job", "Cancel")}
 
 

@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "inventory.h"
 #include "job-store.h"
+#include "json-fields.h"
 #include "log.h"
 
 #define INV_FILE_MAX (64u << 20)
@@ -43,48 +44,25 @@ static json_object *node_to_json(const struct inv_node *n, uint64_t seq, bool wi
         return o;
 }
 
-static int get_str(json_object *o, const char *key, char *out, size_t size)
-{
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
-            strlen(json_object_get_string(v)) >= size)
-                return -EBADMSG;
-        strcpy(out, json_object_get_string(v));
-        return 0;
-}
-
-static int get_uint(json_object *o, const char *key, uint64_t max, uint64_t *out)
-{
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        int64_t x = json_object_get_int64(v);
-        if (x < 0 || (uint64_t) x > max)
-                return -EBADMSG;
-        *out = (uint64_t) x;
-        return 0;
-}
-
-static bool get_flag(json_object *o, const char *key)
-{
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
 static int node_from_json(json_object *o, struct inv_node *n)
 {
         uint64_t st, hw, bv, rel, mode, lu, seen, job, t;
         *n = (struct inv_node){0};
-        if (!json_object_is_type(o, json_type_object) || get_str(o, "bus", n->bus, sizeof n->bus) < 0 ||
-            get_uint(o, "station", 0xFFFF, &st) < 0 || get_str(o, "uid", n->uid, sizeof n->uid) < 0 ||
-            get_uint(o, "hw_id", 0xFFFF, &hw) < 0 || get_uint(o, "boot_version", 0xFFFF, &bv) < 0 ||
-            get_str(o, "version", n->version, sizeof n->version) < 0 ||
-            get_uint(o, "release", UINT32_MAX, &rel) < 0 ||
-            get_str(o, "payload_sha", n->payload_sha, sizeof n->payload_sha) < 0 ||
-            get_uint(o, "mode", 0xFF, &mode) < 0 || get_uint(o, "last_update", 0xFF, &lu) < 0 ||
-            get_uint(o, "last_seen", UINT64_MAX, &seen) < 0 ||
-            get_str(o, "last_result", n->last_result, sizeof n->last_result) < 0 ||
-            get_uint(o, "last_job", UINT32_MAX, &job) < 0 || get_uint(o, "last_time", UINT64_MAX, &t) < 0)
+        if (!json_object_is_type(o, json_type_object) ||
+            json_field_str(o, "bus", n->bus, sizeof n->bus) < 0 ||
+            json_field_uint(o, "station", 0xFFFF, &st) < 0 ||
+            json_field_str(o, "uid", n->uid, sizeof n->uid) < 0 ||
+            json_field_uint(o, "hw_id", 0xFFFF, &hw) < 0 ||
+            json_field_uint(o, "boot_version", 0xFFFF, &bv) < 0 ||
+            json_field_str(o, "version", n->version, sizeof n->version) < 0 ||
+            json_field_uint(o, "release", UINT32_MAX, &rel) < 0 ||
+            json_field_str(o, "payload_sha", n->payload_sha, sizeof n->payload_sha) < 0 ||
+            json_field_uint(o, "mode", 0xFF, &mode) < 0 ||
+            json_field_uint(o, "last_update", 0xFF, &lu) < 0 ||
+            json_field_uint(o, "last_seen", UINT64_MAX, &seen) < 0 ||
+            json_field_str(o, "last_result", n->last_result, sizeof n->last_result) < 0 ||
+            json_field_uint(o, "last_job", UINT32_MAX, &job) < 0 ||
+            json_field_uint(o, "last_time", UINT64_MAX, &t) < 0)
                 return -EBADMSG;
         n->station = (uint16_t) st;
         n->hw_id = (uint16_t) hw;
@@ -95,9 +73,9 @@ static int node_from_json(json_object *o, struct inv_node *n)
         n->last_seen = seen;
         n->last_job = (unsigned) job;
         n->last_time = t;
-        n->configured = get_flag(o, "configured");
-        n->identified = get_flag(o, "identified");
-        n->has_image = get_flag(o, "has_image");
+        n->configured = json_field_flag(o, "configured");
+        n->identified = json_field_flag(o, "identified");
+        n->has_image = json_field_flag(o, "has_image");
         return 0;
 }
 
@@ -205,7 +183,7 @@ int inventory_load(const char *state_dir, struct inv_node **ret, size_t *n_ret, 
                 json_object *o = json_tokener_parse(p);
                 struct inv_node n;
                 uint64_t s;
-                if (!o || get_uint(o, "seq", UINT64_MAX, &s) < 0 || node_from_json(o, &n) < 0) {
+                if (!o || json_field_uint(o, "seq", UINT64_MAX, &s) < 0 || node_from_json(o, &n) < 0) {
                         json_object_put(o);
                         log_warning("%s:%u: not a node record; the rest of the log is ignored", logp, line);
                         break;

@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "job-store.h"
+#include "json-fields.h"
 #include "log.h"
 
 void job_record_done(struct job_record *r)
@@ -266,36 +267,6 @@ int job_store_append_job2(int fd, uint64_t seq, const char *state, uint64_t fini
         return r;
 }
 
-static int copy_str(json_object *o, const char *key, char *out, size_t size)
-{
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return -EBADMSG;
-        const char *s = json_object_get_string(v);
-        if (strlen(s) >= size)
-                return -EBADMSG;
-        strcpy(out, s);
-        return 0;
-}
-
-static int get_u64(json_object *o, const char *key, uint64_t *out)
-{
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        int64_t x = json_object_get_int64(v);
-        if (x < 0)
-                return -EBADMSG;
-        *out = (uint64_t) x;
-        return 0;
-}
-
-static bool get_bool(json_object *o, const char *key)
-{
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
 static int record_from_json(json_object *o, struct job_record *r)
 {
         uint64_t v;
@@ -303,36 +274,38 @@ static int record_from_json(json_object *o, struct job_record *r)
         *r = (struct job_record){0};
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
-        if (get_u64(o, "id", &v) < 0 || v == 0 || v > UINT32_MAX)
+        if (json_field_uint(o, "id", INT64_MAX, &v) < 0 || v == 0 || v > UINT32_MAX)
                 return -EBADMSG;
         r->id = (unsigned) v;
-        if (copy_str(o, "state", r->state, sizeof r->state) < 0 ||
-            copy_str(o, "image", r->image, sizeof r->image) < 0 || get_u64(o, "created", &r->created) < 0 ||
-            get_u64(o, "finished", &r->finished) < 0)
+        if (json_field_str(o, "state", r->state, sizeof r->state) < 0 ||
+            json_field_str(o, "image", r->image, sizeof r->image) < 0 ||
+            json_field_uint(o, "created", INT64_MAX, &r->created) < 0 ||
+            json_field_uint(o, "finished", INT64_MAX, &r->finished) < 0)
                 return -EBADMSG;
-        r->force = get_bool(o, "force");
-        r->cancel = get_bool(o, "cancel");
+        r->force = json_field_flag(o, "force");
+        r->cancel = json_field_flag(o, "cancel");
         json_object *sq;
-        if (json_object_object_get_ex(o, "seq", &sq) && get_u64(o, "seq", &r->seq) < 0)
+        if (json_object_object_get_ex(o, "seq", &sq) && json_field_uint(o, "seq", INT64_MAX, &r->seq) < 0)
                 return -EBADMSG;
         /* Optional (older files have none): what the image is, and the start time. */
         if (json_object_object_get_ex(o, "version", &sq) &&
-            copy_str(o, "version", r->version, sizeof r->version) < 0)
+            json_field_str(o, "version", r->version, sizeof r->version) < 0)
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "payload_sha", &sq) &&
-            copy_str(o, "payload_sha", r->payload_sha, sizeof r->payload_sha) < 0)
+            json_field_str(o, "payload_sha", r->payload_sha, sizeof r->payload_sha) < 0)
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "hw_id", &sq)) {
-                if (get_u64(o, "hw_id", &v) < 0 || v > 0xFFFF)
+                if (json_field_uint(o, "hw_id", INT64_MAX, &v) < 0 || v > 0xFFFF)
                         return -EBADMSG;
                 r->hw_id = (uint16_t) v;
         }
         if (json_object_object_get_ex(o, "release", &sq)) {
-                if (get_u64(o, "release", &v) < 0 || v > UINT32_MAX)
+                if (json_field_uint(o, "release", INT64_MAX, &v) < 0 || v > UINT32_MAX)
                         return -EBADMSG;
                 r->release = (uint32_t) v;
         }
-        if (json_object_object_get_ex(o, "started", &sq) && get_u64(o, "started", &r->started) < 0)
+        if (json_object_object_get_ex(o, "started", &sq) &&
+            json_field_uint(o, "started", INT64_MAX, &r->started) < 0)
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "skipped", &sq)) {
                 if (!json_object_is_type(sq, json_type_array))
@@ -365,10 +338,11 @@ static int record_from_json(json_object *o, struct job_record *r)
                 struct job_record_node *rn = &r->nodes[i];
                 r->n_nodes = i + 1;
                 if (!json_object_is_type(x, json_type_object) ||
-                    copy_str(x, "bus", rn->bus, sizeof rn->bus) < 0 ||
-                    copy_str(x, "step", rn->step, sizeof rn->step) < 0 || get_u64(x, "station", &v) < 0 ||
-                    v > 0xFFFF || get_u64(x, "bytes_done", &rn->bytes_done) < 0 ||
-                    get_u64(x, "bytes_total", &rn->bytes_total) < 0)
+                    json_field_str(x, "bus", rn->bus, sizeof rn->bus) < 0 ||
+                    json_field_str(x, "step", rn->step, sizeof rn->step) < 0 ||
+                    json_field_uint(x, "station", INT64_MAX, &v) < 0 || v > 0xFFFF ||
+                    json_field_uint(x, "bytes_done", INT64_MAX, &rn->bytes_done) < 0 ||
+                    json_field_uint(x, "bytes_total", INT64_MAX, &rn->bytes_total) < 0)
                         return -EBADMSG;
                 rn->station = (uint16_t) v;
                 rn->group = json_object_object_get_ex(x, "group", &e) && json_object_is_type(e, json_type_boolean) &&
@@ -437,14 +411,14 @@ static int apply_record(struct job_record *r, json_object *o)
 {
         uint64_t seq, v;
         json_object *x;
-        if (!json_object_is_type(o, json_type_object) || get_u64(o, "seq", &seq) < 0)
+        if (!json_object_is_type(o, json_type_object) || json_field_uint(o, "seq", INT64_MAX, &seq) < 0)
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "node", &x)) {
                 struct job_record_node n = {0};
-                if (get_u64(o, "node", &v) < 0 || v >= r->n_nodes ||
-                    copy_str(o, "step", n.step, sizeof n.step) < 0 ||
-                    get_u64(o, "bytes_done", &n.bytes_done) < 0 ||
-                    get_u64(o, "bytes_total", &n.bytes_total) < 0)
+                if (json_field_uint(o, "node", INT64_MAX, &v) < 0 || v >= r->n_nodes ||
+                    json_field_str(o, "step", n.step, sizeof n.step) < 0 ||
+                    json_field_uint(o, "bytes_done", INT64_MAX, &n.bytes_done) < 0 ||
+                    json_field_uint(o, "bytes_total", INT64_MAX, &n.bytes_total) < 0)
                         return -EBADMSG;
                 if (seq <= r->seq)
                         return 0; /* already in the snapshot */
@@ -462,14 +436,16 @@ static int apply_record(struct job_record *r, json_object *o)
                            json_object_get_boolean(x);
         } else {
                 char state[sizeof r->state];
-                if (copy_str(o, "state", state, sizeof state) < 0 || get_u64(o, "finished", &v) < 0)
+                if (json_field_str(o, "state", state, sizeof state) < 0 ||
+                    json_field_uint(o, "finished", INT64_MAX, &v) < 0)
                         return -EBADMSG;
                 if (seq <= r->seq)
                         return 0;
                 memcpy(r->state, state, sizeof state);
                 r->finished = v;
-                r->cancel = get_bool(o, "cancel");
-                if (json_object_object_get_ex(o, "started", &x) && get_u64(o, "started", &v) >= 0)
+                r->cancel = json_field_flag(o, "cancel");
+                if (json_object_object_get_ex(o, "started", &x) &&
+                    json_field_uint(o, "started", INT64_MAX, &v) >= 0)
                         r->started = v;
         }
         r->seq = seq;

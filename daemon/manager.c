@@ -1105,6 +1105,25 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         return 0;
 }
 
+/* A job made but not accepted (not in m->jobs): its file goes, its nodes are left as they were. */
+static void job_discard(Job *j)
+{
+        job_store_remove(j->m->conf->state_dir, j->id);
+        for (size_t i = 0; i < j->n_nodes; i++)
+                j->nodes[i].node = NULL;
+        job_free(j);
+}
+
+/* A job just accepted: its id is taken and its nodes are now its. */
+static void job_claim_nodes(Job *j)
+{
+        j->m->next_job_id = j->id == UINT32_MAX ? 1 : j->id + 1;
+        for (size_t i = 0; i < j->n_nodes; i++) {
+                j->nodes[i].node->flash = &j->nodes[i];
+                node_set_state(j->nodes[i].node, "updating");
+        }
+}
+
 /* Fill the job's (allocated) node entries with set[], each at step; the bytes to send are the plan's. */
 static void job_place_nodes(Job *j, Node *const *set, size_t n_set, enum flash_step step)
 {
@@ -1216,27 +1235,17 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 if (error &&
                     asprintf(error, "cannot save job in %s: %s", m->conf->state_dir, strerror(-r)) < 0)
                         *error = NULL;
-                job_store_remove(m->conf->state_dir, j->id);
+                job_discard(j);
                 if (!image_in_use(m, sha, NULL))
                         job_store_drop_image(m->conf->cache_dir, sha);
-                for (size_t i = 0; i < n_set; i++)
-                        j->nodes[i].node = NULL;
-                job_free(j);
                 return r;
         }
         r = manager_add_job(m, j);
         if (r < 0) {
-                job_store_remove(m->conf->state_dir, j->id);
-                for (size_t i = 0; i < n_set; i++)
-                        j->nodes[i].node = NULL;
-                job_free(j);
+                job_discard(j);
                 return r;
         }
-        m->next_job_id = id == UINT32_MAX ? 1 : id + 1;
-        for (size_t i = 0; i < n_set; i++) {
-                set[i]->flash = &j->nodes[i];
-                node_set_state(set[i], "updating");
-        }
+        job_claim_nodes(j);
         char fields[64];
         snprintf(fields, sizeof fields, "NODES=%zu\nVERSION=%s", n_set, j->version);
         log_event(CF_MSGID_JOB_STARTED, fields, LOG_INFO, NULL, NULL, j->id,
@@ -1552,17 +1561,10 @@ int manager_start_update_url(Manager *m, const char *url, const char *url_for_lo
         if (r < 0) {
                 if (error && asprintf(error, "cannot start the download: %s", strerror(-r)) < 0)
                         *error = NULL;
-                job_store_remove(m->conf->state_dir, j->id);
-                for (size_t i = 0; i < n_set; i++)
-                        j->nodes[i].node = NULL;
-                job_free(j);
+                job_discard(j);
                 return r;
         }
-        m->next_job_id = id == UINT32_MAX ? 1 : id + 1;
-        for (size_t i = 0; i < n_set; i++) {
-                set[i]->flash = &j->nodes[i];
-                node_set_state(set[i], "updating");
-        }
+        job_claim_nodes(j);
         log_internal(LOG_INFO, 0, NULL, NULL, j->id, "job %u: downloading %s for %zu node(s)", j->id, j->url,
                      n_set);
         manager_update_status(m);

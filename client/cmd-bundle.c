@@ -22,18 +22,8 @@
 
 static const char *prog = "canfleetctl bundle";
 
-static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "%s: %s\n", prog, msg);
-        /* with --json the message also becomes the error object on stdout (fleet-error.h) */
-        cf_error_defer(msg);
-}
+/* with --json the message also becomes the error object on stdout (fleet-error.h) */
+#define error(...) cf_error_deferf(prog, __VA_ARGS__)
 
 static void bundle_usage(FILE *f)
 {

@@ -65,6 +65,18 @@ void cf_error_defer(const char *message)
                 snprintf(deferred, sizeof(deferred), "%s", message);
 }
 
+void cf_error_deferf(const char *prog, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "%s: %s\n", prog, msg);
+        cf_error_defer(msg);
+}
+
 void cf_error_flush(int exit_code)
 {
         if (!json_mode || json_printed || exit_code == 0 || !deferred[0])

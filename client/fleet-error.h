@@ -18,6 +18,8 @@ int cf_error(int exit_code, const char *kind, const char *fmt, ...) __attribute_
 /* For commands with messages of their own (image, bundle): keep the first message for
  * cf_error_flush, which turns it into the JSON error object with the command's real exit code. */
 void cf_error_defer(const char *message);
+/* "PROG: message" on stderr, and the message deferred as above: the one way image and bundle report. */
+void cf_error_deferf(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* After a command: with --json, a failed command (exit_code != 0) whose message was deferred and that
  * printed no error object yet prints it now (kind "usage" for exit 2, else "invalid-input"). */

@@ -43,6 +43,12 @@ _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's p
  * a refusal before DISCONNECT): enough for a line that corrupts frames, bounded for a node that
  * always ends the same way. */
 #define MAX_RESTARTS 12u
+/* Keys a node may refuse in one job before the fleet key is called wrong: a corrupted seed or key
+ * costs one; five in a row, each from a fresh seed, is not a line's doing. The node locks GET_SEED
+ * for 10 s after three (docs/design.md §3): the job waits that out, twice at most. */
+#define MAX_KEYS_REFUSED  5u
+#define MAX_LOCKOUT_WAITS 2u
+#define LOCKOUT_WAIT_US   11000000ULL
 /* Transfers resumed after an exchange lost all its tries, the node still answering TEST. */
 #define MAX_RESYNCS 64u
 /* Looking for a lost node: CONNECT probes, from the first to the longest pause. */
@@ -632,7 +638,6 @@ static void start_unlock(FlashJob *f)
                 set_step(f, STEP_UNLOCKING);
         f->sub = 0;
         f->unlock_tries = 0;
-        f->key_redone = false;
         cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
         request_check(f, cro, 0, UINT32_MAX, NULL);
 }
@@ -757,6 +762,24 @@ static void unlock_again(FlashJob *f, const char *why)
         request_check(f, cro, 0, UINT32_MAX, seed_plausible);
 }
 
+/* GET_SEED refused: the node locked it for 10 s after three wrong keys (docs/design.md §3) — ours
+ * when corrupted frames changed seeds or keys, or another master's. Wait it out and start again from
+ * CONNECT, twice at most; the refused keys keep counting across the wait. */
+static void wait_lockout(FlashJob *f)
+{
+        if (f->lockout_waits >= MAX_LOCKOUT_WAITS) {
+                fail(f, "%s; still locked after waiting out the node's lockout %u times (another master "
+                        "sending wrong keys?)",
+                     ccp_session_error(f->node->ccp), f->lockout_waits);
+                return;
+        }
+        f->lockout_waits++;
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
+                 "%s; the node locks GET_SEED for 10 s after three wrong keys: trying again in %u s",
+                 ccp_session_error(f->node->ccp), (unsigned) (LOCKOUT_WAIT_US / 1000000u));
+        restart_after(f, LOCKOUT_WAIT_US);
+}
+
 static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
 {
         Node *n = f->node;
@@ -765,7 +788,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         if (f->sub == 0) { /* GET_SEED */
                 if (r < 0) {
                         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
-                                fail(f, "%s", ccp_session_error(n->ccp));
+                                wait_lockout(f);
                                 return;
                         }
                         fail_ccp(f, r, d);
@@ -797,18 +820,22 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 return;
         }
         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_LOCKED) {
-                /* A wrong key, or a seed or key that a corrupted frame changed: one more seed before
-                 * believing it (the node locks GET_SEED after three wrong keys). */
-                if (!f->key_redone) {
-                        f->key_redone = true;
-                        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; asking for a new seed once",
-                                 ccp_session_error(n->ccp));
-                        f->sub = 0;
-                        cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
-                        request_check(f, cro, 0, UINT32_MAX, seed_plausible);
+                /* A wrong key, or a seed or key that a corrupted frame changed (an SLCAN line flips
+                 * bits before the adapter computes the CAN CRC). Only a key refused again and again,
+                 * each from a fresh seed, is a wrong fleet key. */
+                if (++f->keys_refused >= MAX_KEYS_REFUSED) {
+                        fail(f,
+                             "%s: UNLOCK refused %u keys in a row, each computed from a fresh seed: the fleet "
+                             "key does not match this node's secret (check fleet_key_file, or the node's "
+                             "seedkey setting)",
+                             f->ref, f->keys_refused);
                         return;
                 }
-                fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
+                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s; asking for a new seed (%u of %u keys refused)",
+                         ccp_session_error(n->ccp), f->keys_refused, MAX_KEYS_REFUSED);
+                f->sub = 0;
+                cf_ccp_cro_get_seed(cro, 0, CF_CCP_RES_PGM);
+                request_check(f, cro, 0, UINT32_MAX, seed_plausible);
                 return;
         }
         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {

@@ -112,7 +112,8 @@ struct FlashJob {
         unsigned resyncs;  /* transfers resumed after a TEST (flash-job.c), in this job */
         uint64_t resync_mark; /* bytes_done at the last one */
         unsigned restarts; /* sessions restarted (node lost and back, staged image wrong …), in this job */
-        bool key_redone;   /* one wrong-key answer was met with a new GET_SEED/UNLOCK */
+        unsigned keys_refused;  /* UNLOCK answers "wrong key" in this job (flash-job.c) */
+        unsigned lockout_waits; /* GET_SEED locked after three wrong keys: waits in this job */
         bool chk_reasked;  /* a wrong checksum was asked again once */
         bool staged;       /* C may hold this job's complete image: a cancel must erase it */
         bool lost;         /* the node stopped answering: probing it (timer) */

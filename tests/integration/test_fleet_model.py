@@ -62,6 +62,7 @@ def fleet_model(f):
     b2 = f.pack("2.0.0", hw_id=0x0001, release=2, seed=3, name="b2")
     r = f.ctl("update", b2, "--node", "bus1:1")
     check(r.rc == 1, f"update of bus1:1 with a wrong key should fail (1): {r}")
+    check("fleet key does not match" in r.out + r.err, f"the wrong key is not named: {r}")
     n = f.nodes()["bus1:1"]
     check(n["state"] == "online", f"bus1:1 after a failed update is {n['state']!r}, not online: {n}")
     check(n["last_update_result"] == "failed" and n["last_update_job"] == 2, f"bus1:1 last update: {n}")

@@ -4,7 +4,7 @@
 """
 The fault comes from the environment (meson passes it): CANFLEET_FAULT, the simulator's switches,
 e.g. "--drop 0.01 --corrupt 0.01"; CANFLEET_APP_KB, the application's size in KB (default 2);
-CANFLEET_NODES_PER_BUS (default 4).
+CANFLEET_NODES_PER_BUS (default 4); CANFLEET_SIM_SEED, the simulator's random seed (default 14).
 canfleetd runs with its defaults: retries 3, reply_timeout_ms 25 (CCP's own), node_lost_timeout_s 30.
 Prints one line with the figures (faults injected as the simulator counts them are in its log).
 """
@@ -27,7 +27,7 @@ def lossy(f):
     f.start_bus()
     img1 = f.pack("1.0.0", release=1)
     # the fleet starts clean (v1 installed), then the line turns bad for the update
-    f.start_sim(BUSES, N, extra=["--seed", "14"] + fault, install=img1)
+    f.start_sim(BUSES, N, extra=["--seed", os.environ.get("CANFLEET_SIM_SEED", "14")] + fault, install=img1)
     conf = f.write_config(BUSES, N)
     del conf["reply_timeout_ms"]  # canfleetd's default: CCP's 25 ms
     with open(f.config_path, "w") as out:

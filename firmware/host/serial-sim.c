@@ -125,7 +125,9 @@ void serial_chip_send(struct serial_chip *c, const void *data, size_t n)
                 return;
         }
         memcpy(s->out + s->out_len, data, n);
-        s->out_len += faults(s, s->out + s->out_len, n, "chip->host");
+        size_t k = faults(s, s->out + s->out_len, n, "chip->host");
+        s->out_len += k;
+        c->bytes_out += k;
         flush_out(s);
 }
 
@@ -198,11 +200,11 @@ void serial_chip_changed(struct serial_chip *c)
                 ", \"part_id\": %" PRIu32 ", \"flash_size\": %" PRIu32 ", \"state\": \"%s\", \"synchronized\": %s"
                 ", \"unlocked\": %s, \"echo\": %s, \"boots\": %" PRIu64 ", \"flash_ops\": %" PRIu64
                 ", \"power_cuts\": %" PRIu64 ", \"commands\": %" PRIu64 ", \"bad_checksums\": %" PRIu64
-                ", \"app_valid\": %s, \"app_entry\": ",
+                ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64 ", \"host\": \"%s\", \"app_valid\": %s, \"app_entry\": ",
                 c->part_id, c->flash_size, c->off ? "off" : c->running ? "running" : "loader",
                 c->synchronized ? "true" : "false", c->unlocked ? "true" : "false", c->echo ? "true" : "false",
-                c->boots, c->flash_ops, c->power_cuts, c->commands, c->bad_checksums,
-                app_valid(c, s) ? "true" : "false");
+                c->boots, c->flash_ops, c->power_cuts, c->commands, c->bad_checksums, c->bytes_in,
+                c->bytes_out, s->hung_up ? "closed" : "open", app_valid(c, s) ? "true" : "false");
         if (c->running)
                 fprintf(f, "%" PRIu32, c->app_entry);
         else
@@ -217,7 +219,9 @@ void serial_chip_changed(struct serial_chip *c)
         free(tmp);
 }
 
-static void chip_reset(struct serial_sim *s, const char *why)
+/* flush_input: bytes the host sent before the reset are lost (not so for a reset at open: the
+ * host's first bytes come after it). */
+static void chip_reset(struct serial_sim *s, const char *why, bool flush_input)
 {
         struct serial_chip *c = &s->chip;
         c->off = false;
@@ -228,7 +232,7 @@ static void chip_reset(struct serial_sim *s, const char *why)
         s->stall_until_us = 0;
         s->out_len = 0;
         if (!s->hung_up)
-                tcflush(s->master, TCIOFLUSH);
+                tcflush(s->master, flush_input ? TCIOFLUSH : TCOFLUSH);
         s->proto->reset(s->pst);
         serial_chip_log(c, "reset (%s): %s loader waiting for %s", why, c->part_name,
                         s->proto == &serial_proto_lpc ? "'?'" : "BS");
@@ -262,6 +266,7 @@ void serial_chip_command(struct serial_chip *c)
         struct serial_sim *s = sim_of(c);
         const struct sim_options *o = c->opt;
         c->commands++;
+        serial_chip_changed(c);
         for (unsigned i = 0; i < o->n_stalls; i++)
                 if (o->stalls[i].after_frame == c->commands) {
                         s->stall_until_us = sim_now_us() + (uint64_t) o->stalls[i].ms * 1000u;
@@ -397,6 +402,7 @@ static void hang_up(struct serial_sim *s)
 {
         serial_chip_log(&s->chip, "host closed %s", s->link_path);
         s->hung_up = true;
+        serial_chip_changed(&s->chip);
         s->out_len = 0;
         tcflush(s->master, TCOFLUSH);
         s->retry_at_us = sim_now_us() + HANGUP_RETRY_US;
@@ -405,15 +411,17 @@ static void hang_up(struct serial_sim *s)
 static void host_opened(struct serial_sim *s)
 {
         s->hung_up = false;
+        serial_chip_changed(&s->chip);
         set_raw(s->master);
         serial_chip_log(&s->chip, "host opened %s", s->link_path);
         if (s->chip.opt->reset_on_open && !s->chip.off)
-                chip_reset(s, "host opened the port, DTR");
+                chip_reset(s, "host opened the port, DTR", false);
 }
 
 static void input(struct serial_sim *s, uint8_t *buf, size_t n)
 {
         struct serial_chip *c = &s->chip;
+        c->bytes_in += n;
         if (c->off || c->running || stalled(s))
                 return; /* no power / the application does not speak the loader's protocol / frozen */
         n = faults(s, buf, n, "host->chip");
@@ -477,10 +485,10 @@ static int run(struct serial_sim *s)
                 if (reset_signal) {
                         reset_signal = 0;
                         if (!(c->off && s->power_up_at_us == UINT64_MAX))
-                                chip_reset(s, "SIGUSR1, reset button");
+                                chip_reset(s, "SIGUSR1, reset button", true);
                 }
                 if (c->off && now >= s->power_up_at_us)
-                        chip_reset(s, "power returned");
+                        chip_reset(s, "power returned", true);
                 if (s->stall_until_us && now >= s->stall_until_us) {
                         s->stall_until_us = 0;
                         serial_chip_log(c, "resumes after the stall");
@@ -597,7 +605,7 @@ int serial_sim_main(const struct sim_options *o)
         }
         if (o->drop > 0 || o->corrupt > 0)
                 fprintf(stderr, "canfleet-nodesim: fault injection seed %" PRIu64 "\n", s.rng);
-        chip_reset(&s, "power on");
+        chip_reset(&s, "power on", true);
         r = run(&s);
         rc = r < 0 ? 1 : 0;
 out:

@@ -15,7 +15,9 @@
  *    "Synchronized" and gets "OK"; then the crystal frequency in kHz, "OK". Anything else there
  *    sends the chip back to waiting for '?', silently.
  *  - lines end with CR and/or LF, empty lines are ignored; echo (on after reset, "A 0" turns it off)
- *    repeats every byte received once synchronized, data lines included.
+ *    repeats every byte received once synchronized, data lines included. A line ending in CR LF is
+ *    echoed whole, LF included, before its answer (lpcprog reads "A 0\r\n" back, then "0\r\n");
+ *    a line ended by a lone CR is taken CR_WAIT_US later.
  *  - numbers are decimal. Too few or too many parameters, or one that is not a number: PARAM_ERROR.
  *  - E, C and G are locked until "U 23130"; E and C need the sectors prepared by P, and every E or C
  *    (done or refused after the lock check) leaves all sectors unprepared again, as the IAP calls do.
@@ -26,6 +28,7 @@
  */
 
 #define RAM_ISP_LINE_MAX 128u
+#define CR_WAIT_US       10000u
 #define BLOCK_MAX        (CF_UU_LINE_BYTES * CF_ISP_LINES_PER_CHECKSUM)
 
 enum lpc_state {
@@ -48,6 +51,8 @@ struct lpc {
         char line[RAM_ISP_LINE_MAX];
         size_t line_len;
         bool line_too_long;
+        bool cr_pending; /* a CR ended the line: its LF may follow */
+        uint64_t cr_at_us;
 
         /* W and R in progress */
         uint32_t x_addr, x_count, x_done;
@@ -618,6 +623,13 @@ static void line_done(struct lpc *l)
         }
 }
 
+static void echo(struct lpc *l, char ch)
+{
+        /* the ROM echoes what it receives once it knows the baud rate (not the '?') */
+        if (l->c->echo && !(l->state == ST_SYNC_LINE && ch == '?'))
+                serial_chip_send(l->c, &ch, 1);
+}
+
 static void lpc_input(void *st, const uint8_t *data, size_t n)
 {
         struct lpc *l = st;
@@ -630,17 +642,34 @@ static void lpc_input(void *st, const uint8_t *data, size_t n)
                                 l->state = ST_SYNC_LINE;
                                 l->line_len = 0;
                                 l->line_too_long = false;
+                                l->cr_pending = false;
                         }
                         continue;
                 }
-                /* the ROM echoes what it receives once it knows the baud rate (not the '?') */
-                if (c->echo && l->state != ST_SYNC_LINE)
-                        serial_chip_send(c, &ch, 1);
-                else if (c->echo && l->state == ST_SYNC_LINE && ch != '?')
-                        serial_chip_send(c, &ch, 1);
-                if (ch == '\r' || ch == '\n') {
-                        if (l->line_len > 0 || l->line_too_long)
+                if (l->cr_pending) {
+                        /* CR LF: both are echoed before the answer, as masters expect */
+                        l->cr_pending = false;
+                        if (ch == '\n') {
+                                echo(l, ch);
                                 line_done(l);
+                                continue;
+                        }
+                        line_done(l);
+                        if (c->off || c->running || l->state == ST_AUTOBAUD) {
+                                i--; /* this byte meets the new state */
+                                continue;
+                        }
+                }
+                echo(l, ch);
+                if (ch == '\r' || ch == '\n') {
+                        if (l->line_len == 0 && !l->line_too_long)
+                                continue; /* extra CRs and LFs are ignored */
+                        if (ch == '\r') {
+                                l->cr_pending = true;
+                                l->cr_at_us = sim_now_us();
+                        } else {
+                                line_done(l);
+                        }
                         continue;
                 }
                 if (l->line_len >= sizeof(l->line) - 1)
@@ -650,12 +679,29 @@ static void lpc_input(void *st, const uint8_t *data, size_t n)
         }
 }
 
+/* A line ended by a CR alone is taken once no LF follows within CR_WAIT_US. */
+static uint64_t lpc_deadline(void *st)
+{
+        struct lpc *l = st;
+        return l->cr_pending ? l->cr_at_us + CR_WAIT_US : UINT64_MAX;
+}
+
+static void lpc_timer(void *st, uint64_t now_us)
+{
+        struct lpc *l = st;
+        if (l->cr_pending && now_us >= l->cr_at_us + CR_WAIT_US && !l->c->running) {
+                l->cr_pending = false;
+                line_done(l);
+        }
+}
+
 static void lpc_reset(void *st)
 {
         struct lpc *l = st;
         l->state = ST_AUTOBAUD;
         l->line_len = 0;
         l->line_too_long = false;
+        l->cr_pending = false;
         unprepare(l);
         /* SRAM keeps no meaning across a reset: fill it with a pattern a test would notice */
         memset(l->ram, 0xA5, l->part->ram_size);
@@ -709,5 +755,7 @@ const struct serial_proto serial_proto_lpc = {
     .destroy = lpc_destroy,
     .reset = lpc_reset,
     .input = lpc_input,
+    .deadline = lpc_deadline,
+    .timer = lpc_timer,
     .state_json = lpc_state_json,
 };

@@ -319,8 +319,70 @@ def test_power_cut_off_is_silent(fx):
         isp.close()
 
 
+def test_stall(fx):
+    fx.start("lpc-isp", ["--stall", "3:400"])
+    isp = Isp(fx.pty)
+    try:
+        isp.sync()
+        isp.cmd("J", 1)
+        isp.cmd("K", 2)
+        isp.cmd("N", 4)  # the 3rd command is still answered, then the chip freezes
+        isp.line.write("J\r\n")
+        check(isp.line.silent(0.2), "a stalled chip answers nothing")
+        fx.sim.wait_log(r"resumes after the stall")
+        rc, lines = isp.cmd("J", 1)
+        check(rc == 0 and int(lines[0]) == LPC1768_ID, "J after the stall")
+    finally:
+        isp.close()
+
+
+def test_command_line(fx):
+    from nodesim_harness import run_nodesim
+    bus = ["--bus", "serial:" + fx.pty]
+    for args, want in [
+        (bus + ["--state", fx.state], "--protocol: required with --bus serial:PATH"),
+        (["--bus", "slcan:" + fx.pty, "--nodes", "1", "--state", fx.state, "--seedkey", "echo",
+          "--protocol", "lpc-isp"], "--protocol: only with --bus serial:PATH"),
+        (bus + ["--protocol", "lpc-isp", "--state", fx.state, "--nodes", "2"], "--nodes: is for CAN nodes"),
+        (bus + ["--protocol", "lpc-isp", "--state", fx.state, "--power-cut", "3:1"], "--power-cut: a serial"),
+        (bus + ["--protocol", "lpc-isp", "--state", fx.state, "--stall", "3:100:x"], "--stall: a serial"),
+        (bus + ["--protocol", "isp", "--state", fx.state], "--protocol: 'isp': expected lpc-isp or adi-uart"),
+        (bus + ["--bus", "serial:" + fx.pty + "2", "--protocol", "lpc-isp", "--state", fx.state],
+         "serial:PATH simulates one chip"),
+        (bus + ["--protocol", "lpc-isp", "--state", fx.state, "--part", "LPC2148"],
+         "--part LPC2148: not an LPC17xx part name or id"),
+        (bus + ["--protocol", "adi-uart", "--state", fx.state, "--part", "LPC1768"],
+         "--part LPC1768: expected ADuCM360 or ADuCM361"),
+    ]:
+        r = run_nodesim(args)
+        check(r.returncode == 2 and want in r.stderr, "%s: exit %d, %r (want %r)" % (args, r.returncode,
+                                                                                     r.stderr, want))
+    # a flash file of another size is not this part's flash: refused, and left as it was
+    os.makedirs(fx.state)
+    junk = fx.file("state/%s.bin" % fx.name, b"\x00" * 1000)
+    r = run_nodesim(bus + ["--protocol", "lpc-isp", "--state", fx.state])
+    check(r.returncode == 2 and "not a flash file of this part" in r.stderr, "wrong size: %r" % r.stderr)
+    with open(junk, "rb") as f:
+        check(f.read() == b"\x00" * 1000, "the refused file is untouched")
+    os.unlink(junk)
+    # another part: its id, its flash size, its sectors
+    fx.start("lpc-isp", ["--part", "0x25001121"])
+    isp = Isp(fx.pty)
+    try:
+        isp.sync()
+        rc, lines = isp.cmd("J", 1)
+        check(int(lines[0]) == 0x25001121, "J of the LPC1752: %s" % lines)
+        isp.rc("P 15 15", 0)
+        isp.rc("P 16 16", 7)  # 64 KB: sectors 0..15 only
+        check(len(fx.flash()) == 64 * 1024, "the LPC1752's flash file is 64 KB")
+        check(fx.chip_state()["part"] == "LPC1752", "part name in the state file")
+    finally:
+        isp.close()
+
+
 if __name__ == "__main__":
     run_tests([test_lpc21isp_flashes_and_lpcprog_reads_back, test_lpcprog_flashes_and_reads_back,
                test_return_codes, test_write_resend_copy_read_compare, test_go_runs_the_application_until_reset,
-               test_power_cut_mid_erase, test_power_cut_off_is_silent],
+               test_power_cut_mid_erase, test_power_cut_off_is_silent, test_stall,
+               test_command_line],
               lambda: SerialFixture("ttyLPC"))

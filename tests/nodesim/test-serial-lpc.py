@@ -336,6 +336,19 @@ def test_stall(fx):
         isp.close()
 
 
+def test_reset_on_open(fx):
+    fx.start("lpc-isp", ["--reset-on-open"])
+    for boot in (1, 2):  # the first host meets the chip as powered on
+        isp = Isp(fx.pty)
+        try:
+            isp.sync()  # a fresh loader every time the port opens, without SIGUSR1
+            isp.rc("U 23130", 0)
+            fx.wait_state(lambda st: st["boots"] == boot and st["unlocked"], "boot %d, unlocked" % boot)
+        finally:
+            isp.close()
+        fx.wait_state(lambda st: st["host"] == "closed", "the host closed the pty")
+
+
 def test_command_line(fx):
     from nodesim_harness import run_nodesim
     bus = ["--bus", "serial:" + fx.pty]
@@ -384,5 +397,5 @@ if __name__ == "__main__":
     run_tests([test_lpc21isp_flashes_and_lpcprog_reads_back, test_lpcprog_flashes_and_reads_back,
                test_return_codes, test_write_resend_copy_read_compare, test_go_runs_the_application_until_reset,
                test_power_cut_mid_erase, test_power_cut_off_is_silent, test_stall,
-               test_command_line],
+               test_reset_on_open, test_command_line],
               lambda: SerialFixture("ttyLPC"))

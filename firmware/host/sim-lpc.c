@@ -243,9 +243,11 @@ static void cmd_blank_check(struct lpc *l, const uint32_t *v)
         uint32_t end = cf_lpc_sector_start((int) v[1]) + cf_lpc_sector_size((int) v[1]);
         for (uint32_t a = start; a < end; a += 4) {
                 const uint8_t *p = l->c->flash + a;
-                uint32_t w = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+                uint32_t w =
+                    (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
                 if (w != 0xFFFFFFFFu) {
-                        sayf(l, "%d\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", CF_ISP_SECTOR_NOT_BLANK, a - start, w);
+                        sayf(l, "%d\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", CF_ISP_SECTOR_NOT_BLANK, a - start,
+                             w);
                         return;
                 }
         }
@@ -383,12 +385,12 @@ static void command(struct lpc *l, const char *line)
                 return;
         }
         n = params(args, v, line[0] == 'G' ? 1 : 4, line[0] == 'G' ? &mode : NULL);
-#define WANT(k)                                         \
-        do {                                            \
-                if (n != (k)) {                         \
-                        rc(l, CF_ISP_PARAM_ERROR);      \
-                        return;                         \
-                }                                       \
+#define WANT(k)                                                                                             \
+        do {                                                                                                \
+                if (n != (k)) {                                                                             \
+                        rc(l, CF_ISP_PARAM_ERROR);                                                          \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
         switch (line[0]) {
         case 'U':
@@ -466,8 +468,8 @@ static void command(struct lpc *l, const char *line)
                 return;
         case 'N':
                 WANT(0);
-                sayf(l, "0\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", c->uid[0], c->uid[1],
-                     c->uid[2], c->uid[3]);
+                sayf(l, "0\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", c->uid[0],
+                     c->uid[1], c->uid[2], c->uid[3]);
                 return;
         case 'M':
                 WANT(3);
@@ -501,12 +503,14 @@ static void write_checksum(struct lpc *l, const char *line)
 {
         uint64_t want = strtoull(line, NULL, 10);
         if (!l->block_bad && want == cf_isp_checksum(l->block, l->block_bytes)) {
-                memcpy(mem(l, l->x_addr + l->x_done, (uint32_t) l->block_bytes, NULL), l->block, l->block_bytes);
+                memcpy(mem(l, l->x_addr + l->x_done, (uint32_t) l->block_bytes, NULL), l->block,
+                       l->block_bytes);
                 l->x_done += (uint32_t) l->block_bytes;
                 say(l, "OK\r\n");
         } else {
                 l->c->bad_checksums++;
-                serial_chip_error(l->c, "W: block checksum mismatch at byte %" PRIu32 " of %" PRIu32 ": RESEND",
+                serial_chip_error(l->c,
+                                  "W: block checksum mismatch at byte %" PRIu32 " of %" PRIu32 ": RESEND",
                                   l->x_done, l->x_count);
                 say(l, "RESEND\r\n");
         }

@@ -28,13 +28,15 @@ static void uu_decode(const uint8_t *in, size_t n)
         FUZZ_CHECK(r >= 0 || r == -EINVAL || r == -ENOBUFS, "decode returned %d", r);
         if (r < 0)
                 return;
-        FUZZ_CHECK((size_t) r <= max && len == 1 + 4 * (((size_t) r + 2) / 3), "decoded %d from %zu chars", r, len);
+        FUZZ_CHECK((size_t) r <= max && len == 1 + 4 * (((size_t) r + 2) / 3), "decoded %d from %zu chars",
+                   r, len);
         if (r == 0)
                 return;
         char enc[CF_UU_LINE_MAX];
         size_t elen = cf_uu_encode_line(out, (size_t) r, enc);
         FUZZ_CHECK(elen == len && enc[0] == (line[0] == ' ' ? '`' : line[0]), "re-encoded length or count");
-        FUZZ_CHECK(cf_uu_decode_line(enc, elen, again, sizeof(again)) == r && memcmp(again, out, (size_t) r) == 0,
+        FUZZ_CHECK(cf_uu_decode_line(enc, elen, again, sizeof(again)) == r &&
+                       memcmp(again, out, (size_t) r) == 0,
                    "re-encoded line decodes differently");
 }
 
@@ -61,9 +63,11 @@ static void adi_packet(const uint8_t *in, size_t n)
         if (r > 0) {
                 uint8_t out[CF_ADI_PACKET_MAX];
                 size_t len = cf_adi_packet_build(p.cmd, p.value, p.data, p.n, out);
-                FUZZ_CHECK(len == (size_t) r && len <= n && memcmp(out, in, len) == 0, "rebuilt packet differs");
+                FUZZ_CHECK(len == (size_t) r && len <= n && memcmp(out, in, len) == 0,
+                           "rebuilt packet differs");
         } else if (r == 0) {
-                FUZZ_CHECK(start_ok && (n < 3 || (in[2] >= 5 && n < (size_t) in[2] + 4)), "0 for a whole packet");
+                FUZZ_CHECK(start_ok && (n < 3 || (in[2] >= 5 && n < (size_t) in[2] + 4)),
+                           "0 for a whole packet");
         } else if (r == -EINVAL) {
                 FUZZ_CHECK(!start_ok || (n >= 3 && in[2] < 5), "-EINVAL for a good start");
         } else {
@@ -76,12 +80,13 @@ static void adi_id(const uint8_t *in, size_t n)
         struct cf_adi_id id, again;
         if (cf_adi_id_parse(in, n, &id) < 0)
                 return;
-        FUZZ_CHECK(n == CF_ADI_ID_LEN && id.product[0] && strlen(id.product) <= 15 && strlen(id.version) <= 3,
+        FUZZ_CHECK(n == CF_ADI_ID_LEN && id.product[0] && strlen(id.product) <= 15 &&
+                       strlen(id.version) <= 3,
                    "accepted ID fields");
         uint8_t out[CF_ADI_ID_LEN];
         cf_adi_id_build(id.product, id.version, out);
-        FUZZ_CHECK(cf_adi_id_parse(out, sizeof(out), &again) == 0 && strcmp(again.product, id.product) == 0 &&
-                           strcmp(again.version, id.version) == 0,
+        FUZZ_CHECK(cf_adi_id_parse(out, sizeof(out), &again) == 0 &&
+                       strcmp(again.product, id.product) == 0 && strcmp(again.version, id.version) == 0,
                    "rebuilt ID packet parses differently");
 }
 

@@ -13,7 +13,7 @@
 
 #include "bundle.h"
 #include "cmd-bundle.h"
-#include "dual-bank.h"
+#include "canfleet/layout.h"
 #include "file-io.h"
 #include "fleet-error.h"
 
@@ -30,7 +30,8 @@ static void bundle_usage(FILE *f)
 {
         fprintf(
             f,
-            "Usage: canfleetctl bundle create IMAGE [IMAGE2] --cert CERT --key KEY [--cert CERT --key KEY]...\n"
+            "Usage: canfleetctl bundle create IMAGE [IMAGE2] --cert CERT --key KEY [--cert CERT --key "
+            "KEY]...\n"
             "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
             "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
             "       canfleetctl bundle inspect [--json] FILE.cfb\n"
@@ -230,7 +231,7 @@ static int bundle_create(int argc, char **argv)
         const uint8_t *bank1 = area, *bank2 = area2;
         if (input2) {
                 /* either order: each link says by its reset vector which bank it is for */
-                unsigned b1 = cf_link_bank(area), b2 = cf_link_bank(area2);
+                unsigned b1 = cf_image_link_bank(area), b2 = cf_image_link_bank(area2);
                 if (b1 == 2 && b2 == 1) {
                         bank1 = area2;
                         bank2 = area;
@@ -320,9 +321,11 @@ static struct json_object *trailer_json(const uint8_t *image, const struct cf_im
                 return NULL;
         snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
         hex(t->payload_sha256, 32, sha);
-        json_object_object_add(to, "valid",
-                               json_object_new_boolean(bank ? cf_image_check_link(image, bank, NULL) == CF_IMAGE_OK
-                                                            : cf_image_check(image, NULL) == CF_IMAGE_OK));
+        json_object_object_add(
+            to, "valid",
+            json_object_new_boolean(bank ? cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank)) ==
+                                               CF_IMAGE_OK
+                                         : cf_image_check(image, NULL) == CF_IMAGE_OK));
         json_object_object_add(to, "version", json_object_new_string(buf));
         json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
         json_object_object_add(to, "release", json_object_new_int64(t->release));
@@ -359,7 +362,8 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 snprintf(buf, sizeof(buf), "%u.%u.%u", m->ver_major, m->ver_minor, m->ver_patch);
                 hex(m->image_sha256, 32, sha);
                 json_object_object_add(
-                    mo, "format", json_object_new_string(m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT));
+                    mo, "format",
+                    json_object_new_string(m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT));
                 json_object_object_add(mo, "hw_id", json_object_new_int(m->hw_id));
                 json_object_object_add(mo, "version", json_object_new_string(buf));
                 json_object_object_add(mo, "release", json_object_new_int64(m->release));
@@ -431,7 +435,8 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 const struct cf_bundle_manifest *m = &b->manifest;
                 hex(m->image_sha256, 32, sha);
                 printf("manifest:\n");
-                printf("  format           %s\n", m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT);
+                printf("  format           %s\n",
+                       m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT);
                 if (m->n_images == 2)
                         printf("  layout           %s\n", CF_BUNDLE_LAYOUT_DUAL);
                 printf("  hardware id      0x%04x\n", m->hw_id);

@@ -20,7 +20,7 @@
 #include "canfleet/image.h"
 #include "canfleet/sha256.h"
 #include "cmd-image.h"
-#include "dual-bank.h"
+#include "canfleet/layout.h"
 #include "file-io.h"
 #include "fleet-error.h"
 
@@ -383,7 +383,7 @@ static int image_pack(int argc, char **argv)
                 return EXIT_BAD_INPUT;
         }
         uint32_t sp = cf_le32_get(area), reset = cf_le32_get(area + 4);
-        if (bank == 2 && cf_link_bank(area) != 2) {
+        if (bank == 2 && cf_image_link_bank(area) != 2) {
                 error("'%s' does not start with a vector table for bank 2 of a dual-bank node: initial SP "
                       "0x%08X (must be in SRAM 0x20000004-0x20020000 or CCM), reset handler 0x%08X (must be "
                       "odd, in 0x08120000-0x0815FFBF); is it the link for bank 2 (at 0x08120000)?",
@@ -405,7 +405,7 @@ static int image_pack(int argc, char **argv)
         cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
 
         /* never write what a node or canfleetd would refuse */
-        r = cf_image_check_link(area, bank ? bank : 1, NULL);
+        r = cf_image_check_full_at(area, NULL, cf_f7_app_addr(bank ? bank : 1));
         if (r != CF_IMAGE_OK) {
                 error("internal error: the packed image does not check out: %s", cf_image_status_str(r));
                 return EXIT_BAD_INPUT;
@@ -419,7 +419,8 @@ static int image_pack(int argc, char **argv)
         printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", payload %" PRIu32
                " bytes, CRC 0x%08X%s\n",
                output, info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release,
-               info.payload_len, cf_le32_get(area + CF_CRC_OFFSET), bank ? (bank == 1 ? ", bank 1 link" : ", bank 2 link") : "");
+               info.payload_len, cf_le32_get(area + CF_CRC_OFFSET),
+               bank ? (bank == 1 ? ", bank 1 link" : ", bank 2 link") : "");
         return 0;
 }
 
@@ -431,7 +432,8 @@ struct inspection {
         uint32_t crc_stored, crc_computed;
         uint32_t sp, reset;
         bool crc_ok, trailer_ok, vectors_ok, sha_ok, padding_ok;
-        unsigned bank; /* cf_link_bank(): 1 at 0x08020000 (F4 area B, dual-bank bank 1), 2 bank 2, 0 neither */
+        unsigned bank; /* cf_image_link_bank(): 1 at 0x08020000 (F4 area B, dual-bank bank 1), 2 bank 2, 0
+                          neither */
 };
 
 /* Each part on its own, so that the report names every fault; the verdict is cf_image_check_full()'s. */
@@ -439,9 +441,9 @@ static void inspect_area(const uint8_t *a, struct inspection *in)
 {
         uint8_t sha[CF_SHA256_LEN];
 
-        /* an image linked for bank 2 of a dual-bank node is checked as such (dual-bank.h) */
-        in->bank = cf_link_bank(a);
-        in->status = cf_image_check_link(a, in->bank == 2 ? 2 : 1, &in->info);
+        /* an image linked for bank 2 of a dual-bank node is checked as such (canfleet/image.h) */
+        in->bank = cf_image_link_bank(a);
+        in->status = cf_image_check_full_at(a, &in->info, cf_f7_app_addr(in->bank == 2 ? 2 : 1));
         in->crc_stored = cf_le32_get(a + CF_CRC_OFFSET);
         in->crc_computed = cf_crc32_le(CF_CRC32_INIT, a, CF_CRC_OFFSET);
         in->crc_ok = in->crc_stored == in->crc_computed;

@@ -25,7 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "bundle.h"
-#include "dual-bank.h"
+#include "canfleet/layout.h"
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 
@@ -215,7 +215,8 @@ static bool parse_sha(const char *s, uint8_t out[32])
 }
 
 /* A dual-bank manifest's "layout" and "images": exactly the two links, bank 1's first (the file's order). */
-static int manifest_images(struct json_object *o, struct cf_bundle_manifest *out, struct cf_bundle_error *err)
+static int manifest_images(struct json_object *o, struct cf_bundle_manifest *out,
+                           struct cf_bundle_error *err)
 {
         const char *s;
         struct json_object *a;
@@ -224,23 +225,25 @@ static int manifest_images(struct json_object *o, struct cf_bundle_manifest *out
         if ((r = manifest_string(o, "layout", true, &s, err)) < 0)
                 return r;
         if (strcmp(s, CF_BUNDLE_LAYOUT_DUAL) != 0)
-                return fail(err, CF_BUNDLE_CHECK_MANIFEST, "layout \"%.64s\" is not \"" CF_BUNDLE_LAYOUT_DUAL "\"",
-                            s);
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                            "layout \"%.64s\" is not \"" CF_BUNDLE_LAYOUT_DUAL "\"", s);
         if (!json_object_object_get_ex(o, "images", &a))
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST, "\"images\" is missing");
-        if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != CF_DUAL_BANKS)
-                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
-                            "\"images\" must be an array of 2 objects: the bank-1 link, then the bank-2 link");
-        for (size_t i = 0; i < CF_DUAL_BANKS; i++) {
+        if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != 2u)
+                return fail(
+                    err, CF_BUNDLE_CHECK_MANIFEST,
+                    "\"images\" must be an array of 2 objects: the bank-1 link, then the bank-2 link");
+        for (size_t i = 0; i < 2u; i++) {
                 struct json_object *e = json_object_array_get_idx(a, i);
                 uint64_t bank;
                 if (!json_object_is_type(e, json_type_object))
                         return fail(err, CF_BUNDLE_CHECK_MANIFEST, "images[%zu] is not an object", i);
-                if ((r = manifest_uint(e, "bank", CF_DUAL_BANKS, &bank, err)) < 0)
+                if ((r = manifest_uint(e, "bank", 2u, &bank, err)) < 0)
                         return r;
                 if (bank != i + 1)
                         return fail(err, CF_BUNDLE_CHECK_MANIFEST,
-                                    "images[%zu] is for bank %" PRIu64 ", expected bank %zu (bank 1's link first)",
+                                    "images[%zu] is for bank %" PRIu64
+                                    ", expected bank %zu (bank 1's link first)",
                                     i, bank, i + 1);
                 if ((r = manifest_string(e, "sha256", true, &s, err)) < 0)
                         return r;
@@ -403,7 +406,7 @@ char *cf_bundle_manifest_format_dual(const struct cf_image_info *info, const uin
                 json_object_put(a);
                 return NULL;
         }
-        for (unsigned i = 0; i < CF_DUAL_BANKS; i++) {
+        for (unsigned i = 0; i < 2u; i++) {
                 struct json_object *e = json_object_new_object();
                 if (!e || json_object_array_add(a, e) < 0) {
                         json_object_put(e);
@@ -851,8 +854,9 @@ out:
 
 /* The checks of one image of the bundle: bank 0 for the image of a single-image bundle, else the bank the
  * image is linked for (what names it in messages: "the bank-2 image"). */
-static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *image, const struct cf_image_info *t,
-                           const uint8_t want_sha[32], unsigned bank, struct cf_bundle_error *err)
+static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *image,
+                           const struct cf_image_info *t, const uint8_t want_sha[32], unsigned bank,
+                           struct cf_bundle_error *err)
 {
         uint8_t sha[32];
         char have[65], want[65], what[24];
@@ -863,8 +867,9 @@ static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *im
                 hexstr(sha, 32, have);
                 hexstr(want_sha, 32, want);
                 if (bank)
-                        return fail(err, CF_BUNDLE_CHECK_SHA256, "%s's sha256 %s != manifest images[%u].sha256 %s",
-                                    what, have, bank - 1, want);
+                        return fail(err, CF_BUNDLE_CHECK_SHA256,
+                                    "%s's sha256 %s != manifest images[%u].sha256 %s", what, have, bank - 1,
+                                    want);
                 return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
                             have, want);
         }
@@ -878,35 +883,40 @@ static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *im
                             "manifest hw_id %u (0x%04x) != %s trailer hw_id %u (0x%04x)", m->hw_id, m->hw_id,
                             bank ? what : "image", t->hw_id, t->hw_id);
         if (m->ver_major != t->ver_major || m->ver_minor != t->ver_minor || m->ver_patch != t->ver_patch)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "manifest version %u.%u.%u != %s trailer version %u.%u.%u",
-                            m->ver_major, m->ver_minor, m->ver_patch, bank ? what : "image", t->ver_major,
-                            t->ver_minor, t->ver_patch);
+                return fail(err, CF_BUNDLE_CHECK_TRAILER,
+                            "manifest version %u.%u.%u != %s trailer version %u.%u.%u", m->ver_major,
+                            m->ver_minor, m->ver_patch, bank ? what : "image", t->ver_major, t->ver_minor,
+                            t->ver_patch);
         if (m->release != t->release)
                 return fail(err, CF_BUNDLE_CHECK_TRAILER,
                             "manifest release %" PRIu32 " != %s trailer release %" PRIu32, m->release,
                             bank ? what : "image", t->release);
 
         /* The same full check as canfleetd's and `canfleetctl image inspect`'s (canfleet/image.h); a link
-         * of a dual-bank bundle must have its vectors in its own bank (dual-bank.h). */
-        s = bank ? cf_image_check_link(image, bank, NULL) : cf_image_check_full(image, NULL);
+         * of a dual-bank bundle must have its vectors in its own bank (canfleet/image.h). */
+        s = bank ? cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank))
+                 : cf_image_check_full(image, NULL);
         if (s == CF_IMAGE_BAD_CRC) {
-                uint32_t stored = (uint32_t) image[CF_CRC_OFFSET] | (uint32_t) image[CF_CRC_OFFSET + 1] << 8 |
-                                  (uint32_t) image[CF_CRC_OFFSET + 2] << 16 |
-                                  (uint32_t) image[CF_CRC_OFFSET + 3] << 24;
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%sCRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32,
+                uint32_t stored =
+                    (uint32_t) image[CF_CRC_OFFSET] | (uint32_t) image[CF_CRC_OFFSET + 1] << 8 |
+                    (uint32_t) image[CF_CRC_OFFSET + 2] << 16 | (uint32_t) image[CF_CRC_OFFSET + 3] << 24;
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "%sCRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32,
                             bank ? (bank == 1 ? "bank-1 image: " : "bank-2 image: ") : "", stored,
                             cf_crc32_le(CF_CRC32_INIT, image, CF_CRC_OFFSET));
         }
         if (s == CF_IMAGE_BAD_SHA256)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s: the payload's SHA-256 differs from the trailer's",
-                            what);
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "%s: the payload's SHA-256 differs from the trailer's", what);
         if (s == CF_IMAGE_BAD_VECTORS && bank)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s is not linked for bank %u (its reset vector is %s)",
-                            what, bank,
-                            cf_link_bank(image) ? (cf_link_bank(image) == 1 ? "in bank 1" : "in bank 2")
-                                                : "in neither bank");
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "%s is not linked for bank %u (its reset vector is %s)", what, bank,
+                            cf_image_link_bank(image)
+                                ? (cf_image_link_bank(image) == 1 ? "in bank 1" : "in bank 2")
+                                : "in neither bank");
         if (s != CF_IMAGE_OK)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s%s", bank ? (bank == 1 ? "bank-1 image: " : "bank-2 image: ") : "",
+                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s%s",
+                            bank ? (bank == 1 ? "bank-1 image: " : "bank-2 image: ") : "",
                             cf_image_status_str(s));
         return 0;
 }
@@ -1221,16 +1231,17 @@ int cf_bundle_create_dual(const uint8_t bank1[CF_IMAGE_AREA_SIZE], const uint8_t
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < 2; i++) {
-                int s = cf_image_check_link(images[i], i + 1, &info[i]);
+                int s = cf_image_check_full_at(images[i], &info[i], cf_f7_app_addr(i + 1));
                 if (s == CF_IMAGE_BAD_VECTORS)
-                        return fail_errno(err, -EINVAL, "the bank-%u image is not linked for bank %u (reset vector %s)",
+                        return fail_errno(err, -EINVAL,
+                                          "the bank-%u image is not linked for bank %u (reset vector %s)",
                                           i + 1, i + 1,
-                                          cf_link_bank(images[i]) == 0 ? "in neither bank"
-                                          : cf_link_bank(images[i]) == 1 ? "in bank 1"
-                                                                         : "in bank 2");
+                                          cf_image_link_bank(images[i]) == 0   ? "in neither bank"
+                                          : cf_image_link_bank(images[i]) == 1 ? "in bank 1"
+                                                                               : "in bank 2");
                 if (s != CF_IMAGE_OK)
-                        return fail_errno(err, -EINVAL, "the bank-%u image is not a valid area image: %s", i + 1,
-                                          cf_image_status_str(s));
+                        return fail_errno(err, -EINVAL, "the bank-%u image is not a valid area image: %s",
+                                          i + 1, cf_image_status_str(s));
                 SHA256(images[i], CF_IMAGE_AREA_SIZE, sha[i]);
         }
         if (info[0].hw_id != info[1].hw_id || cf_image_version_cmp(&info[0], &info[1]) != 0 ||

@@ -26,7 +26,7 @@
  *    "images": [{"bank": 1, "sha256": "<hex>"}, {"bank": 2, "sha256": "<hex>"}]}
  *
  * ("image_sha256" is not used there). Both trailers must agree with hw_id, version and release, and
- * each image must be linked for its bank (dual-bank.h). The checks below are the same, applied to each
+ * each image must be linked for its bank (canfleet/image.h cf_image_link_bank()). The checks below are the same, applied to each
  * image in turn; the size check tells the two kinds apart by the file size and the CMS length (one or
  * two images), and a manifest of the other kind is refused by the manifest check.
  *

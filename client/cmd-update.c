@@ -430,6 +430,7 @@ int cmd_cancel(int argc, char **argv)
                 if (strcmp(w.job.nodes[i].step, "cancelled") == 0)
                         kept++;
                 else if (strcmp(w.job.nodes[i].step, "done") == 0 ||
+                         strcmp(w.job.nodes[i].step, "confirmed") == 0 ||
                          strcmp(w.job.nodes[i].step, "up-to-date") == 0)
                         installed++;
         }

@@ -12,6 +12,7 @@
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
 #include "cleanup.h"
+#include "dual-bank.h"
 #include "flash-job.h"
 #include "group-job.h"
 #include "log.h"
@@ -29,10 +30,13 @@ static const struct id_piece {
         {CF_CCP_EXT_STATUS, 25, 5},    {CF_CCP_EXT_STATUS, 30, 5},    {CF_CCP_EXT_STATUS, 35, 5},
         {CF_CCP_EXT_STATUS, 40, 5},    {CF_CCP_EXT_STATUS, 45, 5},    {CF_CCP_EXT_STATUS, 50, 5},
         {CF_CCP_EXT_STATUS, 55, 5},    {CF_CCP_EXT_STATUS, 60, 5},    {CF_CCP_EXT_STATUS, 65, 5},
-        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 1},
+        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 3},
 };
 #define ID_STEPS (1u + ELEMENTSOF(id_pieces)) /* CONNECT, then the pieces */
 _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's pieces follow node-status.h");
+/* install_failures, bank and trial in one piece (a single-bank node answers 0 for the last two) */
+_Static_assert(CF_STATUS_BANK == CF_STATUS_INSTALL_FAILURES + 1 && CF_STATUS_TRIAL == CF_STATUS_BANK + 1,
+               "identify's last piece follows node-status.h");
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
 /* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
@@ -76,6 +80,7 @@ static const char *const step_names[_STEP_MAX] = {
     [STEP_CANCELLING] = "cancelling", [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",
     [STEP_DONE] = "done",
     [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled", [STEP_UP_TO_DATE] = "up-to-date",
+    [STEP_TRIAL] = "trial",         [STEP_CONFIRMED] = "confirmed",
 };
 
 const char *flash_step_str(enum flash_step s)
@@ -140,6 +145,8 @@ static void id_parse(Node *n)
         n->mode = n->status[CF_STATUS_MODE];
         n->last_update = n->status[CF_STATUS_LAST_UPDATE];
         n->running_crc = cf_le32_get(n->status + CF_STATUS_B_CRC);
+        n->bank = n->status[CF_STATUS_BANK] <= 2 ? n->status[CF_STATUS_BANK] : 0;
+        n->trial = n->status[CF_STATUS_TRIAL];
         n->has_image = n->mode == CF_MODE_APP && cf_image_check_trailer(&n->running) == CF_IMAGE_OK;
         if (n->has_image)
                 snprintf(n->version, sizeof n->version, "%u.%u.%u", n->running.ver_major,
@@ -155,7 +162,7 @@ static void id_parse(Node *n)
         n->identified = true;
         n->last_seen = now_realtime_us();
         bus_node_changed(n, "HardwareId", "Uid", "BootloaderVersion", "Version", "Release", "Mode",
-                         "LastSeen", "LastUpdateStatus", "RunningSha256", NULL);
+                         "LastSeen", "LastUpdateStatus", "RunningSha256", "Bank", "Trial", NULL);
         manager_node_changed(n);
 }
 
@@ -233,8 +240,7 @@ static void ignore_reply(Node *n, int r, const struct cf_ccp_dto *d)
 {
 }
 
-/* DISCONNECT(temporary), answer or not: leaves the node's session tidy. */
-static void disconnect_quietly(Node *n)
+void node_disconnect_quietly(Node *n)
 {
         uint8_t cro[8];
         if (ccp_session_pending(n->ccp))
@@ -244,7 +250,7 @@ static void disconnect_quietly(Node *n)
         (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
 }
 
-static void set_step(FlashJob *f, enum flash_step s)
+void flash_job_set_step(FlashJob *f, enum flash_step s)
 {
         f->step = s;
         f->sub = 0;
@@ -270,7 +276,7 @@ static const char *node_health(const Node *n, bool lost)
         return n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online";
 }
 
-static void finish_node(FlashJob *f, enum flash_step s)
+void flash_job_finish(FlashJob *f, enum flash_step s)
 {
         Node *n = f->node;
         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
@@ -279,7 +285,7 @@ static void finish_node(FlashJob *f, enum flash_step s)
         if (n)
                 group_kick(n->bus); /* a pass may have waited for this node */
         f->step = s;
-        if (s == STEP_DONE || s == STEP_UP_TO_DATE) {
+        if (flash_step_success(s)) {
                 free(f->error); /* a wait's reason, over now */
                 f->error = NULL;
         }
@@ -300,7 +306,7 @@ static void finish_node(FlashJob *f, enum flash_step s)
         manager_flash_finished(f);
 }
 
-__attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *fmt, ...)
+void flash_job_fail(FlashJob *f, const char *fmt, ...)
 {
         char msg[480];
         va_list ap;
@@ -316,14 +322,14 @@ __attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *
                 node_set_error(n, msg);
                 node_set_state(n, node_health(n, f->lost));
                 if (f->step < STEP_REBOOTING && !f->lost)
-                        disconnect_quietly(n);
+                        node_disconnect_quietly(n);
         }
-        finish_node(f, STEP_FAILED);
+        flash_job_finish(f, STEP_FAILED);
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
 
-static int arm_timer(FlashJob *f, uint64_t at)
+int flash_job_arm_timer(FlashJob *f, uint64_t at)
 {
         if (!f->timer) {
                 int r =
@@ -348,7 +354,7 @@ static uint64_t now_mono(FlashJob *f)
 static bool count_reinit(FlashJob *f, const char *why)
 {
         if (f->reinits >= MAX_REINITS) {
-                fail(f, "%s; still so after %u re-initialisations of the session, giving up", why,
+                flash_job_fail(f, "%s; still so after %u re-initialisations of the session, giving up", why,
                      f->reinits);
                 return false;
         }
@@ -364,10 +370,10 @@ static void restart_after(FlashJob *f, uint64_t delay_us)
         f->bytes_done = 0;
         group_detach(f);
         enum flash_step keep = f->step == STEP_CANCELLING ? STEP_CANCELLING : STEP_CONNECTING;
-        set_step(f, keep);
-        int r = arm_timer(f, now_mono(f) + delay_us);
+        flash_job_set_step(f, keep);
+        int r = flash_job_arm_timer(f, now_mono(f) + delay_us);
         if (r < 0)
-                fail(f, "%s: cannot restart the session: %s", f->ref, strerror(-r));
+                flash_job_fail(f, "%s: cannot restart the session: %s", f->ref, strerror(-r));
 }
 
 /* The node answered C2 before DISCONNECT(end): it asks for a new session. */
@@ -386,7 +392,7 @@ static void reinitialise(FlashJob *f, const char *why)
 static void restart(FlashJob *f, const char *why)
 {
         if (f->restarts >= MAX_RESTARTS) {
-                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                flash_job_fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
                 return;
         }
         f->restarts++;
@@ -423,14 +429,14 @@ static void lost_probe_schedule(FlashJob *f)
         uint64_t now = now_mono(f);
         uint64_t end = f->lost_since + (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
         if (now >= end) {
-                fail(f, "%s; no answer since, for %u s (offline)", f->lost_why ? f->lost_why : f->ref,
+                flash_job_fail(f, "%s; no answer since, for %u s (offline)", f->lost_why ? f->lost_why : f->ref,
                      m->conf->node_lost_timeout_s);
                 return;
         }
         uint64_t at = now + f->backoff;
         f->backoff = f->backoff * 2 > LOST_MAX_US ? LOST_MAX_US : f->backoff * 2;
-        if (arm_timer(f, at < end ? at : end) < 0)
-                fail(f, "%s: out of memory", f->ref);
+        if (flash_job_arm_timer(f, at < end ? at : end) < 0)
+                flash_job_fail(f, "%s: out of memory", f->ref);
 }
 
 static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -447,7 +453,7 @@ static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
                  f->ref, (unsigned long long) gone);
         clear_lost(f);
         if (f->restarts >= MAX_RESTARTS) {
-                fail(f, "%s: lost and found again %u times, giving up", f->ref, f->restarts);
+                flash_job_fail(f, "%s: lost and found again %u times, giving up", f->ref, f->restarts);
                 return;
         }
         f->restarts++;
@@ -480,16 +486,16 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 n->on_reply = flash_reply;
                 cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
                 if (ccp_request(n->ccp, cro, 0, f->gslot * CF_GROUP_SLOT_SIZE) < 0)
-                        fail(f, "%s: cannot send GAP", f->ref);
+                        flash_job_fail(f, "%s: cannot send GAP", f->ref);
                 return;
         }
-        const struct cf_run *run = &f->job->runs[f->run];
+        const struct cf_run *run = &fj_runs(f)[f->run];
         f->sub = 1;
         n->on_reply = flash_reply;
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
         int k = ccp_request(n->ccp, cro, 0, run->start + f->off);
         if (k < 0)
-                fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
+                flash_job_fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
 }
 
 /* An exchange of the transfer lost all its tries: a node that lost power would have to start again,
@@ -518,7 +524,7 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 e = buf;
         }
         if (f->step >= STEP_REBOOTING) {
-                fail(f, "%s", e);
+                flash_job_fail(f, "%s", e);
                 return;
         }
         if (r == -ECONNRESET && d) {
@@ -545,7 +551,7 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
                           ccp_plausible_fn check);
 static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d);
-static uint16_t group_tag(const Job *j);
+static uint16_t group_tag(const FlashJob *f);
 static void start_unlock(FlashJob *f);
 static void program_next(FlashJob *f);
 static void start_reboot_wait(FlashJob *f, uint64_t first_us);
@@ -556,7 +562,7 @@ static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uin
         f->node->on_reply = flash_reply;
         int r = ccp_request_check(f->node->ccp, cro, tries, addr, check);
         if (r < 0)
-                fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
+                flash_job_fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
 }
 
 static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr)
@@ -580,6 +586,8 @@ bool node_runs_image(const Node *n, const struct cf_image_info *info, const uint
 
 static bool runs_image(const Node *n, const Job *j)
 {
+        if (j->dual)
+                return dual_runs_job_image(n, j);
         return node_runs_image(n, &j->info, j->image);
 }
 
@@ -603,21 +611,29 @@ static void identified(Node *n, int r)
                 return;
         }
         if (n->hw_id != j->info.hw_id) {
-                fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
+                flash_job_fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
                      n->hw_id, j->info.hw_id);
+                return;
+        }
+        if (!dual_choose_link(f))
+                return; /* failed: a node of the other layout */
+        if (!j->force && runs_image(n, j) && j->dual && n->trial == CF_TRIAL_PENDING) {
+                /* It runs this image on trial already (a job before was stopped there): nothing to
+                 * send, the trial decides. */
+                dual_trial_begin(f);
                 return;
         }
         if (!j->force && runs_image(n, j)) {
                 log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: already runs %s: up to date", f->ref,
                          j->version);
-                disconnect_quietly(n);
+                node_disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
-                finish_node(f, STEP_UP_TO_DATE);
+                flash_job_finish(f, STEP_UP_TO_DATE);
                 return;
         }
         if (n->has_image && j->info.release < n->running.release) {
-                fail(f,
+                flash_job_fail(f,
                      "%s: image release %u is below the running release %u (anti-rollback; nothing erased)",
                      f->ref, j->info.release, n->running.release);
                 return;
@@ -629,7 +645,7 @@ static void start_unlock(FlashJob *f)
 {
         uint8_t cro[8];
         if (f->step != STEP_CANCELLING)
-                set_step(f, STEP_UNLOCKING);
+                flash_job_set_step(f, STEP_UNLOCKING);
         f->sub = 0;
         f->unlock_tries = 0;
         f->key_redone = false;
@@ -646,12 +662,12 @@ static void start_erase(FlashJob *f)
                 request(f, cro, 0, CANCEL_ERASE_OFF);
                 return;
         }
-        set_step(f, STEP_ERASING);
+        flash_job_set_step(f, STEP_ERASING);
         if (f->joined && !f->no_group && group_attach(f)) {
                 /* A member before a restart (of canfleetd, of the session): if it still is, its C
                  * holds what it recorded, and GAP completes it without an erase. */
                 f->sub = SUB_REJOIN;
-                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f->job));
+                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f));
                 request(f, cro, 0, UINT32_MAX);
                 return;
         }
@@ -663,7 +679,7 @@ static void start_verify(FlashJob *f)
 {
         f->chk_reasked = false;
         uint8_t cro[8];
-        set_step(f, STEP_VERIFYING);
+        flash_job_set_step(f, STEP_VERIFYING);
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
         request(f, cro, 0, 0);
 }
@@ -683,7 +699,7 @@ static void start_disconnect(FlashJob *f)
         /* Saved before the frame leaves: from here on the node may install the image at any time. A
          * save that failed (full disk) holds the frame until a save succeeds (flash_job_saved), so that
          * a crash meanwhile never finds a stale step for a node that installed. */
-        set_step(f, STEP_REBOOTING);
+        flash_job_set_step(f, STEP_REBOOTING);
         if (!manager_flash_saved(f)) {
                 f->held = true;
                 log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
@@ -704,19 +720,18 @@ void flash_job_saved(FlashJob *f)
 
 static void program_next(FlashJob *f)
 {
-        Job *j = f->job;
         Node *n = f->node;
         uint8_t cro[8];
 
-        if (f->run >= j->n_runs) {
+        if (f->run >= fj_n_runs(f)) {
                 f->sub = 3;
                 n->on_reply = flash_reply;
                 int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
                 if (r < 0)
-                        fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                        flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
                 return;
         }
-        const struct cf_run *run = &j->runs[f->run];
+        const struct cf_run *run = &fj_runs(f)[f->run];
         if (f->sub == 0) {
                 f->sub = 1;
                 cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start);
@@ -733,9 +748,9 @@ static void program_next(FlashJob *f)
                 f->staged = true;
                 manager_flash_changed(f, true, false);
         }
-        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, j->image + addr, k);
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, k);
         if (r < 0)
-                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
 
 /* GET_SEED's answer: protection status 1 with a seed, or 0 (already unlocked) with nothing. */
@@ -765,7 +780,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         if (f->sub == 0) { /* GET_SEED */
                 if (r < 0) {
                         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
-                                fail(f, "%s", ccp_session_error(n->ccp));
+                                flash_job_fail(f, "%s", ccp_session_error(n->ccp));
                                 return;
                         }
                         fail_ccp(f, r, d);
@@ -808,7 +823,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         request_check(f, cro, 0, UINT32_MAX, seed_plausible);
                         return;
                 }
-                fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
+                flash_job_fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
                 return;
         }
         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
@@ -863,31 +878,31 @@ static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d
         }
         f->staged = false;
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled; the staged image is erased", f->ref);
-        disconnect_quietly(f->node);
+        node_disconnect_quietly(f->node);
         node_set_state(f->node, "online");
-        finish_node(f, STEP_CANCELLED);
+        flash_job_finish(f, STEP_CANCELLED);
 }
 
 /* ---- the group path (group-job.h, docs/design.md §7) ---------------------------------------------- */
 
 /* The tag a member joins with: the image's CRC, low 16 bits. A restarted canfleetd rejoins with the
  * same one; a node that joined for another image answers ACCESS_DENIED. */
-static uint16_t group_tag(const Job *j)
+static uint16_t group_tag(const FlashJob *f)
 {
-        return (uint16_t) (j->image_crc & 0xFFFFu);
+        return (uint16_t) (fj_image_crc(f) & 0xFFFFu);
 }
 
 /* Slots that are all 0xFF are never sent (erased flash holds them), and GAP reports them as
  * missing: the repair skips them. */
-static bool slot_has_data(const Job *j, uint32_t slot)
+static bool slot_has_data(const FlashJob *f, uint32_t slot)
 {
         uint8_t fr[8];
-        return slot < CF_GROUP_SLOTS && cf_ccp_group_frame(fr, j->image, (uint16_t) slot) == 1;
+        return slot < CF_GROUP_SLOTS && cf_ccp_group_frame(fr, fj_image(f), (uint16_t) slot) == 1;
 }
 
-static uint32_t next_data_slot(const Job *j, uint32_t from, uint32_t end)
+static uint32_t next_data_slot(const FlashJob *f, uint32_t from, uint32_t end)
 {
-        while (from < end && !slot_has_data(j, from))
+        while (from < end && !slot_has_data(f, from))
                 from++;
         return from;
 }
@@ -925,9 +940,9 @@ static void repair_send(FlashJob *f)
         f->sub = SUB_PROGRAM;
         n->on_reply = flash_reply;
         uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
-        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, f->job->image + addr, slot_len(f->gslot));
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, slot_len(f->gslot));
         if (r < 0)
-                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
 
 /* The next slot of the reported run: consecutive ones follow the node's MTA, after a skipped one
@@ -935,7 +950,7 @@ static void repair_send(FlashJob *f)
 static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
 {
         uint8_t cro[8];
-        uint32_t s = next_data_slot(f->job, slot, f->gend);
+        uint32_t s = next_data_slot(f, slot, f->gend);
         if (s >= f->gend) {
                 f->gslot = f->gend;
                 if (f->gend >= CF_GROUP_SLOTS)
@@ -958,7 +973,7 @@ static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
 static void group_wait_pass(FlashJob *f, uint32_t from)
 {
         if (f->step != STEP_PROGRAMMING)
-                set_step(f, STEP_PROGRAMMING);
+                flash_job_set_step(f, STEP_PROGRAMMING);
         if (from >= CF_GROUP_SLOTS || group_enlist(f, (uint16_t) from) < 0)
                 flash_job_group_done(f);
 }
@@ -997,7 +1012,7 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                                  "not erased again",
                                  f->ref, cf_ccp_dto_join_received(d));
                         f->staged = true;
-                        set_step(f, STEP_PROGRAMMING);
+                        flash_job_set_step(f, STEP_PROGRAMMING);
                         send_gap(f, SUB_SCAN, 0);
                         return;
                 }
@@ -1064,7 +1079,7 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 if (f->sub == SUB_SCAN) {
                         unsigned data = 0;
                         for (uint32_t s = first; s < end && data < GROUP_PASS_MIN_RUN; s++)
-                                data += slot_has_data(j, s);
+                                data += slot_has_data(f, s);
                         if (data >= GROUP_PASS_MIN_RUN)
                                 group_wait_pass(f, first);
                         else if (end >= CF_GROUP_SLOTS)
@@ -1141,7 +1156,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         /* Joined right after the erase, in the same connection (the node's rule); C's
                          * erased state is then proven by the final checksum, not checked here. */
                         f->sub = SUB_JOIN;
-                        cf_ccp_cro_group_join(cro, 0, (uint16_t) n->bus->conf->group_id, group_tag(j));
+                        cf_ccp_cro_group_join(cro, 0, (uint16_t) n->bus->conf->group_id, group_tag(f));
                         request(f, cro, 0, UINT32_MAX);
                         return;
                 }
@@ -1170,7 +1185,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         f->staged = false; /* C holds nothing of ours any more */
                         manager_flash_changed(f, true, false);
                 }
-                set_step(f, STEP_PROGRAMMING);
+                flash_job_set_step(f, STEP_PROGRAMMING);
                 f->run = 0;
                 f->off = 0;
                 program_next(f);
@@ -1181,7 +1196,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 if (f->sub == 2) {
-                        const struct cf_run *run = &j->runs[f->run];
+                        const struct cf_run *run = &fj_runs(f)[f->run];
                         uint32_t left = run->len - f->off;
                         uint32_t k = left >= 6 ? 6 : left;
                         f->off += k;
@@ -1205,7 +1220,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         request(f, cro, 0, 0);
                         return;
                 }
-                if (cf_ccp_dto_chksum(d) != j->image_crc) {
+                if (cf_ccp_dto_chksum(d) != fj_image_crc(f)) {
                         /* A corrupted group frame shows only here: the node erases again. */
                         if (f->chk_reasked && f->joined) {
                                 f->joined = false;
@@ -1221,7 +1236,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         }
                         char why[160];
                         snprintf(why, sizeof why, "%s: checksum of the staged image is 0x%08X, expected 0x%08X",
-                                 f->ref, cf_ccp_dto_chksum(d), j->image_crc);
+                                 f->ref, cf_ccp_dto_chksum(d), fj_image_crc(f));
                         restart(f, why);
                         return;
                 }
@@ -1278,7 +1293,7 @@ static void reboot_connect_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 start_reboot_wait(f, 0);
                 return;
         }
-        set_step(f, STEP_CONFIRMING);
+        flash_job_set_step(f, STEP_CONFIRMING);
         if (node_identify(n, false, confirm_identified) < 0)
                 start_reboot_wait(f, 0);
 }
@@ -1298,6 +1313,10 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 cf_ccp_cro_connect(cro, 0, n->nc.station);
                 if (ccp_request(n->ccp, cro, 1, UINT32_MAX) < 0)
                         lost_probe_schedule(f);
+                return 0;
+        }
+        if (f->step == STEP_TRIAL) {
+                dual_trial_poll(f);
                 return 0;
         }
         if (f->step < STEP_REBOOTING) {
@@ -1336,17 +1355,17 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
                         f->backoff = REBOOT_BACKOFF_US;
         }
         if (f->step != STEP_REBOOTING)
-                set_step(f, STEP_REBOOTING);
+                flash_job_set_step(f, STEP_REBOOTING);
         if (now >= f->deadline) {
-                fail(f, "%s: did not come back within %u ms after DISCONNECT", f->ref,
+                flash_job_fail(f, "%s: did not come back within %u ms after DISCONNECT", f->ref,
                      m->conf->reboot_timeout_ms);
                 return;
         }
         uint64_t at = now + (first_us ? first_us : f->backoff);
         if (at > f->deadline)
                 at = f->deadline;
-        if (arm_timer(f, at) < 0)
-                fail(f, "%s: out of memory", f->ref);
+        if (flash_job_arm_timer(f, at) < 0)
+                flash_job_fail(f, "%s: out of memory", f->ref);
 }
 
 static void stage_again(FlashJob *f, const char *why)
@@ -1358,29 +1377,29 @@ static void stage_again(FlashJob *f, const char *why)
                          n->version[0] ? n->version : "no image");
                 /* C may still hold the image (a DISCONNECT that was not taken): erase it, in a
                  * session of its own when the scheduler gives one. */
-                disconnect_quietly(n);
+                node_disconnect_quietly(n);
                 manager_release_slot(f);
                 f->staged = true;
                 f->resumed = false;
                 f->deadline = 0;
-                set_step(f, STEP_CANCELLING);
+                flash_job_set_step(f, STEP_CANCELLING);
                 manager_schedule(n->m);
                 return;
         }
         if (f->restarts >= MAX_RESTARTS) {
-                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                flash_job_fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
                 return;
         }
         f->restarts++;
         log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s; staging the image again (%u of %u)", why, f->restarts,
                  MAX_RESTARTS);
-        disconnect_quietly(n);
+        node_disconnect_quietly(n);
         manager_release_slot(f);
         f->resumed = false;
         f->bytes_done = 0;
         f->deadline = 0;
         f->staged = true; /* C may still hold the image until CLEAR_MEMORY */
-        set_step(f, STEP_QUEUED);
+        flash_job_set_step(f, STEP_QUEUED);
         manager_schedule(n->m);
 }
 
@@ -1393,19 +1412,21 @@ static void confirm_identified(Node *n, int r)
                 start_reboot_wait(f, 0);
                 return;
         }
+        if (j->dual && dual_confirm_identified(f))
+                return;
         if (runs_image(n, j)) {
                 log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
                          j->info.release);
-                disconnect_quietly(n);
+                node_disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
                 f->bytes_done = f->bytes_total;
                 f->staged = false;
-                finish_node(f, STEP_DONE);
+                flash_job_finish(f, STEP_DONE);
                 return;
         }
         if (n->last_update == CF_UPDATE_GAVE_UP) {
-                fail(f,
+                flash_job_fail(f,
                      "%s: the bootloader gave up installing %s after %u failed tries; the node runs %s (%s)",
                      f->ref, j->version, n->status[CF_STATUS_INSTALL_FAILURES],
                      n->version[0] ? n->version : "no valid image",
@@ -1425,7 +1446,7 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};
-        fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
+        flash_job_fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
@@ -1439,7 +1460,7 @@ void flash_job_begin(FlashJob *f)
 {
         Node *n = f->node;
         if (!n) {
-                fail(f, "%s: node is not configured any more", f->ref);
+                flash_job_fail(f, "%s: node is not configured any more", f->ref);
                 return;
         }
         n->flash = f;
@@ -1455,19 +1476,19 @@ void flash_job_begin(FlashJob *f)
         if (f->step == STEP_CANCELLING)
                 manager_flash_changed(f, true, true);
         else
-                set_step(f, STEP_CONNECTING);
+                flash_job_set_step(f, STEP_CONNECTING);
         if (ccp_session_pending(n->ccp))
                 ccp_abort(n->ccp, true);
         int r = node_identify(n, true, identified);
         if (r < 0)
-                fail(f, "%s: cannot start: %s", f->ref, strerror(-r));
+                flash_job_fail(f, "%s: cannot start: %s", f->ref, strerror(-r));
 }
 
 void flash_job_resume_confirm(FlashJob *f)
 {
         Node *n = f->node;
         if (!n) {
-                fail(f, "%s: node is not configured any more", f->ref);
+                flash_job_fail(f, "%s: node is not configured any more", f->ref);
                 return;
         }
         n->flash = f;
@@ -1498,7 +1519,7 @@ void flash_job_cancel(FlashJob *f)
                         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
                 bool had_slot = f->slot;
                 clear_lost(f);
-                set_step(f, STEP_CANCELLING);
+                flash_job_set_step(f, STEP_CANCELLING);
                 if (had_slot)
                         flash_job_begin(f);
                 else
@@ -1506,12 +1527,12 @@ void flash_job_cancel(FlashJob *f)
                 return;
         }
         if (n && f->step != STEP_QUEUED) {
-                disconnect_quietly(n);
+                node_disconnect_quietly(n);
                 node_set_state(n, "online");
         }
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s", f->ref,
                  flash_step_str(f->step));
-        finish_node(f, STEP_CANCELLED);
+        flash_job_finish(f, STEP_CANCELLED);
 }
 
 void flash_job_free(FlashJob *f)

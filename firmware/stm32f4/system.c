@@ -1,4 +1,5 @@
 /* UID, random numbers and the bootloader's jump into the application: the rest of cf-hal.h. */
+#include <errno.h>
 #include <string.h>
 
 #include "canfleet/layout.h"
@@ -122,4 +123,24 @@ void cf_hal_jump_to_app(struct cf_hal *h)
         cf_isb();
         cf_irq_enable();
         enter(sp, entry);
+}
+
+/* A single-bank chip: the dual-bank calls of cf-hal.h answer so (never called: CF_PORT_DUAL_BANK=0). */
+unsigned cf_hal_running_bank(struct cf_hal *h)
+{
+        (void) h;
+        return 0;
+}
+
+unsigned cf_hal_boot_bank(struct cf_hal *h)
+{
+        (void) h;
+        return 0;
+}
+
+int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank)
+{
+        (void) h;
+        (void) bank;
+        return -ENOTSUP;
 }

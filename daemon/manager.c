@@ -996,7 +996,7 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         char **error)
 {
         _cleanup_(freep) Node **set = NULL;
-        size_t n_set = 0, other_hw = 0;
+        size_t n_set = 0, other_hw = 0, other_layout = 0;
         struct trusted_image t;
         struct cf_image_info info;
 
@@ -1061,7 +1061,7 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         } else if (layout) {
                                 /* a dual-bank node needs both links, a single-bank one a single image */
                                 snprintf(why, sizeof why, "%s", layout);
-                                other_hw++;
+                                other_layout++;
                         } else if (strcmp(x->state, "offline") == 0) {
                                 snprintf(why, sizeof why, "offline");
                         }
@@ -1106,6 +1106,15 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         }
                         set[n_set++] = nodes[i];
                 }
+        }
+        if (n_set == 0 && other_layout > 0) {
+                if (error && asprintf(error, "every node of hardware id 0x%04X is a %s node: %s",
+                                      info.hw_id, dual ? "single-bank" : "dual-bank",
+                                      dual ? "a dual-bank bundle is for dual-bank nodes"
+                                           : "it takes a dual-bank bundle with both links "
+                                             "(canfleetctl bundle create IMAGE IMAGE2)") < 0)
+                        *error = NULL;
+                return -EXDEV;
         }
         if (n_set == 0 && other_hw > 0) {
                 if (error && asprintf(error, "every node has another hardware id than the image's 0x%04X",

@@ -781,14 +781,14 @@ static const struct uint_key root_uints[] = {
     UINT_KEY(struct cf_conf, "history", history, 1, 100000, 100, false),
     UINT_KEY(struct cf_conf, "start_timeout_s", start_timeout_s, 1, 86400, 600, false),
     UINT_KEY(struct cf_conf, "trial_timeout_s", trial_timeout_s, 1, 3600, 30, false),
+    UINT_KEY(struct cf_conf, "confirm_trial_ms", confirm_trial_ms, 0, 3600000, 0, false),
 };
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
 {
         static const char *const allowed[] = {"fleet_key_file", "state_dir",      "cache_dir",
                                               "keyring",        "allow_unsigned", "ca_file",
-                                              "hawkbit",        "buses",          "confirm_trial",
-                                              NULL};
+                                              "hawkbit",        "buses",          NULL};
         json_object *f;
         int r;
 
@@ -826,7 +826,6 @@ static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)
                 size_t offset;
         } bools[] = {
             {"allow_unsigned", offsetof(struct cf_conf, allow_unsigned)},
-            {"confirm_trial", offsetof(struct cf_conf, confirm_trial)},
         };
         for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
                 if (!json_object_object_get_ex(root, bools[i].key, &f))

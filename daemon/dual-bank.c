@@ -133,7 +133,7 @@ static void trial_schedule(FlashJob *f, uint64_t delay)
                                "and goes back to its previous bank at its next reset",
                                f->ref, (unsigned) f->job->m->conf->trial_timeout_s, f->job->version,
                                n ? n->bank : 0,
-                               f->job->m->conf->confirm_trial ? " (canfleetd's CONFIRM was not taken)" : "");
+                               f->job->m->conf->confirm_trial_ms ? " (canfleetd's CONFIRM was not taken)" : "");
                 return;
         }
         uint64_t at = now + delay;
@@ -152,7 +152,7 @@ void dual_trial_poll(FlashJob *f)
                 trial_schedule(f, TRIAL_POLL_US);
 }
 
-/* ---- the gateway's confirmation (confirm_trial): GET_SEED, UNLOCK, ACTION_SERVICE CONFIRM ---------- */
+/* ---- the gateway's confirmation (confirm_trial_ms): GET_SEED, UNLOCK, ACTION_SERVICE CONFIRM ---------- */
 
 enum { CONFIRM_SEED = 40, CONFIRM_UNLOCK, CONFIRM_SERVICE };
 
@@ -237,18 +237,33 @@ void dual_trial_begin(FlashJob *f)
         if (f->step != STEP_TRIAL) {
                 f->deadline = now_mono(f) + (uint64_t) m->conf->trial_timeout_s * 1000000u;
                 f->confirm_sent = false;
+                f->trial_seen = 0;
                 char why[160];
                 snprintf(why, sizeof why, "%s runs %s from bank %u on trial: waiting for %s (up to %u s)",
                          f->ref, f->job->version, n->bank,
-                         m->conf->confirm_trial ? "canfleetd's confirmation" : "its application to confirm",
+                         m->conf->confirm_trial_ms ? "a confirmation" : "its application to confirm",
                          (unsigned) m->conf->trial_timeout_s);
                 free(f->error);
                 f->error = strdup(why);
                 log_node(LOG_INFO, f->bus, f->ref, f->job->id, "%s", why);
                 flash_job_set_step(f, STEP_TRIAL);
         }
-        if (m->conf->confirm_trial && !f->confirm_sent) {
-                confirm_start(f);
+        /* canfleetd's own checks before it confirms (confirm_trial_ms): the node has run this image on
+         * trial, in its application, for that long by our clock without a reset in between. */
+        uint64_t now = now_mono(f);
+        uint32_t boots = cf_le32_get(n->status + CF_STATUS_BOOT_COUNT);
+        if (!f->trial_seen || boots != f->trial_boots) {
+                f->trial_seen = now;
+                f->trial_boots = boots;
+        }
+        uint64_t settle = (uint64_t) m->conf->confirm_trial_ms * 1000u;
+        if (settle && !f->confirm_sent) {
+                if (now - f->trial_seen >= settle) {
+                        confirm_start(f);
+                        return;
+                }
+                uint64_t left = settle - (now - f->trial_seen);
+                trial_schedule(f, left < TRIAL_POLL_US ? left : TRIAL_POLL_US);
                 return;
         }
         trial_schedule(f, TRIAL_POLL_US);

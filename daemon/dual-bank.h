@@ -17,8 +17,9 @@
  * application on trial (status byte 78 CF_TRIAL_PENDING). The job's node then goes:
  *   rebooting → confirming (it runs the job's link for its new bank) → trial → confirmed
  * trial lasts until the node reports CF_TRIAL_CONFIRMED: its application confirms itself once
- * healthy, or canfleetd sends CCP CONFIRM (0xCF10) when the configuration says "confirm_trial": true,
- * after checking that the node runs the job's image (trailer and CRC) in its application. canfleetd
+ * healthy, or canfleetd sends CCP CONFIRM (0xCF10) when the configuration says "confirm_trial_ms": N,
+ * after its own checks: the node has run the job's image (trailer and CRC) in its application, on
+ * trial, for N ms by canfleetd's clock, with the same boot count at every look (no reset). canfleetd
  * looks every TRIAL_POLL_US (a fresh identify); a node that does not answer meanwhile (resetting) is
  * looked for again until trial_timeout_s. A node back on its previous bank with CF_TRIAL_REVERTED
  * fails with "reverted: …" and its LastUpdateResult is "reverted"; one still pending at

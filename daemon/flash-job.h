@@ -19,7 +19,7 @@ typedef struct FlashJob FlashJob;
  *   against the image's CRC) → rebooting (saved, then DISCONNECT end of session; CONNECT with
  *   back-off until reboot_timeout_ms) → confirming (the running trailer must be the image's) → done.
  * A dual-bank node (dual-bank.h) is sent the link for its inactive bank and, after confirming, runs
- * the new bank on trial: → trial (until its application, or canfleetd with confirm_trial, confirms;
+ * the new bank on trial: → trial (until its application, or canfleetd with confirm_trial_ms, confirms;
  * at most trial_timeout_s) → confirmed, its success in place of done; a node back on its previous
  * bank (trial reverted) fails with "reverted: …".
  * failed / cancelled end it otherwise. Every step change is appended to the job's log (job-store.h)

@@ -137,7 +137,9 @@ struct FlashJob {
         /* dual-bank job (dual-bank.h): the link sent, 1 or 2 (the node's inactive bank); 0 before the
          * node was identified, and always for a single-image job */
         uint8_t link;
-        bool confirm_sent; /* trial: the gateway's CONFIRM (trial_confirm "gateway") was answered */
+        bool confirm_sent; /* trial: canfleetd's CONFIRM (confirm_trial_ms) was answered */
+        uint64_t trial_seen;  /* CLOCK_MONOTONIC µs canfleetd first saw it on trial (0: not yet) */
+        uint32_t trial_boots; /* its boot count then: a reset in between starts the wait again */
 };
 
 struct Job {

@@ -348,6 +348,9 @@ int cmd_node(int argc, char **argv)
                 printf("  hw id:        0x%04x, bootloader %u\n", n->hardware_id, n->bootloader_version);
         if (n->uid && n->uid[0])
                 printf("  uid:          %s\n", n->uid);
+        if (n->bank)
+                printf("  dual-bank:    runs from bank %u, last trial %s\n", n->bank,
+                       n->trial && n->trial[0] ? n->trial : "unknown");
         printf("  last seen:    %s\n", seen);
         if (n->last_update_result && n->last_update_result[0]) {
                 format_when(when, sizeof(when), n->last_update_time);

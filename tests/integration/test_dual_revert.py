@@ -45,6 +45,8 @@ def dual_revert(f):
     check_outcome(f, f.jobs()[-1]["id"], "2.0.0")
     r = f.ctl("nodes")
     check(r.rc == 0 and "1 reverted" in r.out, f"canfleetctl nodes does not show bus0:1 '1 reverted': {r}")
+    r = f.ctl("node", "bus0:1")
+    check(r.rc == 0 and "runs from bank 1, last trial reverted" in r.out, f"canfleetctl node bus0:1: {r}")
 
     # canfleetd confirming itself after its own checks (confirm_trial_ms: the image ran on trial that long
     # without a reset) does not save a node whose application crashes first

@@ -124,6 +124,23 @@ static bool request_ok(struct cf_boot *b, struct cf_bank *req, const struct cf_b
         return true;
 }
 
+/* Both banks good (after a confirmed swap the previous image stays): is other the one to run rather
+ * than run? Only when other proved itself in a trial and run never had one (an image from the
+ * factory, or one whose journal was erased when a new image began to arrive: such a journal
+ * cannot be trusted to say the image failed before). Equal footing keeps the bank BOOT_ADD0 named,
+ * which is the right one whenever no flip is under way: only a chip started in the wrong bank by a
+ * torn BOOT_ADD0 ever gets here. */
+static bool preferred(struct cf_boot *b, const struct cf_bank *other, const struct cf_bank *run)
+{
+        struct cf_image_info io, ir;
+
+        if (!(other->trial && other->confirmed) || run->trial)
+                return false;
+        info_of(b, other->bank, &io);
+        info_of(b, run->bank, &ir);
+        return io.release >= ir.release;
+}
+
 static enum cf_boot_outcome decide(struct cf_boot *b)
 {
         struct cf_bank *run = &b->run, *other = &b->other;
@@ -166,6 +183,9 @@ static enum cf_boot_outcome decide(struct cf_boot *b)
                 (void) record(b, run, CF_BANK_TRIAL);
                 return CF_BOOT_BUSY;
         }
+        if (cf_bank_good(run) && cf_bank_good(other) && !b->no_flip && preferred(b, other, run) &&
+            cf_bank_has_bootloader(b->hal, other->bank))
+                return flip(b, other->bank);
         if (cf_bank_good(run)) {
                 if (cf_hal_boot_bank(b->hal) != here && !b->no_flip)
                         return flip(b, here);

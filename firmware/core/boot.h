@@ -32,8 +32,10 @@
  *  2. the other bank on trial: not booted yet -> flip to it; booted -> REVERTED, and on;
  *  3. a bank staged and not tried, hardware id and release (not below the image it replaces) fine,
  *     a bootloader in its bank -> TRIAL, then 1 or 2;
- *  4. this bank good (never tried, or confirmed) -> CF_BOOT_JUMP (BOOT_ADD0 repaired first if it
- *     names another bank); the other bank good -> flip to it; else CF_BOOT_RECOVERY.
+ *  4. both banks good (the image before a confirmed swap stays): a bank confirmed in a trial wins
+ *     over one never tried (same or higher release); this bank good (never tried, or confirmed) -> CF_BOOT_JUMP (BOOT_ADD0
+ *     repaired first if it names another bank); the other bank good -> flip to it; else
+ *     CF_BOOT_RECOVERY.
  * A record's write comes before what it allows; every flip is redone by whichever bootloader the
  * chip starts, so a power cut or a torn write at any operation ends in a valid image, and an image
  * never runs twice unconfirmed (bank.h).

@@ -334,7 +334,9 @@ int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank)
         settle(h);
         if (busy(h))
                 return -EBUSY;
-        if (op_cut(h)) {
+        bool cut = op_cut(h);
+        h->option_op = h->flash_ops;
+        if (cut) {
                 /* The option bytes are erased and programmed inside the controller: torn, they are
                  * left erased, naming no bank. */
                 if (h->cut_torn)

@@ -58,6 +58,7 @@ struct cf_hal {
         uint64_t flash_ops;        /* operations so far */
         uint64_t erases, programs, program_bytes;
         uint64_t option_writes;    /* BOOT_ADD0 writes (dual-bank) */
+        uint64_t option_op;        /* the operation number of the last BOOT_ADD0 write, cut or not */
         bool powered_off;
         bool reset_requested;      /* cf_hal_reset() was called */
         uint32_t watchdog_kicks;

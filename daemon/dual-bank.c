@@ -103,6 +103,16 @@ bool dual_choose_link(FlashJob *f)
                                f->ref);
                 return false;
         }
+        if (n->mode == CF_MODE_APP && n->trial == CF_TRIAL_PENDING && !dual_runs_job_image(n, j)) {
+                /* Its previous bank is the way back of that trial: the node refuses to erase it, and
+                 * so does canfleetd. */
+                flash_job_fail(f,
+                               "%s runs %s from bank %u on trial, not confirmed yet: its other bank is the way "
+                               "back and is not written until the trial ends (confirmed, or reverted by a "
+                               "reset; nothing erased)",
+                               f->ref, n->version[0] ? n->version : "an image", n->bank);
+                return false;
+        }
         /* the other bank: the one the staging extension maps to */
         f->link = n->bank == 1 ? 2 : 1;
         uint64_t total = f->link == 2 ? j->plan_bytes2 : j->plan_bytes;

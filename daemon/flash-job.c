@@ -1434,7 +1434,8 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         if (n->mode == CF_MODE_APP &&
-            (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED)) {
+            (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED ||
+             (j->dual && n->last_update == CF_UPDATE_SWAPPED))) {
                 /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, a C2
                  * answer to the DISCONNECT, or a DISCONNECT the node did not take as the end of the
                  * session (a corrupted frame): it still runs its old image and did not reject ours,
@@ -1445,13 +1446,14 @@ static void confirm_identified(Node *n, int r)
                 stage_again(f, why);
                 return;
         }
-        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};
+        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up",
+                                              "swapped"};
         flash_job_fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
                                              : "unknown",
-             n->last_update < 5 ? results[n->last_update] : "unknown");
+             n->last_update < 6 ? results[n->last_update] : "unknown");
 }
 
 /* ---- entry points -------------------------------------------------------------------------------- */

@@ -240,7 +240,8 @@ static void ignore_reply(Node *n, int r, const struct cf_ccp_dto *d)
 {
 }
 
-void node_disconnect_quietly(Node *n)
+/* DISCONNECT(temporary), answer or not: leaves the node's session tidy. */
+static void disconnect_quietly(Node *n)
 {
         uint8_t cro[8];
         if (ccp_session_pending(n->ccp))
@@ -250,7 +251,7 @@ void node_disconnect_quietly(Node *n)
         (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
 }
 
-void flash_job_set_step(FlashJob *f, enum flash_step s)
+static void set_step(FlashJob *f, enum flash_step s)
 {
         f->step = s;
         f->sub = 0;
@@ -276,7 +277,7 @@ static const char *node_health(const Node *n, bool lost)
         return n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online";
 }
 
-void flash_job_finish(FlashJob *f, enum flash_step s)
+static void finish_node(FlashJob *f, enum flash_step s)
 {
         Node *n = f->node;
         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
@@ -306,7 +307,7 @@ void flash_job_finish(FlashJob *f, enum flash_step s)
         manager_flash_finished(f);
 }
 
-void flash_job_fail(FlashJob *f, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(FlashJob *f, const char *fmt, ...)
 {
         char msg[480];
         va_list ap;
@@ -322,14 +323,14 @@ void flash_job_fail(FlashJob *f, const char *fmt, ...)
                 node_set_error(n, msg);
                 node_set_state(n, node_health(n, f->lost));
                 if (f->step < STEP_REBOOTING && !f->lost)
-                        node_disconnect_quietly(n);
+                        disconnect_quietly(n);
         }
-        flash_job_finish(f, STEP_FAILED);
+        finish_node(f, STEP_FAILED);
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
 
-int flash_job_arm_timer(FlashJob *f, uint64_t at)
+static int arm_timer(FlashJob *f, uint64_t at)
 {
         if (!f->timer) {
                 int r =
@@ -354,7 +355,7 @@ static uint64_t now_mono(FlashJob *f)
 static bool count_reinit(FlashJob *f, const char *why)
 {
         if (f->reinits >= MAX_REINITS) {
-                flash_job_fail(f, "%s; still so after %u re-initialisations of the session, giving up", why,
+                fail(f, "%s; still so after %u re-initialisations of the session, giving up", why,
                      f->reinits);
                 return false;
         }
@@ -370,10 +371,10 @@ static void restart_after(FlashJob *f, uint64_t delay_us)
         f->bytes_done = 0;
         group_detach(f);
         enum flash_step keep = f->step == STEP_CANCELLING ? STEP_CANCELLING : STEP_CONNECTING;
-        flash_job_set_step(f, keep);
-        int r = flash_job_arm_timer(f, now_mono(f) + delay_us);
+        set_step(f, keep);
+        int r = arm_timer(f, now_mono(f) + delay_us);
         if (r < 0)
-                flash_job_fail(f, "%s: cannot restart the session: %s", f->ref, strerror(-r));
+                fail(f, "%s: cannot restart the session: %s", f->ref, strerror(-r));
 }
 
 /* The node answered C2 before DISCONNECT(end): it asks for a new session. */
@@ -392,7 +393,7 @@ static void reinitialise(FlashJob *f, const char *why)
 static void restart(FlashJob *f, const char *why)
 {
         if (f->restarts >= MAX_RESTARTS) {
-                flash_job_fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
                 return;
         }
         f->restarts++;
@@ -429,14 +430,14 @@ static void lost_probe_schedule(FlashJob *f)
         uint64_t now = now_mono(f);
         uint64_t end = f->lost_since + (uint64_t) m->conf->node_lost_timeout_s * 1000000u;
         if (now >= end) {
-                flash_job_fail(f, "%s; no answer since, for %u s (offline)", f->lost_why ? f->lost_why : f->ref,
+                fail(f, "%s; no answer since, for %u s (offline)", f->lost_why ? f->lost_why : f->ref,
                      m->conf->node_lost_timeout_s);
                 return;
         }
         uint64_t at = now + f->backoff;
         f->backoff = f->backoff * 2 > LOST_MAX_US ? LOST_MAX_US : f->backoff * 2;
-        if (flash_job_arm_timer(f, at < end ? at : end) < 0)
-                flash_job_fail(f, "%s: out of memory", f->ref);
+        if (arm_timer(f, at < end ? at : end) < 0)
+                fail(f, "%s: out of memory", f->ref);
 }
 
 static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -453,7 +454,7 @@ static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
                  f->ref, (unsigned long long) gone);
         clear_lost(f);
         if (f->restarts >= MAX_RESTARTS) {
-                flash_job_fail(f, "%s: lost and found again %u times, giving up", f->ref, f->restarts);
+                fail(f, "%s: lost and found again %u times, giving up", f->ref, f->restarts);
                 return;
         }
         f->restarts++;
@@ -486,7 +487,7 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 n->on_reply = flash_reply;
                 cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
                 if (ccp_request(n->ccp, cro, 0, f->gslot * CF_GROUP_SLOT_SIZE) < 0)
-                        flash_job_fail(f, "%s: cannot send GAP", f->ref);
+                        fail(f, "%s: cannot send GAP", f->ref);
                 return;
         }
         const struct cf_run *run = &fj_runs(f)[f->run];
@@ -495,7 +496,7 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
         int k = ccp_request(n->ccp, cro, 0, run->start + f->off);
         if (k < 0)
-                flash_job_fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
+                fail(f, "%s: cannot send SET_MTA: %s", f->ref, strerror(-k));
 }
 
 /* An exchange of the transfer lost all its tries: a node that lost power would have to start again,
@@ -524,7 +525,7 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 e = buf;
         }
         if (f->step >= STEP_REBOOTING) {
-                flash_job_fail(f, "%s", e);
+                fail(f, "%s", e);
                 return;
         }
         if (r == -ECONNRESET && d) {
@@ -562,7 +563,7 @@ static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uin
         f->node->on_reply = flash_reply;
         int r = ccp_request_check(f->node->ccp, cro, tries, addr, check);
         if (r < 0)
-                flash_job_fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
+                fail(f, "%s: cannot send %s: %s", f->ref, cf_ccp_cmd_name(cro[0]), strerror(-r));
 }
 
 static void request(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr)
@@ -611,7 +612,7 @@ static void identified(Node *n, int r)
                 return;
         }
         if (n->hw_id != j->info.hw_id) {
-                flash_job_fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
+                fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
                      n->hw_id, j->info.hw_id);
                 return;
         }
@@ -626,14 +627,14 @@ static void identified(Node *n, int r)
         if (!j->force && runs_image(n, j)) {
                 log_node(LOG_INFO, f->bus, f->ref, j->id, "%s: already runs %s: up to date", f->ref,
                          j->version);
-                node_disconnect_quietly(n);
+                disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
-                flash_job_finish(f, STEP_UP_TO_DATE);
+                finish_node(f, STEP_UP_TO_DATE);
                 return;
         }
         if (n->has_image && j->info.release < n->running.release) {
-                flash_job_fail(f,
+                fail(f,
                      "%s: image release %u is below the running release %u (anti-rollback; nothing erased)",
                      f->ref, j->info.release, n->running.release);
                 return;
@@ -645,7 +646,7 @@ static void start_unlock(FlashJob *f)
 {
         uint8_t cro[8];
         if (f->step != STEP_CANCELLING)
-                flash_job_set_step(f, STEP_UNLOCKING);
+                set_step(f, STEP_UNLOCKING);
         f->sub = 0;
         f->unlock_tries = 0;
         f->key_redone = false;
@@ -662,7 +663,7 @@ static void start_erase(FlashJob *f)
                 request(f, cro, 0, CANCEL_ERASE_OFF);
                 return;
         }
-        flash_job_set_step(f, STEP_ERASING);
+        set_step(f, STEP_ERASING);
         if (f->joined && !f->no_group && group_attach(f)) {
                 /* A member before a restart (of canfleetd, of the session): if it still is, its C
                  * holds what it recorded, and GAP completes it without an erase. */
@@ -679,7 +680,7 @@ static void start_verify(FlashJob *f)
 {
         f->chk_reasked = false;
         uint8_t cro[8];
-        flash_job_set_step(f, STEP_VERIFYING);
+        set_step(f, STEP_VERIFYING);
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, 0);
         request(f, cro, 0, 0);
 }
@@ -699,7 +700,7 @@ static void start_disconnect(FlashJob *f)
         /* Saved before the frame leaves: from here on the node may install the image at any time. A
          * save that failed (full disk) holds the frame until a save succeeds (flash_job_saved), so that
          * a crash meanwhile never finds a stale step for a node that installed. */
-        flash_job_set_step(f, STEP_REBOOTING);
+        set_step(f, STEP_REBOOTING);
         if (!manager_flash_saved(f)) {
                 f->held = true;
                 log_node(LOG_WARNING, f->bus, f->ref, f->job->id,
@@ -728,7 +729,7 @@ static void program_next(FlashJob *f)
                 n->on_reply = flash_reply;
                 int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
                 if (r < 0)
-                        flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                        fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
                 return;
         }
         const struct cf_run *run = &fj_runs(f)[f->run];
@@ -750,7 +751,7 @@ static void program_next(FlashJob *f)
         }
         int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, k);
         if (r < 0)
-                flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
 
 /* GET_SEED's answer: protection status 1 with a seed, or 0 (already unlocked) with nothing. */
@@ -780,7 +781,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         if (f->sub == 0) { /* GET_SEED */
                 if (r < 0) {
                         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
-                                flash_job_fail(f, "%s", ccp_session_error(n->ccp));
+                                fail(f, "%s", ccp_session_error(n->ccp));
                                 return;
                         }
                         fail_ccp(f, r, d);
@@ -823,7 +824,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         request_check(f, cro, 0, UINT32_MAX, seed_plausible);
                         return;
                 }
-                flash_job_fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
+                fail(f, "%s, also with a second seed", ccp_session_error(n->ccp));
                 return;
         }
         if (r == -EPROTO && d && d->err == CF_CCP_ERR_ACCESS_DENIED) {
@@ -878,9 +879,9 @@ static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d
         }
         f->staged = false;
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled; the staged image is erased", f->ref);
-        node_disconnect_quietly(f->node);
+        disconnect_quietly(f->node);
         node_set_state(f->node, "online");
-        flash_job_finish(f, STEP_CANCELLED);
+        finish_node(f, STEP_CANCELLED);
 }
 
 /* ---- the group path (group-job.h, docs/design.md §7) ---------------------------------------------- */
@@ -942,7 +943,7 @@ static void repair_send(FlashJob *f)
         uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
         int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, slot_len(f->gslot));
         if (r < 0)
-                flash_job_fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+                fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
 
 /* The next slot of the reported run: consecutive ones follow the node's MTA, after a skipped one
@@ -973,7 +974,7 @@ static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
 static void group_wait_pass(FlashJob *f, uint32_t from)
 {
         if (f->step != STEP_PROGRAMMING)
-                flash_job_set_step(f, STEP_PROGRAMMING);
+                set_step(f, STEP_PROGRAMMING);
         if (from >= CF_GROUP_SLOTS || group_enlist(f, (uint16_t) from) < 0)
                 flash_job_group_done(f);
 }
@@ -1012,7 +1013,7 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                                  "not erased again",
                                  f->ref, cf_ccp_dto_join_received(d));
                         f->staged = true;
-                        flash_job_set_step(f, STEP_PROGRAMMING);
+                        set_step(f, STEP_PROGRAMMING);
                         send_gap(f, SUB_SCAN, 0);
                         return;
                 }
@@ -1185,7 +1186,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         f->staged = false; /* C holds nothing of ours any more */
                         manager_flash_changed(f, true, false);
                 }
-                flash_job_set_step(f, STEP_PROGRAMMING);
+                set_step(f, STEP_PROGRAMMING);
                 f->run = 0;
                 f->off = 0;
                 program_next(f);
@@ -1293,7 +1294,7 @@ static void reboot_connect_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 start_reboot_wait(f, 0);
                 return;
         }
-        flash_job_set_step(f, STEP_CONFIRMING);
+        set_step(f, STEP_CONFIRMING);
         if (node_identify(n, false, confirm_identified) < 0)
                 start_reboot_wait(f, 0);
 }
@@ -1355,17 +1356,17 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
                         f->backoff = REBOOT_BACKOFF_US;
         }
         if (f->step != STEP_REBOOTING)
-                flash_job_set_step(f, STEP_REBOOTING);
+                set_step(f, STEP_REBOOTING);
         if (now >= f->deadline) {
-                flash_job_fail(f, "%s: did not come back within %u ms after DISCONNECT", f->ref,
+                fail(f, "%s: did not come back within %u ms after DISCONNECT", f->ref,
                      m->conf->reboot_timeout_ms);
                 return;
         }
         uint64_t at = now + (first_us ? first_us : f->backoff);
         if (at > f->deadline)
                 at = f->deadline;
-        if (flash_job_arm_timer(f, at) < 0)
-                flash_job_fail(f, "%s: out of memory", f->ref);
+        if (arm_timer(f, at) < 0)
+                fail(f, "%s: out of memory", f->ref);
 }
 
 static void stage_again(FlashJob *f, const char *why)
@@ -1377,29 +1378,29 @@ static void stage_again(FlashJob *f, const char *why)
                          n->version[0] ? n->version : "no image");
                 /* C may still hold the image (a DISCONNECT that was not taken): erase it, in a
                  * session of its own when the scheduler gives one. */
-                node_disconnect_quietly(n);
+                disconnect_quietly(n);
                 manager_release_slot(f);
                 f->staged = true;
                 f->resumed = false;
                 f->deadline = 0;
-                flash_job_set_step(f, STEP_CANCELLING);
+                set_step(f, STEP_CANCELLING);
                 manager_schedule(n->m);
                 return;
         }
         if (f->restarts >= MAX_RESTARTS) {
-                flash_job_fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
+                fail(f, "%s; still after %u new sessions, giving up", why, f->restarts);
                 return;
         }
         f->restarts++;
         log_node(LOG_NOTICE, f->bus, f->ref, j->id, "%s; staging the image again (%u of %u)", why, f->restarts,
                  MAX_RESTARTS);
-        node_disconnect_quietly(n);
+        disconnect_quietly(n);
         manager_release_slot(f);
         f->resumed = false;
         f->bytes_done = 0;
         f->deadline = 0;
         f->staged = true; /* C may still hold the image until CLEAR_MEMORY */
-        flash_job_set_step(f, STEP_QUEUED);
+        set_step(f, STEP_QUEUED);
         manager_schedule(n->m);
 }
 
@@ -1417,16 +1418,16 @@ static void confirm_identified(Node *n, int r)
         if (runs_image(n, j)) {
                 log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
                          j->info.release);
-                node_disconnect_quietly(n);
+                disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
                 f->bytes_done = f->bytes_total;
                 f->staged = false;
-                flash_job_finish(f, STEP_DONE);
+                finish_node(f, STEP_DONE);
                 return;
         }
         if (n->last_update == CF_UPDATE_GAVE_UP) {
-                flash_job_fail(f,
+                fail(f,
                      "%s: the bootloader gave up installing %s after %u failed tries; the node runs %s (%s)",
                      f->ref, j->version, n->status[CF_STATUS_INSTALL_FAILURES],
                      n->version[0] ? n->version : "no valid image",
@@ -1448,7 +1449,7 @@ static void confirm_identified(Node *n, int r)
         }
         static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up",
                                               "swapped"};
-        flash_job_fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
+        fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
@@ -1462,7 +1463,7 @@ void flash_job_begin(FlashJob *f)
 {
         Node *n = f->node;
         if (!n) {
-                flash_job_fail(f, "%s: node is not configured any more", f->ref);
+                fail(f, "%s: node is not configured any more", f->ref);
                 return;
         }
         n->flash = f;
@@ -1478,19 +1479,19 @@ void flash_job_begin(FlashJob *f)
         if (f->step == STEP_CANCELLING)
                 manager_flash_changed(f, true, true);
         else
-                flash_job_set_step(f, STEP_CONNECTING);
+                set_step(f, STEP_CONNECTING);
         if (ccp_session_pending(n->ccp))
                 ccp_abort(n->ccp, true);
         int r = node_identify(n, true, identified);
         if (r < 0)
-                flash_job_fail(f, "%s: cannot start: %s", f->ref, strerror(-r));
+                fail(f, "%s: cannot start: %s", f->ref, strerror(-r));
 }
 
 void flash_job_resume_confirm(FlashJob *f)
 {
         Node *n = f->node;
         if (!n) {
-                flash_job_fail(f, "%s: node is not configured any more", f->ref);
+                fail(f, "%s: node is not configured any more", f->ref);
                 return;
         }
         n->flash = f;
@@ -1521,7 +1522,7 @@ void flash_job_cancel(FlashJob *f)
                         sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
                 bool had_slot = f->slot;
                 clear_lost(f);
-                flash_job_set_step(f, STEP_CANCELLING);
+                set_step(f, STEP_CANCELLING);
                 if (had_slot)
                         flash_job_begin(f);
                 else
@@ -1529,12 +1530,12 @@ void flash_job_cancel(FlashJob *f)
                 return;
         }
         if (n && f->step != STEP_QUEUED) {
-                node_disconnect_quietly(n);
+                disconnect_quietly(n);
                 node_set_state(n, "online");
         }
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s", f->ref,
                  flash_step_str(f->step));
-        flash_job_finish(f, STEP_CANCELLED);
+        finish_node(f, STEP_CANCELLED);
 }
 
 void flash_job_free(FlashJob *f)
@@ -1550,4 +1551,36 @@ void flash_job_free(FlashJob *f)
         f->error = NULL;
         free(f->lost_why);
         f->lost_why = NULL;
+}
+
+/* ---- for the dual-bank steps (dual-bank.c) ------------------------------------------------------ */
+
+void flash_job_set_step(FlashJob *f, enum flash_step s)
+{
+        set_step(f, s);
+}
+
+void flash_job_finish(FlashJob *f, enum flash_step s)
+{
+        finish_node(f, s);
+}
+
+void flash_job_fail(FlashJob *f, const char *fmt, ...)
+{
+        char msg[480];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fail(f, "%s", msg);
+}
+
+int flash_job_arm_timer(FlashJob *f, uint64_t at)
+{
+        return arm_timer(f, at);
+}
+
+void node_disconnect_quietly(Node *n)
+{
+        disconnect_quietly(n);
 }

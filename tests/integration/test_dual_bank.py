@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Integration: dual-bank nodes (docs/design.md §9). A dual-bank bundle updates two simulated STM32F767
 # nodes twice: bank 1 → 2, then 2 → 1 (the second update is the one seed 002 writes into the wrong
-# bank); each node is sent the link for its inactive bank, goes through trial to confirmed, and
+# bank), then one job takes nodes on different banks, each its own link; each node is sent the link
+# for its inactive bank, goes through trial to confirmed, and
 # canfleetctl nodes shows the bank and the trial. A single image for these nodes is refused before any
 # frame, and a dual-bank bundle for single-bank nodes likewise.
 import re
@@ -14,11 +15,11 @@ from harness import check
 NODES = ["bus0:1", "bus0:2"]
 
 
-def update_and_check(f, bundle, version, bank):
-    r = f.ctl("update", bundle, "--all")
+def update_and_check(f, bundle, version, bank, nodes=NODES):
+    r = f.ctl("update", bundle, *(["--all"] if nodes == NODES else ["--node"] + nodes))
     check(r.rc == 0, f"update to {version} did not exit 0: {r}")
     # piped, canfleetctl prints a line per node step: the trial and its confirmation show
-    for name in NODES:
+    for name in nodes:
         check(re.search(rf"{name}\b.*\btrial\b", r.out) and re.search(rf"{name}\b.*\bconfirmed\b", r.out),
               f"update's progress shows no trial and confirmed step of {name}: {r}")
     job = [j for j in f.jobs() if j["image"]["version"] == version][0]
@@ -26,16 +27,17 @@ def update_and_check(f, bundle, version, bank):
     for n in job["nodes"]:
         check(n["step"] == "confirmed" and n["error"] is None, f"node {n} is not confirmed")
         check(n["bytes_total"] > 0 and n["bytes_done"] == n["bytes_total"], f"bytes of {n}")
-    nodes = f.nodes()
-    for name in NODES:
-        n = nodes[name]
-        check(n["version"] == version and n["bank"] == bank and n["trial"] == "confirmed",
+    shown = f.nodes()
+    for name in nodes:
+        n = shown[name]
+        check(n["version"] == version and n["bank"] == (bank[name] if isinstance(bank, dict) else bank) and n["trial"] == "confirmed",
               f"{name} after the update to {version}: version {n['version']}, bank {n['bank']}, "
               f"trial {n['trial']}; expected bank {bank}, confirmed")
         check(n["last_update_result"] == "confirmed", f"{name}: last_update_result {n['last_update_result']}")
     log = f.daemon.output()
-    for name in NODES:
-        check(f"{name} runs {version} from bank {bank} on trial" in log, f"canfleetd did not log {name}'s trial")
+    for name in nodes:
+        b = bank[name] if isinstance(bank, dict) else bank
+        check(f"{name} runs {version} from bank {b} on trial" in log, f"canfleetd did not log {name}'s trial")
     return job
 
 
@@ -60,15 +62,20 @@ def dual_bank(f):
     update_and_check(f, v3, "3.0.0", 1)
     r = f.ctl("nodes")
     check(r.rc == 0 and "1 confirmed" in r.out, f"canfleetctl nodes does not show '1 confirmed': {r}")
+    # nodes of one job on different banks: each gets its own link (a group pass carries one of them)
+    v4 = dual.pack_dual(f, "4.0.0", release=4, seed=4)
+    update_and_check(f, v4, "4.0.0", 2, nodes=["bus0:1"])
+    v5 = dual.pack_dual(f, "5.0.0", release=5, seed=5)
+    update_and_check(f, v5, "5.0.0", {"bus0:1": 1, "bus0:2": 2})
 
     # a single image cannot serve a dual-bank node: refused before any CAN traffic, nothing changes
-    single = f.pack("4.0.0", hw_id=0x0002, release=4, seed=4)
+    single = f.pack("6.0.0", hw_id=0x0002, release=6, seed=6)
     r = f.ctl("update", single, "--all")
     check(r.rc != 0 and "dual-bank" in r.err, f"a single image for dual-bank nodes was not refused: {r}")
     r = f.ctl("update", single, "--node", "bus0:1")
     check(r.rc != 0 and "dual-bank" in r.err, f"a single image for bus0:1 was not refused: {r}")
     # nor a dual-bank bundle's nodes of an unknown kind: the second bundle of the same version is up to date
-    r = f.ctl("update", v3, "--all", "--json")
+    r = f.ctl("update", v5, "--all", "--json")
     check(r.rc == 0 and all(n["step"] == "up-to-date" for n in r.json()["nodes"]),
           f"the running dual-bank bundle again is not up to date: {r}")
 
@@ -76,9 +83,12 @@ def dual_bank(f):
     shown = f.sim_show()
     for name in NODES:
         s = shown[name]
-        check(s["boot_bank"] == 1 and s["trial"] == "confirmed", f"{name} in flash: {s}")
-        check(s["bank1"].get("version") == "3.0.0" and s["bank2"].get("version") == "2.0.0",
-              f"{name}: banks hold {s['bank1']} and {s['bank2']}, expected 3.0.0 and 2.0.0")
+        check(s["trial"] == "confirmed" and s[f"bank{s['boot_bank']}"].get("version") == "5.0.0",
+              f"{name} in flash: {s}")
+    check(shown["bus0:1"]["boot_bank"] == 1 and shown["bus0:1"]["bank2"].get("version") == "4.0.0",
+          f"bus0:1 in flash: {shown['bus0:1']}")
+    check(shown["bus0:2"]["boot_bank"] == 2 and shown["bus0:2"]["bank1"].get("version") == "3.0.0",
+          f"bus0:2 in flash: {shown['bus0:2']}")
 
 
 if __name__ == "__main__":

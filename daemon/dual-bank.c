@@ -33,9 +33,8 @@ int dual_job_set_links(Job *j, size_t size, char **error)
                 return 0;
         const uint8_t *img2 = j->image + CF_IMAGE_AREA_SIZE;
         int s = cf_image_check_full_at(img2, &j->info2, cf_f7_app_addr(2));
-        if (s == CF_IMAGE_OK &&
-            (j->info2.hw_id != j->info.hw_id || j->info2.release != j->info.release ||
-             cf_image_version_cmp(&j->info2, &j->info) != 0))
+        if (s == CF_IMAGE_OK && (j->info2.hw_id != j->info.hw_id || j->info2.release != j->info.release ||
+                                 cf_image_version_cmp(&j->info2, &j->info) != 0))
                 s = CF_IMAGE_BAD_LAYOUT;
         if (s != CF_IMAGE_OK) {
                 if (error && asprintf(error, "not a valid link for bank 2 of the same application: %s",
@@ -88,29 +87,32 @@ bool dual_choose_link(FlashJob *f)
         Job *j = f->job;
         if (!j->dual) {
                 if (n->bank != 0) {
-                        flash_job_fail(f,
-                                       "%s is a dual-bank node (runs from bank %u): it takes a dual-bank bundle "
-                                       "with both links of the application, not one image (nothing erased)",
-                                       f->ref, n->bank);
+                        flash_job_fail(
+                            f,
+                            "%s is a dual-bank node (runs from bank %u): it takes a dual-bank bundle "
+                            "with both links of the application, not one image (nothing erased)",
+                            f->ref, n->bank);
                         return false;
                 }
                 return true;
         }
         if (n->bank == 0) {
-                flash_job_fail(f,
-                               "%s is a single-bank node (copy layout): a dual-bank bundle is for dual-bank nodes "
-                               "(nothing erased)",
-                               f->ref);
+                flash_job_fail(
+                    f,
+                    "%s is a single-bank node (copy layout): a dual-bank bundle is for dual-bank nodes "
+                    "(nothing erased)",
+                    f->ref);
                 return false;
         }
         if (n->mode == CF_MODE_APP && n->trial == CF_TRIAL_PENDING && !dual_runs_job_image(n, j)) {
                 /* Its previous bank is the way back of that trial: the node refuses to erase it, and
                  * so does canfleetd. */
-                flash_job_fail(f,
-                               "%s runs %s from bank %u on trial, not confirmed yet: its other bank is the way "
-                               "back and is not written until the trial ends (confirmed, or reverted by a "
-                               "reset; nothing erased)",
-                               f->ref, n->version[0] ? n->version : "an image", n->bank);
+                flash_job_fail(
+                    f,
+                    "%s runs %s from bank %u on trial, not confirmed yet: its other bank is the way "
+                    "back and is not written until the trial ends (confirmed, or reverted by a "
+                    "reset; nothing erased)",
+                    f->ref, n->version[0] ? n->version : "an image", n->bank);
                 return false;
         }
         /* the other bank: the one the staging extension maps to */
@@ -138,12 +140,12 @@ static void trial_schedule(FlashJob *f, uint64_t delay)
         uint64_t now = now_mono(f);
         if (now >= f->deadline) {
                 Node *n = f->node;
-                flash_job_fail(f,
-                               "%s: trial not confirmed within %u s: the node runs %s from bank %u unconfirmed%s "
-                               "and goes back to its previous bank at its next reset",
-                               f->ref, (unsigned) f->job->m->conf->trial_timeout_s, f->job->version,
-                               n ? n->bank : 0,
-                               f->job->m->conf->confirm_trial_ms ? " (canfleetd's CONFIRM was not taken)" : "");
+                flash_job_fail(
+                    f,
+                    "%s: trial not confirmed within %u s: the node runs %s from bank %u unconfirmed%s "
+                    "and goes back to its previous bank at its next reset",
+                    f->ref, (unsigned) f->job->m->conf->trial_timeout_s, f->job->version, n ? n->bank : 0,
+                    f->job->m->conf->confirm_trial_ms ? " (canfleetd's CONFIRM was not taken)" : "");
                 return;
         }
         uint64_t at = now + delay;
@@ -190,9 +192,10 @@ static void confirm_reply(Node *n, int r, const struct cf_ccp_dto *d)
         if (!f || f->step != STEP_TRIAL)
                 return;
         if (r < 0) {
-                /* Not this time (a lost answer, a busy flash): the next look tries again, until the trial's end. */
-                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: confirming the trial: %s; trying again",
-                         f->ref, ccp_session_error(n->ccp));
+                /* Not this time (a lost answer, a busy flash): the next look tries again, until the trial's
+                 * end. */
+                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
+                         "%s: confirming the trial: %s; trying again", f->ref, ccp_session_error(n->ccp));
                 trial_schedule(f, TRIAL_POLL_US);
                 return;
         }
@@ -221,8 +224,8 @@ static void confirm_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 return;
         case CONFIRM_SERVICE:
                 f->confirm_sent = true;
-                log_node(LOG_INFO, f->bus, f->ref, f->job->id, "%s: canfleetd confirmed its trial of %s", f->ref,
-                         f->job->version);
+                log_node(LOG_INFO, f->bus, f->ref, f->job->id, "%s: canfleetd confirmed its trial of %s",
+                         f->ref, f->job->version);
                 trial_schedule(f, 0); /* look again: the node must now say confirmed */
                 return;
         default:
@@ -282,10 +285,11 @@ void dual_trial_begin(FlashJob *f)
 static void fail_reverted(FlashJob *f)
 {
         Node *n = f->node;
-        flash_job_fail(f,
-                       "%s: reverted: %s was not confirmed before the node reset; it runs %s from bank %u again "
-                       "(its previous image)",
-                       f->ref, f->job->version, n->version[0] ? n->version : "no valid image", n->bank);
+        flash_job_fail(
+            f,
+            "%s: reverted: %s was not confirmed before the node reset; it runs %s from bank %u again "
+            "(its previous image)",
+            f->ref, f->job->version, n->version[0] ? n->version : "no valid image", n->bank);
         /* What the node did with this update, for `canfleetctl nodes`: not merely failed. */
         snprintf(n->last_result, sizeof n->last_result, "reverted");
         bus_node_changed(n, "LastUpdateResult", NULL);
@@ -303,8 +307,8 @@ bool dual_confirm_identified(FlashJob *f)
                 }
                 /* CONFIRMED (or NONE: nothing left to confirm, the image runs) */
                 log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id,
-                          "%s: now runs %s (release %u) from bank %u, confirmed", f->ref, j->version, j->info.release,
-                          n->bank);
+                          "%s: now runs %s (release %u) from bank %u, confirmed", f->ref, j->version,
+                          j->info.release, n->bank);
                 node_disconnect_quietly(n);
                 node_set_error(n, NULL);
                 node_set_state(n, "online");
@@ -332,7 +336,8 @@ static void trial_identified(Node *n, int r)
         if (!f || f->step != STEP_TRIAL)
                 return;
         if (r < 0) {
-                /* Silent: resetting (a revert, or a crash), or a lost frame; looked for until the trial's end. */
+                /* Silent: resetting (a revert, or a crash), or a lost frame; looked for until the trial's
+                 * end. */
                 trial_schedule(f, TRIAL_POLL_US);
                 return;
         }

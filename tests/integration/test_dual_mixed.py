@@ -9,6 +9,7 @@ import sys
 import dual_fixture as dual
 import harness
 from harness import check
+from test_ctl_json import Checker
 
 F4 = [f"bus0:{sa}" for sa in range(1, 4)]
 F7 = [f"bus1:{sa}" for sa in range(1, 4)]
@@ -52,6 +53,19 @@ def dual_mixed(f):
               f"{name}: {nodes[name]}")
     r = f.ctl("nodes", "--full")
     check(r.rc == 0 and "BANK" in r.out and "2 confirmed" in r.out, f"nodes table: {r}")
+
+    # the JSON documents with both node kinds, a dual-bank bundle and a bank-2 link against
+    # docs/json-schema/canfleetctl.json
+    c = Checker()
+    c.validate("nodes", f.ctl("nodes", "--json"))
+    c.validate("jobs", f.ctl("jobs", "--json"))
+    c.validate("node_document", f.ctl("node", "bus1:1", "--json"))
+    b = c.validate("bundle", f.ctl("bundle", "inspect", "--json", f7_v2, bus=False))
+    check(b["manifest"]["format"] == "canfleet-bundle-2" and [i["bank"] for i in b["manifest"]["images"]] == [1, 2]
+          and b["image"]["bank"] == 1 and b["image2"]["bank"] == 2, f"bundle inspect of the dual-bank bundle: {b}")
+    link2 = f.image(f7_v2).replace("-b1.img", "-b2.img")
+    i = c.validate("image_inspect", f.ctl("image", "inspect", "--json", link2, bus=False))
+    check(i["valid"] and i["link_bank"] == 2, f"image inspect of the bank-2 link: {i}")
 
     # the same hardware id on both kinds: the dual-bank bundle's --all leaves single-bank nodes out with
     # the reason, and a single image leaves the dual-bank nodes out (checked on what canfleetd knows)

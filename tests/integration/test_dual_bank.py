@@ -75,6 +75,9 @@ def dual_bank(f):
     r = f.ctl("update", single, "--node", "bus0:1")
     check(r.rc != 0 and "dual-bank" in r.err, f"a single image for bus0:1 was not refused: {r}")
     # nor a dual-bank bundle's nodes of an unknown kind: the second bundle of the same version is up to date
+    r = f.ctl("update", v5, "--all", "--dry-run", "--json")
+    check(r.rc == 0 and [n["result"] for n in r.json()["nodes"]] == ["up-to-date", "up-to-date"],
+          f"a dry run of the running dual-bank bundle: {r}")
     r = f.ctl("update", v5, "--all", "--json")
     check(r.rc == 0 and all(n["step"] == "up-to-date" for n in r.json()["nodes"]),
           f"the running dual-bank bundle again is not up to date: {r}")

@@ -249,6 +249,31 @@ static void test_anti_rollback_across_banks(void)
         fx_fini(&f);
 }
 
+/* The group transfer (docs/design.md §7) fills the inactive bank as it fills C on an F4 node. */
+static void test_group_transfer(void)
+{
+        struct fx f;
+        uint32_t repaired = 0;
+
+        fx_init_dual(&f);
+        fresh(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_group_upgrade(&f, img_v2, 13, &repaired), 0);
+        CU_ASSERT(repaired > 0);
+        CU_ASSERT_EQUAL(memcmp(f.flash + (BANK2 - CF_FLASH_BASE), img_v2, CF_IMAGE_AREA_SIZE), 0);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(running_version(&f), 2);
+        CU_ASSERT_EQUAL(status(&f, CF_STATUS_TRIAL), CF_TRIAL_PENDING);
+        /* and back the other way, into bank 1, once confirmed */
+        CU_ASSERT_EQUAL(cf_ccp_slave_confirm(&f.node.slave), 0);
+        CU_ASSERT_EQUAL_FATAL(fx_group_upgrade(&f, img_v3_b1, 0, NULL), 0);
+        fx_power_on(&f);
+        CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_APP);
+        CU_ASSERT_EQUAL(running_version(&f), 3);
+        CU_ASSERT_EQUAL(f.hal.running_bank, 1);
+        fx_fini(&f);
+}
+
 /* Each bank's bootloader decides the same: the chip started in the "wrong" bank (a torn BOOT_ADD0
  * names neither, and the chip falls back to bank 1) goes where it must. */
 static void test_boot_from_either_bank(void)
@@ -485,6 +510,7 @@ int main(void)
             {"CCP CONFIRM 0xCF10", test_confirm_service},
             {"anti-rollback across banks", test_anti_rollback_across_banks},
             {"either bank's bootloader decides the same", test_boot_from_either_bank},
+            {"group transfer into the inactive bank", test_group_transfer},
             {"clean updates measured", test_measure},
             {"power cut at every operation, confirmed", test_cuts_confirmed},
             {"power cut at every operation, reverted", test_cuts_reverted},

@@ -227,8 +227,3 @@ enum cf_boot_outcome cf_boot_dual_step(struct cf_boot *b)
                 return CF_BOOT_RESET;
         }
 }
-
-uint8_t cf_boot_trial(const struct cf_boot *b)
-{
-        return cf_bank_trial_state(&b->run, &b->other);
-}

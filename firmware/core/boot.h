@@ -70,8 +70,6 @@ void cf_boot_init(struct cf_boot *b, struct cf_hal *hal, const struct cf_node_co
 enum cf_boot_outcome cf_boot_step(struct cf_boot *b);
 /* Dual-bank boot sequence (boot-dual.c), called by cf_boot_step(). */
 enum cf_boot_outcome cf_boot_dual_step(struct cf_boot *b);
-/* Dual-bank: the state of the last swap (CF_TRIAL_*) as this boot leaves it. */
-uint8_t cf_boot_trial(const struct cf_boot *b);
 
 /* What happened to C in this boot (enum cf_update_result), for the status block. */
 uint8_t cf_boot_last_update(const struct cf_boot *b);

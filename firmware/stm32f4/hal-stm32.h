@@ -39,6 +39,7 @@ struct cf_hal {
         volatile uint32_t ms;
         int erase_result;
         bool erase_running; /* F7: an erase of the other bank runs on (read-while-write) */
+        bool mode_warned;   /* F7: "not in dual-bank mode" logged */
         uint32_t prng;
         uint32_t can_cro_id;
         bool can_group_on; /* filter bank 1 passes can_group_id */

@@ -74,10 +74,25 @@ __attribute__((section(".ramfunc"), noinline, long_call)) static int erase_in_ra
         return r;
 }
 
+/* The sector map and the bank numbers mean something only in dual-bank mode (nDBANK = 0); a chip
+ * still in single-bank mode (4 x 32 KB, 128 KB, 7 x 256 KB) would erase other sectors than these:
+ * it is refused every write, stays reachable, and says why once. */
+static int dual_bank_mode(struct cf_hal *h)
+{
+        if (!(FLASH_OPTCR & FLASH_OPTCR_NDBANK))
+                return 0;
+        if (!h->mode_warned)
+                cf_hal_log(h, "flash: not in dual-bank mode (option nDBANK = 1): no flash writes");
+        h->mode_warned = true;
+        return -ENODEV;
+}
+
 int cf_hal_flash_erase_start(struct cf_hal *h, unsigned sector)
 {
         int r = cf_stm32f7_erase_allowed(sector);
         if (r < 0)
+                return r;
+        if ((r = dual_bank_mode(h)) < 0)
                 return r;
         if (FLASH_SR & FLASH_SR_BSY)
                 return -EBUSY;
@@ -126,6 +141,8 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
         const uint8_t *flash = cf_hal_flash_ptr(h);
         int r = cf_stm32f7_program_allowed(addr, len);
         if (r < 0)
+                return r;
+        if ((r = dual_bank_mode(h)) < 0)
                 return r;
         if (h->erase_running || (FLASH_SR & FLASH_SR_BSY))
                 return -EBUSY;
@@ -194,9 +211,12 @@ int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank)
 {
         if (bank != 1u && bank != 2u)
                 return -EINVAL;
+        int r = dual_bank_mode(h);
+        if (r < 0)
+                return r;
         if (h->erase_running || (FLASH_SR & FLASH_SR_BSY))
                 return -EBUSY;
-        int r = unlock();
+        r = unlock();
         if (r < 0)
                 return r;
         if (FLASH_OPTCR & FLASH_OPTCR_OPTLOCK) {

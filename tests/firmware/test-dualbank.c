@@ -398,11 +398,12 @@ static void recover(struct fx *f, bool healthy, struct run_log *log, uint64_t sp
 
 /* The whole update with the power going at its operation k (0: never). Returns the running major
  * version once settled, 0 on a violation. */
-static unsigned update_cut(struct fx *f, uint64_t k, bool torn, bool healthy, struct run_log *log)
+static unsigned update_image_cut(struct fx *f, const uint8_t *image, uint64_t k, bool torn, bool healthy,
+                                 struct run_log *log)
 {
         f->hal.cut_at_op = k ? f->hal.flash_ops + k : 0;
         f->hal.cut_torn = torn;
-        int r = fx_upgrade(f, img_v2);
+        int r = fx_upgrade(f, image);
         bool cut = f->hal.powered_off;
         if (!cut && r == 0) {
                 fx_power_on(f); /* the reset the DISCONNECT asked for: RAM would not survive either */
@@ -420,6 +421,11 @@ static unsigned update_cut(struct fx *f, uint64_t k, bool torn, bool healthy, st
         if (log->violation || log->recovery)
                 return 0;
         return running_version(f);
+}
+
+static unsigned update_cut(struct fx *f, uint64_t k, bool torn, bool healthy, struct run_log *log)
+{
+        return update_image_cut(f, img_v2, k, torn, healthy, log);
 }
 
 static void measure(bool healthy)
@@ -478,6 +484,51 @@ static void sweep(bool healthy, bool torn)
         fx_fini(&f);
 }
 
+/*
+ * Many updates in a row, alternating banks, with a power cut at a random operation of each (plain
+ * or torn, further ones while recovering) and applications that confirm or crash at random (fixed
+ * seed). After each: a valid image runs, nothing runs unconfirmed twice, nothing is left on trial,
+ * and the running release never falls below the highest release ever confirmed (anti-rollback
+ * across banks and reverts).
+ */
+static void test_random_updates(void)
+{
+        static uint8_t img[CF_IMAGE_AREA_SIZE];
+        struct fx f;
+        unsigned confirmed = 1, updates = 0, reverts = 0, failures = 0;
+
+        CU_ASSERT_FATAL(n_ops[1] > 0);
+        fx_init_dual(&f);
+        fresh(&f);
+        for (unsigned round = 0; round < 60; round++) {
+                struct run_log log = {0};
+                unsigned bank = 3u - f.hal.running_bank, next = confirmed + 1u;
+                bool healthy = prng() % 3 != 0;
+                fx_image_at(img, cf_f7_app_addr(bank), FX_HW_ID, (uint8_t) next, 0, 0, next, 2000 + round * 37,
+                            round + 100);
+                /* half the rounds without a cut, so that the updates go on */
+                uint64_t k = (prng() & 1) ? prng() % (n_ops[1] + 8) : 0;
+                unsigned v = update_image_cut(&f, img, k, prng() & 1, healthy, &log);
+                if (v == 0 || status(&f, CF_STATUS_TRIAL) == CF_TRIAL_PENDING || v < confirmed ||
+                    status(&f, CF_STATUS_MODE) != CF_MODE_APP) {
+                        printf("\n  round %u: version %u, trial %u, confirmed release %u\n", round, v,
+                               status(&f, CF_STATUS_TRIAL), confirmed);
+                        failures++;
+                        break;
+                }
+                if (v == next && status(&f, CF_STATUS_TRIAL) == CF_TRIAL_CONFIRMED) {
+                        confirmed = next;
+                        updates++;
+                } else if (status(&f, CF_STATUS_TRIAL) == CF_TRIAL_REVERTED) {
+                        reverts++;
+                }
+        }
+        CU_ASSERT_EQUAL(failures, 0);
+        CU_ASSERT(updates >= 10 && reverts >= 5); /* both kinds of ending happened */
+        printf("\n  60 random updates: %u confirmed, %u reverted, release %u runs\n", updates, reverts, confirmed);
+        fx_fini(&f);
+}
+
 static void test_measure(void)
 {
         measure(true);
@@ -514,6 +565,7 @@ int main(void)
             {"clean updates measured", test_measure},
             {"power cut at every operation, confirmed", test_cuts_confirmed},
             {"power cut at every operation, reverted", test_cuts_reverted},
+            {"random updates, cuts and crashes in a row", test_random_updates},
             {NULL, NULL},
         };
         make_images();

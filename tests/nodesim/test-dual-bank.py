@@ -119,6 +119,39 @@ def test_power_cut_at_the_flip(fx):
     check(sim.stop() == 0, "exit status")
 
 
+def test_install_into_bank2(fx):
+    """--install takes an image into the bank it is linked for, which then boots (factory programming)."""
+    img = os.path.join(fx.dir, "v1-bank2.img")
+    with open(img, "wb") as f:
+        f.write(pack_image((1, 0, 0), 1, seed=1, bank=2))
+    sim = Sim(["--bus", "slcan:" + fx.pty, "--nodes", "1", "--state", fx.state, "--fleet-key", fx.key_file,
+               "--install", img] + DUAL)
+    fx.sim = sim
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect()
+        st = n1.status()
+        check(st[BANK] == 2 and st[TRIAL] == TRIAL_NONE, "bank %d trial %d" % (st[BANK], st[TRIAL]))
+        check(n1.version() == (1, 0, 0), "running %s" % (n1.version(),))
+        # the next update goes to bank 1
+        stage(fx, n1, pack_image((2, 0, 0), 2, seed=2, bank=1))
+        n1.connect_retry()
+        st = poll_status(n1, lambda s: s[TRIAL] == TRIAL_CONFIRMED)
+        check(st[BANK] == 1 and n1.version() == (2, 0, 0), "after the update: bank %d %s" % (st[BANK], n1.version()))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+    # an image linked for neither bank is refused before anything starts
+    bad = bytearray(pack_image((1, 0, 0), 1, seed=1))
+    bad[4:8] = struct.pack("<I", 0x08240199)
+    with open(img, "wb") as f:
+        f.write(bytes(bad))
+    r = run_nodesim(["--bus", "slcan:" + fx.pty + "x", "--nodes", "1", "--state", fx.state + "x", "--fleet-key",
+                     fx.key_file, "--install", img] + DUAL)
+    check(r.returncode != 0 and "--install" in r.stderr, "an image for no bank: %d %s" % (r.returncode, r.stderr))
+
+
 def test_layouts_do_not_mix(fx):
     sim = fx.start(nodes=1)
     check(sim.stop() == 0, "exit status")
@@ -134,4 +167,5 @@ def test_layouts_do_not_mix(fx):
 
 
 if __name__ == "__main__":
-    main([test_app_fails_reverts, test_confirm_over_ccp, test_power_cut_at_the_flip, test_layouts_do_not_mix])
+    main([test_app_fails_reverts, test_confirm_over_ccp, test_power_cut_at_the_flip, test_install_into_bank2,
+          test_layouts_do_not_mix])

@@ -92,6 +92,11 @@ static int read_str(sd_bus_message *m, void *field)
         return 0;
 }
 
+static int read_u8(sd_bus_message *m, void *field)
+{
+        return sd_bus_message_read_basic(m, 'y', field);
+}
+
 static int read_u16(sd_bus_message *m, void *field)
 {
         return sd_bus_message_read_basic(m, 'q', field);
@@ -393,6 +398,8 @@ static const struct prop node_props[] = {
     {"LastUpdateJob", "u", read_u32, offsetof(struct cf_node_info, last_update_job)},
     {"LastUpdateTime", "t", read_u64, offsetof(struct cf_node_info, last_update_time)},
     {"LastUpdateStatus", "s", read_str, offsetof(struct cf_node_info, last_update_status)},
+    {"Bank", "y", read_u8, offsetof(struct cf_node_info, bank)},
+    {"Trial", "s", read_str, offsetof(struct cf_node_info, trial)},
     {0},
 };
 
@@ -497,6 +504,7 @@ void cf_node_info_done(struct cf_node_info *info)
         free(info->running_sha256);
         free(info->last_update_result);
         free(info->last_update_status);
+        free(info->trial);
         *info = (struct cf_node_info){0};
 }
 
@@ -546,6 +554,7 @@ int cf_job_exit_code(const struct cf_job_info *job)
                 bool all_new = true;
                 for (size_t i = 0; i < job->n_nodes && all_new; i++)
                         all_new = job->nodes[i].step && (strcmp(job->nodes[i].step, "done") == 0 ||
+                                                         strcmp(job->nodes[i].step, "confirmed") == 0 ||
                                                          strcmp(job->nodes[i].step, "up-to-date") == 0);
                 if (all_new)
                         return CF_EXIT_OK;

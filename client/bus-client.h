@@ -82,6 +82,8 @@ struct cf_node_info {
         uint32_t last_update_job;
         uint64_t last_update_time;
         char *last_update_status; /* the node's own report (status block) */
+        uint8_t bank;             /* dual-bank: the bank it runs from (1, 2); 0 a single-bank node */
+        char *trial;              /* dual-bank: "none", "pending", "confirmed", "reverted"; "" single-bank */
 };
 
 struct cf_job_node {

@@ -13,6 +13,7 @@
 
 #include "bundle.h"
 #include "cmd-bundle.h"
+#include "canfleet/layout.h"
 #include "file-io.h"
 #include "fleet-error.h"
 
@@ -29,7 +30,8 @@ static void bundle_usage(FILE *f)
 {
         fprintf(
             f,
-            "Usage: canfleetctl bundle create IMAGE --cert CERT --key KEY [--cert CERT --key KEY]...\n"
+            "Usage: canfleetctl bundle create IMAGE [IMAGE2] --cert CERT --key KEY [--cert CERT --key "
+            "KEY]...\n"
             "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
             "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
             "       canfleetctl bundle inspect [--json] FILE.cfb\n"
@@ -40,9 +42,16 @@ static void bundle_usage(FILE *f)
             "big-endian]\n"
             "The manifest is JSON: format \"canfleet-bundle-1\", hw_id, version, release, image_size,\n"
             "image_sha256 (of the whole image) and an optional description.\n"
+            "A dual-bank bundle (STM32F7 dual-bank nodes) carries the two links of one application,\n"
+            "[bank-1 image][bank-2 image][CMS][length], manifest format \"canfleet-bundle-2\" with\n"
+            "layout \"dual-bank\" and images [{bank, sha256}, {bank, sha256}]; canfleetd sends each node\n"
+            "the link for its inactive bank.\n"
             "\n"
             "create IMAGE     sign an area image made by 'canfleetctl image pack'; the manifest is\n"
             "                 filled from the image trailer\n"
+            "create IMAGE IMAGE2  a dual-bank bundle of the application's two links (packed with\n"
+            "                 'image pack --bank 1' and '--bank 2'), in either order: each image's\n"
+            "                 reset vector says which bank it is linked for\n"
             "     --cert CERT        the signer's certificate (PEM)\n"
             "     --key KEY          its private key: a PEM file, or a PKCS#11 URI 'pkcs11:token=...;\n"
             "                        object=...' used through OpenSSL's pkcs11 engine (module from\n"
@@ -74,6 +83,8 @@ static void bundle_usage(FILE *f)
             "\n"
             "Examples:\n"
             "  canfleetctl bundle create app.img --cert release.crt --key release.key -o app.cfb\n"
+            "  canfleetctl bundle create app-b1.img app-b2.img --cert release.crt --key release.key -o "
+            "app-f7.cfb\n"
             "  canfleetctl bundle create app.img --cert hsm.crt --key 'pkcs11:token=fleet;object=release' "
             "-o app.cfb\n"
             "  canfleetctl bundle verify app.cfb --keyring /etc/canfleet/keyring.pem\n"
@@ -121,7 +132,25 @@ static void hex(const uint8_t *p, size_t n, char *out)
 
 /* ---- create ----------------------------------------------------------------------------------- */
 
-static uint8_t area[CF_IMAGE_AREA_SIZE];
+static uint8_t area[CF_IMAGE_AREA_SIZE], area2[CF_IMAGE_AREA_SIZE];
+
+static int read_area(const char *input, uint8_t *buf)
+{
+        uint64_t len;
+        int r = cf_read_file(input, buf, CF_IMAGE_AREA_SIZE, &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
+                return -1;
+        }
+        if (len != CF_IMAGE_AREA_SIZE) {
+                error("'%s' is %" PRIu64
+                      " bytes, an area image is exactly %u (256K); make one with 'canfleetctl "
+                      "image pack'",
+                      input, len, CF_IMAGE_AREA_SIZE);
+                return -1;
+        }
+        return 0;
+}
 
 static int bundle_create(int argc, char **argv)
 {
@@ -177,8 +206,11 @@ static int bundle_create(int argc, char **argv)
                         return bad_option(c, argv, "bundle create");
                 }
         }
-        const char *input = one_file(argc, argv, "image");
-        if (!input)
+        const char *input = NULL, *input2 = NULL;
+        if (argc - optind == 2) {
+                input = argv[optind];
+                input2 = argv[optind + 1];
+        } else if (!(input = one_file(argc, argv, "image")))
                 return EXIT_USAGE;
         if (n_certs == 0 || n_keys == 0) {
                 error("missing %s; a bundle needs at least one signer: --cert CERT --key KEY",
@@ -194,18 +226,22 @@ static int bundle_create(int argc, char **argv)
                 return EXIT_USAGE;
         }
 
-        uint64_t len;
-        r = cf_read_file(input, area, sizeof(area), &len);
-        if (r < 0) {
-                error("cannot read '%s': %s", input, cf_read_strerror(r));
+        if (read_area(input, area) < 0 || (input2 && read_area(input2, area2) < 0))
                 return EXIT_INVALID;
-        }
-        if (len != CF_IMAGE_AREA_SIZE) {
-                error("'%s' is %" PRIu64
-                      " bytes, an area image is exactly %u (256K); make one with 'canfleetctl "
-                      "image pack'",
-                      input, len, CF_IMAGE_AREA_SIZE);
-                return EXIT_INVALID;
+        const uint8_t *bank1 = area, *bank2 = area2;
+        if (input2) {
+                /* either order: each link says by its reset vector which bank it is for */
+                unsigned b1 = cf_image_link_bank(area), b2 = cf_image_link_bank(area2);
+                if (b1 == 2 && b2 == 1) {
+                        bank1 = area2;
+                        bank2 = area;
+                } else if (b1 != 1 || b2 != 2) {
+                        error("a dual-bank bundle needs one image linked for bank 1 and one for bank 2; "
+                              "'%s' is linked for %s, '%s' for %s (canfleetctl image inspect shows it)",
+                              input, b1 ? (b1 == 1 ? "bank 1" : "bank 2") : "neither bank", input2,
+                              b2 ? (b2 == 1 ? "bank 1" : "bank 2") : "neither bank");
+                        return EXIT_INVALID;
+                }
         }
 
         struct cf_bundle_create_options o = {
@@ -218,9 +254,10 @@ static int bundle_create(int argc, char **argv)
         struct cf_bundle_error err = {0};
         uint8_t *bundle = NULL;
         size_t size = 0;
-        r = cf_bundle_create(area, &o, &bundle, &size, &err);
+        r = input2 ? cf_bundle_create_dual(bank1, bank2, &o, &bundle, &size, &err)
+                   : cf_bundle_create(area, &o, &bundle, &size, &err);
         if (r < 0) {
-                error("%s: %s", input, err.message);
+                error("%s: %s", input2 ? output : input, err.message);
                 return EXIT_INVALID;
         }
         r = cf_write_atomic(output, bundle, size);
@@ -231,9 +268,11 @@ static int bundle_create(int argc, char **argv)
         }
         struct cf_image_info info;
         cf_image_info_parse(area + CF_TRAILER_OFFSET, &info);
-        printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", %zu signer%s, CMS %zu bytes\n",
-               output, info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release, n_keys,
-               n_keys == 1 ? "" : "s", size - CF_IMAGE_AREA_SIZE - CF_BUNDLE_LENGTH_SIZE);
+        size_t n_images = input2 ? 2 : 1;
+        printf("%s: %sversion %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", %zu signer%s, CMS %zu bytes\n",
+               output, input2 ? "dual-bank (links for bank 1 and 2), " : "", info.ver_major, info.ver_minor,
+               info.ver_patch, info.hw_id, info.release, n_keys, n_keys == 1 ? "" : "s",
+               size - n_images * CF_IMAGE_AREA_SIZE - CF_BUNDLE_LENGTH_SIZE);
         return 0;
 }
 
@@ -273,6 +312,31 @@ static struct json_object *json_time(time_t t)
         return t ? json_object_new_string(buf) : NULL;
 }
 
+/* An image's trailer; bank: what the image is linked for in a dual-bank bundle (0: a single image). */
+static struct json_object *trailer_json(const uint8_t *image, const struct cf_image_info *t, unsigned bank)
+{
+        char buf[80], sha[65];
+        struct json_object *to = json_object_new_object();
+        if (!to)
+                return NULL;
+        snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
+        hex(t->payload_sha256, 32, sha);
+        json_object_object_add(
+            to, "valid",
+            json_object_new_boolean(bank ? cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank)) ==
+                                               CF_IMAGE_OK
+                                         : cf_image_check(image, NULL) == CF_IMAGE_OK));
+        json_object_object_add(to, "version", json_object_new_string(buf));
+        json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
+        json_object_object_add(to, "release", json_object_new_int64(t->release));
+        json_object_object_add(to, "payload_len", json_object_new_int64(t->payload_len));
+        json_object_object_add(to, "build_time", json_object_new_int64(t->build_time));
+        json_object_object_add(to, "payload_sha256", json_object_new_string(sha));
+        if (bank)
+                json_object_object_add(to, "bank", json_object_new_int((int) bank));
+        return to;
+}
+
 static struct json_object *bundle_json(const char *path, const struct cf_bundle *b, int r,
                                        const struct cf_bundle_error *err, bool trust_checked)
 {
@@ -297,7 +361,9 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 struct json_object *mo = json_object_new_object();
                 snprintf(buf, sizeof(buf), "%u.%u.%u", m->ver_major, m->ver_minor, m->ver_patch);
                 hex(m->image_sha256, 32, sha);
-                json_object_object_add(mo, "format", json_object_new_string(CF_BUNDLE_FORMAT));
+                json_object_object_add(
+                    mo, "format",
+                    json_object_new_string(m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT));
                 json_object_object_add(mo, "hw_id", json_object_new_int(m->hw_id));
                 json_object_object_add(mo, "version", json_object_new_string(buf));
                 json_object_object_add(mo, "release", json_object_new_int64(m->release));
@@ -305,6 +371,18 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 json_object_object_add(mo, "image_sha256", json_object_new_string(sha));
                 json_object_object_add(mo, "description",
                                        m->description ? json_object_new_string(m->description) : NULL);
+                if (m->n_images == 2) {
+                        struct json_object *ia = json_object_new_array();
+                        json_object_object_add(mo, "layout", json_object_new_string(CF_BUNDLE_LAYOUT_DUAL));
+                        for (int i = 0; ia && i < 2; i++) {
+                                struct json_object *e = json_object_new_object();
+                                hex(i == 0 ? m->image_sha256 : m->image2_sha256, 32, sha);
+                                json_object_object_add(e, "bank", json_object_new_int(i + 1));
+                                json_object_object_add(e, "sha256", json_object_new_string(sha));
+                                json_object_array_add(ia, e);
+                        }
+                        json_object_object_add(mo, "images", ia);
+                }
                 json_object_object_add(o, "manifest", mo);
         } else
                 json_object_object_add(o, "manifest", NULL);
@@ -329,19 +407,10 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         }
         json_object_object_add(o, "signers", sa);
 
-        const struct cf_image_info *t = &b->info;
-        struct json_object *to = json_object_new_object();
-        snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
-        hex(t->payload_sha256, 32, sha);
-        json_object_object_add(to, "valid",
-                               json_object_new_boolean(cf_image_check(b->image, NULL) == CF_IMAGE_OK));
-        json_object_object_add(to, "version", json_object_new_string(buf));
-        json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
-        json_object_object_add(to, "release", json_object_new_int64(t->release));
-        json_object_object_add(to, "payload_len", json_object_new_int64(t->payload_len));
-        json_object_object_add(to, "build_time", json_object_new_int64(t->build_time));
-        json_object_object_add(to, "payload_sha256", json_object_new_string(sha));
-        json_object_object_add(o, "image", to);
+        json_object_object_add(o, "image", trailer_json(b->image, &b->info, b->n_images == 2 ? 1 : 0));
+        /* a dual-bank bundle's bank-2 link; "image" is then the bank-1 link */
+        if (b->n_images == 2)
+                json_object_object_add(o, "image2", trailer_json(b->image2, &b->info2, 2));
         return o;
 }
 
@@ -366,12 +435,20 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 const struct cf_bundle_manifest *m = &b->manifest;
                 hex(m->image_sha256, 32, sha);
                 printf("manifest:\n");
-                printf("  format           %s\n", CF_BUNDLE_FORMAT);
+                printf("  format           %s\n",
+                       m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT);
+                if (m->n_images == 2)
+                        printf("  layout           %s\n", CF_BUNDLE_LAYOUT_DUAL);
                 printf("  hardware id      0x%04x\n", m->hw_id);
                 printf("  version          %u.%u.%u\n", m->ver_major, m->ver_minor, m->ver_patch);
                 printf("  release          %" PRIu32 "\n", m->release);
                 printf("  image size       %" PRIu32 "\n", m->image_size);
-                printf("  image sha256     %s\n", sha);
+                if (m->n_images == 2) {
+                        printf("  bank 1 sha256    %s\n", sha);
+                        hex(m->image2_sha256, 32, sha);
+                        printf("  bank 2 sha256    %s\n", sha);
+                } else
+                        printf("  image sha256     %s\n", sha);
                 if (m->description)
                         printf("  description      %s\n", m->description);
         } else
@@ -390,16 +467,21 @@ static void print_text(const char *path, const struct cf_bundle *b)
                         printf("  trust            %s%s%s\n", trust_str(s->trust),
                                s->trust_error ? ": " : "", s->trust_error ? s->trust_error : "");
         }
-        const struct cf_image_info *t = &b->info;
-        format_time((time_t) t->build_time, t1, sizeof(t1));
-        hex(t->payload_sha256, 32, sha);
-        printf("image trailer:\n");
-        printf("  version          %u.%u.%u\n", t->ver_major, t->ver_minor, t->ver_patch);
-        printf("  hardware id      0x%04x\n", t->hw_id);
-        printf("  release          %" PRIu32 "\n", t->release);
-        printf("  payload length   %" PRIu32 " bytes\n", t->payload_len);
-        printf("  build time       %s\n", t1);
-        printf("  payload sha256   %s\n", sha);
+        for (unsigned k = 0; k < b->n_images; k++) {
+                const struct cf_image_info *t = k == 0 ? &b->info : &b->info2;
+                format_time((time_t) t->build_time, t1, sizeof(t1));
+                hex(t->payload_sha256, 32, sha);
+                if (b->n_images == 2)
+                        printf("image trailer, bank %u link:\n", k + 1);
+                else
+                        printf("image trailer:\n");
+                printf("  version          %u.%u.%u\n", t->ver_major, t->ver_minor, t->ver_patch);
+                printf("  hardware id      0x%04x\n", t->hw_id);
+                printf("  release          %" PRIu32 "\n", t->release);
+                printf("  payload length   %" PRIu32 " bytes\n", t->payload_len);
+                printf("  build time       %s\n", t1);
+                printf("  payload sha256   %s\n", sha);
+        }
 }
 
 /* verify (keyring given) and inspect (none) */

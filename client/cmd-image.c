@@ -20,6 +20,7 @@
 #include "canfleet/image.h"
 #include "canfleet/sha256.h"
 #include "cmd-image.h"
+#include "canfleet/layout.h"
 #include "file-io.h"
 #include "fleet-error.h"
 
@@ -58,11 +59,15 @@ static void image_usage(FILE *f)
             "                      (default $SOURCE_DATE_EPOCH when set, else the current time)\n"
             "     --size SIZE      area size: 256K, 262144 or 0x40000 -- the only size of this\n"
             "                      flash layout (default 256K)\n"
+            "     --bank N         for a dual-bank (STM32F7) node: the binary is linked for bank N,\n"
+            "                      1 (at 0x08020000, as without --bank) or 2 (at 0x08120000);\n"
+            "                      'canfleetctl bundle create' takes both links into one bundle\n"
             "  -o --output OUT     where to write the image (replaced atomically)\n"
             "\n"
             "inspect FILE   print the trailer and whether CRC, trailer, vector table, payload SHA-256\n"
             "               and padding (0xFF from the payload's end up to the trailer) are valid;\n"
-            "               canfleetd runs the same check; exit status 0 when valid, 1 when not\n"
+            "               canfleetd runs the same check; exit status 0 when valid, 1 when not.\n"
+            "               An image linked for bank 2 of a dual-bank node is checked as such\n"
             "     --json           print one JSON object instead\n"
             "\n"
             "Examples:\n"
@@ -209,7 +214,7 @@ static uint8_t area[CF_IMAGE_AREA_SIZE];
 
 static int image_pack(int argc, char **argv)
 {
-        enum { ARG_HW_ID = 0x100, ARG_RELEASE, ARG_BUILD_TIME, ARG_SIZE };
+        enum { ARG_HW_ID = 0x100, ARG_RELEASE, ARG_BUILD_TIME, ARG_SIZE, ARG_BANK };
         static const struct option options[] = {
             {"help", no_argument, NULL, 'h'},
             {"version", required_argument, NULL, 'V'},
@@ -217,9 +222,11 @@ static int image_pack(int argc, char **argv)
             {"release", required_argument, NULL, ARG_RELEASE},
             {"build-time", required_argument, NULL, ARG_BUILD_TIME},
             {"size", required_argument, NULL, ARG_SIZE},
+            {"bank", required_argument, NULL, ARG_BANK},
             {"output", required_argument, NULL, 'o'},
             {NULL, 0, NULL, 0},
         };
+        unsigned bank = 0; /* 0: no --bank (the application area at 0x08020000, as bank 1) */
         struct cf_image_info info = {
             .magic = CF_IMAGE_MAGIC,
             .layout_version = CF_TRAILER_LAYOUT,
@@ -286,6 +293,13 @@ static int image_pack(int argc, char **argv)
                                       optarg);
                                 return EXIT_USAGE;
                         }
+                        break;
+                case ARG_BANK:
+                        if (strcmp(optarg, "1") != 0 && strcmp(optarg, "2") != 0) {
+                                error("--bank '%s': a dual-bank node has banks 1 and 2", optarg);
+                                return EXIT_USAGE;
+                        }
+                        bank = (unsigned) (optarg[0] - '0');
                         break;
                 case 'o':
                         output = optarg;
@@ -369,7 +383,14 @@ static int image_pack(int argc, char **argv)
                 return EXIT_BAD_INPUT;
         }
         uint32_t sp = cf_le32_get(area), reset = cf_le32_get(area + 4);
-        if (cf_image_check_vectors(sp, reset) != CF_IMAGE_OK) {
+        if (bank == 2 && cf_image_link_bank(area) != 2) {
+                error("'%s' does not start with a vector table for bank 2 of a dual-bank node: initial SP "
+                      "0x%08X (must be in SRAM 0x20000004-0x20020000 or CCM), reset handler 0x%08X (must be "
+                      "odd, in 0x08120000-0x0815FFBF); is it the link for bank 2 (at 0x08120000)?",
+                      input, sp, reset);
+                return EXIT_BAD_INPUT;
+        }
+        if (bank != 2 && cf_image_check_vectors(sp, reset) != CF_IMAGE_OK) {
                 error(
                     "'%s' does not start with a vector table for the application area: initial SP 0x%08X "
                     "(must be in SRAM 0x20000004-0x20020000 or CCM), reset handler 0x%08X (must be odd, in "
@@ -384,7 +405,7 @@ static int image_pack(int argc, char **argv)
         cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
 
         /* never write what a node or canfleetd would refuse */
-        r = cf_image_check_full(area, NULL);
+        r = cf_image_check_full_at(area, NULL, cf_f7_app_addr(bank ? bank : 1));
         if (r != CF_IMAGE_OK) {
                 error("internal error: the packed image does not check out: %s", cf_image_status_str(r));
                 return EXIT_BAD_INPUT;
@@ -396,9 +417,10 @@ static int image_pack(int argc, char **argv)
                 return EXIT_BAD_INPUT;
         }
         printf("%s: version %u.%u.%u, hw id 0x%04x, release %" PRIu32 ", payload %" PRIu32
-               " bytes, CRC 0x%08X\n",
+               " bytes, CRC 0x%08X%s\n",
                output, info.ver_major, info.ver_minor, info.ver_patch, info.hw_id, info.release,
-               info.payload_len, cf_le32_get(area + CF_CRC_OFFSET));
+               info.payload_len, cf_le32_get(area + CF_CRC_OFFSET),
+               bank ? (bank == 1 ? ", bank 1 link" : ", bank 2 link") : "");
         return 0;
 }
 
@@ -410,6 +432,8 @@ struct inspection {
         uint32_t crc_stored, crc_computed;
         uint32_t sp, reset;
         bool crc_ok, trailer_ok, vectors_ok, sha_ok, padding_ok;
+        unsigned bank; /* cf_image_link_bank(): 1 at 0x08020000 (F4 area B, dual-bank bank 1), 2 bank 2, 0
+                          neither */
 };
 
 /* Each part on its own, so that the report names every fault; the verdict is cf_image_check_full()'s. */
@@ -417,14 +441,16 @@ static void inspect_area(const uint8_t *a, struct inspection *in)
 {
         uint8_t sha[CF_SHA256_LEN];
 
-        in->status = cf_image_check_full(a, &in->info);
+        /* an image linked for bank 2 of a dual-bank node is checked as such (canfleet/image.h) */
+        in->bank = cf_image_link_bank(a);
+        in->status = cf_image_check_full_at(a, &in->info, cf_f7_app_addr(in->bank == 2 ? 2 : 1));
         in->crc_stored = cf_le32_get(a + CF_CRC_OFFSET);
         in->crc_computed = cf_crc32_le(CF_CRC32_INIT, a, CF_CRC_OFFSET);
         in->crc_ok = in->crc_stored == in->crc_computed;
         in->trailer_ok = cf_image_check_trailer(&in->info) == CF_IMAGE_OK;
         in->sp = cf_le32_get(a);
         in->reset = cf_le32_get(a + 4);
-        in->vectors_ok = cf_image_check_vectors(in->sp, in->reset) == CF_IMAGE_OK;
+        in->vectors_ok = in->bank != 0;
         in->sha_ok = false;
         in->padding_ok = false;
         if (in->trailer_ok) {
@@ -476,6 +502,7 @@ static int print_json(const char *path, const struct inspection *in)
         json_object_object_add(o, "crc_valid", json_object_new_boolean(in->crc_ok));
         json_object_object_add(o, "trailer_valid", json_object_new_boolean(in->trailer_ok));
         json_object_object_add(o, "vectors_valid", json_object_new_boolean(in->vectors_ok));
+        json_object_object_add(o, "link_bank", in->bank ? json_object_new_int((int) in->bank) : NULL);
         json_object_object_add(o, "payload_sha256_valid", json_object_new_boolean(in->sha_ok));
         json_object_object_add(o, "padding_valid", json_object_new_boolean(in->padding_ok));
 
@@ -512,8 +539,8 @@ static void print_text(const char *path, const struct inspection *in)
                 printf("trailer:         valid\n");
         else
                 printf("trailer:         INVALID (%s)\n", cf_image_status_str(cf_image_check_trailer(i)));
-        printf("vector table:    %s (initial SP 0x%08X, reset 0x%08X)\n", validity(in->vectors_ok), in->sp,
-               in->reset);
+        printf("vector table:    %s (initial SP 0x%08X, reset 0x%08X%s)\n", validity(in->vectors_ok), in->sp,
+               in->reset, in->bank == 2 ? ": linked for bank 2 of a dual-bank node" : "");
         printf("payload sha256:  %s\n",
                in->trailer_ok ? validity(in->sha_ok) : "not checked (no valid trailer)");
         printf("padding:         %s\n", in->trailer_ok

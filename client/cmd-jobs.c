@@ -80,6 +80,7 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
                         continue;
                 for (size_t k = 0; k < j->n_nodes; k++) {
                         done += strcmp(j->nodes[k].step, "done") == 0 ||
+                                strcmp(j->nodes[k].step, "confirmed") == 0 ||
                                 strcmp(j->nodes[k].step, "up-to-date") == 0;
                         failed += strcmp(j->nodes[k].step, "failed") == 0;
                         sum += cf_progress_percent(&j->nodes[k]);

@@ -17,7 +17,9 @@
         "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
         "                last_error, last_seen_us (null: unknown), configured,\n"                       \
         "                running_sha256, last_update_result (done|up-to-date|failed),\n"               \
-        "                last_update_job, last_update_time_us, last_update_status\n"
+        "                last_update_job, last_update_time_us, last_update_status,\n"          \
+        "                bank (dual-bank nodes: 1|2, else null), trial\n"                      \
+        "                (none|pending|confirmed|reverted, null for single-bank nodes)\n"
 
 static void help_nodes(void)
 {
@@ -27,7 +29,9 @@ static void help_nodes(void)
                "id, when it last answered (kept across restarts), UID and last error. Without arguments every node; else the nodes named,\n"
                "matched by a glob ('bus0:*') or on a bus named with --bus. The table keeps to\n"
                "the terminal's width (80 columns when piped): the UID column goes first, then\n"
-               "long errors are cut.\n"
+               "long errors are cut. When a dual-bank node is listed, a BANK column shows the\n"
+               "bank it runs from and the state of its last swap's trial (\"2 pending\",\n"
+               "\"1 reverted\").\n"
                "\n"
                "  --bus NAME       the nodes of bus NAME (repeatable)\n"
                "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
@@ -76,10 +80,19 @@ static void format_age(char *buf, size_t size, uint64_t usec)
 
 static int print_node_table(const struct cf_node_info *v, size_t n, const bool *selected, bool full)
 {
-        static const char *const headers[] = {"NODE", "STATE", "MODE",      "VERSION",
-                                              "HW-ID", "SEEN", "UID", "LAST ERROR"};
-        static const unsigned flags[] = {0, 0, 0, 0, 0, 0, CF_COL_OPTIONAL, CF_COL_SHRINK};
-        struct cf_table *t = cf_table_new(8, headers, flags);
+        static const char *const headers[] = {"NODE", "STATE", "MODE",      "VERSION",   "HW-ID",
+                                              "SEEN", "UID", "LAST ERROR", "BANK"};
+        static const unsigned flags[] = {0, 0, 0, 0, 0, 0, CF_COL_OPTIONAL, CF_COL_SHRINK, 0};
+        /* A BANK column only when a dual-bank node is listed: a fleet of single-bank nodes reads as before. */
+        bool dual = false;
+        for (size_t i = 0; i < n; i++)
+                dual |= (!selected || selected[i]) && v[i].bank != 0;
+        struct cf_table *t = dual ? cf_table_new(9, (const char *const[]){"NODE", "STATE", "MODE", "VERSION",
+                                                                          "BANK", "HW-ID", "SEEN", "UID",
+                                                                          "LAST ERROR"},
+                                                 (const unsigned[]){0, 0, 0, 0, 0, 0, 0, CF_COL_OPTIONAL,
+                                                                    CF_COL_SHRINK})
+                                  : cf_table_new(8, headers, flags);
         int r = 0;
 
         if (!t)
@@ -92,6 +105,17 @@ static int print_node_table(const struct cf_node_info *v, size_t n, const bool *
                 if (v[i].hardware_id)
                         snprintf(hw, sizeof(hw), "0x%04x", v[i].hardware_id);
                 format_age(seen, sizeof(seen), v[i].last_seen);
+                char bank[24] = "";
+                if (v[i].bank)
+                        snprintf(bank, sizeof(bank), "%u%s%s", v[i].bank,
+                                 v[i].trial && v[i].trial[0] && strcmp(v[i].trial, "none") != 0 ? " " : "",
+                                 v[i].trial && strcmp(v[i].trial, "none") != 0 ? v[i].trial : "");
+                if (dual) {
+                        const char *cells9[] = {name, v[i].state, v[i].mode, v[i].version, bank, hw, seen, v[i].uid,
+                                                cf_strip_node_prefix(v[i].last_error, name)};
+                        r = cf_table_add(t, cells9);
+                        continue;
+                }
                 const char *cells[] = {name,
                                        v[i].state,
                                        v[i].mode,
@@ -324,6 +348,9 @@ int cmd_node(int argc, char **argv)
                 printf("  hw id:        0x%04x, bootloader %u\n", n->hardware_id, n->bootloader_version);
         if (n->uid && n->uid[0])
                 printf("  uid:          %s\n", n->uid);
+        if (n->bank)
+                printf("  dual-bank:    runs from bank %u, last trial %s\n", n->bank,
+                       n->trial && n->trial[0] ? n->trial : "unknown");
         printf("  last seen:    %s\n", seen);
         if (n->last_update_result && n->last_update_result[0]) {
                 format_when(when, sizeof(when), n->last_update_time);

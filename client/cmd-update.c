@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus-client.h"
 #include "cmd-fleet.h"
@@ -14,6 +15,8 @@
 #include "job-follow.h"
 #include "update-plan.h"
 
+/* images of one update --all: one job each (a mixed fleet) */
+#define MAX_IMAGES 8
 #define JOB_JSON_HELP "                   (job objects: canfleetctl jobs --help, docs/json.md)\n"
 
 static void help_update(void)
@@ -21,6 +24,7 @@ static void help_update(void)
         printf(
             "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
             "                          [--force] [--dry-run] [--no-wait] [--json]\n"
+            "       canfleetctl update IMAGE IMAGE... --all [--force] [--no-wait]\n"
             "\n"
             "Flash IMAGE onto nodes: a signed bundle (.cfb, see canfleetctl bundle create),\n"
             "or a packed area image (canfleetctl image pack) where canfleetd.conf has\n"
@@ -37,6 +41,14 @@ static void help_update(void)
             "  --all            every configured node of the image's hardware id (canfleetd\n"
             "                   decides from what it knows, also after a restart); the nodes\n"
             "                   left out are printed with the reason\n" CF_SELECT_HELP
+            "\n"
+            "A mixed fleet (single-bank STM32F4 nodes and dual-bank STM32F7 nodes, or several\n"
+            "hardware ids) takes one image per kind: with several IMAGEs and --all, canfleetd\n"
+            "starts one job per image, each with the configured nodes of its hardware id and\n"
+            "node kind (a dual-bank bundle goes to dual-bank nodes only); they run side by side\n"
+            "and are followed one after the other. The exit status is the first job's that did\n"
+            "not succeed; --no-wait prints one job path a line.\n"
+            "\n"
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        ask canfleetd which nodes it would update, by its own checks\n"
             "                   (signature, image, hardware id, anti-rollback, up to date,\n"
@@ -51,6 +63,7 @@ static void help_update(void)
             "  canfleetctl update app-1.2.0.cfb --node 'bus0:*' --node bus1:7\n"
             "  canfleetctl update app-1.2.0.cfb --bus bus1 --no-wait && canfleetctl watch\n"
             "  canfleetctl update https://updates.example.com/app-1.2.0.cfb --all\n"
+            "  canfleetctl update app-f4-1.2.0.cfb app-f7-1.2.0.cfb --all\n"
             "\n" CF_EXIT_CODES_HELP);
 }
 
@@ -181,6 +194,97 @@ static int start_update(sd_bus *bus, int fd, const char *url, char **names, cons
         return CF_EXIT_OK;
 }
 
+/* update IMAGE IMAGE... --all: a job per image (a mixed fleet), each with the nodes of its kind. */
+static int update_several(struct cf_opts *o)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        int fds[MAX_IMAGES];
+        char *paths[MAX_IMAGES] = {0};
+        size_t n_fds = 0, n_started = 0;
+        int r = CF_EXIT_OK;
+
+        if (!o->all) {
+                r = cf_error(CF_EXIT_USAGE, "usage",
+                             "update: several images go with --all (one job per image, each for the nodes of its "
+                             "kind); name nodes with one image at a time");
+                goto out;
+        }
+        if (o->dry_run || o->json) {
+                r = cf_error(CF_EXIT_USAGE, "usage", "update: --%s takes one image at a time",
+                             o->dry_run ? "dry-run" : "json");
+                goto out;
+        }
+        /* every file opened before anything starts: a typo refuses the whole command */
+        for (size_t i = 0; i < (size_t) o->n_args; i++) {
+                const char *path = o->args[i];
+                struct stat st;
+                if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0) {
+                        r = cf_error(CF_EXIT_USAGE, "usage", "update: several images must be files, not URLs");
+                        goto out;
+                }
+                if (strncmp(path, "file://", 7) == 0)
+                        path += 7;
+                int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        r = cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", o->args[i],
+                                     fd < 0 ? strerror(errno) : "not a regular file");
+                        if (fd >= 0)
+                                close(fd);
+                        goto out;
+                }
+                fds[n_fds++] = fd;
+        }
+        if ((r = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        if (sd_bus_can_send(bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+                r = cf_error(CF_EXIT_UNREACHABLE, "unreachable", "the bus connection cannot pass file descriptors");
+                goto out;
+        }
+        for (size_t i = 0; i < n_fds; i++) {
+                _cf_cleanup_bus_message_ sd_bus_message *reply = NULL;
+                const char *job_path;
+                r = start_update(bus, fds[i], NULL, NULL, o, &job_path, &reply);
+                if (r != CF_EXIT_OK) {
+                        /* the jobs already started go on, and are followed below */
+                        cf_hint("%s: not started%s", o->args[i], n_started ? "; the jobs started go on" : "");
+                        break;
+                }
+                if (!(paths[n_started] = strdup(job_path))) {
+                        r = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                        break;
+                }
+                n_started++;
+                if (!o->no_wait)
+                        printf("%s: job %u\n", o->args[i], cf_job_id_from_path(job_path));
+        }
+        if (o->no_wait) {
+                for (size_t i = 0; i < n_started; i++)
+                        printf("%s\n", paths[i]);
+                goto out;
+        }
+        for (size_t i = 0; i < n_started; i++) {
+                /* a follower ends its connection with its event loop: one each */
+                _cf_cleanup_bus_ sd_bus *b = NULL;
+                struct cf_follow w = {0};
+                int k = cf_bus_connect(&b);
+                if (k == CF_EXIT_OK)
+                        k = cf_follow_subscribe(&w, b, true, true);
+                if (k == CF_EXIT_OK)
+                        k = cf_follow_run(&w, paths[i]);
+                cf_follow_done(&w);
+                if (r == CF_EXIT_OK)
+                        r = k;
+                if (k == CF_EXIT_INTERRUPTED || k == CF_EXIT_UNREACHABLE)
+                        break;
+        }
+out:
+        for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+        for (size_t i = 0; i < n_started; i++)
+                free(paths[i]);
+        return r;
+}
+
 int cmd_update(int argc, char **argv)
 {
         _cf_cleanup_bus_ sd_bus *bus = NULL;
@@ -196,11 +300,15 @@ int cmd_update(int argc, char **argv)
         size_t n_selected = 0;
         struct stat st;
         struct cf_opts o;
-        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_NO_WAIT | CF_OPT_UPDATE | CF_OPT_SELECT, 1, 1,
-                              help_update, &o);
+        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_NO_WAIT | CF_OPT_UPDATE | CF_OPT_SELECT, 1,
+                              MAX_IMAGES, help_update, &o);
 
         if (r >= 0)
                 goto out;
+        if (o.n_args > 1) {
+                r = update_several(&o);
+                goto out;
+        }
         if (o.all == (o.n_nodes + o.n_buses > 0)) {
                 r = cf_error(CF_EXIT_USAGE, "usage",
                              "update: say which nodes: --all, or --node BUS:SA / --bus NAME (not both)");
@@ -430,6 +538,7 @@ int cmd_cancel(int argc, char **argv)
                 if (strcmp(w.job.nodes[i].step, "cancelled") == 0)
                         kept++;
                 else if (strcmp(w.job.nodes[i].step, "done") == 0 ||
+                         strcmp(w.job.nodes[i].step, "confirmed") == 0 ||
                          strcmp(w.job.nodes[i].step, "up-to-date") == 0)
                         installed++;
         }

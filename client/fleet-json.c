@@ -76,6 +76,10 @@ struct json_object *cf_json_node(const struct cf_node_info *n)
         add_uint_or_null(o, "last_update_job", n->last_update_job);
         add_uint_or_null(o, "last_update_time_us", n->last_update_time);
         add_str_or_null(o, "last_update_status", n->last_update_status);
+        /* dual-bank nodes: the bank it runs from and its last swap's trial; null for a single-bank node */
+        bool dual = identified && n->bank != 0;
+        json_object_object_add(o, "bank", dual ? json_object_new_int(n->bank) : NULL);
+        json_object_object_add(o, "trial", dual && n->trial ? json_object_new_string(n->trial) : NULL);
         return o;
 }
 

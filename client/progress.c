@@ -44,7 +44,7 @@ static bool step_is(const struct cf_job_node *n, const char *step)
 static bool step_final(const struct cf_job_node *n)
 {
         return step_is(n, "done") || step_is(n, "up-to-date") || step_is(n, "failed") ||
-               step_is(n, "cancelled");
+               step_is(n, "cancelled") || step_is(n, "confirmed");
 }
 
 unsigned cf_progress_percent(const struct cf_job_node *n)
@@ -54,7 +54,7 @@ unsigned cf_progress_percent(const struct cf_job_node *n)
                 unsigned pct;
         } phases[] = {
             {"queued", 0},     {"connecting", 1}, {"unlocking", 2},   {"erasing", 3},
-            {"verifying", 90}, {"rebooting", 93}, {"confirming", 96},
+            {"verifying", 90}, {"rebooting", 93}, {"confirming", 96}, {"trial", 98},
         };
 
         if (step_final(n))
@@ -110,7 +110,7 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
 
         for (size_t i = 0; i < job->n_nodes; i++) {
                 const struct cf_job_node *n = &job->nodes[i];
-                if (step_is(n, "done"))
+                if (step_is(n, "done") || step_is(n, "confirmed")) /* confirmed: a dual-bank node's done */
                         t.done++;
                 else if (step_is(n, "up-to-date"))
                         t.uptodate++;

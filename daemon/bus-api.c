@@ -621,11 +621,20 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
         if (strcmp(prop, "LastUpdateStatus") == 0) {
                 /* The node's own report (status block, node-status.h), as of its last identify. */
                 static const char *const words[] = {"none", "installed", "rejected", "verify failed",
-                                                    "gave up"};
+                                                    "gave up", "swapped"};
                 return sd_bus_message_append(reply, "s",
                                              !n->identified             ? ""
-                                             : n->last_update < 5 ? words[n->last_update]
+                                             : n->last_update < 6 ? words[n->last_update]
                                                                   : "unknown");
+        }
+        if (strcmp(prop, "Bank") == 0)
+                return sd_bus_message_append(reply, "y", n->identified ? n->bank : 0);
+        if (strcmp(prop, "Trial") == 0) {
+                static const char *const trials[] = {"none", "pending", "confirmed", "reverted"};
+                return sd_bus_message_append(reply, "s",
+                                             !n->identified || n->bank == 0 ? ""
+                                             : n->trial < 4                 ? trials[n->trial]
+                                                                            : "unknown");
         }
         return -ENOENT;
 }
@@ -651,6 +660,8 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_PROPERTY("LastUpdateJob", "u", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastUpdateTime", "t", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastUpdateStatus", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Bank", "y", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Trial", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 

@@ -780,6 +780,8 @@ static const struct uint_key root_uints[] = {
     UINT_KEY(struct cf_conf, "download_stall_timeout_s", download_stall_timeout_s, 1, 3600, 30, false),
     UINT_KEY(struct cf_conf, "history", history, 1, 100000, 100, false),
     UINT_KEY(struct cf_conf, "start_timeout_s", start_timeout_s, 1, 86400, 600, false),
+    UINT_KEY(struct cf_conf, "trial_timeout_s", trial_timeout_s, 1, 3600, 30, false),
+    UINT_KEY(struct cf_conf, "confirm_trial_ms", confirm_trial_ms, 0, 3600000, 0, false),
 };
 
 static int parse_root(struct ctx *x, json_object *root, struct cf_conf *c)

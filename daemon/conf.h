@@ -37,6 +37,12 @@
  *                                                   a loaded gateway (longer CCP time-outs still apply)
  *   "node_lost_timeout_s": 30,                      how long a node that stops answering mid-session
  *                                                   is probed before it fails as offline (1..3600)
+ *   "trial_timeout_s": 30,                          how long a dual-bank node may run its new bank on
+ *                                                   trial before the job fails it (1..3600)
+ *   "confirm_trial_ms": 0,                          N > 0: canfleetd confirms a dual-bank node's trial
+ *                                                   itself (CCP CONFIRM) once the node has run the
+ *                                                   job's image on trial for N ms without a reset;
+ *                                                   0: only the node's application confirms
  *   "hawkbit": {                                    optional: remote rollouts from an Eclipse hawkBit
  *       "url": "https://hawkbit.example:8443",      required, http(s)://, without the tenant
  *       "tenant": "DEFAULT",                        required
@@ -125,6 +131,8 @@ struct cf_conf {
         uint32_t download_stall_timeout_s;
         unsigned history;         /* finished jobs kept (oldest pruned) */
         uint32_t start_timeout_s; /* a node that cannot start (bus down) fails after this */
+        uint32_t trial_timeout_s; /* a dual-bank node's trial: confirmed within this, or failed */
+        uint32_t confirm_trial_ms; /* canfleetd sends CONFIRM (0xCF10) after this long on trial; 0 never */
         struct cf_hawkbit_conf *hawkbit; /* NULL: no fleet server */
         struct cf_bus_conf *buses;
         size_t n_buses;

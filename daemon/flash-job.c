@@ -12,6 +12,7 @@
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
 #include "cleanup.h"
+#include "dual-bank.h"
 #include "flash-job.h"
 #include "group-job.h"
 #include "log.h"
@@ -29,10 +30,13 @@ static const struct id_piece {
         {CF_CCP_EXT_STATUS, 25, 5},    {CF_CCP_EXT_STATUS, 30, 5},    {CF_CCP_EXT_STATUS, 35, 5},
         {CF_CCP_EXT_STATUS, 40, 5},    {CF_CCP_EXT_STATUS, 45, 5},    {CF_CCP_EXT_STATUS, 50, 5},
         {CF_CCP_EXT_STATUS, 55, 5},    {CF_CCP_EXT_STATUS, 60, 5},    {CF_CCP_EXT_STATUS, 65, 5},
-        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 1},
+        {CF_CCP_EXT_STATUS, 70, 2},    {CF_CCP_EXT_STATUS, CF_STATUS_INSTALL_FAILURES, 3},
 };
 #define ID_STEPS (1u + ELEMENTSOF(id_pieces)) /* CONNECT, then the pieces */
 _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's pieces follow node-status.h");
+/* install_failures, bank and trial in one piece (a single-bank node answers 0 for the last two) */
+_Static_assert(CF_STATUS_BANK == CF_STATUS_INSTALL_FAILURES + 1 && CF_STATUS_TRIAL == CF_STATUS_BANK + 1,
+               "identify's last piece follows node-status.h");
 #define REBOOT_FIRST_US   200000ULL
 #define REBOOT_BACKOFF_US 1000000ULL
 /* C2 answers (ccp-master.h: -ECONNRESET) a job takes from one node before it fails the node; and the
@@ -82,6 +86,7 @@ static const char *const step_names[_STEP_MAX] = {
     [STEP_CANCELLING] = "cancelling", [STEP_REBOOTING] = "rebooting", [STEP_CONFIRMING] = "confirming",
     [STEP_DONE] = "done",
     [STEP_FAILED] = "failed",       [STEP_CANCELLED] = "cancelled", [STEP_UP_TO_DATE] = "up-to-date",
+    [STEP_TRIAL] = "trial",         [STEP_CONFIRMED] = "confirmed",
 };
 
 const char *flash_step_str(enum flash_step s)
@@ -146,6 +151,8 @@ static void id_parse(Node *n)
         n->mode = n->status[CF_STATUS_MODE];
         n->last_update = n->status[CF_STATUS_LAST_UPDATE];
         n->running_crc = cf_le32_get(n->status + CF_STATUS_B_CRC);
+        n->bank = n->status[CF_STATUS_BANK] <= 2 ? n->status[CF_STATUS_BANK] : 0;
+        n->trial = n->status[CF_STATUS_TRIAL];
         n->has_image = n->mode == CF_MODE_APP && cf_image_check_trailer(&n->running) == CF_IMAGE_OK;
         if (n->has_image)
                 snprintf(n->version, sizeof n->version, "%u.%u.%u", n->running.ver_major,
@@ -161,7 +168,7 @@ static void id_parse(Node *n)
         n->identified = true;
         n->last_seen = now_realtime_us();
         bus_node_changed(n, "HardwareId", "Uid", "BootloaderVersion", "Version", "Release", "Mode",
-                         "LastSeen", "LastUpdateStatus", "RunningSha256", NULL);
+                         "LastSeen", "LastUpdateStatus", "RunningSha256", "Bank", "Trial", NULL);
         manager_node_changed(n);
 }
 
@@ -285,7 +292,7 @@ static void finish_node(FlashJob *f, enum flash_step s)
         if (n)
                 group_kick(n->bus); /* a pass may have waited for this node */
         f->step = s;
-        if (s == STEP_DONE || s == STEP_UP_TO_DATE) {
+        if (flash_step_success(s)) {
                 free(f->error); /* a wait's reason, over now */
                 f->error = NULL;
         }
@@ -489,7 +496,7 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         fail(f, "%s: cannot send GAP", f->ref);
                 return;
         }
-        const struct cf_run *run = &f->job->runs[f->run];
+        const struct cf_run *run = &fj_runs(f)[f->run];
         f->sub = 1;
         n->on_reply = flash_reply;
         cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start + f->off);
@@ -551,7 +558,7 @@ static void fail_ccp(FlashJob *f, int r, const struct cf_ccp_dto *d)
 static void request_check(FlashJob *f, const uint8_t cro[8], unsigned tries, uint32_t addr,
                           ccp_plausible_fn check);
 static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d);
-static uint16_t group_tag(const Job *j);
+static uint16_t group_tag(const FlashJob *f);
 static void start_unlock(FlashJob *f);
 static void program_next(FlashJob *f);
 static void start_reboot_wait(FlashJob *f, uint64_t first_us);
@@ -586,6 +593,8 @@ bool node_runs_image(const Node *n, const struct cf_image_info *info, const uint
 
 static bool runs_image(const Node *n, const Job *j)
 {
+        if (j->dual)
+                return dual_runs_job_image(n, j);
         return node_runs_image(n, &j->info, j->image);
 }
 
@@ -611,6 +620,14 @@ static void identified(Node *n, int r)
         if (n->hw_id != j->info.hw_id) {
                 fail(f, "%s: hardware id 0x%04X does not match the image's 0x%04X (nothing erased)", f->ref,
                      n->hw_id, j->info.hw_id);
+                return;
+        }
+        if (!dual_choose_link(f))
+                return; /* failed: a node of the other layout */
+        if (!j->force && runs_image(n, j) && j->dual && n->trial == CF_TRIAL_PENDING) {
+                /* It runs this image on trial already (a job before was stopped there): nothing to
+                 * send, the trial decides. */
+                dual_trial_begin(f);
                 return;
         }
         if (!j->force && runs_image(n, j)) {
@@ -656,7 +673,7 @@ static void start_erase(FlashJob *f)
                 /* A member before a restart (of canfleetd, of the session): if it still is, its C
                  * holds what it recorded, and GAP completes it without an erase. */
                 f->sub = SUB_REJOIN;
-                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f->job));
+                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f));
                 request(f, cro, 0, UINT32_MAX);
                 return;
         }
@@ -709,11 +726,10 @@ void flash_job_saved(FlashJob *f)
 
 static void program_next(FlashJob *f)
 {
-        Job *j = f->job;
         Node *n = f->node;
         uint8_t cro[8];
 
-        if (f->run >= j->n_runs) {
+        if (f->run >= fj_n_runs(f)) {
                 f->sub = 3;
                 n->on_reply = flash_reply;
                 int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
@@ -721,7 +737,7 @@ static void program_next(FlashJob *f)
                         fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
                 return;
         }
-        const struct cf_run *run = &j->runs[f->run];
+        const struct cf_run *run = &fj_runs(f)[f->run];
         if (f->sub == 0) {
                 f->sub = 1;
                 cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start);
@@ -738,7 +754,7 @@ static void program_next(FlashJob *f)
                 f->staged = true;
                 manager_flash_changed(f, true, false);
         }
-        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, j->image + addr, k);
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, k);
         if (r < 0)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
@@ -899,22 +915,22 @@ static void on_cancel_erase_reply(FlashJob *f, int r, const struct cf_ccp_dto *d
 
 /* The tag a member joins with: the image's CRC, low 16 bits. A restarted canfleetd rejoins with the
  * same one; a node that joined for another image answers ACCESS_DENIED. */
-static uint16_t group_tag(const Job *j)
+static uint16_t group_tag(const FlashJob *f)
 {
-        return (uint16_t) (j->image_crc & 0xFFFFu);
+        return (uint16_t) (fj_image_crc(f) & 0xFFFFu);
 }
 
 /* Slots that are all 0xFF are never sent (erased flash holds them), and GAP reports them as
  * missing: the repair skips them. */
-static bool slot_has_data(const Job *j, uint32_t slot)
+static bool slot_has_data(const FlashJob *f, uint32_t slot)
 {
         uint8_t fr[8];
-        return slot < CF_GROUP_SLOTS && cf_ccp_group_frame(fr, j->image, (uint16_t) slot) == 1;
+        return slot < CF_GROUP_SLOTS && cf_ccp_group_frame(fr, fj_image(f), (uint16_t) slot) == 1;
 }
 
-static uint32_t next_data_slot(const Job *j, uint32_t from, uint32_t end)
+static uint32_t next_data_slot(const FlashJob *f, uint32_t from, uint32_t end)
 {
-        while (from < end && !slot_has_data(j, from))
+        while (from < end && !slot_has_data(f, from))
                 from++;
         return from;
 }
@@ -952,7 +968,7 @@ static void repair_send(FlashJob *f)
         f->sub = SUB_PROGRAM;
         n->on_reply = flash_reply;
         uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
-        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, f->job->image + addr, slot_len(f->gslot));
+        int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, slot_len(f->gslot));
         if (r < 0)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
@@ -962,7 +978,7 @@ static void repair_send(FlashJob *f)
 static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
 {
         uint8_t cro[8];
-        uint32_t s = next_data_slot(f->job, slot, f->gend);
+        uint32_t s = next_data_slot(f, slot, f->gend);
         if (s >= f->gend) {
                 f->gslot = f->gend;
                 if (f->gend >= CF_GROUP_SLOTS)
@@ -1091,7 +1107,7 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 if (f->sub == SUB_SCAN) {
                         unsigned data = 0;
                         for (uint32_t s = first; s < end && data < GROUP_PASS_MIN_RUN; s++)
-                                data += slot_has_data(j, s);
+                                data += slot_has_data(f, s);
                         if (data >= GROUP_PASS_MIN_RUN)
                                 group_wait_pass(f, first);
                         else if (end >= CF_GROUP_SLOTS)
@@ -1168,7 +1184,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         /* Joined right after the erase, in the same connection (the node's rule); C's
                          * erased state is then proven by the final checksum, not checked here. */
                         f->sub = SUB_JOIN;
-                        cf_ccp_cro_group_join(cro, 0, (uint16_t) n->bus->conf->group_id, group_tag(j));
+                        cf_ccp_cro_group_join(cro, 0, (uint16_t) n->bus->conf->group_id, group_tag(f));
                         request(f, cro, 0, UINT32_MAX);
                         return;
                 }
@@ -1208,7 +1224,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 if (f->sub == 2) {
-                        const struct cf_run *run = &j->runs[f->run];
+                        const struct cf_run *run = &fj_runs(f)[f->run];
                         uint32_t left = run->len - f->off;
                         uint32_t k = left >= 6 ? 6 : left;
                         f->off += k;
@@ -1232,7 +1248,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         request(f, cro, 0, 0);
                         return;
                 }
-                if (cf_ccp_dto_chksum(d) != j->image_crc) {
+                if (cf_ccp_dto_chksum(d) != fj_image_crc(f)) {
                         /* A corrupted group frame shows only here: the node erases again. */
                         if (f->chk_reasked && f->joined) {
                                 f->joined = false;
@@ -1248,7 +1264,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         }
                         char why[160];
                         snprintf(why, sizeof why, "%s: checksum of the staged image is 0x%08X, expected 0x%08X",
-                                 f->ref, cf_ccp_dto_chksum(d), j->image_crc);
+                                 f->ref, cf_ccp_dto_chksum(d), fj_image_crc(f));
                         restart(f, why);
                         return;
                 }
@@ -1325,6 +1341,10 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
                 cf_ccp_cro_connect(cro, 0, n->nc.station);
                 if (ccp_request(n->ccp, cro, 1, UINT32_MAX) < 0)
                         lost_probe_schedule(f);
+                return 0;
+        }
+        if (f->step == STEP_TRIAL) {
+                dual_trial_poll(f);
                 return 0;
         }
         if (f->step < STEP_REBOOTING) {
@@ -1420,6 +1440,8 @@ static void confirm_identified(Node *n, int r)
                 start_reboot_wait(f, 0);
                 return;
         }
+        if (j->dual && dual_confirm_identified(f))
+                return;
         if (runs_image(n, j)) {
                 log_event(CF_MSGID_NODE_UPDATED, NULL, LOG_INFO, f->bus, f->ref, j->id, "%s: now runs %s (release %u)", f->ref, j->version,
                          j->info.release);
@@ -1440,7 +1462,8 @@ static void confirm_identified(Node *n, int r)
                 return;
         }
         if (n->mode == CF_MODE_APP &&
-            (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED)) {
+            (f->resumed || n->last_update == CF_UPDATE_NONE || n->last_update == CF_UPDATE_INSTALLED ||
+             (j->dual && n->last_update == CF_UPDATE_SWAPPED))) {
                 /* Resumed after a crash between saving "rebooting" and the DISCONNECT leaving, a C2
                  * answer to the DISCONNECT, or a DISCONNECT the node did not take as the end of the
                  * session (a corrupted frame): it still runs its old image and did not reject ours,
@@ -1451,13 +1474,14 @@ static void confirm_identified(Node *n, int r)
                 stage_again(f, why);
                 return;
         }
-        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up"};
+        static const char *const results[] = {"none", "installed", "rejected", "verify failed", "gave up",
+                                              "swapped"};
         fail(f, "%s: runs %s after the reboot, not %s (mode %s, last update: %s)", f->ref,
              n->version[0] ? n->version : "no valid image", j->version,
              n->mode == CF_MODE_APP          ? "application"
              : n->mode == CF_MODE_BOOTLOADER ? "bootloader"
                                              : "unknown",
-             n->last_update < 5 ? results[n->last_update] : "unknown");
+             n->last_update < 6 ? results[n->last_update] : "unknown");
 }
 
 /* ---- entry points -------------------------------------------------------------------------------- */
@@ -1554,4 +1578,36 @@ void flash_job_free(FlashJob *f)
         f->error = NULL;
         free(f->lost_why);
         f->lost_why = NULL;
+}
+
+/* ---- for the dual-bank steps (dual-bank.c) ------------------------------------------------------ */
+
+void flash_job_set_step(FlashJob *f, enum flash_step s)
+{
+        set_step(f, s);
+}
+
+void flash_job_finish(FlashJob *f, enum flash_step s)
+{
+        finish_node(f, s);
+}
+
+void flash_job_fail(FlashJob *f, const char *fmt, ...)
+{
+        char msg[480];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fail(f, "%s", msg);
+}
+
+int flash_job_arm_timer(FlashJob *f, uint64_t at)
+{
+        return arm_timer(f, at);
+}
+
+void node_disconnect_quietly(Node *n)
+{
+        disconnect_quietly(n);
 }

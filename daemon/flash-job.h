@@ -18,6 +18,10 @@ typedef struct FlashJob FlashJob;
  *   of C) → programming (the planned runs, flash-plan.h, then PROGRAM 0) → verifying (BUILD_CHKSUM
  *   against the image's CRC) → rebooting (saved, then DISCONNECT end of session; CONNECT with
  *   back-off until reboot_timeout_ms) → confirming (the running trailer must be the image's) → done.
+ * A dual-bank node (dual-bank.h) is sent the link for its inactive bank and, after confirming, runs
+ * the new bank on trial: → trial (until its application, or canfleetd with confirm_trial_ms, confirms;
+ * at most trial_timeout_s) → confirmed, its success in place of done; a node back on its previous
+ * bank (trial reverted) fails with "reverted: …".
  * failed / cancelled end it otherwise. Every step change is appended to the job's log (job-store.h)
  * before it acts; "rebooting" is also on the disk (fdatasync) before DISCONNECT(end) leaves, and while
  * the job cannot be saved (full disk) that DISCONNECT waits (manager_flash_saved, flash_job_saved).
@@ -47,10 +51,12 @@ enum flash_step {
         STEP_CANCELLING, /* erasing a staged image before the node is reported cancelled */
         STEP_REBOOTING, /* DISCONNECT(end) sent: past the point where a cancel stops the install */
         STEP_CONFIRMING,
+        STEP_TRIAL, /* a dual-bank node runs the new bank on trial: waiting for its confirmation */
         STEP_DONE,
         STEP_FAILED,
         STEP_CANCELLED,
         STEP_UP_TO_DATE, /* the node already ran the job's image: nothing sent */
+        STEP_CONFIRMED,  /* a dual-bank node runs the new bank and confirmed it: its "done" */
         _STEP_MAX,
 };
 const char *flash_step_str(enum flash_step s);
@@ -61,6 +67,11 @@ bool node_runs_image(const Node *n, const struct cf_image_info *info, const uint
 static inline bool flash_step_final(enum flash_step s)
 {
         return s >= STEP_DONE;
+}
+/* The node runs the job's image: done, up to date, or (dual-bank) confirmed. */
+static inline bool flash_step_success(enum flash_step s)
+{
+        return s == STEP_DONE || s == STEP_UP_TO_DATE || s == STEP_CONFIRMED;
 }
 
 typedef void (*node_reply_fn)(Node *n, int r, const struct cf_ccp_dto *d);
@@ -75,3 +86,11 @@ void flash_job_resume_confirm(FlashJob *f);
 void flash_job_cancel(FlashJob *f);
 void flash_job_saved(FlashJob *f); /* the job's state is saved again: a held step goes on */
 void flash_job_free(FlashJob *f);
+
+/* For the dual-bank steps (dual-bank.c): the state machine's own moves. */
+void flash_job_set_step(FlashJob *f, enum flash_step s);
+void flash_job_finish(FlashJob *f, enum flash_step s);
+void flash_job_fail(FlashJob *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int flash_job_arm_timer(FlashJob *f, uint64_t at);
+/* DISCONNECT(temporary), answer or not: leaves the node's session tidy. */
+void node_disconnect_quietly(Node *n);

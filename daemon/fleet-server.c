@@ -673,7 +673,7 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
                 return;
         /* a node identified by its job is a target from then on; one that runs a new image says so */
         if (f->node && f->node->identified &&
-            (f->step == STEP_DONE || !hawkbit_target_find(s->h, f->node->uid_raw)))
+            (f->step == STEP_DONE || f->step == STEP_CONFIRMED || !hawkbit_target_find(s->h, f->node->uid_raw)))
                 fleet_server_node_seen(s, f->node);
         struct action *a = NULL;
         for (struct action *x = s->actions; x && !a; x = x->next)
@@ -684,8 +684,9 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
         a->last_step = (int) f->step;
         switch (f->step) {
         case STEP_DONE:
-                feedback(s, a, HAWKBIT_FEEDBACK_SUCCESS, "%s: reset and runs %s (release %u)", f->ref,
-                         f->job->version, f->job->info.release);
+        case STEP_CONFIRMED: /* a dual-bank node: only once its new bank is confirmed */
+                feedback(s, a, HAWKBIT_FEEDBACK_SUCCESS, "%s: reset and runs %s (release %u)%s", f->ref,
+                         f->job->version, f->job->info.release, f->step == STEP_CONFIRMED ? ", confirmed" : "");
                 map_drop(s, a->id);
                 action_free(a);
                 break;

@@ -18,6 +18,7 @@
 struct GroupPass {
         CanBus *bus;
         Job *job;
+        uint8_t link; /* a dual-bank job's link that the pass carries (dual-bank.h), 0 for a single image */
         FlashJob **members;
         size_t n_members, cap;
         bool running;
@@ -111,7 +112,8 @@ bool group_attach(FlashJob *f)
                 return false;
         CanBus *b = f->node->bus;
         GroupPass *g = b->group;
-        if (g && g->job != f->job)
+        /* nodes of one job on different banks take different links: one pass carries one of them */
+        if (g && (g->job != f->job || g->link != f->link))
                 return false;
         if (!g) {
                 g = calloc(1, sizeof *g);
@@ -119,6 +121,7 @@ bool group_attach(FlashJob *f)
                         return false;
                 g->bus = b;
                 g->job = f->job;
+                g->link = f->link;
                 if (sd_event_add_defer(b->m->event, &g->defer, on_defer, g) < 0 ||
                     sd_event_source_set_enabled(g->defer, SD_EVENT_OFF) < 0) {
                         pass_free(g);
@@ -214,6 +217,8 @@ static bool someone_coming(const GroupPass *g)
                 const FlashJob *f = b->nodes[i]->flash;
                 if (!f || f->job != g->job || !f->slot || f->lost || f->no_group)
                         continue;
+                if (f->link && f->link != g->link)
+                        continue; /* the other bank's link: not this pass */
                 if (f->gstate == GROUP_WAITING || f->gstate == GROUP_RIDING)
                         continue;
                 if (f->step >= STEP_CONNECTING && f->step <= STEP_ERASING)
@@ -318,7 +323,8 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
                 g->next_ns = now_ns - MAX_CATCH_UP * g->period_ns;
         while (g->slot < CF_GROUP_SLOTS && g->next_ns <= now_ns) {
                 struct cf_can_frame fr = {.id = g->bus->conf->group_id, .dlc = 8};
-                int k = cf_ccp_group_frame(fr.data, g->job->image, (uint16_t) g->slot);
+                int k = cf_ccp_group_frame(fr.data, g->job->image + (g->link == 2 ? CF_IMAGE_AREA_SIZE : 0u),
+                                           (uint16_t) g->slot);
                 if (k <= 0) { /* all 0xFF: the erased flash holds it already */
                         g->slot++;
                         continue;

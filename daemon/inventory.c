@@ -37,6 +37,8 @@ static json_object *node_to_json(const struct inv_node *n, uint64_t seq, bool wi
         json_object_object_add(o, "payload_sha", json_object_new_string(n->payload_sha));
         json_object_object_add(o, "mode", json_object_new_int(n->mode));
         json_object_object_add(o, "last_update", json_object_new_int(n->last_update));
+        json_object_object_add(o, "bank", json_object_new_int(n->bank));
+        json_object_object_add(o, "trial", json_object_new_int(n->trial));
         json_object_object_add(o, "last_seen", json_object_new_int64((int64_t) n->last_seen));
         json_object_object_add(o, "last_result", json_object_new_string(n->last_result));
         json_object_object_add(o, "last_job", json_object_new_int64(n->last_job));
@@ -73,6 +75,15 @@ static int node_from_json(json_object *o, struct inv_node *n)
         n->last_seen = seen;
         n->last_job = (unsigned) job;
         n->last_time = t;
+        /* bank and trial: absent in files of older versions (0: a single-bank node) */
+        uint64_t bank = 0, trial = 0;
+        json_object *v;
+        if (json_object_object_get_ex(o, "bank", &v) && json_field_uint(o, "bank", 2, &bank) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "trial", &v) && json_field_uint(o, "trial", 0xFF, &trial) < 0)
+                return -EBADMSG;
+        n->bank = (uint8_t) bank;
+        n->trial = (uint8_t) trial;
         n->configured = json_field_flag(o, "configured");
         n->identified = json_field_flag(o, "identified");
         n->has_image = json_field_flag(o, "has_image");

@@ -18,7 +18,8 @@
  *   {"seq": 13, "bus": "bus0", "station": 3, "configured": true, "identified": true,
  *    "uid": "…", "hw_id": 1031, "boot_version": 258, "has_image": true, "version": "1.2.0",
  *    "release": 5, "payload_sha": "<hex>", "mode": 1, "last_update": 1, "last_seen": µs,
- *    "last_result": "done", "last_job": 4, "last_time": µs}
+ *    "last_result": "done", "last_job": 4, "last_time": µs, "bank": 0, "trial": 0}
+ * ("bank", "trial": status bytes 77/78 of a dual-bank node; absent in older files: 0)
  * Loading applies the log's records above the snapshot's seq in order (the later record of a node
  * replaces the earlier); a torn last line is ignored, a line that does not parse ends the replay
  * with a warning. A damaged nodes.json is logged and the inventory starts empty: it is only what
@@ -35,8 +36,9 @@ struct inv_node {
         uint32_t release;
         char payload_sha[65];
         uint8_t mode, last_update;
+        uint8_t bank, trial;
         uint64_t last_seen;
-        char last_result[16]; /* "", "done", "up-to-date", "failed", "cancelled" */
+        char last_result[16]; /* "", "done", "up-to-date", "failed", "cancelled", "confirmed", "reverted" */
         unsigned last_job;
         uint64_t last_time;
 };

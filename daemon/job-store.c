@@ -504,7 +504,8 @@ static int cmp_node_ref(const void *a, const void *b, void *userdata)
 
 static bool step_final(const char *step)
 {
-        return strcmp(step, "done") == 0 || strcmp(step, "failed") == 0 || strcmp(step, "cancelled") == 0;
+        return strcmp(step, "done") == 0 || strcmp(step, "failed") == 0 || strcmp(step, "cancelled") == 0 ||
+               strcmp(step, "confirmed") == 0;
 }
 
 /* A node listed twice would have two state machines driving one CCP session: the first entry goes on,

@@ -25,6 +25,7 @@
 #include "group-job.h"
 #include "log.h"
 #include "manager.h"
+#include "dual-bank.h"
 #include "trust.h"
 
 /* Progress and the status line are emitted at most this often per job, whatever the number of events:
@@ -153,6 +154,8 @@ static void node_to_inv(const Node *n, struct inv_node *x)
         memcpy(x->payload_sha, n->running_sha, sizeof x->payload_sha);
         x->mode = n->mode;
         x->last_update = n->last_update;
+        x->bank = n->bank;
+        x->trial = n->trial;
         x->last_seen = n->last_seen;
         memcpy(x->last_result, n->last_result, sizeof x->last_result);
         x->last_job = n->last_job;
@@ -171,6 +174,8 @@ static void inv_from(Node *n, const struct inv_node *x)
         memcpy(n->running_sha, x->payload_sha, sizeof n->running_sha);
         n->mode = x->mode;
         n->last_update = x->last_update;
+        n->bank = x->bank;
+        n->trial = x->trial;
         n->last_seen = x->last_seen;
         memcpy(n->last_result, x->last_result, sizeof n->last_result);
         n->last_job = x->last_job;
@@ -499,6 +504,7 @@ static Job *job_free(Job *j)
         free(j->skipped);
         free(j->image);
         free(j->runs);
+        free(j->runs2);
         free(j->path);
         sd_event_source_disable_unref(j->progress_timer);
         sd_event_source_disable_unref(j->save_timer);
@@ -772,7 +778,7 @@ static void job_finish(Job *j)
          * long it took, also as fields (DONE= FAILED= CANCELLED= NODES= DURATION_S=). */
         size_t n_done = 0, n_failed = 0, n_cancelled = 0;
         for (size_t i = 0; i < j->n_nodes; i++) {
-                n_done += j->nodes[i].step == STEP_DONE;
+                n_done += j->nodes[i].step == STEP_DONE || j->nodes[i].step == STEP_CONFIRMED;
                 n_failed += j->nodes[i].step == STEP_FAILED;
                 n_cancelled += j->nodes[i].step == STEP_CANCELLED;
         }
@@ -863,7 +869,8 @@ static int job_new(Manager *m, unsigned id, Job **ret)
         return 0;
 }
 
-static int job_set_image(Job *j, uint8_t *image, const char *sha_hex, char **error)
+/* image: size bytes, one area image or the two links of a dual-bank application (dual-bank.h) */
+static int job_set_image(Job *j, uint8_t *image, size_t size, const char *sha_hex, char **error)
 {
         int s = cf_image_check_full(image, &j->info);
         if (s != CF_IMAGE_OK) {
@@ -888,7 +895,7 @@ static int job_set_image(Job *j, uint8_t *image, const char *sha_hex, char **err
         if (r < 0)
                 return r;
         j->plan_bytes = cf_plan_bytes(j->runs, j->n_runs);
-        return 0;
+        return dual_job_set_links(j, size, error);
 }
 
 static void sha_hex_of(const uint8_t *data, size_t size, char out[65])
@@ -989,7 +996,7 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         char **error)
 {
         _cleanup_(freep) Node **set = NULL;
-        size_t n_set = 0, other_hw = 0;
+        size_t n_set = 0, other_hw = 0, other_layout = 0;
         struct trusted_image t;
         struct cf_image_info info;
 
@@ -1007,12 +1014,15 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         /* The same full check as `canfleetctl image inspect`, also for a bundle's image (which
          * cf_bundle_verify() has checked already: one rule for both ways in). */
         int s = cf_image_check_full(image, &info);
+        if (s == CF_IMAGE_OK && t.n_images == 2)
+                s = cf_image_check_full_at(image + CF_IMAGE_AREA_SIZE, NULL, cf_f7_app_addr(2));
         if (s != CF_IMAGE_OK) {
                 if (error &&
                     asprintf(error, "not a valid packed area image: %s", cf_image_status_str(s)) < 0)
                         *error = NULL;
                 return -EBADMSG;
         }
+        bool dual = t.n_images == 2;
 
         size_t cap = n + n_candidates;
         if (n == 0 && all && !candidates)
@@ -1044,9 +1054,14 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         if (!x->exported || !x->configured)
                                 continue;
                         char why[32] = "";
+                        const char *layout = dual_layout_mismatch(x, dual);
                         if (x->identified && x->hw_id != info.hw_id) {
                                 snprintf(why, sizeof why, "hw 0x%04X", x->hw_id);
                                 other_hw++;
+                        } else if (layout) {
+                                /* a dual-bank node needs both links, a single-bank one a single image */
+                                snprintf(why, sizeof why, "%s", layout);
+                                other_layout++;
                         } else if (strcmp(x->state, "offline") == 0) {
                                 snprintf(why, sizeof why, "offline");
                         }
@@ -1080,8 +1095,26 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                                         *error = NULL;
                                 return -EXDEV;
                         }
+                        const char *layout = dual_layout_mismatch(nodes[i], dual);
+                        if (layout) {
+                                if (error && asprintf(error, "%s is a %s: it takes %s", nodes[i]->name, layout,
+                                                      dual ? "a single image or bundle, not a dual-bank bundle"
+                                                           : "a dual-bank bundle with both links "
+                                                             "(canfleetctl bundle create IMAGE IMAGE2)") < 0)
+                                        *error = NULL;
+                                return -EXDEV;
+                        }
                         set[n_set++] = nodes[i];
                 }
+        }
+        if (n_set == 0 && other_layout > 0) {
+                if (error && asprintf(error, "every node of hardware id 0x%04X is a %s node: %s",
+                                      info.hw_id, dual ? "single-bank" : "dual-bank",
+                                      dual ? "a dual-bank bundle is for dual-bank nodes"
+                                           : "it takes a dual-bank bundle with both links "
+                                             "(canfleetctl bundle create IMAGE IMAGE2)") < 0)
+                        *error = NULL;
+                return -EXDEV;
         }
         if (n_set == 0 && other_hw > 0) {
                 if (error && asprintf(error, "every node has another hardware id than the image's 0x%04X",
@@ -1141,16 +1174,16 @@ static void job_place_nodes(Job *j, Node *const *set, size_t n_set, enum flash_s
 }
 
 /* Copy the verified image into the job and the cache (by its sha256). */
-static int job_take_image(Job *j, const uint8_t *image, char **error)
+static int job_take_image(Job *j, const uint8_t *image, size_t size, char **error)
 {
         Manager *m = j->m;
-        uint8_t *copy = malloc(CF_IMAGE_AREA_SIZE);
+        uint8_t *copy = malloc(size);
         if (!copy)
                 return -ENOMEM;
-        memcpy(copy, image, CF_IMAGE_AREA_SIZE);
+        memcpy(copy, image, size);
         char sha[65];
-        sha_hex_of(copy, CF_IMAGE_AREA_SIZE, sha);
-        int r = job_store_put_image(m->conf->cache_dir, sha, copy, CF_IMAGE_AREA_SIZE);
+        sha_hex_of(copy, size, sha);
+        int r = job_store_put_image(m->conf->cache_dir, sha, copy, size);
         if (r < 0) {
                 free(copy);
                 if (error && asprintf(error, "cannot store the image in %s: %s", m->conf->cache_dir,
@@ -1158,7 +1191,7 @@ static int job_take_image(Job *j, const uint8_t *image, char **error)
                         *error = NULL;
                 return r;
         }
-        return job_set_image(j, copy, sha, error);
+        return job_set_image(j, copy, size, sha, error);
 }
 
 int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node **nodes, size_t n, bool all,
@@ -1174,7 +1207,7 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         if (r < 0)
                 return r;
         const uint8_t *image = t.image;
-        size_t size = CF_IMAGE_AREA_SIZE;
+        size_t size = CF_IMAGE_AREA_SIZE * (t.n_images ? t.n_images : 1u);
         for (size_t i = 0; i < n_set; i++)
                 if (set[i]->flash) {
                         if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
@@ -1212,7 +1245,7 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 free(copy);
                 return r;
         }
-        r = job_set_image(j, copy, sha, error);
+        r = job_set_image(j, copy, size, sha, error);
         if (r >= 0) {
                 j->nodes = calloc(n_set, sizeof *j->nodes);
                 if (!j->nodes)
@@ -1320,7 +1353,7 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                                 if (!why && !(why = strdup(busy)))
                                         return -ENOMEM;
                                 k = plan_add(&v, &n_v, set[i]->name, "busy", busy);
-                        } else if (!force && node_runs_image(set[i], &info, t.image))
+                        } else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
                                 k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
                                              "runs this very image already (--force sends it again)");
                         else
@@ -1417,7 +1450,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                 r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand,
                                  n_cand, &t, &info, &set, &n_set, &skipped, &error);
         if (r >= 0)
-                r = job_take_image(j, t.image, &error);
+                r = job_take_image(j, t.image, CF_IMAGE_AREA_SIZE * (t.n_images ? t.n_images : 1u), &error);
         if (r < 0) {
                 if (cached)
                         /* a cached bundle that no longer passes (another keyring): the next job downloads */
@@ -1686,7 +1719,7 @@ static int resume_jobs(Manager *m)
                  * job does not verify a signature again (a key removed from the keyring since does not
                  * strand nodes half way). Its bytes are still checked against their name and in full. */
                 int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image,
-                                                            CF_IMAGE_AREA_SIZE, &img, &size)
+                                                            2u * CF_IMAGE_AREA_SIZE, &img, &size)
                                       : -ENODATA;
                 const char *why = NULL;
                 if (k == -ENODATA)
@@ -1699,10 +1732,10 @@ static int resume_jobs(Manager *m)
                         why = "its cached image is not a regular file";
                 else if (k < 0)
                         why = "its image is gone from the cache";
-                else if (size != CF_IMAGE_AREA_SIZE ||
+                else if ((size != CF_IMAGE_AREA_SIZE && size != 2u * CF_IMAGE_AREA_SIZE) ||
                          (sha_hex_of(img, size, sha), strcmp(sha, rec->image) != 0))
                         why = "its cached image is corrupted";
-                if (!why && job_set_image(j, img, rec->image, NULL) < 0) {
+                if (!why && job_set_image(j, img, size, rec->image, NULL) < 0) {
                         img = NULL; /* freed by job_set_image() */
                         why = "its cached image is not valid";
                 }
@@ -1801,7 +1834,7 @@ static int resume_jobs(Manager *m)
                                 j->has_unplaced = true;
                                 continue;
                         }
-                        if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING) {
+                        if (f->step == STEP_REBOOTING || f->step == STEP_CONFIRMING || f->step == STEP_TRIAL) {
                                 flash_job_resume_confirm(f);
                         } else if (f->step == STEP_CANCELLING) {
                                 /* Killed while erasing a cancelled node's staged image: scheduled. */
@@ -1997,7 +2030,7 @@ void manager_update_status(Manager *m)
                 running++;
                 for (size_t k = 0; k < j->n_nodes; k++) {
                         nodes++;
-                        done += j->nodes[k].step == STEP_DONE;
+                        done += j->nodes[k].step == STEP_DONE || j->nodes[k].step == STEP_CONFIRMED;
                 }
         }
         char s[128];

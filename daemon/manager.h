@@ -69,6 +69,9 @@ struct Node {
         uint32_t running_crc; /* CRC stored at the end of B */
         char version[24];
         uint8_t mode, last_update;
+        /* status bytes 77/78: 0 a single-bank (F4 copy layout) node, 1/2 the bank a dual-bank node runs
+         * from; its trial state (CF_TRIAL_*) */
+        uint8_t bank, trial;
         char running_sha[65]; /* payload sha256 of the running image (hex), "" when unknown */
         /* the last job that touched it: its result there ("done", "up-to-date", "failed",
          * "cancelled"; "" none), the job and when it ended (µs) */
@@ -132,6 +135,12 @@ struct FlashJob {
         uint64_t deadline;
         uint64_t backoff;
         uint64_t wait_since; /* CLOCK_MONOTONIC µs it first waited for its bus (0: not waiting) */
+        /* dual-bank job (dual-bank.h): the link sent, 1 or 2 (the node's inactive bank); 0 before the
+         * node was identified, and always for a single-image job */
+        uint8_t link;
+        bool confirm_sent; /* trial: canfleetd's CONFIRM (confirm_trial_ms) was answered */
+        uint64_t trial_seen;  /* CLOCK_MONOTONIC µs canfleetd first saw it on trial (0: not yet) */
+        uint32_t trial_boots; /* its boot count then: a reset in between starts the wait again */
 };
 
 struct Job {
@@ -139,8 +148,15 @@ struct Job {
         unsigned id;
         char *path;
         enum job_state state;
-        uint8_t *image;
-        struct cf_image_info info;
+        uint8_t *image; /* a dual-bank job: the two links, bank 1's then bank 2's (2 x 256 KB) */
+        struct cf_image_info info; /* a dual-bank job: bank 1's link (hw id, version, release: both's) */
+        /* a dual-bank bundle's job (dual-bank.h): the bank-2 link's trailer, CRC and plan */
+        bool dual;
+        struct cf_image_info info2;
+        uint32_t image2_crc;
+        struct cf_run *runs2;
+        size_t n_runs2;
+        uint64_t plan_bytes2;
         char image_sha[65];   /* of the whole area image: the cache key */
         char payload_sha[65]; /* from the trailer */
         char version[24];

@@ -47,6 +47,33 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                         return refuse(error, -EBADMSG, "not a valid packed area image: %s",
                                       cf_image_status_str(s));
                 ret->image = data;
+                ret->n_images = 1;
+                return 0;
+        }
+        if (size == 2u * CF_IMAGE_AREA_SIZE) {
+                /* The two links of a dual-bank application, bank 1's first, unsigned (development). */
+                if (!allow_unsigned)
+                        return refuse(
+                            error, -EKEYREJECTED,
+                            "unsigned dual-bank images refused: set \"allow_unsigned\": true in canfleetd.conf "
+                            "for development, or flash a signed bundle (canfleetctl bundle create IMAGE IMAGE2)");
+                for (unsigned bank = 1; bank <= 2; bank++) {
+                        struct cf_image_info info;
+                        int s = cf_image_check_full_at(data + (bank - 1) * CF_IMAGE_AREA_SIZE, &info,
+                                                       cf_f7_app_addr(bank));
+                        if (s != CF_IMAGE_OK)
+                                return refuse(error, -EBADMSG, "not the two links of a dual-bank image: bank %u: %s",
+                                              bank, cf_image_status_str(s));
+                        if (bank == 1)
+                                ret->info = info;
+                        else if (info.hw_id != ret->info.hw_id || info.release != ret->info.release ||
+                                 cf_image_version_cmp(&info, &ret->info) != 0)
+                                return refuse(error, -EBADMSG,
+                                              "the two links of the dual-bank image differ in hardware id, "
+                                              "version or release");
+                }
+                ret->image = data;
+                ret->n_images = 2;
                 return 0;
         }
 
@@ -72,7 +99,8 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                 }
                 return refuse(error, r, "bundle refused: %s", err.message[0] ? err.message : strerror(-r));
         }
-        ret->image = b->image;
+        ret->image = b->image; /* a dual-bank bundle's two links follow each other */
+        ret->n_images = b->n_images;
         ret->info = b->info;
         ret->bundle = true;
         for (size_t i = 0; i < b->n_signers; i++)

@@ -10,7 +10,8 @@
 #include "canfleet/image.h"
 
 struct trusted_image {
-        const uint8_t *image; /* CF_IMAGE_AREA_SIZE bytes inside the buffer given to trust_check() */
+        const uint8_t *image; /* n_images x CF_IMAGE_AREA_SIZE bytes inside the buffer given to trust_check() */
+        unsigned n_images;    /* 1, or 2: the two links of a dual-bank application, bank 1's first */
         struct cf_image_info info;
         bool bundle;      /* a verified signed bundle (else a plain image, allow_unsigned) */
         char signer[256]; /* a bundle's first signer (RFC 2253 subject), "" for a plain image */
@@ -21,6 +22,8 @@ struct trusted_image {
  *   > 262144 bytes  a bundle: cf_bundle_verify() with the keyring, every docs/design.md §6 check in order;
  *                   refused when no keyring is configured (allow_unsigned without keyring);
  *   = 262144 bytes  a plain area image: refused unless allow_unsigned, else cf_image_check_full();
+ *   = 524288 bytes  the two links of a dual-bank application, unsigned: as a plain image, each link
+ *                   checked for its bank;
  *   < 262144 bytes  neither.
  * Returns 0 and fills *ret (its image points into data), or:
  *   -EBADMSG       malformed: not an image nor a bundle, or a bundle's size, cms, manifest, trailer or

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "bundle.h"
+#include "canfleet/layout.h"
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 
@@ -202,6 +203,57 @@ static int hexval(char c)
         return -1;
 }
 
+static bool parse_sha(const char *s, uint8_t out[32])
+{
+        bool hex_ok = strlen(s) == 64;
+        for (size_t i = 0; hex_ok && i < 32; i++) {
+                int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+                hex_ok = hi >= 0 && lo >= 0;
+                out[i] = (uint8_t) (hi << 4 | lo);
+        }
+        return hex_ok;
+}
+
+/* A dual-bank manifest's "layout" and "images": exactly the two links, bank 1's first (the file's order). */
+static int manifest_images(struct json_object *o, struct cf_bundle_manifest *out,
+                           struct cf_bundle_error *err)
+{
+        const char *s;
+        struct json_object *a;
+        int r;
+
+        if ((r = manifest_string(o, "layout", true, &s, err)) < 0)
+                return r;
+        if (strcmp(s, CF_BUNDLE_LAYOUT_DUAL) != 0)
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                            "layout \"%.64s\" is not \"" CF_BUNDLE_LAYOUT_DUAL "\"", s);
+        if (!json_object_object_get_ex(o, "images", &a))
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST, "\"images\" is missing");
+        if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != 2u)
+                return fail(
+                    err, CF_BUNDLE_CHECK_MANIFEST,
+                    "\"images\" must be an array of 2 objects: the bank-1 link, then the bank-2 link");
+        for (size_t i = 0; i < 2u; i++) {
+                struct json_object *e = json_object_array_get_idx(a, i);
+                uint64_t bank;
+                if (!json_object_is_type(e, json_type_object))
+                        return fail(err, CF_BUNDLE_CHECK_MANIFEST, "images[%zu] is not an object", i);
+                if ((r = manifest_uint(e, "bank", 2u, &bank, err)) < 0)
+                        return r;
+                if (bank != i + 1)
+                        return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                                    "images[%zu] is for bank %" PRIu64
+                                    ", expected bank %zu (bank 1's link first)",
+                                    i, bank, i + 1);
+                if ((r = manifest_string(e, "sha256", true, &s, err)) < 0)
+                        return r;
+                if (!parse_sha(s, i == 0 ? out->image_sha256 : out->image2_sha256))
+                        return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                                    "images[%zu].sha256 \"%.80s\" is not 64 lowercase hex digits", i, s);
+        }
+        return 0;
+}
+
 int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_manifest *m,
                              struct cf_bundle_error *err)
 {
@@ -250,8 +302,14 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
 
         if ((r = manifest_string(o, "format", true, &s, err)) < 0)
                 goto out;
-        if (strcmp(s, CF_BUNDLE_FORMAT) != 0) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "format \"%.64s\" is not \"" CF_BUNDLE_FORMAT "\"",
+        if (strcmp(s, CF_BUNDLE_FORMAT) == 0)
+                out.n_images = 1;
+        else if (strcmp(s, CF_BUNDLE_FORMAT_DUAL) == 0)
+                out.n_images = 2;
+        else {
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                         "format \"%.64s\" is not \"" CF_BUNDLE_FORMAT "\" (or \"" CF_BUNDLE_FORMAT_DUAL
+                         "\" for a dual-bank bundle)",
                          s);
                 goto out;
         }
@@ -278,18 +336,17 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
                 goto out;
         }
         out.image_size = (uint32_t) v;
-        if ((r = manifest_string(o, "image_sha256", true, &s, err)) < 0)
-                goto out;
-        bool hex_ok = strlen(s) == 64;
-        for (size_t i = 0; hex_ok && i < 32; i++) {
-                int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-                hex_ok = hi >= 0 && lo >= 0;
-                out.image_sha256[i] = (uint8_t) (hi << 4 | lo);
-        }
-        if (!hex_ok) {
-                r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
-                         "image_sha256 \"%.80s\" is not 64 lowercase hex digits", s);
-                goto out;
+        if (out.n_images == 2) {
+                if ((r = manifest_images(o, &out, err)) < 0)
+                        goto out;
+        } else {
+                if ((r = manifest_string(o, "image_sha256", true, &s, err)) < 0)
+                        goto out;
+                if (!parse_sha(s, out.image_sha256)) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                                 "image_sha256 \"%.80s\" is not 64 lowercase hex digits", s);
+                        goto out;
+                }
         }
         if ((r = manifest_string(o, "description", false, &s, err)) < 0)
                 goto out;
@@ -330,6 +387,53 @@ char *cf_bundle_manifest_format(const struct cf_image_info *info, const uint8_t 
         if (s)
                 ret = strdup(s);
 out:
+        json_object_put(o);
+        return ret;
+}
+
+char *cf_bundle_manifest_format_dual(const struct cf_image_info *info, const uint8_t sha1[32],
+                                     const uint8_t sha2[32], const char *description)
+{
+        char version[24], hex[2][65];
+        char *ret = NULL;
+
+        snprintf(version, sizeof(version), "%u.%u.%u", info->ver_major, info->ver_minor, info->ver_patch);
+        hexstr(sha1, 32, hex[0]);
+        hexstr(sha2, 32, hex[1]);
+        struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+        if (!o || !a) {
+                json_object_put(o);
+                json_object_put(a);
+                return NULL;
+        }
+        for (unsigned i = 0; i < 2u; i++) {
+                struct json_object *e = json_object_new_object();
+                if (!e || json_object_array_add(a, e) < 0) {
+                        json_object_put(e);
+                        goto out;
+                }
+                if (json_object_object_add(e, "bank", json_object_new_int((int) i + 1)) < 0 ||
+                    json_object_object_add(e, "sha256", json_object_new_string(hex[i])) < 0)
+                        goto out;
+        }
+        if (json_object_object_add(o, "format", json_object_new_string(CF_BUNDLE_FORMAT_DUAL)) < 0 ||
+            json_object_object_add(o, "hw_id", json_object_new_int(info->hw_id)) < 0 ||
+            json_object_object_add(o, "version", json_object_new_string(version)) < 0 ||
+            json_object_object_add(o, "release", json_object_new_int64(info->release)) < 0 ||
+            json_object_object_add(o, "image_size", json_object_new_int64(CF_IMAGE_AREA_SIZE)) < 0 ||
+            json_object_object_add(o, "layout", json_object_new_string(CF_BUNDLE_LAYOUT_DUAL)) < 0)
+                goto out;
+        if (json_object_object_add(o, "images", a) < 0)
+                goto out;
+        a = NULL;
+        if (description && json_object_object_add(o, "description", json_object_new_string(description)) < 0)
+                goto out;
+        const char *s =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (s)
+                ret = strdup(s);
+out:
+        json_object_put(a);
         json_object_put(o);
         return ret;
 }
@@ -748,57 +852,94 @@ out:
         return r;
 }
 
-static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
+/* The checks of one image of the bundle: bank 0 for the image of a single-image bundle, else the bank the
+ * image is linked for (what names it in messages: "the bank-2 image"). */
+static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *image,
+                           const struct cf_image_info *t, const uint8_t want_sha[32], unsigned bank,
+                           struct cf_bundle_error *err)
 {
-        const struct cf_bundle_manifest *m = &b->manifest;
-        const struct cf_image_info *t = &b->info;
         uint8_t sha[32];
-        char have[65], want[65];
+        char have[65], want[65], what[24];
 
-        SHA256(b->image, CF_IMAGE_AREA_SIZE, sha);
-        if (memcmp(sha, m->image_sha256, sizeof(sha)) != 0) {
+        snprintf(what, sizeof(what), bank ? "the bank-%u image" : "the image", bank);
+        SHA256(image, CF_IMAGE_AREA_SIZE, sha);
+        if (memcmp(sha, want_sha, sizeof(sha)) != 0) {
                 hexstr(sha, 32, have);
-                hexstr(m->image_sha256, 32, want);
+                hexstr(want_sha, 32, want);
+                if (bank)
+                        return fail(err, CF_BUNDLE_CHECK_SHA256,
+                                    "%s's sha256 %s != manifest images[%u].sha256 %s", what, have, bank - 1,
+                                    want);
                 return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
                             have, want);
         }
 
         int s = cf_image_check_trailer(t);
         if (s != CF_IMAGE_OK)
-                return fail(err, CF_BUNDLE_CHECK_TRAILER, "the image has no valid trailer: %s",
+                return fail(err, CF_BUNDLE_CHECK_TRAILER, "%s has no valid trailer: %s", what,
                             cf_image_status_str(s));
         if (m->hw_id != t->hw_id)
                 return fail(err, CF_BUNDLE_CHECK_TRAILER,
-                            "manifest hw_id %u (0x%04x) != image trailer hw_id %u (0x%04x)", m->hw_id,
-                            m->hw_id, t->hw_id, t->hw_id);
+                            "manifest hw_id %u (0x%04x) != %s trailer hw_id %u (0x%04x)", m->hw_id, m->hw_id,
+                            bank ? what : "image", t->hw_id, t->hw_id);
         if (m->ver_major != t->ver_major || m->ver_minor != t->ver_minor || m->ver_patch != t->ver_patch)
                 return fail(err, CF_BUNDLE_CHECK_TRAILER,
-                            "manifest version %u.%u.%u != image trailer version %u.%u.%u", m->ver_major,
-                            m->ver_minor, m->ver_patch, t->ver_major, t->ver_minor, t->ver_patch);
+                            "manifest version %u.%u.%u != %s trailer version %u.%u.%u", m->ver_major,
+                            m->ver_minor, m->ver_patch, bank ? what : "image", t->ver_major, t->ver_minor,
+                            t->ver_patch);
         if (m->release != t->release)
                 return fail(err, CF_BUNDLE_CHECK_TRAILER,
-                            "manifest release %" PRIu32 " != image trailer release %" PRIu32, m->release,
-                            t->release);
+                            "manifest release %" PRIu32 " != %s trailer release %" PRIu32, m->release,
+                            bank ? what : "image", t->release);
 
-        /* The same full check as canfleetd's and `canfleetctl image inspect`'s (canfleet/image.h). */
-        s = cf_image_check_full(b->image, NULL);
+        /* The same full check as canfleetd's and `canfleetctl image inspect`'s (canfleet/image.h); a link
+         * of a dual-bank bundle must have its vectors in its own bank (canfleet/image.h). */
+        s = bank ? cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank))
+                 : cf_image_check_full(image, NULL);
         if (s == CF_IMAGE_BAD_CRC) {
-                uint32_t stored = (uint32_t) b->image[CF_CRC_OFFSET] |
-                                  (uint32_t) b->image[CF_CRC_OFFSET + 1] << 8 |
-                                  (uint32_t) b->image[CF_CRC_OFFSET + 2] << 16 |
-                                  (uint32_t) b->image[CF_CRC_OFFSET + 3] << 24;
+                uint32_t stored =
+                    (uint32_t) image[CF_CRC_OFFSET] | (uint32_t) image[CF_CRC_OFFSET + 1] << 8 |
+                    (uint32_t) image[CF_CRC_OFFSET + 2] << 16 | (uint32_t) image[CF_CRC_OFFSET + 3] << 24;
                 return fail(err, CF_BUNDLE_CHECK_IMAGE,
-                            "CRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32, stored,
-                            cf_crc32_le(CF_CRC32_INIT, b->image, CF_CRC_OFFSET));
+                            "%sCRC32 stored 0x%08" PRIX32 " != computed 0x%08" PRIX32,
+                            bank ? (bank == 1 ? "bank-1 image: " : "bank-2 image: ") : "", stored,
+                            cf_crc32_le(CF_CRC32_INIT, image, CF_CRC_OFFSET));
         }
         if (s == CF_IMAGE_BAD_SHA256)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "the payload's SHA-256 differs from the trailer's");
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "%s: the payload's SHA-256 differs from the trailer's", what);
+        if (s == CF_IMAGE_BAD_VECTORS && bank)
+                return fail(err, CF_BUNDLE_CHECK_IMAGE,
+                            "%s is not linked for bank %u (its reset vector is %s)", what, bank,
+                            cf_image_link_bank(image)
+                                ? (cf_image_link_bank(image) == 1 ? "in bank 1" : "in bank 2")
+                                : "in neither bank");
         if (s != CF_IMAGE_OK)
-                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s", cf_image_status_str(s));
+                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s%s",
+                            bank ? (bank == 1 ? "bank-1 image: " : "bank-2 image: ") : "",
+                            cf_image_status_str(s));
         return 0;
 }
 
-static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, struct cf_bundle_error *err)
+static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
+{
+        const struct cf_bundle_manifest *m = &b->manifest;
+
+        if (m->n_images != b->n_images)
+                return fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                            "the manifest (format %s) lists %u image%s, the file carries %u",
+                            m->n_images == 2 ? CF_BUNDLE_FORMAT_DUAL : CF_BUNDLE_FORMAT, m->n_images,
+                            m->n_images == 1 ? "" : "s", b->n_images);
+        if (b->n_images == 1)
+                return check_one_image(m, b->image, &b->info, m->image_sha256, 0, err);
+        int r = check_one_image(m, b->image, &b->info, m->image_sha256, 1, err);
+        if (r >= 0)
+                r = check_one_image(m, b->image2, &b->info2, m->image2_sha256, 2, err);
+        return r;
+}
+
+static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, unsigned *n_images,
+                      struct cf_bundle_error *err)
 {
         if (size < (size_t) CF_IMAGE_AREA_SIZE + CF_BUNDLE_LENGTH_SIZE)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
@@ -811,7 +952,10 @@ static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, struc
         if (len > CF_BUNDLE_CMS_MAX)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length %" PRIu64 " exceeds %u (64 KiB)", len,
                             CF_BUNDLE_CMS_MAX);
-        if (size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE)
+        /* A dual-bank bundle carries two images: the CMS (at most 64 KiB) cannot make up for 256 KB, so
+         * the size tells which kind it is. */
+        *n_images = size == 2u * CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE ? 2u : 1u;
+        if (*n_images == 1 && size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
                             "the file is %zu bytes, not %u (image) + %" PRIu64 " (CMS) + 8 = %" PRIu64
                             " (truncated, or extra bytes)",
@@ -823,7 +967,8 @@ static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, struc
 bool cf_bundle_is_bundle(const uint8_t *data, size_t size)
 {
         uint64_t len;
-        return check_size(data, size, &len, NULL) == 0;
+        unsigned n;
+        return check_size(data, size, &len, &n, NULL) == 0;
 }
 
 static int bundle_check(const uint8_t *data, size_t size, const struct cf_keyring *keyring,
@@ -832,17 +977,23 @@ static int bundle_check(const uint8_t *data, size_t size, const struct cf_keyrin
         uint64_t cms_len;
         int r;
 
-        r = check_size(data, size, &cms_len, err);
+        unsigned n_images;
+        r = check_size(data, size, &cms_len, &n_images, err);
         if (r < 0)
                 return r;
         struct cf_bundle *b = calloc(1, sizeof(*b));
         if (!b)
                 return fail_errno(err, -ENOMEM, "out of memory");
         b->image = data;
+        b->n_images = n_images;
         b->cms_len = (size_t) cms_len;
         cf_image_info_parse(data + CF_TRAILER_OFFSET, &b->info);
+        if (n_images == 2) {
+                b->image2 = data + CF_IMAGE_AREA_SIZE;
+                cf_image_info_parse(b->image2 + CF_TRAILER_OFFSET, &b->info2);
+        }
 
-        r = check_cms(b, data + CF_IMAGE_AREA_SIZE, keyring, err);
+        r = check_cms(b, data + (size_t) n_images * CF_IMAGE_AREA_SIZE, keyring, err);
         if (r >= 0)
                 r = check_image(b, err);
         if (r >= 0 && err) {
@@ -1034,30 +1185,89 @@ static int add_intermediates(struct signing *sg, const char *path, struct cf_bun
                           n == 0 ? "holds no PEM certificate" : ossl_reason(why, sizeof(why)));
 }
 
-int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
-                     uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err)
-{
-        struct signing sg = {0};
-        struct cf_image_info info;
-        uint8_t sha[32];
-        char why[256];
-        char *manifest = NULL;
-        uint8_t *out = NULL;
-        BIO *in = NULL;
-        int r;
+static int create_signed(const uint8_t *const images[], unsigned n_images, char *manifest,
+                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                         struct cf_bundle_error *err);
 
+static int check_create_options(const struct cf_bundle_create_options *o, struct cf_bundle_error *err)
+{
         if (!o || o->n_keys == 0)
                 return fail_errno(err, -EINVAL, "no signing key given");
         if (o->n_keys > MAX_SIGNERS)
                 return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys,
                                   MAX_SIGNERS);
+        return 0;
+}
+
+int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
+                     uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err)
+{
+        struct cf_image_info info;
+        uint8_t sha[32];
+
+        int r = check_create_options(o, err);
+        if (r < 0)
+                return r;
         int s = cf_image_check_full(image, &info);
         if (s != CF_IMAGE_OK)
                 return fail_errno(err, -EINVAL, "not a valid area image: %s", cf_image_status_str(s));
         SHA256(image, CF_IMAGE_AREA_SIZE, sha);
-        manifest = cf_bundle_manifest_format(&info, sha, o->description);
+        char *manifest = cf_bundle_manifest_format(&info, sha, o->description);
         if (!manifest)
                 return fail_errno(err, -ENOMEM, "out of memory");
+        const uint8_t *const images[] = {image};
+        return create_signed(images, 1, manifest, o, ret, ret_size, err);
+}
+
+int cf_bundle_create_dual(const uint8_t bank1[CF_IMAGE_AREA_SIZE], const uint8_t bank2[CF_IMAGE_AREA_SIZE],
+                          const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                          struct cf_bundle_error *err)
+{
+        const uint8_t *const images[] = {bank1, bank2};
+        struct cf_image_info info[2];
+        uint8_t sha[2][32];
+
+        int r = check_create_options(o, err);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < 2; i++) {
+                int s = cf_image_check_full_at(images[i], &info[i], cf_f7_app_addr(i + 1));
+                if (s == CF_IMAGE_BAD_VECTORS)
+                        return fail_errno(err, -EINVAL,
+                                          "the bank-%u image is not linked for bank %u (reset vector %s)",
+                                          i + 1, i + 1,
+                                          cf_image_link_bank(images[i]) == 0   ? "in neither bank"
+                                          : cf_image_link_bank(images[i]) == 1 ? "in bank 1"
+                                                                               : "in bank 2");
+                if (s != CF_IMAGE_OK)
+                        return fail_errno(err, -EINVAL, "the bank-%u image is not a valid area image: %s",
+                                          i + 1, cf_image_status_str(s));
+                SHA256(images[i], CF_IMAGE_AREA_SIZE, sha[i]);
+        }
+        if (info[0].hw_id != info[1].hw_id || cf_image_version_cmp(&info[0], &info[1]) != 0 ||
+            info[0].release != info[1].release)
+                return fail_errno(err, -EINVAL,
+                                  "the two links are not of one application: bank 1 has hw 0x%04x %u.%u.%u "
+                                  "release %u, bank 2 hw 0x%04x %u.%u.%u release %u",
+                                  info[0].hw_id, info[0].ver_major, info[0].ver_minor, info[0].ver_patch,
+                                  info[0].release, info[1].hw_id, info[1].ver_major, info[1].ver_minor,
+                                  info[1].ver_patch, info[1].release);
+        char *manifest = cf_bundle_manifest_format_dual(&info[0], sha[0], sha[1], o->description);
+        if (!manifest)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        return create_signed(images, 2, manifest, o, ret, ret_size, err);
+}
+
+/* Sign manifest (taken over) and lay out [images][CMS][length]. */
+static int create_signed(const uint8_t *const images[], unsigned n_images, char *manifest,
+                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                         struct cf_bundle_error *err)
+{
+        struct signing sg = {0};
+        char why[256];
+        uint8_t *out = NULL;
+        BIO *in = NULL;
+        int r;
 
         sg.cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP);
         if (!sg.cms) {
@@ -1088,14 +1298,15 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
                                len, CF_BUNDLE_CMS_MAX);
                 goto out;
         }
-        size_t total = CF_IMAGE_AREA_SIZE + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
+        size_t total = (size_t) n_images * CF_IMAGE_AREA_SIZE + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
         out = malloc(total);
         if (!out) {
                 r = fail_errno(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        memcpy(out, image, CF_IMAGE_AREA_SIZE);
-        unsigned char *p = out + CF_IMAGE_AREA_SIZE;
+        for (unsigned i = 0; i < n_images; i++)
+                memcpy(out + (size_t) i * CF_IMAGE_AREA_SIZE, images[i], CF_IMAGE_AREA_SIZE);
+        unsigned char *p = out + (size_t) n_images * CF_IMAGE_AREA_SIZE;
         if (i2d_CMS_ContentInfo(sg.cms, &p) != len) {
                 r = fail_errno(err, -EIO, "cannot encode the CMS: %s", ossl_reason(why, sizeof(why)));
                 goto out;

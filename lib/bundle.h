@@ -18,6 +18,18 @@
  *
  * "description" (a string) is optional; other keys are ignored.
  *
+ * A dual-bank bundle (docs/design.md §9) carries the two links of one application, the one linked
+ * for bank 1 first:  [bank-1 image: 262144][bank-2 image: 262144][CMS][u64 length of CMS], with
+ *
+ *   {"format": "canfleet-bundle-2", "hw_id": 1, "version": "1.4.0", "release": 12,
+ *    "image_size": 262144, "layout": "dual-bank",
+ *    "images": [{"bank": 1, "sha256": "<hex>"}, {"bank": 2, "sha256": "<hex>"}]}
+ *
+ * ("image_sha256" is not used there). Both trailers must agree with hw_id, version and release, and
+ * each image must be linked for its bank (canfleet/image.h cf_image_link_bank()). The checks below are the same, applied to each
+ * image in turn; the size check tells the two kinds apart by the file size and the CMS length (one or
+ * two images), and a manifest of the other kind is refused by the manifest check.
+ *
  * cf_bundle_verify() runs these checks in this order and stops at the first that fails; each has
  * its own negative errno and check id, and the message names the check:
  *
@@ -47,9 +59,13 @@
 #define CF_BUNDLE_CMS_MAX     (64u * 1024u)
 #define CF_BUNDLE_LENGTH_SIZE 8u
 #define CF_BUNDLE_FORMAT      "canfleet-bundle-1"
+#define CF_BUNDLE_FORMAT_DUAL "canfleet-bundle-2"
+#define CF_BUNDLE_LAYOUT_DUAL "dual-bank"
+/* The most images a bundle carries (a dual-bank bundle: one per bank). */
+#define CF_BUNDLE_MAX_IMAGES 2u
 /* The smallest and largest bundle files. */
 #define CF_BUNDLE_MIN_SIZE (CF_IMAGE_AREA_SIZE + 1u + CF_BUNDLE_LENGTH_SIZE)
-#define CF_BUNDLE_MAX_SIZE (CF_IMAGE_AREA_SIZE + CF_BUNDLE_CMS_MAX + CF_BUNDLE_LENGTH_SIZE)
+#define CF_BUNDLE_MAX_SIZE (CF_BUNDLE_MAX_IMAGES * CF_IMAGE_AREA_SIZE + CF_BUNDLE_CMS_MAX + CF_BUNDLE_LENGTH_SIZE)
 
 enum cf_bundle_check {
         CF_BUNDLE_CHECK_NONE = 0, /* passed, or a failure of no check (out of memory) */
@@ -85,8 +101,12 @@ struct cf_bundle_manifest {
         uint16_t ver_patch;
         uint32_t release;
         uint32_t image_size;
-        uint8_t image_sha256[32];
+        uint8_t image_sha256[32];  /* of the (first) image */
         char *description; /* NULL when absent */
+        /* 1, or 2 for a dual-bank bundle ("canfleet-bundle-2"): image_sha256 is then bank 1's link,
+         * image2_sha256 bank 2's */
+        unsigned n_images;
+        uint8_t image2_sha256[32];
 };
 
 /* Parse and check a manifest (the "manifest" check alone). On failure *m is left empty (description
@@ -117,6 +137,11 @@ struct cf_bundle {
         const uint8_t *image;
         size_t cms_len;
         struct cf_image_info info; /* the image trailer as read (not necessarily valid) */
+        /* 1, or 2 for a dual-bank bundle (by its size): image is then the bank-1 link and image2 (right
+         * after it) the bank-2 link, info2 its trailer; image2 NULL otherwise */
+        unsigned n_images;
+        const uint8_t *image2;
+        struct cf_image_info info2;
         bool have_manifest;
         struct cf_bundle_manifest manifest;
         size_t n_signers;
@@ -195,3 +220,12 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
  * string or NULL when out of memory. */
 char *cf_bundle_manifest_format(const struct cf_image_info *info, const uint8_t image_sha256[32],
                                 const char *description);
+
+/* The same for a dual-bank bundle: bank1 and bank2 are the two links of one application (each must pass
+ * cf_image_check_link() for its bank, and their trailers agree on hw_id, version and release). *ret is
+ * [bank1][bank2][CMS][length]. Errors as cf_bundle_create(). */
+int cf_bundle_create_dual(const uint8_t bank1[CF_IMAGE_AREA_SIZE], const uint8_t bank2[CF_IMAGE_AREA_SIZE],
+                          const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                          struct cf_bundle_error *err);
+char *cf_bundle_manifest_format_dual(const struct cf_image_info *info, const uint8_t sha1[32],
+                                     const uint8_t sha2[32], const char *description);

@@ -325,6 +325,11 @@ void cf_ccp_cro_group_leave(uint8_t out[8], uint8_t ctr)
         service_head(out, ctr, CF_CCP_SVC_GROUP_LEAVE);
 }
 
+void cf_ccp_cro_confirm(uint8_t out[8], uint8_t ctr)
+{
+        service_head(out, ctr, CF_CCP_SVC_CONFIRM);
+}
+
 void cf_ccp_cro_gap(uint8_t out[8], uint8_t ctr, uint16_t from)
 {
         service_head(out, ctr, CF_CCP_SVC_GAP);

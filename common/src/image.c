@@ -120,6 +120,11 @@ static int sp_in(uint32_t sp, uint32_t base, uint32_t size)
 
 int cf_image_check_vectors(uint32_t initial_sp, uint32_t reset_vector)
 {
+        return cf_image_check_vectors_at(initial_sp, reset_vector, CF_AREA_APP_ADDR);
+}
+
+int cf_image_check_vectors_at(uint32_t initial_sp, uint32_t reset_vector, uint32_t app_addr)
+{
         if (initial_sp & 3u)
                 return CF_IMAGE_BAD_VECTORS;
         if (!sp_in(initial_sp, CF_SRAM_BASE, CF_SRAM_SIZE) && !sp_in(initial_sp, CF_CCM_BASE, CF_CCM_SIZE))
@@ -127,12 +132,28 @@ int cf_image_check_vectors(uint32_t initial_sp, uint32_t reset_vector)
         if (!(reset_vector & 1u))
                 return CF_IMAGE_BAD_VECTORS;
         uint32_t entry = reset_vector & ~1u;
-        if (entry - CF_AREA_APP_ADDR >= CF_TRAILER_OFFSET)
+        if (entry - app_addr >= CF_TRAILER_OFFSET)
                 return CF_IMAGE_BAD_VECTORS;
         return CF_IMAGE_OK;
 }
 
+unsigned cf_image_link_bank(const uint8_t area[CF_IMAGE_AREA_SIZE])
+{
+        uint32_t sp = get32(area), reset = get32(area + 4);
+
+        if (cf_image_check_vectors_at(sp, reset, CF_F7_BANK1_APP_ADDR) == CF_IMAGE_OK)
+                return 1u;
+        if (cf_image_check_vectors_at(sp, reset, CF_F7_BANK2_APP_ADDR) == CF_IMAGE_OK)
+                return 2u;
+        return 0u;
+}
+
 int cf_image_check(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info)
+{
+        return cf_image_check_at(area, info, CF_AREA_APP_ADDR);
+}
+
+int cf_image_check_at(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info, uint32_t app_addr)
 {
         struct cf_image_info local;
         struct cf_image_info *i = info ? info : &local;
@@ -147,15 +168,20 @@ int cf_image_check(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info 
         if (r != CF_IMAGE_OK)
                 return r;
 
-        return cf_image_check_vectors(get32(area), get32(area + 4));
+        return cf_image_check_vectors_at(get32(area), get32(area + 4), app_addr);
 }
 
 int cf_image_check_full(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info)
 {
+        return cf_image_check_full_at(area, info, CF_AREA_APP_ADDR);
+}
+
+int cf_image_check_full_at(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info, uint32_t app_addr)
+{
         struct cf_image_info local;
         struct cf_image_info *i = info ? info : &local;
 
-        int r = cf_image_check(area, i);
+        int r = cf_image_check_at(area, i, app_addr);
         if (r != CF_IMAGE_OK)
                 return r;
         uint8_t sha[CF_SHA256_LEN];

@@ -41,3 +41,24 @@ int cf_flash_in_area(enum cf_area area, uint32_t addr, uint32_t len)
                 return 0;
         return len <= a->size - off;
 }
+
+int cf_f7_sector_of(uint32_t addr)
+{
+        unsigned bank = cf_f7_bank_of(addr);
+
+        if (!bank)
+                return -1;
+        int s = cf_flash_sector_of(addr - cf_f7_bank_addr(bank) + CF_FLASH_BASE);
+        return s < 0 ? -1 : s + (int) ((bank - 1u) * CF_F7_BANK_SECTORS);
+}
+
+struct cf_flash_sector cf_f7_sector(unsigned sector)
+{
+        struct cf_flash_sector s = {0, 0};
+
+        if (sector >= CF_F7_FLASH_SECTORS)
+                return s;
+        s = cf_flash_sectors[sector % CF_F7_BANK_SECTORS];
+        s.addr = s.addr - CF_FLASH_BASE + cf_f7_bank_addr(sector / CF_F7_BANK_SECTORS + 1u);
+        return s;
+}

@@ -267,6 +267,8 @@ enum cf_boot_outcome cf_boot_step(struct cf_boot *b)
         bool c_crc_ok;
 
         cf_hal_watchdog_kick(b->hal);
+        if (cf_dual_bank(b->cfg))
+                return cf_boot_dual_step(b);
 
         switch (b->state & ST_MASK) {
         case ST_B_CRC:

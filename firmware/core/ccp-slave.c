@@ -8,6 +8,7 @@
 #include "canfleet/layout.h"
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
+#include "bank.h"
 #include "ccp-slave.h"
 #include "journal.h"
 
@@ -76,7 +77,30 @@ static bool in_range(uint8_t ext, uint32_t addr, uint32_t n)
 
 static const uint8_t *staging(struct cf_ccp_slave *s, uint32_t off)
 {
-        return cf_hal_flash_ptr(s->hal) + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) + off;
+        return cf_hal_flash_ptr(s->hal) + (s->staging_addr - CF_FLASH_BASE) + off;
+}
+
+static int sector_of(struct cf_ccp_slave *s, uint32_t addr)
+{
+        return s->bank ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
+}
+
+/* Dual-bank: both banks as their journals tell, the running one (r) with the CRC the bootloader
+ * checked when it runs an application from it. */
+static void read_banks(struct cf_ccp_slave *s, struct cf_bank *r, struct cf_bank *o)
+{
+        cf_bank_read(s->hal, s->bank, s->mode == CF_MODE_APP, r);
+        cf_bank_read(s->hal, cf_bank_other(s->bank), true, o);
+}
+
+static void refresh_trial(struct cf_ccp_slave *s)
+{
+        struct cf_bank r, o;
+
+        if (!s->bank)
+                return;
+        read_banks(s, &r, &o);
+        s->trial = cf_bank_trial_state(&r, &o);
 }
 
 static void device_id(struct cf_ccp_slave *s, uint8_t out[CF_DEVID_SIZE])
@@ -131,6 +155,16 @@ void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct 
         s->last_update = last_update;
         s->boot_count = boot_count;
         s->staged = CF_STAGED_UNKNOWN;
+        s->app_addr = CF_AREA_APP_ADDR;
+        s->staging_addr = CF_AREA_STAGING_ADDR;
+        if (cf_dual_bank(cfg)) {
+                unsigned bank = cf_hal_running_bank(hal);
+                s->bank = (uint8_t) (bank == 2u ? 2u : 1u);
+                s->app_addr = cf_f7_app_addr(s->bank);
+                s->staging_addr = cf_f7_app_addr(cf_bank_other(s->bank));
+                refresh_trial(s);
+                return; /* no install journal: nothing is installed by copying */
+        }
 
         struct cf_journal j;
         cf_journal_scan(cf_hal_flash_ptr(hal), cf_le32_get(staging(s, CF_CRC_OFFSET)), &j);
@@ -139,7 +173,7 @@ void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct 
 
 void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE])
 {
-        const uint8_t *b = cf_hal_flash_ptr(s->hal) + (CF_AREA_APP_ADDR - CF_FLASH_BASE);
+        const uint8_t *b = cf_hal_flash_ptr(s->hal) + (s->app_addr - CF_FLASH_BASE);
 
         memset(out, 0, CF_STATUS_SIZE);
         memcpy(out + CF_STATUS_TRAILER, b + CF_TRAILER_OFFSET, CF_TRAILER_SIZE);
@@ -151,6 +185,8 @@ void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE])
         memcpy(out + CF_STATUS_B_CRC, b + CF_CRC_OFFSET, 4);
         cf_le32_put(out + CF_STATUS_TICKS, s->ticks);
         out[CF_STATUS_INSTALL_FAILURES] = s->install_failures;
+        out[CF_STATUS_BANK] = s->bank;
+        out[CF_STATUS_TRIAL] = s->trial;
 }
 
 /* ---- Commands ------------------------------------------------------------------------------- */
@@ -309,9 +345,17 @@ static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t 
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
                 return;
         }
-        uint32_t first = CF_AREA_STAGING_ADDR + s->mta_addr[0];
-        s->busy_sector = (uint8_t) cf_flash_sector_of(first);
-        s->busy_end = (uint32_t) cf_flash_sector_of(first + size - 1);
+        /* The bank this node runs on trial is the previous one's only way back to it. */
+        if (s->bank && s->trial == CF_TRIAL_PENDING) {
+                cf_hal_log(s->hal, "ccp: on trial: the previous bank is not erased before a confirmation");
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        uint32_t first = s->staging_addr + s->mta_addr[0];
+        s->busy_sector = (uint8_t) sector_of(s, first);
+        s->busy_end = (uint32_t) sector_of(s, first + size - 1);
+        /* Dual-bank: the bank's story ends with its image (bank.h), before a byte of it goes. */
+        s->busy_journal = s->bank != 0;
         s->staged = CF_STAGED_UNKNOWN;
         /* From here on C is no longer what it was, whether or not the erase completes; a group
          * transfer into it is over. */
@@ -350,7 +394,7 @@ static void cmd_program(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *data
                         reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
                         return;
                 }
-        int r = cf_hal_flash_program(s->hal, CF_AREA_STAGING_ADDR + off, data, n);
+        int r = cf_hal_flash_program(s->hal, s->staging_addr + off, data, n);
         if (r == -EBUSY) {
                 reply_err(s, CF_CCP_ERR_BUSY, ctr);
                 return;
@@ -464,7 +508,7 @@ static void svc_group_join(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p
                 return;
         }
         if (!s->group.joined)
-                cf_group_join(&s->group, id, tag);
+                cf_group_join(&s->group, id, tag, s->staging_addr);
         d[0] = (uint8_t) (s->group.received >> 8);
         d[1] = (uint8_t) s->group.received;
         reply(s, CF_CCP_OK, ctr, d, sizeof(d));
@@ -495,6 +539,37 @@ static void svc_gap(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
         send(s, f);
 }
 
+int cf_ccp_slave_confirm(struct cf_ccp_slave *s)
+{
+        struct cf_bank r, o;
+
+        if (!s->bank || s->mode != CF_MODE_APP)
+                return 0;
+        read_banks(s, &r, &o);
+        if (!cf_bank_on_trial(&r))
+                return 0;
+        int e = cf_bank_append(s->hal, &r, CF_BANK_CONFIRMED);
+        refresh_trial(s);
+        if (e == 0)
+                cf_hal_log(s->hal, "node: the running bank is confirmed");
+        return e;
+}
+
+static void svc_confirm(struct cf_ccp_slave *s, uint8_t ctr)
+{
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        int e = cf_ccp_slave_confirm(s);
+        if (e == -EBUSY)
+                reply_err(s, CF_CCP_ERR_BUSY, ctr);
+        else if (e < 0)
+                reply_err(s, CF_CCP_ERR_NOT_AVAILABLE, ctr);
+        else
+                reply(s, CF_CCP_OK, ctr, NULL, 0);
+}
+
 static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *c)
 {
         /* The seed's demo firmware (echo mode) and older bootloaders have no ACTION_SERVICE. */
@@ -511,6 +586,9 @@ static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *
                 break;
         case CF_CCP_SVC_GAP:
                 svc_gap(s, c->ctr, c->p + 2);
+                break;
+        case CF_CCP_SVC_CONFIRM:
+                svc_confirm(s, c->ctr);
                 break;
         default:
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);
@@ -642,6 +720,15 @@ static void poll_clear_memory(struct cf_ccp_slave *s)
 
         if (r == -EINPROGRESS)
                 return;
+        if (r >= 0 && s->busy_journal) {
+                r = cf_hal_flash_erase_start(s->hal, cf_bank_journal_sector(cf_bank_other(s->bank)));
+                if (r == -EBUSY)
+                        return;
+                if (r >= 0) {
+                        s->busy_journal = false;
+                        return;
+                }
+        }
         if (r >= 0 && s->busy_sector <= s->busy_end) {
                 r = cf_hal_flash_erase_start(s->hal, s->busy_sector);
                 if (r == -EBUSY)
@@ -661,6 +748,7 @@ static void poll_clear_memory(struct cf_ccp_slave *s)
         s->c_erased = true;
         s->c_restaged = true;
         s->staged = CF_STAGED_ERASED;
+        refresh_trial(s); /* the other bank's story is gone */
         reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
 }
 
@@ -671,7 +759,7 @@ static bool crc_chunk(struct cf_ccp_slave *s)
 
         if (n > CRC_CHUNK)
                 n = CRC_CHUNK;
-        s->busy_crc = cf_hal_flash_crc(s->hal, s->busy_crc, CF_AREA_STAGING_ADDR + s->busy_addr, n);
+        s->busy_crc = cf_hal_flash_crc(s->hal, s->busy_crc, s->staging_addr + s->busy_addr, n);
         s->busy_addr += n;
         return s->busy_addr >= s->busy_end;
 }
@@ -681,7 +769,7 @@ static int staged_check(struct cf_ccp_slave *s, uint32_t crc)
 {
         const uint8_t *flash = cf_hal_flash_ptr(s->hal);
         const uint8_t *c = staging(s, 0);
-        const uint8_t *b = flash + (CF_AREA_APP_ADDR - CF_FLASH_BASE);
+        const uint8_t *b = flash + (s->app_addr - CF_FLASH_BASE);
         struct cf_image_info staged, running;
         bool have_running = false;
 
@@ -691,7 +779,9 @@ static int staged_check(struct cf_ccp_slave *s, uint32_t crc)
         int r = cf_image_check_trailer(&staged);
         if (r != CF_IMAGE_OK)
                 return r;
-        r = cf_image_check_vectors(cf_le32_get(c), cf_le32_get(c + 4));
+        /* An image linked for the other bank would not run from this one (docs/design.md §9). */
+        r = cf_image_check_vectors_at(cf_le32_get(c), cf_le32_get(c + 4),
+                                      s->bank ? s->staging_addr : CF_AREA_APP_ADDR);
         if (r != CF_IMAGE_OK)
                 return r;
         /* The application runs from a B the bootloader validated; in recovery there is none. */
@@ -721,6 +811,30 @@ static void forget_failures(struct cf_ccp_slave *s)
         cf_hal_log(s->hal, "ccp: new image staged, earlier failed installs forgotten");
 }
 
+/* Dual-bank DISCONNECT(end) with a valid image: the STAGED record that makes the next boot try it.
+ * CF_CCP_OK, or the error to answer. */
+static uint8_t request_trial(struct cf_ccp_slave *s)
+{
+        struct cf_bank r, o;
+
+        read_banks(s, &r, &o);
+        if (cf_bank_requested(&o))
+                return CF_CCP_OK; /* asked before (a DISCONNECT repeated): once is enough */
+        if (o.trial) {
+                /* Tried already (and confirmed or reverted): a new trial needs a new staging, so
+                 * that a master that lost track cannot make a failing image boot again and again. */
+                s->staged = CF_STAGED_INVALID;
+                cf_hal_log(s->hal, "ccp: DISCONNECT refused, the staged image was tried already");
+                return CF_CCP_ERR_ACCESS_DENIED;
+        }
+        int e = cf_bank_append(s->hal, &o, CF_BANK_STAGED);
+        if (e < 0) {
+                cf_hal_log(s->hal, "ccp: DISCONNECT refused, the trial request cannot be written");
+                return e == -EBUSY ? CF_CCP_ERR_BUSY : CF_CCP_ERR_NOT_AVAILABLE;
+        }
+        return CF_CCP_OK;
+}
+
 static void poll_disconnect(struct cf_ccp_slave *s)
 {
         if (!crc_chunk(s))
@@ -733,8 +847,15 @@ static void poll_disconnect(struct cf_ccp_slave *s)
                 reply_err(s, CF_CCP_ERR_ACCESS_DENIED, s->busy_ctr);
                 return;
         }
+        if (s->bank) {
+                uint8_t err = request_trial(s);
+                if (err != CF_CCP_OK) {
+                        reply_err(s, err, s->busy_ctr);
+                        return;
+                }
+        }
         s->staged = CF_STAGED_VALID;
-        if (s->c_restaged)
+        if (!s->bank && s->c_restaged)
                 forget_failures(s);
         reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
         end_connection(s);

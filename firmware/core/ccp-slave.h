@@ -59,7 +59,18 @@
  *    DISCONNECT(temporary); they end with GROUP_LEAVE, a CLEAR_MEMORY, DISCONNECT(end) (taken,
  *    whatever the check of C then answers) or a reset. A unicast PROGRAM/PROGRAM_6 by a member
  *    records the slots it fills wholly.
+ *  - CONFIRM (ACTION_SERVICE 0xCF10): PGM unlocked; on a dual-bank node on trial writes the
+ *    confirmation (BUSY while the flash is busy, NOT_AVAILABLE when it cannot be written); OK also
+ *    with nothing to confirm.
  *  - Any other command: UNKNOWN_CMD.
+ *
+ * Dual-bank nodes (cf_dual_bank(cfg), docs/design.md §9): extension 3 ("C") is the application area
+ * of the bank the node does not run from (the running bank is the HAL's, from where the code is).
+ * CLEAR_MEMORY of it first erases that bank's journal (bank.h), and is refused with ACCESS_DENIED
+ * while the running bank is on trial (that bank is the way back). DISCONNECT(end) checks the image
+ * for that bank's address and against the running release, writes its STAGED record and resets; an
+ * image that was tried already (its journal has a TRIAL) must be staged again (ACCESS_DENIED). The
+ * status block says which bank runs and the state of the last swap (bytes 77 and 78).
  */
 
 struct cf_ccp_slave {
@@ -91,6 +102,12 @@ struct cf_ccp_slave {
         uint32_t busy_addr, busy_end, busy_crc;
         uint8_t busy_sector;
         uint32_t reset_at;
+        /* layout: the F4's fixed B and C, or the dual-bank node's running and inactive banks */
+        uint32_t app_addr;     /* the running application's area */
+        uint32_t staging_addr; /* extension 3 */
+        uint8_t bank;          /* 0 single-bank, else the running bank */
+        uint8_t trial;         /* enum cf_trial_state, kept up to date with the journals */
+        bool busy_journal;     /* CLEAR_MEMORY: the inactive bank's journal is still to be erased */
         struct cf_group group; /* last: 5.5 KB of slot record */
 };
 
@@ -104,5 +121,8 @@ bool cf_ccp_slave_group_id(const struct cf_ccp_slave *s, uint32_t *id);
 void cf_ccp_slave_group_rx(struct cf_ccp_slave *s, const uint8_t *data, uint8_t dlc);
 /* Advance long operations, lockout and pending reset; count a tick of normal work. */
 void cf_ccp_slave_poll(struct cf_ccp_slave *s);
+/* The application is healthy: confirm the running bank's trial (dual-bank nodes). 0 when confirmed
+ * now or when there is nothing to confirm; -EBUSY (flash busy: call again), or the flash's error. */
+int cf_ccp_slave_confirm(struct cf_ccp_slave *s);
 /* Fill the status block (extension 1). */
 void cf_ccp_slave_status(struct cf_ccp_slave *s, uint8_t out[CF_STATUS_SIZE]);

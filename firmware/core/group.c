@@ -14,12 +14,13 @@ void cf_group_clear(struct cf_group *g)
         memset(g, 0, sizeof(*g));
 }
 
-void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag)
+void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag, uint32_t area_addr)
 {
         cf_group_clear(g);
         g->joined = true;
         g->can_id = can_id;
         g->tag = tag;
+        g->area_addr = area_addr;
 }
 
 bool cf_group_has(const struct cf_group *g, uint32_t slot)
@@ -83,9 +84,9 @@ void cf_group_gap(const struct cf_group *g, uint16_t from, uint16_t *first, uint
         *run = (uint16_t) (e - f); /* at most CF_GROUP_SLOTS < 0xFFFF */
 }
 
-static const uint8_t *staging(struct cf_hal *hal, uint32_t off)
+static const uint8_t *staging(const struct cf_group *g, struct cf_hal *hal, uint32_t off)
 {
-        return cf_hal_flash_ptr(hal) + (CF_AREA_STAGING_ADDR - CF_FLASH_BASE) + off;
+        return cf_hal_flash_ptr(hal) + (g->area_addr - CF_FLASH_BASE) + off;
 }
 
 /* 1 done (recorded, repeated or refused), 0 the flash is busy: try again later. */
@@ -102,7 +103,7 @@ static int write_slot(struct cf_group *g, struct cf_hal *hal, const uint8_t *fra
         if (cf_group_has(g, slot))
                 return 1;
         uint32_t off = (uint32_t) slot * CF_GROUP_SLOT_SIZE, n = slot_len(slot);
-        const uint8_t *dst = staging(hal, off);
+        const uint8_t *dst = staging(g, hal, off);
         bool erased = true, same = true;
         for (uint32_t i = 0; i < n; i++) {
                 erased &= dst[i] == CF_FLASH_ERASED;
@@ -117,7 +118,7 @@ static int write_slot(struct cf_group *g, struct cf_hal *hal, const uint8_t *fra
                         g->refused++;
                 return 1;
         }
-        int r = cf_hal_flash_program(hal, CF_AREA_STAGING_ADDR + off, data, n);
+        int r = cf_hal_flash_program(hal, g->area_addr + off, data, n);
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {

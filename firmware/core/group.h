@@ -41,6 +41,7 @@
 
 struct cf_group {
         bool joined;
+        uint32_t area_addr; /* flash address of the area the slots fill (C, or the inactive bank's) */
         uint16_t can_id;
         uint16_t tag;
         uint16_t received; /* slots recorded since the join */
@@ -56,7 +57,7 @@ struct cf_group {
 /* Not a member, nothing recorded. */
 void cf_group_clear(struct cf_group *g);
 /* Join with an empty record (the caller checked the rules). */
-void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag);
+void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag, uint32_t area_addr);
 
 bool cf_group_has(const struct cf_group *g, uint32_t slot);
 /* Record every slot wholly inside [off, off + n) of C (a unicast PROGRAM while joined); the last,

@@ -19,11 +19,45 @@ static uint64_t now_us(struct cf_hal *h)
         return h->now_us(h->clock_ctx);
 }
 
+uint32_t cf_hal_host_flash_size(const struct cf_hal *h)
+{
+        return h->dual_bank ? CF_F7_FLASH_SIZE : CF_FLASH_SIZE;
+}
+
+static unsigned n_sectors(const struct cf_hal *h)
+{
+        return h->dual_bank ? CF_F7_FLASH_SECTORS : CF_FLASH_SECTORS;
+}
+
+static struct cf_flash_sector sector_info(const struct cf_hal *h, unsigned sector)
+{
+        return h->dual_bank ? cf_f7_sector(sector) : cf_flash_sectors[sector];
+}
+
+static int sector_of(const struct cf_hal *h, uint32_t addr)
+{
+        return h->dual_bank ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
+}
+
+/* Area A (the bootloader) but its journal sector: of each bank on the dual-bank chip. */
+static bool sector_protected(const struct cf_hal *h, unsigned sector)
+{
+        unsigned in_bank = h->dual_bank ? sector % CF_F7_BANK_SECTORS : sector;
+        return in_bank < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors &&
+               in_bank != CF_JOURNAL_SECTOR;
+}
+
+static bool in_flash(const struct cf_hal *h, uint32_t addr, size_t len)
+{
+        uint32_t size = cf_hal_host_flash_size(h);
+        return addr >= CF_FLASH_BASE && addr - CF_FLASH_BASE <= size && len <= size - (addr - CF_FLASH_BASE);
+}
+
 static void erase_apply(struct cf_hal *h, unsigned sector, uint32_t len)
 {
-        const struct cf_flash_sector *s = &cf_flash_sectors[sector];
+        struct cf_flash_sector s = sector_info(h, sector);
 
-        memset(h->flash + (s->addr - CF_FLASH_BASE), CF_FLASH_ERASED, len);
+        memset(h->flash + (s.addr - CF_FLASH_BASE), CF_FLASH_ERASED, len);
 }
 
 /* Completes an erase whose time has come: its effect becomes visible at the end, as on the chip
@@ -34,7 +68,7 @@ static void settle(struct cf_hal *h)
                 return;
         if (now_us(h) < h->erase_done_us)
                 return;
-        erase_apply(h, (unsigned) h->erase_sector, cf_flash_sectors[h->erase_sector].size);
+        erase_apply(h, (unsigned) h->erase_sector, sector_info(h, (unsigned) h->erase_sector).size);
         h->erase_sector = -1;
         h->erase_result = 0;
 }
@@ -84,7 +118,7 @@ static int seed_rng(struct cf_hal *h)
 
 int cf_hal_host_init(struct cf_hal *h)
 {
-        if (!h || !h->flash || !h->now_us)
+        if (!h || !h->flash || !h->now_us || (h->dual_bank && !h->option_bytes))
                 return -EINVAL;
 
         h->erase_sector = -1;
@@ -102,8 +136,7 @@ int cf_hal_host_init(struct cf_hal *h)
 
 void cf_hal_host_poke(struct cf_hal *h, uint32_t addr, const void *data, uint32_t len)
 {
-        if (addr < CF_FLASH_BASE || addr - CF_FLASH_BASE > CF_FLASH_SIZE ||
-            len > CF_FLASH_SIZE - (addr - CF_FLASH_BASE))
+        if (!in_flash(h, addr, len))
                 return;
         memcpy(h->flash + (addr - CF_FLASH_BASE), data, len);
 }
@@ -118,17 +151,16 @@ int cf_hal_flash_erase_start(struct cf_hal *h, unsigned sector)
 {
         if (h->powered_off)
                 return -EIO;
-        if (sector >= CF_FLASH_SECTORS)
+        if (sector >= n_sectors(h))
                 return -EINVAL;
-        /* Area A is the bootloader's, except the sector of its install journal. */
-        if (sector < cf_flash_areas[CF_AREA_BOOT].first_sector + cf_flash_areas[CF_AREA_BOOT].n_sectors &&
-            sector != CF_JOURNAL_SECTOR)
+        /* Area A is the bootloader's, except the sector of its journal. */
+        if (sector_protected(h, sector))
                 return -EACCES;
         settle(h);
         if (busy(h))
                 return -EBUSY;
 
-        uint32_t size = cf_flash_sectors[sector].size;
+        uint32_t size = sector_info(h, sector).size;
 
         if (op_cut(h)) {
                 if (h->cut_torn)
@@ -170,14 +202,20 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
 
         if (h->powered_off)
                 return -EIO;
-        if (addr < CF_FLASH_BASE || addr - CF_FLASH_BASE > CF_FLASH_SIZE ||
-            len > CF_FLASH_SIZE - (addr - CF_FLASH_BASE))
+        if (!in_flash(h, addr, len))
                 return -EINVAL;
         if (len == 0)
                 return 0;
-        if (addr - CF_FLASH_BASE < CF_AREA_BOOT_SIZE &&
-            (addr - CF_JOURNAL_ADDR >= CF_JOURNAL_SIZE || len > CF_JOURNAL_SIZE - (addr - CF_JOURNAL_ADDR)))
-                return -EACCES;
+        /* Only the journal's sector of area A (of each bank), and a journal write stays in it. */
+        {
+                int first = sector_of(h, addr), last = sector_of(h, (uint32_t) (addr + len - 1));
+                unsigned first_in_bank = (unsigned) first % CF_F7_BANK_SECTORS;
+                for (int sct = first; sct <= last; sct++)
+                        if (sector_protected(h, (unsigned) sct))
+                                return -EACCES;
+                if (first_in_bank == CF_JOURNAL_SECTOR && last != first)
+                        return -EACCES;
+        }
         settle(h);
         if (busy(h))
                 return -EBUSY;
@@ -202,11 +240,11 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
         for (size_t i = 0; i < len; i++)
                 if (dst[i] != CF_FLASH_ERASED)
                         return -EIO;
-        if (h->fault_program_app && cf_flash_area_of(addr) == CF_AREA_APP)
+        if (h->fault_program_app && !h->dual_bank && cf_flash_area_of(addr) == CF_AREA_APP)
                 return -EIO;
-        for (uint32_t a = addr; a - addr < len; a = cf_flash_sectors[cf_flash_sector_of(a)].addr +
-                                                    cf_flash_sectors[cf_flash_sector_of(a)].size)
-                if (h->fault_sectors & (1u << cf_flash_sector_of(a)))
+        for (uint32_t a = addr; a - addr < len; a = sector_info(h, (unsigned) sector_of(h, a)).addr +
+                                                    sector_info(h, (unsigned) sector_of(h, a)).size)
+                if (h->fault_sectors & (1u << sector_of(h, a)))
                         return -EIO;
 
         memcpy(dst, src, len);
@@ -222,8 +260,7 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
 uint32_t cf_hal_flash_crc(struct cf_hal *h, uint32_t crc, uint32_t addr, uint32_t len)
 {
         settle(h);
-        if (addr < CF_FLASH_BASE || addr - CF_FLASH_BASE > CF_FLASH_SIZE ||
-            len > CF_FLASH_SIZE - (addr - CF_FLASH_BASE))
+        if (!in_flash(h, addr, len))
                 return crc;
         return cf_crc32_le(crc, h->flash + (addr - CF_FLASH_BASE), len);
 }
@@ -268,6 +305,49 @@ void cf_hal_watchdog_kick(struct cf_hal *h)
 void cf_hal_reset(struct cf_hal *h)
 {
         h->reset_requested = true;
+}
+
+unsigned cf_hal_running_bank(struct cf_hal *h)
+{
+        return h->dual_bank ? h->running_bank : 0u;
+}
+
+unsigned cf_hal_host_boot_bank(const struct cf_hal *h)
+{
+        unsigned bank = h->dual_bank ? cf_f7_bank_of_boot_add(h->option_bytes[0]) : 0u;
+        return bank ? bank : 1u;
+}
+
+unsigned cf_hal_boot_bank(struct cf_hal *h)
+{
+        return h->dual_bank ? cf_f7_bank_of_boot_add(h->option_bytes[0]) : 0u;
+}
+
+int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank)
+{
+        if (!h->dual_bank)
+                return -ENOTSUP;
+        if (h->powered_off)
+                return -EIO;
+        if (bank != 1u && bank != 2u)
+                return -EINVAL;
+        settle(h);
+        if (busy(h))
+                return -EBUSY;
+        bool cut = op_cut(h);
+        h->option_op = h->flash_ops;
+        if (cut) {
+                /* The option bytes are erased and programmed inside the controller: torn, they are
+                 * left erased, naming no bank. */
+                if (h->cut_torn)
+                        h->option_bytes[0] = 0xFFFFu;
+                return -EIO;
+        }
+        h->option_bytes[0] = cf_f7_boot_add_of(bank);
+        h->option_writes++;
+        /* RM0410: an option byte change takes as long as a sector erase of 16 KB, order of 0.25 s. */
+        h->busy_until_us = now_us(h) + 16u * h->erase_us_per_kb;
+        return 0;
 }
 
 void cf_hal_log(struct cf_hal *h, const char *msg)

@@ -21,7 +21,16 @@
  */
 struct cf_hal {
         /* Set by the owner before cf_hal_host_init(). */
-        uint8_t *flash;            /* CF_FLASH_SIZE bytes */
+        uint8_t *flash;            /* CF_FLASH_SIZE bytes; CF_F7_FLASH_SIZE with dual_bank */
+        /* The STM32F767 in dual-bank mode (docs/design.md §9): 24 sectors (0-11 bank 1, 12-23 bank
+         * 2), each bank's sectors 0-3 refused (its bootloader) and 4 writable (its journal); the
+         * option bytes BOOT_ADD0/BOOT_ADD1 in *option_bytes ([0], [1]), written by
+         * cf_hal_boot_bank_set() as one flash operation (power cuts apply; a torn write leaves
+         * 0xFFFF, which names no bank: the chip then boots bank 1, RM0410's fallback to the flash
+         * on ITCM). running_bank is the bank the owner booted (where the code runs). */
+        bool dual_bank;
+        uint16_t *option_bytes;
+        unsigned running_bank;
         uint8_t uid[12];
         uint64_t (*now_us)(void *ctx); /* monotonic clock: virtual in tests, CLOCK_MONOTONIC in the simulator */
         void *clock_ctx;
@@ -48,6 +57,8 @@ struct cf_hal {
         /* Read back. */
         uint64_t flash_ops;        /* operations so far */
         uint64_t erases, programs, program_bytes;
+        uint64_t option_writes;    /* BOOT_ADD0 writes (dual-bank) */
+        uint64_t option_op;        /* the operation number of the last BOOT_ADD0 write, cut or not */
         bool powered_off;
         bool reset_requested;      /* cf_hal_reset() was called */
         uint32_t watchdog_kicks;
@@ -62,6 +73,11 @@ struct cf_hal {
 
 /* Validate the fields, reset the private state (an erase in progress at a power cut is lost). */
 int cf_hal_host_init(struct cf_hal *h);
+
+/* Size of the flash (CF_FLASH_SIZE or CF_F7_FLASH_SIZE). */
+uint32_t cf_hal_host_flash_size(const struct cf_hal *h);
+/* The bank the chip boots at the next reset, from BOOT_ADD0 (1 when it names neither bank). */
+unsigned cf_hal_host_boot_bank(const struct cf_hal *h);
 
 /* Write bytes to flash bypassing the rules and counters: the factory programmer (ST-Link) putting
  * an image into B, or a test setting up a state. */

@@ -98,7 +98,9 @@ static int load_image(struct sim *s)
                 return -EINVAL;
         }
         struct cf_image_info info = {0};
-        r = cf_image_check(s->image, &info);
+        /* A dual-bank node takes an image linked for either bank (into that bank). */
+        unsigned bank = s->opt.dual_bank ? cf_image_link_bank(s->image) : 1u;
+        r = cf_image_check_at(s->image, &info, cf_f7_app_addr(bank ? bank : 1u));
         if (r != CF_IMAGE_OK) {
                 fprintf(stderr, "canfleet-nodesim: --install %s: %s\n", s->opt.install_file,
                         cf_image_status_str(r));
@@ -137,6 +139,7 @@ static int setup_bus(struct sim *s, unsigned bi)
             .dto_id = o->dto_base,
             .hw_id = o->hw_id,
             .seedkey_echo = o->seedkey_echo,
+            .dual_bank = o->dual_bank,
         };
         for (unsigned i = 0; i < o->nodes; i++) {
                 struct sim_node *n = &b->nodes[i];
@@ -149,7 +152,10 @@ static int setup_bus(struct sim *s, unsigned bi)
                                   o->flash_timing);
                 if (r < 0) {
                         fprintf(stderr, "canfleet-nodesim: %s: %s\n", path,
-                                r == -EBADMSG ? "not a node flash file" : strerror(-r));
+                                r == -EBADMSG       ? "not a node flash file"
+                                : r == -EMEDIUMTYPE ? (o->dual_bank ? "a node of the f4-copy layout, not f7-dual-bank"
+                                                                    : "a node of the f7-dual-bank layout, not f4-copy")
+                                                    : strerror(-r));
                         free(path);
                         return r;
                 }
@@ -172,8 +178,12 @@ static int setup_bus(struct sim *s, unsigned bi)
                 for (unsigned k = 0; k < o->n_install_faults; k++)
                         if (o->install_faults[k] == 0 || o->install_faults[k] == sa)
                                 n->hal.fault_program_app = true;
+                for (unsigned k = 0; k < o->n_app_fails; k++)
+                        if (o->app_fails[k] == 0 || o->app_fails[k] == sa)
+                                n->app_fails = true;
                 if (s->image && sim_node_install(n, s->image) > 0)
-                        fprintf(stderr, "%s: application installed in B\n", n->name);
+                        fprintf(stderr, o->dual_bank ? "%s: application installed in its bank\n"
+                                                     : "%s: application installed in B\n", n->name);
         }
 
         if (spec->kind == SIM_PORT_SLCAN) {

@@ -1,11 +1,14 @@
 /* A simulated node's life: power-on, polling cadence, software resets and power cuts. */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "canfleet/image.h"
+#include "bank.h"
+#include "canfleet/ccp.h"
 #include "sim-node.h"
 
 #define POLL_BUSY_US  1000u  /* a node with work waits at most this long for its next poll */
@@ -40,10 +43,28 @@ static int hal_can_send(void *ctx, uint32_t id, const uint8_t *data, uint8_t dlc
         return n->send(n->send_ctx, n, id, data, dlc);
 }
 
+/* The simulated chip's bootloader is this program's C code, but the dual-bank core checks that a bank
+ * holds one before it flips to it (bank.h): the factory programs each bank's copy, so the vector
+ * table of that copy is put where the real one would be (SP at the top of DTCM, reset handler in
+ * the bank's sector 0). */
+static void factory_bootloaders(struct sim_node *n)
+{
+        for (unsigned bank = 1; bank <= 2; bank++) {
+                uint32_t base = cf_f7_bank_addr(bank);
+                uint8_t vt[8];
+                if (cf_bank_has_bootloader(&n->hal, bank))
+                        continue;
+                cf_le32_put(vt, CF_SRAM_BASE + CF_SRAM_SIZE);
+                cf_le32_put(vt + 4, base + 0x1C1u);
+                cf_hal_host_poke(&n->hal, base, vt, sizeof(vt));
+        }
+}
+
 int sim_node_init(struct sim_node *n, const char *path, const struct cf_node_config *cfg_template,
                   uint16_t sa, const uint8_t *fleet_key, bool flash_timing)
 {
-        int r = sim_flash_open(&n->flash, path, true, false);
+        int r = sim_flash_open(&n->flash, path, true, false,
+                               cfg_template->dual_bank ? SIM_LAYOUT_F7_DUAL : SIM_LAYOUT_F4_COPY);
         if (r < 0)
                 return r;
 
@@ -67,12 +88,31 @@ int sim_node_init(struct sim_node *n, const char *path, const struct cf_node_con
             .program_us_per_word = flash_timing ? 16u : 0u,
         };
         memcpy(n->hal.uid, n->flash.hdr->uid, sizeof(n->hal.uid));
+        if (n->cfg.dual_bank) {
+                n->hal.dual_bank = true;
+                /* offset 40 of a page-aligned mapping: aligned, whatever "packed" makes of it */
+                n->hal.option_bytes = (uint16_t *) (void *) ((uint8_t *) n->flash.map +
+                                                             offsetof(struct sim_flash_header, option_bytes));
+                factory_bootloaders(n);
+        }
         n->off = true;
         return 0;
 }
 
 int sim_node_install(struct sim_node *n, const uint8_t *image)
 {
+        if (n->cfg.dual_bank) {
+                unsigned bank = cf_image_link_bank(image);
+                if (!bank)
+                        return -EINVAL;
+                for (unsigned b = 1; b <= 2; b++)
+                        if (cf_image_check_at(n->flash.flash + (cf_f7_app_addr(b) - CF_FLASH_BASE), NULL,
+                                              cf_f7_app_addr(b)) == CF_IMAGE_OK)
+                                return 0;
+                cf_hal_host_poke(&n->hal, cf_f7_app_addr(bank), image, CF_IMAGE_AREA_SIZE);
+                n->flash.hdr->option_bytes[0] = cf_f7_boot_add_of(bank);
+                return 1;
+        }
         if (cf_image_check(n->flash.flash + (CF_AREA_APP_ADDR - CF_FLASH_BASE), NULL) == CF_IMAGE_OK)
                 return 0;
         cf_hal_host_poke(&n->hal, CF_AREA_APP_ADDR, image, CF_IMAGE_AREA_SIZE);
@@ -99,6 +139,10 @@ static void power_on(struct sim_node *n, uint64_t now, bool from_reset)
         }
         if (!from_reset)
                 memset(&n->node, 0, sizeof(n->node)); /* RAM does not survive a power cut */
+        /* The chip starts the bank BOOT_ADD0 names (bank 1 when it names neither). */
+        if (n->cfg.dual_bank)
+                n->hal.running_bank = cf_hal_host_boot_bank(&n->hal);
+        n->app_since_us = 0;
         cf_node_power_on(&n->node, &n->hal, &n->cfg, n->flash.hdr->boot_count);
         n->next_poll_us = now;
 }
@@ -129,6 +173,31 @@ static bool after_event(struct sim_node *n, uint64_t now)
                 return true;
         }
         return false;
+}
+
+/* The dual-bank application's part: it confirms its trial once it has run a while, unless it is
+ * the failing application of --app-fails-after-update, which crashes first (a watchdog reset). */
+static void app_trial(struct sim_node *n)
+{
+        if (!n->cfg.dual_bank || n->node.phase != CF_NODE_APP) {
+                n->app_since_us = 0;
+                return;
+        }
+        uint64_t t = sim_now_us();
+        if (!n->app_since_us)
+                n->app_since_us = t;
+        if (n->node.slave.trial != CF_TRIAL_PENDING)
+                return;
+        if (n->app_fails) {
+                if (t - n->app_since_us >= SIM_APP_CRASH_US) {
+                        fprintf(stderr, "%s: the new application crashed before confirming (--app-fails-after-update)\n",
+                                n->name);
+                        cf_hal_reset(&n->hal);
+                }
+                return;
+        }
+        if (t - n->app_since_us >= SIM_APP_CONFIRM_US)
+                (void) cf_ccp_slave_confirm(&n->node.slave); /* -EBUSY: again at the next poll */
 }
 
 static bool cpu_work(const struct sim_node *n)
@@ -183,6 +252,7 @@ void sim_node_run(struct sim_node *n, uint64_t now)
         uint64_t start = sim_now_us();
         for (;;) {
                 cf_node_poll(&n->node);
+                app_trial(n);
                 if (after_event(n, now))
                         return;
                 uint64_t t = sim_now_us();

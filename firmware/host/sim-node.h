@@ -47,15 +47,26 @@ struct sim_node {
 
         sim_node_send_fn send;
         void *send_ctx;
+
+        /* Dual-bank nodes (docs/design.md §9): the simulated application confirms its trial once it
+         * ran SIM_APP_CONFIRM_US, or, with app_fails, crashes (resets) after SIM_APP_CRASH_US. */
+        bool app_fails;
+        uint64_t app_since_us; /* when the application phase began (0: not running) */
 };
+
+#define SIM_APP_CONFIRM_US 500000u
+#define SIM_APP_CRASH_US   250000u
 
 uint64_t sim_now_us(void);
 
-/* Open (or create) the node's flash file and set up the HAL; does not power it on yet. */
+/* Open (or create) the node's flash file and set up the HAL; does not power it on yet. The layout
+ * is cfg_template->dual_bank's; a file of the other layout: -EMEDIUMTYPE. */
 int sim_node_init(struct sim_node *n, const char *path, const struct cf_node_config *cfg_template,
                   uint16_t sa, const uint8_t *fleet_key, bool flash_timing);
 /* Put a packed 256 KB image into area B when B holds no valid image (first programming with the
- * factory programmer). 1 when installed, 0 when B was already valid. */
+ * factory programmer). 1 when installed, 0 when B was already valid. A dual-bank node takes it into
+ * the bank it is linked for, when neither bank holds a valid application, and boots that bank;
+ * -EINVAL for an image linked for neither. */
 int sim_node_install(struct sim_node *n, const uint8_t *image);
 /* Power-on: boot_count + 1 (persisted), HAL private state reset, cf_node_power_on(). */
 void sim_node_power_on(struct sim_node *n, uint64_t now);

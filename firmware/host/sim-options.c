@@ -33,6 +33,8 @@ enum {
         OPT_GROUP_LOSS,
         OPT_ADAPTER_LATENCY,
         OPT_SEEDKEY,
+        OPT_LAYOUT,
+        OPT_APP_FAILS,
         OPT_LOG_FRAMES,
         OPT_QUIET,
         OPT_READY_FD,
@@ -68,6 +70,8 @@ static const struct option long_options[] = {
     {"group-loss", required_argument, NULL, OPT_GROUP_LOSS},
     {"adapter-latency-us", required_argument, NULL, OPT_ADAPTER_LATENCY},
     {"seedkey", required_argument, NULL, OPT_SEEDKEY},
+    {"layout", required_argument, NULL, OPT_LAYOUT},
+    {"app-fails-after-update", optional_argument, NULL, OPT_APP_FAILS},
     {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"ready-fd", required_argument, NULL, OPT_READY_FD},
@@ -112,7 +116,18 @@ void sim_options_help(void)
             "  --fleet-key FILE        64 hex characters; node_secret = HMAC(fleet key, uid)\n"
             "  --seedkey echo|hmac     echo: the seed demo's key (00 00 seed), no fleet key needed\n"
             "  --install FILE          put this packed 256 KB image into B of every node without a\n"
-            "                          valid application (factory programming)\n"
+            "                          valid application (factory programming); f7-dual-bank: into\n"
+            "                          the bank it is linked for, which then boots\n"
+            "  --layout f4-copy|f7-dual-bank\n");
+        printf(
+            "                          the node kind (default f4-copy): an STM32F405/407 whose\n"
+            "                          bootloader copies C to B, or an STM32F767 in dual-bank mode that\n"
+            "                          receives into its inactive bank, flips BOOT_ADD0 and boots it on\n"
+            "                          trial (option-byte writes are flash operations for --power-cut)\n"
+            "  --app-fails-after-update[=SA]\n"
+            "                          f7-dual-bank: the application of node SA (default every node)\n"
+            "                          crashes 250 ms after a new bank booted, before it would confirm\n"
+            "                          (500 ms): the node reverts to the previous bank (repeatable)\n"
             "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
             "  --cro-base ID           CRO id = base + station (default 0x680)\n"
             "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
@@ -544,6 +559,22 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         else
                                 return bad("--seedkey", "'%s': expected echo or hmac", optarg);
                         break;
+                case OPT_LAYOUT:
+                        if (strcmp(optarg, "f4-copy") == 0)
+                                o->dual_bank = false;
+                        else if (strcmp(optarg, "f7-dual-bank") == 0)
+                                o->dual_bank = true;
+                        else
+                                return bad("--layout", "'%s': expected f4-copy or f7-dual-bank", optarg);
+                        break;
+                case OPT_APP_FAILS:
+                        v = 0;
+                        if (optarg && (parse_ulong(optarg, SIM_MAX_NODES, &v) < 0 || v == 0))
+                                return bad("--app-fails-after-update", "'%s' is not a station address", optarg);
+                        if (o->n_app_fails >= SIM_MAX_NODES)
+                                return bad("--app-fails-after-update", "too many");
+                        o->app_fails[o->n_app_fails++] = (uint16_t) v;
+                        break;
                 case OPT_LOG_FRAMES:
                         o->log_frames = true;
                         break;
@@ -638,6 +669,14 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->no_group[i] > o->nodes)
                         return bad("--no-group", "station %u does not exist (--nodes %u)", o->no_group[i],
                                    o->nodes);
+        if (o->n_app_fails > 0 && !o->dual_bank)
+                return bad("--app-fails-after-update", "only a dual-bank node confirms an update: --layout f7-dual-bank");
+        if (o->n_install_faults > 0 && o->dual_bank)
+                return bad("--flash-fault", "a dual-bank node installs nothing by copying: --layout f4-copy only");
+        for (unsigned i = 0; i < o->n_app_fails; i++)
+                if (o->app_fails[i] > o->nodes)
+                        return bad("--app-fails-after-update", "station %u does not exist (--nodes %u)",
+                                   o->app_fails[i], o->nodes);
         for (unsigned i = 0; i < o->n_group_loss; i++)
                 if (o->group_loss[i].sa > o->nodes)
                         return bad("--group-loss", "station %u does not exist (--nodes %u)",

@@ -71,6 +71,9 @@ struct sim_options {
         } group_loss[SIM_MAX_NODES];
         unsigned n_group_loss;
         uint32_t adapter_latency_us;
+        bool dual_bank; /* --layout f7-dual-bank */
+        uint16_t app_fails[SIM_MAX_NODES]; /* --app-fails-after-update: station addresses, 0 = every node */
+        unsigned n_app_fails;
         bool seedkey_echo;
         bool log_frames;
         bool quiet;

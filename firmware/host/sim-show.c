@@ -1,13 +1,16 @@
-/* --show: reads node flash files read-only (safe while a simulator runs) and reports B and C. */
+/* --show: reads node flash files read-only (safe while a simulator runs) and reports B and C (or both banks). */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "canfleet/ccp.h"
 #include "canfleet/image.h"
+#include "bank.h"
 #include "ccp-slave.h"
+#include "hal-host.h"
 #include "journal.h"
 #include "sim-flash.h"
 #include "sim-show.h"
@@ -19,7 +22,7 @@ struct area_state {
         struct cf_image_info info;
 };
 
-static void area_check(const uint8_t *area, struct area_state *s)
+static void area_check_at(const uint8_t *area, struct area_state *s, uint32_t app_addr)
 {
         *s = (struct area_state){0};
         bool erased = true;
@@ -29,11 +32,16 @@ static void area_check(const uint8_t *area, struct area_state *s)
                 s->state = "erased";
                 return;
         }
-        int r = cf_image_check(area, &s->info);
+        int r = cf_image_check_at(area, &s->info, app_addr);
         s->has_trailer = s->info.magic == CF_IMAGE_MAGIC;
         s->state = r == CF_IMAGE_OK ? "valid" : "invalid";
         if (r != CF_IMAGE_OK)
                 s->reason = cf_image_status_str(r);
+}
+
+static void area_check(const uint8_t *area, struct area_state *s)
+{
+        area_check_at(area, s, CF_AREA_APP_ADDR);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -76,6 +84,47 @@ static void print_area_json(const char *label, const struct area_state *s)
                        s->info.ver_minor, s->info.ver_patch, s->info.release, s->info.hw_id);
         printf("}");
 }
+
+static const char *trial_name(uint8_t t)
+{
+        static const char *const names[] = {"none", "pending", "confirmed", "reverted"};
+        return t < 4 ? names[t] : "?";
+}
+
+/* A dual-bank node: both banks, the bank BOOT_ADD0 starts, and the last swap as its journals tell. */
+static void show_dual(struct sim_flash *f, const char *name, const char *uid, bool json, bool first)
+{
+        struct cf_hal h = {.flash = f->flash, .dual_bank = true, .erase_sector = -1,
+                           .option_bytes = (uint16_t *) (void *) ((uint8_t *) f->map +
+                                                                  offsetof(struct sim_flash_header, option_bytes))};
+        struct area_state a[2];
+        struct cf_bank bk[2];
+        unsigned boot = cf_hal_host_boot_bank(&h);
+
+        for (unsigned i = 0; i < 2; i++) {
+                area_check_at(f->flash + (cf_f7_app_addr(i + 1) - CF_FLASH_BASE), &a[i], cf_f7_app_addr(i + 1));
+                cf_bank_read(&h, i + 1, a[i].state && strcmp(a[i].state, "valid") == 0, &bk[i]);
+        }
+        uint8_t trial = cf_bank_trial_state(&bk[boot - 1], &bk[2 - boot]);
+        const char *dash = strrchr(name, '-');
+        if (json) {
+                printf("%s{\"name\":\"%s\",\"bus\":\"%.*s\",\"station\":%d,\"uid\":\"%s\","
+                       "\"boot_count\":%u,\"layout\":\"f7-dual-bank\",\"boot_bank\":%u,\"trial\":\"%s\",",
+                       first ? "" : ",", name, dash ? (int) (dash - name) : 0, name, dash ? atoi(dash + 1) : 0,
+                       uid, f->hdr->boot_count, boot, trial_name(trial));
+                print_area_json("bank1", &a[0]);
+                printf(",");
+                print_area_json("bank2", &a[1]);
+                printf("}");
+        } else {
+                printf("%s: uid %s boots %u boot bank %u, trial %s ", name, uid, f->hdr->boot_count, boot,
+                       trial_name(trial));
+                print_area_text("bank1", &a[0]);
+                print_area_text(" bank2", &a[1]);
+                printf("\n");
+        }
+}
+
 
 int sim_show(const char *dir, bool json)
 {
@@ -124,12 +173,20 @@ int sim_show(const char *dir, bool json)
                 struct sim_flash f;
                 if (asprintf(&path, "%s/%s.flash", dir, names[i]) < 0)
                         continue;
-                int r = sim_flash_open(&f, path, false, true);
+                int r = sim_flash_open(&f, path, false, true, SIM_LAYOUT_ANY);
                 free(path);
                 if (r < 0) {
                         fprintf(stderr, "canfleet-nodesim: %s/%s.flash: %s\n", dir, names[i],
                                 r == -EBADMSG ? "not a node flash file" : strerror(-r));
                         ret = r;
+                        continue;
+                }
+                if (f.layout == SIM_LAYOUT_F7_DUAL) {
+                        char uid[2 * CF_UID_LEN + 1];
+                        for (unsigned k = 0; k < CF_UID_LEN; k++)
+                                snprintf(uid + 2 * k, 3, "%02x", f.hdr->uid[k]);
+                        show_dual(&f, names[i], uid, json, i == 0);
+                        sim_flash_close(&f);
                         continue;
                 }
                 struct area_state b, c;

@@ -59,5 +59,22 @@ void cf_hal_reset(struct cf_hal *h);
  * de-initialise what the bootloader started, set VTOR and MSP, jump to B. Does not return. */
 void cf_hal_jump_to_app(struct cf_hal *h);
 
+/* ---- Dual-bank ports only (docs/design.md §9; the F4 port's copies answer "single bank") ---------
+ * Sector numbers there run 0-23: 0-11 bank 1, 12-23 bank 2 (canfleet/layout.h, cf_f7_sector()); each
+ * bank's area A is its sectors 0-4 and only its sector 4 (the bank's journal, bank.h) is writable. */
+
+/* The bank the running code executes from: 1 or 2, from where the code is (VTOR / the address of
+ * the reset handler), never SYSCFG_MEMRMP.SWP_FB. 0 on a single-bank port. */
+unsigned cf_hal_running_bank(struct cf_hal *h);
+
+/* The bank BOOT_ADD0 boots at the next reset: 1, 2, or 0 when it names neither bank's base (the
+ * chip then falls back to bank 1). */
+unsigned cf_hal_boot_bank(struct cf_hal *h);
+
+/* Program the option byte BOOT_ADD0 with bank's base (1 or 2): a flash operation (power cuts and
+ * torn writes apply), synchronous. Takes effect at the next reset, which the caller makes with
+ * cf_hal_reset(). -EBUSY during an erase, -EIO on a programming error, -ENOTSUP on a single-bank port. */
+int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank);
+
 /* Diagnostic text (USART on the MCU, the simulator's log); NUL-terminated, no newline needed. */
 void cf_hal_log(struct cf_hal *h, const char *msg);

@@ -1,24 +1,30 @@
-/* canfleet-app: the IAP application in area B (0x08020000): normal work with the CCP slave beside it. */
+/* canfleet-app: the IAP application in area B (0x08020000; dual-bank: either bank's area): normal work with the CCP slave beside it. */
 #include "canfleet/image.h"
 #include "ccp-slave.h"
 #include "handoff.h"
 #include "log-line.h"
 #include "node-setup.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 __attribute__((section(".noinit"))) volatile struct cf_handoff cf_handoff;
 
 #define HEARTBEAT_MS 10000u
 
 static const char *const update_names[] = {"none", "installed", "rejected", "verify failed",
-                                           "install failed 3 times, not retried"};
+                                           "install failed 3 times, not retried", "swapped"};
+
+/* Dual-bank: how long the application must have run its normal work before it confirms a trial
+ * (docs/design.md §9). A product puts its own health check here (sensors answer, the control loop
+ * settles, the gateway is reachable...); this IAP application's own health is that its main loop,
+ * CAN and watchdog kept going for this long. */
+#define CONFIRM_AFTER_MS 5000u
 
 /* The packed trailer of B is the one truth about our version: canfleetctl image pack wrote it. */
 static void banner(struct cf_hal *h, uint32_t boot_count, uint8_t last_update, bool handoff_ok)
 {
         struct cf_image_info info;
         struct cf_line l;
-        cf_image_info_parse(cf_hal_flash_ptr(h) + (CF_AREA_APP_ADDR + CF_TRAILER_OFFSET - CF_FLASH_BASE),
+        cf_image_info_parse(cf_hal_flash_ptr(h) + (cf_stm32_app_addr(h) + CF_TRAILER_OFFSET - CF_FLASH_BASE),
                             &info);
 
         cf_line_init(&l);
@@ -76,9 +82,14 @@ int main(void)
         cf_ccp_slave_init(&slave, h, &prov.cfg, CF_MODE_APP, last_update, boot_count);
 
         uint32_t next_beat = cf_hal_clock_ms(h) + HEARTBEAT_MS;
+        uint32_t started = cf_hal_clock_ms(h);
         for (;;) {
                 struct cf_bxcan_frame f;
                 normal_work(h, &next_beat, &slave);
+                /* A trial confirmed once this application has proven itself; -EBUSY: next pass. */
+                if (CF_PORT_DUAL_BANK && slave.trial == CF_TRIAL_PENDING &&
+                    cf_hal_clock_ms(h) - started >= CONFIRM_AFTER_MS)
+                        (void) cf_ccp_slave_confirm(&slave);
                 while (cf_stm32_can_recv(h, &f))
                         cf_stm32_node_dispatch(h, &slave, &prov.cfg, &f);
                 cf_ccp_slave_poll(&slave);

@@ -1,4 +1,4 @@
-/* canfleet-boot: the bootloader in area A: install from C, check B and jump, or recover over CCP. */
+/* canfleet-boot: the bootloader in area A: install from C (or, dual-bank, swap banks), check the application and jump, or recover over CCP. */
 #include "boot.h"
 #include "canfleet/image.h"
 #include "ccp-slave.h"
@@ -10,7 +10,7 @@
 __attribute__((section(".noinit"))) volatile struct cf_handoff cf_handoff;
 
 static const char *const update_names[] = {"none", "installed", "rejected", "verify failed",
-                                           "install failed 3 times, not retried"};
+                                           "install failed 3 times, not retried", "swapped"};
 
 static void log_area(struct cf_hal *h, const char *what, int status, const struct cf_image_info *info)
 {
@@ -86,7 +86,7 @@ int main(void)
         uint8_t last_update = cf_boot_last_update(&boot);
         if (last_update != 0 && last_update < sizeof(update_names) / sizeof(update_names[0])) {
                 cf_line_init(&l);
-                cf_line_str(&l, "boot: update from C: ");
+                cf_line_str(&l, CF_PORT_DUAL_BANK ? "boot: update: " : "boot: update from C: ");
                 cf_line_str(&l, update_names[last_update]);
                 cf_hal_log(h, l.buf);
         }
@@ -97,11 +97,15 @@ int main(void)
 
         /* The core decided; say why, from B itself. */
         struct cf_image_info info;
-        int status = cf_stm32_area_check(h, CF_AREA_APP_ADDR, &info);
-        log_area(h, "B", status, &info);
+        uint32_t app = cf_stm32_app_addr(h);
+        int status = cf_stm32_area_check(h, app, &info);
+        log_area(h, CF_PORT_DUAL_BANK ? "this bank's application" : "B", status, &info);
         if (outcome == CF_BOOT_JUMP) {
                 cf_handoff_write(&cf_handoff, boot_count, last_update, h->clock_hse);
-                cf_hal_log(h, "boot: jumping to the application at 0x08020000");
+                cf_line_init(&l);
+                cf_line_str(&l, "boot: jumping to the application at 0x");
+                cf_line_hex(&l, app, 8);
+                cf_hal_log(h, l.buf);
                 cf_hal_jump_to_app(h);
         }
         recovery(h, &prov, last_update, boot_count);

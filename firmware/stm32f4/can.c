@@ -4,7 +4,7 @@
 
 #include "can-timing.h"
 #include "hal-stm32.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 #ifndef CF_CAN_GPIO_PORT
 #define CF_CAN_GPIO_PORT 1u /* B */

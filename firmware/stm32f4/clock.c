@@ -3,7 +3,7 @@
 
 #include "hal-stm32.h"
 #include "log-line.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 struct cf_hal cf_stm32_hal;
 

@@ -3,7 +3,7 @@
 #include "canfleet/layout.h"
 #include "flash-policy.h"
 #include "hal-stm32.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 void cf_stm32_crc_init(struct cf_hal *h)
 {

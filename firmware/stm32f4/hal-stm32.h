@@ -1,4 +1,4 @@
-/* The STM32F405/407 port of cf-hal.h: the singleton HAL state and the port calls the image mains use. */
+/* The STM32F405/407 port of cf-hal.h (and the F76x/77x's, firmware/stm32f7): the singleton HAL state and the port calls the image mains use. */
 #pragma once
 
 #include <stdbool.h>
@@ -38,6 +38,8 @@ struct cf_hal {
         bool iwdg_on;
         volatile uint32_t ms;
         int erase_result;
+        bool erase_running; /* F7: an erase of the other bank runs on (read-while-write) */
+        bool mode_warned;   /* F7: "not in dual-bank mode" logged */
         uint32_t prng;
         uint32_t can_cro_id;
         bool can_group_on; /* filter bank 1 passes can_group_id */
@@ -79,6 +81,11 @@ void cf_stm32_log_deinit(struct cf_hal *h);
 
 /* Read a word where a bus fault is possible (QEMU has no system memory at the UID): 0, or -EFAULT. */
 int cf_stm32_probe_read32(uint32_t addr, uint32_t *out);
+
+/* The application area this image belongs with (F4: B; F7: the running bank's) and the
+ * provisioning record (F4: 0x0800C000; F7: the running bank's sector 3). */
+uint32_t cf_stm32_app_addr(struct cf_hal *h);
+uint32_t cf_stm32_provision_addr(struct cf_hal *h);
 
 /* Was the last reset a power-on? (RCC_CSR, cleared after reading.) */
 bool cf_stm32_reset_was_power_on(void);

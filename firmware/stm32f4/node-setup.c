@@ -7,7 +7,8 @@
 void cf_stm32_node_setup(struct cf_hal *h, struct cf_provision *p)
 {
         struct cf_line l;
-        const uint8_t *rec = cf_hal_flash_ptr(h) + (CF_PROVISION_ADDR - CF_FLASH_BASE);
+        uint32_t addr = cf_stm32_provision_addr(h);
+        const uint8_t *rec = cf_hal_flash_ptr(h) + (addr - CF_FLASH_BASE);
         int r = cf_provision_parse(rec, p);
 
         cf_line_init(&l);
@@ -17,7 +18,9 @@ void cf_stm32_node_setup(struct cf_hal *h, struct cf_provision *p)
                 cf_hal_random(h, p->cfg.node_secret, sizeof(p->cfg.node_secret));
                 cf_line_str(&l, "provision: ");
                 cf_line_str(&l, cf_provision_status_str(r));
-                cf_line_str(&l, " at 0x0800C000, defaults (UNLOCK refused): station ");
+                cf_line_str(&l, " at 0x");
+                cf_line_hex(&l, addr, 8);
+                cf_line_str(&l, ", defaults (UNLOCK refused): station ");
         }
         cf_line_dec(&l, p->cfg.station);
         cf_line_str(&l, " cro 0x");

@@ -3,7 +3,7 @@
 
 #include "hal-stm32.h"
 #include "log-line.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);

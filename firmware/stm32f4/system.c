@@ -1,9 +1,14 @@
 /* UID, random numbers and the bootloader's jump into the application: the rest of cf-hal.h. */
+#include <errno.h>
 #include <string.h>
 
 #include "canfleet/layout.h"
 #include "hal-stm32.h"
-#include "stm32f4-regs.h"
+#include "provision.h"
+#if CF_PORT_DUAL_BANK
+#include "bank-policy.h"
+#endif
+#include "stm32-regs.h"
 
 void cf_hal_uid(struct cf_hal *h, uint8_t uid[12])
 {
@@ -99,7 +104,8 @@ __attribute__((naked, noreturn, noinline)) static void enter(uint32_t sp, uint32
 
 void cf_hal_jump_to_app(struct cf_hal *h)
 {
-        const volatile uint32_t *vectors = (const volatile uint32_t *) (uintptr_t) CF_AREA_APP_ADDR;
+        uint32_t app = cf_stm32_app_addr(h);
+        const volatile uint32_t *vectors = (const volatile uint32_t *) (uintptr_t) app;
         uint32_t sp = vectors[0], entry = vectors[1];
 
         cf_irq_disable();
@@ -115,7 +121,7 @@ void cf_hal_jump_to_app(struct cf_hal *h)
         }
         if (h->iwdg_on)
                 IWDG_KR = IWDG_KEY_RELOAD;
-        SCB_VTOR = CF_AREA_APP_ADDR;
+        SCB_VTOR = app;
         /* Privileged thread mode on MSP, no floating-point context, interrupts on as after a reset. */
         __asm__ volatile("msr control, %0\nisb" ::"r"(0u) : "memory");
         cf_dsb();
@@ -123,3 +129,48 @@ void cf_hal_jump_to_app(struct cf_hal *h)
         cf_irq_enable();
         enter(sp, entry);
 }
+
+#if CF_PORT_DUAL_BANK
+/* The dual-bank F7 (firmware/stm32f7): its flash.c has the bank calls of cf-hal.h. */
+uint32_t cf_stm32_app_addr(struct cf_hal *h)
+{
+        return cf_f7_app_addr(cf_hal_running_bank(h));
+}
+
+uint32_t cf_stm32_provision_addr(struct cf_hal *h)
+{
+        return cf_stm32f7_provision_addr(cf_hal_running_bank(h));
+}
+#else
+uint32_t cf_stm32_app_addr(struct cf_hal *h)
+{
+        (void) h;
+        return CF_AREA_APP_ADDR;
+}
+
+uint32_t cf_stm32_provision_addr(struct cf_hal *h)
+{
+        (void) h;
+        return CF_PROVISION_ADDR;
+}
+
+/* A single-bank chip: the dual-bank calls of cf-hal.h answer so (never called: CF_PORT_DUAL_BANK=0). */
+unsigned cf_hal_running_bank(struct cf_hal *h)
+{
+        (void) h;
+        return 0;
+}
+
+unsigned cf_hal_boot_bank(struct cf_hal *h)
+{
+        (void) h;
+        return 0;
+}
+
+int cf_hal_boot_bank_set(struct cf_hal *h, unsigned bank)
+{
+        (void) h;
+        (void) bank;
+        return -ENOTSUP;
+}
+#endif

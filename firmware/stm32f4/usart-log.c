@@ -1,6 +1,6 @@
 /* The diagnostic log on USART1 (what QEMU's -serial shows): blocking, bounded writes of whole lines. */
 #include "hal-stm32.h"
-#include "stm32f4-regs.h"
+#include "stm32-regs.h"
 
 static void put_byte(char c)
 {

@@ -23,8 +23,11 @@ do) divided by the bitrate.
   f  persistence at scale: a job of N nodes (1,000, 5,000, 20,000; --f-nodes) whose bus is gone
      fails them all at once after a restart; time from canfleetd's start until the job is finished,
      per node event, and the slowest D-Bus answer (a property Get) meanwhile. No bus, no simulator.
+  k  the two node kinds, one node each with a full image: DISCONNECT(end) to the confirmed new version
+     for a single-bank F4 (k4: the boot copy) and a dual-bank F7 (k7: bank flip, trial, the simulated
+     application confirming after 500 ms)
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgr] [--plain] [--c-app-size BYTES]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgrk] [--plain] [--c-app-size BYTES]...
              [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
@@ -49,6 +52,7 @@ import tty
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness  # noqa: E402
+import dual_fixture  # noqa: E402
 
 BITRATE = 500000
 AREA = 256 * 1024
@@ -571,12 +575,43 @@ def scenario_g2(fleet, plain):
     row("g2", "group: update wall (s)", f"{wall:.2f}", f"repair bytes {st['repair_bytes']}")
 
 
+def scenario_k(fleet, layout):
+    """The two node kinds (docs/design.md §2 and §9), one node each, the full area, bus and flash timing:
+    from DISCONNECT(end) to canfleetd's confirmation that the node runs the new version. A single-bank F4
+    copies C to B in its bootloader first; a dual-bank F7 validates the bank it received, flips its boot
+    bank and boots it on trial, and its (simulated) application confirms 500 ms after it started."""
+    key = "k4" if layout == "f4" else "k7"
+    fleet.start_bus()
+    extra = ["--bitrate", str(BITRATE), "--bus-timing", "--flash-timing"]
+    if layout == "f4":
+        v1 = fleet.pack("1.0.0", release=1, size=4096, seed=1)
+        v2 = fleet.pack("2.0.0", release=2, size=AREA - TRAILER, seed=2)
+    else:
+        v1 = dual_fixture.pack_dual(fleet, "1.0.0", release=1, size=4096, seed=1)
+        v2 = dual_fixture.pack_dual(fleet, "2.0.0", release=2, size=AREA - TRAILER, seed=2)
+        extra += dual_fixture.sim_extra()
+    sim = Sim(fleet, ["bus0"], 1, extra=extra, install=v1)
+    fleet.write_config(["bus0"], 1)
+    fleet.start_daemon(timeout=60)
+    drain_notify(fleet)
+    harness.wait_probed(fleet, timeout=60)
+    t0 = time.monotonic()
+    wall = timed_update(fleet, key, v2, 600)
+    st = sim.finish(since=t0)[1]["bus0"]
+    marks = st["marks"]
+    what = ("single-bank F4: boot copy C to B (erase B, copy, verify, erase C), reconnect" if layout == "f4" else
+            "dual-bank F7: validate, flip BOOT_ADD0, boot on trial, app confirms after 500 ms")
+    if "DISCONNECT" in marks:
+        row(key, "DISCONNECT to confirmed new version (s)", f"{st['last'] - marks['DISCONNECT']:.2f}", what)
+    row(key, "update wall time (s)", f"{wall:.2f}", f"{layout}, one node, {AREA - TRAILER} byte application")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdesfgr")
+    ap.add_argument("--only", default="abcdesfgrk")
     ap.add_argument("--plain", action="store_true", help="a, b, c, d/e with plain CCP (nodes refuse GROUP_JOIN)")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
@@ -592,10 +627,11 @@ def main():
             "g": [lambda f: scenario_g1(f, False), lambda f: scenario_g1(f, True),
                   lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
             "r": [scenario_g4, scenario_g5],
+            "k": [lambda f: scenario_k(f, "f4"), lambda f: scenario_k(f, "f7")],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfgr":
+    for key in "sabcdfgrk":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

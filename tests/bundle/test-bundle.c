@@ -434,7 +434,7 @@ static void test_manifest_schema(void)
             {"{\"format\": \"canfleet-bundle-1\"", "not valid JSON"},
             {"{} {}", "not valid JSON"},
             {"{\"hw_id\": 1}", "missing \"format\""},
-            {"{\"format\": \"canfleet-bundle-2\"}", "format \"canfleet-bundle-2\""},
+            {"{\"format\": \"canfleet-bundle-9\"}", "format \"canfleet-bundle-9\""},
             {"{\"format\": \"canfleet-bundle-1\", \"version\": \"1.4.0\"}", "missing \"hw_id\""},
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": \"1\"}", "\"hw_id\" is not an integer"},
             {"{\"format\": \"canfleet-bundle-1\", \"hw_id\": 65536}", "\"hw_id\" 65536 is out of range"},
@@ -650,6 +650,81 @@ static void test_create(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "not a valid area image"));
 }
 
+/* A dual-bank bundle (docs/design.md §9): both links of one application, each checked for its bank. */
+static void test_dual_bank(void)
+{
+        static uint8_t b1[CF_IMAGE_AREA_SIZE], b2[CF_IMAGE_AREA_SIZE], other[CF_IMAGE_AREA_SIZE];
+        struct cf_bundle_key keys[] = {{path("sign.crt"), path("sign.key")}};
+        const char *inter[] = {path("inter.crt")};
+        struct cf_bundle_create_options o = {keys, 1, inter, 1, NULL};
+        struct cf_bundle_error err;
+        struct cf_bundle *bundle = NULL;
+        uint8_t *b = NULL;
+        size_t size = 0;
+
+        memcpy(b1, image, sizeof(b1));
+        /* the bank-2 link: the same application moved by 1 MB (its reset vector), trailer and CRC again */
+        make_image(b2, 0x0001, 1, 4, 0, 12);
+        put32(b2 + 4, 0x08120199);
+        struct cf_image_info i2;
+        cf_image_info_parse(b2 + CF_TRAILER_OFFSET, &i2);
+        cf_sha256(b2, i2.payload_len, i2.payload_sha256);
+        cf_image_info_pack(&i2, b2 + CF_TRAILER_OFFSET);
+        put32(b2 + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, b2, CF_CRC_OFFSET));
+        CU_ASSERT_EQUAL(cf_image_link_bank(b2), 2);
+
+        int r = cf_bundle_create_dual(b1, b2, &o, &b, &size, &err);
+        if (r < 0)
+                fprintf(stderr, "\n  %s\n", err.message);
+        CU_ASSERT_EQUAL_FATAL(r, 0);
+        CU_ASSERT(cf_bundle_is_bundle(b, size));
+        CU_ASSERT_EQUAL_FATAL(cf_bundle_verify(b, size, keyring, &bundle, &err), 0);
+        CU_ASSERT_EQUAL(bundle->n_images, 2);
+        CU_ASSERT_EQUAL(bundle->manifest.n_images, 2);
+        CU_ASSERT_PTR_EQUAL(bundle->image2, b + CF_IMAGE_AREA_SIZE);
+        CU_ASSERT_EQUAL(memcmp(bundle->image2, b2, sizeof(b2)), 0);
+        CU_ASSERT_EQUAL(bundle->info2.release, 12);
+        CU_ASSERT_EQUAL(bundle->cms_len, size - 2 * CF_IMAGE_AREA_SIZE - 8);
+        cf_bundle_free(bundle);
+        bundle = NULL;
+
+        /* the bank-2 image swapped for a bank-1 link: the signature still holds, the sha256 does not */
+        static uint8_t *t;
+        t = malloc(size);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        memcpy(t, b, size);
+        memcpy(t + CF_IMAGE_AREA_SIZE, b1, CF_IMAGE_AREA_SIZE);
+        expect(t, size, CF_BUNDLE_CHECK_SHA256, "bank-2 image");
+        /* cut to one image: the size says one image, the manifest two */
+        memcpy(t, b, size);
+        memmove(t + CF_IMAGE_AREA_SIZE, t + 2 * CF_IMAGE_AREA_SIZE, size - 2 * CF_IMAGE_AREA_SIZE);
+        expect(t, size - CF_IMAGE_AREA_SIZE, CF_BUNDLE_CHECK_MANIFEST, "lists 2 images, the file carries 1");
+        free(t);
+        free(b);
+
+        /* creation refuses links in the wrong banks and links of two applications */
+        CU_ASSERT_EQUAL(cf_bundle_create_dual(b2, b1, &o, &b, &size, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "not linked for bank 1"));
+        CU_ASSERT_EQUAL(cf_bundle_create_dual(b1, b1, &o, &b, &size, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "not linked for bank 2"));
+        make_image(other, 0x0001, 1, 5, 0, 13);
+        put32(other + 4, 0x08120199);
+        cf_image_info_parse(other + CF_TRAILER_OFFSET, &i2);
+        cf_sha256(other, i2.payload_len, i2.payload_sha256);
+        cf_image_info_pack(&i2, other + CF_TRAILER_OFFSET);
+        put32(other + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, other, CF_CRC_OFFSET));
+        CU_ASSERT_EQUAL(cf_bundle_create_dual(b1, other, &o, &b, &size, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "not of one application"));
+
+        /* a dual-bank manifest over a single image: refused by the size/manifest agreement */
+        struct cf_bundle_manifest m;
+        const char *bad = "{\"format\": \"canfleet-bundle-2\", \"hw_id\": 1, \"version\": \"1.4.0\", "
+                          "\"release\": 12, \"image_size\": 262144, \"layout\": \"dual-bank\", \"images\": "
+                          "[{\"bank\": 2, \"sha256\": \"00\"}]}";
+        CU_ASSERT_EQUAL(cf_bundle_manifest_parse(bad, strlen(bad), &m, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "array of 2 objects"));
+}
+
 static void test_keyring(void)
 {
         struct cf_keyring *k = NULL;
@@ -722,6 +797,7 @@ int main(void)
             {"image: CRC, vectors", test_crc},
             {"one errno per check", test_errnos_distinct},
             {"create and inspect", test_create},
+            {"dual-bank bundle: both links, each checked for its bank", test_dual_bank},
             {"keyring files", test_keyring},
             {"figure: verification time", test_figure_time},
             {NULL, NULL},

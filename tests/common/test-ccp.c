@@ -250,6 +250,10 @@ static void test_group_codec(void)
         ASSERT_FRAME(0x21, 0x03, 0xCF, 0x03, 0x12, 0x34, 0x00, 0x00);
         CU_ASSERT_EQUAL(cf_ccp_cro_parse(f, 8, &c), 0);
         CU_ASSERT_EQUAL(cf_ccp_cro_service(&c), 0xCF03);
+        cf_ccp_cro_confirm(dirty(), 4);
+        ASSERT_FRAME(0x21, 0x04, 0xCF, 0x10, 0x00, 0x00, 0x00, 0x00);
+        CU_ASSERT_EQUAL(cf_ccp_cro_parse(f, 8, &c), 0);
+        CU_ASSERT_EQUAL(cf_ccp_cro_service(&c), CF_CCP_SVC_CONFIRM);
 
         cf_ccp_dto_reply_gap(dirty(), 3, 0x1234, 5);
         ASSERT_FRAME(0xFF, 0x00, 0x03, 0x12, 0x34, 0x00, 0x05, 0x00);

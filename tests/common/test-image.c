@@ -272,6 +272,31 @@ static void test_vectors_rules(void)
         CU_ASSERT_EQUAL(cf_image_check_vectors(0x20020000u, 0x20000001u), CF_IMAGE_BAD_VECTORS);
 }
 
+/* Dual-bank images (docs/design.md §9): the same checks against bank 2's application area. */
+static void test_bank2_link(void)
+{
+        struct cf_image_info i;
+
+        CU_ASSERT_EQUAL(cf_image_check_vectors_at(0x20020000u, 0x08120199u, 0x08120000u), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(cf_image_check_vectors_at(0x20020000u, 0x08020199u, 0x08120000u), CF_IMAGE_BAD_VECTORS);
+        CU_ASSERT_EQUAL(cf_image_check_vectors_at(0x20020000u, 0x0815FFC1u, 0x08120000u), CF_IMAGE_BAD_VECTORS);
+        CU_ASSERT_EQUAL(cf_image_check_vectors_at(0x20020000u, 0x08120198u, 0x08120000u), CF_IMAGE_BAD_VECTORS);
+
+        build_image(0x20020000u, 0x08120199u, 0x100, &i);
+        CU_ASSERT_EQUAL(cf_image_link_bank(area), 2u);
+        CU_ASSERT_EQUAL(cf_image_check(area, NULL), CF_IMAGE_BAD_VECTORS);
+        CU_ASSERT_EQUAL(cf_image_check_at(area, NULL, CF_F7_BANK2_APP_ADDR), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(cf_image_check_at(area, NULL, CF_F7_BANK1_APP_ADDR), CF_IMAGE_BAD_VECTORS);
+
+        build_image(0x20020000u, 0x08020199u, 0x100, &i);
+        CU_ASSERT_EQUAL(cf_image_link_bank(area), 1u);
+        CU_ASSERT_EQUAL(cf_image_check_at(area, NULL, CF_F7_BANK1_APP_ADDR), CF_IMAGE_OK);
+        CU_ASSERT_EQUAL(cf_image_check_at(area, NULL, CF_F7_BANK2_APP_ADDR), CF_IMAGE_BAD_VECTORS);
+
+        build_image(0xFFFFFFFFu, 0xFFFFFFFFu, 0x100, &i);
+        CU_ASSERT_EQUAL(cf_image_link_bank(area), 0u);
+}
+
 static void test_version_cmp(void)
 {
         struct cf_image_info a = sample_info(), b = sample_info();
@@ -389,6 +414,7 @@ int main(void)
             {"check: BAD_LENGTH", test_check_bad_length},
             {"check: BAD_VECTORS", test_check_bad_vectors},
             {"vector table rules", test_vectors_rules},
+            {"bank 2 link", test_bank2_link},
             {"version_cmp", test_version_cmp},
             {"policy: WRONG_HW, ROLLBACK", test_policy},
             {"check_full: SHA-256 and padding", test_check_full},

@@ -110,6 +110,45 @@ static void test_in_area(void)
         CU_ASSERT_EQUAL(cf_flash_in_area((enum cf_area) 200, b, 1), 0);
 }
 
+/* The dual-bank STM32F7 map (docs/design.md §9): two copies of the F4's twelve sectors. */
+static void test_f7_dual_bank(void)
+{
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x08000000u), 0);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x080FFFFFu), 11);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x08100000u), 12);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x08110000u), 16);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x08120000u), 17);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x081FFFFFu), 23);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x08200000u), -1);
+        CU_ASSERT_EQUAL(cf_f7_sector_of(0x07FFFFFFu), -1);
+        uint32_t end = CF_F7_BANK1_ADDR;
+        for (unsigned i = 0; i < CF_F7_FLASH_SECTORS; i++) {
+                struct cf_flash_sector s = cf_f7_sector(i);
+                CU_ASSERT_EQUAL(s.addr, end);
+                CU_ASSERT_EQUAL(cf_f7_sector_of(s.addr), (int) i);
+                CU_ASSERT_EQUAL(cf_f7_sector_of(s.addr + s.size - 1), (int) i);
+                end = s.addr + s.size;
+        }
+        CU_ASSERT_EQUAL(end, CF_F7_BANK1_ADDR + CF_F7_FLASH_SIZE);
+        CU_ASSERT_EQUAL(cf_f7_sector(24).size, 0);
+        CU_ASSERT_EQUAL(cf_f7_sector(17).addr, CF_F7_BANK2_APP_ADDR);
+        CU_ASSERT_EQUAL(cf_f7_sector(17).size, 0x20000u);
+        CU_ASSERT_EQUAL(cf_f7_app_addr(1), CF_AREA_APP_ADDR);
+        CU_ASSERT_EQUAL(cf_f7_app_addr(2), 0x08120000u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of(0x0812ABCDu), 2u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of(0x08000000u), 1u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of(0x08200000u), 0u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of(0x00200000u), 0u);
+        CU_ASSERT_EQUAL(cf_f7_boot_add_of(1), 0x2000u);
+        CU_ASSERT_EQUAL(cf_f7_boot_add_of(2), 0x2040u);
+        /* BOOT_ADDx holds address bits [29:14] */
+        CU_ASSERT_EQUAL((uint32_t) cf_f7_boot_add_of(2) << 14, CF_F7_BANK2_ADDR);
+        CU_ASSERT_EQUAL(cf_f7_bank_of_boot_add(0x2040u), 2u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of_boot_add(0x2000u), 1u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of_boot_add(0x0040u), 0u);
+        CU_ASSERT_EQUAL(cf_f7_bank_of_boot_add(0x2041u), 0u);
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -118,6 +157,7 @@ int main(void)
             {"sector_of", test_sector_of},
             {"area_of", test_area_of},
             {"in_area edges and overflow", test_in_area},
+            {"f7 dual-bank map", test_f7_dual_bank},
             {NULL, NULL},
         };
         return cf_test_run("layout", tests);

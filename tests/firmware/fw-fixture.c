@@ -53,6 +53,40 @@ void fx_init(struct fx *f)
         cf_node_secret(f->fleet_key, f->hal.uid, f->cfg.node_secret);
 }
 
+static void factory_bootloaders(struct fx *f)
+{
+        for (unsigned bank = 1; bank <= 2; bank++) {
+                uint8_t vt[8];
+                cf_le32_put(vt, CF_SRAM_BASE + CF_SRAM_SIZE);
+                cf_le32_put(vt + 4, cf_f7_bank_addr(bank) + 0x1C1u);
+                cf_hal_host_poke(&f->hal, cf_f7_bank_addr(bank), vt, sizeof(vt));
+        }
+        f->option_bytes[0] = CF_F7_BOOT_ADD_BANK1;
+        f->option_bytes[1] = 0x0040u;
+}
+
+void fx_init_dual(struct fx *f)
+{
+        fx_init(f);
+        free(f->flash);
+        f->flash = malloc(CF_F7_FLASH_SIZE);
+        if (!f->flash)
+                abort();
+        memset(f->flash, CF_FLASH_ERASED, CF_F7_FLASH_SIZE);
+        f->hal.flash = f->flash;
+        f->hal.dual_bank = true;
+        f->hal.option_bytes = f->option_bytes;
+        f->cfg.dual_bank = true;
+        factory_bootloaders(f);
+}
+
+void fx_wipe(struct fx *f)
+{
+        memset(f->flash, CF_FLASH_ERASED, cf_hal_host_flash_size(&f->hal));
+        if (f->hal.dual_bank)
+                factory_bootloaders(f);
+}
+
 void fx_fini(struct fx *f)
 {
         free(f->flash);
@@ -67,6 +101,12 @@ static uint32_t lcg(uint32_t *s)
 
 void fx_image(uint8_t *area, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch, uint32_t release,
               uint32_t payload_len, uint32_t seed)
+{
+        fx_image_at(area, CF_AREA_APP_ADDR, hw_id, major, minor, patch, release, payload_len, seed);
+}
+
+void fx_image_at(uint8_t *area, uint32_t app_addr, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch,
+                 uint32_t release, uint32_t payload_len, uint32_t seed)
 {
         struct cf_image_info info = {
             .magic = CF_IMAGE_MAGIC,
@@ -88,7 +128,7 @@ void fx_image(uint8_t *area, uint16_t hw_id, uint8_t major, uint8_t minor, uint1
         for (uint32_t i = 700; i + 300 < payload_len; i += 1500)
                 memset(area + i, CF_FLASH_ERASED, 300);
         cf_le32_put(area, 0x20020000u);
-        cf_le32_put(area + 4, CF_AREA_APP_ADDR + 0x199u);
+        cf_le32_put(area + 4, app_addr + 0x199u);
         cf_sha256(area, payload_len, info.payload_sha256);
         cf_image_info_pack(&info, area + CF_TRAILER_OFFSET);
         cf_le32_put(area + CF_CRC_OFFSET, cf_crc32_le(CF_CRC32_INIT, area, CF_CRC_OFFSET));
@@ -103,6 +143,9 @@ void fx_power_on(struct fx *f)
 {
         if (cf_hal_host_init(&f->hal) < 0)
                 abort();
+        /* The chip starts the bank BOOT_ADD0 names (bank 1 when it names neither). */
+        if (f->hal.dual_bank)
+                f->hal.running_bank = cf_hal_host_boot_bank(&f->hal);
         f->boot_count++;
         cf_node_power_on(&f->node, &f->hal, &f->cfg, f->boot_count);
 }
@@ -268,6 +311,14 @@ int fx_upgrade(struct fx *f, const uint8_t *image)
         return 0;
 }
 
+int fx_confirm(struct fx *f)
+{
+        uint8_t cro[8];
+
+        cf_ccp_cro_confirm(cro, fx_next_ctr(f));
+        return call(f, cro, NULL);
+}
+
 bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr)
 {
         const uint8_t *a = f->flash + (area_addr - CF_FLASH_BASE);
@@ -276,7 +327,9 @@ bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr)
 
 int fx_area_check(const struct fx *f, uint32_t area_addr, struct cf_image_info *info)
 {
-        return cf_image_check(f->flash + (area_addr - CF_FLASH_BASE), info);
+        /* a dual-bank area is checked for its own bank's link address */
+        uint32_t app = f->hal.dual_bank ? cf_f7_app_addr(cf_f7_bank_of(area_addr)) : CF_AREA_APP_ADDR;
+        return cf_image_check_at(f->flash + (area_addr - CF_FLASH_BASE), info, app);
 }
 
 void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot)

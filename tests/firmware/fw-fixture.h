@@ -22,7 +22,8 @@ struct fx_frame {
 };
 
 struct fx {
-        uint8_t *flash; /* CF_FLASH_SIZE */
+        uint8_t *flash; /* CF_FLASH_SIZE; CF_F7_FLASH_SIZE for a dual-bank node */
+        uint16_t option_bytes[2]; /* BOOT_ADD0, BOOT_ADD1 of a dual-bank node */
         uint64_t now_us;
         struct cf_hal hal;
         struct cf_node_config cfg;
@@ -36,12 +37,20 @@ struct fx {
 
 /* A fresh node: flash erased, timing instantaneous, seeded RNG. Nothing powered yet. */
 void fx_init(struct fx *f);
+/* The same as a dual-bank STM32F767 (docs/design.md §9): 2 MB, a bootloader's vector table in each
+ * bank (as the factory programs them), BOOT_ADD0 = bank 1. */
+void fx_init_dual(struct fx *f);
+/* Erase the whole flash again (a dual-bank node keeps its bootloaders; BOOT_ADD0 back to bank 1). */
+void fx_wipe(struct fx *f);
 void fx_fini(struct fx *f);
 
 /* Build a 256 KB area image: a valid vector table, payload_len bytes of pseudo-random payload with
  * some erased runs inside, the trailer and the CRC. */
 void fx_image(uint8_t *area, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch, uint32_t release,
               uint32_t payload_len, uint32_t seed);
+/* The same, linked at app_addr (a dual-bank node's bank 2: CF_F7_BANK2_APP_ADDR). */
+void fx_image_at(uint8_t *area, uint32_t app_addr, uint16_t hw_id, uint8_t major, uint8_t minor, uint16_t patch,
+                 uint32_t release, uint32_t payload_len, uint32_t seed);
 /* Put an image into an area as the factory programmer does. */
 void fx_poke_area(struct fx *f, uint32_t area_addr, const uint8_t *area);
 
@@ -73,6 +82,9 @@ void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot);
  * pass with every drop_every-th frame lost (0: none), GAP-driven PROGRAM_6 repair, BUILD_CHKSUM,
  * DISCONNECT(end). Returns as fx_upgrade(); *repaired (may be NULL): slots sent by unicast. */
 int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, uint32_t *repaired);
+
+/* ACTION_SERVICE CONFIRM (0xCF10) in the current session: the CCP error, -1 without an answer. */
+int fx_confirm(struct fx *f);
 
 /* Does the area hold a CRC-valid image / a fully valid one (cf_image_check)? */
 bool fx_area_crc_ok(const struct fx *f, uint32_t area_addr);

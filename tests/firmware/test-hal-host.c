@@ -332,6 +332,65 @@ static void test_misc(void)
         fx_fini(&f);
 }
 
+/* The dual-bank STM32F767 (docs/design.md §9): 24 sectors, each bank's area A, BOOT_ADD0 as a flash operation. */
+static void test_dual_bank(void)
+{
+        struct fx f;
+        const uint8_t rec[16] = {1, 2, 3, 4};
+
+        fx_init_dual(&f);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        CU_ASSERT_EQUAL(cf_hal_host_flash_size(&f.hal), CF_F7_FLASH_SIZE);
+        /* each bank's bootloader sectors refused, its journal (4, 16) and the rest fine */
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 3), -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 12), -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 15), -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 24), -EINVAL);
+        AT(&f, 0x08110000u) = 0;
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&f.hal, 16), 0);
+        CU_ASSERT_EQUAL(AT(&f, 0x08110000u), 0xFF);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x08110000u, rec, sizeof(rec)), 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x0810C000u, rec, 4), -EACCES);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x0811FFF8u, rec, 16), -EACCES); /* journal into the area */
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x080FFFF8u, rec, 16), -EACCES); /* into bank 2's A */
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x08120000u, rec, 4), 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x081FFFFCu, rec, 4), 0);
+        CU_ASSERT_EQUAL(cf_hal_flash_program(&f.hal, 0x081FFFFEu, rec, 4), -EINVAL);
+
+        /* BOOT_ADD0: one counted operation; BOOT_ADD1 untouched */
+        CU_ASSERT_EQUAL(cf_hal_boot_bank(&f.hal), 1);
+        uint64_t ops = f.hal.flash_ops;
+        CU_ASSERT_EQUAL(cf_hal_boot_bank_set(&f.hal, 2), 0);
+        CU_ASSERT_EQUAL(f.hal.flash_ops, ops + 1);
+        CU_ASSERT_EQUAL(f.option_bytes[0], 0x2040u);
+        CU_ASSERT_EQUAL(f.option_bytes[1], 0x0040u);
+        CU_ASSERT_EQUAL(cf_hal_boot_bank(&f.hal), 2);
+        CU_ASSERT_EQUAL(cf_hal_boot_bank_set(&f.hal, 3), -EINVAL);
+        /* a plain cut at it changes nothing, a torn one leaves it naming no bank: the chip starts bank 1 */
+        f.hal.cut_at_op = f.hal.flash_ops + 1;
+        CU_ASSERT_EQUAL(cf_hal_boot_bank_set(&f.hal, 1), -EIO);
+        CU_ASSERT_EQUAL(f.option_bytes[0], 0x2040u);
+        CU_ASSERT(f.hal.powered_off);
+        CU_ASSERT_EQUAL_FATAL(cf_hal_host_init(&f.hal), 0);
+        f.hal.cut_at_op = f.hal.flash_ops + 1;
+        f.hal.cut_torn = true;
+        CU_ASSERT_EQUAL(cf_hal_boot_bank_set(&f.hal, 1), -EIO);
+        CU_ASSERT_EQUAL(f.option_bytes[0], 0xFFFFu);
+        CU_ASSERT_EQUAL(cf_hal_boot_bank(&f.hal), 0);
+        CU_ASSERT_EQUAL(cf_hal_host_boot_bank(&f.hal), 1);
+        CU_ASSERT_EQUAL(f.hal.option_op, f.hal.flash_ops);
+
+        /* a single-bank node has no banks */
+        struct fx g;
+        setup(&g);
+        CU_ASSERT_EQUAL(cf_hal_running_bank(&g.hal), 0);
+        CU_ASSERT_EQUAL(cf_hal_boot_bank(&g.hal), 0);
+        CU_ASSERT_EQUAL(cf_hal_boot_bank_set(&g.hal, 2), -ENOTSUP);
+        CU_ASSERT_EQUAL(cf_hal_flash_erase_start(&g.hal, 12), -EINVAL);
+        fx_fini(&g);
+        fx_fini(&f);
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -349,6 +408,7 @@ int main(void)
             {"torn erase", test_cut_torn_erase},
             {"random seeded", test_random_seeded},
             {"uid, watchdog, reset, log, clock, crc", test_misc},
+            {"dual-bank geometry and BOOT_ADD0", test_dual_bank},
             {NULL, NULL},
         };
         return cf_test_run("hal-host", tests);

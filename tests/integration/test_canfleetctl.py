@@ -10,7 +10,8 @@ from harness import check
 BUSES = ["bus0", "bus1"]
 NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "release", "hw_id", "uid",
                "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us", "configured", "running_sha256",
-               "last_update_result", "last_update_job", "last_update_time_us", "last_update_status"}
+               "last_update_result", "last_update_job", "last_update_time_us", "last_update_status",
+               "bank", "trial"}  # bank, trial: null for these single-bank nodes
 JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "started_us", "skipped",
               "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}

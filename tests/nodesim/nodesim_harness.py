@@ -25,6 +25,7 @@ BUILD_CHKSUM, SHORT_UP, CLEAR_MEMORY, GET_SEED, UNLOCK = 0x0E, 0x0F, 0x10, 0x12,
 EXCHANGE_ID, PROGRAM, MOVE, GET_CCP_VERSION, PROGRAM_6 = 0x17, 0x18, 0x19, 0x1B, 0x22
 OK, ERR_UNKNOWN_CMD, ERR_OUT_OF_RANGE, ERR_ACCESS_DENIED, ERR_ACCESS_LOCKED = 0x00, 0x30, 0x32, 0x33, 0x35
 RES_PGM = 0x40
+ACTION_SERVICE = 0x21
 AREA = 0x40000
 TRAILER_OFF, CRC_OFF = 0x3FFC0, 0x3FFFC
 
@@ -74,10 +75,11 @@ assert crc32_stm32(b"12345678") == 0xFEFC54F9
 assert crc32_stm32(struct.pack("<I", 0x12345678)) == 0xDF8A8A2B
 
 
-def pack_image(version=(1, 0, 0), release=1, hw_id=1, payload_len=1200, seed=1):
-    """A 256 KB area image as `canfleetctl image pack` makes it (common/include/canfleet/image.h)."""
+def pack_image(version=(1, 0, 0), release=1, hw_id=1, payload_len=1200, seed=1, bank=1):
+    """A 256 KB area image as `canfleetctl image pack` makes it (common/include/canfleet/image.h); bank 2:
+    linked for a dual-bank node's bank 2 (vectors in 0x08120000.., docs/design.md §9)."""
     rnd = random.Random(seed)
-    payload = bytearray(struct.pack("<II", 0x20020000, 0x08020199))
+    payload = bytearray(struct.pack("<II", 0x20020000, 0x08120199 if bank == 2 else 0x08020199))
     payload += bytes(rnd.getrandbits(8) for _ in range(payload_len - 8))
     area = bytearray(b"\xff" * AREA)
     area[: len(payload)] = payload
@@ -376,6 +378,10 @@ class Ccp:
         d = self.cmd(BUILD_CHKSUM, struct.pack(">I", size), timeout=30)
         check(d[0] == 4, "checksum size %d" % d[0])
         return struct.unpack(">I", d[1:5])[0]
+
+    def confirm(self, timeout=1.0):
+        """ACTION_SERVICE 0xCF10 CONFIRM (dual-bank nodes)."""
+        return self.cmd(ACTION_SERVICE, struct.pack(">H", 0xCF10), timeout=timeout)
 
     def disconnect(self, end=True, timeout=30):
         return self.raw(DISCONNECT, bytes([1 if end else 0, 0]) + struct.pack("<H", self.sa), timeout)

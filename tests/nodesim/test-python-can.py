@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodesim_harness import (AREA, CRC_OFF, EXCHANGE_ID, GET_SEED, RES_PGM, UNLOCK, Ccp, check, crc32_stm32,
-                             main, node_secret, open_bus, pack_with_canfleetctl, show)
+                             main, node_secret, open_bus, pack_image, pack_with_canfleetctl, show)
 
 
 def test_update_v1_to_v2(fx):
@@ -66,5 +66,68 @@ def test_update_v1_to_v2(fx):
     check(nodes["ttyCF0-2"]["B"]["version"] == "1.0.0", "--show B of node 2: %s" % nodes["ttyCF0-2"])
 
 
+def wait_trial(node, want, timeout=10.0):
+    """Status byte 78 (trial) until it is want; the last status block."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        st = node.status()
+        if st[78] == want or time.monotonic() > end:
+            return st
+        time.sleep(0.05)
+
+
+def update(node, image, fleet_key):
+    node.unlock(fleet_key=fleet_key)
+    node.clear_c()
+    node.program_image(image)
+    check(node.checksum(0, CRC_OFF) == crc32_stm32(image[:CRC_OFF]), "BUILD_CHKSUM of the staged image")
+    r = node.disconnect(end=True)
+    check(r is not None and r[0] == 0, "DISCONNECT(end) with a valid image: %r" % (r,))
+    node.connect_retry()
+
+
+def test_dual_bank_two_updates(fx):
+    """A dual-bank node (docs/design.md §9) updated twice by python-can: each update goes to the bank
+    the node does not run from (the seed's second update wrote the wrong one), boots on trial and is
+    confirmed by the application."""
+    v2_bank2 = pack_image((2, 0, 0), 2, seed=2, bank=2)
+    v3_bank1 = pack_image((3, 0, 0), 3, seed=3, bank=1)
+    sim = fx.start(nodes=1, extra=["--layout", "f7-dual-bank"])
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect()
+        st = n1.status()
+        check(st[77] == 1 and st[78] == 0, "factory state: bank %d trial %d" % (st[77], st[78]))
+        check(n1.version() == (1, 0, 0), "running %s" % (n1.version(),))
+
+        # staging extension 3 is bank 2's application area: an image linked for bank 1 is refused
+        n1.unlock(fleet_key=fx.fleet_key)
+        n1.clear_c()
+        n1.program_image(fx.v2)
+        r = n1.disconnect(end=True)
+        check(r is not None and r[0] == 0x33, "an image linked for the running bank: %r" % (r,))
+        n1.connect()  # a new session: locked again
+
+        update(n1, v2_bank2, fx.fleet_key)
+        check(n1.version() == (2, 0, 0), "after the first update running %s" % (n1.version(),))
+        st = wait_trial(n1, 2)
+        check(st[77] == 2, "running bank %d, expected 2" % st[77])
+        check(st[78] == 2, "trial state %d, expected confirmed (2)" % st[78])
+        check(st[65] == 5, "last_update %d, expected swapped (5)" % st[65])
+
+        update(n1, v3_bank1, fx.fleet_key)
+        check(n1.version() == (3, 0, 0), "after the second update running %s" % (n1.version(),))
+        st = wait_trial(n1, 2)
+        check(st[77] == 1 and st[78] == 2, "second update: bank %d trial %d" % (st[77], st[78]))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "SIGTERM: exit status")
+    node = show(fx.state)["ttyCF0-1"]
+    check(node["boot_bank"] == 1 and node["bank1"]["version"] == "3.0.0" and node["bank2"]["version"] == "2.0.0",
+          "--show: %s" % node)
+
+
 if __name__ == "__main__":
-    main([test_update_v1_to_v2])
+    main([test_update_v1_to_v2, test_dual_bank_two_updates])

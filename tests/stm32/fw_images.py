@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Checks of the STM32F4 images of a cross build: ELF structure, flash budgets, a warning-free rebuild.
+"""Checks of the STM32F4 and STM32F7 images of a cross build: ELF structure, flash budgets, a warning-free rebuild.
 
   fw_images.py elf    IMAGES_DIR
   fw_images.py budget IMAGES_DIR
+  fw_images.py elf-f7 IMAGES_DIR      (IMAGES_DIR of the F4: the F7's are in ../stm32f7)
   fw_images.py build  SOURCE_ROOT     (a fresh cross build with -Dwerror=true in a temporary directory)
 """
 import os
@@ -40,7 +41,7 @@ def sp_ok(sp):
 def check_image(path, base, limit, name):
     elf = Elf(path)
     check(elf.e_machine == 40, f'{name}: ARM machine')
-    flash_secs = sorted((s for s in elf.alloc_sections() if AREA_A[0] <= s['addr'] < AREA_B[1]),
+    flash_secs = sorted((s for s in elf.alloc_sections() if base <= s['addr'] < limit),
                         key=lambda s: s['addr'])
     check(bool(flash_secs) and flash_secs[0]['name'] == '.isr_vector' and flash_secs[0]['addr'] == base,
           f'{name}: .isr_vector is the first section in flash, at {base:#010x}')
@@ -152,6 +153,52 @@ def cmd_elf(images):
     check(boot.symbols['cf_stm32_erase_allowed'][0] != 0, 'boot: the erase guard is linked in')
 
 
+# The dual-bank F767 (docs/design.md §9): each image linked for both banks.
+F7_BANKS = {1: 0x08000000, 2: 0x08100000}
+F7_BANK_SIZE = 0x100000
+
+
+def f7_flash_guard(images, name, base):
+    """Only the F7's flash.c reaches FLASH_CR and FLASH_OPTCR1, and its entry points call the guards."""
+    elfp = os.path.join(images, name + '.elf')
+    funcs = disasm_functions(elfp)
+    objs = functions_by_object(os.path.join(images, name + '.map'))
+    words = pool_words(funcs)
+    for reg, off in (('FLASH_CR', 0x10), ('FLASH_OPTCR1', 0x18)):
+        addr = FLASH_CTRL[0] + off
+        touching = sorted(f for f, lines in funcs.items() if addr in peripheral_addresses(lines, words))
+        # the F7's own flash.c is 'libcfstm32f7.a.p/flash.c.o'; shared F4 files are '.._stm32f4_*.c.o'
+        stray = [f for f in touching
+                 if not objs.get('.text.' + f, objs.get('.ramfunc', '')).endswith('libcfstm32f7.a.p/flash.c.o')]
+        print(f'     {name}: functions reaching {reg}:', ', '.join(touching))
+        check(bool(touching), f'{name}: {reg} is addressed at all (the check sees something)')
+        check(not stray, f'{name}: only the F7 flash HAL (stm32f7/flash.c) reaches {reg} {stray}')
+    for entry, guard in (('cf_hal_flash_erase_start', 'cf_stm32f7_erase_allowed'),
+                         ('cf_hal_flash_program', 'cf_stm32f7_program_allowed')):
+        calls = [l for l in funcs.get(entry, []) if re.search(r'\bbl\s+[0-9a-f]+ <' + guard + '>', l)]
+        check(bool(calls), f'{name}: {entry} calls {guard}')
+
+
+def cmd_elf_f7(images):
+    f7 = os.path.join(os.path.dirname(os.path.abspath(images)), 'stm32f7')
+    for bank, bbase in F7_BANKS.items():
+        boot = f'canfleet-f7-boot-bank{bank}'
+        app = f'canfleet-f7-app-bank{bank}'
+        check_image(os.path.join(f7, boot + '.elf'), bbase, bbase + 0xC000, boot)
+        check_image(os.path.join(f7, app + '.elf'), bbase + 0x20000, bbase + 0x20000 + 0x3FFC0, app)
+        f7_flash_guard(f7, boot, bbase)
+        s = section_sizes(Elf(os.path.join(f7, boot + '.elf')))
+        flash = sum(v for k, v in s.items() if k in ('.isr_vector', '.text', '.ARM.exidx', '.data'))
+        print(f'{boot}: {flash} bytes of flash of a {BOOT_BUDGET}-byte budget ({100 * flash / BOOT_BUDGET:.1f} %)')
+        check(0 < flash < BOOT_BUDGET, f'{boot}: {flash} bytes < {BOOT_BUDGET} (32 KB)')
+        attrs = subprocess.run(['arm-none-eabi-readelf', '-A', os.path.join(f7, app + '.elf')], check=True,
+                               capture_output=True, text=True).stdout
+        check('FPv5' in attrs, f'{app}: built for the Cortex-M7 FPU (FPv5-D16)')
+    # The two links differ only in where they run: the same code size.
+    sizes = [section_sizes(Elf(os.path.join(f7, f'canfleet-f7-app-bank{b}.elf')))['.text'] for b in F7_BANKS]
+    check(sizes[0] == sizes[1], f'the bank 1 and bank 2 links of the application have the same code size {sizes}')
+
+
 def section_sizes(elf):
     return {s['name']: s['size'] for s in elf.alloc_sections()}
 
@@ -221,21 +268,24 @@ def cmd_build(root):
             print('     ' + l)
         if r.returncode:
             print(out[-4000:])
-        for img in ('canfleet-boot', 'canfleet-app'):
+        for img in ('stm32f4/canfleet-boot', 'stm32f4/canfleet-app', 'stm32f7/canfleet-f7-boot-bank1',
+                    'stm32f7/canfleet-f7-boot-bank2', 'stm32f7/canfleet-f7-app-bank1', 'stm32f7/canfleet-f7-app-bank2'):
             for ext in ('.elf', '.bin'):
-                p = os.path.join(b, 'firmware', 'stm32f4', img + ext)
+                p = os.path.join(b, 'firmware', img + ext)
                 check(os.path.isfile(p) and os.path.getsize(p) > 0, f'{img}{ext} built')
-        report = os.path.join(b, 'firmware', 'stm32f4', 'size-report.txt')
-        check(os.path.isfile(report), 'size report written')
-        if os.path.isfile(report):
-            print(open(report).read())
+        for port in ('stm32f4', 'stm32f7'):
+            report = os.path.join(b, 'firmware', port, 'size-report.txt')
+            check(os.path.isfile(report), f'{port} size report written')
+            if os.path.isfile(report):
+                print(open(report).read())
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ('elf', 'budget', 'build'):
+    cmds = {'elf': cmd_elf, 'budget': cmd_budget, 'elf-f7': cmd_elf_f7, 'build': cmd_build}
+    if len(sys.argv) != 3 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
-    {'elf': cmd_elf, 'budget': cmd_budget, 'build': cmd_build}[sys.argv[1]](sys.argv[2])
+    cmds[sys.argv[1]](sys.argv[2])
     if failures:
         print(f'{len(failures)} check(s) failed', file=sys.stderr)
         return 1

@@ -231,6 +231,23 @@ void cf_ccp_dto_event(uint8_t out[8], uint8_t err);
  *   some (the few inside a payload, say): a node records them like any other slot, without
  *   programming anything, and GAP then reports only real losses.
  */
+/* ---- Confirming a trial (dual-bank nodes, docs/design.md §9) --------------------------------------
+ *
+ *   CONFIRM     0xCF10 (no parameters; PGM must be unlocked)
+ *               DTO ok: FF 00 CTR 00 00 00 00 00 when the running bank's trial was confirmed now,
+ *               or when there is nothing to confirm (no trial pending, a single-bank node);
+ *               errors: ACCESS_LOCKED (0x35) PGM locked; BUSY (0x10) the flash is busy (an erase
+ *               runs: retry); NOT_AVAILABLE (0x36) the confirmation could not be written (a flash
+ *               error: the trial stays pending); OUT_OF_RANGE (0x32) a node without the service.
+ *               Confirming is what the application does itself once it runs healthily; a gateway
+ *               confirms after its own checks.
+ * A dual-bank node on trial refuses CLEAR_MEMORY of the staging extension (its previous bank, the
+ * way back) with ACCESS_DENIED (0x33): confirm first, or reset it to revert.
+ * Services 0xCF04-0xCF0F belong to other features. */
+#define CF_CCP_SVC_CONFIRM     0xCF10u
+/* cf_ccp_cro_confirm(f, 4): 21 04 CF 10 00 00 00 00 */
+void cf_ccp_cro_confirm(uint8_t out[8], uint8_t ctr);
+
 #define CF_CCP_SVC_GROUP_JOIN  0xCF01u
 #define CF_CCP_SVC_GROUP_LEAVE 0xCF02u
 #define CF_CCP_SVC_GAP         0xCF03u

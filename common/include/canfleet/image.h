@@ -109,6 +109,19 @@ int cf_image_check_trailer(const struct cf_image_info *info);
  *   cf_image_check_vectors(0xFFFFFFFF, 0xFFFFFFFF) == CF_IMAGE_BAD_VECTORS (erased) */
 int cf_image_check_vectors(uint32_t initial_sp, uint32_t reset_vector);
 
+/* The same for an image linked at another application area: a dual-bank node's bank 2
+ * (CF_F7_BANK2_APP_ADDR, docs/design.md §9). cf_image_check_vectors() is app_addr CF_AREA_APP_ADDR.
+ *   cf_image_check_vectors_at(0x20020000, 0x08120199, 0x08120000) == CF_IMAGE_OK
+ *   cf_image_check_vectors_at(0x20020000, 0x08020199, 0x08120000) == CF_IMAGE_BAD_VECTORS */
+int cf_image_check_vectors_at(uint32_t initial_sp, uint32_t reset_vector, uint32_t app_addr);
+/* cf_image_check() / cf_image_check_full() of an image linked at app_addr. */
+int cf_image_check_at(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info, uint32_t app_addr);
+int cf_image_check_full_at(const uint8_t area[CF_IMAGE_AREA_SIZE], struct cf_image_info *info, uint32_t app_addr);
+
+/* Which dual-bank application area an image is linked for, from its first two vectors: 1 (0x08020000,
+ * also the F4's B), 2 (0x08120000), 0 neither. Says nothing about CRC or trailer. */
+unsigned cf_image_link_bank(const uint8_t area[CF_IMAGE_AREA_SIZE]);
+
 /* Policy of a node taking a staged image: the hardware id must match; when a valid image runs
  * (running != NULL) the new release may not be lower. Returns CF_IMAGE_OK, _WRONG_HW or _ROLLBACK. */
 int cf_image_check_policy(const struct cf_image_info *staged, uint16_t node_hw_id,

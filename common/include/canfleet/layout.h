@@ -60,3 +60,63 @@ int cf_flash_area_of(uint32_t addr);
 /* 1 when [addr, addr+len) lies wholly inside area (len 0 counts as inside when addr does), else 0.
  * Overflow-safe. */
 int cf_flash_in_area(enum cf_area area, uint32_t addr, uint32_t len);
+
+/* ---- STM32F76x/77x, 2 MB in dual-bank mode (nDBANK = 0; docs/design.md §9) -------------------------
+ * Two banks of 1 MB, each with the F4's twelve sectors (4 x 16 KB, 1 x 64 KB, 7 x 128 KB; RM0410
+ * §3.3.2): bank 1 is sectors 0-11 at 0x08000000, bank 2 sectors 12-23 at 0x08100000. Each bank holds
+ * its own copy of the bootloader (its sectors 0-4, area A, with its bank's journal in its sector 4)
+ * and an application area of CF_IMAGE_AREA_SIZE at bank base + 0x20000 (its sectors 5-6), in the
+ * area image format of image.h. An image is linked for one bank: its vectors point into
+ * 0x08020000.. (bank 1) or 0x08120000.. (bank 2). The option bytes BOOT_ADD0/BOOT_ADD1 hold bits
+ * [29:14] of the boot address: 0x2000 boots bank 1, 0x2040 bank 2. */
+#define CF_F7_FLASH_SIZE     0x00200000u
+#define CF_F7_FLASH_SECTORS  24u
+#define CF_F7_BANK_SIZE      0x00100000u
+#define CF_F7_BANK_SECTORS   12u
+#define CF_F7_BANK1_ADDR     0x08000000u
+#define CF_F7_BANK2_ADDR     0x08100000u
+#define CF_F7_APP_OFFSET     0x00020000u /* the application area inside a bank */
+#define CF_F7_BANK1_APP_ADDR (CF_F7_BANK1_ADDR + CF_F7_APP_OFFSET) /* 0x08020000 = CF_AREA_APP_ADDR */
+#define CF_F7_BANK2_APP_ADDR (CF_F7_BANK2_ADDR + CF_F7_APP_OFFSET) /* 0x08120000 */
+#define CF_F7_APP_FIRST_SECTOR 5u        /* in a bank; the area is its sectors 5 and 6 */
+#define CF_F7_BOOT_ADD_BANK1 0x2000u
+#define CF_F7_BOOT_ADD_BANK2 0x2040u
+
+/* Base address of bank 1 or 2 (any other value: bank 1). */
+static inline uint32_t cf_f7_bank_addr(unsigned bank)
+{
+        return bank == 2u ? CF_F7_BANK2_ADDR : CF_F7_BANK1_ADDR;
+}
+
+/* The application area of bank 1 or 2: cf_f7_app_addr(2) == 0x08120000. */
+static inline uint32_t cf_f7_app_addr(unsigned bank)
+{
+        return cf_f7_bank_addr(bank) + CF_F7_APP_OFFSET;
+}
+
+/* The bank (1 or 2) holding addr, or 0 outside the 2 MB: cf_f7_bank_of(0x0812ABCD) == 2. */
+static inline unsigned cf_f7_bank_of(uint32_t addr)
+{
+        if (addr - CF_F7_BANK1_ADDR < CF_F7_BANK_SIZE)
+                return 1u;
+        if (addr - CF_F7_BANK2_ADDR < CF_F7_BANK_SIZE)
+                return 2u;
+        return 0u;
+}
+
+/* Sector index (0-23) holding addr in the dual-bank map, or -1: cf_f7_sector_of(0x08120000) == 17. */
+int cf_f7_sector_of(uint32_t addr);
+/* Address and size of a dual-bank sector (0-23); 0 for both when out of range. */
+struct cf_flash_sector cf_f7_sector(unsigned sector);
+
+/* The BOOT_ADDx value that boots a bank, and the bank a BOOT_ADDx value boots (0: neither bank's base,
+ * e.g. the system memory 0x0040 or a torn value).
+ *   cf_f7_boot_add_of(2) == 0x2040;  cf_f7_bank_of_boot_add(0x2000) == 1 */
+static inline uint16_t cf_f7_boot_add_of(unsigned bank)
+{
+        return bank == 2u ? CF_F7_BOOT_ADD_BANK2 : CF_F7_BOOT_ADD_BANK1;
+}
+static inline unsigned cf_f7_bank_of_boot_add(uint16_t boot_add)
+{
+        return boot_add == CF_F7_BOOT_ADD_BANK1 ? 1u : boot_add == CF_F7_BOOT_ADD_BANK2 ? 2u : 0u;
+}

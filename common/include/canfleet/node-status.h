@@ -24,7 +24,13 @@
  *  76  install_failures u8  failed boot installs of the image now staged in C, as the bootloader's
  *                       journal counts them (0 after a new image is staged); with last_update
  *                       CF_UPDATE_GAVE_UP it says why the image is not installed
- *  77  reserved[3]      0
+ *  77  bank u8          0: a single-bank node (the F4 copy layout, docs/design.md §2); 1 or 2: a
+ *                       dual-bank node (docs/design.md §9) running from bank 1 (0x08000000) or 2
+ *                       (0x08100000), found from where the code runs (VTOR / the reset handler's
+ *                       address), never from SYSCFG_MEMRMP.SWP_FB
+ *  78  trial u8         CF_TRIAL_* (dual-bank only, 0 on a single-bank node): the state of the last
+ *                       bank swap
+ *  79  reserved u8      0
  * A master reads the running version with SHORT_UP of 4 bytes at offset 8 (major, minor, patch LE). */
 #define CF_STATUS_SIZE        80u
 #define CF_STATUS_TRAILER     0u
@@ -36,6 +42,8 @@
 #define CF_STATUS_B_CRC       68u
 #define CF_STATUS_TICKS       72u
 #define CF_STATUS_INSTALL_FAILURES 76u
+#define CF_STATUS_BANK        77u
+#define CF_STATUS_TRIAL       78u
 
 enum cf_node_mode {
         CF_MODE_APP = 1,        /* running the application in B */
@@ -50,6 +58,18 @@ enum cf_update_result {
         CF_UPDATE_GAVE_UP = 4,    /* C failed to install 3 times (install_failures): not tried again
                                    * until a new image is staged; the node runs B, or stays in the
                                    * bootloader's recovery when the failed installs erased B */
+        CF_UPDATE_SWAPPED = 5,    /* dual-bank: the running bank was booted by a swap (the image staged
+                                   * in it was validated and the boot address flipped to it); trial
+                                   * says whether it is still on trial or confirmed */
+};
+
+/* Dual-bank nodes: the last swap (status byte 78). */
+enum cf_trial_state {
+        CF_TRIAL_NONE = 0,      /* no swap since the banks were programmed (or a single-bank node) */
+        CF_TRIAL_PENDING = 1,   /* running a new bank that is not confirmed yet: a reset now reverts */
+        CF_TRIAL_CONFIRMED = 2, /* the last swap was confirmed (by the application or CCP CONFIRM) */
+        CF_TRIAL_REVERTED = 3,  /* the last trial was not confirmed before a reset: the node went back
+                                 * to the previous bank, and does not try that image again */
 };
 
 enum cf_staged_state {

@@ -80,9 +80,15 @@ static const uint8_t *staging(struct cf_ccp_slave *s, uint32_t off)
         return cf_hal_flash_ptr(s->hal) + (s->staging_addr - CF_FLASH_BASE) + off;
 }
 
+/* A dual-bank node? Constant on a port (CF_PORT_DUAL_BANK): the other layout's code folds away. */
+static bool dual(const struct cf_ccp_slave *s)
+{
+        return cf_dual_bank(s->cfg) && s->bank != 0;
+}
+
 static int sector_of(struct cf_ccp_slave *s, uint32_t addr)
 {
-        return s->bank ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
+        return dual(s) ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
 }
 
 /* Dual-bank: both banks as their journals tell, the running one (r) with the CRC the bootloader
@@ -97,7 +103,7 @@ static void refresh_trial(struct cf_ccp_slave *s)
 {
         struct cf_bank r, o;
 
-        if (!s->bank)
+        if (!dual(s))
                 return;
         read_banks(s, &r, &o);
         s->trial = cf_bank_trial_state(&r, &o);
@@ -346,7 +352,7 @@ static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t 
                 return;
         }
         /* The bank this node runs on trial is the previous one's only way back to it. */
-        if (s->bank && s->trial == CF_TRIAL_PENDING) {
+        if (dual(s) && s->trial == CF_TRIAL_PENDING) {
                 cf_hal_log(s->hal, "ccp: on trial: the previous bank is not erased before a confirmation");
                 reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
                 return;
@@ -355,7 +361,7 @@ static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t 
         s->busy_sector = (uint8_t) sector_of(s, first);
         s->busy_end = (uint32_t) sector_of(s, first + size - 1);
         /* Dual-bank: the bank's story ends with its image (bank.h), before a byte of it goes. */
-        s->busy_journal = s->bank != 0;
+        s->busy_journal = dual(s);
         s->staged = CF_STAGED_UNKNOWN;
         /* From here on C is no longer what it was, whether or not the erase completes; a group
          * transfer into it is over. */
@@ -543,7 +549,7 @@ int cf_ccp_slave_confirm(struct cf_ccp_slave *s)
 {
         struct cf_bank r, o;
 
-        if (!s->bank || s->mode != CF_MODE_APP)
+        if (!dual(s) || s->mode != CF_MODE_APP)
                 return 0;
         read_banks(s, &r, &o);
         if (!cf_bank_on_trial(&r))
@@ -720,7 +726,7 @@ static void poll_clear_memory(struct cf_ccp_slave *s)
 
         if (r == -EINPROGRESS)
                 return;
-        if (r >= 0 && s->busy_journal) {
+        if (r >= 0 && dual(s) && s->busy_journal) {
                 r = cf_hal_flash_erase_start(s->hal, cf_bank_journal_sector(cf_bank_other(s->bank)));
                 if (r == -EBUSY)
                         return;
@@ -781,7 +787,7 @@ static int staged_check(struct cf_ccp_slave *s, uint32_t crc)
                 return r;
         /* An image linked for the other bank would not run from this one (docs/design.md §9). */
         r = cf_image_check_vectors_at(cf_le32_get(c), cf_le32_get(c + 4),
-                                      s->bank ? s->staging_addr : CF_AREA_APP_ADDR);
+                                      dual(s) ? s->staging_addr : CF_AREA_APP_ADDR);
         if (r != CF_IMAGE_OK)
                 return r;
         /* The application runs from a B the bootloader validated; in recovery there is none. */
@@ -847,7 +853,7 @@ static void poll_disconnect(struct cf_ccp_slave *s)
                 reply_err(s, CF_CCP_ERR_ACCESS_DENIED, s->busy_ctr);
                 return;
         }
-        if (s->bank) {
+        if (dual(s)) {
                 uint8_t err = request_trial(s);
                 if (err != CF_CCP_OK) {
                         reply_err(s, err, s->busy_ctr);
@@ -855,7 +861,7 @@ static void poll_disconnect(struct cf_ccp_slave *s)
                 }
         }
         s->staged = CF_STAGED_VALID;
-        if (!s->bank && s->c_restaged)
+        if (!dual(s) && s->c_restaged)
                 forget_failures(s);
         reply(s, CF_CCP_OK, s->busy_ctr, NULL, 0);
         end_connection(s);

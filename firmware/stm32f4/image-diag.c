@@ -26,5 +26,6 @@ int cf_stm32_area_check(struct cf_hal *h, uint32_t area_addr, struct cf_image_in
         int r = cf_image_check_trailer(info);
         if (r != CF_IMAGE_OK)
                 return r;
-        return cf_image_check_vectors(get32(area), get32(area + 4));
+        /* the vectors of an image linked for this very area (a dual-bank node's bank 2: 0x08120000) */
+        return cf_image_check_vectors_at(get32(area), get32(area + 4), area_addr);
 }

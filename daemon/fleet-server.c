@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -146,6 +147,111 @@ static bool map_load(FleetServer *s, uint64_t id, unsigned *job, char ref[32])
         bool ok = fscanf(f, "job %u %31s", job, ref) == 2;
         fclose(f);
         return ok;
+}
+
+/* The action ids a job serves, for the Job's HawkbitActions property (canfleetctl jobs): in
+ * <state_dir>/hawkbit-jobs/<job id>, decimal ids separated by spaces on one line. Unlike hawkbit-actions/
+ * they stay after the actions closed, as long as the job is in the history; the files of jobs gone from
+ * it are removed whenever a new one is written. */
+#define JOBS_DIR "hawkbit-jobs"
+#define JOB_ACTIONS_MAX 4096U
+
+int fleet_server_job_actions(const Manager *m, unsigned job, uint64_t **ret, size_t *n)
+{
+        *ret = NULL;
+        *n = 0;
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/" JOBS_DIR "/%u", m->conf->state_dir, job) < 0)
+                return -ENOMEM;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        uint64_t *ids = NULL;
+        size_t k = 0;
+        unsigned long long v;
+        int r = 0;
+        while (k < JOB_ACTIONS_MAX && fscanf(f, "%llu", &v) == 1) {
+                uint64_t *nv = realloc(ids, (k + 1) * sizeof *ids);
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                ids = nv;
+                ids[k++] = v;
+        }
+        fclose(f);
+        if (r < 0) {
+                free(ids);
+                return r;
+        }
+        *ret = ids;
+        *n = k;
+        return 0;
+}
+
+static void job_actions_prune(FleetServer *s, const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                unsigned id;
+                char extra;
+                if (sscanf(de->d_name, "%u%c", &id, &extra) != 1 || manager_find_job(s->m, id))
+                        continue;
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+static void job_actions_add(FleetServer *s, Job *j, const uint64_t *add, size_t n_add)
+{
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *tmp = NULL;
+        _cleanup_(freep) uint64_t *ids = NULL;
+        size_t n = 0;
+        if (asprintf(&dir, "%s/" JOBS_DIR, s->m->conf->state_dir) < 0 ||
+            asprintf(&path, "%s/%u", dir, j->id) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
+                return;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                goto fail;
+        (void) fleet_server_job_actions(s->m, j->id, &ids, &n);
+        if (!ids)
+                job_actions_prune(s, dir); /* a new job's file: the time to drop those of forgotten jobs */
+        uint64_t *all = realloc(ids, (n + n_add) * sizeof *all);
+        if (!all)
+                return;
+        ids = all;
+        for (size_t i = 0; i < n_add; i++) {
+                bool have = false;
+                for (size_t k = 0; k < n && !have; k++)
+                        have = ids[k] == add[i];
+                if (!have)
+                        ids[n++] = add[i];
+        }
+        qsort(ids, n, sizeof *ids, cmp_u64);
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                goto fail;
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s%" PRIu64, i ? " " : "", ids[i]);
+        fputc('\n', f);
+        bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok = fclose(f) == 0 && ok;
+        if (ok && rename(tmp, path) == 0) {
+                bus_job_changed(j, "HawkbitActions", NULL);
+                return;
+        }
+        unlink(tmp);
+fail:
+        /* not fatal: the job runs and reports as before, only canfleetctl jobs cannot name its actions */
+        log_warning_errno(-errno, "hawkBit: cannot note the actions of job %u in %s: %m", j->id, dir);
 }
 
 static void action_free(struct action *a)
@@ -409,6 +515,11 @@ static const char *reason_of(int r)
 
 static void bind_job(FleetServer *s, Job *j, struct action **set, Node **nodes, size_t n)
 {
+        _cleanup_(freep) uint64_t *ids = calloc(n ? n : 1, sizeof *ids);
+        for (size_t i = 0; ids && i < n; i++)
+                ids[i] = set[i]->id;
+        if (ids)
+                job_actions_add(s, j, ids, n);
         for (size_t i = 0; i < n; i++) {
                 set[i]->state = ACTION_IN_JOB;
                 set[i]->job = j;
@@ -547,6 +658,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                                 a->state = ACTION_IN_JOB;
                                 a->job = j;
                                 a->idx = k;
+                                job_actions_add(s, j, &a->id, 1);
                                 feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
                                          "canfleetd restarted: %s in job %u, at step %s", ref, j->id,
                                          flash_step_str(j->nodes[k].step));
@@ -767,6 +879,42 @@ FleetServer *fleet_server_free(FleetServer *s)
         hawkbit_free(s->h);
         free(s);
         return NULL;
+}
+
+int fleet_server_get_state(FleetServer *s, struct fleet_server_state *st)
+{
+        memset(st, 0, sizeof *st);
+        if (!s)
+                return -ENODATA;
+        struct hawkbit_status hs;
+        hawkbit_get_status(s->h, &hs);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now_rt = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u, mono = now_mono();
+        /* monotonic → wall clock for the client (the planned time may be a little in the past while due) */
+        uint64_t next = hs.next_poll_usec > hs.held_until_usec ? hs.next_poll_usec : hs.held_until_usec;
+        if (next)
+                st->next_poll = next > mono ? now_rt + (next - mono) : now_rt;
+        const struct cf_hawkbit_conf *hc = s->m->conf->hawkbit;
+        st->url = hc ? hc->url : "";
+        st->tenant = hc ? hc->tenant : "";
+        st->state = hawkbit_link_str(hs.link);
+        st->last_poll = hs.last_poll_realtime_usec;
+        snprintf(st->last_error_buf, sizeof st->last_error_buf, "%s", hs.last_error);
+        st->last_error = st->last_error_buf;
+        st->last_error_time = hs.last_error_realtime_usec;
+        st->targets = hs.targets;
+        st->feedback_queued = hs.outbox;
+        st->requests = hs.requests;
+        size_t n = 0;
+        for (struct action *a = s->actions; a; a = a->next)
+                n++;
+        st->actions = calloc(n ? n : 1, sizeof *st->actions);
+        if (!st->actions)
+                return -ENOMEM;
+        for (struct action *a = s->actions; a; a = a->next)
+                st->actions[st->n_actions++] = a->id;
+        return 0;
 }
 
 void fleet_server_describe(FleetServer *s, char *buf, size_t size)

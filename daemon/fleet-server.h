@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct Manager Manager;
 typedef struct Node Node;
@@ -36,6 +37,29 @@ FleetServer *fleet_server_free(FleetServer *s);
 /* Hooks of the manager (NULL s is fine). */
 void fleet_server_node_seen(FleetServer *s, Node *n);         /* identified (scan, flash) */
 void fleet_server_flash_changed(FleetServer *s, FlashJob *f); /* a node's step in a job changed */
+
+/* The hawkBit action ids job serves (Job.HawkbitActions), ascending, in a new array (*ret NULL and *n 0:
+ * none, a local job). Works without a fleet server (the marks stay with the job's history). -errno. */
+int fleet_server_job_actions(const Manager *m, unsigned job, uint64_t **ret, size_t *n);
+
+/* Manager.FleetServerState: the connection as structured fields (a{sv}, empty without a fleet server).
+ * Times are CLOCK_REALTIME µs, 0 for "not yet"/"none". */
+struct fleet_server_state {
+        const char *url, *tenant;
+        const char *state;        /* hawkbit_link_str() */
+        uint64_t last_poll;       /* the last answered poll */
+        const char *last_error;   /* "" none yet */
+        uint64_t last_error_time;
+        uint64_t next_poll;       /* the earliest planned poll (or the end of a 429 hold, if later) */
+        unsigned targets;
+        unsigned feedback_queued; /* in the outbox, not delivered yet */
+        uint64_t requests;
+        uint64_t *actions;        /* the action ids the gateway works on (downloading, waiting, in a job) */
+        size_t n_actions;
+        char last_error_buf[256];
+};
+/* Fills st (free st->actions); -ENODATA without a fleet server. */
+int fleet_server_get_state(FleetServer *s, struct fleet_server_state *st);
 
 /* For Manager.FleetServer: "" when there is no fleet server. */
 void fleet_server_describe(FleetServer *s, char *buf, size_t size);

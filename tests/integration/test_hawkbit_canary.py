@@ -62,6 +62,8 @@ def canary(f):
     jobs = f.jobs()
     in_jobs = {n["node"] for j in jobs for n in j["nodes"]}
     check(in_jobs == set(CANARIES), f"only the canaries may be in a job: {jobs}")
+    marks = sorted(a for j in jobs for a in j["hawkbit_actions"])
+    check(marks == sorted([ok, bad]), f"the canary job(s) must be marked with actions {ok}, {bad}: {jobs}")
     nodes = f.nodes()
     check(nodes["bus0:1"]["version"] == "2.0.0", f"the good canary: {nodes['bus0:1']}")
     check(nodes["bus0:2"]["last_update_result"] == "failed", f"the failed canary: {nodes['bus0:2']}")

@@ -63,6 +63,7 @@ struct artifact {
 struct FleetServer {
         Manager *m;
         Hawkbit *h;
+        char *key; /* config_key() of the client running */
         struct action *actions;
         struct artifact *artifacts;
 };
@@ -823,6 +824,72 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
 
 /* ---- life cycle ---- */
 
+static size_t count_actions(const FleetServer *s)
+{
+        size_t n = 0;
+        for (const struct action *a = s->actions; a; a = a->next)
+                n++;
+        return n;
+}
+
+/* Every identified node a target of a new client. */
+static void fleet_server_nodes_seen(FleetServer *s)
+{
+        for (size_t b = 0; s && b < s->m->n_buses; b++)
+                for (size_t k = 0; k < s->m->buses[b]->n_nodes; k++)
+                        fleet_server_node_seen(s, s->m->buses[b]->nodes[k]);
+}
+
+/* What the client was started with, token included (its file may change under the same name): a reload
+ * restarts the client only when this differs. NULL when out of memory or the token file is unreadable. */
+static char *config_key(const Manager *m)
+{
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        _cleanup_(freep) char *token = NULL;
+        if (cf_read_regular_file(hc->gateway_token_file, 4096, &token, NULL, NULL) < 0)
+                return NULL;
+        uint8_t d[CF_SHA256_LEN];
+        cf_sha256((const uint8_t *) token, strlen(token), d);
+        cf_memzero(token, strlen(token));
+        char hex[2 * CF_SHA256_LEN + 1];
+        for (unsigned i = 0; i < CF_SHA256_LEN; i++)
+                snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        const char *ca = hc->ca_file ? hc->ca_file : m->conf->ca_file;
+        char *key;
+        if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%u\n%s", hc->url, hc->tenant, hc->gateway_token_file, hex,
+                     ca ? ca : "", hc->poll_max_s, hc->controller_prefix ? hc->controller_prefix : "") < 0)
+                return NULL;
+        return key;
+}
+
+/* A Hawkbit client for m->conf's hawkbit block. */
+static int client_start(FleetServer *s, Hawkbit **ret, char **error)
+{
+        Manager *m = s->m;
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        const struct hawkbit_config c = {
+            .url = hc->url,
+            .tenant = hc->tenant,
+            .gateway_token_file = hc->gateway_token_file,
+            .ca_file = hc->ca_file ? hc->ca_file : m->conf->ca_file,
+            .state_dir = m->conf->state_dir,
+            .poll_max_s = hc->poll_max_s,
+            .controller_prefix = hc->controller_prefix,
+        };
+        const struct hawkbit_callbacks cb = {
+            .deployment_available = on_deployment,
+            .cancel_requested = on_cancel,
+        };
+        int r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, ret);
+        if (r < 0 && error &&
+            asprintf(error,
+                     "%s: hawkbit: cannot start the fleet server client (token file %s, outbox in "
+                     "%s/hawkbit-outbox): %s",
+                     m->conf->path, hc->gateway_token_file, m->conf->state_dir, strerror(-r)) < 0)
+                *error = NULL;
+        return r;
+}
+
 int fleet_server_new(Manager *m, FleetServer **ret, char **error)
 {
         const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
@@ -837,27 +904,10 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         if (!s)
                 return -ENOMEM;
         s->m = m;
-        const struct hawkbit_config c = {
-            .url = hc->url,
-            .tenant = hc->tenant,
-            .gateway_token_file = hc->gateway_token_file,
-            .ca_file = hc->ca_file ? hc->ca_file : m->conf->ca_file,
-            .state_dir = m->conf->state_dir,
-            .poll_max_s = hc->poll_max_s,
-            .controller_prefix = hc->controller_prefix,
-        };
-        const struct hawkbit_callbacks cb = {
-            .deployment_available = on_deployment,
-            .cancel_requested = on_cancel,
-        };
-        r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, &s->h);
+        s->key = config_key(m);
+        r = client_start(s, &s->h, error);
         if (r < 0) {
-                if (error &&
-                    asprintf(error,
-                             "%s: hawkbit: cannot start the fleet server client (token file %s, "
-                             "outbox in %s/hawkbit-outbox): %s",
-                             m->conf->path, hc->gateway_token_file, m->conf->state_dir, strerror(-r)) < 0)
-                        *error = NULL;
+                free(s->key);
                 free(s);
                 return r;
         }
@@ -866,10 +916,58 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         return 0;
 }
 
+void fleet_server_reload(Manager *m, FleetServer **sp)
+{
+        FleetServer *s = *sp;
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        _cleanup_(freep) char *error = NULL;
+        if (!hc) {
+                if (s) {
+                        log_info("hawkBit: the hawkbit block was removed from the configuration: no more "
+                                 "polls; %zu action(s) in progress go on locally and are reported when a "
+                                 "fleet server is configured again",
+                                 count_actions(s));
+                        *sp = fleet_server_free(s);
+                }
+                return;
+        }
+        if (!s) {
+                int r = fleet_server_new(m, sp, &error);
+                if (r < 0) {
+                        log_error_errno(r, "hawkBit: cannot start after the reload: %s", error ? error : "%m");
+                        return;
+                }
+                fleet_server_nodes_seen(*sp);
+                return;
+        }
+        _cleanup_(freep) char *key = config_key(m);
+        if (key && s->key && strcmp(key, s->key) == 0)
+                return; /* nothing of the client's changed: it goes on undisturbed */
+        /* The old client stops first, so that the outbox on disk has one reader: the new one loads it
+         * and delivers what the old one had not, to the new URL with the new token. A request cut here
+         * may have reached the server: it is sent again (a repeated "proceeding" is harmless; a repeated
+         * closing one gets 410 and is dropped). */
+        hawkbit_free(s->h);
+        s->h = NULL;
+        int r = client_start(s, &s->h, &error);
+        if (r < 0) {
+                log_error_errno(r, "hawkBit: %s; remote rollouts are off until the next reload",
+                                error ? error : "cannot restart the fleet server client: %m");
+                *sp = fleet_server_free(s);
+                return;
+        }
+        free(s->key);
+        s->key = TAKE_PTR(key);
+        log_info("hawkBit: reconfigured: gateway for %s, tenant %s; %zu action(s) in progress kept", hc->url,
+                 hc->tenant, count_actions(s));
+        fleet_server_nodes_seen(s);
+}
+
 FleetServer *fleet_server_free(FleetServer *s)
 {
         if (!s)
                 return NULL;
+        free(s->key);
         while (s->actions)
                 action_free(s->actions);
         while (s->artifacts) {

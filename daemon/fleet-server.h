@@ -33,6 +33,12 @@ typedef struct FleetServer FleetServer;
 /* Does nothing and returns 0 when the configuration has no hawkbit block. *error for config problems. */
 int fleet_server_new(Manager *m, FleetServer **ret, char **error);
 FleetServer *fleet_server_free(FleetServer *s);
+/* After a reload (m->conf is the new configuration, its hawkbit block checked with
+ * cf_conf_check_hawkbit()): a block that appeared starts a fleet server, one that went stops it (the
+ * jobs of its actions go on; the action files in state_dir let a later start report them), a changed
+ * url/tenant/token (file or contents)/ca_file/poll_max_s/controller_prefix restarts the client with
+ * the actions in progress and the outbox kept. Failures are logged, never fatal. */
+void fleet_server_reload(Manager *m, FleetServer **s);
 
 /* Hooks of the manager (NULL s is fine). */
 void fleet_server_node_seen(FleetServer *s, Node *n);         /* identified (scan, flash) */

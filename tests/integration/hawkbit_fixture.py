@@ -26,11 +26,12 @@ def frames(sim):
 class Server:
     """A DDI server that can be stopped and started again on the same port (its state kept)."""
 
-    def __init__(self, f):
+    def __init__(self, f, name="ddi"):
         warnings.simplefilter("ignore", ResourceWarning)
-        self.pki = os.path.join(f.dir, "pki")
+        # a second server of a test (another fleet server to move to) has a PKI and a state of its own
+        self.pki = os.path.join(f.dir, "pki" if name == "ddi" else f"pki-{name}")
         ddi_server.httpd.make_certs(self.pki)
-        self.root = os.path.join(f.dir, "ddi")
+        self.root = os.path.join(f.dir, name)
         os.makedirs(self.root)
         self.schemas = ddi_server.Schemas()
         self.srv = None

@@ -37,8 +37,20 @@ def outage(f):
     outbox = os.path.join(f.state_dir, "hawkbit-outbox")
     check(os.listdir(outbox), f"no feedback kept in the outbox while the server was down: {server.state.action_view(aid)}")
     check(server.state.action_view(aid)["status"] == "running", "the action ended while the server was down?")
+    # canfleetctl status says so: unreachable, the last error with its time, the feedback waiting
+    def fleet():
+        r = f.ctl("status", "--json")
+        check(r.rc == 0, f"status --json: {r}")
+        return r.json()["fleet_server"]
+    harness.wait_until("status: unreachable", lambda: fleet()["state"] == "unreachable", 30)
+    st = fleet()
+    check(st["feedback_queued"] > 0 and st["last_error"] and st["last_error_us"] and st["last_poll_us"],
+          f"status --json while the server is down: {st}")
+    r = f.ctl("status")
+    check(r.rc == 0 and "): unreachable" in r.out and "last error: " in r.out, f"canfleetctl status: {r}")
 
     server.start()
+    harness.wait_until("status: online again", lambda: fleet()["state"] == "online", 30)
     hb.wait_status(server, [aid], ("finished", "error", "canceled"))
     fb = hb.check_success_history(server, aid)
     closed = [m for m in fb if m["status"]["execution"] == "closed"]

@@ -856,8 +856,9 @@ static char *config_key(const Manager *m)
                 snprintf(hex + 2 * i, 3, "%02x", d[i]);
         const char *ca = hc->ca_file ? hc->ca_file : m->conf->ca_file;
         char *key;
-        if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%u\n%s", hc->url, hc->tenant, hc->gateway_token_file, hex,
-                     ca ? ca : "", hc->poll_max_s, hc->controller_prefix ? hc->controller_prefix : "") < 0)
+        if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%u\n%u\n%s", hc->url, hc->tenant, hc->gateway_token_file, hex,
+                     ca ? ca : "", hc->poll_max_s, hc->max_requests_per_s,
+                     hc->controller_prefix ? hc->controller_prefix : "") < 0)
                 return NULL;
         return key;
 }
@@ -875,6 +876,7 @@ static int client_start(FleetServer *s, Hawkbit **ret, char **error)
             .state_dir = m->conf->state_dir,
             .poll_max_s = hc->poll_max_s,
             .controller_prefix = hc->controller_prefix,
+            .max_requests_per_s = hc->max_requests_per_s,
         };
         const struct hawkbit_callbacks cb = {
             .deployment_available = on_deployment,

@@ -36,7 +36,7 @@ FleetServer *fleet_server_free(FleetServer *s);
 /* After a reload (m->conf is the new configuration, its hawkbit block checked with
  * cf_conf_check_hawkbit()): a block that appeared starts a fleet server, one that went stops it (the
  * jobs of its actions go on; the action files in state_dir let a later start report them), a changed
- * url/tenant/token (file or contents)/ca_file/poll_max_s/controller_prefix restarts the client with
+ * url/tenant/token (file or contents)/ca_file/poll_max_s/max_requests_per_s/controller_prefix restarts the client with
  * the actions in progress and the outbox kept. Failures are logged, never fatal. */
 void fleet_server_reload(Manager *m, FleetServer **s);
 

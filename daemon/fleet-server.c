@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "bundle-cache.h"
 #include "bundle.h"
 #include "canfleet/sha256.h"
 #include "cleanup.h"
@@ -56,6 +57,8 @@ struct artifact {
         size_t data_size;
         unsigned refs;
         uint64_t round_end; /* CLOCK_MONOTONIC µs: the actions until then go into one job */
+        bool round_done;    /* a round's job started: later actions wait for a round of their own */
+        bool from_cache;    /* its bytes came from cache_dir/bundles, not the server */
         sd_event_source *round;
         struct artifact *next;
 };
@@ -318,12 +321,14 @@ static void artifact_unref(struct artifact *art)
 }
 
 static void start_round_job(FleetServer *s, struct artifact *art);
+static uint64_t round_end_from_now(FleetServer *s);
 
 static int on_round(sd_event_source *es, uint64_t usec, void *userdata)
 {
         struct artifact *art = userdata;
         FleetServer *s = art->s;
         art->refs++; /* the actions may all go while the job starts */
+        art->round_done = true;
         start_round_job(s, art);
         artifact_unref(art);
         return 0;
@@ -336,6 +341,11 @@ static void round_arm(FleetServer *s, struct artifact *art)
         if (!art->data)
                 return; /* the download's end arms it */
         uint64_t now = now_mono();
+        if (art->round_done && art->round_end <= now) {
+                /* the targets the last round missed (their poll came later): together, not one job each */
+                art->round_end = round_end_from_now(s);
+                art->round_done = false;
+        }
         uint64_t when = art->round_end > now ? art->round_end : now;
         if (!art->round) {
                 if (sd_event_add_time(s->m->event, &art->round, CLOCK_MONOTONIC, when, 0, on_round, art) <
@@ -350,22 +360,12 @@ static void round_arm(FleetServer *s, struct artifact *art)
 
 static uint64_t round_end_from_now(FleetServer *s)
 {
-        uint64_t now = now_mono(), end = now + 1000000u, cap = now + FLEET_ROUND_MAX_S * 1000000ull;
-        for (size_t b = 0; b < s->m->n_buses; b++)
-                for (size_t k = 0; k < s->m->buses[b]->n_nodes; k++) {
-                        Node *n = s->m->buses[b]->nodes[k];
-                        if (!n->identified)
-                                continue;
-                        HawkbitTarget *t = hawkbit_target_find(s->h, n->uid_raw);
-                        if (!t)
-                                continue;
-                        uint64_t next = hawkbit_target_next_poll_usec(t);
-                        /* after the poll, its deploymentBase GET: 2 s is ample on a healthy link;
-                         * 0: a poll is under way */
-                        next = next ? next + 2000000u : now + 2000000u;
-                        if (next > end)
-                                end = next;
-                }
+        uint64_t now = now_mono(), cap = now + FLEET_ROUND_MAX_S * 1000000ull;
+        /* the pacer's plan for every target's next poll and deployment GET, plus their answers: on a
+         * healthy link 2 s is ample */
+        uint64_t end = hawkbit_round_end_usec(s->h) + 2000000u;
+        if (end < now + 1000000u)
+                end = now + 1000000u;
         return end < cap ? end : cap;
 }
 
@@ -386,6 +386,9 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                        : trust_check(s->m->keyring, s->m->conf->allow_unsigned, data, size, &t, &terr);
         if (r < 0 && !why[0])
                 snprintf(why, sizeof why, "%s refused: %s", art->name, terr ? terr : strerror(-r));
+        if (!why[0] && !art->from_cache)
+                /* for a later round or action of the same artifact (a failure costs a download) */
+                (void) bundle_cache_keep(s->m->conf->cache_dir, art->url, NULL, data, size);
         if (!why[0]) {
                 art->data = malloc(size ? size : 1);
                 if (!art->data)
@@ -408,8 +411,8 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                         continue;
                 if (a->install) {
                         a->state = ACTION_READY;
-                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
-                                 "%s downloaded and verified (%s, release %u)", art->name,
+                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s %s and verified (%s, release %u)",
+                                 art->name, art->from_cache ? "taken from the gateway's cache" : "downloaded",
                                  t.bundle ? "signed bundle" : "unsigned image", t.info.release);
                 } else {
                         a->state = ACTION_DOWNLOADED;
@@ -464,6 +467,35 @@ static int artifact_download(FleetServer *s, struct artifact *art)
             .headers = hawkbit_download_headers(s->h, art->url),
         };
         return fetch_start(s->m->fetcher, art->url, &o, artifact_fetched, art, &art->fetch);
+}
+
+/* The artifact's bytes: cache_dir/bundles/<sha256>.cfb when an earlier action verified them (the
+ * actions of one artifact may come in rounds far apart: each after the first would download it again),
+ * else downloaded. May call artifact_ready() (and so fail or free actions) before it returns. */
+static int artifact_fetch(FleetServer *s, struct artifact *art)
+{
+        _cleanup_(freep) char *path = NULL;
+        _cleanup_(freep) uint8_t *data = NULL;
+        size_t size = 0;
+        if (asprintf(&path, "%s/bundles/%s.cfb", s->m->conf->cache_dir, art->sha) < 0)
+                return -ENOMEM;
+        if (cf_read_regular_file(path, CF_BUNDLE_MAX_SIZE, (char **) &data, &size, NULL) >= 0) {
+                uint8_t d[CF_SHA256_LEN];
+                char hex[65];
+                cf_sha256(data, size, d);
+                for (unsigned i = 0; i < CF_SHA256_LEN; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+                if (strcmp(hex, art->sha) == 0) {
+                        log_info("hawkBit: %s from the cache (%zu bytes, %s)", art->name, size, path);
+                        art->from_cache = true;
+                        art->refs++;
+                        artifact_ready(s, art, data, size);
+                        artifact_unref(art);
+                        return 0;
+                }
+                (void) unlink(path); /* damaged: download it again */
+        }
+        return artifact_download(s, art);
 }
 
 static struct artifact *artifact_get(FleetServer *s, const struct hawkbit_deployment *d, int *err)
@@ -620,7 +652,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                         if (a->art->data)
                                 action_have_bytes(s, a);
                         else if (!a->art->fetch) {
-                                int r = artifact_download(s, a->art);
+                                int r = artifact_fetch(s, a->art);
                                 if (r < 0)
                                         action_fail(s, a, "cannot download %s: %s", d->artifact_url,
                                                     strerror(-r));
@@ -702,7 +734,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
         }
         feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "downloading %s", a->art->name);
         if (!a->art->fetch) {
-                r = artifact_download(s, a->art);
+                r = artifact_fetch(s, a->art);
                 if (r < 0)
                         action_fail(s, a, "cannot download %s: %s", d->artifact_url, strerror(-r));
         }

@@ -17,8 +17,10 @@ typedef struct FleetServer FleetServer;
  *   (cache_dir/downloads/hawkbit-<sha256>.part for resuming, the bundle size cap), its sha256 compared
  *   with the server's and verified with trust_check() before anything else happens.
  * - The actions of one artifact that arrive within one poll round (until every target was polled once
- *   after the first one, at most FLEET_ROUND_MAX_S) become one job through manager_start_update(), the
- *   path of canfleetctl update. When that refuses the set (a node of other hardware, a rollback, a
+ *   after the first one, as the client's pacer plans it: hawkbit_round_end_usec(), at most
+ *   FLEET_ROUND_MAX_S) become one job through manager_start_update(), the path of canfleetctl update.
+ *   Actions of that artifact that are ready after the round's job started (their target polled late)
+ *   wait for a round of their own, so that they too share one job instead of one each. When that refuses the set (a node of other hardware, a rollback, a
  *   busy node), each node is started alone, so that only the nodes at fault fail, each with its reason.
  * - download: skip waits for the server to change it; update: skip or a closed maintenance window:
  *   download and verify, feedback "downloaded", install when the deployment is handed over again

@@ -1099,6 +1099,35 @@ void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret)
         ret->not_modified = h->not_modified;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+uint64_t hawkbit_round_end_usec(const Hawkbit *h)
+{
+        Hawkbit *hh = (Hawkbit *) h;
+        uint64_t now = now_usec(hh), slot = now;
+        if (h->next_slot > slot)
+                slot = h->next_slot;
+        if (h->hold_until > slot)
+                slot = h->hold_until;
+        for (const struct req *q = h->queue; q; q = q->next)
+                slot += h->interval_usec; /* what waits now goes first */
+        uint64_t *polls = calloc(h->n_targets ? h->n_targets : 1, sizeof *polls);
+        size_t n = 0;
+        for (const HawkbitTarget *t = h->targets; polls && t; t = t->next)
+                polls[n++] = t->next_poll ? t->next_poll : now; /* 0: queued or under way */
+        if (polls)
+                qsort(polls, n, sizeof *polls, cmp_u64);
+        for (size_t i = 0; i < n; i++)
+                slot = (polls[i] > slot ? polls[i] : slot) + h->interval_usec;
+        free(polls);
+        /* each target's deploymentBase GET after its answer, at worst behind every other poll */
+        return slot + (uint64_t) h->n_targets * h->interval_usec;
+}
+
 size_t hawkbit_slot_log(const Hawkbit *h, uint64_t *ret, size_t n)
 {
         if (!h)

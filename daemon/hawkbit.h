@@ -185,6 +185,12 @@ const char *const *hawkbit_download_headers(const Hawkbit *h, const char *url);
 
 void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret);
 
+/* CLOCK_MONOTONIC µs by which every target will have been polled once more and a deployment it was
+ * given fetched, if the server answers at once: the planned polls laid on the pacer's slots behind what is
+ * queued now (and a 429 hold), then one more slot per target. For gathering the targets that get the
+ * same deployment in one poll round. */
+uint64_t hawkbit_round_end_usec(const Hawkbit *h);
+
 /* The pacer's decisions: CLOCK_MONOTONIC µs slots of the last requests (at most n, oldest first; the
  * module keeps the last HAWKBIT_SLOT_LOG). Returns how many were copied. For tests and diagnostics. */
 #define HAWKBIT_SLOT_LOG 1024U

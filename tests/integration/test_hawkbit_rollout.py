@@ -136,9 +136,17 @@ def rollout(f):
     check(len([q for q in server.state.log_view()["requests"] if q["kind"] == "artifact"]) == gets,
           "an artifact was fetched for download: skip")
 
+    # 5. the same artifact again, for another node long after its first actions ended: not downloaded
+    # again (the gateway's cache, by sha256), verified again, installed
+    aid = server.state.deployment(cids["bus1:1"], v3, filename="app-3.0.0.cfb", version="3.0.0")
+    hb.wait_status(server, [aid], ("finished", "error"))
+    hb.check_success_history(server, aid)
+    check(len([q for q in server.state.log_view()["requests"] if q["kind"] == "artifact"]) == gets,
+          "an artifact verified before was downloaded again")
+
     server.clean()
     want = {n: "2.0.0" for n in cids}
-    want["bus0:2"] = "3.0.0"
+    want["bus0:2"] = want["bus1:1"] = "3.0.0"
     harness.assert_versions(f, want, via_daemon=False)
     server.stop()
 

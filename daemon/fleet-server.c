@@ -1067,7 +1067,7 @@ void fleet_server_describe(FleetServer *s, char *buf, size_t size)
                          (now_rt - st.last_poll_realtime_usec) / 1000000u);
         else
                 snprintf(last, sizeof last, "no poll answered yet");
-        snprintf(buf, size, "%s: %u target(s), %u action(s) in progress, %u feedback queued, %s%s%s",
-                 s->m->conf->hawkbit->url, st.targets, st.actions_in_progress, st.outbox, last,
+        snprintf(buf, size, "%s: %u target(s), %zu action(s) in progress, %u feedback queued, %s%s%s",
+                 s->m->conf->hawkbit->url, st.targets, count_actions(s), st.outbox, last,
                  st.last_error[0] ? "; last error: " : "", st.last_error);
 }

@@ -15,7 +15,9 @@ typedef struct FleetServer FleetServer;
  * - Every identified node (its UID known) is a target; its facts are sent again after a flash.
  * - A deployment's *.cfb artifact is downloaded once per sha256 for every action that names it
  *   (cache_dir/downloads/hawkbit-<sha256>.part for resuming, the bundle size cap), its sha256 compared
- *   with the server's and verified with trust_check() before anything else happens.
+ *   with the server's and verified with trust_check() before anything else happens; once verified it
+ *   is kept in the bundle cache (cache_dir/bundles/<sha256>.cfb), where a later action finds it
+ *   (verified again, not downloaded).
  * - The actions of one artifact that arrive within one poll round (until every target was polled once
  *   after the first one, as the client's pacer plans it: hawkbit_round_end_usec(), at most
  *   FLEET_ROUND_MAX_S) become one job through manager_start_update(), the path of canfleetctl update.

@@ -81,6 +81,7 @@ def outage(f):
         check(any("restarted" in hb.details(m) for m in fb), f"action {a}: the restart is not said: {fb}")
     v3_jobs = [j for j in f.jobs() if j["image"]["version"] == "3.0.0"]
     check(len(v3_jobs) == 1 and len(v3_jobs[0]["nodes"]) == 2, f"the restart started the job again: {f.jobs()}")
+    check(v3_jobs[0]["hawkbit_actions"] == sorted(aids), f"the resumed job's action ids: {v3_jobs[0]}")
     r = f.ctl("status")
     check(r.rc == 0 and "fleet server: https://127.0.0.1" in r.out, f"canfleetctl status: {r}")
     server.clean()

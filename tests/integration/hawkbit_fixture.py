@@ -77,8 +77,10 @@ class Server:
         token = os.path.join(f.dir, "hawkbit.token")
         with open(token, "w") as fh:
             fh.write("gw-secret\n")
+        # a 1 s sleep for up to 12 targets is more than the default cap of 10 requests/s: the feedback
+        # would queue behind the polls (the pacer itself is tested in daemon-hawkbit)
         return {"url": self.url, "tenant": "DEFAULT", "gateway_token_file": token,
-                "ca_file": os.path.join(self.pki, "ca.pem"), "poll_max_s": 2}
+                "ca_file": os.path.join(self.pki, "ca.pem"), "poll_max_s": 2, "max_requests_per_s": 50}
 
     def clean(self):
         log = self.state.log_view()

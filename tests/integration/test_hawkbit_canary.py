@@ -3,7 +3,8 @@
 # of 3 groups whose first is 2 canaries (success threshold 100 %, error threshold 0 %: any failure pauses,
 # as an operator sets up a canary group). Canary bus0:2 cannot install (the simulator's flash fault: its
 # bootloader gives up copying the new image): its action is closed/failure, the server pauses the rollout,
-# and the other 10 nodes are never touched: no action on the server, no job, still 1.0.0.
+# and the other 10 nodes are never touched: no action on the server, no job, still 1.0.0. Resumed, the
+# rollout goes on group by group (each started by the previous one's success) and updates those 10.
 import sys
 
 import harness
@@ -70,9 +71,18 @@ def canary(f):
     for n in rest:
         check(nodes[n]["version"] == "1.0.0" and not nodes[n]["last_update_job"],
               f"{n} was touched by the halted rollout: {nodes[n]}")
+    # the operator resumes the rollout (the faulty canary set aside): the second group starts, its success
+    # (100 %) starts the third, and the rollout finishes with all 10 on 2.0.0
+    check(server.state.rollout_resume(rid) == "running", "resume")
+    harness.wait_until("the rollout finished", lambda: server.state.rollout_view(rid)["status"] == "finished", 120)
+    view = server.state.rollout_view(rid)
+    check([g["status"] for g in view["groups"]] == ["error", "finished", "finished"], f"after the resume: {view}")
+    for g in view["groups"][1:]:
+        for a in g["actions"].values():
+            hb.check_success_history(server, a)
     server.clean()
     f.daemon.stop()
-    harness.assert_versions(f, {**{n: "1.0.0" for n in rest}, "bus0:1": "2.0.0"}, via_daemon=False)
+    harness.assert_versions(f, {**{n: "2.0.0" for n in rest}, "bus0:1": "2.0.0"}, via_daemon=False)
     server.stop()
 
 

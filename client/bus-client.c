@@ -316,6 +316,69 @@ static int read_progress(sd_bus_message *m, void *field)
         return 0;
 }
 
+/* "at" into a {uint64_t *, size_t} pair */
+static int read_u64_list(sd_bus_message *m, void *field)
+{
+        struct {
+                uint64_t *v;
+                size_t n;
+        } *l = field;
+        const void *p;
+        size_t size;
+        int r = sd_bus_message_read_array(m, 't', &p, &size);
+        if (r < 0)
+                return r;
+        uint64_t *v = NULL;
+        if (size) {
+                v = malloc(size);
+                if (!v)
+                        return -ENOMEM;
+                memcpy(v, p, size);
+        }
+        free(l->v);
+        l->v = v;
+        l->n = size / sizeof(uint64_t);
+        return 0;
+}
+
+static int read_props(sd_bus_message *m, const struct prop *table, void *obj);
+
+static const struct prop fleet_props[] = {
+    {"Url", "s", read_str, offsetof(struct cf_fleet_server_info, url)},
+    {"Tenant", "s", read_str, offsetof(struct cf_fleet_server_info, tenant)},
+    {"State", "s", read_str, offsetof(struct cf_fleet_server_info, state)},
+    {"LastPoll", "t", read_u64, offsetof(struct cf_fleet_server_info, last_poll)},
+    {"LastError", "s", read_str, offsetof(struct cf_fleet_server_info, last_error)},
+    {"LastErrorTime", "t", read_u64, offsetof(struct cf_fleet_server_info, last_error_time)},
+    {"NextPoll", "t", read_u64, offsetof(struct cf_fleet_server_info, next_poll)},
+    {"Targets", "u", read_u32, offsetof(struct cf_fleet_server_info, targets)},
+    {"FeedbackQueued", "u", read_u32, offsetof(struct cf_fleet_server_info, feedback_queued)},
+    {"Requests", "t", read_u64, offsetof(struct cf_fleet_server_info, requests)},
+    {"ActionsInProgress", "at", read_u64_list, offsetof(struct cf_fleet_server_info, actions)},
+    {0},
+};
+
+static void fleet_info_done(struct cf_fleet_server_info *f)
+{
+        free(f->url);
+        free(f->tenant);
+        free(f->state);
+        free(f->last_error);
+        free(f->actions);
+        *f = (struct cf_fleet_server_info){0};
+}
+
+/* FleetServerState: a{sv}, empty without a fleet server */
+static int read_fleet(sd_bus_message *m, void *field)
+{
+        struct cf_fleet_server_info *f = field;
+        fleet_info_done(f);
+        int r = read_props(m, fleet_props, f);
+        if (r >= 0)
+                f->present = f->url != NULL;
+        return r;
+}
+
 /* Walk an a{sv}: known names are read into obj, unknown ones skipped (the daemon may grow). */
 static int read_props(sd_bus_message *m, const struct prop *table, void *obj)
 {
@@ -363,6 +426,12 @@ _Static_assert(offsetof(struct cf_manager_info, n_nodes) ==
 _Static_assert(offsetof(struct cf_manager_info, n_jobs) ==
                    offsetof(struct cf_manager_info, jobs) + offsetof(struct path_list, n),
                "jobs/n_jobs adjacent");
+_Static_assert(offsetof(struct cf_job_info, n_hawkbit_actions) ==
+                   offsetof(struct cf_job_info, hawkbit_actions) + sizeof(uint64_t *),
+               "hawkbit_actions/n_hawkbit_actions adjacent");
+_Static_assert(offsetof(struct cf_fleet_server_info, n_actions) ==
+                   offsetof(struct cf_fleet_server_info, actions) + sizeof(uint64_t *),
+               "actions/n_actions adjacent");
 _Static_assert(offsetof(struct cf_job_info, n_skipped) == offsetof(struct cf_job_info, skipped) + sizeof(char **),
                "skipped/n_skipped adjacent");
 _Static_assert(offsetof(struct cf_job_info, n_nodes) ==
@@ -375,6 +444,7 @@ static const struct prop manager_props[] = {
     {"Nodes", "ao", read_paths, offsetof(struct cf_manager_info, nodes)},
     {"Jobs", "ao", read_paths, offsetof(struct cf_manager_info, jobs)},
     {"FleetServer", "s", read_str, offsetof(struct cf_manager_info, fleet_server)},
+    {"FleetServerState", "a{sv}", read_fleet, offsetof(struct cf_manager_info, fleet)},
     {0},
 };
 
@@ -415,6 +485,7 @@ static const struct prop job_props[] = {
     {"Finished", "t", read_u64, offsetof(struct cf_job_info, finished)},
     {"Started", "t", read_u64, offsetof(struct cf_job_info, started)},
     {"Skipped", "a(ss)", read_pairs, offsetof(struct cf_job_info, skipped)},
+    {"HawkbitActions", "at", read_u64_list, offsetof(struct cf_job_info, hawkbit_actions)},
     {0},
 };
 
@@ -489,6 +560,7 @@ void cf_manager_info_done(struct cf_manager_info *info)
         strv_free_n(info->nodes, info->n_nodes);
         strv_free_n(info->jobs, info->n_jobs);
         free(info->fleet_server);
+        fleet_info_done(&info->fleet);
         *info = (struct cf_manager_info){0};
 }
 
@@ -516,6 +588,7 @@ void cf_job_info_done(struct cf_job_info *info)
         free(info->image_sha256);
         progress_list_free(info->nodes, info->n_nodes);
         strv_free_n(info->skipped, 2 * info->n_skipped);
+        free(info->hawkbit_actions);
         *info = (struct cf_job_info){0};
 }
 

@@ -107,6 +107,19 @@ struct cf_job_info {
         uint64_t created, finished, started;
         char **skipped; /* pairs: node, reason */
         size_t n_skipped;
+        uint64_t *hawkbit_actions; /* the fleet server's action ids this job serves; none: a local job */
+        size_t n_hawkbit_actions;
+};
+
+/* Manager.FleetServerState (times CLOCK_REALTIME µs, 0: not yet / none). present: a fleet server is
+ * configured (the daemon sent the fields). */
+struct cf_fleet_server_info {
+        bool present;
+        char *url, *tenant, *state, *last_error;
+        uint64_t last_poll, last_error_time, next_poll, requests;
+        uint32_t targets, feedback_queued;
+        uint64_t *actions; /* in progress */
+        size_t n_actions;
 };
 
 struct cf_manager_info {
@@ -118,6 +131,7 @@ struct cf_manager_info {
         char **jobs;
         size_t n_jobs;
         char *fleet_server; /* the hawkBit connection in one line; NULL/"" without one */
+        struct cf_fleet_server_info fleet;
 };
 
 /* Open the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). On failure prints why and returns

@@ -16,7 +16,7 @@
         "  job objects:  id, path, state (running|done|failed|cancelled),\n"                                \
         "                image {version, hw_id, release, sha256}, created_us,\n"                            \
         "                finished_us (null while running), started_us, skipped\n"                        \
-        "                [{node, reason}], bytes_done, bytes_total,\n"                                    \
+        "                [{node, reason}], hawkbit_actions [ids], bytes_done, bytes_total,\n"             \
         "                nodes [{node, path, step, error, bytes_done, bytes_total}]\n"
 
 static void help_status(void)
@@ -29,7 +29,10 @@ static void help_status(void)
                "  --full           do not cut the tables to the terminal's width\n" CF_JSON_HELP
                "                   {schema, version, buses [{name, transport, link, bitrate, error}],\n"
                "                   nodes {total, by_state {STATE: count}},\n"
-               "                   jobs {total, running}, running_jobs [job objects]}\n" JOB_JSON_HELP "\n"
+               "                   jobs {total, running}, running_jobs [job objects],\n"
+               "                   fleet_server (null without one) {url, tenant, state,\n"
+               "                   last_poll_us, last_error, last_error_us, next_poll_us,\n"
+               "                   targets, feedback_queued, requests, actions_in_progress [ids]}}\n" JOB_JSON_HELP "\n"
                "Example:\n"
                "  canfleetctl status\n"
                "\n" CF_EXIT_CODES_HELP);
@@ -40,7 +43,7 @@ static void help_jobs(void)
         printf("Usage: canfleetctl jobs [--full] [--json]\n"
                "\n"
                "List canfleetd's jobs, oldest first: id, state, image version, node counts,\n"
-               "progress, duration.\n"
+               "progress, duration, and the hawkBit action ids of a job the fleet server started.\n"
                "\n"
                "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
                "                   {schema, jobs [job objects]}\n" JOB_JSON_HELP "\n"
@@ -58,14 +61,34 @@ static void format_time(char *buf, size_t size, uint64_t usec)
                 snprintf(buf, size, "-");
 }
 
+/* Action ids as runs: "12-15,19" (a job's actions are mostly consecutive: one deployment to a set). */
+static void format_actions(char *buf, size_t size, const uint64_t *ids, size_t n)
+{
+        size_t at = 0;
+        buf[0] = 0;
+        for (size_t i = 0; i < n && at < size; i++) {
+                size_t k = i;
+                while (k + 1 < n && ids[k + 1] == ids[k] + 1)
+                        k++;
+                int w = k > i ? snprintf(buf + at, size - at, "%s%llu-%llu", at ? "," : "",
+                                         (unsigned long long) ids[i], (unsigned long long) ids[k])
+                              : snprintf(buf + at, size - at, "%s%llu", at ? "," : "",
+                                         (unsigned long long) ids[i]);
+                if (w < 0)
+                        break;
+                at += (size_t) w;
+                i = k;
+        }
+}
+
 static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool running_only, bool full)
 {
-        static const char *const headers[] = {"ID",     "STATE",    "IMAGE", "NODES",  "DONE",
-                                              "FAILED", "PROGRESS", "TOOK",  "CREATED"};
+        static const char *const headers[] = {"ID",       "STATE", "IMAGE", "NODES",   "DONE",
+                                              "FAILED",   "PROGRESS", "TOOK", "CREATED", "HAWKBIT"};
         static const unsigned flags[] = {
-            CF_COL_RIGHT,   0, 0, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT,
-            CF_COL_OPTIONAL};
-        struct cf_table *t = cf_table_new(9, headers, flags);
+            CF_COL_RIGHT,    0, 0, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT, CF_COL_RIGHT,
+            CF_COL_OPTIONAL, CF_COL_OPTIONAL | CF_COL_SHRINK};
+        struct cf_table *t = cf_table_new(10, headers, flags);
         int r = 0;
 
         if (!t)
@@ -74,7 +97,7 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
                 const struct cf_job_info *j = &jobs[i];
                 size_t done = 0, failed = 0;
                 unsigned sum = 0;
-                char id[16], nn[16], nd[16], nf[16], pct[16], took[16] = "", created[32];
+                char id[16], nn[16], nd[16], nf[16], pct[16], took[16] = "", created[32], acts[256];
 
                 if (running_only && cf_job_state_is_final(j->state))
                         continue;
@@ -95,7 +118,9 @@ static int print_jobs_table(const struct cf_job_info *jobs, size_t n, bool runni
                 if (j->finished && from && j->finished >= from)
                         cf_format_duration(took, sizeof(took), j->finished - from);
                 format_time(created, sizeof(created), j->created);
-                const char *cells[] = {id, j->state, j->image_version, nn, nd, nf, pct, took, created};
+                format_actions(acts, sizeof(acts), j->hawkbit_actions, j->n_hawkbit_actions);
+                const char *cells[] = {id, j->state, j->image_version, nn,      nd,
+                                       nf, pct,      took,           created, acts[0] ? acts : NULL};
                 r = cf_table_add(t, cells);
         }
         if (r >= 0)
@@ -178,7 +203,52 @@ static int status_json(const struct cf_fleet *f, const struct cf_job_info *jobs,
                 if (!cf_job_state_is_final(jobs[i].state))
                         json_object_array_add(rj, cf_json_job(&jobs[i]));
         json_object_object_add(obj, "running_jobs", rj);
+        json_object_object_add(obj, "fleet_server", cf_json_fleet_server(&f->m.fleet));
         return cf_json_print(obj) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
+}
+
+/* "3 s ago" / "in 2 s" from a CLOCK_REALTIME µs time */
+static void format_relative(char *buf, size_t size, uint64_t usec)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+        char d[32];
+        if (usec <= now) {
+                cf_format_duration(d, sizeof(d), now - usec);
+                snprintf(buf, size, "%s ago", d);
+        } else {
+                cf_format_duration(d, sizeof(d), usec - now);
+                snprintf(buf, size, "in %s", d);
+        }
+}
+
+/* fleet server: https://hawkbit.example:8443 (tenant DEFAULT): online
+ *   last poll 2026-11-30 23:40:01 (2s ago), next in 3s; 128 targets, 0 feedback queued
+ *   actions in progress: 12-15
+ *   last error: 2026-11-30 23:38:12: HTTP 503 …                                       */
+static void print_fleet_server(const struct cf_fleet_server_info *fs)
+{
+        char when[32], rel[48], acts[256];
+        printf("fleet server: %s (tenant %s): %s\n", fs->url, fs->tenant ? fs->tenant : "-",
+               fs->state ? fs->state : "-");
+        if (fs->last_poll) {
+                format_time(when, sizeof(when), fs->last_poll);
+                format_relative(rel, sizeof(rel), fs->last_poll);
+                printf("  last poll %s (%s)", when, rel);
+        } else
+                printf("  no poll answered yet");
+        if (fs->next_poll) {
+                format_relative(rel, sizeof(rel), fs->next_poll);
+                printf(", next %s", rel);
+        }
+        printf("; %u target(s), %u feedback queued\n", fs->targets, fs->feedback_queued);
+        format_actions(acts, sizeof(acts), fs->actions, fs->n_actions);
+        printf("  actions in progress: %s\n", acts[0] ? acts : "none");
+        if (fs->last_error && fs->last_error[0]) {
+                format_time(when, sizeof(when), fs->last_error_time);
+                printf("  last error: %s: %s\n", when, fs->last_error);
+        }
 }
 
 static int print_buses_table(const struct cf_manager_info *m, bool full)
@@ -255,8 +325,10 @@ int cmd_status(int argc, char **argv)
         for (size_t k = 0; k < n_counts; k++)
                 printf("%s%s %zu", k ? ", " : " (", counts[k].state, counts[k].n);
         printf("%s\n", n_counts ? ")" : "");
-        if (f.m.fleet_server && f.m.fleet_server[0])
-                printf("fleet server: %s\n", f.m.fleet_server);
+        if (f.m.fleet.present)
+                print_fleet_server(&f.m.fleet);
+        else if (f.m.fleet_server && f.m.fleet_server[0])
+                printf("fleet server: %s\n", f.m.fleet_server); /* a canfleetd without FleetServerState */
         printf("jobs: %zu running, %zu in total\n", running, f.m.n_jobs);
         r = running ? print_jobs_table(jobs, f.m.n_jobs, true, o.full) : CF_EXIT_OK;
 out:

@@ -117,6 +117,10 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
                 json_object_array_add(sk, x);
         }
         json_object_object_add(o, "skipped", sk);
+        struct json_object *ha = json_object_new_array();
+        for (size_t i = 0; ha && i < j->n_hawkbit_actions; i++)
+                json_object_array_add(ha, json_object_new_int64((int64_t) j->hawkbit_actions[i]));
+        json_object_object_add(o, "hawkbit_actions", ha);
         for (size_t i = 0; i < j->n_nodes; i++) {
                 const struct cf_job_node *n = &j->nodes[i];
                 struct json_object *jn = json_object_new_object();
@@ -135,6 +139,32 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
         add_uint(o, "bytes_done", done);
         add_uint(o, "bytes_total", total);
         json_object_object_add(o, "nodes", nodes);
+        return o;
+}
+
+struct json_object *cf_json_fleet_server(const struct cf_fleet_server_info *f)
+{
+        if (!f->present)
+                return NULL;
+        struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+        if (!o || !a) {
+                json_object_put(o);
+                json_object_put(a);
+                return NULL;
+        }
+        add_str(o, "url", f->url);
+        add_str(o, "tenant", f->tenant);
+        add_str(o, "state", f->state);
+        add_uint_or_null(o, "last_poll_us", f->last_poll);
+        add_str_or_null(o, "last_error", f->last_error);
+        add_uint_or_null(o, "last_error_us", f->last_error_time);
+        add_uint_or_null(o, "next_poll_us", f->next_poll);
+        add_uint(o, "targets", f->targets);
+        add_uint(o, "feedback_queued", f->feedback_queued);
+        add_uint(o, "requests", f->requests);
+        for (size_t i = 0; i < f->n_actions; i++)
+                json_object_array_add(a, json_object_new_int64((int64_t) f->actions[i]));
+        json_object_object_add(o, "actions_in_progress", a);
         return o;
 }
 

@@ -25,6 +25,8 @@ struct json_object *cf_json_job(const struct cf_job_info *j);
 
 /* Bus: {"name", "transport", "link", "bitrate"} */
 struct json_object *cf_json_bus(const struct cf_bus_info *b);
+/* The fleet server connection (status --json "fleet_server"); NULL (JSON null) without one. */
+struct json_object *cf_json_fleet_server(const struct cf_fleet_server_info *f);
 
 /* A string, or null for NULL and "". */
 struct json_object *cf_json_string_or_null(const char *s);

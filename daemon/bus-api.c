@@ -93,6 +93,71 @@ static int prop_fleet_server(sd_bus *bus, const char *path, const char *iface, c
         return sd_bus_message_append(reply, "s", buf);
 }
 
+static int append_entry(sd_bus_message *reply, const char *key, const char *sig, ...)
+{
+        va_list ap;
+        int r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append_basic(reply, 's', key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', sig);
+        if (r >= 0) {
+                va_start(ap, sig);
+                r = sd_bus_message_appendv(reply, sig, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* The hawkBit connection as fields (empty without a fleet server), read when asked like FleetServer. */
+static int prop_fleet_server_state(sd_bus *bus, const char *path, const char *iface, const char *prop,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        Manager *m = userdata;
+        struct fleet_server_state st;
+        int k = fleet_server_get_state(m->fleet, &st);
+        int r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && k >= 0) {
+                if (r >= 0)
+                        r = append_entry(reply, "Url", "s", st.url);
+                if (r >= 0)
+                        r = append_entry(reply, "Tenant", "s", st.tenant);
+                if (r >= 0)
+                        r = append_entry(reply, "State", "s", st.state);
+                if (r >= 0)
+                        r = append_entry(reply, "LastPoll", "t", st.last_poll);
+                if (r >= 0)
+                        r = append_entry(reply, "LastError", "s", st.last_error);
+                if (r >= 0)
+                        r = append_entry(reply, "LastErrorTime", "t", st.last_error_time);
+                if (r >= 0)
+                        r = append_entry(reply, "NextPoll", "t", st.next_poll);
+                if (r >= 0)
+                        r = append_entry(reply, "Targets", "u", st.targets);
+                if (r >= 0)
+                        r = append_entry(reply, "FeedbackQueued", "u", st.feedback_queued);
+                if (r >= 0)
+                        r = append_entry(reply, "Requests", "t", st.requests);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", "ActionsInProgress");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', "at");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(reply, 't', st.actions,
+                                                        st.n_actions * sizeof *st.actions);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        free(st.actions);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 static int prop_buses(sd_bus *bus, const char *path, const char *iface, const char *prop,
                       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -520,6 +585,8 @@ static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_PROPERTY("Nodes", "ao", prop_nodes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Jobs", "ao", prop_jobs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("FleetServer", "s", prop_fleet_server, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+    SD_BUS_PROPERTY("FleetServerState", "a{sv}", prop_fleet_server_state, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
     SD_BUS_METHOD_WITH_NAMES("Scan", "s", SD_BUS_PARAM(bus), "ao", SD_BUS_PARAM(nodes), method_scan,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartUpdate", "hasa{sv}",
@@ -728,6 +795,12 @@ static int job_prop(sd_bus *bus, const char *path, const char *iface, const char
                 return sd_bus_message_append(reply, "t", j->finished);
         if (strcmp(prop, "Started") == 0)
                 return sd_bus_message_append(reply, "t", j->started);
+        if (strcmp(prop, "HawkbitActions") == 0) {
+                _cleanup_(freep) uint64_t *ids = NULL;
+                size_t n = 0;
+                (void) fleet_server_job_actions(j->m, j->id, &ids, &n); /* unreadable: shown as none */
+                return sd_bus_message_append_array(reply, 't', ids, n * sizeof *ids);
+        }
         if (strcmp(prop, "Skipped") == 0) {
                 int r = sd_bus_message_open_container(reply, 'a', "(ss)");
                 for (size_t i = 0; r >= 0 && i < j->n_skipped; i++)
@@ -777,6 +850,7 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Started", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Skipped", "a(ss)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("HawkbitActions", "at", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("Completed", "s", SD_BUS_PARAM(state), 0),
     SD_BUS_VTABLE_END,

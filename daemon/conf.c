@@ -703,6 +703,7 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
 
 static const struct uint_key hawkbit_uints[] = {
     UINT_KEY(struct cf_hawkbit_conf, "poll_max_s", poll_max_s, 1, 86400, 300, false),
+    UINT_KEY(struct cf_hawkbit_conf, "max_requests_per_s", max_requests_per_s, 1, 1000, 10, false),
 };
 
 /* controllerId must be a path segment hawkBit accepts: letters, digits, '-', '_', '.'. */

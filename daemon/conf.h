@@ -51,6 +51,7 @@
  *       "ca_file": "/etc/canfleet/hawkbit-ca.pem",  PEM trust anchors of the server (optional;
  *                                                   default: the top-level ca_file, else the system)
  *       "poll_max_s": 300,                          longest poll interval honoured (1..86400)
+ *       "max_requests_per_s": 10,                   rate cap of every request to the server (1..1000)
  *       "controller_prefix": "canfleet-"            controllerId = prefix + 24 hex of the node's UID
  *   },
  *   "download_stall_timeout_s": 30,                 a URL update's download try fails when no byte
@@ -112,6 +113,7 @@ struct cf_hawkbit_conf {
         char *gateway_token_file;
         char *ca_file; /* NULL: the top-level ca_file (or the system store) */
         uint32_t poll_max_s;
+        uint32_t max_requests_per_s; /* the per-server rate cap of every request, polls and feedback */
         char *controller_prefix;
 };
 

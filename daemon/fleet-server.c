@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 
+#include "bundle-cache.h"
 #include "bundle.h"
 #include "canfleet/sha256.h"
 #include "cleanup.h"
@@ -55,6 +57,8 @@ struct artifact {
         size_t data_size;
         unsigned refs;
         uint64_t round_end; /* CLOCK_MONOTONIC µs: the actions until then go into one job */
+        bool round_done;    /* a round's job started: later actions wait for a round of their own */
+        bool from_cache;    /* its bytes came from cache_dir/bundles, not the server */
         sd_event_source *round;
         struct artifact *next;
 };
@@ -62,6 +66,7 @@ struct artifact {
 struct FleetServer {
         Manager *m;
         Hawkbit *h;
+        char *key; /* config_key() of the client running */
         struct action *actions;
         struct artifact *artifacts;
 };
@@ -148,6 +153,111 @@ static bool map_load(FleetServer *s, uint64_t id, unsigned *job, char ref[32])
         return ok;
 }
 
+/* The action ids a job serves, for the Job's HawkbitActions property (canfleetctl jobs): in
+ * <state_dir>/hawkbit-jobs/<job id>, decimal ids separated by spaces on one line. Unlike hawkbit-actions/
+ * they stay after the actions closed, as long as the job is in the history; the files of jobs gone from
+ * it are removed whenever a new one is written. */
+#define JOBS_DIR "hawkbit-jobs"
+#define JOB_ACTIONS_MAX 4096U
+
+int fleet_server_job_actions(const Manager *m, unsigned job, uint64_t **ret, size_t *n)
+{
+        *ret = NULL;
+        *n = 0;
+        _cleanup_(freep) char *path = NULL;
+        if (asprintf(&path, "%s/" JOBS_DIR "/%u", m->conf->state_dir, job) < 0)
+                return -ENOMEM;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        uint64_t *ids = NULL;
+        size_t k = 0;
+        unsigned long long v;
+        int r = 0;
+        while (k < JOB_ACTIONS_MAX && fscanf(f, "%llu", &v) == 1) {
+                uint64_t *nv = realloc(ids, (k + 1) * sizeof *ids);
+                if (!nv) {
+                        r = -ENOMEM;
+                        break;
+                }
+                ids = nv;
+                ids[k++] = v;
+        }
+        fclose(f);
+        if (r < 0) {
+                free(ids);
+                return r;
+        }
+        *ret = ids;
+        *n = k;
+        return 0;
+}
+
+static void job_actions_prune(FleetServer *s, const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                unsigned id;
+                char extra;
+                if (sscanf(de->d_name, "%u%c", &id, &extra) != 1 || manager_find_job(s->m, id))
+                        continue;
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+static void job_actions_add(FleetServer *s, Job *j, const uint64_t *add, size_t n_add)
+{
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *tmp = NULL;
+        _cleanup_(freep) uint64_t *ids = NULL;
+        size_t n = 0;
+        if (asprintf(&dir, "%s/" JOBS_DIR, s->m->conf->state_dir) < 0 ||
+            asprintf(&path, "%s/%u", dir, j->id) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
+                return;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                goto fail;
+        (void) fleet_server_job_actions(s->m, j->id, &ids, &n);
+        if (!ids)
+                job_actions_prune(s, dir); /* a new job's file: the time to drop those of forgotten jobs */
+        uint64_t *all = realloc(ids, (n + n_add) * sizeof *all);
+        if (!all)
+                return;
+        ids = all;
+        for (size_t i = 0; i < n_add; i++) {
+                bool have = false;
+                for (size_t k = 0; k < n && !have; k++)
+                        have = ids[k] == add[i];
+                if (!have)
+                        ids[n++] = add[i];
+        }
+        qsort(ids, n, sizeof *ids, cmp_u64);
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                goto fail;
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s%" PRIu64, i ? " " : "", ids[i]);
+        fputc('\n', f);
+        bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok = fclose(f) == 0 && ok;
+        if (ok && rename(tmp, path) == 0) {
+                bus_job_changed(j, "HawkbitActions", NULL);
+                return;
+        }
+        unlink(tmp);
+fail:
+        /* not fatal: the job runs and reports as before, only canfleetctl jobs cannot name its actions */
+        log_warning_errno(-errno, "hawkBit: cannot note the actions of job %u in %s: %m", j->id, dir);
+}
+
 static void action_free(struct action *a)
 {
         FleetServer *s = a->s;
@@ -211,12 +321,14 @@ static void artifact_unref(struct artifact *art)
 }
 
 static void start_round_job(FleetServer *s, struct artifact *art);
+static uint64_t round_end_from_now(FleetServer *s);
 
 static int on_round(sd_event_source *es, uint64_t usec, void *userdata)
 {
         struct artifact *art = userdata;
         FleetServer *s = art->s;
         art->refs++; /* the actions may all go while the job starts */
+        art->round_done = true;
         start_round_job(s, art);
         artifact_unref(art);
         return 0;
@@ -229,6 +341,11 @@ static void round_arm(FleetServer *s, struct artifact *art)
         if (!art->data)
                 return; /* the download's end arms it */
         uint64_t now = now_mono();
+        if (art->round_done && art->round_end <= now) {
+                /* the targets the last round missed (their poll came later): together, not one job each */
+                art->round_end = round_end_from_now(s);
+                art->round_done = false;
+        }
         uint64_t when = art->round_end > now ? art->round_end : now;
         if (!art->round) {
                 if (sd_event_add_time(s->m->event, &art->round, CLOCK_MONOTONIC, when, 0, on_round, art) <
@@ -243,22 +360,12 @@ static void round_arm(FleetServer *s, struct artifact *art)
 
 static uint64_t round_end_from_now(FleetServer *s)
 {
-        uint64_t now = now_mono(), end = now + 1000000u, cap = now + FLEET_ROUND_MAX_S * 1000000ull;
-        for (size_t b = 0; b < s->m->n_buses; b++)
-                for (size_t k = 0; k < s->m->buses[b]->n_nodes; k++) {
-                        Node *n = s->m->buses[b]->nodes[k];
-                        if (!n->identified)
-                                continue;
-                        HawkbitTarget *t = hawkbit_target_find(s->h, n->uid_raw);
-                        if (!t)
-                                continue;
-                        uint64_t next = hawkbit_target_next_poll_usec(t);
-                        /* after the poll, its deploymentBase GET: 2 s is ample on a healthy link;
-                         * 0: a poll is under way */
-                        next = next ? next + 2000000u : now + 2000000u;
-                        if (next > end)
-                                end = next;
-                }
+        uint64_t now = now_mono(), cap = now + FLEET_ROUND_MAX_S * 1000000ull;
+        /* the pacer's plan for every target's next poll and deployment GET, plus their answers: on a
+         * healthy link 2 s is ample */
+        uint64_t end = hawkbit_round_end_usec(s->h) + 2000000u;
+        if (end < now + 1000000u)
+                end = now + 1000000u;
         return end < cap ? end : cap;
 }
 
@@ -279,6 +386,9 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                        : trust_check(s->m->keyring, s->m->conf->allow_unsigned, data, size, &t, &terr);
         if (r < 0 && !why[0])
                 snprintf(why, sizeof why, "%s refused: %s", art->name, terr ? terr : strerror(-r));
+        if (!why[0] && !art->from_cache)
+                /* for a later round or action of the same artifact (a failure costs a download) */
+                (void) bundle_cache_keep(s->m->conf->cache_dir, art->url, NULL, data, size);
         if (!why[0]) {
                 art->data = malloc(size ? size : 1);
                 if (!art->data)
@@ -301,8 +411,8 @@ static void artifact_ready(FleetServer *s, struct artifact *art, const uint8_t *
                         continue;
                 if (a->install) {
                         a->state = ACTION_READY;
-                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
-                                 "%s downloaded and verified (%s, release %u)", art->name,
+                        feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "%s %s and verified (%s, release %u)",
+                                 art->name, art->from_cache ? "taken from the gateway's cache" : "downloaded",
                                  t.bundle ? "signed bundle" : "unsigned image", t.info.release);
                 } else {
                         a->state = ACTION_DOWNLOADED;
@@ -359,6 +469,35 @@ static int artifact_download(FleetServer *s, struct artifact *art)
         return fetch_start(s->m->fetcher, art->url, &o, artifact_fetched, art, &art->fetch);
 }
 
+/* The artifact's bytes: cache_dir/bundles/<sha256>.cfb when an earlier action verified them (the
+ * actions of one artifact may come in rounds far apart: each after the first would download it again),
+ * else downloaded. May call artifact_ready() (and so fail or free actions) before it returns. */
+static int artifact_fetch(FleetServer *s, struct artifact *art)
+{
+        _cleanup_(freep) char *path = NULL;
+        _cleanup_(freep) uint8_t *data = NULL;
+        size_t size = 0;
+        if (asprintf(&path, "%s/bundles/%s.cfb", s->m->conf->cache_dir, art->sha) < 0)
+                return -ENOMEM;
+        if (cf_read_regular_file(path, CF_BUNDLE_MAX_SIZE, (char **) &data, &size, NULL) >= 0) {
+                uint8_t d[CF_SHA256_LEN];
+                char hex[65];
+                cf_sha256(data, size, d);
+                for (unsigned i = 0; i < CF_SHA256_LEN; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+                if (strcmp(hex, art->sha) == 0) {
+                        log_info("hawkBit: %s from the cache (%zu bytes, %s)", art->name, size, path);
+                        art->from_cache = true;
+                        art->refs++;
+                        artifact_ready(s, art, data, size);
+                        artifact_unref(art);
+                        return 0;
+                }
+                (void) unlink(path); /* damaged: download it again */
+        }
+        return artifact_download(s, art);
+}
+
 static struct artifact *artifact_get(FleetServer *s, const struct hawkbit_deployment *d, int *err)
 {
         for (struct artifact *art = s->artifacts; art; art = art->next)
@@ -409,6 +548,11 @@ static const char *reason_of(int r)
 
 static void bind_job(FleetServer *s, Job *j, struct action **set, Node **nodes, size_t n)
 {
+        _cleanup_(freep) uint64_t *ids = calloc(n ? n : 1, sizeof *ids);
+        for (size_t i = 0; ids && i < n; i++)
+                ids[i] = set[i]->id;
+        if (ids)
+                job_actions_add(s, j, ids, n);
         for (size_t i = 0; i < n; i++) {
                 set[i]->state = ACTION_IN_JOB;
                 set[i]->job = j;
@@ -508,7 +652,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                         if (a->art->data)
                                 action_have_bytes(s, a);
                         else if (!a->art->fetch) {
-                                int r = artifact_download(s, a->art);
+                                int r = artifact_fetch(s, a->art);
                                 if (r < 0)
                                         action_fail(s, a, "cannot download %s: %s", d->artifact_url,
                                                     strerror(-r));
@@ -547,6 +691,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
                                 a->state = ACTION_IN_JOB;
                                 a->job = j;
                                 a->idx = k;
+                                job_actions_add(s, j, &a->id, 1);
                                 feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING,
                                          "canfleetd restarted: %s in job %u, at step %s", ref, j->id,
                                          flash_step_str(j->nodes[k].step));
@@ -589,7 +734,7 @@ static void on_deployment(Hawkbit *h, HawkbitTarget *t, const struct hawkbit_dep
         }
         feedback(s, a, HAWKBIT_FEEDBACK_PROCEEDING, "downloading %s", a->art->name);
         if (!a->art->fetch) {
-                r = artifact_download(s, a->art);
+                r = artifact_fetch(s, a->art);
                 if (r < 0)
                         action_fail(s, a, "cannot download %s: %s", d->artifact_url, strerror(-r));
         }
@@ -712,6 +857,74 @@ void fleet_server_flash_changed(FleetServer *s, FlashJob *f)
 
 /* ---- life cycle ---- */
 
+static size_t count_actions(const FleetServer *s)
+{
+        size_t n = 0;
+        for (const struct action *a = s->actions; a; a = a->next)
+                n++;
+        return n;
+}
+
+/* Every identified node a target of a new client. */
+static void fleet_server_nodes_seen(FleetServer *s)
+{
+        for (size_t b = 0; s && b < s->m->n_buses; b++)
+                for (size_t k = 0; k < s->m->buses[b]->n_nodes; k++)
+                        fleet_server_node_seen(s, s->m->buses[b]->nodes[k]);
+}
+
+/* What the client was started with, token included (its file may change under the same name): a reload
+ * restarts the client only when this differs. NULL when out of memory or the token file is unreadable. */
+static char *config_key(const Manager *m)
+{
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        _cleanup_(freep) char *token = NULL;
+        if (cf_read_regular_file(hc->gateway_token_file, 4096, &token, NULL, NULL) < 0)
+                return NULL;
+        uint8_t d[CF_SHA256_LEN];
+        cf_sha256((const uint8_t *) token, strlen(token), d);
+        cf_memzero(token, strlen(token));
+        char hex[2 * CF_SHA256_LEN + 1];
+        for (unsigned i = 0; i < CF_SHA256_LEN; i++)
+                snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        const char *ca = hc->ca_file ? hc->ca_file : m->conf->ca_file;
+        char *key;
+        if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%u\n%u\n%s", hc->url, hc->tenant, hc->gateway_token_file, hex,
+                     ca ? ca : "", hc->poll_max_s, hc->max_requests_per_s,
+                     hc->controller_prefix ? hc->controller_prefix : "") < 0)
+                return NULL;
+        return key;
+}
+
+/* A Hawkbit client for m->conf's hawkbit block. */
+static int client_start(FleetServer *s, Hawkbit **ret, char **error)
+{
+        Manager *m = s->m;
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        const struct hawkbit_config c = {
+            .url = hc->url,
+            .tenant = hc->tenant,
+            .gateway_token_file = hc->gateway_token_file,
+            .ca_file = hc->ca_file ? hc->ca_file : m->conf->ca_file,
+            .state_dir = m->conf->state_dir,
+            .poll_max_s = hc->poll_max_s,
+            .controller_prefix = hc->controller_prefix,
+            .max_requests_per_s = hc->max_requests_per_s,
+        };
+        const struct hawkbit_callbacks cb = {
+            .deployment_available = on_deployment,
+            .cancel_requested = on_cancel,
+        };
+        int r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, ret);
+        if (r < 0 && error &&
+            asprintf(error,
+                     "%s: hawkbit: cannot start the fleet server client (token file %s, outbox in "
+                     "%s/hawkbit-outbox): %s",
+                     m->conf->path, hc->gateway_token_file, m->conf->state_dir, strerror(-r)) < 0)
+                *error = NULL;
+        return r;
+}
+
 int fleet_server_new(Manager *m, FleetServer **ret, char **error)
 {
         const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
@@ -726,27 +939,10 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         if (!s)
                 return -ENOMEM;
         s->m = m;
-        const struct hawkbit_config c = {
-            .url = hc->url,
-            .tenant = hc->tenant,
-            .gateway_token_file = hc->gateway_token_file,
-            .ca_file = hc->ca_file ? hc->ca_file : m->conf->ca_file,
-            .state_dir = m->conf->state_dir,
-            .poll_max_s = hc->poll_max_s,
-            .controller_prefix = hc->controller_prefix,
-        };
-        const struct hawkbit_callbacks cb = {
-            .deployment_available = on_deployment,
-            .cancel_requested = on_cancel,
-        };
-        r = hawkbit_new(m->event, m->fetcher, &c, &cb, s, &s->h);
+        s->key = config_key(m);
+        r = client_start(s, &s->h, error);
         if (r < 0) {
-                if (error &&
-                    asprintf(error,
-                             "%s: hawkbit: cannot start the fleet server client (token file %s, "
-                             "outbox in %s/hawkbit-outbox): %s",
-                             m->conf->path, hc->gateway_token_file, m->conf->state_dir, strerror(-r)) < 0)
-                        *error = NULL;
+                free(s->key);
                 free(s);
                 return r;
         }
@@ -755,10 +951,58 @@ int fleet_server_new(Manager *m, FleetServer **ret, char **error)
         return 0;
 }
 
+void fleet_server_reload(Manager *m, FleetServer **sp)
+{
+        FleetServer *s = *sp;
+        const struct cf_hawkbit_conf *hc = m->conf->hawkbit;
+        _cleanup_(freep) char *error = NULL;
+        if (!hc) {
+                if (s) {
+                        log_info("hawkBit: the hawkbit block was removed from the configuration: no more "
+                                 "polls; %zu action(s) in progress go on locally and are reported when a "
+                                 "fleet server is configured again",
+                                 count_actions(s));
+                        *sp = fleet_server_free(s);
+                }
+                return;
+        }
+        if (!s) {
+                int r = fleet_server_new(m, sp, &error);
+                if (r < 0) {
+                        log_error_errno(r, "hawkBit: cannot start after the reload: %s", error ? error : "%m");
+                        return;
+                }
+                fleet_server_nodes_seen(*sp);
+                return;
+        }
+        _cleanup_(freep) char *key = config_key(m);
+        if (key && s->key && strcmp(key, s->key) == 0)
+                return; /* nothing of the client's changed: it goes on undisturbed */
+        /* The old client stops first, so that the outbox on disk has one reader: the new one loads it
+         * and delivers what the old one had not, to the new URL with the new token. A request cut here
+         * may have reached the server: it is sent again (a repeated "proceeding" is harmless; a repeated
+         * closing one gets 410 and is dropped). */
+        hawkbit_free(s->h);
+        s->h = NULL;
+        int r = client_start(s, &s->h, &error);
+        if (r < 0) {
+                log_error_errno(r, "hawkBit: %s; remote rollouts are off until the next reload",
+                                error ? error : "cannot restart the fleet server client: %m");
+                *sp = fleet_server_free(s);
+                return;
+        }
+        free(s->key);
+        s->key = TAKE_PTR(key);
+        log_info("hawkBit: reconfigured: gateway for %s, tenant %s; %zu action(s) in progress kept", hc->url,
+                 hc->tenant, count_actions(s));
+        fleet_server_nodes_seen(s);
+}
+
 FleetServer *fleet_server_free(FleetServer *s)
 {
         if (!s)
                 return NULL;
+        free(s->key);
         while (s->actions)
                 action_free(s->actions);
         while (s->artifacts) {
@@ -768,6 +1012,42 @@ FleetServer *fleet_server_free(FleetServer *s)
         hawkbit_free(s->h);
         free(s);
         return NULL;
+}
+
+int fleet_server_get_state(FleetServer *s, struct fleet_server_state *st)
+{
+        memset(st, 0, sizeof *st);
+        if (!s)
+                return -ENODATA;
+        struct hawkbit_status hs;
+        hawkbit_get_status(s->h, &hs);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now_rt = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u, mono = now_mono();
+        /* monotonic → wall clock for the client (the planned time may be a little in the past while due) */
+        uint64_t next = hs.next_poll_usec > hs.held_until_usec ? hs.next_poll_usec : hs.held_until_usec;
+        if (next)
+                st->next_poll = next > mono ? now_rt + (next - mono) : now_rt;
+        const struct cf_hawkbit_conf *hc = s->m->conf->hawkbit;
+        st->url = hc ? hc->url : "";
+        st->tenant = hc ? hc->tenant : "";
+        st->state = hawkbit_link_str(hs.link);
+        st->last_poll = hs.last_poll_realtime_usec;
+        snprintf(st->last_error_buf, sizeof st->last_error_buf, "%s", hs.last_error);
+        st->last_error = st->last_error_buf;
+        st->last_error_time = hs.last_error_realtime_usec;
+        st->targets = hs.targets;
+        st->feedback_queued = hs.outbox;
+        st->requests = hs.requests;
+        size_t n = 0;
+        for (struct action *a = s->actions; a; a = a->next)
+                n++;
+        st->actions = calloc(n ? n : 1, sizeof *st->actions);
+        if (!st->actions)
+                return -ENOMEM;
+        for (struct action *a = s->actions; a; a = a->next)
+                st->actions[st->n_actions++] = a->id;
+        return 0;
 }
 
 void fleet_server_describe(FleetServer *s, char *buf, size_t size)
@@ -788,7 +1068,7 @@ void fleet_server_describe(FleetServer *s, char *buf, size_t size)
                          (now_rt - st.last_poll_realtime_usec) / 1000000u);
         else
                 snprintf(last, sizeof last, "no poll answered yet");
-        snprintf(buf, size, "%s: %u target(s), %u action(s) in progress, %u feedback queued, %s%s%s",
-                 s->m->conf->hawkbit->url, st.targets, st.actions_in_progress, st.outbox, last,
+        snprintf(buf, size, "%s: %u target(s), %zu action(s) in progress, %u feedback queued, %s%s%s",
+                 s->m->conf->hawkbit->url, st.targets, count_actions(s), st.outbox, last,
                  st.last_error[0] ? "; last error: " : "", st.last_error);
 }

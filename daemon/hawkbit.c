@@ -122,7 +122,35 @@ struct Hawkbit {
 
         uint64_t last_poll_realtime, requests, not_modified;
         char last_error[256];
+        uint64_t last_error_realtime;
+        enum hawkbit_link link;
 };
+
+static uint64_t now_realtime(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+const char *hawkbit_link_str(enum hawkbit_link l)
+{
+        switch (l) {
+        case HAWKBIT_LINK_CONNECTING:
+                return "connecting";
+        case HAWKBIT_LINK_ONLINE:
+                return "online";
+        case HAWKBIT_LINK_UNREACHABLE:
+                return "unreachable";
+        case HAWKBIT_LINK_SERVER_ERROR:
+                return "server-error";
+        case HAWKBIT_LINK_RATE_LIMITED:
+                return "rate-limited";
+        case HAWKBIT_LINK_UNAUTHORIZED:
+                return "unauthorized";
+        }
+        return "unknown";
+}
 
 static bool streq_ptr(const char *a, const char *b)
 {
@@ -147,6 +175,7 @@ static void set_error(Hawkbit *h, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(h->last_error, sizeof h->last_error, fmt, ap);
         va_end(ap);
+        h->last_error_realtime = now_realtime();
         log_debug("hawkbit: %s", h->last_error);
 }
 
@@ -240,6 +269,16 @@ static void on_fetch_done(Fetch *x, int r, const uint8_t *data, size_t size, con
         }
         if (r < 0)
                 set_error(h, "%s", error ? error : strerror(-r));
+        if (status == 0 && r < 0)
+                h->link = HAWKBIT_LINK_UNREACHABLE;
+        else if (status == 429)
+                h->link = HAWKBIT_LINK_RATE_LIMITED;
+        else if (status == 401 || status == 403)
+                h->link = HAWKBIT_LINK_UNAUTHORIZED;
+        else if (status >= 500)
+                h->link = HAWKBIT_LINK_SERVER_ERROR;
+        else if (status > 0)
+                h->link = HAWKBIT_LINK_ONLINE; /* another 4xx is about one resource: the server is there */
         if (q->owner && *q->owner == q)
                 *q->owner = NULL;
         q->owner = NULL;
@@ -1040,8 +1079,17 @@ void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret)
         memset(ret, 0, sizeof *ret);
         if (!h)
                 return;
+        ret->link = h->link;
         ret->last_poll_realtime_usec = h->last_poll_realtime;
         snprintf(ret->last_error, sizeof ret->last_error, "%s", h->last_error);
+        ret->last_error_realtime_usec = h->last_error_realtime;
+        for (const HawkbitTarget *t = h->targets; t; t = t->next) {
+                uint64_t np = hawkbit_target_next_poll_usec(t);
+                if (np && (!ret->next_poll_usec || np < ret->next_poll_usec))
+                        ret->next_poll_usec = np;
+        }
+        if (h->hold_until > now_usec((Hawkbit *) h))
+                ret->held_until_usec = h->hold_until;
         ret->targets = h->n_targets;
         for (const HawkbitTarget *t = h->targets; t; t = t->next)
                 if (t->notified && !is_closed((Hawkbit *) h, t->notified_action))
@@ -1049,6 +1097,35 @@ void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret)
         ret->outbox = h->n_msgs;
         ret->requests = h->requests;
         ret->not_modified = h->not_modified;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+uint64_t hawkbit_round_end_usec(const Hawkbit *h)
+{
+        Hawkbit *hh = (Hawkbit *) h;
+        uint64_t now = now_usec(hh), slot = now;
+        if (h->next_slot > slot)
+                slot = h->next_slot;
+        if (h->hold_until > slot)
+                slot = h->hold_until;
+        for (const struct req *q = h->queue; q; q = q->next)
+                slot += h->interval_usec; /* what waits now goes first */
+        uint64_t *polls = calloc(h->n_targets ? h->n_targets : 1, sizeof *polls);
+        size_t n = 0;
+        for (const HawkbitTarget *t = h->targets; polls && t; t = t->next)
+                polls[n++] = t->next_poll ? t->next_poll : now; /* 0: queued or under way */
+        if (polls)
+                qsort(polls, n, sizeof *polls, cmp_u64);
+        for (size_t i = 0; i < n; i++)
+                slot = (polls[i] > slot ? polls[i] : slot) + h->interval_usec;
+        free(polls);
+        /* each target's deploymentBase GET after its answer, at worst behind every other poll */
+        return slot + (uint64_t) h->n_targets * h->interval_usec;
 }
 
 size_t hawkbit_slot_log(const Hawkbit *h, uint64_t *ret, size_t n)

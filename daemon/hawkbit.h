@@ -118,9 +118,25 @@ struct hawkbit_callbacks {
         void (*cancel_requested)(Hawkbit *h, HawkbitTarget *t, uint64_t action_id, void *userdata);
 };
 
+/* The connection as the last answer showed it. */
+enum hawkbit_link {
+        HAWKBIT_LINK_CONNECTING,   /* nothing answered yet */
+        HAWKBIT_LINK_ONLINE,       /* the last request was answered (2xx, 304, or a 4xx about one resource) */
+        HAWKBIT_LINK_UNREACHABLE,  /* no answer: connection, TLS, DNS, time-out */
+        HAWKBIT_LINK_SERVER_ERROR, /* 5xx */
+        HAWKBIT_LINK_RATE_LIMITED, /* 429: every request held for Retry-After */
+        HAWKBIT_LINK_UNAUTHORIZED, /* 401/403: the gateway token is refused */
+};
+/* "connecting", "online", "unreachable", "server-error", "rate-limited", "unauthorized" */
+const char *hawkbit_link_str(enum hawkbit_link l);
+
 struct hawkbit_status {
-        uint64_t last_poll_realtime_usec; /* CLOCK_REALTIME of the last answered poll, 0: none yet */
-        char last_error[256];             /* the most recent failure, "" when none yet */
+        enum hawkbit_link link;
+        uint64_t last_poll_realtime_usec;  /* CLOCK_REALTIME of the last answered poll, 0: none yet */
+        char last_error[256];              /* the most recent failure, "" when none yet */
+        uint64_t last_error_realtime_usec; /* when it happened, 0: none yet */
+        uint64_t next_poll_usec;           /* CLOCK_MONOTONIC of the earliest planned poll, 0: none planned */
+        uint64_t held_until_usec;          /* CLOCK_MONOTONIC end of a 429 hold, 0: not held */
         unsigned targets;
         unsigned actions_in_progress; /* deployments handed over and not closed yet */
         unsigned outbox;              /* feedback messages not delivered yet */
@@ -168,6 +184,12 @@ int hawkbit_cancel_feedback(Hawkbit *h, const uint8_t uid[HAWKBIT_UID_SIZE], uin
 const char *const *hawkbit_download_headers(const Hawkbit *h, const char *url);
 
 void hawkbit_get_status(const Hawkbit *h, struct hawkbit_status *ret);
+
+/* CLOCK_MONOTONIC µs by which every target will have been polled once more and a deployment it was
+ * given fetched, if the server answers at once: the planned polls laid on the pacer's slots behind what is
+ * queued now (and a 429 hold), then one more slot per target. For gathering the targets that get the
+ * same deployment in one poll round. */
+uint64_t hawkbit_round_end_usec(const Hawkbit *h);
 
 /* The pacer's decisions: CLOCK_MONOTONIC µs slots of the last requests (at most n, oldest first; the
  * module keeps the last HAWKBIT_SLOT_LOG). Returns how many were copied. For tests and diagnostics. */

@@ -2369,6 +2369,8 @@ int manager_reload(Manager *m, char **error)
                 r = cf_conf_load_keyring(nc, &keyring, &why);
         if (r >= 0)
                 r = cf_conf_check_ca_file(nc, &why);
+        if (r >= 0)
+                r = cf_conf_check_hawkbit(nc, &why); /* its token file, before the old client stops */
         if (r >= 0) {
                 reload_check(m, nc, key, &why);
                 if (why)
@@ -2510,6 +2512,7 @@ int manager_reload(Manager *m, char **error)
         free(added);
         if (nodes_later && m->sweep)
                 sd_event_source_set_enabled(m->sweep, SD_EVENT_ON);
+        fleet_server_reload(m, &m->fleet); /* url, tenant, token…: its actions in progress kept */
         bus_manager_changed(m, "Buses", "Nodes", NULL);
         log_info("Reloaded %s: %zu bus(es); %zu bus(es) added, %u removed; %u node(s) added, %u removed, %u "
                  "removed once their job is done",

@@ -19,6 +19,11 @@ do) divided by the bitrate.
   g4 g1 with 1 % frame loss (--drop 0.01, fixed seed): unicast repair bytes / image bytes, wall vs g1
   g5 g1 with canfleetd SIGKILLed at half of the group pass and started again: bytes sent after the
      restart / image bytes, and the CLEAR_MEMORYs per node (one: nothing erased again)
+  h  canfleetd as a hawkBit gateway of 128 nodes (4 buses) against tests/hawkbit/ddi_server.py on
+     loopback TLS: root polls per minute measured at config.polling.sleep 00:00:30 over 60 s (below the rate cap) and
+     projected to hawkBit's default 00:05:00, the smallest gap between two requests (the pacer: never
+     a burst), then one deployment to all 128 (one download, one job): its wall time, and canfleetd's
+     RSS and peak RSS with the client active
   --plain runs a, b, c, d/e with every node refusing the group transfer (the plain CCP figures)
   f  persistence at scale: a job of N nodes (1,000, 5,000, 20,000; --f-nodes) whose bus is gone
      fails them all at once after a restart; time from canfleetd's start until the job is finished,
@@ -27,7 +32,7 @@ do) divided by the bitrate.
      for a single-bank F4 (k4: the boot copy) and a dual-bank F7 (k7: bank flip, trial, the simulated
      application confirming after 500 ms)
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgrk] [--plain] [--c-app-size BYTES]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgrkh] [--plain] [--c-app-size BYTES]...
              [--f-nodes N]...
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
@@ -408,6 +413,59 @@ def scenario_de(fleet):
         f"{cpu:.2f} s over {frames} frames")
 
 
+def scenario_h(fleet):
+    import hawkbit_fixture as hb
+    buses = [f"bus{i}" for i in range(4)]
+    fleet.start_bus()
+    v1 = fleet.pack("1.0.0", release=1, size=4096, seed=1)
+    v2 = fleet.pack("2.0.0", release=2, size=4096, seed=2)
+    Sim(fleet, buses, 32, extra=["--bitrate", str(BITRATE)], install=v1)
+    server = hb.Server(fleet)
+    sleep_s, default_s = 30, 300
+    server.state.set_sleep(f"00:00:{sleep_s:02d}")
+    fleet.write_config(buses, 32, hawkbit=dict(server.config(fleet), poll_max_s=default_s))
+    fleet.start_daemon(timeout=60)
+    drain_notify(fleet)
+    pid = fleet.daemon.pid
+    for b in buses:
+        r = fleet.ctl("scan", b, timeout=120)
+        if r.rc != 0:
+            raise RuntimeError(f"scan {b}: {r}")
+    cids = hb.controller_ids(fleet)
+    hb.wait_targets(server, cids.values(), timeout=120)
+    # the first polls spread over HAWKBIT_FIRST_SPREAD_S; measure once every target polled twice
+    harness.wait_until("every target polled twice",
+                       lambda: all(t["polls"] >= 2 for t in server.state.targets_view().values()), 60)
+    t0 = time.monotonic()
+    n0 = len(server.state.log_view()["requests"])
+    time.sleep(60)
+    reqs = server.state.log_view()["requests"][n0:]
+    window = time.monotonic() - t0
+    roots = sum(1 for q in reqs if q["kind"] == "root")
+    rpm = roots * 60 / window
+    times = sorted(q["monotonic"] for q in reqs)
+    gap = min((b - a for a, b in zip(times, times[1:])), default=0)
+    row("h", f"root polls/min, 128 targets, sleep {sleep_s} s", f"{rpm:.0f}",
+        f"{len(reqs)} requests in {window:.0f} s (all kinds); ideal 128 x 60 / ({sleep_s} s + jitter <= 10 %)")
+    row("h", "  ... projected to the default sleep 00:05:00", f"{rpm * sleep_s / default_s:.1f}",
+        "= 128 x 60 / 300 s = 25.6 without the jitter (up to 10 % less with it)")
+    row("h", "smallest gap between two requests (ms)", f"{1000 * gap:.0f}", "the pacer's cap: 10 requests/s (100 ms)")
+    row("h", "canfleetd RSS, 128 targets polled (kB)", proc_status(pid, "VmRSS"))
+    t1 = time.monotonic()
+    aids = [server.state.deployment(c, v2, filename="app-2.0.0.cfb", version="2.0.0") for c in cids.values()]
+    hb.wait_status(server, aids, ("finished", "error"), timeout=600)
+    wall = time.monotonic() - t1
+    bad = [a for a in aids if server.state.action_view(a)["status"] != "finished"]
+    gets = sum(1 for q in server.state.log_view()["requests"] if q["kind"] == "artifact")
+    jobs = fleet.jobs()
+    if bad:
+        FAILED_UPDATES.append("h")
+    row("h", "deployment to 128 targets: wall time (s)", f"{wall:.1f}",
+        f"sleep {sleep_s} s; {len(aids) - len(bad)} closed/success, {gets} artifact GET(s), {len(jobs)} job(s)")
+    row("h", "canfleetd RSS / VmHWM after it (kB)", f"{proc_status(pid, 'VmRSS')} / {proc_status(pid, 'VmHWM')}")
+    server.stop()
+
+
 def scenario_s(fleet, rounds=2000):
     """No daemon: a CCP CONNECT / GET_CCP_VERSION ping-pong with 4 nodes over the SLCAN pty."""
     sim = Sim(fleet, ["bus0"], 4)
@@ -611,7 +669,7 @@ def main():
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdesfgrk")
+    ap.add_argument("--only", default="abcdesfgrkh")
     ap.add_argument("--plain", action="store_true", help="a, b, c, d/e with plain CCP (nodes refuse GROUP_JOIN)")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
@@ -628,10 +686,11 @@ def main():
                   lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
             "r": [scenario_g4, scenario_g5],
             "k": [lambda f: scenario_k(f, "f4"), lambda f: scenario_k(f, "f7")],
-            "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])]}
+            "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])],
+            "h": [scenario_h]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfgrk":
+    for key in "sabcdfgrkh":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

@@ -188,6 +188,8 @@ static const struct bad bads[] = {
      "/etc/x.conf: hawkbit.tenant: \"a/b\" is not one path segment"},
     {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", \"poll_max_s\": 0"),
      "/etc/x.conf: hawkbit.poll_max_s: 0 is out of range 1..86400"},
+    {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", \"max_requests_per_s\": 1001"),
+     "/etc/x.conf: hawkbit.max_requests_per_s: 1001 is out of range 1..1000"},
     {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", \"colour\": 1"),
      "/etc/x.conf: hawkbit.colour: unknown key"},
     {HEAD HB("\"url\": \"https://h\", \"tenant\": \"T\", \"gateway_token_file\": \"t\", "
@@ -390,6 +392,7 @@ static void test_hawkbit(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(c->hawkbit);
         CU_ASSERT_STRING_EQUAL(c->hawkbit->url, "https://h:8443");
         CU_ASSERT_EQUAL(c->hawkbit->poll_max_s, 300);
+        CU_ASSERT_EQUAL(c->hawkbit->max_requests_per_s, 10);
         CU_ASSERT_PTR_NULL(c->hawkbit->ca_file);
         CU_ASSERT_PTR_NULL(c->hawkbit->controller_prefix);
 

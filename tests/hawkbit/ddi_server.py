@@ -30,10 +30,25 @@ Status mapping, as hawkBit's: an action is "running" until feedback closed+succe
 closed+failure ("error"); a cancel makes it "canceling" (root links cancelAction) until the target
 answers closed ("canceled") or rejected (back to "running"). Feedback to an ended action: 410.
 
+Rollouts, as hawkBit's: the targets are split in groups (given as lists here; hawkBit makes them
+from a filter and a group count); the first group's actions are created when the rollout starts.
+Each time an action of a group closes, the group's conditions are evaluated, error first:
+  - error: more than error_threshold percent of the group's targets ended in "error" -> the group is
+    "error" and the rollout "paused" (hawkBit's error action PAUSE): no further group starts, the
+    actions already created go on; resume (the admin call) starts the next group;
+  - success: at least success_threshold percent of the group's targets are "finished" -> the next
+    group is started (its actions created), once; a group is "finished" when all its actions ended.
+The rollout is "finished" when its last group is. Defaults as hawkBit's UI: success 100, error 0
+(canary style: any failure halts).
+
 Control, as a Python API (DdiServer: make_ddi_server() returns it) and as an admin HTTP endpoint
 on the same port under /_admin/ (JSON in, JSON out, no auth: loopback tests only):
   POST /_admin/deployment {"controller_id", "file", ["tenant", "filename", "download", "update",
                            "maintenance_window", "version"]}  -> {"action_id"}
+  POST /_admin/rollout {"groups": [[controllerId, ...], ...], "file", ["success_threshold",
+                        "error_threshold", "tenant", "filename", "download", "update", "version"]}
+                        -> {"rollout_id", "actions": {controllerId: action_id} of the first group}
+  POST /_admin/rollout_resume {"rollout_id"}   GET /_admin/rollout/{id}
   POST /_admin/cancel {"action_id"}            POST /_admin/maintenance {"action_id", "window"}
   POST /_admin/sleep {"sleep": "HH:MM:SS", ["controller_id"]}
   POST /_admin/target_token {"controller_id", "token", ["tenant"]}
@@ -128,6 +143,20 @@ class Action:
         self.feedback = []
         self.cancel_feedback = []
         self.messages = ["Assignment initiated by the test"]
+        self.rollout = None  # (Rollout, group index) when a rollout created it
+
+
+class Rollout:
+    def __init__(self, rid, groups, success_threshold, error_threshold, params):
+        self.id = rid
+        self.groups = [list(g) for g in groups]
+        self.success_threshold = success_threshold
+        self.error_threshold = error_threshold
+        self.params = params  # for deployment(): file, tenant, filename, download, update, version
+        self.status = "running"
+        self.group_status = ["scheduled"] * len(groups)
+        self.actions = [{} for _ in groups]  # per group: controllerId -> action id
+        self.triggered = [False] * len(groups)  # the success condition started the next group
 
 
 class Target:
@@ -151,6 +180,8 @@ class DdiState:
         self.targets = {}
         self.actions = {}
         self.next_action = 1
+        self.rollouts = {}
+        self.next_rollout = 1
         self.next_sm = 100
         self.requests = []
         self.rejected = []
@@ -179,6 +210,80 @@ class DdiState:
             self.actions[aid] = Action(aid, tenant, controller_id, sm, filename, data, download, update,
                                        maintenance_window, version)
             return aid
+
+    def rollout(self, groups, file, success_threshold=100, error_threshold=0, **params):
+        """A rollout of file to groups of controllerIds; returns its id. Its first group starts now."""
+        with self.lock:
+            if not groups or not all(groups):
+                raise ValueError("a rollout needs groups of at least one target each")
+            for t in (success_threshold, error_threshold):
+                if not 0 <= t <= 100:
+                    raise ValueError(f"threshold {t} is not a percentage")
+            rid = self.next_rollout
+            self.next_rollout += 1
+            r = self.rollouts[rid] = Rollout(rid, groups, success_threshold, error_threshold,
+                                             dict(params, file=file))
+            self.rollout_start_group(r, 0)
+            return rid
+
+    def rollout_start_group(self, r, g):
+        r.group_status[g] = "running"
+        for cid in r.groups[g]:
+            aid = self.deployment(cid, **r.params)
+            self.actions[aid].rollout = (r, g)
+            r.actions[g][cid] = aid
+
+    def rollout_next(self, r, g):
+        if g + 1 < len(r.groups) and r.group_status[g + 1] == "scheduled":
+            self.rollout_start_group(r, g + 1)
+
+    def rollout_evaluate(self, a):
+        """An action of a rollout ended: its group's error condition, then its success condition."""
+        r, g = a.rollout
+        statuses = [self.actions[aid].status for aid in r.actions[g].values()]
+        total = len(r.groups[g])
+        errors = sum(1 for s in statuses if s == "error")
+        finished = sum(1 for s in statuses if s == "finished")
+        if errors * 100 > r.error_threshold * total:
+            r.group_status[g] = "error"
+            if r.status == "running":
+                r.status = "paused"
+            return
+        if not r.triggered[g] and finished * 100 >= r.success_threshold * total:
+            r.triggered[g] = True
+            if r.status == "running":
+                self.rollout_next(r, g)
+        if all(s not in ("running", "canceling") for s in statuses) and r.group_status[g] == "running":
+            r.group_status[g] = "finished"
+            if g == len(r.groups) - 1 and r.status == "running":
+                r.status = "finished"
+
+    def rollout_resume(self, rollout_id):
+        """hawkBit's resume of a paused rollout: the next group that has not started, starts."""
+        with self.lock:
+            r = self.rollouts[rollout_id]
+            if r.status != "paused":
+                return r.status
+            r.status = "running"
+            for g, st in enumerate(r.group_status):
+                if st == "scheduled":
+                    self.rollout_start_group(r, g)
+                    break
+            else:
+                r.status = "finished"
+            return r.status
+
+    def rollout_view(self, rollout_id):
+        with self.lock:
+            r = self.rollouts[rollout_id]
+            return {"id": r.id, "status": r.status, "success_threshold": r.success_threshold,
+                    "error_threshold": r.error_threshold,
+                    "groups": [{"targets": list(r.groups[g]), "status": r.group_status[g],
+                                "actions": dict(r.actions[g])} for g in range(len(r.groups))]}
+
+    def action_closed(self, a):
+        if a.rollout:
+            self.rollout_evaluate(a)
 
     def cancel(self, action_id):
         with self.lock:
@@ -219,7 +324,9 @@ class DdiState:
         with self.lock:
             a = self.actions[action_id]
             return {"id": a.id, "controller_id": a.cid, "status": a.status, "feedback": list(a.feedback),
-                    "cancel_feedback": list(a.cancel_feedback), "window": a.window}
+                    "cancel_feedback": list(a.cancel_feedback), "window": a.window,
+                    "rollout": a.rollout[0].id if a.rollout else None,
+                    "group": a.rollout[1] if a.rollout else None}
 
     def targets_view(self):
         with self.lock:
@@ -542,6 +649,8 @@ class DdiHandler(httpd.Handler):
                 a.status = "canceled"
             elif s["execution"] == "rejected":
                 a.status = "running"
+            if a.status not in ("running", "canceling"):
+                self.st.action_closed(a)
         self.send_empty(200, "feedback", cid, action_id, body)
 
     def h_cancel(self, tenant, cid, rest, action_id, body):
@@ -571,6 +680,8 @@ class DdiHandler(httpd.Handler):
                 a.status = "canceled"
             elif s["execution"] == "rejected":
                 a.status = "running"
+            if a.status == "canceled":
+                self.st.action_closed(a)
         self.send_empty(200, "cancelFeedback", cid, action_id, body)
 
     def h_artifact(self, tenant, cid, rest, sm_id, body):
@@ -596,12 +707,20 @@ class DdiHandler(httpd.Handler):
                     return self.admin_answer(st.targets_view())
                 if what.startswith("action/"):
                     return self.admin_answer(st.action_view(int(what.split("/", 1)[1])))
+                if what.startswith("rollout/"):
+                    return self.admin_answer(st.rollout_view(int(what.split("/", 1)[1])))
                 return self.admin_answer({"error": "unknown"}, 404)
             if method != "POST":
                 return self.admin_answer({"error": "method"}, 405)
             req = json.loads(self.read_body() or b"{}")
             if what == "deployment":
                 return self.admin_answer({"action_id": st.deployment(**req)})
+            if what == "rollout":
+                rid = st.rollout(**req)
+                return self.admin_answer({"rollout_id": rid,
+                                          "actions": st.rollout_view(rid)["groups"][0]["actions"]})
+            if what == "rollout_resume":
+                return self.admin_answer({"status": st.rollout_resume(req["rollout_id"])})
             if what == "cancel":
                 return self.admin_answer({"status": st.cancel(req["action_id"])})
             if what == "maintenance":

@@ -244,6 +244,67 @@ class DdiServerTest(unittest.TestCase):
         self.assertEqual([r["status"] for r in log["requests"]], [500, 200, 200])
         self.assertEqual(admin("bogus", {})[0], 404)
 
+    def fb_for(self, cid, aid, finished):
+        ctl = f"{self.base}/DEFAULT/controller/v1/{cid}"
+        body = {"status": {"execution": "closed", "result": {"finished": finished}}}
+        return self.call(f"{ctl}/deploymentBase/{aid}/feedback", "POST", body)[0]
+
+    def test_rollout_groups(self):
+        cids = [f"canfleet-{i:024x}" for i in range(1, 9)]
+        # groups of 2, 3, 3: the next starts at 50 % finished; the error threshold 40 %
+        rid = self.st.rollout([cids[:2], cids[2:5], cids[5:]], self.art, success_threshold=50,
+                              error_threshold=40)
+        view = self.st.rollout_view(rid)
+        self.assertEqual([g["status"] for g in view["groups"]], ["running", "scheduled", "scheduled"])
+        g0 = view["groups"][0]["actions"]
+        self.assertEqual(sorted(g0), cids[:2])
+        self.assertEqual(len(self.st.actions), 2, "only the first group has actions")
+        self.assertEqual(self.fb_for(cids[0], g0[cids[0]], "success"), 200)
+        view = self.st.rollout_view(rid)
+        self.assertEqual([g["status"] for g in view["groups"]], ["running", "running", "scheduled"],
+                         "1 of 2 finished = 50 %: the next group starts")
+        g1 = view["groups"][1]["actions"]
+        self.assertEqual(sorted(g1), cids[2:5])
+        self.assertEqual(self.fb_for(cids[1], g0[cids[1]], "success"), 200)
+        self.assertEqual(self.st.rollout_view(rid)["groups"][0]["status"], "finished")
+        # one failure of 3 = 33 %: not above 40 %; a second one = 67 %: the rollout pauses
+        self.assertEqual(self.fb_for(cids[2], g1[cids[2]], "failure"), 200)
+        self.assertEqual(self.st.rollout_view(rid)["status"], "running")
+        self.assertEqual(self.fb_for(cids[3], g1[cids[3]], "failure"), 200)
+        view = self.st.rollout_view(rid)
+        self.assertEqual((view["status"], view["groups"][1]["status"], view["groups"][2]["status"]),
+                         ("paused", "error", "scheduled"))
+        self.assertEqual(self.fb_for(cids[4], g1[cids[4]], "success"), 200, "a started action goes on")
+        self.assertEqual(self.st.rollout_view(rid)["groups"][2]["actions"], {}, "a paused rollout starts none")
+        self.assertEqual(len(self.st.actions), 5)
+        # resumed: the last group starts; all of it finished ends the rollout
+        self.assertEqual(self.call(f"{self.base}/_admin/rollout_resume", "POST", {"rollout_id": rid},
+                                   headers={})[2], {"status": "running"})
+        g2 = self.st.rollout_view(rid)["groups"][2]["actions"]
+        self.assertEqual(sorted(g2), cids[5:])
+        for c in cids[5:]:
+            self.assertEqual(self.fb_for(c, g2[c], "success"), 200)
+        view = self.call(f"{self.base}/_admin/rollout/{rid}", headers={})[2]
+        self.assertEqual((view["status"], view["groups"][2]["status"]), ("finished", "finished"))
+        self.assertEqual(self.st.action_view(g2[cids[5]])["rollout"], rid)
+
+    def test_canary_rollout_halts(self):
+        cids = [f"canfleet-{i:024x}" for i in range(1, 13)]
+        status, _, r = self.call(f"{self.base}/_admin/rollout", "POST",
+                                 {"groups": [cids[:2], cids[2:7], cids[7:]], "file": self.art}, headers={})
+        self.assertEqual(status, 200)
+        rid, acts = r["rollout_id"], r["actions"]
+        self.assertEqual(self.fb_for(cids[0], acts[cids[0]], "success"), 200)
+        self.assertEqual(self.st.rollout_view(rid)["groups"][1]["status"], "scheduled",
+                         "the default success threshold is 100 %")
+        self.assertEqual(self.fb_for(cids[1], acts[cids[1]], "failure"), 200)
+        view = self.st.rollout_view(rid)
+        self.assertEqual((view["status"], [g["status"] for g in view["groups"]]),
+                         ("paused", ["error", "scheduled", "scheduled"]))
+        self.assertEqual(len(self.st.actions), 2)
+        with self.assertRaises(ValueError):
+            self.st.rollout([cids[:1]], self.art, success_threshold=101)
+
     def test_schema_fix_is_narrow(self):
         # The one change to hawkBit's document: sleep must look like HH:MM:SS, nothing else passes.
         ok = {"config": {"polling": {"sleep": "12:00:00"}}}

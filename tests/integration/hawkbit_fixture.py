@@ -26,11 +26,12 @@ def frames(sim):
 class Server:
     """A DDI server that can be stopped and started again on the same port (its state kept)."""
 
-    def __init__(self, f):
+    def __init__(self, f, name="ddi"):
         warnings.simplefilter("ignore", ResourceWarning)
-        self.pki = os.path.join(f.dir, "pki")
+        # a second server of a test (another fleet server to move to) has a PKI and a state of its own
+        self.pki = os.path.join(f.dir, "pki" if name == "ddi" else f"pki-{name}")
         ddi_server.httpd.make_certs(self.pki)
-        self.root = os.path.join(f.dir, "ddi")
+        self.root = os.path.join(f.dir, name)
         os.makedirs(self.root)
         self.schemas = ddi_server.Schemas()
         self.srv = None
@@ -76,8 +77,10 @@ class Server:
         token = os.path.join(f.dir, "hawkbit.token")
         with open(token, "w") as fh:
             fh.write("gw-secret\n")
+        # a 1 s sleep for up to 12 targets is more than the default cap of 10 requests/s: the feedback
+        # would queue behind the polls (the pacer itself is tested in daemon-hawkbit)
         return {"url": self.url, "tenant": "DEFAULT", "gateway_token_file": token,
-                "ca_file": os.path.join(self.pki, "ca.pem"), "poll_max_s": 2}
+                "ca_file": os.path.join(self.pki, "ca.pem"), "poll_max_s": 2, "max_requests_per_s": 50}
 
     def clean(self):
         log = self.state.log_view()

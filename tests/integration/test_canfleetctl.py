@@ -13,7 +13,7 @@ NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "re
                "last_update_result", "last_update_job", "last_update_time_us", "last_update_status",
                "bank", "trial"}  # bank, trial: null for these single-bank nodes
 JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "started_us", "skipped",
-              "bytes_done", "bytes_total", "nodes"}
+              "hawkbit_actions", "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}
 
 
@@ -109,6 +109,7 @@ def canfleetctl(f):
     check(r.rc == 0, f"jobs --json: {r}")
     jobs = r.json()["jobs"]
     check(len(jobs) == 1 and set(jobs[0]) | {"schema"} == JOB_FIELDS, f"jobs --json: {jobs}")
+    check(jobs[0]["hawkbit_actions"] == [], f"a local job has no hawkBit actions: {jobs[0]}")
     job = jobs[0]
     check(set(job["image"]) == {"version", "hw_id", "release", "sha256"} and job["image"]["version"] == "2.0.0"
           and job["image"]["release"] == 2 and len(job["image"]["sha256"]) == 64, f"job image {job['image']}")

@@ -37,8 +37,20 @@ def outage(f):
     outbox = os.path.join(f.state_dir, "hawkbit-outbox")
     check(os.listdir(outbox), f"no feedback kept in the outbox while the server was down: {server.state.action_view(aid)}")
     check(server.state.action_view(aid)["status"] == "running", "the action ended while the server was down?")
+    # canfleetctl status says so: unreachable, the last error with its time, the feedback waiting
+    def fleet():
+        r = f.ctl("status", "--json")
+        check(r.rc == 0, f"status --json: {r}")
+        return r.json()["fleet_server"]
+    harness.wait_until("status: unreachable", lambda: fleet()["state"] == "unreachable", 30)
+    st = fleet()
+    check(st["feedback_queued"] > 0 and st["last_error"] and st["last_error_us"] and st["last_poll_us"],
+          f"status --json while the server is down: {st}")
+    r = f.ctl("status")
+    check(r.rc == 0 and "): unreachable" in r.out and "last error: " in r.out, f"canfleetctl status: {r}")
 
     server.start()
+    harness.wait_until("status: online again", lambda: fleet()["state"] == "online", 30)
     hb.wait_status(server, [aid], ("finished", "error", "canceled"))
     fb = hb.check_success_history(server, aid)
     closed = [m for m in fb if m["status"]["execution"] == "closed"]
@@ -69,6 +81,7 @@ def outage(f):
         check(any("restarted" in hb.details(m) for m in fb), f"action {a}: the restart is not said: {fb}")
     v3_jobs = [j for j in f.jobs() if j["image"]["version"] == "3.0.0"]
     check(len(v3_jobs) == 1 and len(v3_jobs[0]["nodes"]) == 2, f"the restart started the job again: {f.jobs()}")
+    check(v3_jobs[0]["hawkbit_actions"] == sorted(aids), f"the resumed job's action ids: {v3_jobs[0]}")
     r = f.ctl("status")
     check(r.rc == 0 and "fleet server: https://127.0.0.1" in r.out, f"canfleetctl status: {r}")
     server.clean()

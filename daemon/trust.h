@@ -10,8 +10,11 @@
 #include "canfleet/image.h"
 
 struct trusted_image {
-        const uint8_t *image; /* CF_IMAGE_AREA_SIZE bytes inside the buffer given to trust_check() */
-        struct cf_image_info info;
+        const uint8_t *image; /* image_size bytes inside the buffer given to trust_check() */
+        size_t image_size;    /* CF_IMAGE_AREA_SIZE, or a serial target's raw image (docs/design.md §8) */
+        struct cf_image_info info; /* a raw image's: from the manifest (no trailer) */
+        char target[16];           /* "" (CCP area image), "lpc-isp", "adi-uart" */
+        char part_id[32];          /* with a target */
         bool bundle;      /* a verified signed bundle (else a plain image, allow_unsigned) */
         char signer[256]; /* a bundle's first signer (RFC 2253 subject), "" for a plain image */
 };
@@ -21,7 +24,9 @@ struct trusted_image {
  *   > 262144 bytes  a bundle: cf_bundle_verify() with the keyring, every docs/design.md §6 check in order;
  *                   refused when no keyring is configured (allow_unsigned without keyring);
  *   = 262144 bytes  a plain area image: refused unless allow_unsigned, else cf_image_check_full();
- *   < 262144 bytes  neither.
+ *   < 262144 bytes  a serial target's bundle when it looks like one (cf_bundle_is_bundle), else neither.
+ * A raw serial image is only accepted in a bundle, also with allow_unsigned: the manifest is what says
+ * which chip it is for.
  * Returns 0 and fills *ret (its image points into data), or:
  *   -EBADMSG       malformed: not an image nor a bundle, or a bundle's size, cms, manifest, trailer or
  *                  image check failed

@@ -25,6 +25,8 @@
 #include <openssl/x509v3.h>
 
 #include "bundle.h"
+#include "canfleet/adi-uart.h"
+#include "canfleet/lpc-isp.h"
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 
@@ -255,7 +257,29 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
                          s);
                 goto out;
         }
-        if ((r = manifest_uint(o, "hw_id", UINT16_MAX, &v, err)) < 0)
+        if ((r = manifest_string(o, "target", false, &s, err)) < 0)
+                goto out;
+        if (s) {
+                if (strcmp(s, "lpc-isp") != 0 && strcmp(s, "adi-uart") != 0) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "target \"%.64s\" is not \"lpc-isp\" or \"adi-uart\"",
+                                 s);
+                        goto out;
+                }
+                snprintf(out.target, sizeof out.target, "%s", s);
+                if ((r = manifest_string(o, "part_id", true, &s, err)) < 0)
+                        goto out;
+                if (!cf_bundle_part_id_valid(out.target, s)) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "part_id \"%.64s\" is not %s", s,
+                                 strcmp(out.target, "lpc-isp") == 0
+                                     ? "\"0x\" and 8 hex digits (the part id J answers)"
+                                     : "1 to 15 printable characters (the ID packet's product identifier)");
+                        goto out;
+                }
+                snprintf(out.part_id, sizeof out.part_id, "%s", s);
+        }
+        if (out.target[0] && !json_object_object_get_ex(o, "hw_id", NULL))
+                v = 0; /* a serial target has no hardware id of ours: the part id says what it is */
+        else if ((r = manifest_uint(o, "hw_id", UINT16_MAX, &v, err)) < 0)
                 goto out;
         out.hw_id = (uint16_t) v;
         if ((r = manifest_string(o, "version", true, &s, err)) < 0)
@@ -272,7 +296,12 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         out.release = (uint32_t) v;
         if ((r = manifest_uint(o, "image_size", UINT32_MAX, &v, err)) < 0)
                 goto out;
-        if (v != CF_IMAGE_AREA_SIZE) {
+        if (out.target[0] && (v == 0 || v > CF_BUNDLE_RAW_MAX)) {
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "image_size %" PRIu64 " is not 1-%u (a raw %s image)", v,
+                         CF_BUNDLE_RAW_MAX, out.target);
+                goto out;
+        }
+        if (!out.target[0] && v != CF_IMAGE_AREA_SIZE) {
                 r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
                          "image_size %" PRIu64 " is not %u (a 256 KB area image)", v, CF_IMAGE_AREA_SIZE);
                 goto out;
@@ -755,12 +784,30 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
         uint8_t sha[32];
         char have[65], want[65];
 
-        SHA256(b->image, CF_IMAGE_AREA_SIZE, sha);
+        /* The size check could not know the image's size: the manifest says it. */
+        if (!m->target[0] && b->image_size != CF_IMAGE_AREA_SIZE)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "the file is %zu bytes, not %u (image) + %zu (CMS) + 8 = %zu (truncated, or extra "
+                            "bytes)",
+                            b->image_size + b->cms_len + CF_BUNDLE_LENGTH_SIZE, CF_IMAGE_AREA_SIZE, b->cms_len,
+                            CF_IMAGE_AREA_SIZE + b->cms_len + CF_BUNDLE_LENGTH_SIZE);
+        if (b->image_size != m->image_size)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "the image is %zu bytes (file size - CMS - 8), the manifest's image_size %" PRIu32,
+                            b->image_size, m->image_size);
+        SHA256(b->image, b->image_size, sha);
         if (memcmp(sha, m->image_sha256, sizeof(sha)) != 0) {
                 hexstr(sha, 32, have);
                 hexstr(m->image_sha256, 32, want);
                 return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
                             have, want);
+        }
+        if (m->target[0]) {
+                /* A raw image: no trailer; the target's own checks. */
+                char why[256];
+                if (cf_bundle_raw_image_check(m->target, b->image, b->image_size, why, sizeof why) < 0)
+                        return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s", why);
+                return 0;
         }
 
         int s = cf_image_check_trailer(t);
@@ -798,24 +845,36 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
         return 0;
 }
 
+/* The image's size is the file's minus the CMS and its length; whether it is right for the manifest
+ * (262144, or a serial target's image_size) is checked once the manifest is read (check_image). */
 static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, struct cf_bundle_error *err)
 {
-        if (size < (size_t) CF_IMAGE_AREA_SIZE + CF_BUNDLE_LENGTH_SIZE)
+        if (size < 1u + CF_BUNDLE_LENGTH_SIZE)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
-                            "the file is %zu bytes, shorter than a %u-byte image and the 8-byte CMS length "
+                            "the file is %zu bytes, shorter than an image and the 8-byte CMS length "
                             "(truncated, or not a bundle)",
-                            size, CF_IMAGE_AREA_SIZE);
+                            size);
         uint64_t len = be64(data + size - CF_BUNDLE_LENGTH_SIZE);
         if (len == 0)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length is 0: no signature");
         if (len > CF_BUNDLE_CMS_MAX)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length %" PRIu64 " exceeds %u (64 KiB)", len,
                             CF_BUNDLE_CMS_MAX);
-        if (size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE)
+        if (size < len + CF_BUNDLE_LENGTH_SIZE + 1u)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "the file is %zu bytes, less than %" PRIu64 " (CMS) + 8 and an image (truncated)",
+                            size, len);
+        uint64_t image = size - len - CF_BUNDLE_LENGTH_SIZE;
+        if (image != CF_IMAGE_AREA_SIZE && image > CF_BUNDLE_RAW_MAX)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
                             "the file is %zu bytes, not %u (image) + %" PRIu64 " (CMS) + 8 = %" PRIu64
                             " (truncated, or extra bytes)",
                             size, CF_IMAGE_AREA_SIZE, len, CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE);
+        /* The CMS is a DER SEQUENCE: a plain file whose last bytes happen to look like a length is not
+         * taken for a bundle. */
+        if (data[image] != 0x30)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "no CMS at offset %" PRIu64 " (truncated, extra bytes, or not a bundle)", image);
         *cms_len = len;
         return 0;
 }
@@ -840,9 +899,11 @@ static int bundle_check(const uint8_t *data, size_t size, const struct cf_keyrin
                 return fail_errno(err, -ENOMEM, "out of memory");
         b->image = data;
         b->cms_len = (size_t) cms_len;
-        cf_image_info_parse(data + CF_TRAILER_OFFSET, &b->info);
+        b->image_size = size - b->cms_len - CF_BUNDLE_LENGTH_SIZE;
+        if (b->image_size == CF_IMAGE_AREA_SIZE)
+                cf_image_info_parse(data + CF_TRAILER_OFFSET, &b->info);
 
-        r = check_cms(b, data + CF_IMAGE_AREA_SIZE, keyring, err);
+        r = check_cms(b, data + b->image_size, keyring, err);
         if (r >= 0)
                 r = check_image(b, err);
         if (r >= 0 && err) {
@@ -1034,30 +1095,16 @@ static int add_intermediates(struct signing *sg, const char *path, struct cf_bun
                           n == 0 ? "holds no PEM certificate" : ossl_reason(why, sizeof(why)));
 }
 
-int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
-                     uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err)
+/* Sign manifest with o's keys and append the CMS and its length to image: the whole .cfb file. */
+static int bundle_sign(const uint8_t *image, size_t image_size, const char *manifest,
+                       const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                       struct cf_bundle_error *err)
 {
         struct signing sg = {0};
-        struct cf_image_info info;
-        uint8_t sha[32];
         char why[256];
-        char *manifest = NULL;
         uint8_t *out = NULL;
         BIO *in = NULL;
         int r;
-
-        if (!o || o->n_keys == 0)
-                return fail_errno(err, -EINVAL, "no signing key given");
-        if (o->n_keys > MAX_SIGNERS)
-                return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys,
-                                  MAX_SIGNERS);
-        int s = cf_image_check_full(image, &info);
-        if (s != CF_IMAGE_OK)
-                return fail_errno(err, -EINVAL, "not a valid area image: %s", cf_image_status_str(s));
-        SHA256(image, CF_IMAGE_AREA_SIZE, sha);
-        manifest = cf_bundle_manifest_format(&info, sha, o->description);
-        if (!manifest)
-                return fail_errno(err, -ENOMEM, "out of memory");
 
         sg.cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP);
         if (!sg.cms) {
@@ -1088,14 +1135,14 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
                                len, CF_BUNDLE_CMS_MAX);
                 goto out;
         }
-        size_t total = CF_IMAGE_AREA_SIZE + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
+        size_t total = image_size + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
         out = malloc(total);
         if (!out) {
                 r = fail_errno(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        memcpy(out, image, CF_IMAGE_AREA_SIZE);
-        unsigned char *p = out + CF_IMAGE_AREA_SIZE;
+        memcpy(out, image, image_size);
+        unsigned char *p = out + image_size;
         if (i2d_CMS_ContentInfo(sg.cms, &p) != len) {
                 r = fail_errno(err, -EIO, "cannot encode the CMS: %s", ossl_reason(why, sizeof(why)));
                 goto out;
@@ -1119,7 +1166,6 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         r = 0;
 out:
         free(out);
-        free(manifest);
         BIO_free(in);
         CMS_ContentInfo_free(sg.cms);
         if (sg.engine) {
@@ -1127,5 +1173,140 @@ out:
                 ENGINE_free(sg.engine);
         }
         ERR_clear_error();
+        return r;
+}
+
+static int check_signers(const struct cf_bundle_create_options *o, struct cf_bundle_error *err)
+{
+        if (!o || o->n_keys == 0)
+                return fail_errno(err, -EINVAL, "no signing key given");
+        if (o->n_keys > MAX_SIGNERS)
+                return fail_errno(err, -EINVAL, "%zu signers; at most %d are accepted", o->n_keys,
+                                  MAX_SIGNERS);
+        return 0;
+}
+
+int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
+                     uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err)
+{
+        struct cf_image_info info;
+        uint8_t sha[32];
+
+        int r = check_signers(o, err);
+        if (r < 0)
+                return r;
+        int s = cf_image_check_full(image, &info);
+        if (s != CF_IMAGE_OK)
+                return fail_errno(err, -EINVAL, "not a valid area image: %s", cf_image_status_str(s));
+        SHA256(image, CF_IMAGE_AREA_SIZE, sha);
+        char *manifest = cf_bundle_manifest_format(&info, sha, o->description);
+        if (!manifest)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        r = bundle_sign(image, CF_IMAGE_AREA_SIZE, manifest, o, ret, ret_size, err);
+        free(manifest);
+        return r;
+}
+
+/* ---- serial targets (docs/design.md §8) -------------------------------------------------------- */
+
+bool cf_bundle_part_id_valid(const char *target, const char *part_id)
+{
+        size_t n = strlen(part_id);
+        if (strcmp(target, "lpc-isp") == 0) {
+                if (n != 10 || part_id[0] != '0' || (part_id[1] != 'x' && part_id[1] != 'X'))
+                        return false;
+                for (size_t i = 2; i < n; i++)
+                        if (hexval(part_id[i]) < 0 && !(part_id[i] >= 'A' && part_id[i] <= 'F'))
+                                return false;
+                return true;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (n < 1 || n > 15 || part_id[0] == ' ' || part_id[n - 1] == ' ')
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (part_id[i] < 0x20 || part_id[i] > 0x7E)
+                                return false;
+                return true;
+        }
+        return false;
+}
+
+int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len)
+{
+        if (strcmp(target, "lpc-isp") == 0) {
+                if (size < 32 || size > CF_LPC_FLASH_MAX) {
+                        snprintf(why, why_len, "a %zu-byte image: an LPC17xx image is 32 to %u bytes", size,
+                                 CF_LPC_FLASH_MAX);
+                        return -EBADMSG;
+                }
+                /* The boot ROM runs user code only when words 0..7 sum to 0: an image without it would be
+                 * flashed and then never start (canfleetctl image pack --target lpc-isp sets it). */
+                if (!cf_lpc_vector_checksum_ok(image, size)) {
+                        snprintf(why, why_len, "the vector table checksum (word 7) is wrong: the boot ROM "
+                                               "would not start it (canfleetctl image pack --target lpc-isp fills it in)");
+                        return -EBADMSG;
+                }
+                return 0;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (size == 0 || size > CF_ADI_FLASH_SIZE) {
+                        snprintf(why, why_len, "a %zu-byte image: an ADuCM360 image is 1 to %u bytes", size,
+                                 CF_ADI_FLASH_SIZE);
+                        return -EBADMSG;
+                }
+                return 0;
+        }
+        snprintf(why, why_len, "unknown target \"%s\"", target);
+        return -EBADMSG;
+}
+
+int cf_bundle_create_raw(const uint8_t *image, size_t size, const struct cf_bundle_target *t,
+                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                         struct cf_bundle_error *err)
+{
+        char why[256];
+        uint8_t sha[32];
+        char hex[65];
+        struct cf_bundle_manifest vm = {0};
+
+        int r = check_signers(o, err);
+        if (r < 0)
+                return r;
+        if (!t->target || !t->part_id || !t->version)
+                return fail_errno(err, -EINVAL, "target, part id and version are required");
+        if (strcmp(t->target, "lpc-isp") != 0 && strcmp(t->target, "adi-uart") != 0)
+                return fail_errno(err, -EINVAL, "target \"%s\" is not lpc-isp or adi-uart", t->target);
+        if (!cf_bundle_part_id_valid(t->target, t->part_id))
+                return fail_errno(err, -EINVAL, "part id \"%s\" is not valid for %s", t->part_id, t->target);
+        if (!parse_version(t->version, &vm))
+                return fail_errno(err, -EINVAL, "version \"%s\" is not X.Y.Z", t->version);
+        if (cf_bundle_raw_image_check(t->target, image, size, why, sizeof why) < 0)
+                return fail_errno(err, -EINVAL, "not a valid %s image: %s", t->target, why);
+        SHA256(image, size, sha);
+        hexstr(sha, 32, hex);
+        struct json_object *m = json_object_new_object();
+        if (!m)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        char *manifest = NULL;
+        if (json_object_object_add(m, "format", json_object_new_string(CF_BUNDLE_FORMAT)) == 0 &&
+            json_object_object_add(m, "target", json_object_new_string(t->target)) == 0 &&
+            json_object_object_add(m, "part_id", json_object_new_string(t->part_id)) == 0 &&
+            json_object_object_add(m, "hw_id", json_object_new_int(0)) == 0 &&
+            json_object_object_add(m, "version", json_object_new_string(t->version)) == 0 &&
+            json_object_object_add(m, "release", json_object_new_int64(t->release)) == 0 &&
+            json_object_object_add(m, "image_size", json_object_new_int64((int64_t) size)) == 0 &&
+            json_object_object_add(m, "image_sha256", json_object_new_string(hex)) == 0 &&
+            (!o->description ||
+             json_object_object_add(m, "description", json_object_new_string(o->description)) == 0)) {
+                const char *js =
+                    json_object_to_json_string_ext(m, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (js)
+                        manifest = strdup(js);
+        }
+        json_object_put(m);
+        if (!manifest)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        r = bundle_sign(image, size, manifest, o, ret, ret_size, err);
+        free(manifest);
         return r;
 }

@@ -88,6 +88,11 @@ struct Node {
         uint8_t status[CF_STATUS_SIZE]; /* identify reads it in pieces (flash-job.c id_pieces) */
         uint8_t id_prev[5];
 
+        /* a serial node (serial-job.h): its session, and what its loader said it is */
+        struct SerialSession *serial;
+        char part[32];      /* "0x26013F37" (LPC J), "ADuCM360" (ADI ID packet); "" unknown */
+        char identity[128]; /* for operators: "LPC1768 0x26013F37, boot code 4.1, serial 1-2-3-4" */
+
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
@@ -139,6 +144,9 @@ struct Job {
         char *path;
         enum job_state state;
         uint8_t *image;
+        size_t image_size; /* CF_IMAGE_AREA_SIZE, or a serial target's raw image */
+        char target[16];   /* "" (CCP nodes), "lpc-isp", "adi-uart" (docs/design.md §8) */
+        char part_id[32];  /* with a target: the part it is for */
         struct cf_image_info info;
         char image_sha[65];   /* of the whole area image: the cache key */
         char payload_sha[65]; /* from the trailer */

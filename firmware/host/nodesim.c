@@ -15,6 +15,7 @@
 #include "canfleet/image.h"
 #include "canfleet/seedkey.h"
 #include "canfleet/sha256.h"
+#include "serial-sim.h"
 #include "sim-bus.h"
 #include "sim-options.h"
 #include "sim-show.h"
@@ -323,6 +324,11 @@ int main(int argc, char **argv)
         if (s.opt.show) {
                 r = sim_show(s.opt.state_dir, s.opt.json);
                 return r < 0 ? 1 : 0;
+        }
+        if (s.opt.buses[0].kind == SIM_PORT_SERIAL) {
+                r = serial_sim_main(&s.opt);
+                sim_options_free(&s.opt);
+                return r;
         }
 
         if (s.opt.fleet_key_file && load_fleet_key(&s) < 0)

@@ -38,6 +38,9 @@ enum {
         OPT_READY_FD,
         OPT_SHOW,
         OPT_JSON,
+        OPT_PROTOCOL,
+        OPT_PART,
+        OPT_RESET_ON_OPEN,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -70,6 +73,9 @@ static const struct option long_options[] = {
     {"ready-fd", required_argument, NULL, OPT_READY_FD},
     {"show", no_argument, NULL, OPT_SHOW},
     {"json", no_argument, NULL, OPT_JSON},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+    {"part", required_argument, NULL, OPT_PART},
+    {"reset-on-open", no_argument, NULL, OPT_RESET_ON_OPEN},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -80,13 +86,26 @@ void sim_options_help(void)
         printf(
             "Usage: canfleet-nodesim --bus slcan:PATH|socketcan:IFNAME [--bus ...] --nodes N --state DIR\n"
             "                        (--fleet-key FILE | --seedkey echo) [OPTIONS]\n"
+            "       canfleet-nodesim --bus serial:PATH --protocol lpc-isp|adi-uart --state DIR [--part P]\n"
+            "                        [--drop P] [--corrupt P] [--seed N] [--power-cut N[,torn][,off]]\n"
+            "                        [--stall N:MS] [--reset-on-open]\n"
             "       canfleet-nodesim --state DIR --show [--json]\n"
             "\n"
-            "Simulates CAN nodes running the canfleet bootloader and CCP slave.\n"
+            "Simulates CAN nodes running the canfleet bootloader and CCP slave, or one chip's ROM\n"
+            "serial loader (NXP LPC17xx ISP, ADI ADuCM36x AN-1160) on a pseudo-terminal.\n"
             "\n"
             "  --bus slcan:PATH        a bus behind a simulated SLCAN adapter: PATH becomes a symlink\n"
             "                          to a new pseudo-terminal\n"
             "  --bus socketcan:IFNAME  a bus on a SocketCAN interface (raw socket)\n"
+            "  --bus serial:PATH       one chip on a UART: PATH becomes a symlink to a new pseudo-\n"
+            "                          terminal; its flash is DIR/<name>.bin, its loader state\n"
+            "                          DIR/<name>.json (name = basename of PATH without '@baud')\n"
+            "  --protocol lpc-isp|adi-uart\n"
+            "                          the serial chip's loader (required with serial:)\n"
+            "  --part P                lpc-isp: LPC1768 (default) or another LPC17xx name or part id;\n"
+            "                          adi-uart: ADuCM360 (default) or ADuCM361\n"
+            "  --reset-on-open         serial: the chip resets into its loader whenever the host\n"
+            "                          opens the pty (DTR wired to reset); SIGUSR1 resets it too\n"
             "  --nodes N               station addresses 1..N on every bus\n"
             "  --state DIR             node flash files DIR/<bus>-<sa>.flash (bus = basename of the\n"
             "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
@@ -97,24 +116,33 @@ void sim_options_help(void)
             "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
             "  --cro-base ID           CRO id = base + station (default 0x680)\n"
             "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
+            );
+        /* two strings: ISO C caps one literal at 4095 characters */
+        printf(
             "  --bitrate BPS           bus bitrate for the timing model (default 500000; SLCAN 'Sn'\n"
             "                          changes it)\n"
             "  --bus-timing            deliver frames only when the bus would have sent them (exact\n"
             "                          bit length with stuff bits, one frame at a time)\n"
             "  --flash-timing          erase 8 ms per KB, program 16 us per word\n"
-            "  --drop P                lose a fraction P of the frames (both directions)\n"
-            "  --corrupt P             flip one data bit in a fraction P of the frames\n"
+            "  --drop P                lose a fraction P of the frames (both directions); serial:\n"
+            "                          of the bytes\n"
+            "  --corrupt P             flip one data bit in a fraction P of the frames; serial: one\n"
+            "                          bit in a fraction P of the bytes, each direction\n"
             "  --seed N                seed of the fault injection (default: random, printed)\n"
             "  --silent SA             node SA is disconnected from the bus (repeatable)\n"
             "  --power-cut N[:SA][,torn][,after-reset][,off]\n"
             "                          cut the power of node SA (default every node) at its Nth\n"
             "                          flash operation, counted from start-up (after-reset: from\n"
             "                          its first software reset); torn: that operation half\n"
-            "                          happens; power returns ~100 ms later (off: never)\n"
+            "                          happens; power returns ~100 ms later (off: never); serial:\n"
+            "                          N counts the chip's flash operations (LPC: each sector\n"
+            "                          erased, each C; ADI: each page erase, mass erase, W), no SA\n"
             "  --stall N:MS[:BUS]      the SLCAN adapter of BUS (default every slcan bus) freezes for\n"
             "                          MS ms right after the host's Nth frame went on the bus (frames\n"
             "                          counted from start-up): what the host writes meanwhile and the\n"
-            "                          frames for the host are lost; then it resumes (repeatable)\n"
+            "                          frames for the host are lost; then it resumes (repeatable);\n"
+            "                          serial: the chip freezes after the host's Nth command (LPC\n"
+            "                          line, ADI packet), no BUS\n"
             "  --flash-fault install[:SA]\n"
             "                          every flash program operation of the boot install (C copied to\n"
             "                          B) fails on node SA (default every node), writing nothing, as\n"
@@ -134,7 +162,8 @@ void sim_options_help(void)
             "                          nodes in DIR, and exit\n"
             "  --help, --version\n"
             "\n"
-            "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. Bad arguments: exit 2.\n");
+            "SIGTERM/SIGINT: flash files synced, pty symlinks removed, exit 0. SIGUSR1 (serial): reset\n"
+            "the chip into its loader. Bad arguments: exit 2.\n");
 }
 
 static int bad(const char *opt, const char *fmt, ...)
@@ -203,13 +232,16 @@ static int parse_bus(struct sim_options *o, const char *arg)
         } else if (strncmp(arg, "socketcan:", 10) == 0) {
                 b->kind = SIM_PORT_SOCKETCAN;
                 rest = arg + 10;
+        } else if (strncmp(arg, "serial:", 7) == 0) {
+                b->kind = SIM_PORT_SERIAL;
+                rest = arg + 7;
         } else {
-                return bad("--bus", "'%s' is neither slcan:PATH nor socketcan:IFNAME", arg);
+                return bad("--bus", "'%s' is neither slcan:PATH, socketcan:IFNAME nor serial:PATH", arg);
         }
         if (!*rest)
                 return bad("--bus", "'%s': empty path or interface name", arg);
         /* the daemon's "slcan:/dev/ttyX@baud" syntax: a pty has no baud rate */
-        b->path = strndup(rest, b->kind == SIM_PORT_SLCAN ? strcspn(rest, "@") : strlen(rest));
+        b->path = strndup(rest, b->kind != SIM_PORT_SOCKETCAN ? strcspn(rest, "@") : strlen(rest));
         b->name = sim_bus_name_of(rest);
         if (!b->path || !b->name)
                 return bad("--bus", "out of memory");
@@ -360,6 +392,39 @@ out:
         return r;
 }
 
+/* A serial chip is one process: one bus, its protocol, and only the options that mean something on
+ * a UART (the CAN node options are refused rather than ignored). */
+static int check_serial(struct sim_options *o, bool nodes_set)
+{
+        if (o->n_buses != 1)
+                return bad("--bus", "serial:PATH simulates one chip: no other --bus with it");
+        if (o->protocol == SIM_PROTO_NONE)
+                return bad("--protocol", "required with --bus serial:PATH (lpc-isp or adi-uart)");
+        if (nodes_set || o->fleet_key_file || o->install_file || o->n_silent || o->n_install_faults ||
+            o->n_no_group || o->n_group_loss || o->adapter_latency_us || o->bus_timing || o->flash_timing)
+                return bad(nodes_set                ? "--nodes"
+                           : o->fleet_key_file      ? "--fleet-key"
+                           : o->install_file        ? "--install"
+                           : o->n_silent            ? "--silent"
+                           : o->n_install_faults    ? "--flash-fault"
+                           : o->n_no_group          ? "--no-group"
+                           : o->n_group_loss        ? "--group-loss"
+                           : o->adapter_latency_us  ? "--adapter-latency-us"
+                           : o->bus_timing          ? "--bus-timing"
+                                                    : "--flash-timing",
+                           "is for CAN nodes, not with --bus serial:PATH");
+        for (unsigned i = 0; i < o->n_cuts; i++) {
+                if (o->cuts[i].sa != 0)
+                        return bad("--power-cut", "a serial bus has one chip: N[,torn][,off] without :SA");
+                if (o->cuts[i].cut.after_reset)
+                        return bad("--power-cut", "after-reset is for CAN nodes");
+        }
+        for (unsigned i = 0; i < o->n_stalls; i++)
+                if (o->stalls[i].bus)
+                        return bad("--stall", "a serial bus has one chip: N:MS without :BUS");
+        return 0;
+}
+
 int sim_options_parse(struct sim_options *o, int argc, char **argv)
 {
         unsigned long v;
@@ -493,6 +558,20 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 case OPT_SHOW:
                         o->show = true;
                         break;
+                case OPT_PROTOCOL:
+                        if (strcmp(optarg, "lpc-isp") == 0)
+                                o->protocol = SIM_PROTO_LPC_ISP;
+                        else if (strcmp(optarg, "adi-uart") == 0)
+                                o->protocol = SIM_PROTO_ADI_UART;
+                        else
+                                return bad("--protocol", "'%s': expected lpc-isp or adi-uart", optarg);
+                        break;
+                case OPT_PART:
+                        o->part = optarg;
+                        break;
+                case OPT_RESET_ON_OPEN:
+                        o->reset_on_open = true;
+                        break;
                 case OPT_JSON:
                         o->json = true;
                         break;
@@ -525,6 +604,14 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 return bad("--json", "only with --show");
         if (o->n_buses == 0)
                 return bad("--bus", "at least one bus is required");
+        bool serial = false;
+        for (unsigned k = 0; k < o->n_buses; k++)
+                serial |= o->buses[k].kind == SIM_PORT_SERIAL;
+        if (serial)
+                return check_serial(o, nodes_set);
+        if (o->protocol != SIM_PROTO_NONE || o->part || o->reset_on_open)
+                return bad(o->protocol != SIM_PROTO_NONE ? "--protocol" : o->part ? "--part" : "--reset-on-open",
+                           "only with --bus serial:PATH");
         if (!nodes_set)
                 return bad("--nodes", "the number of nodes per bus is required");
         if (!o->fleet_key_file && !o->seedkey_echo)

@@ -10,11 +10,18 @@
 enum sim_port_kind {
         SIM_PORT_SLCAN,
         SIM_PORT_SOCKETCAN,
+        SIM_PORT_SERIAL, /* one chip's ROM loader on a pty: --protocol */
+};
+
+enum sim_protocol {
+        SIM_PROTO_NONE,
+        SIM_PROTO_LPC_ISP,
+        SIM_PROTO_ADI_UART,
 };
 
 struct sim_bus_spec {
         enum sim_port_kind kind;
-        char *path; /* slcan: the symlink to create; socketcan: the interface */
+        char *path; /* slcan, serial: the symlink to create; socketcan: the interface */
         char *name; /* bus name in file names and logs: basename of the path / the ifname */
 };
 
@@ -70,6 +77,10 @@ struct sim_options {
         int ready_fd; /* -1: "ready" on stdout */
         bool show, json;
         bool help, version;
+        /* --bus serial:PATH */
+        enum sim_protocol protocol;
+        const char *part;
+        bool reset_on_open;
 };
 
 /* Parse argv. On a usage error prints one line "canfleet-nodesim: --opt: what is wrong" to stderr

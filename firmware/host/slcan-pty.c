@@ -367,7 +367,7 @@ static void hang_up(struct slcan_pty *p)
         p->retry_at_us = sim_now_us() + HANGUP_RETRY_US;
 }
 
-static int make_link(const char *target, const char *path)
+int sim_make_link(const char *target, const char *path)
 {
         struct stat st;
         if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode))
@@ -408,7 +408,7 @@ int slcan_pty_new(struct slcan_pty **ret, const char *link_path, struct sim_bus 
         }
         set_raw(p->master);
 
-        r = make_link(p->slave_name, link_path);
+        r = sim_make_link(p->slave_name, link_path);
         if (r < 0)
                 goto fail;
 

@@ -62,3 +62,7 @@ const char *slcan_pty_slave_name(const struct slcan_pty *p);
  * (BEL, flag 0x02) and frames for the host are lost (flag 0x08). */
 #define SLCAN_PTY_DELAY_SLOTS 1024u
 void slcan_pty_set_latency(struct slcan_pty *p, uint32_t us);
+
+/* Point the symlink path at target (atomically; a stale link is replaced): -EEXIST when path exists
+ * and is not a symlink. The SLCAN and the serial chip ptys share it. */
+int sim_make_link(const char *target, const char *path);

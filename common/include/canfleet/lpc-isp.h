@@ -12,7 +12,7 @@
  *   host "12000" (kHz)       chip "OK"                 (echo is on: the chip first repeats each line)
  *   host "A 0"               chip "0"                  echo off from here
  *   host "U 23130"           chip "0"                  unlocks E, C, G (CMD_LOCKED before)
- *   host "J"                 chip "0", "637878071"     part id in decimal (0x26013F37, LPC1768)
+ *   host "J"                 chip "0", "637615927"     part id in decimal (0x26013F37, LPC1768)
  *   host "W 268435968 1024"  chip "0", then the host sends UU lines, after every 20 lines and after
  *                            the last one the sum of their raw bytes in decimal; chip "OK" or "RESEND"
  *   host "P 0 29", "E 0 29", "P 0 0", "C 0 268435968 1024", "G 0 T" ...

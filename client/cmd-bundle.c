@@ -31,6 +31,8 @@ static void bundle_usage(FILE *f)
             f,
             "Usage: canfleetctl bundle create IMAGE --cert CERT --key KEY [--cert CERT --key KEY]...\n"
             "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
+            "       canfleetctl bundle create RAW.bin --target lpc-isp|adi-uart --part PART --version X.Y.Z\n"
+            "                                 [--release N] --cert CERT --key KEY ... -o OUT.cfb\n"
             "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
             "       canfleetctl bundle inspect [--json] FILE.cfb\n"
             "\n"
@@ -51,6 +53,14 @@ static void bundle_usage(FILE *f)
             "                        several signers carry an old and a new key through a rotation\n"
             "     --intermediate PEM intermediate CA certificates to carry in the bundle (repeatable)\n"
             "     --description TEXT free text kept in the manifest\n"
+            "     --target T         a serial node's raw image (docs/design.md §8): lpc-isp (NXP LPC17xx\n"
+            "                        ISP) or adi-uart (ADuCM36x); IMAGE is then the raw binary made by\n"
+            "                        'canfleetctl image pack --target', and the manifest says target,\n"
+            "                        part_id, version and release (there is no trailer)\n"
+            "     --part PART        with --target: LPC1768 (or another LPC17xx, or its part id 0x...),\n"
+            "                        ADuCM360 or ADuCM361; canfleetd refuses the bundle for another chip\n"
+            "  -V --version X.Y.Z    with --target: the firmware version\n"
+            "     --release N        with --target: the release counter (default 0)\n"
             "  -o --output OUT.cfb   where to write the bundle (replaced atomically)\n"
             "\n"
             "verify FILE.cfb  run every check canfleetd runs before it sends a frame: sizes, CMS\n"
@@ -123,11 +133,87 @@ static void hex(const uint8_t *p, size_t n, char *out)
 
 static uint8_t area[CF_IMAGE_AREA_SIZE];
 
+static uint8_t raw[CF_BUNDLE_RAW_MAX];
+
+/* A serial target's raw image (docs/design.md §8): the manifest from the options, no trailer. */
+static int bundle_create_raw(const char *input, const char *target, const char *part, const char *version,
+                             const char *release, const struct cf_bundle_create_options *o, const char *output)
+{
+        if (!target || (strcmp(target, "lpc-isp") != 0 && strcmp(target, "adi-uart") != 0)) {
+                if (target)
+                        error("--target '%s' is not lpc-isp or adi-uart", target);
+                else
+                        error("--part, --version and --release are for a serial node's raw image: give "
+                              "--target lpc-isp or adi-uart too (an area image's manifest comes from its trailer)");
+                return EXIT_USAGE;
+        }
+        if (!part) {
+                error("missing --part (the chip the image is for: LPC1768, ADuCM360 ...)");
+                return EXIT_USAGE;
+        }
+        if (!version) {
+                error("missing --version X.Y.Z (a raw image has no trailer to take it from)");
+                return EXIT_USAGE;
+        }
+        char part_id[32];
+        uint32_t flash;
+        if (cf_bundle_part_resolve(target, part, part_id, sizeof part_id, &flash) < 0) {
+                error("--part '%s' is not a known %s part (%s)", part, target,
+                      strcmp(target, "lpc-isp") == 0 ? "LPC1769, LPC1768, ... or a part id as 0x26013F37"
+                                                     : "ADuCM360 or ADuCM361");
+                return EXIT_USAGE;
+        }
+        uint64_t rel = 0;
+        if (release) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(release, &end, 0);
+                if (errno || end == release || *end || release[0] == '-' || v > UINT32_MAX) {
+                        error("--release '%s' is not a release counter 0-4294967295", release);
+                        return EXIT_USAGE;
+                }
+                rel = v;
+        }
+        uint64_t len;
+        int r = cf_read_file(input, raw, sizeof(raw), &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
+                return EXIT_INVALID;
+        }
+        if (len > flash) {
+                error("'%s' is %" PRIu64 " bytes, more than the %" PRIu32 " bytes of flash of %s", input, len, flash, part);
+                return EXIT_INVALID;
+        }
+        struct cf_bundle_target t = {.target = target, .part_id = part_id, .version = version, .release = (uint32_t) rel};
+        struct cf_bundle_error err = {0};
+        uint8_t *bundle = NULL;
+        size_t size = 0;
+        r = cf_bundle_create_raw(raw, (size_t) len, &t, o, &bundle, &size, &err);
+        if (r < 0) {
+                error("%s: %s", input, err.message);
+                return EXIT_INVALID;
+        }
+        r = cf_write_atomic(output, bundle, size);
+        free(bundle);
+        if (r < 0) {
+                error("cannot write '%s': %s", output, strerror(-r));
+                return EXIT_INVALID;
+        }
+        printf("%s: %s %s, version %s, release %" PRIu64 ", %" PRIu64 " bytes, %zu signer%s, CMS %zu bytes\n", output,
+               target, part_id, version, rel, len, o->n_keys, o->n_keys == 1 ? "" : "s",
+               size - (size_t) len - CF_BUNDLE_LENGTH_SIZE);
+        return 0;
+}
+
 static int bundle_create(int argc, char **argv)
 {
-        enum { ARG_CERT = 0x100, ARG_KEY, ARG_INTERMEDIATE, ARG_DESCRIPTION };
+        enum { ARG_CERT = 0x100, ARG_KEY, ARG_INTERMEDIATE, ARG_DESCRIPTION, ARG_TARGET, ARG_PART, ARG_RELEASE };
         static const struct option options[] = {
             {"help", no_argument, NULL, 'h'},
+            {"target", required_argument, NULL, ARG_TARGET},
+            {"part", required_argument, NULL, ARG_PART},
+            {"version", required_argument, NULL, 'V'},
+            {"release", required_argument, NULL, ARG_RELEASE},
             {"cert", required_argument, NULL, ARG_CERT},
             {"key", required_argument, NULL, ARG_KEY},
             {"intermediate", required_argument, NULL, ARG_INTERMEDIATE},
@@ -139,15 +225,28 @@ static int bundle_create(int argc, char **argv)
         const char *intermediates[MAX_ARGS];
         size_t n_certs = 0, n_keys = 0, n_inter = 0;
         const char *output = NULL, *description = NULL;
+        const char *target = NULL, *part = NULL, *version = NULL, *release = NULL;
         int c, r;
 
         prog = "canfleetctl bundle create";
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":ho:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hV:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         bundle_usage(stdout);
                         return 0;
+                case ARG_TARGET:
+                        target = optarg;
+                        break;
+                case ARG_PART:
+                        part = optarg;
+                        break;
+                case 'V':
+                        version = optarg;
+                        break;
+                case ARG_RELEASE:
+                        release = optarg;
+                        break;
                 case ARG_CERT:
                 case ARG_KEY:
                         if ((c == ARG_CERT ? n_certs : n_keys) >= MAX_ARGS) {
@@ -193,6 +292,15 @@ static int bundle_create(int argc, char **argv)
                 error("missing -o OUT.cfb (where to write the bundle)");
                 return EXIT_USAGE;
         }
+        struct cf_bundle_create_options o = {
+            .keys = keys,
+            .n_keys = n_keys,
+            .intermediates = intermediates,
+            .n_intermediates = n_inter,
+            .description = description,
+        };
+        if (target || part || version || release)
+                return bundle_create_raw(input, target, part, version, release, &o, output);
 
         uint64_t len;
         r = cf_read_file(input, area, sizeof(area), &len);
@@ -208,13 +316,6 @@ static int bundle_create(int argc, char **argv)
                 return EXIT_INVALID;
         }
 
-        struct cf_bundle_create_options o = {
-            .keys = keys,
-            .n_keys = n_keys,
-            .intermediates = intermediates,
-            .n_intermediates = n_inter,
-            .description = description,
-        };
         struct cf_bundle_error err = {0};
         uint8_t *bundle = NULL;
         size_t size = 0;

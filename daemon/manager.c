@@ -1537,7 +1537,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
         r = job_snapshot(j);
         if (r < 0)
                 job_save_failed(j, r); /* the save timer retries; new steps wait for it */
-        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Progress",
+        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Target", "Progress",
                         NULL);
         log_internal(LOG_INFO, 0, NULL, NULL, j->id,
                      "job %u: update of %zu node(s) to %s (release %u, %" PRIu64

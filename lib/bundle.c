@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 #include <openssl/bio.h>
@@ -1229,6 +1230,36 @@ bool cf_bundle_part_id_valid(const char *target, const char *part_id)
                 return true;
         }
         return false;
+}
+
+int cf_bundle_part_resolve(const char *target, const char *given, char *part_id, size_t len, uint32_t *flash_size)
+{
+        if (strcmp(target, "lpc-isp") == 0) {
+                const struct cf_lpc_part *p = cf_lpc_part_by_name(given);
+                if (!p) {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = strtoull(given, &end, 0);
+                        if (errno || end == given || *end || v > UINT32_MAX || given[0] == '-')
+                                return -EINVAL;
+                        p = cf_lpc_part_by_id((uint32_t) v);
+                }
+                if (!p)
+                        return -EINVAL;
+                snprintf(part_id, len, "0x%08" PRIX32, p->id);
+                if (flash_size)
+                        *flash_size = p->flash_size;
+                return 0;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (strcasecmp(given, "ADuCM360") != 0 && strcasecmp(given, "ADuCM361") != 0)
+                        return -EINVAL;
+                snprintf(part_id, len, "ADuCM36%c", given[7]);
+                if (flash_size)
+                        *flash_size = CF_ADI_FLASH_SIZE;
+                return 0;
+        }
+        return -EINVAL;
 }
 
 int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len)

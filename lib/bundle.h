@@ -224,6 +224,10 @@ int cf_bundle_create_raw(const uint8_t *image, size_t size, const struct cf_bund
  * a reason in why: lpc-isp: 32..CF_BUNDLE_RAW_MAX bytes with a valid vector checksum; adi-uart: at most
  * 128 KB. */
 int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len);
+/* The manifest's part_id for what an operator names (target lpc-isp: "LPC1768" or a part id as
+ * "0x26013F37" or decimal, which must be a known LPC17xx part; adi-uart: "ADuCM360", "ADuCM361", the
+ * ID packet's product identifier) into part_id, and the part's flash size. -EINVAL unknown part. */
+int cf_bundle_part_resolve(const char *target, const char *given, char *part_id, size_t len, uint32_t *flash_size);
 /* A part_id valid for target ("0x" + 8 hex for lpc-isp; 1..15 printable ASCII for adi-uart). */
 bool cf_bundle_part_id_valid(const char *target, const char *part_id);
 

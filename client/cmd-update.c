@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus-client.h"
 #include "cmd-fleet.h"
@@ -21,6 +22,7 @@ static void help_update(void)
         printf(
             "Usage: canfleetctl update IMAGE (--all | --node BUS:SA ... | --bus NAME ...)\n"
             "                          [--force] [--dry-run] [--no-wait] [--json]\n"
+            "       canfleetctl update IMAGE IMAGE... --all [--force] [--no-wait]\n"
             "\n"
             "Flash IMAGE onto nodes: a signed bundle (.cfb, see canfleetctl bundle create),\n"
             "or a packed area image (canfleetctl image pack) where canfleetd.conf has\n"
@@ -36,7 +38,10 @@ static void help_update(void)
             "\n"
             "  --all            every configured node of the image's hardware id (canfleetd\n"
             "                   decides from what it knows, also after a restart); the nodes\n"
-            "                   left out are printed with the reason\n" CF_SELECT_HELP
+            "                   left out are printed with the reason. With several IMAGEs (one\n"
+            "                   per kind of node: a CAN bundle, an lpc-isp and an adi-uart bundle,\n"
+            "                   docs/design.md §8), one job each, started together; each takes\n"
+            "                   the configured nodes of its kind, and they are followed in turn\n" CF_SELECT_HELP
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        ask canfleetd which nodes it would update, by its own checks\n"
             "                   (signature, image, hardware id, anti-rollback, up to date,\n"
@@ -51,6 +56,7 @@ static void help_update(void)
             "  canfleetctl update app-1.2.0.cfb --node 'bus0:*' --node bus1:7\n"
             "  canfleetctl update app-1.2.0.cfb --bus bus1 --no-wait && canfleetctl watch\n"
             "  canfleetctl update https://updates.example.com/app-1.2.0.cfb --all\n"
+            "  canfleetctl update app-1.2.0.cfb lpc-3.1.0.cfb adi-2.0.0.cfb --all\n"
             "\n" CF_EXIT_CODES_HELP);
 }
 
@@ -181,6 +187,86 @@ static int start_update(sd_bus *bus, int fd, const char *url, char **names, cons
         return CF_EXIT_OK;
 }
 
+/* Several bundles with --all: one StartUpdate each, all started before any is followed (they run side by
+ * side on their buses); a refused one is reported and the others go on. The exit code is the first that is
+ * not 0. */
+static int update_many(const struct cf_opts *o)
+{
+        _cf_cleanup_bus_ sd_bus *bus = NULL;
+        char *paths[16] = {0};
+        int fds[16];
+        int r, rc = CF_EXIT_OK;
+        size_t n = (size_t) o->n_args;
+
+        if (!o->all || o->n_nodes + o->n_buses > 0 || o->dry_run || o->json)
+                return cf_error(CF_EXIT_USAGE, "usage",
+                                "update: several images go with --all only (each takes the nodes of its kind), "
+                                "without --dry-run and --json; give one image to choose nodes");
+        for (size_t i = 0; i < n; i++)
+                fds[i] = -1;
+        for (size_t i = 0; i < n; i++) {
+                const char *path = o->args[i];
+                struct stat st;
+                if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0) {
+                        rc = cf_error(CF_EXIT_USAGE, "usage", "update: several images must be files, not URLs");
+                        goto out;
+                }
+                if (strncmp(path, "file://", 7) == 0)
+                        path += 7;
+                fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fds[i] < 0 || fstat(fds[i], &st) < 0 || !S_ISREG(st.st_mode)) {
+                        rc = cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", o->args[i],
+                                      fds[i] < 0 ? strerror(errno) : "not a regular file");
+                        goto out;
+                }
+        }
+        if ((rc = cf_bus_connect(&bus)) != CF_EXIT_OK)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                _cf_cleanup_bus_message_ sd_bus_message *reply = NULL;
+                const char *job_path;
+                r = start_update(bus, fds[i], NULL, NULL, o, &job_path, &reply);
+                if (r != CF_EXIT_OK) {
+                        fprintf(stderr, "canfleetctl: (that was %s)\n", o->args[i]);
+                        if (rc == CF_EXIT_OK)
+                                rc = r;
+                        continue;
+                }
+                paths[i] = strdup(job_path);
+                if (!paths[i]) {
+                        rc = cf_error(CF_EXIT_FAILED, "failed", "out of memory");
+                        goto out;
+                }
+                if (o->no_wait)
+                        printf("%s\n", job_path);
+        }
+        for (size_t i = 0; i < n && !o->no_wait; i++) {
+                if (!paths[i])
+                        continue;
+                _cf_cleanup_bus_ sd_bus *b = NULL;
+                struct cf_follow w = {0};
+                printf("%s: job %u\n", o->args[i], cf_job_id_from_path(paths[i]));
+                fflush(stdout);
+                r = cf_bus_connect(&b);
+                if (r == CF_EXIT_OK)
+                        r = cf_follow_subscribe(&w, b, true, true);
+                if (r == CF_EXIT_OK)
+                        r = cf_follow_run(&w, paths[i]);
+                cf_follow_done(&w);
+                if (r != CF_EXIT_OK && rc == CF_EXIT_OK)
+                        rc = r;
+                if (r == CF_EXIT_INTERRUPTED)
+                        break;
+        }
+out:
+        for (size_t i = 0; i < n; i++) {
+                if (fds[i] >= 0)
+                        close(fds[i]);
+                free(paths[i]);
+        }
+        return rc;
+}
+
 int cmd_update(int argc, char **argv)
 {
         _cf_cleanup_bus_ sd_bus *bus = NULL;
@@ -196,11 +282,15 @@ int cmd_update(int argc, char **argv)
         size_t n_selected = 0;
         struct stat st;
         struct cf_opts o;
-        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_NO_WAIT | CF_OPT_UPDATE | CF_OPT_SELECT, 1, 1,
+        int r = cf_parse_opts(argc, argv, CF_OPT_JSON | CF_OPT_NO_WAIT | CF_OPT_UPDATE | CF_OPT_SELECT, 1, 16,
                               help_update, &o);
 
         if (r >= 0)
                 goto out;
+        if (o.n_args > 1) {
+                r = update_many(&o);
+                goto out;
+        }
         if (o.all == (o.n_nodes + o.n_buses > 0)) {
                 r = cf_error(CF_EXIT_USAGE, "usage",
                              "update: say which nodes: --all, or --node BUS:SA / --bus NAME (not both)");

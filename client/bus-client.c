@@ -393,6 +393,8 @@ static const struct prop node_props[] = {
     {"LastUpdateJob", "u", read_u32, offsetof(struct cf_node_info, last_update_job)},
     {"LastUpdateTime", "t", read_u64, offsetof(struct cf_node_info, last_update_time)},
     {"LastUpdateStatus", "s", read_str, offsetof(struct cf_node_info, last_update_status)},
+    {"Protocol", "s", read_str, offsetof(struct cf_node_info, protocol)},
+    {"Identity", "s", read_str, offsetof(struct cf_node_info, identity)},
     {0},
 };
 
@@ -403,6 +405,7 @@ static const struct prop job_props[] = {
     {"ImageHardwareId", "q", read_u16, offsetof(struct cf_job_info, image_hardware_id)},
     {"ImageRelease", "u", read_u32, offsetof(struct cf_job_info, image_release)},
     {"ImageSha256", "s", read_str, offsetof(struct cf_job_info, image_sha256)},
+    {"Target", "s", read_str, offsetof(struct cf_job_info, target)},
     {"Progress", "a(ossstt)", read_progress, offsetof(struct cf_job_info, nodes)},
     {"Created", "t", read_u64, offsetof(struct cf_job_info, created)},
     {"Finished", "t", read_u64, offsetof(struct cf_job_info, finished)},
@@ -497,6 +500,8 @@ void cf_node_info_done(struct cf_node_info *info)
         free(info->running_sha256);
         free(info->last_update_result);
         free(info->last_update_status);
+        free(info->protocol);
+        free(info->identity);
         *info = (struct cf_node_info){0};
 }
 
@@ -506,6 +511,7 @@ void cf_job_info_done(struct cf_job_info *info)
         free(info->state);
         free(info->image_version);
         free(info->image_sha256);
+        free(info->target);
         progress_list_free(info->nodes, info->n_nodes);
         strv_free_n(info->skipped, 2 * info->n_skipped);
         *info = (struct cf_job_info){0};

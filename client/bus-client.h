@@ -82,6 +82,8 @@ struct cf_node_info {
         uint32_t last_update_job;
         uint64_t last_update_time;
         char *last_update_status; /* the node's own report (status block) */
+        char *protocol;           /* "ccp", "lpc-isp", "adi-uart" (NULL: an older canfleetd) */
+        char *identity;           /* a serial node's loader's answer, "" unknown */
 };
 
 struct cf_job_node {
@@ -100,6 +102,7 @@ struct cf_job_info {
         uint16_t image_hardware_id;
         uint32_t image_release;
         char *image_sha256;
+        char *target; /* "ccp", "lpc-isp", "adi-uart" (NULL: an older canfleetd) */
         struct cf_job_node *nodes;
         size_t n_nodes;
         uint64_t created, finished, started;

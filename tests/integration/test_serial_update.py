@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+# Integration: serial nodes (docs/design.md §8) next to CAN nodes. A simulated LPC1768 (ISP) and ADuCM360
+# (AN-1160) on ptys and two CAN nodes are updated by one `canfleetctl update CAN LPC ADI --all`, one bundle
+# per kind of node; each chip's flash file then holds the raw image. A bundle for another part is refused
+# before anything is erased: inside the job while the chip is not known yet (flash file byte for byte
+# unchanged), by StartUpdate once it is. Prints the line's bytes and the time a 64 KB image takes at 115200
+# baud (10 bits a byte) against the wall time on the pty.
+import re
+import sys
+
+import harness
+import serial_fixture as sf
+from harness import check
+
+CAN = ["bus0"]
+SIZE = 64 * 1024
+
+
+def serial_update(f):
+    f.start_bus()
+    img1 = f.pack("1.0.0", release=1)
+    f.start_sim(CAN, 2, install=img1)
+    # the chips reset into their loader when the gateway opens the line (DTR wired to reset), so that each
+    # job meets them in their loader without anyone pressing a button
+    sf.start_chip(f, "lpc0", "lpc-isp", ["--reset-on-open"])
+    sf.start_chip(f, "adi0", "adi-uart", ["--reset-on-open"])
+    sf.write_config(f, CAN, 2, [sf.serial_bus(f, "lpc0", "lpc-isp", crystal_khz=12000),
+                                sf.serial_bus(f, "adi0", "adi-uart")])
+    f.start_daemon()
+    # the start-up probe meets the CAN nodes; a serial node whose loader is entered by hand (isp_entry
+    # "manual") is left alone until its first job
+    harness.wait_until("the start-up probe", lambda: all(n["state"] != "unknown" for k, n in f.nodes().items()
+                                                         if k.startswith("bus0")), 30)
+    nodes = f.nodes()
+    check(nodes["lpc0:1"]["state"] == "unknown" and nodes["lpc0:1"]["identity"] in (None, ""),
+          f"the LPC before any session: {nodes['lpc0:1']}")
+    check(nodes["lpc0:1"]["protocol"] == "lpc-isp" and nodes["adi0:1"]["protocol"] == "adi-uart"
+          and nodes["bus0:1"]["protocol"] == "ccp", f"protocols: {nodes}")
+
+    # 1. a bundle for another LPC17xx while the chip is not known yet: the job fails it after J, nothing
+    #    erased (the flash file is byte for byte what it was)
+    before = sf.flash(f, "lpc0")
+    wrong, _ = sf.serial_bundle(f, "lpc-isp", "0.9.0", 1, sf.lpc_app(SIZE, seed=9), part="LPC1769",
+                                name="wrong-part")
+    r = f.ctl("update", wrong, "--node", "lpc0:1")
+    check(r.rc == 1, f"a bundle for an LPC1769 on an LPC1768: {r}")
+    j = f.jobs()[-1]
+    err = j["nodes"][0]["error"] or ""
+    check("the bundle is for part 0x26113F37" in err and "nothing erased" in err and "LPC1768 0x26013F37" in err,
+          f"the wrong part's error: {err!r}")
+    check(sf.flash(f, "lpc0") == before, "the flash changed although the part id was refused")
+    check(sf.chip_state(f, "lpc0")["flash_ops"] == 0, f"flash operations: {sf.chip_state(f, 'lpc0')}")
+    ident = f.nodes()["lpc0:1"]["identity"]
+    check(ident.startswith("LPC1768 0x26013F37, boot code ") and "serial" in ident, f"identity: {ident!r}")
+
+    # 2. now it is known: StartUpdate itself refuses, naming the chip
+    r = f.ctl("update", wrong, "--node", "lpc0:1")
+    check(r.rc != 0 and "the bundle is for part 0x26113F37 (nothing erased)" in r.err, f"known part: {r}")
+    # a serial bundle for a CAN node, a CAN bundle for a serial node
+    r = f.ctl("update", wrong, "--node", "bus0:1")
+    check(r.rc != 0 and "bus0:1 is a ccp node, the bundle is for lpc-isp" in r.err, f"serial bundle, CAN node: {r}")
+
+    # 3. one update of all three kinds, one bundle each
+    can2 = f.pack("2.0.0", release=2, seed=2)
+    lpc, lpc_raw = sf.serial_bundle(f, "lpc-isp", "3.1.0", 4, sf.lpc_app(SIZE, seed=3))
+    adi, adi_raw = sf.serial_bundle(f, "adi-uart", "2.0.0", 2, sf.adi_app(SIZE, seed=4))
+    r = f.ctl("update", can2, lpc, adi, "--all")
+    check(r.rc == 0, f"update CAN LPC ADI --all: {r}")
+    check("skipped lpc0:1 (lpc-isp node), adi0:1 (adi-uart node)" in r.out, f"CAN job's skips: {r.out}")
+    check(sf.flash(f, "lpc0")[:len(lpc_raw)] == lpc_raw, "the LPC's flash is not the image")
+    check(sf.flash(f, "adi0")[:len(adi_raw)] == adi_raw, "the ADuCM360's flash is not the image")
+    rest = sf.flash(f, "lpc0")[len(lpc_raw):]
+    check(rest == b"\xff" * len(rest), "the LPC's flash past the image is not erased")
+    nodes = f.nodes()
+    check(nodes["lpc0:1"]["version"] == "3.1.0" and nodes["adi0:1"]["version"] == "2.0.0",
+          f"versions: {nodes['lpc0:1']} {nodes['adi0:1']}")
+    check(nodes["adi0:1"]["identity"].startswith("ADuCM360"), f"ADI identity: {nodes['adi0:1']}")
+    check(sf.chip_state(f, "lpc0")["app_valid"], f"the LPC boot ROM would not start it: {sf.chip_state(f, 'lpc0')}")
+    jobs = f.jobs()
+    targets = sorted(j["image"]["target"] for j in jobs[-3:])
+    check(targets == ["adi-uart", "ccp", "lpc-isp"], f"job targets: {targets}")
+
+    # the figures: the daemon logs each serial node's line bytes and wall time
+    log = f.daemon.output()
+    for name, proto in (("lpc0:1", "lpc-isp"), ("adi0:1", "adi-uart")):
+        m = re.findall(name + r": now holds \S+ \(release \d+\), (\d+) bytes verified; line: (\d+) bytes out, (\d+) in "
+                       r"\(([\d.]+) s at 115200 baud\), ([\d.]+) s wall", log)
+        check(m, f"no figures for {name} in the log")
+        size, out, inn, line_s, wall = m[-1]
+        print(f"{proto}: {size} bytes: {out} bytes out + {inn} in = {int(out) + int(inn)} on the line, "
+              f"{line_s} s at 115200 baud (10 bits/byte; the raw image alone: {int(size) * 10 / 115200:.1f} s); "
+              f"{wall} s wall on the pty")
+    harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "2.0.0"})
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(serial_update))

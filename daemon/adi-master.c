@@ -10,6 +10,8 @@
 
 /* An erase of 255 pages takes a while on the chip (about 20 ms a page). */
 #define ERASE_TIMEOUT_US 8000000u
+/* BS tries: the loader may still be coming out of reset */
+#define SYNC_TRIES 8u
 
 enum op {
         OP_NONE,
@@ -163,7 +165,7 @@ static int on_timeout(sd_event_source *es, uint64_t usec, void *userdata)
 {
         AdiLoader *s = userdata;
         if (s->op == OP_SYNC) {
-                if (++s->tries >= s->retries * 4u) {
+                if (++s->tries >= SYNC_TRIES) {
                         fail(s, -ETIMEDOUT, "no ID packet after BS (is the chip in its loader? see isp_entry)");
                         return 0;
                 }

@@ -14,6 +14,7 @@
 #define LINE_MAX_LEN 128u
 /* The "?" of the autobaud: a short wait per try (the chip answers within a character time). */
 #define SYNC_TIMEOUT_US 300000u
+#define SYNC_TRIES      8u
 /* Erasing sectors takes up to 100 ms each on the chip (UM10360's flash timing); 30 of them. */
 #define ERASE_TIMEOUT_US 5000000u
 
@@ -467,7 +468,7 @@ static void on_rx(SerialLine *l, const uint8_t *data, size_t n, void *userdata)
 static int on_timeout(sd_event_source *es, uint64_t usec, void *userdata)
 {
         LpcIsp *s = userdata;
-        if (s->op == OP_SYNC && s->stage == 0 && ++s->tries < s->retries * 4u) {
+        if (s->op == OP_SYNC && s->stage == 0 && ++s->tries < SYNC_TRIES) {
                 /* autobaud: "?" again (the chip may still be coming out of reset) */
                 s->rx_len = 0;
                 sync_start(s);

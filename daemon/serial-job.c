@@ -61,6 +61,7 @@ struct SerialSession {
         struct cf_adi_id aid;
         uint8_t vt[64];      /* LPC verify: the vector table read back */
         unsigned restarts;
+        bool touched; /* this job erased something on the chip: it holds no complete image until done */
         uint64_t lost_since;
         uint64_t t_erase; /* CLOCK_MONOTONIC µs of the first erase command */
         struct serial_stats stats;
@@ -416,6 +417,7 @@ static void after_identify(SerialSession *s)
                 s->phase = PH_UNLOCK;
                 r = lpc_isp_unlock(s->lpc);
         } else {
+                s->touched = true;
                 set_step(f, STEP_ERASING);
                 s->phase = PH_ERASE;
                 s->pos = 0;
@@ -562,7 +564,7 @@ static void session_failed(SerialSession *s, int r, const char *why)
             now - s->lost_since >= (uint64_t) mgr(n)->conf->node_lost_timeout_s * 1000000u) {
                 f->lost = !facts && r != -EREMOTEIO;
                 job_fail(f, "%s: %s at step %s%s", f->ref, why, flash_step_str(f->step),
-                         f->step >= STEP_ERASING ? " (the chip has no complete image: it stays in its loader; "
+                         s->touched ? " (the chip has no complete image: it stays in its loader; "
                                                    "the next update finishes it)"
                                                  : "");
                 return;
@@ -620,6 +622,7 @@ static void next(SerialSession *s, int r)
                 after_identify(s);
                 return;
         case PH_UNLOCK:
+                s->touched = true;
                 set_step(f, STEP_ERASING);
                 s->phase = PH_ERASE;
                 s->t_erase = now_mono(n);
@@ -752,6 +755,7 @@ void serial_job_begin(FlashJob *f)
         s->f = f;
         s->id_done = NULL;
         s->restarts = 0;
+        s->touched = false;
         s->lost_since = 0;
         f->bytes_done = 0;
         f->lost = false;
@@ -780,7 +784,7 @@ void serial_job_cancel(FlashJob *f)
         if (flash_step_final(f->step) || f->step >= STEP_REBOOTING)
                 return; /* verified: the node starts it anyway */
         Node *n = f->node;
-        bool touched = f->step >= STEP_ERASING;
+        bool touched = f->step >= STEP_ERASING || (n && n->serial && n->serial->touched);
         if (n && n->serial)
                 session_close(n->serial);
         if (n)

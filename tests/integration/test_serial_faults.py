@@ -7,6 +7,9 @@
 #     image; the vector table (written last) is not there, so the chip stays in its loader; with power
 #     back, the next job finishes it.
 #  3. the power goes mid-write and comes back: the same job starts the session again and finishes.
+#  4. canfleetd is killed (SIGKILL) while it programs the LPC: the restarted daemon resumes the job from
+#     its file and finishes it.
+import signal
 import sys
 
 import harness
@@ -80,6 +83,24 @@ def serial_faults(f):
     check(sf.flash(f, "adi0")[:SIZE] == adi3_raw, "ADI flash after a cut the job rode through")
     for chip in ("lpc0", "adi0"):
         check(sf.chip_state(f, chip)["power_cuts"] == 1, f"{chip}: the power was not cut: {sf.chip_state(f, chip)}")
+    for s in list(f.procs):
+        if s.name.startswith("nodesim-") and s.alive():
+            s.kill()
+
+    # 4. canfleetd killed mid-programming: the chip freezes for 3 s after the host's 30th command (block 5
+    #    of 16), canfleetd is killed meanwhile and started again
+    lpc4, lpc4_raw = sf.serial_bundle(f, "lpc-isp", "4.0.0", 4, sf.lpc_app(SIZE, seed=4))
+    sf.start_chip(f, "lpc0", "lpc-isp", ["--reset-on-open", "--stall", "30:3000"])
+    r = f.ctl("update", lpc4, "--node", "lpc0:1", "--no-wait")
+    check(r.rc == 0, f"update --no-wait: {r}")
+    jid = harness.job_id_of(r)
+    harness.wait_until("the LPC programming", lambda: f.job(jid)["nodes"][0]["step"] == "programming", 20)
+    f.daemon.kill(signal.SIGKILL)
+    f.start_daemon()
+    j = sf.wait_job_end(f, jid, 60)
+    check(j["state"] == "done", f"the resumed job: {j}")
+    check("job %d: resuming" % jid in f.daemon.output(), "the job was not resumed from its file")
+    check(sf.flash(f, "lpc0")[:SIZE] == lpc4_raw, "LPC flash after the resumed job")
 
 
 if __name__ == "__main__":

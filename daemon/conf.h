@@ -163,7 +163,7 @@ struct cf_conf {
 
 /* Parse text (the contents of path; path is only used in messages). On error returns a negative
  * errno and *error is a message "PATH: KEY: problem", e.g.
- *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV" or "socketcan:IF"
+ *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV", "socketcan:IF" or "serial:DEV"
  *   /etc/x.conf: line 3, column 17: not valid JSON: trailing comma before '}'
  * (the caller frees it). error may be NULL. */
 int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error);

@@ -846,36 +846,53 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
         return 0;
 }
 
-/* The image's size is the file's minus the CMS and its length; whether it is right for the manifest
- * (262144, or a serial target's image_size) is checked once the manifest is read (check_image). */
+/* Whether len bytes at p are exactly one DER SEQUENCE (a CMS ContentInfo's outer header says its size). */
+static bool der_sequence_of(const uint8_t *p, uint64_t len)
+{
+        if (len < 2 || p[0] != 0x30)
+                return false;
+        uint64_t total;
+        if (p[1] < 0x80) {
+                total = 2u + p[1];
+        } else {
+                unsigned k = p[1] & 0x7Fu;
+                if (k < 1 || k > 3 || len < 2u + k)
+                        return false;
+                total = 0;
+                for (unsigned i = 0; i < k; i++)
+                        total = total << 8 | p[2 + i];
+                total += 2u + k;
+        }
+        return total == len;
+}
+
+/* The image is the file's bytes before the CMS and its length. An area image's bundle has 262144 of
+ * them; a serial target's raw image (docs/design.md §8) any other number up to CF_BUNDLE_RAW_MAX, and
+ * then the CMS must start right after it as one DER SEQUENCE of exactly the length given, so that a cut
+ * or padded area bundle is still reported by its size. Whether the size is the manifest's is checked
+ * once the manifest is read (check_image). */
 static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, struct cf_bundle_error *err)
 {
-        if (size < 1u + CF_BUNDLE_LENGTH_SIZE)
+        uint64_t len = size >= CF_BUNDLE_LENGTH_SIZE ? be64(data + size - CF_BUNDLE_LENGTH_SIZE) : 0;
+        bool raw = len > 0 && len <= CF_BUNDLE_CMS_MAX && len + CF_BUNDLE_LENGTH_SIZE < size &&
+                   size - len - CF_BUNDLE_LENGTH_SIZE <= CF_BUNDLE_RAW_MAX &&
+                   size - len - CF_BUNDLE_LENGTH_SIZE != CF_IMAGE_AREA_SIZE &&
+                   der_sequence_of(data + size - len - CF_BUNDLE_LENGTH_SIZE, len);
+        if (size < (size_t) CF_IMAGE_AREA_SIZE + CF_BUNDLE_LENGTH_SIZE && !raw)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
-                            "the file is %zu bytes, shorter than an image and the 8-byte CMS length "
+                            "the file is %zu bytes, shorter than a %u-byte image and the 8-byte CMS length "
                             "(truncated, or not a bundle)",
-                            size);
-        uint64_t len = be64(data + size - CF_BUNDLE_LENGTH_SIZE);
+                            size, CF_IMAGE_AREA_SIZE);
         if (len == 0)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length is 0: no signature");
         if (len > CF_BUNDLE_CMS_MAX)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length %" PRIu64 " exceeds %u (64 KiB)", len,
                             CF_BUNDLE_CMS_MAX);
-        if (size < len + CF_BUNDLE_LENGTH_SIZE + 1u)
-                return fail(err, CF_BUNDLE_CHECK_SIZE,
-                            "the file is %zu bytes, less than %" PRIu64 " (CMS) + 8 and an image (truncated)",
-                            size, len);
-        uint64_t image = size - len - CF_BUNDLE_LENGTH_SIZE;
-        if (image != CF_IMAGE_AREA_SIZE && image > CF_BUNDLE_RAW_MAX)
+        if (size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE && !raw)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
                             "the file is %zu bytes, not %u (image) + %" PRIu64 " (CMS) + 8 = %" PRIu64
                             " (truncated, or extra bytes)",
                             size, CF_IMAGE_AREA_SIZE, len, CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE);
-        /* The CMS is a DER SEQUENCE: a plain file whose last bytes happen to look like a length is not
-         * taken for a bundle. */
-        if (data[image] != 0x30)
-                return fail(err, CF_BUNDLE_CHECK_SIZE,
-                            "no CMS at offset %" PRIu64 " (truncated, extra bytes, or not a bundle)", image);
         *cms_len = len;
         return 0;
 }

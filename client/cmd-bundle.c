@@ -406,6 +406,8 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 json_object_object_add(mo, "image_sha256", json_object_new_string(sha));
                 json_object_object_add(mo, "description",
                                        m->description ? json_object_new_string(m->description) : NULL);
+                json_object_object_add(mo, "target", m->target[0] ? json_object_new_string(m->target) : NULL);
+                json_object_object_add(mo, "part_id", m->target[0] ? json_object_new_string(m->part_id) : NULL);
                 json_object_object_add(o, "manifest", mo);
         } else
                 json_object_object_add(o, "manifest", NULL);
@@ -434,8 +436,15 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         struct json_object *to = json_object_new_object();
         snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
         hex(t->payload_sha256, 32, sha);
+        /* a serial target's raw image has no trailer (docs/design.md §8): its own check, zeros */
+        char why[256];
+        bool is_raw = b->image_size != CF_IMAGE_AREA_SIZE || (b->have_manifest && b->manifest.target[0]);
         json_object_object_add(to, "valid",
-                               json_object_new_boolean(cf_image_check(b->image, NULL) == CF_IMAGE_OK));
+                               json_object_new_boolean(
+                                   is_raw ? b->have_manifest && b->manifest.target[0] &&
+                                             cf_bundle_raw_image_check(b->manifest.target, b->image, b->image_size,
+                                                                       why, sizeof why) == 0
+                                       : cf_image_check(b->image, NULL) == CF_IMAGE_OK));
         json_object_object_add(to, "version", json_object_new_string(buf));
         json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
         json_object_object_add(to, "release", json_object_new_int64(t->release));
@@ -475,6 +484,8 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 printf("  image sha256     %s\n", sha);
                 if (m->description)
                         printf("  description      %s\n", m->description);
+                if (m->target[0])
+                        printf("  target           %s, part %s\n", m->target, m->part_id);
         } else
                 printf("manifest:          not read (see the failed check)\n");
         for (size_t i = 0; i < b->n_signers; i++) {
@@ -490,6 +501,11 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 if (s->trust != CF_BUNDLE_TRUST_UNCHECKED)
                         printf("  trust            %s%s%s\n", trust_str(s->trust),
                                s->trust_error ? ": " : "", s->trust_error ? s->trust_error : "");
+        }
+        if (b->image_size != CF_IMAGE_AREA_SIZE || (b->have_manifest && b->manifest.target[0])) {
+                printf("image:             raw %s image, %zu bytes (no trailer)\n",
+                       b->have_manifest && b->manifest.target[0] ? b->manifest.target : "serial", b->image_size);
+                return;
         }
         const struct cf_image_info *t = &b->info;
         format_time((time_t) t->build_time, t1, sizeof(t1));
@@ -585,10 +601,16 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
                         size_t trusted = 0;
                         for (size_t i = 0; i < b->n_signers; i++)
                                 trusted += b->signers[i].trust == CF_BUNDLE_TRUST_OK;
-                        printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
-                               "; trusted signer%s:",
-                               path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
-                               trusted == 1 ? "" : "s");
+                        if (m->target[0])
+                                printf("%s: valid: version %u.%u.%u, %s part %s, release %" PRIu32
+                                       "; trusted signer%s:",
+                                       path, m->ver_major, m->ver_minor, m->ver_patch, m->target, m->part_id,
+                                       m->release, trusted == 1 ? "" : "s");
+                        else
+                                printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
+                                       "; trusted signer%s:",
+                                       path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
+                                       trusted == 1 ? "" : "s");
                         for (size_t i = 0, n = 0; i < b->n_signers; i++)
                                 if (b->signers[i].trust == CF_BUNDLE_TRUST_OK)
                                         printf("%s %s", n++ ? ";" : "", b->signers[i].subject);

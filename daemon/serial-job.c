@@ -228,7 +228,7 @@ __attribute__((format(printf, 2, 3))) static void job_fail(FlashJob *f, const ch
         log_event(CF_MSGID_NODE_FAILED, NULL, LOG_ERR, f->bus, f->ref, f->job->id, "%s", msg);
         if (f->node) {
                 node_set_error(f->node, msg);
-                node_set_state(f->node, f->lost ? "offline" : f->node->identified ? "online" : "unknown");
+                node_set_state(f->node, f->lost ? "offline" : f->node->part[0] ? "online" : "unknown");
         }
         finish_node(f, STEP_FAILED);
 }
@@ -253,7 +253,8 @@ static void set_identity(SerialSession *s)
         bool changed = strcmp(part, n->part) != 0 || strcmp(ident, n->identity) != 0;
         snprintf(n->part, sizeof n->part, "%s", part);
         snprintf(n->identity, sizeof n->identity, "%s", ident);
-        n->identified = true;
+        /* n->identified stays false: it means "a CCP identify read the trailer and UID", which the
+         * hardware id checks and the hawkBit targets (controllerId from the UID) rely on */
         n->last_seen = now_realtime_us();
         if (changed)
                 bus_node_changed(n, "Identity", "LastSeen", NULL);

@@ -406,8 +406,10 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                 json_object_object_add(mo, "image_sha256", json_object_new_string(sha));
                 json_object_object_add(mo, "description",
                                        m->description ? json_object_new_string(m->description) : NULL);
-                json_object_object_add(mo, "target", m->target[0] ? json_object_new_string(m->target) : NULL);
-                json_object_object_add(mo, "part_id", m->target[0] ? json_object_new_string(m->part_id) : NULL);
+                if (m->target[0]) { /* a serial node's raw image only: an area image's manifest is as it was */
+                        json_object_object_add(mo, "target", json_object_new_string(m->target));
+                        json_object_object_add(mo, "part_id", json_object_new_string(m->part_id));
+                }
                 json_object_object_add(o, "manifest", mo);
         } else
                 json_object_object_add(o, "manifest", NULL);

@@ -101,6 +101,10 @@ static uint64_t now_realtime_us(void)
 
 static void session_close(SerialSession *s)
 {
+        /* Pins left asserted would hold the chip in reset: release them (a chip without a complete image
+         * comes up in its loader anyway, its ROM finds nothing to start). */
+        if (s->line && s->n->bus && s->n->bus->conf->isp_entry != CF_ISP_ENTRY_MANUAL && s->phase != PH_IDLE)
+                (void) serial_line_set_pins(s->line, s->n->bus->conf, false, false);
         if (s->line) {
                 s->stats.tx = serial_line_tx_bytes(s->line);
                 s->stats.rx = serial_line_rx_bytes(s->line);

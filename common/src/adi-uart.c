@@ -55,7 +55,7 @@ int cf_adi_packet_parse(const uint8_t *in, size_t len, struct cf_adi_packet *p)
  * some old bits C. Each row here lists exactly the bits of the application note's equation for
  * NewCRC[k] (data mask, old-LFSR mask), so the result is the note's, whatever polynomial it implies.
  */
-#define B(n) (1u << (n))
+#define B(n)    (1u << (n))
 #define R(a, b) ((uint32_t) (((1ull << ((b) + 1)) - 1) & ~((1ull << (a)) - 1))) /* bits a..b */
 static const struct {
         uint32_t d, c;
@@ -110,8 +110,8 @@ uint32_t cf_adi_lfsr_signature(const uint8_t *page, size_t n)
 {
         uint32_t lfsr = 0xFFFFFFu;
         for (size_t i = 0; i + 4 <= n; i += 4) {
-                uint32_t w = (uint32_t) page[i] | (uint32_t) page[i + 1] << 8 | (uint32_t) page[i + 2] << 16 |
-                             (uint32_t) page[i + 3] << 24;
+                uint32_t w = (uint32_t) page[i] | (uint32_t) page[i + 1] << 8 |
+                             (uint32_t) page[i + 2] << 16 | (uint32_t) page[i + 3] << 24;
                 lfsr = crc24_d32(lfsr, w);
         }
         return lfsr & 0xFFFFFFu;

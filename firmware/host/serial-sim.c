@@ -88,8 +88,8 @@ static size_t faults(struct serial_sim *s, uint8_t *b, size_t n, const char *dir
                 if (chance(s, o->corrupt)) {
                         v ^= (uint8_t) (1u << (rnd(s) % 8));
                         if (o->log_frames)
-                                fprintf(stderr, "%s: %s byte 0x%02X corrupted to 0x%02X\n", s->chip.name, dir,
-                                        b[i], v);
+                                fprintf(stderr, "%s: %s byte 0x%02X corrupted to 0x%02X\n", s->chip.name,
+                                        dir, b[i], v);
                 }
                 b[k++] = v;
         }
@@ -121,11 +121,14 @@ void serial_chip_send(struct serial_chip *c, const void *data, size_t n)
         if (c->off || s->hung_up || stalled(s))
                 return;
         if (n > OUT_MAX - s->out_len) {
-                serial_chip_error(c, "output to the host overflows (%zu bytes queued): host not reading", s->out_len);
+                serial_chip_error(c, "output to the host overflows (%zu bytes queued): host not reading",
+                                  s->out_len);
                 return;
         }
         memcpy(s->out + s->out_len, data, n);
-        s->out_len += faults(s, s->out + s->out_len, n, "chip->host");
+        size_t k = faults(s, s->out + s->out_len, n, "chip->host");
+        s->out_len += k;
+        c->bytes_out += k;
         flush_out(s);
 }
 
@@ -195,13 +198,19 @@ void serial_chip_changed(struct serial_chip *c)
         fprintf(f, "{\"protocol\": \"%s\", \"part\": ", s->proto->name);
         json_string(f, c->part_name);
         fprintf(f,
-                ", \"part_id\": %" PRIu32 ", \"flash_size\": %" PRIu32 ", \"state\": \"%s\", \"synchronized\": %s"
+                ", \"part_id\": %" PRIu32 ", \"flash_size\": %" PRIu32
+                ", \"state\": \"%s\", \"synchronized\": %s"
                 ", \"unlocked\": %s, \"echo\": %s, \"boots\": %" PRIu64 ", \"flash_ops\": %" PRIu64
                 ", \"power_cuts\": %" PRIu64 ", \"commands\": %" PRIu64 ", \"bad_checksums\": %" PRIu64
-                ", \"app_valid\": %s, \"app_entry\": ",
-                c->part_id, c->flash_size, c->off ? "off" : c->running ? "running" : "loader",
-                c->synchronized ? "true" : "false", c->unlocked ? "true" : "false", c->echo ? "true" : "false",
-                c->boots, c->flash_ops, c->power_cuts, c->commands, c->bad_checksums,
+                ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
+                ", \"host\": \"%s\", \"app_valid\": %s, \"app_entry\": ",
+                c->part_id, c->flash_size,
+                c->off       ? "off"
+                : c->running ? "running"
+                             : "loader",
+                c->synchronized ? "true" : "false", c->unlocked ? "true" : "false",
+                c->echo ? "true" : "false", c->boots, c->flash_ops, c->power_cuts, c->commands,
+                c->bad_checksums, c->bytes_in, c->bytes_out, s->hung_up ? "closed" : "open",
                 app_valid(c, s) ? "true" : "false");
         if (c->running)
                 fprintf(f, "%" PRIu32, c->app_entry);
@@ -217,7 +226,9 @@ void serial_chip_changed(struct serial_chip *c)
         free(tmp);
 }
 
-static void chip_reset(struct serial_sim *s, const char *why)
+/* flush_input: bytes the host sent before the reset are lost (not so for a reset at open: the
+ * host's first bytes come after it). */
+static void chip_reset(struct serial_sim *s, const char *why, bool flush_input)
 {
         struct serial_chip *c = &s->chip;
         c->off = false;
@@ -228,7 +239,7 @@ static void chip_reset(struct serial_sim *s, const char *why)
         s->stall_until_us = 0;
         s->out_len = 0;
         if (!s->hung_up)
-                tcflush(s->master, TCIOFLUSH);
+                tcflush(s->master, flush_input ? TCIOFLUSH : TCOFLUSH);
         s->proto->reset(s->pst);
         serial_chip_log(c, "reset (%s): %s loader waiting for %s", why, c->part_name,
                         s->proto == &serial_proto_lpc ? "'?'" : "BS");
@@ -247,7 +258,8 @@ double serial_chip_flash_op(struct serial_chip *c)
                 c->off = true;
                 c->power_cuts++;
                 s->out_len = 0; /* what the UART had not sent yet is gone with the power */
-                s->power_up_at_us = o->cuts[i].cut.stay_off ? UINT64_MAX : sim_now_us() + SIM_POWER_UP_DELAY_US;
+                s->power_up_at_us =
+                    o->cuts[i].cut.stay_off ? UINT64_MAX : sim_now_us() + SIM_POWER_UP_DELAY_US;
                 serial_chip_log(c, "power cut at flash operation %" PRIu64 "%s%s", c->flash_ops,
                                 torn ? " (torn: half of it happens)" : "",
                                 o->cuts[i].cut.stay_off ? ", power stays off" : "");
@@ -262,11 +274,12 @@ void serial_chip_command(struct serial_chip *c)
         struct serial_sim *s = sim_of(c);
         const struct sim_options *o = c->opt;
         c->commands++;
+        serial_chip_changed(c);
         for (unsigned i = 0; i < o->n_stalls; i++)
                 if (o->stalls[i].after_frame == c->commands) {
                         s->stall_until_us = sim_now_us() + (uint64_t) o->stalls[i].ms * 1000u;
-                        serial_chip_log(c, "stalls for %" PRIu32 " ms after host command %" PRIu64, o->stalls[i].ms,
-                                        c->commands);
+                        serial_chip_log(c, "stalls for %" PRIu32 " ms after host command %" PRIu64,
+                                        o->stalls[i].ms, c->commands);
                 }
 }
 
@@ -337,7 +350,8 @@ static int pick_part(struct serial_sim *s)
         struct serial_chip *c = &s->chip;
         const char *part = c->opt->part;
         if (c->opt->protocol == SIM_PROTO_LPC_ISP) {
-                const struct cf_lpc_part *p = part ? cf_lpc_part_by_name(part) : cf_lpc_part_by_id(0x26013F37u);
+                const struct cf_lpc_part *p =
+                    part ? cf_lpc_part_by_name(part) : cf_lpc_part_by_id(0x26013F37u);
                 if (!p && part) {
                         char *end;
                         errno = 0;
@@ -346,7 +360,8 @@ static int pick_part(struct serial_sim *s)
                                 p = cf_lpc_part_by_id((uint32_t) id);
                 }
                 if (!p) {
-                        fprintf(stderr, "canfleet-nodesim: --part %s: not an LPC17xx part name or id\n", part);
+                        fprintf(stderr, "canfleet-nodesim: --part %s: not an LPC17xx part name or id\n",
+                                part);
                         return -EINVAL;
                 }
                 c->part_name = p->name;
@@ -361,7 +376,8 @@ static int pick_part(struct serial_sim *s)
                 else if (strcasecmp(part, "ADuCM361") == 0)
                         c->part_name = "ADuCM361";
                 else {
-                        fprintf(stderr, "canfleet-nodesim: --part %s: expected ADuCM360 or ADuCM361\n", part);
+                        fprintf(stderr, "canfleet-nodesim: --part %s: expected ADuCM360 or ADuCM361\n",
+                                part);
                         return -EINVAL;
                 }
                 c->flash_size = CF_ADI_FLASH_SIZE;
@@ -397,6 +413,7 @@ static void hang_up(struct serial_sim *s)
 {
         serial_chip_log(&s->chip, "host closed %s", s->link_path);
         s->hung_up = true;
+        serial_chip_changed(&s->chip);
         s->out_len = 0;
         tcflush(s->master, TCOFLUSH);
         s->retry_at_us = sim_now_us() + HANGUP_RETRY_US;
@@ -405,15 +422,17 @@ static void hang_up(struct serial_sim *s)
 static void host_opened(struct serial_sim *s)
 {
         s->hung_up = false;
+        serial_chip_changed(&s->chip);
         set_raw(s->master);
         serial_chip_log(&s->chip, "host opened %s", s->link_path);
         if (s->chip.opt->reset_on_open && !s->chip.off)
-                chip_reset(s, "host opened the port, DTR");
+                chip_reset(s, "host opened the port, DTR", false);
 }
 
 static void input(struct serial_sim *s, uint8_t *buf, size_t n)
 {
         struct serial_chip *c = &s->chip;
+        c->bytes_in += n;
         if (c->off || c->running || stalled(s))
                 return; /* no power / the application does not speak the loader's protocol / frozen */
         n = faults(s, buf, n, "host->chip");
@@ -477,10 +496,10 @@ static int run(struct serial_sim *s)
                 if (reset_signal) {
                         reset_signal = 0;
                         if (!(c->off && s->power_up_at_us == UINT64_MAX))
-                                chip_reset(s, "SIGUSR1, reset button");
+                                chip_reset(s, "SIGUSR1, reset button", true);
                 }
                 if (c->off && now >= s->power_up_at_us)
-                        chip_reset(s, "power returned");
+                        chip_reset(s, "power returned", true);
                 if (s->stall_until_us && now >= s->stall_until_us) {
                         s->stall_until_us = 0;
                         serial_chip_log(c, "resumes after the stall");
@@ -548,7 +567,8 @@ int serial_sim_main(const struct sim_options *o)
                 return 2;
         }
         if (asprintf(&s.flash_path, "%s/%s.bin", o->state_dir, spec->name) < 0 ||
-            asprintf(&s.state_path, "%s/%s.json", o->state_dir, spec->name) < 0 || !(s.out = malloc(OUT_MAX))) {
+            asprintf(&s.state_path, "%s/%s.json", o->state_dir, spec->name) < 0 ||
+            !(s.out = malloc(OUT_MAX))) {
                 fprintf(stderr, "canfleet-nodesim: out of memory\n");
                 goto out;
         }
@@ -597,7 +617,7 @@ int serial_sim_main(const struct sim_options *o)
         }
         if (o->drop > 0 || o->corrupt > 0)
                 fprintf(stderr, "canfleet-nodesim: fault injection seed %" PRIu64 "\n", s.rng);
-        chip_reset(&s, "power on");
+        chip_reset(&s, "power on", true);
         r = run(&s);
         rc = r < 0 ? 1 : 0;
 out:

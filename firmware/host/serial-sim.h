@@ -17,7 +17,10 @@
  *   "flash_size": 524288, "state": "loader" | "running" | "off", "synchronized": true,
  *   "unlocked": false, "echo": true, "boots": 1, "flash_ops": 12, "power_cuts": 0,
  *   "app_entry": 0 (after G/R, else null), "app_valid": true (LPC: vector checksum of the flash;
- *   ADI: first word not erased), "commands": 42, "bad_checksums": 0, "last_error": "..."}
+ *   ADI: first word not erased), "commands": 42, "bad_checksums": 0, "bytes_in": 91234 (from the
+ *   host), "bytes_out": 1234 (to it), "host": "open" | "closed" (the pty's slave side),
+ *   "last_error": "...", plus the protocol's own members}
+ * It is rewritten after every command and when the host closes the pty.
  *
  * Resets: at start-up, after a power cut and on SIGUSR1 the chip resets with its loader-entry pin
  * held (P2.10 / P2.2 low): it is in the loader again, waiting for '?' / BS, its RAM lost. With
@@ -61,6 +64,7 @@ struct serial_chip {
         uint32_t app_entry;
         bool synchronized, unlocked, echo;
         uint64_t boots, flash_ops, commands, bad_checksums, power_cuts;
+        uint64_t bytes_in, bytes_out; /* on the line, before the faults of the way in / after those out */
         char last_error[96];
 
         /* set by serial_chip_flash_op() when the power goes: the protocol stops at once */

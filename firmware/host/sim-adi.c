@@ -230,8 +230,8 @@ static void adi_timer(void *st, uint64_t now_us)
 {
         struct adi *a = st;
         if (a->len > 0 && now_us >= a->last_byte_us + PACKET_GAP_US) {
-                serial_chip_error(a->c, "incomplete packet (%zu bytes) dropped after %u ms of silence", a->len,
-                                  PACKET_GAP_US / 1000u);
+                serial_chip_error(a->c, "incomplete packet (%zu bytes) dropped after %u ms of silence",
+                                  a->len, PACKET_GAP_US / 1000u);
                 a->len = 0;
         }
 }

@@ -15,7 +15,9 @@
  *    "Synchronized" and gets "OK"; then the crystal frequency in kHz, "OK". Anything else there
  *    sends the chip back to waiting for '?', silently.
  *  - lines end with CR and/or LF, empty lines are ignored; echo (on after reset, "A 0" turns it off)
- *    repeats every byte received once synchronized, data lines included.
+ *    repeats every byte received once synchronized, data lines included. A line ending in CR LF is
+ *    echoed whole, LF included, before its answer (lpcprog reads "A 0\r\n" back, then "0\r\n");
+ *    a line ended by a lone CR is taken CR_WAIT_US later.
  *  - numbers are decimal. Too few or too many parameters, or one that is not a number: PARAM_ERROR.
  *  - E, C and G are locked until "U 23130"; E and C need the sectors prepared by P, and every E or C
  *    (done or refused after the lock check) leaves all sectors unprepared again, as the IAP calls do.
@@ -26,6 +28,7 @@
  */
 
 #define RAM_ISP_LINE_MAX 128u
+#define CR_WAIT_US       10000u
 #define BLOCK_MAX        (CF_UU_LINE_BYTES * CF_ISP_LINES_PER_CHECKSUM)
 
 enum lpc_state {
@@ -48,6 +51,8 @@ struct lpc {
         char line[RAM_ISP_LINE_MAX];
         size_t line_len;
         bool line_too_long;
+        bool cr_pending; /* a CR ended the line: its LF may follow */
+        uint64_t cr_at_us;
 
         /* W and R in progress */
         uint32_t x_addr, x_count, x_done;
@@ -238,9 +243,11 @@ static void cmd_blank_check(struct lpc *l, const uint32_t *v)
         uint32_t end = cf_lpc_sector_start((int) v[1]) + cf_lpc_sector_size((int) v[1]);
         for (uint32_t a = start; a < end; a += 4) {
                 const uint8_t *p = l->c->flash + a;
-                uint32_t w = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+                uint32_t w =
+                    (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
                 if (w != 0xFFFFFFFFu) {
-                        sayf(l, "%d\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", CF_ISP_SECTOR_NOT_BLANK, a - start, w);
+                        sayf(l, "%d\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", CF_ISP_SECTOR_NOT_BLANK, a - start,
+                             w);
                         return;
                 }
         }
@@ -378,12 +385,12 @@ static void command(struct lpc *l, const char *line)
                 return;
         }
         n = params(args, v, line[0] == 'G' ? 1 : 4, line[0] == 'G' ? &mode : NULL);
-#define WANT(k)                                         \
-        do {                                            \
-                if (n != (k)) {                         \
-                        rc(l, CF_ISP_PARAM_ERROR);      \
-                        return;                         \
-                }                                       \
+#define WANT(k)                                                                                             \
+        do {                                                                                                \
+                if (n != (k)) {                                                                             \
+                        rc(l, CF_ISP_PARAM_ERROR);                                                          \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
         switch (line[0]) {
         case 'U':
@@ -461,8 +468,8 @@ static void command(struct lpc *l, const char *line)
                 return;
         case 'N':
                 WANT(0);
-                sayf(l, "0\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", c->uid[0], c->uid[1],
-                     c->uid[2], c->uid[3]);
+                sayf(l, "0\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n%" PRIu32 "\r\n", c->uid[0],
+                     c->uid[1], c->uid[2], c->uid[3]);
                 return;
         case 'M':
                 WANT(3);
@@ -496,12 +503,14 @@ static void write_checksum(struct lpc *l, const char *line)
 {
         uint64_t want = strtoull(line, NULL, 10);
         if (!l->block_bad && want == cf_isp_checksum(l->block, l->block_bytes)) {
-                memcpy(mem(l, l->x_addr + l->x_done, (uint32_t) l->block_bytes, NULL), l->block, l->block_bytes);
+                memcpy(mem(l, l->x_addr + l->x_done, (uint32_t) l->block_bytes, NULL), l->block,
+                       l->block_bytes);
                 l->x_done += (uint32_t) l->block_bytes;
                 say(l, "OK\r\n");
         } else {
                 l->c->bad_checksums++;
-                serial_chip_error(l->c, "W: block checksum mismatch at byte %" PRIu32 " of %" PRIu32 ": RESEND",
+                serial_chip_error(l->c,
+                                  "W: block checksum mismatch at byte %" PRIu32 " of %" PRIu32 ": RESEND",
                                   l->x_done, l->x_count);
                 say(l, "RESEND\r\n");
         }
@@ -618,6 +627,13 @@ static void line_done(struct lpc *l)
         }
 }
 
+static void echo(struct lpc *l, char ch)
+{
+        /* the ROM echoes what it receives once it knows the baud rate (not the '?') */
+        if (l->c->echo && !(l->state == ST_SYNC_LINE && ch == '?'))
+                serial_chip_send(l->c, &ch, 1);
+}
+
 static void lpc_input(void *st, const uint8_t *data, size_t n)
 {
         struct lpc *l = st;
@@ -630,17 +646,34 @@ static void lpc_input(void *st, const uint8_t *data, size_t n)
                                 l->state = ST_SYNC_LINE;
                                 l->line_len = 0;
                                 l->line_too_long = false;
+                                l->cr_pending = false;
                         }
                         continue;
                 }
-                /* the ROM echoes what it receives once it knows the baud rate (not the '?') */
-                if (c->echo && l->state != ST_SYNC_LINE)
-                        serial_chip_send(c, &ch, 1);
-                else if (c->echo && l->state == ST_SYNC_LINE && ch != '?')
-                        serial_chip_send(c, &ch, 1);
-                if (ch == '\r' || ch == '\n') {
-                        if (l->line_len > 0 || l->line_too_long)
+                if (l->cr_pending) {
+                        /* CR LF: both are echoed before the answer, as masters expect */
+                        l->cr_pending = false;
+                        if (ch == '\n') {
+                                echo(l, ch);
                                 line_done(l);
+                                continue;
+                        }
+                        line_done(l);
+                        if (c->off || c->running || l->state == ST_AUTOBAUD) {
+                                i--; /* this byte meets the new state */
+                                continue;
+                        }
+                }
+                echo(l, ch);
+                if (ch == '\r' || ch == '\n') {
+                        if (l->line_len == 0 && !l->line_too_long)
+                                continue; /* extra CRs and LFs are ignored */
+                        if (ch == '\r') {
+                                l->cr_pending = true;
+                                l->cr_at_us = sim_now_us();
+                        } else {
+                                line_done(l);
+                        }
                         continue;
                 }
                 if (l->line_len >= sizeof(l->line) - 1)
@@ -650,12 +683,29 @@ static void lpc_input(void *st, const uint8_t *data, size_t n)
         }
 }
 
+/* A line ended by a CR alone is taken once no LF follows within CR_WAIT_US. */
+static uint64_t lpc_deadline(void *st)
+{
+        struct lpc *l = st;
+        return l->cr_pending ? l->cr_at_us + CR_WAIT_US : UINT64_MAX;
+}
+
+static void lpc_timer(void *st, uint64_t now_us)
+{
+        struct lpc *l = st;
+        if (l->cr_pending && now_us >= l->cr_at_us + CR_WAIT_US && !l->c->running) {
+                l->cr_pending = false;
+                line_done(l);
+        }
+}
+
 static void lpc_reset(void *st)
 {
         struct lpc *l = st;
         l->state = ST_AUTOBAUD;
         l->line_len = 0;
         l->line_too_long = false;
+        l->cr_pending = false;
         unprepare(l);
         /* SRAM keeps no meaning across a reset: fill it with a pattern a test would notice */
         memset(l->ram, 0xA5, l->part->ram_size);
@@ -709,5 +759,7 @@ const struct serial_proto serial_proto_lpc = {
     .destroy = lpc_destroy,
     .reset = lpc_reset,
     .input = lpc_input,
+    .deadline = lpc_deadline,
+    .timer = lpc_timer,
     .state_json = lpc_state_json,
 };

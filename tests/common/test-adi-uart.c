@@ -14,18 +14,18 @@ static unsigned long seed_crc24_d32(unsigned long old_crc, unsigned long data)
                 C[f] = (old_crc >> f) & 1;
         for (int f = 0; f < 32; f++)
                 D[f] = (data >> f) & 1;
-        N[0] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[27] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[17] ^ D[16] ^ D[15] ^
-               D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[4] ^ D[3] ^ D[2] ^
-               D[1] ^ D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^ C[9] ^ C[15] ^
-               C[16] ^ C[17] ^ C[18] ^ C[19] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
+        N[0] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[27] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[17] ^ D[16] ^
+               D[15] ^ D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[4] ^
+               D[3] ^ D[2] ^ D[1] ^ D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^
+               C[9] ^ C[15] ^ C[16] ^ C[17] ^ C[18] ^ C[19] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
         N[1] = D[23] ^ D[18] ^ D[0] ^ C[10] ^ C[15];
         N[2] = D[24] ^ D[19] ^ D[1] ^ C[11] ^ C[16];
         N[3] = D[25] ^ D[20] ^ D[2] ^ C[12] ^ C[17];
         N[4] = D[26] ^ D[21] ^ D[3] ^ C[13] ^ C[18];
-        N[5] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[22] ^ D[17] ^ D[16] ^ D[15] ^
-               D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[3] ^ D[2] ^ D[1] ^
-               D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^ C[9] ^ C[14] ^ C[15] ^
-               C[16] ^ C[17] ^ C[18] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
+        N[5] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[22] ^ D[17] ^ D[16] ^
+               D[15] ^ D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[3] ^
+               D[2] ^ D[1] ^ D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^ C[9] ^
+               C[14] ^ C[15] ^ C[16] ^ C[17] ^ C[18] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
         N[6] = D[28] ^ D[18] ^ D[5] ^ D[0] ^ C[10] ^ C[20];
         N[7] = D[29] ^ D[19] ^ D[6] ^ D[1] ^ C[11] ^ C[21];
         N[8] = D[30] ^ D[20] ^ D[7] ^ D[2] ^ C[12] ^ C[22];
@@ -43,10 +43,10 @@ static unsigned long seed_crc24_d32(unsigned long old_crc, unsigned long data)
         N[20] = D[19] ^ D[14] ^ C[6] ^ C[11];
         N[21] = D[20] ^ D[15] ^ C[7] ^ C[12];
         N[22] = D[21] ^ D[16] ^ C[8] ^ C[13];
-        N[23] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[27] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[22] ^ D[16] ^ D[15] ^
-                D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[4] ^ D[3] ^ D[2] ^
-                D[1] ^ D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^ C[14] ^ C[15] ^
-                C[16] ^ C[17] ^ C[18] ^ C[19] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
+        N[23] = D[31] ^ D[30] ^ D[29] ^ D[28] ^ D[27] ^ D[26] ^ D[25] ^ D[24] ^ D[23] ^ D[22] ^ D[16] ^
+                D[15] ^ D[14] ^ D[13] ^ D[12] ^ D[11] ^ D[10] ^ D[9] ^ D[8] ^ D[7] ^ D[6] ^ D[5] ^ D[4] ^
+                D[3] ^ D[2] ^ D[1] ^ D[0] ^ C[0] ^ C[1] ^ C[2] ^ C[3] ^ C[4] ^ C[5] ^ C[6] ^ C[7] ^ C[8] ^
+                C[14] ^ C[15] ^ C[16] ^ C[17] ^ C[18] ^ C[19] ^ C[20] ^ C[21] ^ C[22] ^ C[23];
         for (int f = 0; f < 24; f++)
                 r |= N[f] << f;
         return r & 0xFFFFFF;
@@ -58,7 +58,8 @@ static uint32_t seed_signature(const uint8_t *p, size_t n)
         unsigned long lfsr = 0xFFFFFF;
         for (size_t i = 0; i + 4 <= n; i += 4)
                 lfsr = seed_crc24_d32(lfsr, (unsigned long) p[i] | (unsigned long) p[i + 1] << 8 |
-                                                (unsigned long) p[i + 2] << 16 | (unsigned long) p[i + 3] << 24);
+                                                (unsigned long) p[i + 2] << 16 |
+                                                (unsigned long) p[i + 3] << 24);
         return (uint32_t) lfsr;
 }
 
@@ -138,16 +139,16 @@ static void test_packets_of_the_note(void)
                                          0xFF, 0x2C, 0xB1, 0x00, 0x20, 0x00, 0xF0, 0x5A, 0xFC,
                                          0x08, 0xB1, 0x01, 0x20, 0x00, 0xE0, 0x1F};
         expect_build('W', 0x200, wdata, 16, wpkt, 25);
-        expect_build('V', 0x80000000u, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 4,
-                     (const uint8_t[]){0x07, 0x0E, 0x09, 0x56, 0x80, 0x00, 0x00, 0x00, 0x44, 0x33, 0x22, 0x11,
-                                       0x77},
-                     13);
-        expect_build('V', 0x200, (const uint8_t[]){0x81, 0x1B, 0x84, 0x00}, 4,
-                     (const uint8_t[]){0x07, 0x0E, 0x09, 0x56, 0x00, 0x00, 0x02, 0x00, 0x81, 0x1B, 0x84, 0x00,
-                                       0x7F},
-                     13);
-        expect_build('R', 1, NULL, 0, (const uint8_t[]){0x07, 0x0E, 0x05, 0x52, 0x00, 0x00, 0x00, 0x01, 0xA8},
-                     9);
+        expect_build(
+            'V', 0x80000000u, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 4,
+            (const uint8_t[]){0x07, 0x0E, 0x09, 0x56, 0x80, 0x00, 0x00, 0x00, 0x44, 0x33, 0x22, 0x11, 0x77},
+            13);
+        expect_build(
+            'V', 0x200, (const uint8_t[]){0x81, 0x1B, 0x84, 0x00}, 4,
+            (const uint8_t[]){0x07, 0x0E, 0x09, 0x56, 0x00, 0x00, 0x02, 0x00, 0x81, 0x1B, 0x84, 0x00, 0x7F},
+            13);
+        expect_build('R', 1, NULL, 0,
+                     (const uint8_t[]){0x07, 0x0E, 0x05, 0x52, 0x00, 0x00, 0x00, 0x01, 0xA8}, 9);
 }
 
 static void test_packet_errors(void)
@@ -169,9 +170,9 @@ static void test_packet_errors(void)
         pkt[0] = 0x07;
         pkt[1] = 0x0F;
         CU_ASSERT_EQUAL(cf_adi_packet_parse(pkt, n, &p), -EINVAL);
-        CU_ASSERT_EQUAL(cf_adi_packet_parse((const uint8_t[]){0x07, 0x0E, 0x04, 0x52, 0x00, 0x00, 0x00, 0xAA}, 8,
-                                            &p),
-                        -EINVAL);
+        CU_ASSERT_EQUAL(
+            cf_adi_packet_parse((const uint8_t[]){0x07, 0x0E, 0x04, 0x52, 0x00, 0x00, 0x00, 0xAA}, 8, &p),
+            -EINVAL);
         /* the largest packet: 250 data bytes */
         uint8_t data[251];
         fill(data, sizeof(data), 3);

@@ -89,7 +89,8 @@ static void test_vector_checksum(void)
         cf_lpc_vector_checksum_fix(img, sizeof(img));
         CU_ASSERT_TRUE(cf_lpc_vector_checksum_ok(img, sizeof(img)));
         /* 0x10008000 + 0xC1 + 0xC9 + 0xCB + 0xCD + 0xCF + 0xD1 = 0x100084C2; two's complement: */
-        CU_ASSERT_EQUAL(img[0x1C] | img[0x1D] << 8 | img[0x1E] << 16 | (uint32_t) img[0x1F] << 24, 0xEFFF7B3Eu);
+        CU_ASSERT_EQUAL(img[0x1C] | img[0x1D] << 8 | img[0x1E] << 16 | (uint32_t) img[0x1F] << 24,
+                        0xEFFF7B3Eu);
         /* only word 7 changed */
         CU_ASSERT_EQUAL(img[0], 0x00);
         CU_ASSERT_EQUAL(img[3], 0x10);

@@ -287,6 +287,19 @@ def slcan_rx():
     write('slcan-rx', 'partial', b't6C12F\at6C1')
 
 
+# ---- fuzz-serial-codec: a codec selector byte, then its input ------------------------------------
+
+def serial_codec():
+    write('serial-codec', 'uu-cat', b'\x00\x2d#0V%T')  # 0: decode (first byte: room), seed 001's "Cat"
+    write('serial-codec', 'uu-full', b'\x00\x2dM' + b'`' * 60)
+    write('serial-codec', 'uu-encode', b'\x01Cat and a few more bytes')
+    # 2: AN-1160's captured packets (seed 004): erase, verify step 2, remote reset
+    write('serial-codec', 'adi-erase', b'\x02\x07\x0e\x06\x45\x00\x00\x02\x00\x01\xb2')
+    write('serial-codec', 'adi-verify', b'\x02\x07\x0e\x09\x56\x00\x00\x02\x00\x81\x1b\x84\x00\x7f')
+    write('serial-codec', 'adi-reset', b'\x02\x07\x0e\x05\x52\x00\x00\x00\x01\xa8')
+    write('serial-codec', 'adi-id', b'\x03ADuCM360       I10\x00\x00\x00\x00\n\r')
+
+
 if __name__ == '__main__':
     ccp_slave()
     image()
@@ -295,4 +308,5 @@ if __name__ == '__main__':
     conf()
     job_store()
     slcan_rx()
+    serial_codec()
     sys.exit(0)

@@ -83,8 +83,8 @@ const char *cf_isp_strerror(int code);
 #define CF_ISP_UNLOCK_CODE 23130u
 
 /* LPC17xx flash: sectors 0..15 of 4 KB (0x00000..0x0FFFF), 16..29 of 32 KB (0x10000..0x7FFFF). */
-#define CF_LPC_SECTORS     30
-#define CF_LPC_FLASH_MAX   0x80000u
+#define CF_LPC_SECTORS   30
+#define CF_LPC_FLASH_MAX 0x80000u
 /* On-chip RAM the ISP's W, C and R accept, and the RAM the ISP itself uses below 0x10000200
  * (UM10360: "RAM used by ISP command handler"); a master's W buffer starts at 0x10000200. */
 #define CF_LPC_RAM_BASE    0x10000000u
@@ -108,7 +108,7 @@ struct cf_lpc_part {
         uint32_t id;
         const char *name;
         uint32_t flash_size;
-        uint32_t ram_size; /* local SRAM at 0x10000000 */
+        uint32_t ram_size;     /* local SRAM at 0x10000000 */
         uint32_t ahb_ram_size; /* AHB SRAM at 0x2007C000 (0, 16 or 32 KB) */
 };
 

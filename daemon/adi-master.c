@@ -51,7 +51,8 @@ static int arm(AdiLoader *s, uint64_t us)
         uint64_t now;
         sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (!s->timer)
-                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, now + us, 1000, on_timeout, s);
+                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, now + us, 1000, on_timeout,
+                                         s);
         sd_event_source_set_time(s->timer, now + us);
         return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
@@ -120,7 +121,8 @@ static void on_rx(SerialLine *l, const uint8_t *data, size_t n, void *userdata)
                         if (s->id_len < CF_ADI_ID_LEN)
                                 break;
                         if (cf_adi_id_parse(s->id_buf, s->id_len, s->id) < 0) {
-                                fail(s, -EPROTO, "the ID packet after BS is not one (%02X %02X ... %02X %02X)",
+                                fail(s, -EPROTO,
+                                     "the ID packet after BS is not one (%02X %02X ... %02X %02X)",
                                      s->id_buf[0], s->id_buf[1], s->id_buf[22], s->id_buf[23]);
                                 return;
                         }
@@ -149,7 +151,8 @@ static void on_rx(SerialLine *l, const uint8_t *data, size_t n, void *userdata)
                                                 send_current(s);
                                                 break;
                                         }
-                                        fail(s, -EREMOTEIO, "%s: the page's signature differs (BEL)", s->what);
+                                        fail(s, -EREMOTEIO, "%s: the page's signature differs (BEL)",
+                                             s->what);
                                         return;
                                 }
                                 again(s, -EREMOTEIO, "BEL");
@@ -166,7 +169,8 @@ static int on_timeout(sd_event_source *es, uint64_t usec, void *userdata)
         AdiLoader *s = userdata;
         if (s->op == OP_SYNC) {
                 if (++s->tries >= SYNC_TRIES) {
-                        fail(s, -ETIMEDOUT, "no ID packet after BS (is the chip in its loader? see isp_entry)");
+                        fail(s, -ETIMEDOUT,
+                             "no ID packet after BS (is the chip in its loader? see isp_entry)");
                         return 0;
                 }
                 s->id_len = 0;

@@ -75,7 +75,8 @@ static int arm(LpcIsp *s, uint64_t us)
         uint64_t now;
         sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (!s->timer)
-                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, now + us, 1000, on_timeout, s);
+                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, now + us, 1000, on_timeout,
+                                         s);
         sd_event_source_set_time(s->timer, now + us);
         return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
@@ -206,8 +207,9 @@ static int group_answer(LpcIsp *s, const char *line)
         }
         if (strcmp(line, "RESEND") == 0) {
                 if (++s->tries > s->retries) {
-                        fail(s, -EILSEQ, "write to RAM: the chip asked to RESEND the lines at offset %" PRIu32
-                                         " %u times (a noisy line?)",
+                        fail(s, -EILSEQ,
+                             "write to RAM: the chip asked to RESEND the lines at offset %" PRIu32
+                             " %u times (a noisy line?)",
                              s->pos, s->tries);
                         return -1;
                 }
@@ -230,7 +232,8 @@ static int read_line(LpcIsp *s, const char *line)
                 }
                 bool ok = sum == s->group_sum;
                 if (!ok && ++s->tries > s->retries) {
-                        fail(s, -EILSEQ, "read: the data at offset %" PRIu32 " kept failing its checksum", s->pos);
+                        fail(s, -EILSEQ, "read: the data at offset %" PRIu32 " kept failing its checksum",
+                             s->pos);
                         return -1;
                 }
                 if (ok) {
@@ -295,7 +298,8 @@ static void on_line(LpcIsp *s, const char *line)
                 case 1:
                 case 2:
                         if (strcmp(line, "OK") != 0) {
-                                fail(s, -EPROTO, "sync: unexpected answer \"%.40s\" to \"%s\"", line, s->sent);
+                                fail(s, -EPROTO, "sync: unexpected answer \"%.40s\" to \"%s\"", line,
+                                     s->sent);
                                 return;
                         }
                         if (s->stage++ == 1)
@@ -314,8 +318,10 @@ static void on_line(LpcIsp *s, const char *line)
                 case 0: /* J */
                 case 2: /* K */
                 case 5: /* N */
-                        if (code_ok(s, line, s->stage == 0 ? "part id" : s->stage == 2 ? "boot code version"
-                                                                                       : "serial number"))
+                        if (code_ok(s, line,
+                                    s->stage == 0   ? "part id"
+                                    : s->stage == 2 ? "boot code version"
+                                                    : "serial number"))
                                 s->stage++;
                         return;
                 case 1:
@@ -386,15 +392,15 @@ static void on_line(LpcIsp *s, const char *line)
                 case 2: /* P */
                         if (code_ok(s, line, "prepare sector")) {
                                 s->stage = 3;
-                                send_cmd(s, s->timeout_us, "C %" PRIu32 " %u %" PRIu32, s->addr, LPC_ISP_RAM_BUF,
-                                         s->n);
+                                send_cmd(s, s->timeout_us, "C %" PRIu32 " %u %" PRIu32, s->addr,
+                                         LPC_ISP_RAM_BUF, s->n);
                         }
                         return;
                 case 3: /* C */
                         if (code_ok(s, line, "copy RAM to flash")) {
                                 s->stage = 4;
-                                send_cmd(s, s->timeout_us, "M %" PRIu32 " %u %" PRIu32, s->addr, LPC_ISP_RAM_BUF,
-                                         s->n);
+                                send_cmd(s, s->timeout_us, "M %" PRIu32 " %u %" PRIu32, s->addr,
+                                         LPC_ISP_RAM_BUF, s->n);
                         }
                         return;
                 case 4: { /* M */
@@ -409,8 +415,9 @@ static void on_line(LpcIsp *s, const char *line)
                         return;
                 }
                 case 5:
-                        fail(s, -EREMOTEIO, "compare: flash at 0x%05" PRIX32 " differs from what was written at "
-                                            "offset %.20s (COMPARE_ERROR)",
+                        fail(s, -EREMOTEIO,
+                             "compare: flash at 0x%05" PRIX32 " differs from what was written at "
+                             "offset %.20s (COMPARE_ERROR)",
                              s->addr, line);
                         return;
                 }
@@ -454,7 +461,8 @@ static void on_rx(SerialLine *l, const uint8_t *data, size_t n, void *userdata)
                 if (s->op == OP_NONE)
                         continue;
                 if (overflow) {
-                        fail(s, -EPROTO, "an answer longer than %u characters to \"%s\"", LINE_MAX_LEN, s->sent);
+                        fail(s, -EPROTO, "an answer longer than %u characters to \"%s\"", LINE_MAX_LEN,
+                             s->sent);
                         continue;
                 }
                 /* The echo of what was sent (on until "A 0" is done). A UU line read back is never the

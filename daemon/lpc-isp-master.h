@@ -22,9 +22,9 @@ typedef struct LpcIsp LpcIsp;
 typedef void (*lpc_isp_done_fn)(LpcIsp *s, int r, void *userdata);
 
 struct lpc_isp_identity {
-        uint32_t part_id;     /* J */
+        uint32_t part_id;                /* J */
         unsigned boot_major, boot_minor; /* K */
-        uint32_t serial[4];   /* N */
+        uint32_t serial[4];              /* N */
 };
 
 /* The RAM buffer W fills and C copies from (above the ISP's own RAM, UM10360), and the block size. */

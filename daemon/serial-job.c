@@ -19,8 +19,8 @@
 
 /* Loader entry through the pins: reset held this long with the boot pin asserted, then the boot ROM
  * needs this long before it listens (UM10360: the ISP pin is sampled >= 3 ms after reset). */
-#define ENTRY_RESET_US   50000u
-#define ENTRY_BOOT_US   100000u
+#define ENTRY_RESET_US 50000u
+#define ENTRY_BOOT_US  100000u
 /* A session that failed on the line is started again after this pause. */
 #define RESTART_PAUSE_US 1000000u
 /* Sessions started again in one job at most (a chip that keeps failing is failed). */
@@ -30,36 +30,36 @@
 
 enum phase {
         PH_IDLE,
-        PH_ENTRY,  /* pins: reset and boot asserted */
-        PH_BOOT,   /* pins: reset released, boot held: the ROM comes up */
+        PH_ENTRY, /* pins: reset and boot asserted */
+        PH_BOOT,  /* pins: reset released, boot held: the ROM comes up */
         PH_SYNC,
-        PH_PING,   /* ADI: a loader synchronised before (no second ID packet) */
+        PH_PING, /* ADI: a loader synchronised before (no second ID packet) */
         PH_IDENT,
         PH_UNLOCK,
         PH_ERASE,
         PH_PROGRAM,
         PH_VERIFY,
-        PH_LEAVE,  /* pins: boot released, reset pulsed */
-        PH_GO,     /* LPC G / ADI R */
-        PH_PAUSE,  /* before a session starts again */
+        PH_LEAVE, /* pins: boot released, reset pulsed */
+        PH_GO,    /* LPC G / ADI R */
+        PH_PAUSE, /* before a session starts again */
 };
 
 struct SerialSession {
         Node *n;
-        FlashJob *f;         /* the job's entry, NULL for an identification */
+        FlashJob *f;          /* the job's entry, NULL for an identification */
         node_done_fn id_done; /* an identification's caller */
         SerialLine *line;
         LpcIsp *lpc;
         AdiLoader *adi;
         sd_event_source *timer;
         enum phase phase;
-        uint8_t *buf;        /* the image padded to whole blocks (LPC) or pages (ADI) with 0xFF */
+        uint8_t *buf; /* the image padded to whole blocks (LPC) or pages (ADI) with 0xFF */
         uint32_t padded;
-        uint32_t pos;        /* programming: index of the block/page/chunk in the order sent */
+        uint32_t pos; /* programming: index of the block/page/chunk in the order sent */
         uint32_t n_units;
         struct lpc_isp_identity lid;
         struct cf_adi_id aid;
-        uint8_t vt[64];      /* LPC verify: the vector table read back */
+        uint8_t vt[64]; /* LPC verify: the vector table read back */
         unsigned restarts;
         bool touched; /* this job erased something on the chip: it holds no complete image until done */
         uint64_t lost_since;
@@ -75,7 +75,8 @@ static Manager *mgr(const Node *n)
 
 enum cf_node_protocol node_protocol(const Node *n)
 {
-        return n->bus && n->bus->conf->kind == CF_TRANSPORT_SERIAL ? n->bus->conf->protocol : CF_PROTOCOL_CCP;
+        return n->bus && n->bus->conf->kind == CF_TRANSPORT_SERIAL ? n->bus->conf->protocol
+                                                                   : CF_PROTOCOL_CCP;
 }
 
 static bool is_lpc(const Node *n)
@@ -174,7 +175,8 @@ static void wait_us(SerialSession *s, uint64_t us)
 {
         uint64_t at = now_mono(s->n) + us;
         if (!s->timer) {
-                if (sd_event_add_time(mgr(s->n)->event, &s->timer, CLOCK_MONOTONIC, at, 1000, on_timer, s) < 0) {
+                if (sd_event_add_time(mgr(s->n)->event, &s->timer, CLOCK_MONOTONIC, at, 1000, on_timer, s) <
+                    0) {
                         session_failed(s, -ENOMEM, "cannot arm a timer");
                         return;
                 }
@@ -246,10 +248,11 @@ static void set_identity(SerialSession *s)
         if (is_lpc(n)) {
                 const struct cf_lpc_part *p = cf_lpc_part_by_id(s->lid.part_id);
                 snprintf(part, sizeof part, "0x%08" PRIX32, s->lid.part_id);
-                snprintf(ident, sizeof ident, "%s %s, boot code %u.%u, serial %08" PRIX32 "-%08" PRIX32 "-%08" PRIX32
-                                              "-%08" PRIX32,
-                         p ? p->name : "LPC17xx?", part, s->lid.boot_major, s->lid.boot_minor, s->lid.serial[0],
-                         s->lid.serial[1], s->lid.serial[2], s->lid.serial[3]);
+                snprintf(ident, sizeof ident,
+                         "%s %s, boot code %u.%u, serial %08" PRIX32 "-%08" PRIX32 "-%08" PRIX32
+                         "-%08" PRIX32,
+                         p ? p->name : "LPC17xx?", part, s->lid.boot_major, s->lid.boot_minor,
+                         s->lid.serial[0], s->lid.serial[1], s->lid.serial[2], s->lid.serial[3]);
         } else {
                 snprintf(part, sizeof part, "%s", s->aid.product);
                 snprintf(ident, sizeof ident, "%s, loader version %s", s->aid.product, s->aid.version);
@@ -281,7 +284,8 @@ static int session_open(SerialSession *s)
         if ((uint64_t) mgr(n)->conf->reply_timeout_ms * 1000u > timeout)
                 timeout = (uint64_t) mgr(n)->conf->reply_timeout_ms * 1000u;
         if (is_lpc(n)) {
-                r = lpc_isp_new(mgr(n)->event, s->line, bc->crystal_khz, mgr(n)->conf->retries, timeout, &s->lpc);
+                r = lpc_isp_new(mgr(n)->event, s->line, bc->crystal_khz, mgr(n)->conf->retries, timeout,
+                                &s->lpc);
                 if (r >= 0)
                         lpc_isp_set_callback(s->lpc, lpc_done, s);
         } else {
@@ -393,20 +397,25 @@ static void after_identify(SerialSession *s)
         /* The part id is a fact: another chip is failed here, before anything is erased. */
         bool same = is_lpc(n) ? strcasecmp(n->part, j->part_id) == 0 : strcmp(n->part, j->part_id) == 0;
         if (!same) {
-                job_fail(f, "%s: the chip is %s, the bundle is for part %s (nothing erased)", f->ref, n->identity,
-                         j->part_id);
+                job_fail(f, "%s: the chip is %s, the bundle is for part %s (nothing erased)", f->ref,
+                         n->identity, j->part_id);
                 return;
         }
         if (is_lpc(n)) {
                 const struct cf_lpc_part *p = cf_lpc_part_by_id(s->lid.part_id);
                 if (p && j->image_size > p->flash_size) {
-                        job_fail(f, "%s: the image is %zu bytes, the %s has %" PRIu32 " bytes of flash (nothing erased)",
+                        job_fail(f,
+                                 "%s: the image is %zu bytes, the %s has %" PRIu32
+                                 " bytes of flash (nothing erased)",
                                  f->ref, j->image_size, p->name, p->flash_size);
                         return;
                 }
-                /* Checked again here, right before it goes out: a chip whose word 7 is wrong stays in ISP. */
+                /* Checked again here, right before it goes out: a chip whose word 7 is wrong stays in ISP.
+                 */
                 if (!cf_lpc_vector_checksum_ok(j->image, j->image_size)) {
-                        job_fail(f, "%s: the image's vector table checksum (word 7) is wrong (nothing erased)", f->ref);
+                        job_fail(f,
+                                 "%s: the image's vector table checksum (word 7) is wrong (nothing erased)",
+                                 f->ref);
                         return;
                 }
         }
@@ -427,7 +436,8 @@ static void after_identify(SerialSession *s)
                 s->phase = PH_ERASE;
                 s->pos = 0;
                 s->t_erase = now_mono(n);
-                r = adi_loader_erase(s->adi, 0, s->n_units > ADI_ERASE_PAGES_MAX ? ADI_ERASE_PAGES_MAX : s->n_units);
+                r = adi_loader_erase(s->adi, 0,
+                                     s->n_units > ADI_ERASE_PAGES_MAX ? ADI_ERASE_PAGES_MAX : s->n_units);
         }
         if (r < 0)
                 session_failed(s, r, "cannot start");
@@ -516,8 +526,9 @@ static void job_done(SerialSession *s)
         Node *n = s->n;
         Job *j = f->job;
         char fields[160];
-        snprintf(fields, sizeof fields, "SERIAL_TX=%" PRIu64 "\nSERIAL_RX=%" PRIu64 "\nSERIAL_WALL_US=%" PRIu64,
-                 s->stats.tx, s->stats.rx, s->stats.wall_us);
+        snprintf(fields, sizeof fields,
+                 "SERIAL_TX=%" PRIu64 "\nSERIAL_RX=%" PRIu64 "\nSERIAL_WALL_US=%" PRIu64, s->stats.tx,
+                 s->stats.rx, s->stats.wall_us);
         log_event(CF_MSGID_NODE_UPDATED, fields, LOG_INFO, f->bus, f->ref, j->id,
                   "%s: now holds %s (release %u), %zu bytes verified; line: %" PRIu64 " bytes out, %" PRIu64
                   " in (%.1f s at %u baud), %.2f s wall",
@@ -570,12 +581,12 @@ static void session_failed(SerialSession *s, int r, const char *why)
                 f->lost = !facts && r != -EREMOTEIO;
                 job_fail(f, "%s: %s at step %s%s", f->ref, why, flash_step_str(f->step),
                          s->touched ? " (the chip has no complete image: it stays in its loader; "
-                                                   "the next update finishes it)"
-                                                 : "");
+                                      "the next update finishes it)"
+                                    : "");
                 return;
         }
-        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: %s at step %s: starting the session again", f->ref,
-                 why, flash_step_str(f->step));
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: %s at step %s: starting the session again",
+                 f->ref, why, flash_step_str(f->step));
         free(f->error);
         f->error = strdup(why);
         set_step(f, STEP_CONNECTING);
@@ -640,7 +651,8 @@ static void next(SerialSession *s, int r)
                         if (s->pos < s->n_units) {
                                 uint32_t left = s->n_units - s->pos;
                                 if (adi_loader_erase(s->adi, s->pos * CF_ADI_PAGE_SIZE,
-                                                     left > ADI_ERASE_PAGES_MAX ? ADI_ERASE_PAGES_MAX : left) < 0)
+                                                     left > ADI_ERASE_PAGES_MAX ? ADI_ERASE_PAGES_MAX
+                                                                                : left) < 0)
                                         session_failed(s, -EIO, "cannot erase");
                                 return;
                         }
@@ -671,7 +683,8 @@ static void next(SerialSession *s, int r)
                 return;
         case PH_VERIFY:
                 if (is_lpc(n)) {
-                        if (memcmp(s->vt, s->buf, sizeof s->vt) != 0 || !cf_lpc_vector_checksum_ok(s->vt, sizeof s->vt)) {
+                        if (memcmp(s->vt, s->buf, sizeof s->vt) != 0 ||
+                            !cf_lpc_vector_checksum_ok(s->vt, sizeof s->vt)) {
                                 session_failed(s, -EIO, "the vector table read back differs from the image");
                                 return;
                         }
@@ -794,11 +807,14 @@ void serial_job_cancel(FlashJob *f)
                 session_close(n->serial);
         if (n)
                 node_set_state(n, touched ? "recovery" : "online");
-        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s%s", f->ref, flash_step_str(f->step),
-                 touched ? ": the chip holds no complete image and stays in its loader until the next update" : "");
+        log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s%s", f->ref,
+                 flash_step_str(f->step),
+                 touched ? ": the chip holds no complete image and stays in its loader until the next update"
+                         : "");
         if (touched) {
                 free(f->error);
-                f->error = strdup("cancelled after erasing: the chip stays in its loader until the next update");
+                f->error =
+                    strdup("cancelled after erasing: the chip stays in its loader until the next update");
         }
         finish_node(f, STEP_CANCELLED);
 }

@@ -24,10 +24,11 @@
 
 static void test_conf_serial(void)
 {
-        const char *t = HEAD "\"buses\": [{\"name\": \"lpc0\", \"transport\": \"serial:/dev/ttyUSB0@57600\", "
-                             "\"protocol\": \"lpc-isp\", \"isp_entry\": \"dtr-rts\", \"crystal_khz\": 4000},"
-                             "{\"name\": \"adi0\", \"transport\": \"serial:/dev/ttyUSB1\", \"protocol\": "
-                             "\"adi-uart\", \"isp_entry\": {\"gpiochip\": \"gpiochip1\", \"reset\": 4, \"boot\": 5}}]}";
+        const char *t =
+            HEAD "\"buses\": [{\"name\": \"lpc0\", \"transport\": \"serial:/dev/ttyUSB0@57600\", "
+                 "\"protocol\": \"lpc-isp\", \"isp_entry\": \"dtr-rts\", \"crystal_khz\": 4000},"
+                 "{\"name\": \"adi0\", \"transport\": \"serial:/dev/ttyUSB1\", \"protocol\": "
+                 "\"adi-uart\", \"isp_entry\": {\"gpiochip\": \"gpiochip1\", \"reset\": 4, \"boot\": 5}}]}";
         struct cf_conf *c = NULL;
         char *err = NULL;
         CU_ASSERT_EQUAL_FATAL(cf_conf_parse(t, "/etc/x.conf", &c, &err), 0);
@@ -79,9 +80,11 @@ static const struct {
     {HEAD "\"buses\": [{\"name\": \"l\", \"transport\": \"serial:/dev/ttyS0\", \"protocol\": \"lpc-isp\", "
           "\"isp_entry\": {\"gpiochip\": \"gpiochip0\", \"reset\": 3}}]}",
      "x: buses[0].isp_entry.boot: missing"},
-    {HEAD "\"buses\": [{\"name\": \"a\", \"transport\": \"slcan:/dev/ttyS7\"}, {\"name\": \"l\", \"transport\": "
-          "\"serial:/dev/ttyS7\", \"protocol\": \"lpc-isp\"}]}",
-     "x: buses[1].transport: \"serial:/dev/ttyS7\": /dev/ttyS7 is the device of buses[0] (\"slcan:/dev/ttyS7\")"},
+    {HEAD
+     "\"buses\": [{\"name\": \"a\", \"transport\": \"slcan:/dev/ttyS7\"}, {\"name\": \"l\", \"transport\": "
+     "\"serial:/dev/ttyS7\", \"protocol\": \"lpc-isp\"}]}",
+     "x: buses[1].transport: \"serial:/dev/ttyS7\": /dev/ttyS7 is the device of buses[0] "
+     "(\"slcan:/dev/ttyS7\")"},
     {HEAD "\"buses\": [{\"name\": \"l\", \"transport\": \"serial:\"}]}",
      "x: buses[0].transport: \"serial:\" is not \"slcan:DEV\", \"socketcan:IF\" or \"serial:DEV\""},
 };
@@ -94,7 +97,8 @@ static void test_conf_serial_bad(void)
                 CU_ASSERT(cf_conf_parse(bads[i].text, "x", &c, &err) < 0);
                 CU_ASSERT_PTR_NOT_NULL_FATAL(err);
                 if (strcmp(err, bads[i].message) != 0)
-                        fprintf(stderr, "\n case %zu:\n  got      %s\n  expected %s\n", i, err, bads[i].message);
+                        fprintf(stderr, "\n case %zu:\n  got      %s\n  expected %s\n", i, err,
+                                bads[i].message);
                 CU_ASSERT_STRING_EQUAL(err, bads[i].message);
                 free(err);
         }
@@ -283,7 +287,8 @@ static void test_lpc_master(void)
         run_until_done(&c);
         CU_ASSERT_EQUAL(c.done_r, -EREMOTEIO);
         CU_ASSERT_EQUAL(lpc_isp_last_code(s), 9);
-        CU_ASSERT_PTR_NOT_NULL(strstr(c.error, "\"E 0 3\" answered SECTOR_NOT_PREPARED_FOR_WRITE_OPERATION (9)"));
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(c.error, "\"E 0 3\" answered SECTOR_NOT_PREPARED_FOR_WRITE_OPERATION (9)"));
 
         /* a chip that stays silent */
         close(c.fd);
@@ -366,9 +371,9 @@ static void test_adi_master(void)
         /* "To write 16 data bytes starting at 0x00000200", BEL'd once: the same packet twice */
         static const uint8_t data[] = {0x77, 0xFF, 0x2C, 0xB1, 0x00, 0x20, 0x00, 0xF0,
                                        0x5A, 0xFC, 0x08, 0xB1, 0x01, 0x20, 0x00, 0xE0};
-        static const uint8_t write_pkt[] = {0x07, 0x0E, 0x15, 0x57, 0x00, 0x00, 0x02, 0x00, 0x77, 0xFF, 0x2C, 0xB1,
-                                            0x00, 0x20, 0x00, 0xF0, 0x5A, 0xFC, 0x08, 0xB1, 0x01, 0x20, 0x00, 0xE0,
-                                            0x1F};
+        static const uint8_t write_pkt[] = {0x07, 0x0E, 0x15, 0x57, 0x00, 0x00, 0x02, 0x00, 0x77,
+                                            0xFF, 0x2C, 0xB1, 0x00, 0x20, 0x00, 0xF0, 0x5A, 0xFC,
+                                            0x08, 0xB1, 0x01, 0x20, 0x00, 0xE0, 0x1F};
         c.n_bytes = c.parsed = 0;
         c.lines = 0;
         c.resends_left = 1;

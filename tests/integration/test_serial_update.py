@@ -64,6 +64,10 @@ def serial_update(f):
     can2 = f.pack("2.0.0", release=2, seed=2)
     lpc, lpc_raw = sf.serial_bundle(f, "lpc-isp", "3.1.0", 4, sf.lpc_app(SIZE, seed=3))
     adi, adi_raw = sf.serial_bundle(f, "adi-uart", "2.0.0", 2, sf.adi_app(SIZE, seed=4))
+    r = f.ctl("update", lpc, "--all", "--dry-run")
+    check(r.rc == 0 and "is 3.1.0 for lpc-isp part 0x26013F37, release 4" in r.out
+          and re.search(r"lpc0:1 .* update", r.out) and re.search(r"adi0:1 .* skip .*adi-uart node", r.out),
+          f"update --dry-run of the LPC bundle: {r}")
     r = f.ctl("update", can2, lpc, adi, "--all")
     check(r.rc == 0, f"update CAN LPC ADI --all: {r}")
     check("skipped lpc0:1 (lpc-isp node), adi0:1 (adi-uart node)" in r.out, f"CAN job's skips: {r.out}")

@@ -31,7 +31,7 @@ struct AdiLoader {
 
         enum op op;
         unsigned stage, tries, bels;
-        bool retries_left_one; /* a ping: one try */
+        bool maybe_synced; /* sync: an earlier session may have left the loader synchronised */
         char what[32];
         uint8_t pkt[CF_ADI_PACKET_MAX];
         size_t pkt_len;
@@ -101,7 +101,7 @@ static void send_current(AdiLoader *s)
  * whose ACK was lost is written again with the same bytes, which the page verify then confirms. */
 static void again(AdiLoader *s, int r, const char *why)
 {
-        if (++s->tries >= (s->retries_left_one ? 1u : s->retries)) {
+        if (++s->tries >= s->retries) {
                 fail(s, r, "%s: %s after %u tries", s->what, why, s->tries);
                 return;
         }
@@ -117,6 +117,14 @@ static void on_rx(SerialLine *l, const uint8_t *data, size_t n, void *userdata)
                 case OP_NONE:
                         break; /* stray bytes (the application after R) */
                 case OP_SYNC:
+                        if (s->stage == 1) {
+                                /* the ping of a loader that may be synchronised already */
+                                if (c == CF_ADI_ACK) {
+                                        finish(s, 1);
+                                        return;
+                                }
+                                break;
+                        }
                         s->id_buf[s->id_len++] = c;
                         if (s->id_len < CF_ADI_ID_LEN)
                                 break;
@@ -174,6 +182,18 @@ static int on_timeout(sd_event_source *es, uint64_t usec, void *userdata)
                         return 0;
                 }
                 s->id_len = 0;
+                if (s->maybe_synced && s->stage == 0 && s->tries == 1) {
+                        /* A loader synchronised by an earlier session sends no second ID packet: a
+                         * packet that changes nothing (verify step 1) is answered ACK by it. Only
+                         * then: to a loader measuring its first character nothing but BS is sent. */
+                        static const uint8_t d[4] = {0xFF, 0xFF, 0xFF, 0xFF};
+                        s->stage = 1;
+                        s->pkt_len =
+                            cf_adi_packet_build(CF_ADI_CMD_VERIFY, CF_ADI_VERIFY_LAST_WORD, d, 4, s->pkt);
+                        send_bytes(s, s->pkt, s->pkt_len, s->timeout_us);
+                        return 0;
+                }
+                s->stage = 0;
                 uint8_t bs = CF_ADI_SYNC;
                 send_bytes(s, &bs, 1, s->timeout_us);
                 return 0;
@@ -190,18 +210,18 @@ static int begin(AdiLoader *s, enum op op, const char *what)
         s->op = op;
         s->stage = 0;
         s->tries = 0;
-        s->retries_left_one = false;
         s->error[0] = 0;
         snprintf(s->what, sizeof s->what, "%s", what);
         s->pkt_timeout = s->timeout_us;
         return 0;
 }
 
-int adi_loader_sync(AdiLoader *s, struct cf_adi_id *id)
+int adi_loader_sync(AdiLoader *s, struct cf_adi_id *id, bool maybe_synced)
 {
         int r = begin(s, OP_SYNC, "sync");
         if (r < 0)
                 return r;
+        s->maybe_synced = maybe_synced;
         s->id = id;
         s->id_len = 0;
         uint8_t bs = CF_ADI_SYNC;
@@ -260,17 +280,6 @@ int adi_loader_verify_page(AdiLoader *s, uint32_t addr, const uint8_t page[CF_AD
         uint32_t sig = cf_adi_page_signature(page);
         uint8_t d[4] = {(uint8_t) sig, (uint8_t) (sig >> 8), (uint8_t) (sig >> 16), 0};
         s->pkt2_len = cf_adi_packet_build(CF_ADI_CMD_VERIFY, addr, d, 4, s->pkt2);
-        send_current(s);
-        return 0;
-}
-
-int adi_loader_ping(AdiLoader *s)
-{
-        static const uint8_t d[4] = {0xFF, 0xFF, 0xFF, 0xFF};
-        int r = packet(s, "ping", CF_ADI_CMD_VERIFY, CF_ADI_VERIFY_LAST_WORD, d, 4);
-        if (r < 0)
-                return r;
-        s->retries_left_one = true;
         send_current(s);
         return 0;
 }

@@ -47,6 +47,7 @@ struct LpcIsp {
         enum op op;
         unsigned stage;
         unsigned tries;
+        bool maybe_synced; /* sync: an earlier session may have left the chip synchronised */
         int last_code;
         char error[256];
 
@@ -477,8 +478,20 @@ static int on_timeout(sd_event_source *es, uint64_t usec, void *userdata)
 {
         LpcIsp *s = userdata;
         if (s->op == OP_SYNC && s->stage == 0 && ++s->tries < SYNC_TRIES) {
-                /* autobaud: "?" again (the chip may still be coming out of reset) */
                 s->rx_len = 0;
+                if (s->maybe_synced && s->tries == 1) {
+                        /* A chip synchronised by an earlier session reads "?" as the start of a
+                         * command line: the line end makes it one, answered INVALID_COMMAND. Only
+                         * then: a chip waiting for its autobaud character is sent nothing but "?". */
+                        int r = serial_line_write(s->line, "\r\n", 2);
+                        if (r < 0) {
+                                fail(s, -EIO, "cannot write to the line: %s", strerror(-r));
+                                return 0;
+                        }
+                        (void) arm(s, SYNC_TIMEOUT_US);
+                        return 0;
+                }
+                /* autobaud: "?" again (the chip may still be coming out of reset) */
                 sync_start(s);
                 return 0;
         }
@@ -501,11 +514,12 @@ static int begin(LpcIsp *s, enum op op)
         return 0;
 }
 
-int lpc_isp_sync(LpcIsp *s)
+int lpc_isp_sync(LpcIsp *s, bool maybe_synced)
 {
         int r = begin(s, OP_SYNC);
         if (r < 0)
                 return r;
+        s->maybe_synced = maybe_synced;
         s->rx_len = 0;
         sync_start(s);
         return 0;

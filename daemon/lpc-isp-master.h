@@ -42,8 +42,10 @@ const char *lpc_isp_error(const LpcIsp *s);
 int lpc_isp_last_code(const LpcIsp *s);
 
 /* "?" until "Synchronized", the handshake with the crystal's kHz, then "A 0" (echo off). A chip that
- * is already synchronised (a session started again) answers "?" with INVALID_COMMAND: only echo off. */
-int lpc_isp_sync(LpcIsp *s);
+ * is already synchronised (a session started again without a reset) takes "?" as the start of a
+ * command: with maybe_synced, the first unanswered "?" is followed by a line end, which it answers
+ * INVALID_COMMAND; then only echo off is needed. */
+int lpc_isp_sync(LpcIsp *s, bool maybe_synced);
 /* J, K, N into *id (valid until the next operation). */
 int lpc_isp_identify(LpcIsp *s, struct lpc_isp_identity *id);
 /* U 23130. */

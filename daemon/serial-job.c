@@ -33,7 +33,6 @@ enum phase {
         PH_ENTRY, /* pins: reset and boot asserted */
         PH_BOOT,  /* pins: reset released, boot held: the ROM comes up */
         PH_SYNC,
-        PH_PING, /* ADI: a loader synchronised before (no second ID packet) */
         PH_IDENT,
         PH_UNLOCK,
         PH_ERASE,
@@ -62,6 +61,7 @@ struct SerialSession {
         uint8_t vt[64]; /* LPC verify: the vector table read back */
         unsigned restarts;
         bool touched; /* this job erased something on the chip: it holds no complete image until done */
+        bool loader_synced; /* a session of ours synchronised the loader and nothing reset it since */
         uint64_t lost_since;
         uint64_t t_erase; /* CLOCK_MONOTONIC µs of the first erase command */
         struct serial_stats stats;
@@ -605,13 +605,6 @@ static void next(SerialSession *s, int r)
 {
         Node *n = s->n;
         FlashJob *f = s->f;
-        if (r < 0 && s->phase == PH_SYNC && !is_lpc(n) && r == -ETIMEDOUT && n->part[0]) {
-                /* ADI: a loader synchronised earlier sends no second ID packet: ask it with a packet
-                 * that changes nothing; its identity is the one it gave then. */
-                s->phase = PH_PING;
-                if (adi_loader_ping(s->adi) >= 0)
-                        return;
-        }
         if (r < 0 && s->phase == PH_GO) {
                 /* G or R sent; the chip is verified, whatever it answers while it jumps */
                 r = 0;
@@ -622,6 +615,19 @@ static void next(SerialSession *s, int r)
         }
         switch (s->phase) {
         case PH_SYNC:
+                s->loader_synced = true;
+                if (r == 1) {
+                        /* ADI: a loader synchronised earlier sent no ID packet again; it is the one
+                         * whose ID this session keeps, unless someone else synchronised it */
+                        if (!n->part[0]) {
+                                session_failed(s, -EPROTO,
+                                               "the loader was synchronised before and sends no ID "
+                                               "packet again: reset the chip into its loader");
+                                return;
+                        }
+                        after_identify(s);
+                        return;
+                }
                 s->phase = PH_IDENT;
                 if (is_lpc(n)) {
                         if (lpc_isp_identify(s->lpc, &s->lid) < 0)
@@ -629,10 +635,6 @@ static void next(SerialSession *s, int r)
                 } else {
                         after_identify(s);
                 }
-                return;
-        case PH_PING:
-                /* the identity from the first sync stands (s->aid is kept) */
-                after_identify(s);
                 return;
         case PH_IDENT:
                 after_identify(s);
@@ -700,6 +702,7 @@ static void next(SerialSession *s, int r)
                 do_reboot(s);
                 return;
         case PH_GO:
+                s->loader_synced = false; /* G / R: the application runs */
                 job_done(s);
                 return;
         default:
@@ -734,12 +737,18 @@ static void step(SerialSession *s)
                 return;
         case PH_BOOT:
                 s->phase = PH_SYNC;
-                r = s->lpc ? lpc_isp_sync(s->lpc) : adi_loader_sync(s->adi, &s->aid);
+                {
+                        /* only a chip this gateway synchronised and did not reset since can be in
+                         * command mode: what it is sent to find out must not upset an autobaud */
+                        bool maybe = s->loader_synced && n->bus->conf->isp_entry == CF_ISP_ENTRY_MANUAL;
+                        r = s->lpc ? lpc_isp_sync(s->lpc, maybe) : adi_loader_sync(s->adi, &s->aid, maybe);
+                }
                 if (r < 0)
                         session_failed(s, r, "cannot sync");
                 return;
         case PH_LEAVE:
                 /* reset released: the chip boots its application */
+                s->loader_synced = false;
                 (void) serial_line_set_pins(s->line, n->bus->conf, false, false);
                 if (s->f)
                         job_done(s);

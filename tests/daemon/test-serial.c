@@ -256,7 +256,7 @@ static void test_lpc_master(void)
         lpc_isp_set_callback(s, lpc_cb, &c);
 
         /* the handshake with echo on: each line's echo is skipped */
-        CU_ASSERT_EQUAL(lpc_isp_sync(s), 0);
+        CU_ASSERT_EQUAL(lpc_isp_sync(s, false), 0);
         run_until_done(&c);
         CU_ASSERT_EQUAL(c.done_r, 0);
         CU_ASSERT_FALSE(c.echo);
@@ -353,7 +353,7 @@ static void test_adi_master(void)
         adi_loader_set_callback(s, adi_cb, &c);
 
         struct cf_adi_id id;
-        CU_ASSERT_EQUAL(adi_loader_sync(s, &id), 0);
+        CU_ASSERT_EQUAL(adi_loader_sync(s, &id, false), 0);
         run_until_done(&c);
         CU_ASSERT_EQUAL(c.done_r, 0);
         CU_ASSERT_STRING_EQUAL(id.product, "ADuCM360");

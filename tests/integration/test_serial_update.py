@@ -3,9 +3,12 @@
 # (AN-1160) on ptys and two CAN nodes are updated by one `canfleetctl update CAN LPC ADI --all`, one bundle
 # per kind of node; each chip's flash file then holds the raw image. A bundle for another part is refused
 # before anything is erased: inside the job while the chip is not known yet (flash file byte for byte
-# unchanged), by StartUpdate once it is. Prints the line's bytes and the time a 64 KB image takes at 115200
+# unchanged), by StartUpdate once it is. A scan of a serial bus reads the chip's identity and leaves its
+# loader synchronised (isp_entry manual, no reset): the next job finds it in command mode and goes on. Prints the line's bytes and the time a 64 KB image takes at 115200
 # baud (10 bits a byte) against the wall time on the pty.
+import os
 import re
+import signal
 import sys
 
 import harness
@@ -24,8 +27,11 @@ def serial_update(f):
     # job meets them in their loader without anyone pressing a button
     sf.start_chip(f, "lpc0", "lpc-isp", ["--reset-on-open"])
     sf.start_chip(f, "adi0", "adi-uart", ["--reset-on-open"])
+    # these two stay in their loader across the host's sessions: nothing resets them
+    manual = [sf.start_chip(f, "lpc1", "lpc-isp"), sf.start_chip(f, "adi1", "adi-uart")]
     sf.write_config(f, CAN, 2, [sf.serial_bus(f, "lpc0", "lpc-isp", crystal_khz=12000),
-                                sf.serial_bus(f, "adi0", "adi-uart")])
+                                sf.serial_bus(f, "adi0", "adi-uart"), sf.serial_bus(f, "lpc1", "lpc-isp"),
+                                sf.serial_bus(f, "adi1", "adi-uart")])
     f.start_daemon()
     # the start-up probe meets the CAN nodes; a serial node whose loader is entered by hand (isp_entry
     # "manual") is left alone until its first job
@@ -60,7 +66,27 @@ def serial_update(f):
     r = f.ctl("update", wrong, "--node", "bus0:1")
     check(r.rc != 0 and "bus0:1 is a ccp node, the bundle is for lpc-isp" in r.err, f"serial bundle, CAN node: {r}")
 
-    # 3. one update of all three kinds, one bundle each
+    # 3. a scan identifies a serial node and leaves its loader synchronised; a job meets it there
+    for bus, proto, want in (("lpc1", "lpc-isp", "LPC1768 0x26013F37"), ("adi1", "adi-uart", "ADuCM360")):
+        r = f.ctl("scan", bus)
+        check(r.rc == 0 and f"{bus}:1" in r.out, f"scan {bus}: {r}")
+        r = f.ctl("node", f"{bus}:1")
+        check(r.rc == 0 and f"protocol:     {proto} (serial node)" in r.out and f"identity:     {want}" in r.out,
+              f"node {bus}:1: {r}")
+    lpc_s, lpc_s_raw = sf.serial_bundle(f, "lpc-isp", "1.5.0", 2, sf.lpc_app(4096, seed=5), name="lpc-small")
+    adi_s, adi_s_raw = sf.serial_bundle(f, "adi-uart", "1.5.0", 2, sf.adi_app(4096, seed=6), name="adi-small")
+    for node, bundle, raw, bus in (("lpc1:1", lpc_s, lpc_s_raw, "lpc1"), ("adi1:1", adi_s, adi_s_raw, "adi1")):
+        r = f.ctl("update", bundle, "--node", node)
+        check(r.rc == 0, f"update {node} after a scan: {r}")
+        check(sf.flash(f, bus)[:len(raw)] == raw, f"{bus}'s flash after the update")
+        check(sf.chip_state(f, bus)["state"] == "running", f"{bus} does not run its application: {sf.chip_state(f, bus)}")
+    # isp_entry manual: the operator resets them into their loader (the simulator's SIGUSR1)
+    for p in manual:
+        os.kill(p.pid, signal.SIGUSR1)
+    for bus in ("lpc1", "adi1"):
+        harness.wait_until(f"{bus} in its loader", lambda: sf.chip_state(f, bus)["state"] == "loader", 10)
+
+    # 4. one update of all three kinds, one bundle each
     can2 = f.pack("2.0.0", release=2, seed=2)
     lpc, lpc_raw = sf.serial_bundle(f, "lpc-isp", "3.1.0", 4, sf.lpc_app(SIZE, seed=3))
     adi, adi_raw = sf.serial_bundle(f, "adi-uart", "2.0.0", 2, sf.adi_app(SIZE, seed=4))
@@ -71,6 +97,8 @@ def serial_update(f):
     r = f.ctl("update", can2, lpc, adi, "--all")
     check(r.rc == 0, f"update CAN LPC ADI --all: {r}")
     check("skipped lpc0:1 (lpc-isp node), adi0:1 (adi-uart node)" in r.out, f"CAN job's skips: {r.out}")
+    check(sf.flash(f, "lpc1")[:len(lpc_raw)] == lpc_raw and sf.flash(f, "adi1")[:len(adi_raw)] == adi_raw,
+          "lpc1 and adi1 are updated by --all too")
     check(sf.flash(f, "lpc0")[:len(lpc_raw)] == lpc_raw, "the LPC's flash is not the image")
     check(sf.flash(f, "adi0")[:len(adi_raw)] == adi_raw, "the ADuCM360's flash is not the image")
     rest = sf.flash(f, "lpc0")[len(lpc_raw):]
@@ -83,6 +111,8 @@ def serial_update(f):
     jobs = f.jobs()
     targets = sorted(j["image"]["target"] for j in jobs[-3:])
     check(targets == ["adi-uart", "ccp", "lpc-isp"], f"job targets: {targets}")
+    check(all(len(j["nodes"]) == 2 for j in jobs[-3:]),
+          f"nodes per job: {[(j['image']['target'], len(j['nodes'])) for j in jobs[-3:]]}")
 
     # the figures: the daemon logs each serial node's line bytes and wall time
     log = f.daemon.output()

@@ -47,7 +47,10 @@ struct LpcIsp {
         enum op op;
         unsigned stage;
         unsigned tries;
-        bool maybe_synced; /* sync: an earlier session may have left the chip synchronised */
+        bool maybe_synced;  /* sync: an earlier session may have left the chip synchronised */
+        unsigned cmd_tries; /* the current command sent again (retry_cmd) */
+        uint64_t cmd_timeout;
+        bool group_bad; /* R: a line of this group did not decode */
         int last_code;
         char error[256];
 
@@ -111,6 +114,8 @@ static void send_cmd(LpcIsp *s, uint64_t us, const char *fmt, ...)
         va_end(ap);
         char buf[72];
         int k = snprintf(buf, sizeof buf, "%s\r\n", s->sent);
+        s->cmd_tries = 0;
+        s->cmd_timeout = us;
         int r = serial_line_write(s->line, buf, (size_t) k);
         if (r < 0) {
                 fail(s, -EIO, "cannot write to the line: %s", strerror(-r));
@@ -151,14 +156,37 @@ int lpc_isp_parse_u32(const char *line, uint32_t *ret)
 }
 
 /* A return code line: CMD_SUCCESS goes on (true); anything else ends the operation. */
+/* The same command once more, for an answer that was garbled or an error code that a damaged command
+ * line explains (a flipped bit on the way turns "P 7 7" into a PARAM_ERROR): tries are the
+ * configuration's retries. Only for commands that may run twice: not C (it would program over what it
+ * programmed) nor G. */
+static bool retry_cmd(LpcIsp *s, int code)
+{
+        if (s->cmd_tries >= s->retries || strncmp(s->sent, "G ", 2) == 0 ||
+            (strncmp(s->sent, "C ", 2) == 0 && code < 0))
+                return false;
+        s->cmd_tries++;
+        char buf[72];
+        int k = snprintf(buf, sizeof buf, "%s\r\n", s->sent);
+        int r = serial_line_write(s->line, buf, (size_t) k);
+        if (r < 0)
+                return false;
+        (void) arm(s, s->cmd_timeout);
+        return true;
+}
+
 static bool code_ok(LpcIsp *s, const char *line, const char *what)
 {
         int c = lpc_isp_parse_code(line);
         if (c < 0) {
+                if (retry_cmd(s, c))
+                        return false;
                 fail(s, -EPROTO, "%s: unexpected answer \"%.40s\" to \"%s\"", what, line, s->sent);
                 return false;
         }
         s->last_code = c;
+        if (c != CF_ISP_CMD_SUCCESS && c != CF_ISP_COMPARE_ERROR && retry_cmd(s, c))
+                return false;
         if (c != CF_ISP_CMD_SUCCESS) {
                 fail(s, -EREMOTEIO, "%s: \"%s\" answered %s (%d): %s", what, s->sent, cf_isp_rc_name(c), c,
                      cf_isp_strerror(c));
@@ -224,14 +252,12 @@ static int group_answer(LpcIsp *s, const char *line)
 
 static int read_line(LpcIsp *s, const char *line)
 {
-        if (s->lines_in_group == CF_ISP_LINES_PER_CHECKSUM || s->pos + s->group_len >= s->n) {
-                /* the checksum line of the group */
+        uint32_t left = s->n - s->pos - s->group_len;
+        if (s->lines_in_group == CF_ISP_LINES_PER_CHECKSUM || left == 0) {
+                /* the checksum line of the group: a damaged line or sum is answered RESEND, and the chip
+                 * sends the group again */
                 uint32_t sum;
-                if (lpc_isp_parse_u32(line, &sum) < 0) {
-                        fail(s, -EPROTO, "read: \"%.40s\" is not a checksum", line);
-                        return -1;
-                }
-                bool ok = sum == s->group_sum;
+                bool ok = !s->group_bad && lpc_isp_parse_u32(line, &sum) == 0 && sum == s->group_sum;
                 if (!ok && ++s->tries > s->retries) {
                         fail(s, -EILSEQ, "read: the data at offset %" PRIu32 " kept failing its checksum",
                              s->pos);
@@ -244,6 +270,7 @@ static int read_line(LpcIsp *s, const char *line)
                 s->group_len = 0;
                 s->group_sum = 0;
                 s->lines_in_group = 0;
+                s->group_bad = false;
                 int r = serial_line_write(s->line, ok ? "OK\r\n" : "RESEND\r\n", ok ? 4 : 8);
                 if (r < 0) {
                         fail(s, -EIO, "cannot write to the line: %s", strerror(-r));
@@ -251,15 +278,18 @@ static int read_line(LpcIsp *s, const char *line)
                 }
                 return s->pos >= s->n ? 1 : 0;
         }
+        /* Each line holds 45 bytes but the last: a line that does not decode to what it must hold is
+         * counted as that many bytes, and the group is asked again at its checksum. */
+        uint32_t want = left < CF_UU_LINE_BYTES ? left : CF_UU_LINE_BYTES;
         uint8_t buf[CF_UU_LINE_BYTES];
         int k = cf_uu_decode_line(line, strlen(line), buf, sizeof buf);
-        if (k < 0 || (uint32_t) k > s->n - s->pos - s->group_len) {
-                fail(s, -EPROTO, "read: \"%.40s\" is not a UU line of the data", line);
-                return -1;
+        if (k < 0 || (uint32_t) k != want)
+                s->group_bad = true;
+        else {
+                memcpy(s->out + s->pos + s->group_len, buf, want);
+                s->group_sum += cf_isp_checksum(buf, want);
         }
-        memcpy(s->out + s->pos + s->group_len, buf, (size_t) k);
-        s->group_len += (uint32_t) k;
-        s->group_sum += cf_isp_checksum(buf, (size_t) k);
+        s->group_len += want;
         s->lines_in_group++;
         return 0;
 }
@@ -584,6 +614,7 @@ int lpc_isp_read(LpcIsp *s, uint32_t addr, uint8_t *out, uint32_t n)
         s->pos = 0;
         s->group_len = s->group_sum = 0;
         s->lines_in_group = 0;
+        s->group_bad = false;
         send_cmd(s, s->timeout_us, "R %" PRIu32 " %" PRIu32, addr, n);
         return 0;
 }

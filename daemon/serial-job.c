@@ -51,6 +51,12 @@ struct SerialSession {
         LpcIsp *lpc;
         AdiLoader *adi;
         sd_event_source *timer;
+        /* A session ends inside its master's or its line's callbacks, which go on using them after the
+         * call: they are freed from here, on the next turn of the loop (reap). */
+        LpcIsp *dead_lpc;
+        AdiLoader *dead_adi;
+        SerialLine *dead_line;
+        sd_event_source *reaper;
         enum phase phase;
         uint8_t *buf; /* the image padded to whole blocks (LPC) or pages (ADI) with 0xFF */
         uint32_t padded;
@@ -58,7 +64,8 @@ struct SerialSession {
         uint32_t n_units;
         struct lpc_isp_identity lid;
         struct cf_adi_id aid;
-        uint8_t vt[64]; /* LPC verify: the vector table read back */
+        uint8_t rb[LPC_ISP_BLOCK]; /* LPC verify: a block read back */
+        bool reread;               /* LPC verify: this block differed once and is read again */
         unsigned restarts;
         bool touched; /* this job erased something on the chip: it holds no complete image until done */
         bool loader_synced; /* a session of ours synchronised the loader and nothing reset it since */
@@ -100,6 +107,21 @@ static uint64_t now_realtime_us(void)
 
 /* ---- the session's resources ------------------------------------------------------------------ */
 
+static void reap(SerialSession *s)
+{
+        s->dead_lpc = lpc_isp_free(s->dead_lpc);
+        s->dead_adi = adi_loader_free(s->dead_adi);
+        s->dead_line = serial_line_free(s->dead_line);
+}
+
+static int on_reap(sd_event_source *es, void *userdata)
+{
+        SerialSession *s = userdata;
+        reap(s);
+        sd_event_source_set_enabled(es, SD_EVENT_OFF);
+        return 0;
+}
+
 static void session_close(SerialSession *s)
 {
         /* Pins left asserted would hold the chip in reset: release them (a chip without a complete image
@@ -111,9 +133,22 @@ static void session_close(SerialSession *s)
                 s->stats.rx = serial_line_rx_bytes(s->line);
                 s->stats.baud = serial_line_baud(s->line);
         }
-        s->lpc = lpc_isp_free(s->lpc);
-        s->adi = adi_loader_free(s->adi);
-        s->line = serial_line_free(s->line);
+        if (s->lpc || s->adi || s->line) {
+                reap(s); /* what an earlier close left: no callback of theirs is running any more */
+                s->dead_lpc = TAKE_PTR(s->lpc);
+                s->dead_adi = TAKE_PTR(s->adi);
+                s->dead_line = TAKE_PTR(s->line);
+                if (s->dead_lpc)
+                        lpc_isp_set_callback(s->dead_lpc, NULL, NULL);
+                if (s->dead_adi)
+                        adi_loader_set_callback(s->dead_adi, NULL, NULL);
+                if (!s->reaper && sd_event_add_defer(s->n->m->event, &s->reaper, on_reap, s) >= 0)
+                        (void) sd_event_source_set_priority(s->reaper, SD_EVENT_PRIORITY_IMPORTANT);
+                else if (s->reaper)
+                        (void) sd_event_source_set_enabled(s->reaper, SD_EVENT_ONESHOT);
+                if (!s->reaper)
+                        reap(s); /* out of memory: at once, the lesser risk */
+        }
         if (s->timer)
                 sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         s->phase = PH_IDLE;
@@ -125,6 +160,8 @@ void serial_node_free(Node *n)
         if (!s)
                 return;
         session_close(s);
+        reap(s);
+        sd_event_source_disable_unref(s->reaper);
         sd_event_source_disable_unref(s->timer);
         free(s->buf);
         free(s);
@@ -277,6 +314,8 @@ static int session_open(SerialSession *s)
         Node *n = s->n;
         const struct cf_bus_conf *bc = n->bus->conf;
         session_close(s);
+        reap(
+            s); /* never called from the old session's callbacks; the device is closed before it is opened */
         int r = serial_line_open(mgr(n)->event, bc->device, bc->baud, &s->line);
         if (r < 0)
                 return r;
@@ -485,7 +524,8 @@ static void do_verify(SerialSession *s)
         set_step(f, STEP_VERIFYING);
         s->phase = PH_VERIFY;
         s->pos = 0;
-        int r = is_lpc(s->n) ? lpc_isp_read(s->lpc, 0, s->vt, sizeof s->vt)
+        s->reread = false;
+        int r = is_lpc(s->n) ? lpc_isp_read(s->lpc, 0, s->rb, LPC_ISP_BLOCK)
                              : adi_loader_verify_page(s->adi, 0, s->buf);
         if (r < 0)
                 session_failed(s, r, "cannot verify");
@@ -685,9 +725,27 @@ static void next(SerialSession *s, int r)
                 return;
         case PH_VERIFY:
                 if (is_lpc(n)) {
-                        if (memcmp(s->vt, s->buf, sizeof s->vt) != 0 ||
-                            !cf_lpc_vector_checksum_ok(s->vt, sizeof s->vt)) {
-                                session_failed(s, -EIO, "the vector table read back differs from the image");
+                        /* Every block read back and compared with the image: the ISP's sum of each 20
+                         * lines lets two bit errors that cancel through, and M only compares flash with
+                         * what reached RAM. A block that differs is read again once (the read itself may
+                         * have been hit); differing twice, the flash is wrong: stage again. */
+                        uint32_t a = s->pos * LPC_ISP_BLOCK;
+                        if (memcmp(s->rb, s->buf + a, LPC_ISP_BLOCK) != 0) {
+                                if (s->reread) {
+                                        char why[96];
+                                        snprintf(why, sizeof why,
+                                                 "the flash at 0x%05" PRIX32 " differs from the image", a);
+                                        session_failed(s, -EIO, why);
+                                        return;
+                                }
+                                s->reread = true;
+                        } else {
+                                s->reread = false;
+                                s->pos++;
+                        }
+                        if (s->pos < s->n_units) {
+                                if (lpc_isp_read(s->lpc, s->pos * LPC_ISP_BLOCK, s->rb, LPC_ISP_BLOCK) < 0)
+                                        session_failed(s, -EIO, "cannot verify");
                                 return;
                         }
                         do_reboot(s);

@@ -22,7 +22,8 @@ typedef struct SerialSession SerialSession;
  *                248 bytes (BEL or silence: again). The block or page at address 0 (the vector table)
  *                goes last: until it is written the chip has no valid image and stays in its loader,
  *                so a cut at any point leaves a chip the next job can reach.
- *   verifying    LPC: R of the vector table, compared (the rest was compared block by block); ADI: V of
+ *   verifying    LPC: R of every block, compared with the image (M after each C only compares flash with
+ *                RAM, and the ISP's sums let cancelling bit errors through); ADI: V of
  *                every page (the 24-bit LFSR signature)
  *   rebooting    saved first; dtr-rts/gpio: boot pin released, reset pulsed; manual: LPC G 0 T, ADI R
  *   done         these loaders cannot report what runs: the verify is the confirmation

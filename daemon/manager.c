@@ -2243,6 +2243,11 @@ static bool bus_keeps_transport(const CanBus *b, const struct cf_bus_conf *nb)
             ob->scan_first != nb->scan_first || ob->scan_last != nb->scan_last || ob->cro_base != nb->cro_base ||
             ob->dto_base != nb->dto_base || ob->seedkey_echo != nb->seedkey_echo)
                 return false;
+        /* a serial bus's loader is part of its transport: its session reads them as it goes */
+        if (ob->protocol != nb->protocol || ob->isp_entry != nb->isp_entry || ob->crystal_khz != nb->crystal_khz ||
+            ob->gpio_reset != nb->gpio_reset || ob->gpio_boot != nb->gpio_boot ||
+            strcmp(ob->gpiochip ? ob->gpiochip : "", nb->gpiochip ? nb->gpiochip : "") != 0)
+                return false;
         _cleanup_(freep) uint32_t *ids = NULL;
         size_t n_ids = 0;
         if (bus_dto_ids(ob, &ids, &n_ids) < 0)

@@ -138,6 +138,8 @@ struct chip {
         unsigned resends_left;
         unsigned lines, checksums;
         bool echo;
+        unsigned damaged_reads; /* R: groups sent with one line damaged */
+        unsigned read_acks, read_resends;
         int done_r;
         bool done;
         char error[256];
@@ -147,6 +149,30 @@ struct chip {
 static void say(struct chip *c, const char *s)
 {
         CU_ASSERT_EQUAL(write(c->fd, s, strlen(s)), (ssize_t) strlen(s));
+}
+
+/* R's data: 180 bytes (4 UU lines, one group) of a fixed pattern. */
+static uint8_t read_data(size_t i)
+{
+        return (uint8_t) (i * 31 + 7);
+}
+
+static void send_read_group(struct chip *c, bool damage)
+{
+        uint8_t d[180];
+        char line[CF_UU_LINE_MAX + 3];
+        for (size_t i = 0; i < sizeof d; i++)
+                d[i] = read_data(i);
+        for (size_t off = 0; off < sizeof d; off += CF_UU_LINE_BYTES) {
+                size_t k = cf_uu_encode_line(d + off, CF_UU_LINE_BYTES, line);
+                if (damage && off == 90)
+                        line[10] ^= 0x01; /* a flipped bit: the group's sum no longer matches */
+                memcpy(line + k, "\r\n", 3);
+                say(c, line);
+        }
+        char sum[24];
+        snprintf(sum, sizeof sum, "%u\r\n", cf_isp_checksum(d, sizeof d));
+        say(c, sum);
 }
 
 /* A small LPC ISP: enough of UM10360's dialogue for the master's paths. */
@@ -169,6 +195,17 @@ static void lpc_line(struct chip *c, const char *l)
                 say(c, "0\r\n1\r\n2\r\n3\r\n4\r\n");
         else if (strncmp(l, "E ", 2) == 0)
                 say(c, "9\r\n"); /* not prepared */
+        else if (strcmp(l, "R 0 180") == 0) {
+                say(c, "0\r\n");
+                bool damage = c->damaged_reads > 0;
+                if (damage)
+                        c->damaged_reads--;
+                send_read_group(c, damage);
+        } else if (strcmp(l, "RESEND") == 0) {
+                c->read_resends++;
+                send_read_group(c, false);
+        } else if (strcmp(l, "OK") == 0)
+                c->read_acks++;
         else if (strncmp(l, "W ", 2) == 0 || strncmp(l, "P ", 2) == 0 || strncmp(l, "C ", 2) == 0 ||
                  strncmp(l, "M ", 2) == 0)
                 say(c, "0\r\n");
@@ -281,6 +318,22 @@ static void test_lpc_master(void)
         CU_ASSERT_EQUAL(c.done_r, 0);
         CU_ASSERT_EQUAL(c.checksums, 3);
         CU_ASSERT_EQUAL(c.lines, 20 + 20 + 3);
+
+        /* R: a line damaged on the way back is answered RESEND, the group comes again, the data is whole */
+        static uint8_t back[180];
+        c.damaged_reads = 1;
+        CU_ASSERT_EQUAL(lpc_isp_read(s, 0, back, sizeof back), 0);
+        run_until_done(&c);
+        CU_ASSERT_EQUAL(c.done_r, 0);
+        for (int i = 0; i < 50 && c.read_acks == 0; i++) /* the OK that ended it is still on its way */
+                CU_ASSERT_FATAL(sd_event_run(e, 10000) >= 0);
+        CU_ASSERT_EQUAL(c.read_resends, 1);
+        CU_ASSERT_EQUAL(c.read_acks, 1);
+        for (size_t i = 0; i < sizeof back; i++)
+                if (back[i] != read_data(i)) {
+                        CU_FAIL("the data read back differs");
+                        break;
+                }
 
         /* an ISP error is named and explained */
         CU_ASSERT_EQUAL(lpc_isp_erase(s, 0, 3), 0);

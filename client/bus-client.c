@@ -470,6 +470,8 @@ static const struct prop node_props[] = {
     {"LastUpdateStatus", "s", read_str, offsetof(struct cf_node_info, last_update_status)},
     {"Bank", "y", read_u8, offsetof(struct cf_node_info, bank)},
     {"Trial", "s", read_str, offsetof(struct cf_node_info, trial)},
+    {"Protocol", "s", read_str, offsetof(struct cf_node_info, protocol)},
+    {"Identity", "s", read_str, offsetof(struct cf_node_info, identity)},
     {0},
 };
 
@@ -480,6 +482,7 @@ static const struct prop job_props[] = {
     {"ImageHardwareId", "q", read_u16, offsetof(struct cf_job_info, image_hardware_id)},
     {"ImageRelease", "u", read_u32, offsetof(struct cf_job_info, image_release)},
     {"ImageSha256", "s", read_str, offsetof(struct cf_job_info, image_sha256)},
+    {"Target", "s", read_str, offsetof(struct cf_job_info, target)},
     {"Progress", "a(ossstt)", read_progress, offsetof(struct cf_job_info, nodes)},
     {"Created", "t", read_u64, offsetof(struct cf_job_info, created)},
     {"Finished", "t", read_u64, offsetof(struct cf_job_info, finished)},
@@ -577,6 +580,8 @@ void cf_node_info_done(struct cf_node_info *info)
         free(info->last_update_result);
         free(info->last_update_status);
         free(info->trial);
+        free(info->protocol);
+        free(info->identity);
         *info = (struct cf_node_info){0};
 }
 
@@ -586,6 +591,7 @@ void cf_job_info_done(struct cf_job_info *info)
         free(info->state);
         free(info->image_version);
         free(info->image_sha256);
+        free(info->target);
         progress_list_free(info->nodes, info->n_nodes);
         strv_free_n(info->skipped, 2 * info->n_skipped);
         free(info->hawkbit_actions);

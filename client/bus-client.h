@@ -84,6 +84,8 @@ struct cf_node_info {
         char *last_update_status; /* the node's own report (status block) */
         uint8_t bank;             /* dual-bank: the bank it runs from (1, 2); 0 a single-bank node */
         char *trial;              /* dual-bank: "none", "pending", "confirmed", "reverted"; "" single-bank */
+        char *protocol;           /* "ccp", "lpc-isp", "adi-uart" (NULL: an older canfleetd) */
+        char *identity;           /* a serial node's loader's answer, "" unknown */
 };
 
 struct cf_job_node {
@@ -102,6 +104,7 @@ struct cf_job_info {
         uint16_t image_hardware_id;
         uint32_t image_release;
         char *image_sha256;
+        char *target; /* "ccp", "lpc-isp", "adi-uart" (NULL: an older canfleetd) */
         struct cf_job_node *nodes;
         size_t n_nodes;
         uint64_t created, finished, started;

@@ -33,6 +33,8 @@ static void bundle_usage(FILE *f)
             "Usage: canfleetctl bundle create IMAGE [IMAGE2] --cert CERT --key KEY [--cert CERT --key "
             "KEY]...\n"
             "                                 [--intermediate PEM]... [--description TEXT] -o OUT.cfb\n"
+            "       canfleetctl bundle create RAW.bin --target lpc-isp|adi-uart --part PART --version X.Y.Z\n"
+            "                                 [--release N] --cert CERT --key KEY ... -o OUT.cfb\n"
             "       canfleetctl bundle verify [--json] FILE.cfb --keyring PEM\n"
             "       canfleetctl bundle inspect [--json] FILE.cfb\n"
             "\n"
@@ -60,8 +62,19 @@ static void bundle_usage(FILE *f)
             "                        several signers carry an old and a new key through a rotation\n"
             "     --intermediate PEM intermediate CA certificates to carry in the bundle (repeatable)\n"
             "     --description TEXT free text kept in the manifest\n"
+            "     --target T         a serial node's raw image (docs/design.md §8): lpc-isp (NXP LPC17xx\n"
+            "                        ISP) or adi-uart (ADuCM36x); IMAGE is then the raw binary made by\n"
+            "                        'canfleetctl image pack --target', and the manifest says target,\n"
+            "                        part_id, version and release (there is no trailer)\n"
+            "     --part PART        with --target: LPC1768 (or another LPC17xx, or its part id 0x...),\n"
+            "                        ADuCM360 or ADuCM361; canfleetd refuses the bundle for another chip\n"
+            "  -V --version X.Y.Z    with --target: the firmware version\n"
+            "     --release N        with --target: the release counter (default 0)\n"
             "  -o --output OUT.cfb   where to write the bundle (replaced atomically)\n"
-            "\n"
+            "\n");
+        /* two strings: ISO C compilers need not take one longer than 4095 characters */
+        fprintf(
+            f,
             "verify FILE.cfb  run every check canfleetd runs before it sends a frame: sizes, CMS\n"
             "                 SignedData, every signature, a signer chaining to the keyring (codeSigning\n"
             "                 where a certificate has an extendedKeyUsage), manifest, image sha256,\n"
@@ -152,11 +165,87 @@ static int read_area(const char *input, uint8_t *buf)
         return 0;
 }
 
+static uint8_t raw[CF_BUNDLE_RAW_MAX];
+
+/* A serial target's raw image (docs/design.md §8): the manifest from the options, no trailer. */
+static int bundle_create_raw(const char *input, const char *target, const char *part, const char *version,
+                             const char *release, const struct cf_bundle_create_options *o, const char *output)
+{
+        if (!target || (strcmp(target, "lpc-isp") != 0 && strcmp(target, "adi-uart") != 0)) {
+                if (target)
+                        error("--target '%s' is not lpc-isp or adi-uart", target);
+                else
+                        error("--part, --version and --release are for a serial node's raw image: give "
+                              "--target lpc-isp or adi-uart too (an area image's manifest comes from its trailer)");
+                return EXIT_USAGE;
+        }
+        if (!part) {
+                error("missing --part (the chip the image is for: LPC1768, ADuCM360 ...)");
+                return EXIT_USAGE;
+        }
+        if (!version) {
+                error("missing --version X.Y.Z (a raw image has no trailer to take it from)");
+                return EXIT_USAGE;
+        }
+        char part_id[32];
+        uint32_t flash;
+        if (cf_bundle_part_resolve(target, part, part_id, sizeof part_id, &flash) < 0) {
+                error("--part '%s' is not a known %s part (%s)", part, target,
+                      strcmp(target, "lpc-isp") == 0 ? "LPC1769, LPC1768, ... or a part id as 0x26013F37"
+                                                     : "ADuCM360 or ADuCM361");
+                return EXIT_USAGE;
+        }
+        uint64_t rel = 0;
+        if (release) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(release, &end, 0);
+                if (errno || end == release || *end || release[0] == '-' || v > UINT32_MAX) {
+                        error("--release '%s' is not a release counter 0-4294967295", release);
+                        return EXIT_USAGE;
+                }
+                rel = v;
+        }
+        uint64_t len;
+        int r = cf_read_file(input, raw, sizeof(raw), &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
+                return EXIT_INVALID;
+        }
+        if (len > flash) {
+                error("'%s' is %" PRIu64 " bytes, more than the %" PRIu32 " bytes of flash of %s", input, len, flash, part);
+                return EXIT_INVALID;
+        }
+        struct cf_bundle_target t = {.target = target, .part_id = part_id, .version = version, .release = (uint32_t) rel};
+        struct cf_bundle_error err = {0};
+        uint8_t *bundle = NULL;
+        size_t size = 0;
+        r = cf_bundle_create_raw(raw, (size_t) len, &t, o, &bundle, &size, &err);
+        if (r < 0) {
+                error("%s: %s", input, err.message);
+                return EXIT_INVALID;
+        }
+        r = cf_write_atomic(output, bundle, size);
+        free(bundle);
+        if (r < 0) {
+                error("cannot write '%s': %s", output, strerror(-r));
+                return EXIT_INVALID;
+        }
+        printf("%s: %s %s, version %s, release %" PRIu64 ", %" PRIu64 " bytes, %zu signer%s, CMS %zu bytes\n", output,
+               target, part_id, version, rel, len, o->n_keys, o->n_keys == 1 ? "" : "s",
+               size - (size_t) len - CF_BUNDLE_LENGTH_SIZE);
+        return 0;
+}
+
 static int bundle_create(int argc, char **argv)
 {
-        enum { ARG_CERT = 0x100, ARG_KEY, ARG_INTERMEDIATE, ARG_DESCRIPTION };
+        enum { ARG_CERT = 0x100, ARG_KEY, ARG_INTERMEDIATE, ARG_DESCRIPTION, ARG_TARGET, ARG_PART, ARG_RELEASE };
         static const struct option options[] = {
             {"help", no_argument, NULL, 'h'},
+            {"target", required_argument, NULL, ARG_TARGET},
+            {"part", required_argument, NULL, ARG_PART},
+            {"version", required_argument, NULL, 'V'},
+            {"release", required_argument, NULL, ARG_RELEASE},
             {"cert", required_argument, NULL, ARG_CERT},
             {"key", required_argument, NULL, ARG_KEY},
             {"intermediate", required_argument, NULL, ARG_INTERMEDIATE},
@@ -168,15 +257,28 @@ static int bundle_create(int argc, char **argv)
         const char *intermediates[MAX_ARGS];
         size_t n_certs = 0, n_keys = 0, n_inter = 0;
         const char *output = NULL, *description = NULL;
+        const char *target = NULL, *part = NULL, *version = NULL, *release = NULL;
         int c, r;
 
         prog = "canfleetctl bundle create";
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":ho:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hV:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         bundle_usage(stdout);
                         return 0;
+                case ARG_TARGET:
+                        target = optarg;
+                        break;
+                case ARG_PART:
+                        part = optarg;
+                        break;
+                case 'V':
+                        version = optarg;
+                        break;
+                case ARG_RELEASE:
+                        release = optarg;
+                        break;
                 case ARG_CERT:
                 case ARG_KEY:
                         if ((c == ARG_CERT ? n_certs : n_keys) >= MAX_ARGS) {
@@ -225,6 +327,15 @@ static int bundle_create(int argc, char **argv)
                 error("missing -o OUT.cfb (where to write the bundle)");
                 return EXIT_USAGE;
         }
+        struct cf_bundle_create_options o = {
+            .keys = keys,
+            .n_keys = n_keys,
+            .intermediates = intermediates,
+            .n_intermediates = n_inter,
+            .description = description,
+        };
+        if (target || part || version || release)
+                return bundle_create_raw(input, target, part, version, release, &o, output);
 
         if (read_area(input, area) < 0 || (input2 && read_area(input2, area2) < 0))
                 return EXIT_INVALID;
@@ -244,13 +355,6 @@ static int bundle_create(int argc, char **argv)
                 }
         }
 
-        struct cf_bundle_create_options o = {
-            .keys = keys,
-            .n_keys = n_keys,
-            .intermediates = intermediates,
-            .n_intermediates = n_inter,
-            .description = description,
-        };
         struct cf_bundle_error err = {0};
         uint8_t *bundle = NULL;
         size_t size = 0;
@@ -383,6 +487,10 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
                         }
                         json_object_object_add(mo, "images", ia);
                 }
+                if (m->target[0]) { /* a serial node's raw image only: an area image's manifest is as it was */
+                        json_object_object_add(mo, "target", json_object_new_string(m->target));
+                        json_object_object_add(mo, "part_id", json_object_new_string(m->part_id));
+                }
                 json_object_object_add(o, "manifest", mo);
         } else
                 json_object_object_add(o, "manifest", NULL);
@@ -407,10 +515,32 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         }
         json_object_object_add(o, "signers", sa);
 
-        json_object_object_add(o, "image", trailer_json(b->image, &b->info, b->n_images == 2 ? 1 : 0));
-        /* a dual-bank bundle's bank-2 link; "image" is then the bank-1 link */
-        if (b->n_images == 2)
-                json_object_object_add(o, "image2", trailer_json(b->image2, &b->info2, 2));
+        /* a serial target's raw image has no trailer (docs/design.md §8): its own check, zeros */
+        bool is_raw = b->image_size != CF_IMAGE_AREA_SIZE || (b->have_manifest && b->manifest.target[0]);
+        if (is_raw) {
+                const struct cf_image_info *t = &b->info;
+                struct json_object *to = json_object_new_object();
+                snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
+                hex(t->payload_sha256, 32, sha);
+                char why[256];
+                json_object_object_add(to, "valid",
+                                       json_object_new_boolean(b->have_manifest && b->manifest.target[0] &&
+                                                               cf_bundle_raw_image_check(b->manifest.target, b->image,
+                                                                                         b->image_size, why,
+                                                                                         sizeof why) == 0));
+                json_object_object_add(to, "version", json_object_new_string(buf));
+                json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
+                json_object_object_add(to, "release", json_object_new_int64(t->release));
+                json_object_object_add(to, "payload_len", json_object_new_int64(t->payload_len));
+                json_object_object_add(to, "build_time", json_object_new_int64(t->build_time));
+                json_object_object_add(to, "payload_sha256", json_object_new_string(sha));
+                json_object_object_add(o, "image", to);
+        } else {
+                json_object_object_add(o, "image", trailer_json(b->image, &b->info, b->n_images == 2 ? 1 : 0));
+                /* a dual-bank bundle's bank-2 link; "image" is then the bank-1 link */
+                if (b->n_images == 2)
+                        json_object_object_add(o, "image2", trailer_json(b->image2, &b->info2, 2));
+        }
         return o;
 }
 
@@ -451,6 +581,8 @@ static void print_text(const char *path, const struct cf_bundle *b)
                         printf("  image sha256     %s\n", sha);
                 if (m->description)
                         printf("  description      %s\n", m->description);
+                if (m->target[0])
+                        printf("  target           %s, part %s\n", m->target, m->part_id);
         } else
                 printf("manifest:          not read (see the failed check)\n");
         for (size_t i = 0; i < b->n_signers; i++) {
@@ -466,6 +598,11 @@ static void print_text(const char *path, const struct cf_bundle *b)
                 if (s->trust != CF_BUNDLE_TRUST_UNCHECKED)
                         printf("  trust            %s%s%s\n", trust_str(s->trust),
                                s->trust_error ? ": " : "", s->trust_error ? s->trust_error : "");
+        }
+        if (b->image_size != CF_IMAGE_AREA_SIZE || (b->have_manifest && b->manifest.target[0])) {
+                printf("image:             raw %s image, %zu bytes (no trailer)\n",
+                       b->have_manifest && b->manifest.target[0] ? b->manifest.target : "serial", b->image_size);
+                return;
         }
         for (unsigned k = 0; k < b->n_images; k++) {
                 const struct cf_image_info *t = k == 0 ? &b->info : &b->info2;
@@ -566,10 +703,16 @@ static int bundle_check_cmd(int argc, char **argv, bool verify)
                         size_t trusted = 0;
                         for (size_t i = 0; i < b->n_signers; i++)
                                 trusted += b->signers[i].trust == CF_BUNDLE_TRUST_OK;
-                        printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
-                               "; trusted signer%s:",
-                               path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
-                               trusted == 1 ? "" : "s");
+                        if (m->target[0])
+                                printf("%s: valid: version %u.%u.%u, %s part %s, release %" PRIu32
+                                       "; trusted signer%s:",
+                                       path, m->ver_major, m->ver_minor, m->ver_patch, m->target, m->part_id,
+                                       m->release, trusted == 1 ? "" : "s");
+                        else
+                                printf("%s: valid: version %u.%u.%u, hw id 0x%04x, release %" PRIu32
+                                       "; trusted signer%s:",
+                                       path, m->ver_major, m->ver_minor, m->ver_patch, m->hw_id, m->release,
+                                       trusted == 1 ? "" : "s");
                         for (size_t i = 0, n = 0; i < b->n_signers; i++)
                                 if (b->signers[i].trust == CF_BUNDLE_TRUST_OK)
                                         printf("%s %s", n++ ? ";" : "", b->signers[i].subject);

@@ -19,6 +19,8 @@
 #include "canfleet/crc32.h"
 #include "canfleet/image.h"
 #include "canfleet/sha256.h"
+#include "bundle.h"
+#include "canfleet/lpc-isp.h"
 #include "cmd-image.h"
 #include "canfleet/layout.h"
 #include "file-io.h"
@@ -37,6 +39,7 @@ static void image_usage(FILE *f)
         fprintf(
             f,
             "Usage: canfleetctl image pack APP.bin --version X.Y.Z --hw-id ID [OPTIONS] -o OUT\n"
+            "       canfleetctl image pack APP.bin --target lpc-isp|adi-uart [--part PART] -o OUT.bin\n"
             "       canfleetctl image inspect [--json] FILE\n"
             "\n"
             "Offline commands for the images canfleetd flashes; no daemon is needed.\n"
@@ -63,6 +66,12 @@ static void image_usage(FILE *f)
             "                      1 (at 0x08020000, as without --bank) or 2 (at 0x08120000);\n"
             "                      'canfleetctl bundle create' takes both links into one bundle\n"
             "  -o --output OUT     where to write the image (replaced atomically)\n"
+            "     --target T       a serial node's raw image instead (docs/design.md §8): lpc-isp writes\n"
+            "                      the vector table checksum into word 7 (the LPC boot ROM starts only\n"
+            "                      such an image), adi-uart checks the size; no trailer, no padding.\n"
+            "                      Sign it with 'canfleetctl bundle create --target'\n"
+            "     --part PART      with --target: the chip, for its flash size (LPC1768 by default,\n"
+            "                      ADuCM360 by default)\n"
             "\n"
             "inspect FILE   print the trailer and whether CRC, trailer, vector table, payload SHA-256\n"
             "               and padding (0xFF from the payload's end up to the trailer) are valid;\n"
@@ -212,10 +221,74 @@ static int bad_option(int c, char **argv, const char *sub)
 
 static uint8_t area[CF_IMAGE_AREA_SIZE];
 
+static int image_pack_raw(const char *input, const char *target, const char *part, const char *output)
+{
+        if (strcmp(target, "lpc-isp") != 0 && strcmp(target, "adi-uart") != 0) {
+                error("--target '%s' is not lpc-isp or adi-uart", target);
+                return EXIT_USAGE;
+        }
+        if (!part)
+                part = strcmp(target, "lpc-isp") == 0 ? "LPC1768" : "ADuCM360";
+        char part_id[32];
+        uint32_t flash;
+        if (cf_bundle_part_resolve(target, part, part_id, sizeof part_id, &flash) < 0) {
+                error("--part '%s' is not a known %s part (%s)", part, target,
+                      strcmp(target, "lpc-isp") == 0 ? "LPC1769, LPC1768, ... or a part id as 0x26013F37"
+                                                     : "ADuCM360 or ADuCM361");
+                return EXIT_USAGE;
+        }
+        if (!output) {
+                error("missing -o OUT (where to write the image)");
+                return EXIT_USAGE;
+        }
+        static uint8_t raw[CF_BUNDLE_RAW_MAX + 1];
+        uint64_t len;
+        int r = cf_read_file(input, raw, sizeof(raw), &len);
+        if (r < 0) {
+                error("cannot read '%s': %s", input, cf_read_strerror(r));
+                return EXIT_BAD_INPUT;
+        }
+        if (len == 0 || len > flash) {
+                error("'%s' is %" PRIu64 " bytes; %s has %" PRIu32 " bytes of flash", input, len, part, flash);
+                return EXIT_BAD_INPUT;
+        }
+        if (len >= 4 && memcmp(raw, "\177ELF", 4) == 0) {
+                error("'%s' is an ELF file; pack the raw binary: arm-none-eabi-objcopy -O binary app.elf app.bin",
+                      input);
+                return EXIT_BAD_INPUT;
+        }
+        char why[256];
+        if (strcmp(target, "lpc-isp") == 0) {
+                if (len < 32) {
+                        error("'%s' is %" PRIu64 " bytes, too short for the 8 vectors the boot ROM checks", input, len);
+                        return EXIT_BAD_INPUT;
+                }
+                cf_lpc_vector_checksum_fix(raw, (size_t) len);
+        }
+        /* never write what canfleetd would refuse */
+        if (cf_bundle_raw_image_check(target, raw, (size_t) len, why, sizeof why) < 0) {
+                error("internal error: the packed image does not check out: %s", why);
+                return EXIT_BAD_INPUT;
+        }
+        r = cf_write_atomic(output, raw, (size_t) len);
+        if (r < 0) {
+                error("cannot write '%s': %s", output, strerror(-r));
+                return EXIT_BAD_INPUT;
+        }
+        if (strcmp(target, "lpc-isp") == 0)
+                printf("%s: %s image for %s (%s), %" PRIu64 " bytes, vector checksum 0x%08X\n", output, target, part,
+                       part_id, len, cf_le32_get(raw + 28));
+        else
+                printf("%s: %s image for %s, %" PRIu64 " bytes\n", output, target, part_id, len);
+        return 0;
+}
+
 static int image_pack(int argc, char **argv)
 {
-        enum { ARG_HW_ID = 0x100, ARG_RELEASE, ARG_BUILD_TIME, ARG_SIZE, ARG_BANK };
+        enum { ARG_HW_ID = 0x100, ARG_RELEASE, ARG_BUILD_TIME, ARG_SIZE, ARG_BANK, ARG_TARGET, ARG_PART };
         static const struct option options[] = {
+            {"target", required_argument, NULL, ARG_TARGET},
+            {"part", required_argument, NULL, ARG_PART},
             {"help", no_argument, NULL, 'h'},
             {"version", required_argument, NULL, 'V'},
             {"hw-id", required_argument, NULL, ARG_HW_ID},
@@ -232,7 +305,7 @@ static int image_pack(int argc, char **argv)
             .layout_version = CF_TRAILER_LAYOUT,
             .area_size = CF_IMAGE_AREA_SIZE,
         };
-        const char *output = NULL, *input = NULL;
+        const char *output = NULL, *input = NULL, *target = NULL, *part = NULL;
         bool have_version = false, have_hw_id = false, have_build_time = false;
         uint64_t v;
         int c, r;
@@ -304,6 +377,12 @@ static int image_pack(int argc, char **argv)
                 case 'o':
                         output = optarg;
                         break;
+                case ARG_TARGET:
+                        target = optarg;
+                        break;
+                case ARG_PART:
+                        part = optarg;
+                        break;
                 default:
                         return bad_option(c, argv, "image pack");
                 }
@@ -319,6 +398,18 @@ static int image_pack(int argc, char **argv)
                 return EXIT_USAGE;
         }
         input = argv[optind];
+        if (target) {
+                if (have_version || have_hw_id) {
+                        error("--version and --hw-id belong to an area image; a raw %s image gets its version "
+                              "in the bundle ('canfleetctl bundle create --target ... --version')", target);
+                        return EXIT_USAGE;
+                }
+                return image_pack_raw(input, target, part, output);
+        }
+        if (part) {
+                error("--part goes with --target lpc-isp|adi-uart");
+                return EXIT_USAGE;
+        }
         if (!have_version) {
                 error("missing --version X.Y.Z (the firmware version to record in the trailer)");
                 return EXIT_USAGE;

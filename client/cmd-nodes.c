@@ -105,6 +105,8 @@ static int print_node_table(const struct cf_node_info *v, size_t n, const bool *
                 if (v[i].hardware_id)
                         snprintf(hw, sizeof(hw), "0x%04x", v[i].hardware_id);
                 format_age(seen, sizeof(seen), v[i].last_seen);
+                /* a serial node (docs/design.md §8): its protocol for a mode, what its loader said for a uid */
+                bool serial = v[i].protocol && v[i].protocol[0] && strcmp(v[i].protocol, "ccp") != 0;
                 char bank[24] = "";
                 if (v[i].bank)
                         snprintf(bank, sizeof(bank), "%u%s%s", v[i].bank,
@@ -118,11 +120,11 @@ static int print_node_table(const struct cf_node_info *v, size_t n, const bool *
                 }
                 const char *cells[] = {name,
                                        v[i].state,
-                                       v[i].mode,
+                                       serial ? v[i].protocol : v[i].mode,
                                        v[i].version,
                                        hw,
                                        seen,
-                                       v[i].uid,
+                                       serial ? v[i].identity : v[i].uid,
                                        cf_strip_node_prefix(v[i].last_error, name)};
                 r = cf_table_add(t, cells);
         }
@@ -351,6 +353,10 @@ int cmd_node(int argc, char **argv)
         if (n->bank)
                 printf("  dual-bank:    runs from bank %u, last trial %s\n", n->bank,
                        n->trial && n->trial[0] ? n->trial : "unknown");
+        if (n->protocol && n->protocol[0] && strcmp(n->protocol, "ccp") != 0) {
+                printf("  protocol:     %s (serial node)\n", n->protocol);
+                printf("  identity:     %s\n", n->identity && n->identity[0] ? n->identity : "- (not met yet)");
+        }
         printf("  last seen:    %s\n", seen);
         if (n->last_update_result && n->last_update_result[0]) {
                 format_when(when, sizeof(when), n->last_update_time);

@@ -42,12 +42,13 @@ static void help_update(void)
             "                   decides from what it knows, also after a restart); the nodes\n"
             "                   left out are printed with the reason\n" CF_SELECT_HELP
             "\n"
-            "A mixed fleet (single-bank STM32F4 nodes and dual-bank STM32F7 nodes, or several\n"
-            "hardware ids) takes one image per kind: with several IMAGEs and --all, canfleetd\n"
-            "starts one job per image, each with the configured nodes of its hardware id and\n"
-            "node kind (a dual-bank bundle goes to dual-bank nodes only); they run side by side\n"
-            "and are followed one after the other. The exit status is the first job's that did\n"
-            "not succeed; --no-wait prints one job path a line.\n"
+            "A mixed fleet takes one image per kind of node: single-bank STM32F4 and dual-bank\n"
+            "STM32F7 nodes, several hardware ids, serial nodes (an lpc-isp and an adi-uart\n"
+            "bundle, docs/design.md §8). With several IMAGEs and --all, canfleetd starts one job\n"
+            "per image, each with the configured nodes of its hardware id and node kind (a\n"
+            "dual-bank bundle goes to dual-bank nodes only, a serial bundle to its part); they\n"
+            "run side by side and are followed one after the other. The exit status is the\n"
+            "first job's that did not succeed; --no-wait prints one job path a line.\n"
             "\n"
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        ask canfleetd which nodes it would update, by its own checks\n"
@@ -64,6 +65,7 @@ static void help_update(void)
             "  canfleetctl update app-1.2.0.cfb --bus bus1 --no-wait && canfleetctl watch\n"
             "  canfleetctl update https://updates.example.com/app-1.2.0.cfb --all\n"
             "  canfleetctl update app-f4-1.2.0.cfb app-f7-1.2.0.cfb --all\n"
+            "  canfleetctl update app-1.2.0.cfb lpc-3.1.0.cfb adi-2.0.0.cfb --all\n"
             "\n" CF_EXIT_CODES_HELP);
 }
 

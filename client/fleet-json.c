@@ -80,6 +80,8 @@ struct json_object *cf_json_node(const struct cf_node_info *n)
         bool dual = identified && n->bank != 0;
         json_object_object_add(o, "bank", dual ? json_object_new_int(n->bank) : NULL);
         json_object_object_add(o, "trial", dual && n->trial ? json_object_new_string(n->trial) : NULL);
+        add_str(o, "protocol", n->protocol && n->protocol[0] ? n->protocol : "ccp");
+        add_str_or_null(o, "identity", n->identity);
         return o;
 }
 
@@ -103,6 +105,7 @@ struct json_object *cf_json_job(const struct cf_job_info *j)
         add_int(image, "hw_id", j->image_hardware_id);
         add_int(image, "release", j->image_release);
         add_str_or_null(image, "sha256", j->image_sha256);
+        add_str(image, "target", j->target && j->target[0] ? j->target : "ccp");
         json_object_object_add(o, "image", image);
         add_uint_or_null(o, "created_us", j->created);
         add_uint_or_null(o, "finished_us", j->finished);

@@ -216,8 +216,12 @@ void cf_progress_print_skipped(FILE *out, const struct cf_job_info *job)
         /* "2 of 4 match hw 0x0407; skipped bus1:1 (hw 0x0001), bus1:2 (offline)" */
         if (job->n_skipped == 0)
                 return;
-        fprintf(out, "%zu of %zu match hw 0x%04x; skipped", job->n_nodes, job->n_nodes + job->n_skipped,
-                job->image_hardware_id);
+        if (job->target && job->target[0] && strcmp(job->target, "ccp") != 0)
+                fprintf(out, "%zu of %zu are %s nodes of its part; skipped", job->n_nodes,
+                        job->n_nodes + job->n_skipped, job->target);
+        else
+                fprintf(out, "%zu of %zu match hw 0x%04x; skipped", job->n_nodes, job->n_nodes + job->n_skipped,
+                        job->image_hardware_id);
         for (size_t i = 0; i < job->n_skipped; i++)
                 fprintf(out, "%s %s (%s)", i ? "," : "", job->skipped[2 * i], job->skipped[2 * i + 1]);
         fputc('\n', out);
@@ -234,10 +238,16 @@ static void print_header(struct cf_progress *p, const struct cf_job_info *job)
                 p->header_done = true;
                 return;
         }
-        fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
-                job->n_nodes, job->n_nodes == 1 ? "" : "s",
-                job->image_version && job->image_version[0] ? job->image_version : "?",
-                job->image_hardware_id, job->image_release);
+        if (job->target && job->target[0] && strcmp(job->target, "ccp") != 0)
+                fprintf(p->out, "job %u: updating %zu node%s to %s (%s, release %u)\n", job->id, job->n_nodes,
+                        job->n_nodes == 1 ? "" : "s",
+                        job->image_version && job->image_version[0] ? job->image_version : "?", job->target,
+                        job->image_release);
+        else
+                fprintf(p->out, "job %u: updating %zu node%s to %s (hw id 0x%04x, release %u)\n", job->id,
+                        job->n_nodes, job->n_nodes == 1 ? "" : "s",
+                        job->image_version && job->image_version[0] ? job->image_version : "?",
+                        job->image_hardware_id, job->image_release);
         cf_progress_print_skipped(p->out, job);
         p->header_done = true;
 }

@@ -1,5 +1,6 @@
 /* update --dry-run: canfleetd's own pre-checks asked of canfleetd (PlanUpdate: the very checks of StartUpdate
  * on its own copy of the file, with its keyring), printed with the client's view of each node. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,16 @@ int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_
         if (r < 0)
                 return cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", image_path,
                                 cf_read_strerror(r));
+        /* a serial node's raw image (docs/design.md §8): the heading from its manifest */
+        char raw_heading[160] = "";
+        struct cf_bundle *rb = NULL;
+        struct cf_bundle_error rerr;
+        if (cf_bundle_is_bundle(area, (size_t) len) && cf_bundle_inspect(area, (size_t) len, NULL, &rb, &rerr) >= 0 &&
+            rb->have_manifest && rb->manifest.target[0])
+                snprintf(raw_heading, sizeof raw_heading, "%u.%u.%u for %s part %s, release %" PRIu32,
+                         rb->manifest.ver_major, rb->manifest.ver_minor, rb->manifest.ver_patch, rb->manifest.target,
+                         rb->manifest.part_id, rb->manifest.release);
+        cf_bundle_free(rb);
         if (len > CF_IMAGE_AREA_SIZE && cf_bundle_is_bundle(area, (size_t) len))
                 len = CF_IMAGE_AREA_SIZE;
         status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
@@ -181,7 +192,9 @@ int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_
                 return cf_json_print(doc) < 0 ? CF_EXIT_FAILED : code;
         }
 
-        if (status == CF_IMAGE_OK)
+        if (raw_heading[0])
+                printf("dry run: %s is %s; nothing is changed\n", image_path, raw_heading);
+        else if (status == CF_IMAGE_OK)
                 printf("dry run: %s is %u.%u.%u for hw 0x%04x, release %u; nothing is changed\n", image_path,
                        img.ver_major, img.ver_minor, img.ver_patch, img.hw_id, img.release);
         else

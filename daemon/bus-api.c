@@ -20,6 +20,7 @@
 #include "fetcher.h"
 #include "fleet-server.h"
 #include "log.h"
+#include "serial-job.h"
 
 #define NODE_PREFIX   CF_OBJECT_ROOT "/node"
 #define JOB_PREFIX    CF_OBJECT_ROOT "/job"
@@ -662,7 +663,12 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
         if (strcmp(prop, "Version") == 0)
                 return sd_bus_message_append(reply, "s", n->version);
         if (strcmp(prop, "Release") == 0)
-                return sd_bus_message_append(reply, "u", n->has_image ? n->running.release : 0);
+                return sd_bus_message_append(reply, "u",
+                                             n->has_image || (node_is_serial(n) && n->version[0]) ? n->running.release : 0);
+        if (strcmp(prop, "Protocol") == 0)
+                return sd_bus_message_append(reply, "s", cf_node_protocol_str(node_protocol(n)));
+        if (strcmp(prop, "Identity") == 0)
+                return sd_bus_message_append(reply, "s", n->identity);
         if (strcmp(prop, "Mode") == 0)
                 return sd_bus_message_append(reply, "s",
                                              !n->identified                  ? "unknown"
@@ -729,6 +735,8 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_PROPERTY("LastUpdateStatus", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Bank", "y", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Trial", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Protocol", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Identity", "s", node_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
@@ -789,6 +797,8 @@ static int job_prop(sd_bus *bus, const char *path, const char *iface, const char
                 return sd_bus_message_append(reply, "u", j->info.release);
         if (strcmp(prop, "ImageSha256") == 0)
                 return sd_bus_message_append(reply, "s", j->payload_sha);
+        if (strcmp(prop, "Target") == 0)
+                return sd_bus_message_append(reply, "s", j->target[0] ? j->target : "ccp");
         if (strcmp(prop, "Created") == 0)
                 return sd_bus_message_append(reply, "t", j->created);
         if (strcmp(prop, "Finished") == 0)
@@ -845,6 +855,7 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("ImageHardwareId", "q", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("ImageRelease", "u", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("ImageSha256", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Target", "s", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "a(ossstt)", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Created", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Finished", "t", job_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

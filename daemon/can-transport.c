@@ -30,6 +30,8 @@ int can_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *
 
         if (b->kind == CF_TRANSPORT_SLCAN)
                 r = slcan_transport_new(e, b, &t);
+        else if (b->kind == CF_TRANSPORT_SERIAL)
+                r = serial_bus_transport_new(e, b, &t);
         else
                 r = socketcan_transport_new(e, b, dto_ids, n_ids, &t);
         if (r < 0)

@@ -61,6 +61,8 @@ struct CanTransport {
 int can_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *dto_ids, size_t n_ids,
                       can_frame_cb on_frame, can_link_cb on_link, void *userdata, CanTransport **ret);
 int slcan_transport_new(sd_event *e, const struct cf_bus_conf *b, CanTransport **ret);
+/* A serial bus (serial-bus.c): the node's sessions open the line themselves. */
+int serial_bus_transport_new(sd_event *e, const struct cf_bus_conf *b, CanTransport **ret);
 int socketcan_transport_new(sd_event *e, const struct cf_bus_conf *b, const uint32_t *dto_ids, size_t n_ids,
                             CanTransport **ret);
 

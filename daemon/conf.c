@@ -276,16 +276,18 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
         b->transport = strdup(s);
         if (!b->transport)
                 return -ENOMEM;
-        if (strncmp(s, "slcan:", 6) == 0 && s[6]) {
-                b->kind = CF_TRANSPORT_SLCAN;
+        bool ser = strncmp(s, "serial:", 7) == 0 && s[7];
+        if ((strncmp(s, "slcan:", 6) == 0 && s[6]) || ser) {
+                b->kind = ser ? CF_TRANSPORT_SERIAL : CF_TRANSPORT_SLCAN;
                 b->baud = 115200;
+                s += ser ? 1 : 0; /* "serial:" is one longer than "slcan:" */
                 const char *at = strrchr(s + 6, '@');
                 if (at) {
                         uint64_t v;
                         if (parse_unsigned(at + 1, false, &v) < 0 || v > UINT32_MAX ||
                             !valid_baud((uint32_t) v))
-                                return fail(x, key, "\"%s\": \"%s\" is not a serial speed (e.g. 115200)", s,
-                                            at + 1);
+                                return fail(x, key, "\"%s\": \"%s\" is not a serial speed (e.g. 115200)",
+                                            b->transport, at + 1);
                         b->baud = (uint32_t) v;
                         b->device = strndup(s + 6, (size_t) (at - (s + 6)));
                 } else {
@@ -294,7 +296,7 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
                 if (!b->device)
                         return -ENOMEM;
                 if (!*b->device)
-                        return fail(x, key, "\"%s\" names no device", s);
+                        return fail(x, key, "\"%s\" names no device", b->transport);
                 return 0;
         }
         if (strncmp(s, "socketcan:", 10) == 0 && s[10]) {
@@ -304,7 +306,7 @@ static int parse_transport(struct ctx *x, struct cf_bus_conf *b, json_object *o,
                 b->device = strdup(s + 10);
                 return b->device ? 0 : -ENOMEM;
         }
-        return fail(x, key, "\"%s\" is not \"slcan:DEV\" or \"socketcan:IF\"", s);
+        return fail(x, key, "\"%s\" is not \"slcan:DEV\", \"socketcan:IF\" or \"serial:DEV\"", s);
 }
 
 static int parse_node(struct ctx *x, struct cf_bus_conf *b, json_object *o, const char *key,
@@ -475,9 +477,150 @@ static const struct uint_key bus_uints[] = {
     UINT_KEY(struct cf_bus_conf, "max_load_percent", max_load_percent, 1, 100, 100, false),
 };
 
+/* ---- serial buses (docs/design.md §8) ------------------------------------------------------------ */
+
+const char *cf_node_protocol_str(enum cf_node_protocol p)
+{
+        switch (p) {
+        case CF_PROTOCOL_CCP:
+                return "ccp";
+        case CF_PROTOCOL_LPC_ISP:
+                return "lpc-isp";
+        case CF_PROTOCOL_ADI_UART:
+                return "adi-uart";
+        }
+        return "?";
+}
+
+int cf_node_protocol_from_str(const char *s)
+{
+        for (int p = CF_PROTOCOL_CCP; p <= CF_PROTOCOL_ADI_UART; p++)
+                if (strcmp(s, cf_node_protocol_str((enum cf_node_protocol) p)) == 0)
+                        return p;
+        return -EINVAL;
+}
+
+static const struct uint_key serial_uints[] = {
+    UINT_KEY(struct cf_bus_conf, "crystal_khz", crystal_khz, 1000, 100000, 12000, false),
+};
+
+static int parse_isp_entry(struct ctx *x, struct cf_bus_conf *b, json_object *o, const char *key)
+{
+        if (json_object_is_type(o, json_type_string)) {
+                const char *s = json_object_get_string(o);
+                if (strcmp(s, "manual") == 0)
+                        b->isp_entry = CF_ISP_ENTRY_MANUAL;
+                else if (strcmp(s, "dtr-rts") == 0)
+                        b->isp_entry = CF_ISP_ENTRY_DTR_RTS;
+                else
+                        return fail(x, key, "\"%s\" is not \"manual\", \"dtr-rts\" or "
+                                            "{\"gpiochip\": …, \"reset\": N, \"boot\": N}", s);
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_object))
+                return fail(x, key, "%s is not \"manual\", \"dtr-rts\" or an object", type_name(o));
+        static const char *const allowed[] = {"gpiochip", "reset", "boot", NULL};
+        char k[320];
+        snprintf(k, sizeof k, "%s.", key);
+        int r = check_keys(x, o, k, allowed, NULL, 0);
+        if (r < 0)
+                return r;
+        json_object *f;
+        const char *chip;
+        snprintf(k, sizeof k, "%s.gpiochip", key);
+        if (!json_object_object_get_ex(o, "gpiochip", &f))
+                return fail(x, k, "missing");
+        r = get_string(x, f, k, &chip);
+        if (r < 0)
+                return r;
+        /* "gpiochip0" is /dev/gpiochip0, as gpioset names chips */
+        if (chip[0] == '/')
+                b->gpiochip = strdup(chip);
+        else if (strchr(chip, '/') || asprintf(&b->gpiochip, "/dev/%s", chip) < 0)
+                b->gpiochip = NULL;
+        if (!b->gpiochip)
+                return strchr(chip, '/') ? fail(x, k, "\"%s\" is not a chip name or an absolute path", chip)
+                                         : -ENOMEM;
+        uint64_t v[2];
+        static const char *const lines[] = {"reset", "boot"};
+        for (unsigned i = 0; i < 2; i++) {
+                snprintf(k, sizeof k, "%s.%s", key, lines[i]);
+                if (!json_object_object_get_ex(o, lines[i], &f))
+                        return fail(x, k, "missing");
+                r = get_uint(x, f, k, 0, 511, false, &v[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (v[0] == v[1])
+                return fail(x, key, "reset and boot are the same line (%" PRIu64 ")", v[0]);
+        b->isp_entry = CF_ISP_ENTRY_GPIO;
+        b->gpio_reset = (unsigned) v[0];
+        b->gpio_boot = (unsigned) v[1];
+        return 0;
+}
+
+/* A serial bus: one node behind a ROM loader, station 1. The CAN keys have no meaning there and are
+ * refused as unknown, so that a CAN bus given a serial transport by mistake says so. */
+static int parse_serial_bus(struct ctx *x, json_object *o, const char *p, struct cf_bus_conf *b)
+{
+        static const char *const allowed[] = {"name", "transport", "protocol", "isp_entry", NULL};
+        char k[256];
+        json_object *f;
+        snprintf(k, sizeof k, "%s.", p);
+        int r = check_keys(x, o, k, allowed, serial_uints, ELEMENTSOF(serial_uints));
+        if (r < 0)
+                return r;
+        r = parse_uint_keys(x, o, k, serial_uints, ELEMENTSOF(serial_uints), b);
+        if (r < 0)
+                return r;
+        snprintf(k, sizeof k, "%s.protocol", p);
+        if (!json_object_object_get_ex(o, "protocol", &f))
+                return fail(x, k, "missing: \"lpc-isp\" or \"adi-uart\" on a serial bus");
+        const char *s;
+        r = get_string(x, f, k, &s);
+        if (r < 0)
+                return r;
+        int proto = cf_node_protocol_from_str(s);
+        if (proto != CF_PROTOCOL_LPC_ISP && proto != CF_PROTOCOL_ADI_UART)
+                return fail(x, k, "\"%s\" is not \"lpc-isp\" or \"adi-uart\"", s);
+        b->protocol = (enum cf_node_protocol) proto;
+        if (b->protocol != CF_PROTOCOL_LPC_ISP && json_object_object_get_ex(o, "crystal_khz", &f)) {
+                snprintf(k, sizeof k, "%s.crystal_khz", p);
+                return fail(x, k, "only for \"protocol\": \"lpc-isp\" (the ADI loader measures the baud rate)");
+        }
+        if (json_object_object_get_ex(o, "isp_entry", &f)) {
+                snprintf(k, sizeof k, "%s.isp_entry", p);
+                r = parse_isp_entry(x, b, f, k);
+                if (r < 0)
+                        return r;
+        }
+        /* AN-1160: the loader measures 600..115200 bps; UM10360: ISP autobauds up to 230400 */
+        uint32_t max_baud = b->protocol == CF_PROTOCOL_ADI_UART ? 115200u : 230400u;
+        if (b->baud > max_baud) {
+                snprintf(k, sizeof k, "%s.transport", p);
+                return fail(x, k, "\"%s\": %s loaders work up to %u baud", b->transport,
+                            cf_node_protocol_str(b->protocol), max_baud);
+        }
+        b->nodes = calloc(1, sizeof *b->nodes);
+        if (!b->nodes)
+                return -ENOMEM;
+        b->nodes[0] = (struct cf_node_conf){
+            .station = 1, .cro_id = CF_CCP_CRO_BASE_DEFAULT + 1, .dto_id = CF_CCP_DTO_BASE_DEFAULT + 1};
+        b->n_nodes = 1;
+        b->scan_first = b->scan_last = 1;
+        b->cro_base = CF_CCP_CRO_BASE_DEFAULT;
+        b->dto_base = CF_CCP_DTO_BASE_DEFAULT;
+        b->bitrate = 500000; /* unused; keeps CAN arithmetic (frame times) defined */
+        b->max_parallel = 1;
+        b->max_load_percent = 100;
+        b->group_id = CF_GROUP_ID_DEFAULT;
+        return 0;
+}
+
 static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *c)
 {
         static const char *const allowed[] = {"name", "transport", "nodes", "scan", "seedkey", NULL};
+        static const char *const serial_keys[] = {"protocol", "isp_entry", "crystal_khz", NULL};
         struct cf_bus_conf *b = &c->buses[idx];
         char p[64], k[256];
         json_object *f;
@@ -486,10 +629,22 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
         snprintf(p, sizeof p, "buses[%zu]", idx);
         if (!json_object_is_type(o, json_type_object))
                 return fail(x, p, "%s is not an object", type_name(o));
+        /* A serial bus has its own keys (parse_serial_bus): the CAN ones are checked once the transport
+         * says which kind of bus this is. */
+        json_object *tr;
+        bool serial = json_object_object_get_ex(o, "transport", &tr) && json_object_is_type(tr, json_type_string) &&
+                      strncmp(json_object_get_string(tr), "serial:", 7) == 0;
         snprintf(k, sizeof k, "%s.", p);
-        r = check_keys(x, o, k, allowed, bus_uints, ELEMENTSOF(bus_uints));
-        if (r < 0)
-                return r;
+        if (!serial) {
+                for (const char *const *sk = serial_keys; *sk; sk++)
+                        if (json_object_object_get_ex(o, *sk, NULL)) {
+                                snprintf(k, sizeof k, "%s.%s", p, *sk);
+                                return fail(x, k, "only for a serial bus (\"transport\": \"serial:DEV@BAUD\")");
+                        }
+                r = check_keys(x, o, k, allowed, bus_uints, ELEMENTSOF(bus_uints));
+                if (r < 0)
+                        return r;
+        }
 
         *b = (struct cf_bus_conf){.scan_first = CF_CCP_STATION_MIN, .scan_last = CF_CCP_STATION_MAX};
 
@@ -513,6 +668,8 @@ static int parse_bus(struct ctx *x, json_object *o, size_t idx, struct cf_conf *
         r = parse_transport(x, b, f, k);
         if (r < 0)
                 return r;
+        if (b->kind == CF_TRANSPORT_SERIAL)
+                return parse_serial_bus(x, o, p, b);
 
         snprintf(k, sizeof k, "%s.", p);
         r = parse_uint_keys(x, o, k, bus_uints, ELEMENTSOF(bus_uints), b);
@@ -671,7 +828,7 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
         int r = 0;
         for (size_t i = 0; i < c->n_buses && r == 0; i++) {
                 const struct cf_bus_conf *b = &c->buses[i];
-                if (b->kind == CF_TRANSPORT_SLCAN) {
+                if (b->kind != CF_TRANSPORT_SOCKETCAN) {
                         canon[i] = canonical_device(b->device);
                 } else {
                         /* An interface can have altnames: the index says whether two names are one. */
@@ -685,7 +842,9 @@ static int check_devices(struct ctx *x, struct cf_conf *c)
                 }
                 snprintf(k, sizeof k, "buses[%zu].transport", i);
                 for (size_t j = 0; j < i && r == 0; j++) {
-                        if (c->buses[j].kind != b->kind || strcmp(canon[i], canon[j]) != 0)
+                        /* a tty is one device whether SLCAN or a serial node uses it */
+                        if ((c->buses[j].kind == CF_TRANSPORT_SOCKETCAN) != (b->kind == CF_TRANSPORT_SOCKETCAN) ||
+                            strcmp(canon[i], canon[j]) != 0)
                                 continue;
                         if (b->kind == CF_TRANSPORT_SOCKETCAN)
                                 r = fail(x, k, "\"%s\": interface %s is already that of buses[%zu] (\"%s\")",
@@ -1096,6 +1255,7 @@ struct cf_conf *cf_conf_free(struct cf_conf *c)
         for (size_t i = 0; i < c->n_buses; i++) {
                 free(c->buses[i].transport);
                 free(c->buses[i].device);
+                free(c->buses[i].gpiochip);
                 free(c->buses[i].nodes);
         }
         free(c->buses);

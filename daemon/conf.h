@@ -70,6 +70,13 @@
  *       "cro_base": "0x680", "dto_base": "0x6C0",   numbers or "0x..." strings, 11-bit
  *       "max_parallel": 16,
  *       "seedkey": "hmac"                           or "echo"
+ *   }, {
+ *       "name": "lpc0",                             a serial bus (docs/design.md §8): one node,
+ *       "transport": "serial:/dev/ttyUSB0@115200",  "serial:DEV[@BAUD]", station 1 ("lpc0:1")
+ *       "protocol": "lpc-isp",                      required: "lpc-isp" or "adi-uart"
+ *       "isp_entry": "manual",                      "manual" (default), "dtr-rts", or
+ *                                                   {"gpiochip": "/dev/gpiochip0", "reset": 4, "boot": 5}
+ *       "crystal_khz": 12000                        lpc-isp only: the chip's clock (default 12000)
  *   } ]
  * }
  * Unknown keys are refused (a misspelt key would otherwise be silently ignored). The text must be
@@ -81,6 +88,24 @@
 enum cf_transport_kind {
         CF_TRANSPORT_SLCAN,
         CF_TRANSPORT_SOCKETCAN,
+        CF_TRANSPORT_SERIAL, /* a UART with one ROM-loader node (docs/design.md §8) */
+};
+
+/* The node protocol of a bus: CCP on CAN; a ROM loader on a serial line. */
+enum cf_node_protocol {
+        CF_PROTOCOL_CCP,
+        CF_PROTOCOL_LPC_ISP,  /* NXP LPC17xx ISP (UM10360 ch. 32) */
+        CF_PROTOCOL_ADI_UART, /* ADI ADuCM36x serial download (AN-1160) */
+};
+/* "ccp", "lpc-isp", "adi-uart"; cf_node_protocol_from_str() -EINVAL for anything else. */
+const char *cf_node_protocol_str(enum cf_node_protocol p);
+int cf_node_protocol_from_str(const char *s);
+
+/* How the gateway puts a serial node into its loader. */
+enum cf_isp_entry {
+        CF_ISP_ENTRY_MANUAL, /* someone (or the board) holds the boot pin and resets it */
+        CF_ISP_ENTRY_DTR_RTS, /* DTR drives reset, RTS the boot pin (lpc21isp's -control wiring) */
+        CF_ISP_ENTRY_GPIO,    /* two lines of a GPIO chip */
 };
 
 struct cf_node_conf {
@@ -105,6 +130,12 @@ struct cf_bus_conf {
         bool seedkey_echo;
         uint32_t group_id;         /* the CAN id of group frames (docs/design.md §7), default 0x680 */
         unsigned max_load_percent; /* share of the bus a group pass may take, 1..100 */
+        /* serial buses (kind CF_TRANSPORT_SERIAL): one node, station 1 */
+        enum cf_node_protocol protocol;
+        enum cf_isp_entry isp_entry;
+        char *gpiochip;             /* CF_ISP_ENTRY_GPIO: "/dev/gpiochip0" */
+        unsigned gpio_reset, gpio_boot; /* line offsets on gpiochip (active low, as the pins) */
+        uint32_t crystal_khz;       /* lpc-isp: the chip's clock, told in the handshake */
 };
 
 struct cf_hawkbit_conf {
@@ -142,7 +173,7 @@ struct cf_conf {
 
 /* Parse text (the contents of path; path is only used in messages). On error returns a negative
  * errno and *error is a message "PATH: KEY: problem", e.g.
- *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV" or "socketcan:IF"
+ *   /etc/x.conf: buses[1].transport: "foo" is not "slcan:DEV", "socketcan:IF" or "serial:DEV"
  *   /etc/x.conf: line 3, column 17: not valid JSON: trailing comma before '}'
  * (the caller frees it). error may be NULL. */
 int cf_conf_parse(const char *text, const char *path, struct cf_conf **ret, char **error);

@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "dual-bank.h"
 #include "flash-job.h"
+#include "serial-job.h"
 #include "group-job.h"
 #include "log.h"
 #include "manager.h"
@@ -717,6 +718,10 @@ static void start_disconnect(FlashJob *f)
 
 void flash_job_saved(FlashJob *f)
 {
+        if (f->node && node_is_serial(f->node)) {
+                serial_job_saved(f);
+                return;
+        }
         if (!f->held)
                 return;
         f->held = false;
@@ -1488,6 +1493,10 @@ static void confirm_identified(Node *n, int r)
 
 void flash_job_begin(FlashJob *f)
 {
+        if (f->node && node_is_serial(f->node)) {
+                serial_job_begin(f); /* the node protocol of docs/design.md §8 */
+                return;
+        }
         Node *n = f->node;
         if (!n) {
                 fail(f, "%s: node is not configured any more", f->ref);
@@ -1516,6 +1525,10 @@ void flash_job_begin(FlashJob *f)
 
 void flash_job_resume_confirm(FlashJob *f)
 {
+        if (f->node && node_is_serial(f->node)) {
+                serial_job_resume_confirm(f);
+                return;
+        }
         Node *n = f->node;
         if (!n) {
                 fail(f, "%s: node is not configured any more", f->ref);
@@ -1530,6 +1543,10 @@ void flash_job_resume_confirm(FlashJob *f)
 
 void flash_job_cancel(FlashJob *f)
 {
+        if (f->node && node_is_serial(f->node)) {
+                serial_job_cancel(f);
+                return;
+        }
         if (flash_step_final(f->step))
                 return;
         if (f->step >= STEP_REBOOTING)
@@ -1567,6 +1584,11 @@ void flash_job_cancel(FlashJob *f)
 
 void flash_job_free(FlashJob *f)
 {
+        if (f->node && node_is_serial(f->node)) {
+                f->timer = sd_event_source_disable_unref(f->timer);
+                serial_job_free(f);
+                return;
+        }
         group_detach(f);
         if (f->node && f->node->flash == f) {
                 f->node->flash = NULL;

@@ -131,6 +131,10 @@ static json_object *record_to_json(const struct job_record *r)
         json_object_object_add(o, "hw_id", json_object_new_int(r->hw_id));
         json_object_object_add(o, "release", json_object_new_int64(r->release));
         json_object_object_add(o, "started", json_object_new_int64((int64_t) r->started));
+        if (r->target[0]) {
+                json_object_object_add(o, "target", json_object_new_string(r->target));
+                json_object_object_add(o, "part_id", json_object_new_string(r->part_id));
+        }
         if (r->n_skipped) {
                 json_object *sk = json_object_new_array();
                 for (size_t i = 0; sk && i < r->n_skipped; i++) {
@@ -306,6 +310,10 @@ static int record_from_json(json_object *o, struct job_record *r)
         }
         if (json_object_object_get_ex(o, "started", &sq) &&
             json_field_uint(o, "started", INT64_MAX, &r->started) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "target", &sq) &&
+            (json_field_str(o, "target", r->target, sizeof r->target) < 0 ||
+             json_field_str(o, "part_id", r->part_id, sizeof r->part_id) < 0))
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "skipped", &sq)) {
                 if (!json_object_is_type(sq, json_type_array))

@@ -14,6 +14,7 @@
  *   {"id": 3, "state": "running", "created": µs, "finished": 0, "force": false, "cancel": false,
  *    "image": "<sha256 of the whole area image, hex>", "seq": 17, "version": "1.2.0",
  *    "payload_sha": "<hex>", "hw_id": 1031, "release": 5, "started": µs,
+ *    ["target": "lpc-isp", "part_id": "0x26013F37",]  (serial targets only)
  *    "skipped": [["bus1:1", "hw 0x0001"], …],
  *    "nodes": [{"bus": "bus0", "station": 3, "step": "programming", "error": "",
  *               "bytes_done": 0, "bytes_total": 41000, "group": false}, …]}
@@ -63,6 +64,10 @@ struct job_record {
         uint16_t hw_id;
         uint32_t release;
         uint64_t started;
+        /* A serial target's job (docs/design.md §8): "target" ("lpc-isp", "adi-uart") and "part_id";
+         * absent (empty) for CCP nodes' area images. Its image in the cache is the raw binary. */
+        char target[16];
+        char part_id[32];
         /* update --all: the configured nodes left out, pairs (node, reason); may be NULL */
         char **skipped;
         size_t n_skipped;

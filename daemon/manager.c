@@ -26,6 +26,7 @@
 #include "log.h"
 #include "manager.h"
 #include "dual-bank.h"
+#include "serial-job.h"
 #include "trust.h"
 
 /* Progress and the status line are emitted at most this often per job, whatever the number of events:
@@ -76,6 +77,7 @@ static Node *node_free(Node *n)
         if (!n)
                 return NULL;
         ccp_session_free(n->ccp);
+        serial_node_free(n);
         free(n->path);
         free(n->last_error);
         free(n);
@@ -571,6 +573,8 @@ static int job_snapshot(Job *j)
         r.hw_id = j->info.hw_id;
         r.release = j->info.release;
         r.started = j->started;
+        memcpy(r.target, j->target, sizeof r.target);
+        memcpy(r.part_id, j->part_id, sizeof r.part_id);
         r.skipped = j->skipped; /* borrowed: not freed here */
         r.n_skipped = j->n_skipped;
         r.nodes = calloc(j->n_nodes ? j->n_nodes : 1, sizeof *r.nodes);
@@ -869,9 +873,27 @@ static int job_new(Manager *m, unsigned id, Job **ret)
         return 0;
 }
 
-/* image: size bytes, one area image or the two links of a dual-bank application (dual-bank.h) */
+/* A serial target's raw image (docs/design.md §8): j->target, part_id, image_size and info (from the
+ * manifest) are set; sent as it is, so the plan is its size. */
+static int job_set_raw_image(Job *j, uint8_t *image, const char *sha_hex)
+{
+        j->image = image;
+        memcpy(j->image_sha, sha_hex, 65);
+        memcpy(j->payload_sha, sha_hex, 65); /* no trailer: the raw image's own sha256 */
+        snprintf(j->version, sizeof j->version, "%u.%u.%u", j->info.ver_major, j->info.ver_minor,
+                 j->info.ver_patch);
+        j->image_crc = cf_crc32_le(CF_CRC32_INIT, image, j->image_size);
+        j->plan_bytes = j->image_size;
+        return 0;
+}
+
+/* image: size bytes, one area image or the two links of a dual-bank application (dual-bank.h), or a
+ * serial target's raw image (j->target set) */
 static int job_set_image(Job *j, uint8_t *image, size_t size, const char *sha_hex, char **error)
 {
+        if (j->target[0])
+                return job_set_raw_image(j, image, sha_hex);
+        j->image_size = CF_IMAGE_AREA_SIZE;
         int s = cf_image_check_full(image, &j->info);
         if (s != CF_IMAGE_OK) {
                 if (error &&
@@ -1011,10 +1033,16 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         }
         *ret_t = t; /* how the bytes are trusted, also when a later check refuses them (PlanUpdate) */
         const uint8_t *image = t.image;
-        /* The same full check as `canfleetctl image inspect`, also for a bundle's image (which
+        /* A serial target's raw image was checked as its target's (cf_bundle_raw_image_check); an area
+         * image gets the same full check as `canfleetctl image inspect`, also a bundle's (which
          * cf_bundle_verify() has checked already: one rule for both ways in). */
-        int s = cf_image_check_full(image, &info);
-        if (s == CF_IMAGE_OK && t.n_images == 2)
+        int proto = t.target[0] ? cf_node_protocol_from_str(t.target) : (int) CF_PROTOCOL_CCP;
+        int s = CF_IMAGE_OK;
+        if (t.target[0])
+                info = t.info;
+        else
+                s = cf_image_check_full(image, &info);
+        if (s == CF_IMAGE_OK && !t.target[0] && t.n_images == 2)
                 s = cf_image_check_full_at(image + CF_IMAGE_AREA_SIZE, NULL, cf_f7_app_addr(2));
         if (s != CF_IMAGE_OK) {
                 if (error &&
@@ -1053,9 +1081,15 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                         }
                         if (!x->exported || !x->configured)
                                 continue;
-                        char why[32] = "";
+                        char why[48] = "";
                         const char *layout = dual_layout_mismatch(x, dual);
-                        if (x->identified && x->hw_id != info.hw_id) {
+                        if ((int) node_protocol(x) != proto) {
+                                /* another kind of node: another bundle's (update accepts one per target) */
+                                snprintf(why, sizeof why, "%s node", cf_node_protocol_str(node_protocol(x)));
+                        } else if (t.target[0] && x->part[0] && strcasecmp(x->part, t.part_id) != 0) {
+                                snprintf(why, sizeof why, "part %s", x->part);
+                                other_hw++;
+                        } else if (!t.target[0] && x->identified && x->hw_id != info.hw_id) {
                                 snprintf(why, sizeof why, "hw 0x%04X", x->hw_id);
                                 other_hw++;
                         } else if (layout) {
@@ -1088,7 +1122,21 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                                 dup = set[k] == nodes[i];
                         if (dup)
                                 continue;
-                        if (nodes[i]->identified && nodes[i]->hw_id != info.hw_id) {
+                        if ((int) node_protocol(nodes[i]) != proto) {
+                                if (error && asprintf(error, "%s is a %s node, the %s is for %s", nodes[i]->name,
+                                                      cf_node_protocol_str(node_protocol(nodes[i])),
+                                                      t.bundle ? "bundle" : "image",
+                                                      t.target[0] ? t.target : "ccp (an area image)") < 0)
+                                        *error = NULL;
+                                return -EXDEV;
+                        }
+                        if (t.target[0] && nodes[i]->part[0] && strcasecmp(nodes[i]->part, t.part_id) != 0) {
+                                if (error && asprintf(error, "%s is %s, the bundle is for part %s (nothing erased)",
+                                                      nodes[i]->name, nodes[i]->identity, t.part_id) < 0)
+                                        *error = NULL;
+                                return -EXDEV;
+                        }
+                        if (!t.target[0] && nodes[i]->identified && nodes[i]->hw_id != info.hw_id) {
                                 if (error &&
                                     asprintf(error, "%s has hardware id 0x%04X, the image is for 0x%04X",
                                              nodes[i]->name, nodes[i]->hw_id, info.hw_id) < 0)
@@ -1117,6 +1165,12 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
                 return -EXDEV;
         }
         if (n_set == 0 && other_hw > 0) {
+                if (t.target[0]) {
+                        if (error && asprintf(error, "every %s node is another part than the bundle's %s",
+                                              t.target, t.part_id) < 0)
+                                *error = NULL;
+                        return -EXDEV;
+                }
                 if (error && asprintf(error, "every node has another hardware id than the image's 0x%04X",
                                       info.hw_id) < 0)
                         *error = NULL;
@@ -1124,8 +1178,9 @@ static int update_check(Manager *m, const uint8_t *data, size_t data_size, Node 
         }
         if (n_set == 0) {
                 if (error)
-                        *error = strdup(all ? "no node to update (no configured node of this hardware id)"
-                                            : "no node to update");
+                        *error = t.target[0] ? strdup_printf("no node to update (no configured %s node)", t.target)
+                                 : strdup(all ? "no node to update (no configured node of this hardware id)"
+                                              : "no node to update");
                 return -EINVAL;
         }
         r = check_rollback(set, n_set, &info, t.bundle, error);
@@ -1174,9 +1229,21 @@ static void job_place_nodes(Job *j, Node *const *set, size_t n_set, enum flash_s
 }
 
 /* Copy the verified image into the job and the cache (by its sha256). */
-static int job_take_image(Job *j, const uint8_t *image, size_t size, char **error)
+static void job_set_target(Job *j, const struct trusted_image *t)
+{
+        j->image_size = t->image_size;
+        snprintf(j->target, sizeof j->target, "%s", t->target);
+        snprintf(j->part_id, sizeof j->part_id, "%s", t->part_id);
+        if (t->target[0])
+                j->info = t->info;
+}
+
+static int job_take_image(Job *j, const struct trusted_image *t, char **error)
 {
         Manager *m = j->m;
+        const uint8_t *image = t->image;
+        size_t size = t->image_size * (t->n_images ? t->n_images : 1u);
+        job_set_target(j, t);
         uint8_t *copy = malloc(size);
         if (!copy)
                 return -ENOMEM;
@@ -1207,7 +1274,7 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
         if (r < 0)
                 return r;
         const uint8_t *image = t.image;
-        size_t size = CF_IMAGE_AREA_SIZE * (t.n_images ? t.n_images : 1u);
+        size_t size = t.image_size * (t.n_images ? t.n_images : 1u);
         for (size_t i = 0; i < n_set; i++)
                 if (set[i]->flash) {
                         if (error && asprintf(error, "%s is already being updated by job %u", set[i]->name,
@@ -1245,6 +1312,7 @@ int manager_start_update(Manager *m, const uint8_t *data, size_t data_size, Node
                 free(copy);
                 return r;
         }
+        job_set_target(j, &t);
         r = job_set_image(j, copy, size, sha, error);
         if (r >= 0) {
                 j->nodes = calloc(n_set, sizeof *j->nodes);
@@ -1450,7 +1518,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                 r = update_check(m, data, size, j->all ? NULL : cand, j->all ? 0 : n_cand, j->all, cand,
                                  n_cand, &t, &info, &set, &n_set, &skipped, &error);
         if (r >= 0)
-                r = job_take_image(j, t.image, CF_IMAGE_AREA_SIZE * (t.n_images ? t.n_images : 1u), &error);
+                r = job_take_image(j, &t, &error);
         if (r < 0) {
                 if (cached)
                         /* a cached bundle that no longer passes (another keyring): the next job downloads */
@@ -1503,7 +1571,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
         r = job_snapshot(j);
         if (r < 0)
                 job_save_failed(j, r); /* the save timer retries; new steps wait for it */
-        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Progress",
+        bus_job_changed(j, "ImageVersion", "ImageHardwareId", "ImageRelease", "ImageSha256", "Target", "Progress",
                         NULL);
         log_internal(LOG_INFO, 0, NULL, NULL, j->id,
                      "job %u: update of %zu node(s) to %s (release %u, %" PRIu64
@@ -1718,8 +1786,18 @@ static int resume_jobs(Manager *m)
                  * was accepted; the cache is the daemon's own, as the state directory is, so the resumed
                  * job does not verify a signature again (a key removed from the keyring since does not
                  * strand nodes half way). Its bytes are still checked against their name and in full. */
-                int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image,
-                                                            2u * CF_IMAGE_AREA_SIZE, &img, &size)
+                if (rec->target[0]) {
+                        /* a serial target's job: what its raw image is comes from the file */
+                        snprintf(j->target, sizeof j->target, "%s", rec->target);
+                        snprintf(j->part_id, sizeof j->part_id, "%s", rec->part_id);
+                        unsigned a = 0, b = 0, c = 0;
+                        (void) sscanf(rec->version, "%u.%u.%u", &a, &b, &c);
+                        j->info = (struct cf_image_info){.hw_id = rec->hw_id, .ver_major = (uint8_t) a,
+                                                         .ver_minor = (uint8_t) b, .ver_patch = (uint16_t) c,
+                                                         .release = rec->release};
+                }
+                size_t max = rec->target[0] ? CF_BUNDLE_RAW_MAX : 2u * CF_IMAGE_AREA_SIZE;
+                int k = rec->image[0] ? job_store_get_image(m->conf->cache_dir, rec->image, max, &img, &size)
                                       : -ENODATA;
                 const char *why = NULL;
                 if (k == -ENODATA)
@@ -1732,9 +1810,11 @@ static int resume_jobs(Manager *m)
                         why = "its cached image is not a regular file";
                 else if (k < 0)
                         why = "its image is gone from the cache";
-                else if ((size != CF_IMAGE_AREA_SIZE && size != 2u * CF_IMAGE_AREA_SIZE) ||
+                else if ((rec->target[0] ? size == 0 : size != CF_IMAGE_AREA_SIZE && size != 2u * CF_IMAGE_AREA_SIZE) ||
                          (sha_hex_of(img, size, sha), strcmp(sha, rec->image) != 0))
                         why = "its cached image is corrupted";
+                if (!why)
+                        j->image_size = size;
                 if (!why && job_set_image(j, img, size, rec->image, NULL) < 0) {
                         img = NULL; /* freed by job_set_image() */
                         why = "its cached image is not valid";
@@ -2057,16 +2137,20 @@ static void scan_identified(Node *n, int r)
                 manager_node_changed(n);
                 node_set_error(n, NULL);
                 node_set_state(n, n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online");
+                if (node_is_serial(n))
+                        goto done; /* no UID for hawkBit, no CCP session to end */
                 fleet_server_node_seen(b->m->fleet, n);
                 uint8_t cro[8];
                 n->on_reply = NULL;
                 cf_ccp_cro_disconnect(cro, 0, CF_CCP_DISCONNECT_TEMPORARY, n->nc.station);
                 (void) ccp_request(n->ccp, cro, 1, UINT32_MAX);
         } else if (n->exported) {
-                node_set_error(n, r == -EIO ? "the device ID and status block read differently each time"
-                                            : ccp_session_error(n->ccp));
+                node_set_error(n, node_is_serial(n) ? "its loader did not answer (is it in its loader? see isp_entry)"
+                                  : r == -EIO ? "the device ID and status block read differently each time"
+                                              : ccp_session_error(n->ccp));
                 node_set_state(n, r == -ETIMEDOUT ? "offline" : "unknown");
         }
+done:
         if (b->scan_pending && --b->scan_pending == 0) {
                 b->scanning = false;
                 b->startup_probe = false;
@@ -2078,11 +2162,12 @@ static void scan_identified(Node *n, int r)
 
 static void probe_node(CanBus *b, Node *n)
 {
-        if (n->flash || ccp_session_pending(n->ccp))
+        if (n->flash || ccp_session_pending(n->ccp) || serial_node_busy(n))
                 return;
         n->probing = true;
         b->scan_pending++;
-        if (node_identify(n, true, scan_identified) < 0) {
+        if ((node_is_serial(n) ? serial_node_identify(n, scan_identified) : node_identify(n, true, scan_identified)) <
+            0) {
                 n->probing = false;
                 b->scan_pending--;
         }
@@ -2102,7 +2187,10 @@ static void start_probe(CanBus *b)
         b->startup_probe = true;
         b->scan_pending = 1;
         for (size_t i = 0; i < b->n_nodes; i++)
-                if (b->nodes[i]->configured)
+                /* A serial node whose loader someone else enters (isp_entry manual) is identified by
+                 * its first job or a Scan: the probe would leave it synchronised in its loader. */
+                if (b->nodes[i]->configured &&
+                    !(node_is_serial(b->nodes[i]) && b->conf->isp_entry == CF_ISP_ENTRY_MANUAL))
                         probe_node(b, b->nodes[i]);
         if (--b->scan_pending == 0) {
                 b->scanning = false;
@@ -2144,7 +2232,7 @@ int manager_scan(CanBus *b)
 /* Busy: a job, a scan or an identification still acts on the node; it cannot go or change now. */
 static bool node_busy(const Node *n)
 {
-        return n->flash || n->probing || n->identify_done || ccp_session_pending(n->ccp);
+        return n->flash || n->probing || n->identify_done || ccp_session_pending(n->ccp) || serial_node_busy(n);
 }
 
 /* The running job that uses a node of b (0: none), for messages. */
@@ -2188,6 +2276,11 @@ static bool bus_keeps_transport(const CanBus *b, const struct cf_bus_conf *nb)
         if (strcmp(ob->transport, nb->transport) != 0 || ob->baud != nb->baud || ob->bitrate != nb->bitrate ||
             ob->scan_first != nb->scan_first || ob->scan_last != nb->scan_last || ob->cro_base != nb->cro_base ||
             ob->dto_base != nb->dto_base || ob->seedkey_echo != nb->seedkey_echo)
+                return false;
+        /* a serial bus's loader is part of its transport: its session reads them as it goes */
+        if (ob->protocol != nb->protocol || ob->isp_entry != nb->isp_entry || ob->crystal_khz != nb->crystal_khz ||
+            ob->gpio_reset != nb->gpio_reset || ob->gpio_boot != nb->gpio_boot ||
+            strcmp(ob->gpiochip ? ob->gpiochip : "", nb->gpiochip ? nb->gpiochip : "") != 0)
                 return false;
         _cleanup_(freep) uint32_t *ids = NULL;
         size_t n_ids = 0;

@@ -91,6 +91,11 @@ struct Node {
         uint8_t status[CF_STATUS_SIZE]; /* identify reads it in pieces (flash-job.c id_pieces) */
         uint8_t id_prev[5];
 
+        /* a serial node (serial-job.h): its session, and what its loader said it is */
+        struct SerialSession *serial;
+        char part[32];      /* "0x26013F37" (LPC J), "ADuCM360" (ADI ID packet); "" unknown */
+        char identity[128]; /* for operators: "LPC1768 0x26013F37, boot code 4.1, serial 1-2-3-4" */
+
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
@@ -149,6 +154,9 @@ struct Job {
         char *path;
         enum job_state state;
         uint8_t *image; /* a dual-bank job: the two links, bank 1's then bank 2's (2 x 256 KB) */
+        size_t image_size; /* CF_IMAGE_AREA_SIZE (each link of a dual-bank job), or a serial target's raw image */
+        char target[16];   /* "" (CCP nodes), "lpc-isp", "adi-uart" (docs/design.md §8) */
+        char part_id[32];  /* with a target: the part it is for */
         struct cf_image_info info; /* a dual-bank job: bank 1's link (hw id, version, release: both's) */
         /* a dual-bank bundle's job (dual-bank.h): the bank-2 link's trailer, CRC and plan */
         bool dual;

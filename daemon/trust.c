@@ -28,13 +28,14 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                 *error = NULL;
         memset(ret, 0, sizeof *ret);
 
-        if (size < CF_IMAGE_AREA_SIZE)
+        /* A serial target's bundle (docs/design.md §8) may be smaller than an area image. */
+        if (size < CF_IMAGE_AREA_SIZE && !cf_bundle_is_bundle(data, size))
                 return refuse(error, -EBADMSG,
                               "the file is %zu bytes: neither a packed %u KB area image nor a signed bundle "
                               "(.cfb)",
                               size, CF_IMAGE_AREA_SIZE / 1024);
 
-        if (size == CF_IMAGE_AREA_SIZE) {
+        if (size == CF_IMAGE_AREA_SIZE && !cf_bundle_is_bundle(data, size)) {
                 /* The refusal comes first and names the key that lifts it: an operator who flashes a
                  * plain image by mistake learns what to do, whatever the image holds. */
                 if (!allow_unsigned)
@@ -48,9 +49,10 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                                       cf_image_status_str(s));
                 ret->image = data;
                 ret->n_images = 1;
+                ret->image_size = size;
                 return 0;
         }
-        if (size == 2u * CF_IMAGE_AREA_SIZE) {
+        if (size == 2u * CF_IMAGE_AREA_SIZE && !cf_bundle_is_bundle(data, size)) {
                 /* The two links of a dual-bank application, bank 1's first, unsigned (development). */
                 if (!allow_unsigned)
                         return refuse(
@@ -73,6 +75,7 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                                               "version or release");
                 }
                 ret->image = data;
+                ret->image_size = CF_IMAGE_AREA_SIZE;
                 ret->n_images = 2;
                 return 0;
         }
@@ -100,9 +103,21 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
                 return refuse(error, r, "bundle refused: %s", err.message[0] ? err.message : strerror(-r));
         }
         ret->image = b->image; /* a dual-bank bundle's two links follow each other */
+        ret->image_size = b->image_size;
         ret->n_images = b->n_images;
         ret->info = b->info;
         ret->bundle = true;
+        if (b->manifest.target[0]) {
+                /* A raw image has no trailer: what the job shows and checks comes from the manifest. */
+                const struct cf_bundle_manifest *m = &b->manifest;
+                ret->info = (struct cf_image_info){.hw_id = m->hw_id, .ver_major = m->ver_major,
+                                                   .ver_minor = m->ver_minor, .ver_patch = m->ver_patch,
+                                                   .release = m->release, .payload_len = m->image_size,
+                                                   .area_size = m->image_size};
+                memcpy(ret->info.payload_sha256, m->image_sha256, 32);
+                snprintf(ret->target, sizeof ret->target, "%s", m->target);
+                snprintf(ret->part_id, sizeof ret->part_id, "%s", m->part_id);
+        }
         for (size_t i = 0; i < b->n_signers; i++)
                 if (b->signers[i].trust == CF_BUNDLE_TRUST_OK && b->signers[i].subject) {
                         snprintf(ret->signer, sizeof ret->signer, "%s", b->signers[i].subject);

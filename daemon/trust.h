@@ -10,9 +10,12 @@
 #include "canfleet/image.h"
 
 struct trusted_image {
-        const uint8_t *image; /* n_images x CF_IMAGE_AREA_SIZE bytes inside the buffer given to trust_check() */
+        const uint8_t *image; /* n_images x image_size bytes inside the buffer given to trust_check() */
+        size_t image_size;    /* CF_IMAGE_AREA_SIZE, or a serial target's raw image (docs/design.md §8) */
         unsigned n_images;    /* 1, or 2: the two links of a dual-bank application, bank 1's first */
-        struct cf_image_info info;
+        struct cf_image_info info; /* a raw image's: from the manifest (no trailer) */
+        char target[16];           /* "" (CCP area image), "lpc-isp", "adi-uart" */
+        char part_id[32];          /* with a target */
         bool bundle;      /* a verified signed bundle (else a plain image, allow_unsigned) */
         char signer[256]; /* a bundle's first signer (RFC 2253 subject), "" for a plain image */
 };
@@ -23,8 +26,10 @@ struct trusted_image {
  *                   refused when no keyring is configured (allow_unsigned without keyring);
  *   = 262144 bytes  a plain area image: refused unless allow_unsigned, else cf_image_check_full();
  *   = 524288 bytes  the two links of a dual-bank application, unsigned: as a plain image, each link
- *                   checked for its bank;
- *   < 262144 bytes  neither.
+ *                   checked for its bank (unless it is a bundle);
+ *   < 262144 bytes  a serial target's bundle when it looks like one (cf_bundle_is_bundle), else neither.
+ * A raw serial image is only accepted in a bundle, also with allow_unsigned: the manifest is what says
+ * which chip it is for.
  * Returns 0 and fills *ret (its image points into data), or:
  *   -EBADMSG       malformed: not an image nor a bundle, or a bundle's size, cms, manifest, trailer or
  *                  image check failed

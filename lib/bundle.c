@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 #include <openssl/bio.h>
@@ -25,7 +26,9 @@
 #include <openssl/x509v3.h>
 
 #include "bundle.h"
+#include "canfleet/adi-uart.h"
 #include "canfleet/layout.h"
+#include "canfleet/lpc-isp.h"
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 
@@ -313,7 +316,34 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
                          s);
                 goto out;
         }
-        if ((r = manifest_uint(o, "hw_id", UINT16_MAX, &v, err)) < 0)
+        if ((r = manifest_string(o, "target", false, &s, err)) < 0)
+                goto out;
+        if (s) {
+                if (strcmp(s, "lpc-isp") != 0 && strcmp(s, "adi-uart") != 0) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "target \"%.64s\" is not \"lpc-isp\" or \"adi-uart\"",
+                                 s);
+                        goto out;
+                }
+                snprintf(out.target, sizeof out.target, "%s", s);
+                if ((r = manifest_string(o, "part_id", true, &s, err)) < 0)
+                        goto out;
+                if (!cf_bundle_part_id_valid(out.target, s)) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "part_id \"%.64s\" is not %s", s,
+                                 strcmp(out.target, "lpc-isp") == 0
+                                     ? "\"0x\" and 8 hex digits (the part id J answers)"
+                                     : "1 to 15 printable characters (the ID packet's product identifier)");
+                        goto out;
+                }
+                snprintf(out.part_id, sizeof out.part_id, "%s", s);
+                if (out.n_images == 2) {
+                        r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
+                                 "a dual-bank bundle (" CF_BUNDLE_FORMAT_DUAL ") has no serial target");
+                        goto out;
+                }
+        }
+        if (out.target[0] && !json_object_object_get_ex(o, "hw_id", NULL))
+                v = 0; /* a serial target has no hardware id of ours: the part id says what it is */
+        else if ((r = manifest_uint(o, "hw_id", UINT16_MAX, &v, err)) < 0)
                 goto out;
         out.hw_id = (uint16_t) v;
         if ((r = manifest_string(o, "version", true, &s, err)) < 0)
@@ -330,7 +360,12 @@ int cf_bundle_manifest_parse(const char *json, size_t len, struct cf_bundle_mani
         out.release = (uint32_t) v;
         if ((r = manifest_uint(o, "image_size", UINT32_MAX, &v, err)) < 0)
                 goto out;
-        if (v != CF_IMAGE_AREA_SIZE) {
+        if (out.target[0] && (v == 0 || v > CF_BUNDLE_RAW_MAX)) {
+                r = fail(err, CF_BUNDLE_CHECK_MANIFEST, "image_size %" PRIu64 " is not 1-%u (a raw %s image)", v,
+                         CF_BUNDLE_RAW_MAX, out.target);
+                goto out;
+        }
+        if (!out.target[0] && v != CF_IMAGE_AREA_SIZE) {
                 r = fail(err, CF_BUNDLE_CHECK_MANIFEST,
                          "image_size %" PRIu64 " is not %u (a 256 KB area image)", v, CF_IMAGE_AREA_SIZE);
                 goto out;
@@ -873,7 +908,6 @@ static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *im
                 return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
                             have, want);
         }
-
         int s = cf_image_check_trailer(t);
         if (s != CF_IMAGE_OK)
                 return fail(err, CF_BUNDLE_CHECK_TRAILER, "%s has no valid trailer: %s", what,
@@ -921,10 +955,47 @@ static int check_one_image(const struct cf_bundle_manifest *m, const uint8_t *im
         return 0;
 }
 
+/* A serial target's raw image (docs/design.md §8): no trailer; the manifest's size and sha256, then the
+ * target's own checks. */
+static int check_raw_image(struct cf_bundle *b, struct cf_bundle_error *err)
+{
+        const struct cf_bundle_manifest *m = &b->manifest;
+        uint8_t sha[32];
+        char have[65], want[65], why[256];
+
+        if (b->n_images == 2) /* whatever the size suggested: the manifest says it is one raw image */
+                b->image_size = 2u * CF_IMAGE_AREA_SIZE;
+        b->n_images = 1;
+        b->image2 = NULL;
+        if (b->image_size != m->image_size)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "the image is %zu bytes (file size - CMS - 8), the manifest's image_size %" PRIu32,
+                            b->image_size, m->image_size);
+        SHA256(b->image, b->image_size, sha);
+        if (memcmp(sha, m->image_sha256, sizeof(sha)) != 0) {
+                hexstr(sha, 32, have);
+                hexstr(m->image_sha256, 32, want);
+                return fail(err, CF_BUNDLE_CHECK_SHA256, "the image's sha256 %s != manifest image_sha256 %s",
+                            have, want);
+        }
+        if (cf_bundle_raw_image_check(m->target, b->image, b->image_size, why, sizeof why) < 0)
+                return fail(err, CF_BUNDLE_CHECK_IMAGE, "%s", why);
+        return 0;
+}
+
 static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
 {
         const struct cf_bundle_manifest *m = &b->manifest;
 
+        if (m->target[0])
+                return check_raw_image(b, err);
+        /* The size check let a raw image's size through: only the manifest could tell. */
+        if (b->image_size != CF_IMAGE_AREA_SIZE && b->image_size != 2u * CF_IMAGE_AREA_SIZE)
+                return fail(err, CF_BUNDLE_CHECK_SIZE,
+                            "the file is %zu bytes, not %u (image) + %zu (CMS) + 8 = %zu (truncated, or extra "
+                            "bytes)",
+                            b->image_size + b->cms_len + CF_BUNDLE_LENGTH_SIZE, CF_IMAGE_AREA_SIZE, b->cms_len,
+                            CF_IMAGE_AREA_SIZE + b->cms_len + CF_BUNDLE_LENGTH_SIZE);
         if (m->n_images != b->n_images)
                 return fail(err, CF_BUNDLE_CHECK_MANIFEST,
                             "the manifest (format %s) lists %u image%s, the file carries %u",
@@ -938,36 +1009,64 @@ static int check_image(struct cf_bundle *b, struct cf_bundle_error *err)
         return r;
 }
 
-static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, unsigned *n_images,
+/* Whether len bytes at p are exactly one DER SEQUENCE (a CMS ContentInfo's outer header says its size). */
+static bool der_sequence_of(const uint8_t *p, uint64_t len)
+{
+        if (len < 2 || p[0] != 0x30)
+                return false;
+        uint64_t total;
+        if (p[1] < 0x80) {
+                total = 2u + p[1];
+        } else {
+                unsigned k = p[1] & 0x7Fu;
+                if (k < 1 || k > 3 || len < 2u + k)
+                        return false;
+                total = 0;
+                for (unsigned i = 0; i < k; i++)
+                        total = total << 8 | p[2 + i];
+                total += 2u + k;
+        }
+        return total == len;
+}
+
+/* The images are the file's bytes before the CMS and its length: 262144 of them for an area image,
+ * twice that for a dual-bank bundle (the CMS, at most 64 KiB, cannot make up for 256 KB, so the size
+ * tells the two apart); a serial target's raw image (docs/design.md §8) any other number up to
+ * CF_BUNDLE_RAW_MAX, and then the CMS must start right after it as one DER SEQUENCE of exactly the
+ * length given, so that a cut or padded area bundle is still reported by its size. Whether the size is
+ * the manifest's is checked once the manifest is read (check_image). */
+static int check_size(const uint8_t *data, size_t size, uint64_t *cms_len, size_t *images_size,
                       struct cf_bundle_error *err)
 {
-        if (size < (size_t) CF_IMAGE_AREA_SIZE + CF_BUNDLE_LENGTH_SIZE)
+        uint64_t len = size >= CF_BUNDLE_LENGTH_SIZE ? be64(data + size - CF_BUNDLE_LENGTH_SIZE) : 0;
+        bool raw = len > 0 && len <= CF_BUNDLE_CMS_MAX && len + CF_BUNDLE_LENGTH_SIZE < size &&
+                   size - len - CF_BUNDLE_LENGTH_SIZE <= CF_BUNDLE_RAW_MAX &&
+                   der_sequence_of(data + size - len - CF_BUNDLE_LENGTH_SIZE, len);
+        if (size < (size_t) CF_IMAGE_AREA_SIZE + CF_BUNDLE_LENGTH_SIZE && !raw)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
                             "the file is %zu bytes, shorter than a %u-byte image and the 8-byte CMS length "
                             "(truncated, or not a bundle)",
                             size, CF_IMAGE_AREA_SIZE);
-        uint64_t len = be64(data + size - CF_BUNDLE_LENGTH_SIZE);
         if (len == 0)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length is 0: no signature");
         if (len > CF_BUNDLE_CMS_MAX)
                 return fail(err, CF_BUNDLE_CHECK_SIZE, "CMS length %" PRIu64 " exceeds %u (64 KiB)", len,
                             CF_BUNDLE_CMS_MAX);
-        /* A dual-bank bundle carries two images: the CMS (at most 64 KiB) cannot make up for 256 KB, so
-         * the size tells which kind it is. */
-        *n_images = size == 2u * CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE ? 2u : 1u;
-        if (*n_images == 1 && size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE)
+        if (size != CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE &&
+            size != 2u * CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE && !raw)
                 return fail(err, CF_BUNDLE_CHECK_SIZE,
                             "the file is %zu bytes, not %u (image) + %" PRIu64 " (CMS) + 8 = %" PRIu64
                             " (truncated, or extra bytes)",
                             size, CF_IMAGE_AREA_SIZE, len, CF_IMAGE_AREA_SIZE + len + CF_BUNDLE_LENGTH_SIZE);
         *cms_len = len;
+        *images_size = size - (size_t) len - CF_BUNDLE_LENGTH_SIZE;
         return 0;
 }
 
 bool cf_bundle_is_bundle(const uint8_t *data, size_t size)
 {
         uint64_t len;
-        unsigned n;
+        size_t n;
         return check_size(data, size, &len, &n, NULL) == 0;
 }
 
@@ -977,23 +1076,28 @@ static int bundle_check(const uint8_t *data, size_t size, const struct cf_keyrin
         uint64_t cms_len;
         int r;
 
-        unsigned n_images;
-        r = check_size(data, size, &cms_len, &n_images, err);
+        size_t images_size;
+        r = check_size(data, size, &cms_len, &images_size, err);
         if (r < 0)
                 return r;
         struct cf_bundle *b = calloc(1, sizeof(*b));
         if (!b)
                 return fail_errno(err, -ENOMEM, "out of memory");
         b->image = data;
-        b->n_images = n_images;
         b->cms_len = (size_t) cms_len;
-        cf_image_info_parse(data + CF_TRAILER_OFFSET, &b->info);
-        if (n_images == 2) {
+        b->image_size = images_size;
+        b->n_images = 1;
+        if (images_size == 2u * CF_IMAGE_AREA_SIZE) {
+                /* two links (a serial target's manifest makes it one raw image again: check_image) */
+                b->n_images = 2;
+                b->image_size = CF_IMAGE_AREA_SIZE;
                 b->image2 = data + CF_IMAGE_AREA_SIZE;
                 cf_image_info_parse(b->image2 + CF_TRAILER_OFFSET, &b->info2);
         }
+        if (images_size >= CF_IMAGE_AREA_SIZE)
+                cf_image_info_parse(data + CF_TRAILER_OFFSET, &b->info);
 
-        r = check_cms(b, data + (size_t) n_images * CF_IMAGE_AREA_SIZE, keyring, err);
+        r = check_cms(b, data + images_size, keyring, err);
         if (r >= 0)
                 r = check_image(b, err);
         if (r >= 0 && err) {
@@ -1185,9 +1289,9 @@ static int add_intermediates(struct signing *sg, const char *path, struct cf_bun
                           n == 0 ? "holds no PEM certificate" : ossl_reason(why, sizeof(why)));
 }
 
-static int create_signed(const uint8_t *const images[], unsigned n_images, char *manifest,
-                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
-                         struct cf_bundle_error *err);
+static int create_signed(const uint8_t *const images[], unsigned n_images, size_t image_size,
+                         char *manifest, const struct cf_bundle_create_options *o, uint8_t **ret,
+                         size_t *ret_size, struct cf_bundle_error *err);
 
 static int check_create_options(const struct cf_bundle_create_options *o, struct cf_bundle_error *err)
 {
@@ -1216,7 +1320,7 @@ int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bu
         if (!manifest)
                 return fail_errno(err, -ENOMEM, "out of memory");
         const uint8_t *const images[] = {image};
-        return create_signed(images, 1, manifest, o, ret, ret_size, err);
+        return create_signed(images, 1, CF_IMAGE_AREA_SIZE, manifest, o, ret, ret_size, err);
 }
 
 int cf_bundle_create_dual(const uint8_t bank1[CF_IMAGE_AREA_SIZE], const uint8_t bank2[CF_IMAGE_AREA_SIZE],
@@ -1255,13 +1359,13 @@ int cf_bundle_create_dual(const uint8_t bank1[CF_IMAGE_AREA_SIZE], const uint8_t
         char *manifest = cf_bundle_manifest_format_dual(&info[0], sha[0], sha[1], o->description);
         if (!manifest)
                 return fail_errno(err, -ENOMEM, "out of memory");
-        return create_signed(images, 2, manifest, o, ret, ret_size, err);
+        return create_signed(images, 2, CF_IMAGE_AREA_SIZE, manifest, o, ret, ret_size, err);
 }
 
-/* Sign manifest (taken over) and lay out [images][CMS][length]. */
-static int create_signed(const uint8_t *const images[], unsigned n_images, char *manifest,
-                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
-                         struct cf_bundle_error *err)
+/* Sign manifest (taken over) and lay out [images, image_size bytes each][CMS][length]. */
+static int create_signed(const uint8_t *const images[], unsigned n_images, size_t image_size,
+                         char *manifest, const struct cf_bundle_create_options *o, uint8_t **ret,
+                         size_t *ret_size, struct cf_bundle_error *err)
 {
         struct signing sg = {0};
         char why[256];
@@ -1298,15 +1402,15 @@ static int create_signed(const uint8_t *const images[], unsigned n_images, char 
                                len, CF_BUNDLE_CMS_MAX);
                 goto out;
         }
-        size_t total = (size_t) n_images * CF_IMAGE_AREA_SIZE + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
+        size_t total = (size_t) n_images * image_size + (size_t) len + CF_BUNDLE_LENGTH_SIZE;
         out = malloc(total);
         if (!out) {
                 r = fail_errno(err, -ENOMEM, "out of memory");
                 goto out;
         }
         for (unsigned i = 0; i < n_images; i++)
-                memcpy(out + (size_t) i * CF_IMAGE_AREA_SIZE, images[i], CF_IMAGE_AREA_SIZE);
-        unsigned char *p = out + (size_t) n_images * CF_IMAGE_AREA_SIZE;
+                memcpy(out + (size_t) i * image_size, images[i], image_size);
+        unsigned char *p = out + (size_t) n_images * image_size;
         if (i2d_CMS_ContentInfo(sg.cms, &p) != len) {
                 r = fail_errno(err, -EIO, "cannot encode the CMS: %s", ossl_reason(why, sizeof(why)));
                 goto out;
@@ -1339,4 +1443,137 @@ out:
         }
         ERR_clear_error();
         return r;
+}
+
+/* ---- serial targets (docs/design.md §8) -------------------------------------------------------- */
+
+bool cf_bundle_part_id_valid(const char *target, const char *part_id)
+{
+        size_t n = strlen(part_id);
+        if (strcmp(target, "lpc-isp") == 0) {
+                if (n != 10 || part_id[0] != '0' || (part_id[1] != 'x' && part_id[1] != 'X'))
+                        return false;
+                for (size_t i = 2; i < n; i++)
+                        if (hexval(part_id[i]) < 0 && !(part_id[i] >= 'A' && part_id[i] <= 'F'))
+                                return false;
+                return true;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (n < 1 || n > 15 || part_id[0] == ' ' || part_id[n - 1] == ' ')
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (part_id[i] < 0x20 || part_id[i] > 0x7E)
+                                return false;
+                return true;
+        }
+        return false;
+}
+
+int cf_bundle_part_resolve(const char *target, const char *given, char *part_id, size_t len, uint32_t *flash_size)
+{
+        if (strcmp(target, "lpc-isp") == 0) {
+                const struct cf_lpc_part *p = cf_lpc_part_by_name(given);
+                if (!p) {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = strtoull(given, &end, 0);
+                        if (errno || end == given || *end || v > UINT32_MAX || given[0] == '-')
+                                return -EINVAL;
+                        p = cf_lpc_part_by_id((uint32_t) v);
+                }
+                if (!p)
+                        return -EINVAL;
+                snprintf(part_id, len, "0x%08" PRIX32, p->id);
+                if (flash_size)
+                        *flash_size = p->flash_size;
+                return 0;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (strcasecmp(given, "ADuCM360") != 0 && strcasecmp(given, "ADuCM361") != 0)
+                        return -EINVAL;
+                snprintf(part_id, len, "ADuCM36%c", given[7]);
+                if (flash_size)
+                        *flash_size = CF_ADI_FLASH_SIZE;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len)
+{
+        if (strcmp(target, "lpc-isp") == 0) {
+                if (size < 32 || size > CF_LPC_FLASH_MAX) {
+                        snprintf(why, why_len, "a %zu-byte image: an LPC17xx image is 32 to %u bytes", size,
+                                 CF_LPC_FLASH_MAX);
+                        return -EBADMSG;
+                }
+                /* The boot ROM runs user code only when words 0..7 sum to 0: an image without it would be
+                 * flashed and then never start (canfleetctl image pack --target lpc-isp sets it). */
+                if (!cf_lpc_vector_checksum_ok(image, size)) {
+                        snprintf(why, why_len, "the vector table checksum (word 7) is wrong: the boot ROM "
+                                               "would not start it (canfleetctl image pack --target lpc-isp fills it in)");
+                        return -EBADMSG;
+                }
+                return 0;
+        }
+        if (strcmp(target, "adi-uart") == 0) {
+                if (size == 0 || size > CF_ADI_FLASH_SIZE) {
+                        snprintf(why, why_len, "a %zu-byte image: an ADuCM360 image is 1 to %u bytes", size,
+                                 CF_ADI_FLASH_SIZE);
+                        return -EBADMSG;
+                }
+                return 0;
+        }
+        snprintf(why, why_len, "unknown target \"%s\"", target);
+        return -EBADMSG;
+}
+
+int cf_bundle_create_raw(const uint8_t *image, size_t size, const struct cf_bundle_target *t,
+                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                         struct cf_bundle_error *err)
+{
+        char why[256];
+        uint8_t sha[32];
+        char hex[65];
+        struct cf_bundle_manifest vm = {0};
+
+        int r = check_create_options(o, err);
+        if (r < 0)
+                return r;
+        if (!t->target || !t->part_id || !t->version)
+                return fail_errno(err, -EINVAL, "target, part id and version are required");
+        if (strcmp(t->target, "lpc-isp") != 0 && strcmp(t->target, "adi-uart") != 0)
+                return fail_errno(err, -EINVAL, "target \"%s\" is not lpc-isp or adi-uart", t->target);
+        if (!cf_bundle_part_id_valid(t->target, t->part_id))
+                return fail_errno(err, -EINVAL, "part id \"%s\" is not valid for %s", t->part_id, t->target);
+        if (!parse_version(t->version, &vm))
+                return fail_errno(err, -EINVAL, "version \"%s\" is not X.Y.Z", t->version);
+        if (cf_bundle_raw_image_check(t->target, image, size, why, sizeof why) < 0)
+                return fail_errno(err, -EINVAL, "not a valid %s image: %s", t->target, why);
+        SHA256(image, size, sha);
+        hexstr(sha, 32, hex);
+        struct json_object *m = json_object_new_object();
+        if (!m)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        char *manifest = NULL;
+        if (json_object_object_add(m, "format", json_object_new_string(CF_BUNDLE_FORMAT)) == 0 &&
+            json_object_object_add(m, "target", json_object_new_string(t->target)) == 0 &&
+            json_object_object_add(m, "part_id", json_object_new_string(t->part_id)) == 0 &&
+            json_object_object_add(m, "hw_id", json_object_new_int(0)) == 0 &&
+            json_object_object_add(m, "version", json_object_new_string(t->version)) == 0 &&
+            json_object_object_add(m, "release", json_object_new_int64(t->release)) == 0 &&
+            json_object_object_add(m, "image_size", json_object_new_int64((int64_t) size)) == 0 &&
+            json_object_object_add(m, "image_sha256", json_object_new_string(hex)) == 0 &&
+            (!o->description ||
+             json_object_object_add(m, "description", json_object_new_string(o->description)) == 0)) {
+                const char *js =
+                    json_object_to_json_string_ext(m, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (js)
+                        manifest = strdup(js);
+        }
+        json_object_put(m);
+        if (!manifest)
+                return fail_errno(err, -ENOMEM, "out of memory");
+        const uint8_t *const images[] = {image};
+        return create_signed(images, 1, size, manifest, o, ret, ret_size, err);
 }

@@ -30,6 +30,18 @@
  * image in turn; the size check tells the two kinds apart by the file size and the CMS length (one or
  * two images), and a manifest of the other kind is refused by the manifest check.
  *
+ * A bundle for a serial node (docs/design.md §8) carries the raw binary of the chip's flash instead of
+ * an area image, and says so:
+ *
+ *   {"format": "canfleet-bundle-1", "target": "lpc-isp", "part_id": "0x26013F37", "hw_id": 0,
+ *    "version": "1.4.0", "release": 12, "image_size": 65536, "image_sha256": "<hex>"}
+ *
+ * target "lpc-isp" or "adi-uart" (absent: a CCP node's area image); part_id (required with a target):
+ * the part id the LPC ISP's J answers, "0x" and 8 hex digits, or the ADI ID packet's product
+ * identifier ("ADuCM360"); image_size 1..CF_BUNDLE_RAW_MAX and the image that many bytes; hw_id may
+ * be left out (0). The raw image has no trailer: version and release are the manifest's. Its image
+ * check is the target's: for lpc-isp, the vector table checksum in word 7 (canfleet/lpc-isp.h).
+ *
  * cf_bundle_verify() runs these checks in this order and stops at the first that fails; each has
  * its own negative errno and check id, and the message names the check:
  *
@@ -63,9 +75,12 @@
 #define CF_BUNDLE_LAYOUT_DUAL "dual-bank"
 /* The most images a bundle carries (a dual-bank bundle: one per bank). */
 #define CF_BUNDLE_MAX_IMAGES 2u
-/* The smallest and largest bundle files. */
+/* The largest raw image of a serial target (the LPC17xx's 512 KB of flash). */
+#define CF_BUNDLE_RAW_MAX (512u * 1024u)
+/* The smallest and largest bundle files (of an area image; a serial target's may be smaller). */
 #define CF_BUNDLE_MIN_SIZE (CF_IMAGE_AREA_SIZE + 1u + CF_BUNDLE_LENGTH_SIZE)
 #define CF_BUNDLE_MAX_SIZE (CF_BUNDLE_MAX_IMAGES * CF_IMAGE_AREA_SIZE + CF_BUNDLE_CMS_MAX + CF_BUNDLE_LENGTH_SIZE)
+_Static_assert(CF_BUNDLE_RAW_MAX <= CF_BUNDLE_MAX_IMAGES * CF_IMAGE_AREA_SIZE, "a raw image fits the largest bundle");
 
 enum cf_bundle_check {
         CF_BUNDLE_CHECK_NONE = 0, /* passed, or a failure of no check (out of memory) */
@@ -107,6 +122,8 @@ struct cf_bundle_manifest {
          * image2_sha256 bank 2's */
         unsigned n_images;
         uint8_t image2_sha256[32];
+        char target[16];   /* "" (a CCP node's area image), "lpc-isp", "adi-uart" */
+        char part_id[32];  /* with a target: "0x26013F37", "ADuCM360" */
 };
 
 /* Parse and check a manifest (the "manifest" check alone). On failure *m is left empty (description
@@ -135,6 +152,7 @@ struct cf_bundle {
         /* The CF_IMAGE_AREA_SIZE image bytes: points into the buffer given to cf_bundle_verify(),
          * valid as long as that buffer is. */
         const uint8_t *image;
+        size_t image_size; /* CF_IMAGE_AREA_SIZE, or a serial target's raw image size */
         size_t cms_len;
         struct cf_image_info info; /* the image trailer as read (not necessarily valid) */
         /* 1, or 2 for a dual-bank bundle (by its size): image is then the bank-1 link and image2 (right
@@ -215,6 +233,29 @@ struct cf_bundle_create_options {
  */
 int cf_bundle_create(const uint8_t image[CF_IMAGE_AREA_SIZE], const struct cf_bundle_create_options *o,
                      uint8_t **ret, size_t *ret_size, struct cf_bundle_error *err);
+
+/* The same for a serial target's raw image (docs/design.md §8): the manifest is the one given (target,
+ * part_id, version "X.Y.Z", release; hw_id 0), filled with the image's size and sha256; the image must
+ * pass the target's image check. */
+struct cf_bundle_target {
+        const char *target;  /* "lpc-isp", "adi-uart" */
+        const char *part_id; /* as in the manifest */
+        const char *version;
+        uint32_t release;
+};
+int cf_bundle_create_raw(const uint8_t *image, size_t size, const struct cf_bundle_target *t,
+                         const struct cf_bundle_create_options *o, uint8_t **ret, size_t *ret_size,
+                         struct cf_bundle_error *err);
+/* The target's own checks of a raw image (also the "image" check of such a bundle): 0 or -EBADMSG with
+ * a reason in why: lpc-isp: 32..CF_BUNDLE_RAW_MAX bytes with a valid vector checksum; adi-uart: at most
+ * 128 KB. */
+int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len);
+/* The manifest's part_id for what an operator names (target lpc-isp: "LPC1768" or a part id as
+ * "0x26013F37" or decimal, which must be a known LPC17xx part; adi-uart: "ADuCM360", "ADuCM361", the
+ * ID packet's product identifier) into part_id, and the part's flash size. -EINVAL unknown part. */
+int cf_bundle_part_resolve(const char *target, const char *given, char *part_id, size_t len, uint32_t *flash_size);
+/* A part_id valid for target ("0x" + 8 hex for lpc-isp; 1..15 printable ASCII for adi-uart). */
+bool cf_bundle_part_id_valid(const char *target, const char *part_id);
 
 /* Format a manifest for an image trailer as bundle create does (no trailing newline); malloc'ed
  * string or NULL when out of memory. */

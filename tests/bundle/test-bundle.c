@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "bundle.h"
+#include "canfleet/lpc-isp.h"
 #include "canfleet/crc32.h"
 #include "canfleet/sha256.h"
 #include "cf-test.h"
@@ -487,7 +488,7 @@ static void test_manifest_extra_keys(void)
 {
         size_t size;
         /* unknown keys of any type are ignored; description may be absent or null */
-        uint8_t *b = good_bundle(", \"build\": {\"ci\": [1, 2, {\"x\": null}]}, \"target\": \"stm32f4\", "
+        uint8_t *b = good_bundle(", \"build\": {\"ci\": [1, 2, {\"x\": null}]}, \"platform\": \"stm32f4\", "
                                  "\"description\": null",
                                  SIGN, 0, &size);
         expect(b, size, CF_BUNDLE_CHECK_NONE, NULL);
@@ -725,6 +726,74 @@ static void test_dual_bank(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "array of 2 objects"));
 }
 
+/* A serial node's raw image (docs/design.md §8): any size up to 512 KB, target and part in the manifest,
+ * the target's image check instead of the trailer's; the size check still catches a cut bundle. */
+static void test_serial_target(void)
+{
+        struct cf_bundle_key keys[] = {{path("sign.crt"), path("sign.key")}};
+        const char *inter[] = {path("inter.crt")};
+        struct cf_bundle_create_options o = {keys, 1, inter, 1, NULL};
+        struct cf_bundle_error err;
+        struct cf_bundle *bundle = NULL;
+        static uint8_t raw[65536];
+        uint8_t *b = NULL;
+        size_t size = 0;
+
+        for (size_t i = 0; i < sizeof raw; i++)
+                raw[i] = (uint8_t) (i * 13 + 1);
+        cf_lpc_vector_checksum_fix(raw, sizeof raw);
+        struct cf_bundle_target t = {"lpc-isp", "0x26013F37", "3.1.0", 4};
+        CU_ASSERT_EQUAL_FATAL(cf_bundle_create_raw(raw, sizeof raw, &t, &o, &b, &size, &err), 0);
+        CU_ASSERT_TRUE(cf_bundle_is_bundle(b, size));
+        int r = cf_bundle_verify(b, size, keyring, &bundle, &err);
+        if (r < 0)
+                fprintf(stderr, "\n  %s\n", err.message);
+        CU_ASSERT_EQUAL_FATAL(r, 0);
+        CU_ASSERT_STRING_EQUAL(bundle->manifest.target, "lpc-isp");
+        CU_ASSERT_STRING_EQUAL(bundle->manifest.part_id, "0x26013F37");
+        CU_ASSERT_EQUAL(bundle->manifest.release, 4);
+        CU_ASSERT_EQUAL(bundle->image_size, sizeof raw);
+        CU_ASSERT_EQUAL(memcmp(bundle->image, raw, sizeof raw), 0);
+        cf_bundle_free(bundle);
+        /* one byte lost at the end: the length no longer frames a CMS */
+        CU_ASSERT_FALSE(cf_bundle_is_bundle(b, size - 1));
+        expect(b, size - 1, CF_BUNDLE_CHECK_SIZE, NULL);
+        free(b);
+
+        /* the vector checksum is the LPC image's check, at creation and at verification */
+        raw[0] ^= 1;
+        CU_ASSERT_EQUAL(cf_bundle_create_raw(raw, sizeof raw, &t, &o, &b, &size, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "vector table checksum"));
+        raw[0] ^= 1;
+        /* an unknown part and an unknown target are refused */
+        struct cf_bundle_target bad = {"lpc-isp", "LPC1768", "1.0.0", 0};
+        CU_ASSERT_EQUAL(cf_bundle_create_raw(raw, sizeof raw, &bad, &o, &b, &size, &err), -EINVAL);
+        char part[32];
+        uint32_t flash = 0;
+        CU_ASSERT_EQUAL(cf_bundle_part_resolve("lpc-isp", "lpc1768", part, sizeof part, &flash), 0);
+        CU_ASSERT_STRING_EQUAL(part, "0x26013F37");
+        CU_ASSERT_EQUAL(flash, 512u * 1024u);
+        CU_ASSERT_EQUAL(cf_bundle_part_resolve("lpc-isp", "0x26113F37", part, sizeof part, NULL), 0);
+        CU_ASSERT_STRING_EQUAL(part, "0x26113F37");
+        CU_ASSERT_EQUAL(cf_bundle_part_resolve("lpc-isp", "LPC2148", part, sizeof part, NULL), -EINVAL);
+        CU_ASSERT_EQUAL(cf_bundle_part_resolve("adi-uart", "aducm360", part, sizeof part, &flash), 0);
+        CU_ASSERT_STRING_EQUAL(part, "ADuCM360");
+        CU_ASSERT_EQUAL(flash, 128u * 1024u);
+
+        /* the manifest: a target's part_id is required, and a target must be one of ours */
+        struct cf_bundle_manifest m;
+        const char *j = "{\"format\": \"canfleet-bundle-1\", \"target\": \"adi-uart\", \"version\": \"1.0.0\", "
+                        "\"release\": 1, \"image_size\": 100, \"image_sha256\": "
+                        "\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+        CU_ASSERT_EQUAL(cf_bundle_manifest_parse(j, strlen(j), &m, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "missing \"part_id\""));
+        const char *k = "{\"format\": \"canfleet-bundle-1\", \"target\": \"stm32f7\", \"part_id\": \"x\", "
+                        "\"version\": \"1.0.0\", \"release\": 1, \"image_size\": 100, \"image_sha256\": "
+                        "\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+        CU_ASSERT_EQUAL(cf_bundle_manifest_parse(k, strlen(k), &m, &err), -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "target \"stm32f7\" is not"));
+}
+
 static void test_keyring(void)
 {
         struct cf_keyring *k = NULL;
@@ -798,6 +867,7 @@ int main(void)
             {"one errno per check", test_errnos_distinct},
             {"create and inspect", test_create},
             {"dual-bank bundle: both links, each checked for its bank", test_dual_bank},
+            {"serial targets: raw images (docs/design.md §8)", test_serial_target},
             {"keyring files", test_keyring},
             {"figure: verification time", test_figure_time},
             {NULL, NULL},

@@ -118,7 +118,7 @@ struct bad {
 
 static const struct bad bads[] = {
     {BUS("\"transport\": \"foo\""),
-     "/etc/x.conf: buses[1].transport: \"foo\" is not \"slcan:DEV\" or \"socketcan:IF\""},
+     "/etc/x.conf: buses[1].transport: \"foo\" is not \"slcan:DEV\", \"socketcan:IF\" or \"serial:DEV\""},
     {BUS("\"transport\": 3"), "/etc/x.conf: buses[1].transport: a number is not a string"},
     {BUS("\"transport\": \"slcan:/dev/x@12345\""),
      "/etc/x.conf: buses[1].transport: \"slcan:/dev/x@12345\": \"12345\" is not a serial speed (e.g. "

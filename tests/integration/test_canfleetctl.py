@@ -11,7 +11,8 @@ BUSES = ["bus0", "bus1"]
 NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "release", "hw_id", "uid",
                "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us", "configured", "running_sha256",
                "last_update_result", "last_update_job", "last_update_time_us", "last_update_status",
-               "bank", "trial"}  # bank, trial: null for these single-bank nodes
+               "bank", "trial",  # bank, trial: null for these single-bank nodes
+               "protocol", "identity"}  # protocol and identity: serial nodes, docs/design.md §8
 JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "started_us", "skipped",
               "hawkbit_actions", "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}
@@ -111,7 +112,8 @@ def canfleetctl(f):
     check(len(jobs) == 1 and set(jobs[0]) | {"schema"} == JOB_FIELDS, f"jobs --json: {jobs}")
     check(jobs[0]["hawkbit_actions"] == [], f"a local job has no hawkBit actions: {jobs[0]}")
     job = jobs[0]
-    check(set(job["image"]) == {"version", "hw_id", "release", "sha256"} and job["image"]["version"] == "2.0.0"
+    check(set(job["image"]) == {"version", "hw_id", "release", "sha256", "target"} and job["image"]["target"] == "ccp"
+          and job["image"]["version"] == "2.0.0"
           and job["image"]["release"] == 2 and len(job["image"]["sha256"]) == 64, f"job image {job['image']}")
     check(job["finished_us"] >= job["created_us"] > 0, f"job times {job}")
     for n in job["nodes"]:

@@ -60,13 +60,19 @@ _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's p
 /* Sub-steps of the group path (f->sub): in STEP_ERASING, the GROUP_JOIN of a restarted member
  * (before any erase) and the one right after CLEAR_MEMORY; in STEP_PROGRAMMING, the GAPs that find
  * where a rejoined node's pass must start, then the repair: GAP, SET_MTA, PROGRAM. */
+/* Checked blocks (canfleet/ccp.h): refusals of one block in a row before a new session. A refusal
+ * costs the block's frames again; at 1 % corrupted frames about one block in six is refused once. */
+#define MAX_BLOCK_REFUSALS 10u
 enum {
+        SUB_CHECK = 5,    /* STEP_PROGRAMMING, plain path: BLOCK_CHECK */
+        SUB_BLKMODE = 15, /* STEP_ERASING: BLOCK_MODE, before anything else */
         SUB_REJOIN = 20,
         SUB_JOIN = 21,
         SUB_SCAN = 30,
         SUB_GAP = 31,
         SUB_MTA = 32,
         SUB_PROGRAM = 33,
+        SUB_RCHECK = 34, /* BLOCK_CHECK in the GAP repair */
 };
 
 static const char *const step_names[_STEP_MAX] = {
@@ -475,13 +481,25 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
         free(f->lost_why);
         f->lost_why = NULL;
         if (f->sub >= SUB_SCAN) {
-                /* The group repair goes on from the slot it was at: GAP says what is still missing. */
+                /* The group repair goes on from the slot it was at: GAP says what is still missing
+                 * (from the start of a block not yet checked: its bytes are sent again). */
+                if (f->verify && f->vblk >= 0) {
+                        f->gslot = (uint32_t) f->vblk * CF_BLOCK_SLOTS;
+                        f->vblk = -1;
+                }
                 f->sub = SUB_GAP;
                 n->on_reply = flash_reply;
                 cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
                 if (ccp_request(n->ccp, cro, 0, f->gslot * CF_GROUP_SLOT_SIZE) < 0)
                         fail(f, "%s: cannot send GAP", f->ref);
                 return;
+        }
+        if (f->verify && f->vblk >= 0) {
+                /* The block not yet checked is sent again from its start. */
+                f->run = f->vrun;
+                f->off = f->voff;
+                f->bytes_done = f->vbytes;
+                f->vblk = -1;
         }
         const struct cf_run *run = &f->job->runs[f->run];
         f->sub = 1;
@@ -637,6 +655,14 @@ static void start_unlock(FlashJob *f)
         request_check(f, cro, 0, UINT32_MAX, NULL);
 }
 
+/* BLOCK_MODE's answer repeats the block size asked for. */
+static bool block_mode_plausible(const uint8_t cro[8], const struct cf_ccp_dto *d)
+{
+        return d->data[0] == cro[4] && d->data[1] == cro[5];
+}
+
+static void erase_after_mode(FlashJob *f);
+
 static void start_erase(FlashJob *f)
 {
         uint8_t cro[8];
@@ -647,6 +673,24 @@ static void start_erase(FlashJob *f)
                 return;
         }
         set_step(f, STEP_ERASING);
+        f->verify = false;
+        f->vblk = -1;
+        f->vfails = 0;
+        if (!f->no_verify) {
+                /* First of all, so that a rejoined member takes its group frames checked too. */
+                f->sub = SUB_BLKMODE;
+                cf_ccp_cro_block_mode(cro, 0, CF_BLOCK_SIZE);
+                request_check(f, cro, 0, UINT32_MAX, block_mode_plausible);
+                return;
+        }
+        erase_after_mode(f);
+}
+
+/* After BLOCK_MODE (or without it): rejoin a group, or erase C. */
+static void erase_after_mode(FlashJob *f)
+{
+        uint8_t cro[8];
+        f->sub = 0;
         if (f->joined && !f->no_group && group_attach(f)) {
                 /* A member before a restart (of canfleetd, of the session): if it still is, its C
                  * holds what it recorded, and GAP completes it without an erase. */
@@ -702,6 +746,81 @@ void flash_job_saved(FlashJob *f)
                 send_disconnect(f);
 }
 
+/* The next PROGRAM's size: 6 bytes, less at the end of a run, and in block mode never across the
+ * end of a block (the node takes a write inside one block only). */
+static uint32_t chunk_len(const FlashJob *f)
+{
+        const struct cf_run *run = &f->job->runs[f->run];
+        uint32_t addr = run->start + f->off, left = run->len - f->off;
+        uint32_t k = left >= 6 ? 6 : left;
+        if (f->verify) {
+                uint32_t end = (addr / CF_BLOCK_SIZE + 1u) * CF_BLOCK_SIZE;
+                if (addr + k > end)
+                        k = end - addr;
+        }
+        return k;
+}
+
+/* BLOCK_CHECK of f->vblk, with the check value of the image's bytes there. */
+static void send_block_check(FlashJob *f, unsigned sub)
+{
+        uint32_t k = (uint32_t) f->vblk, off = k * CF_BLOCK_SIZE;
+        uint8_t cro[8];
+        f->sub = sub;
+        cf_ccp_cro_block_check(cro, 0, cf_block_crc(off, f->job->image + off, cf_block_len(k)));
+        request(f, cro, 0, off);
+}
+
+/* BLOCK_CHECK answered OK for the block we sent (its number is in the answer)? */
+static bool block_checked(const FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        return r == 0 && f->vblk >= 0 && (uint32_t) (d->data[0] << 8 | d->data[1]) == (uint32_t) f->vblk;
+}
+
+/* The node refused the block (its bytes, or the check value, were corrupted on the way), or answered
+ * for another one: it is sent again, up to MAX_BLOCK_REFUSALS times in a row; then a new session.
+ * False when the session restarts. */
+static bool block_refused(FlashJob *f, int r)
+{
+        uint32_t k = (uint32_t) f->vblk;
+        if (++f->vfails > MAX_BLOCK_REFUSALS) {
+                char why[200];
+                snprintf(why, sizeof why, "%s: block %u at 0x%05X refused by its check %u times in a row",
+                         f->ref, k, k * CF_BLOCK_SIZE, f->vfails - 1u);
+                f->vfails = 0;
+                restart(f, why);
+                return false;
+        }
+        log_node(LOG_DEBUG, f->bus, f->ref, f->job->id, "%s: block %u at 0x%05X %s: sent again", f->ref, k,
+                 k * CF_BLOCK_SIZE, r == 0 ? "confirmed as another block" : "did not check out");
+        return true;
+}
+
+/* Plain path: the answer to BLOCK_CHECK. */
+static void on_check_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        if (block_checked(f, r, d)) {
+                f->vblk = -1;
+                f->vfails = 0;
+                f->sub = f->vsub;
+                program_next(f);
+                return;
+        }
+        if (r < 0 && !(r == -EPROTO && d)) {
+                fail_ccp(f, r, d);
+                return;
+        }
+        if (!block_refused(f, r))
+                return;
+        f->run = f->vrun;
+        f->off = f->voff;
+        f->bytes_done = f->vbytes;
+        f->vblk = -1;
+        f->sub = 0;
+        manager_flash_changed(f, false, false);
+        program_next(f);
+}
+
 static void program_next(FlashJob *f)
 {
         Job *j = f->job;
@@ -709,6 +828,11 @@ static void program_next(FlashJob *f)
         uint8_t cro[8];
 
         if (f->run >= j->n_runs) {
+                if (f->verify && f->vblk >= 0) {
+                        f->vsub = f->sub;
+                        send_block_check(f, SUB_CHECK);
+                        return;
+                }
                 f->sub = 3;
                 n->on_reply = flash_reply;
                 int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
@@ -717,15 +841,27 @@ static void program_next(FlashJob *f)
                 return;
         }
         const struct cf_run *run = &j->runs[f->run];
-        if (f->sub == 0) {
-                f->sub = 1;
-                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start);
-                request(f, cro, 0, run->start);
+        uint32_t addr = run->start + f->off;
+        if (f->verify && f->vblk >= 0 && addr / CF_BLOCK_SIZE != (uint32_t) f->vblk) {
+                /* The block the node holds in RAM is complete: it is checked before the next. */
+                f->vsub = f->sub;
+                send_block_check(f, SUB_CHECK);
                 return;
         }
-        uint32_t addr = run->start + f->off;
-        uint32_t left = run->len - f->off;
-        uint8_t k = left >= 6 ? 6 : (uint8_t) left;
+        if (f->sub == 0) {
+                f->sub = 1;
+                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, addr);
+                request(f, cro, 0, addr);
+                return;
+        }
+        if (f->verify && f->vblk < 0) {
+                /* Where this block starts, for sending it again when it is refused. */
+                f->vblk = (int32_t) (addr / CF_BLOCK_SIZE);
+                f->vrun = f->run;
+                f->voff = f->off;
+                f->vbytes = f->bytes_done;
+        }
+        uint8_t k = (uint8_t) chunk_len(f);
         f->sub = 2;
         n->on_reply = flash_reply;
         if (addr + k >= CF_IMAGE_AREA_SIZE && !f->staged) {
@@ -922,12 +1058,25 @@ static void group_fallback(FlashJob *f, const char *why)
 static void repair_send(FlashJob *f)
 {
         Node *n = f->node;
+        if (f->verify && f->vblk < 0)
+                f->vblk = (int32_t) (f->gslot / CF_BLOCK_SLOTS);
         f->sub = SUB_PROGRAM;
         n->on_reply = flash_reply;
         uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
         int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, f->job->image + addr, slot_len(f->gslot));
         if (r < 0)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+}
+
+/* Nothing missing any more: the last block sent is checked, then the whole of C. */
+static void repair_end(FlashJob *f)
+{
+        if (f->verify && f->vblk >= 0) {
+                f->vnext = CF_GROUP_SLOTS;
+                send_block_check(f, SUB_RCHECK);
+                return;
+        }
+        start_verify(f);
 }
 
 /* The next slot of the reported run: consecutive ones follow the node's MTA, after a skipped one
@@ -939,9 +1088,15 @@ static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
         if (s >= f->gend) {
                 f->gslot = f->gend;
                 if (f->gend >= CF_GROUP_SLOTS)
-                        start_verify(f);
+                        repair_end(f);
                 else
-                        send_gap(f, SUB_GAP, f->gend);
+                        send_gap(f, SUB_GAP, f->gend); /* may go on in the same block */
+                return;
+        }
+        if (f->verify && f->vblk >= 0 && s / CF_BLOCK_SLOTS != (uint32_t) f->vblk) {
+                f->vnext = s;
+                f->vfollow = mta_follows && s == slot;
+                send_block_check(f, SUB_RCHECK);
                 return;
         }
         f->gslot = s;
@@ -1055,7 +1210,7 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         if (f->sub == SUB_SCAN)
                                 flash_job_group_done(f);
                         else
-                                start_verify(f);
+                                repair_end(f);
                         return;
                 }
                 uint32_t end = (uint32_t) first + (run ? run : 1u);
@@ -1083,6 +1238,27 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 }
                 repair_send(f);
                 return;
+        case SUB_RCHECK:
+                if (block_checked(f, r, d)) {
+                        f->vblk = -1;
+                        f->vfails = 0;
+                        if (f->vnext >= CF_GROUP_SLOTS)
+                                start_verify(f);
+                        else
+                                repair_next(f, f->vnext, f->vfollow);
+                        return;
+                }
+                if (r < 0 && !refused) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                if (!block_refused(f, r))
+                        return;
+                /* Nothing of it was recorded: GAP reports the whole block again. */
+                uint32_t bfirst = (uint32_t) f->vblk * CF_BLOCK_SLOTS;
+                f->vblk = -1;
+                send_gap(f, SUB_GAP, bfirst);
+                return;
         case SUB_PROGRAM:
                 if (r < 0) {
                         fail_ccp(f, r, d);
@@ -1099,6 +1275,23 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         }
 }
 
+/* BLOCK_MODE's answer: OK, the node checks every block before it programs it; refused, an older node:
+ * unchecked PROGRAMs and group frames, as before (BUILD_CHKSUM at the end still catches damage). */
+static void on_block_mode_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        if (r == 0) {
+                f->verify = true;
+        } else if (r == -EPROTO && d) {
+                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
+                         "%s; programming without block checks for this node", ccp_session_error(f->node->ccp));
+                f->no_verify = true;
+        } else {
+                fail_ccp(f, r, d);
+                return;
+        }
+        erase_after_mode(f);
+}
+
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
 {
         FlashJob *f = n->flash;
@@ -1110,6 +1303,14 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         j = f->job;
         if (r >= 0)
                 n->last_seen = now_realtime_us();
+        if (f->step == STEP_ERASING && f->sub == SUB_BLKMODE) {
+                on_block_mode_reply(f, r, d);
+                return;
+        }
+        if (f->step == STEP_PROGRAMMING && f->sub == SUB_CHECK) {
+                on_check_reply(f, r, d);
+                return;
+        }
         if ((f->step == STEP_ERASING && f->sub >= SUB_REJOIN) || (f->step == STEP_PROGRAMMING && f->sub >= SUB_SCAN)) {
                 on_group_reply(f, r, d);
                 return;
@@ -1182,8 +1383,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 }
                 if (f->sub == 2) {
                         const struct cf_run *run = &j->runs[f->run];
-                        uint32_t left = run->len - f->off;
-                        uint32_t k = left >= 6 ? 6 : left;
+                        uint32_t k = chunk_len(f);
                         f->off += k;
                         f->bytes_done += k;
                         manager_flash_changed(f, false, false);

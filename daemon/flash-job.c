@@ -1039,6 +1039,8 @@ static void send_gap(FlashJob *f, unsigned sub, uint32_t from)
 {
         uint8_t cro[8];
         f->sub = sub;
+        f->gap_from = from;
+        f->gap_once = false;
         cf_ccp_cro_gap(cro, 0, (uint16_t) from);
         request(f, cro, 0, from * CF_GROUP_SLOT_SIZE);
 }
@@ -1206,6 +1208,17 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 uint16_t first = cf_ccp_dto_gap_first(d), run = cf_ccp_dto_gap_run(d);
+                uint32_t seen = (uint32_t) first << 16 | run;
+                if (!f->gap_once || f->gap_seen != seen) {
+                        /* Acted upon only when two answers in a row agree: a bit flipped on the line in
+                         * `first` would skip the slots in between, and only BUILD_CHKSUM would tell. */
+                        unsigned sub = f->sub;
+                        send_gap(f, sub, f->gap_from);
+                        f->gap_once = true;
+                        f->gap_seen = seen;
+                        return;
+                }
+                f->gap_once = false;
                 if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS) {
                         if (f->sub == SUB_SCAN)
                                 flash_job_group_done(f);

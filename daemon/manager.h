@@ -138,6 +138,8 @@ struct FlashJob {
         uint32_t vnext;
         bool vfollow;
         unsigned vfails; /* refusals of the block in a row */
+        uint32_t gap_from, gap_seen; /* the GAP asked and its first answer (first << 16 | run) */
+        bool gap_once;               /* a GAP answer waits for a second, equal one */
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;

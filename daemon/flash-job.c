@@ -1288,13 +1288,16 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         }
 }
 
-/* BLOCK_MODE's answer: OK, the node checks every block before it programs it; refused, an older node:
- * unchecked PROGRAMs and group frames, as before (BUILD_CHKSUM at the end still catches damage). */
+/* BLOCK_MODE's answer: OK, the node checks every block before it programs it; unknown, an older node:
+ * unchecked PROGRAMs and group frames for the rest of the job, as before (BUILD_CHKSUM at the end
+ * still catches damage); any other refusal (locked: the session is not what we think) restarts. */
 static void on_block_mode_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
 {
         if (r == 0) {
                 f->verify = true;
-        } else if (r == -EPROTO && d) {
+        } else if (r == -EPROTO && d &&
+                   (d->err == CF_CCP_ERR_UNKNOWN_CMD || d->err == CF_CCP_ERR_OUT_OF_RANGE)) {
+                /* What a node answers that has no ACTION_SERVICE, or not this service (ccp.h). */
                 log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
                          "%s; programming without block checks for this node", ccp_session_error(f->node->ccp));
                 f->no_verify = true;

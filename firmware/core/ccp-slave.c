@@ -594,10 +594,14 @@ static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *
                 svc_gap(s, c->ctr, c->p + 2);
                 break;
         case CF_CCP_SVC_BLOCK_MODE:
-                svc_block_mode(s, c->ctr, c->p + 2);
-                break;
         case CF_CCP_SVC_BLOCK_CHECK:
-                svc_block_check(s, c->ctr, c->p + 2);
+                /* cfg->no_block: a bootloader from before checked blocks, the service unknown. */
+                if (s->cfg->no_block)
+                        reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);
+                else if (cf_ccp_cro_service(c) == CF_CCP_SVC_BLOCK_MODE)
+                        svc_block_mode(s, c->ctr, c->p + 2);
+                else
+                        svc_block_check(s, c->ctr, c->p + 2);
                 break;
         default:
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);

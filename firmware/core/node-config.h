@@ -16,5 +16,6 @@ struct cf_node_config {
         bool seedkey_echo; /* the seed demo's key = 00 00 seed, instead of the HMAC key; like the
                             * seed's firmware it has no group transfer (ACTION_SERVICE) either */
         bool no_group;     /* an older bootloader: no ACTION_SERVICE, plain CCP only */
+        bool no_block;     /* an older bootloader with the group transfer but without checked blocks */
         uint8_t node_secret[CF_NODE_SECRET_LEN];
 };

@@ -34,7 +34,7 @@
  * Block mode (canfleet/ccp.h "Checked blocks"; set by the session's BLOCK_MODE, kept by the
  * membership): data frames are not programmed but collected in `blk`, one block at a time; the
  * block's check frame commits it (block.h) and records all its slots. A block whose check frame is
- * lost, or whose bytes do not check out, is dropped and stays missing for GAP. 112 bytes of RAM.
+ * lost, or whose bytes do not check out, is dropped and stays missing for GAP. About 110 bytes of RAM.
  *
  * The backlog: cf_hal_flash_program() may answer -EBUSY (the simulator's flash timing model: a
  * word still being programmed); such frames wait here, in order, and cf_group_poll() writes them.

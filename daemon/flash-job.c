@@ -63,6 +63,13 @@ _Static_assert(CF_STATUS_B_CRC + 4 == 72 && CF_STATUS_TICKS == 72, "identify's p
 /* Checked blocks (canfleet/ccp.h): refusals of one block in a row before a new session. A refusal
  * costs the block's frames again; at 1 % corrupted frames about one block in six is refused once. */
 #define MAX_BLOCK_REFUSALS 10u
+/* With block checks a lost group frame costs its whole block (16 slots), so after a lossy pass a
+ * member whose record misses at least 1/REPAIR_PASS_SHARE of the slots it should hold rides a second
+ * pass (from its first missing slot; what it has is ignored) instead of a unicast repair of them
+ * all: a pass costs one frame per slot for every node at once, the repair two frames and a round
+ * trip per slot per node. At most GROUP_PASSES passes per session; what they leave goes unicast. */
+#define REPAIR_PASS_SHARE 20u
+#define GROUP_PASSES      2u
 enum {
         SUB_CHECK = 5,    /* STEP_PROGRAMMING, plain path: BLOCK_CHECK */
         SUB_BLKMODE = 15, /* STEP_ERASING: BLOCK_MODE, before anything else */
@@ -73,6 +80,8 @@ enum {
         SUB_MTA = 32,
         SUB_PROGRAM = 33,
         SUB_RCHECK = 34, /* BLOCK_CHECK in the GAP repair */
+        SUB_COUNT = 35,  /* after a pass: GROUP_JOIN again, for the count of slots received */
+        SUB_PASSGAP = 36, /* then GAP from 0: where the second pass starts */
 };
 
 static const char *const step_names[_STEP_MAX] = {
@@ -461,6 +470,7 @@ static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
 }
 
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+static void decided(FlashJob *f);
 
 /* TEST's answer after an exchange lost all its tries mid-transfer. */
 static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -487,6 +497,7 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         f->gslot = (uint32_t) f->vblk * CF_BLOCK_SLOTS;
                         f->vblk = -1;
                 }
+                decided(f); /* no second pass after all: unicast from here */
                 f->sub = SUB_GAP;
                 n->on_reply = flash_reply;
                 cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
@@ -676,6 +687,8 @@ static void start_erase(FlashJob *f)
         f->verify = false;
         f->vblk = -1;
         f->vfails = 0;
+        f->gpasses = 0;
+        f->gdeciding = false;
         if (!f->no_verify) {
                 /* First of all, so that a rejoined member takes its group frames checked too. */
                 f->sub = SUB_BLKMODE;
@@ -1120,11 +1133,42 @@ static void group_wait_pass(FlashJob *f, uint32_t from)
                 flash_job_group_done(f);
 }
 
+/* Slots a member in block mode holds once complete: every slot of each block with data (a checked
+ * block records all its slots). */
+static uint32_t slots_expected(const Job *j)
+{
+        uint32_t n = 0;
+        uint8_t fr[8];
+        for (uint32_t k = 0; k < CF_BLOCKS; k++)
+                if (cf_ccp_group_check_frame(fr, j->image, (uint16_t) k) == 1)
+                        n += (cf_block_len(k) + CF_GROUP_SLOT_SIZE - 1u) / CF_GROUP_SLOT_SIZE;
+        return n;
+}
+
+/* The pass it rode is over and its decision made: the bus's next pass may start without it. */
+static void decided(FlashJob *f)
+{
+        if (!f->gdeciding)
+                return;
+        f->gdeciding = false;
+        if (f->node)
+                group_kick(f->node->bus);
+}
+
 void flash_job_group_done(FlashJob *f)
 {
         if (!f->node || f->node->flash != f || f->step != STEP_PROGRAMMING)
                 return;
         f->gslot = 0;
+        if (f->verify && f->gpasses < GROUP_PASSES) {
+                /* How much is missing: a repeated GROUP_JOIN answers the slots received. */
+                uint8_t cro[8];
+                f->gdeciding = true;
+                f->sub = SUB_COUNT;
+                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f->job));
+                request(f, cro, 0, UINT32_MAX);
+                return;
+        }
         send_gap(f, SUB_GAP, 0);
 }
 
@@ -1197,13 +1241,39 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 }
                 fail_ccp(f, r, d);
                 return;
+        case SUB_COUNT: {
+                if (refused && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                        decided(f);
+                        group_membership_lost(f, "GROUP_JOIN");
+                        return;
+                }
+                if (r < 0) {
+                        decided(f);
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                uint32_t want = slots_expected(j), have = cf_ccp_dto_join_received(d);
+                if (have < want && (want - have) * REPAIR_PASS_SHARE >= want) {
+                        log_node(LOG_INFO, f->bus, f->ref, j->id,
+                                 "%s: %u of %u slots missing after the pass: a second pass, not unicast", f->ref,
+                                 want - have, want);
+                        send_gap(f, SUB_PASSGAP, 0);
+                        return;
+                }
+                decided(f);
+                send_gap(f, SUB_GAP, 0);
+                return;
+        }
         case SUB_SCAN:
         case SUB_GAP:
+        case SUB_PASSGAP:
                 if (refused && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                        decided(f);
                         group_membership_lost(f, "GAP");
                         return;
                 }
                 if (r < 0) {
+                        decided(f);
                         fail_ccp(f, r, d);
                         return;
                 }
@@ -1219,6 +1289,14 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 f->gap_once = false;
+                if (f->sub == SUB_PASSGAP) {
+                        decided(f);
+                        if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS)
+                                send_gap(f, SUB_GAP, 0);
+                        else
+                                group_wait_pass(f, first);
+                        return;
+                }
                 if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS) {
                         if (f->sub == SUB_SCAN)
                                 flash_job_group_done(f);

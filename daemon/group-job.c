@@ -218,6 +218,8 @@ static bool someone_coming(const GroupPass *g)
                         continue;
                 if (f->gstate == GROUP_WAITING || f->gstate == GROUP_RIDING)
                         continue;
+                if (f->gdeciding && f->step == STEP_PROGRAMMING)
+                        return true; /* it may want the second pass: one pass for all of them */
                 if (f->step >= STEP_CONNECTING && f->step <= STEP_ERASING)
                         return true;
         }
@@ -270,6 +272,7 @@ static void pass_start(GroupPass *g)
                 if (f->gstate != GROUP_WAITING)
                         continue;
                 f->gstate = GROUP_RIDING;
+                f->gpasses++;
                 riders++;
                 verify |= f->verify;
                 if (f->gfrom < from)

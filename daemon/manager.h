@@ -140,6 +140,8 @@ struct FlashJob {
         unsigned vfails; /* refusals of the block in a row */
         uint32_t gap_from, gap_seen; /* the GAP asked and its first answer (first << 16 | run) */
         bool gap_once;               /* a GAP answer waits for a second, equal one */
+        unsigned gpasses;            /* group passes it rode in this session */
+        bool gdeciding;              /* after a pass: asking what it misses, a second pass or unicast */
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;

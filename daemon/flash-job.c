@@ -71,13 +71,28 @@ _Static_assert(CF_STATUS_BANK == CF_STATUS_INSTALL_FAILURES + 1 && CF_STATUS_TRI
 /* Sub-steps of the group path (f->sub): in STEP_ERASING, the GROUP_JOIN of a restarted member
  * (before any erase) and the one right after CLEAR_MEMORY; in STEP_PROGRAMMING, the GAPs that find
  * where a rejoined node's pass must start, then the repair: GAP, SET_MTA, PROGRAM. */
+/* Checked blocks (canfleet/ccp.h): refusals of one block in a row before a new session. A refusal
+ * costs the block's frames again; at 1 % corrupted frames about one block in six is refused once. */
+#define MAX_BLOCK_REFUSALS 10u
+/* With block checks a lost group frame costs its whole block (16 slots), so after a lossy pass a
+ * member whose record misses at least 1/REPAIR_PASS_SHARE of the slots it should hold rides a second
+ * pass (from its first missing slot; what it has is ignored) instead of a unicast repair of them
+ * all: a pass costs one frame per slot for every node at once, the repair two frames and a round
+ * trip per slot per node. At most GROUP_PASSES passes per session; what they leave goes unicast. */
+#define REPAIR_PASS_SHARE 20u
+#define GROUP_PASSES      2u
 enum {
+        SUB_CHECK = 5,    /* STEP_PROGRAMMING, plain path: BLOCK_CHECK */
+        SUB_BLKMODE = 15, /* STEP_ERASING: BLOCK_MODE, before anything else */
         SUB_REJOIN = 20,
         SUB_JOIN = 21,
         SUB_SCAN = 30,
         SUB_GAP = 31,
         SUB_MTA = 32,
         SUB_PROGRAM = 33,
+        SUB_RCHECK = 34, /* BLOCK_CHECK in the GAP repair */
+        SUB_COUNT = 35,  /* after a pass: GROUP_JOIN again, for the count of slots received */
+        SUB_PASSGAP = 36, /* then GAP from 0: where the second pass starts */
 };
 
 static const char *const step_names[_STEP_MAX] = {
@@ -469,6 +484,7 @@ static void lost_probe_reply(Node *n, int r, const struct cf_ccp_dto *d)
 }
 
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d);
+static void decided(FlashJob *f);
 
 /* TEST's answer after an exchange lost all its tries mid-transfer. */
 static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
@@ -489,13 +505,26 @@ static void resync_reply(Node *n, int r, const struct cf_ccp_dto *d)
         free(f->lost_why);
         f->lost_why = NULL;
         if (f->sub >= SUB_SCAN) {
-                /* The group repair goes on from the slot it was at: GAP says what is still missing. */
+                /* The group repair goes on from the slot it was at: GAP says what is still missing
+                 * (from the start of a block not yet checked: its bytes are sent again). */
+                if (f->verify && f->vblk >= 0) {
+                        f->gslot = (uint32_t) f->vblk * CF_BLOCK_SLOTS;
+                        f->vblk = -1;
+                }
+                decided(f); /* no second pass after all: unicast from here */
                 f->sub = SUB_GAP;
                 n->on_reply = flash_reply;
                 cf_ccp_cro_gap(cro, 0, (uint16_t) f->gslot);
                 if (ccp_request(n->ccp, cro, 0, f->gslot * CF_GROUP_SLOT_SIZE) < 0)
                         fail(f, "%s: cannot send GAP", f->ref);
                 return;
+        }
+        if (f->verify && f->vblk >= 0) {
+                /* The block not yet checked is sent again from its start. */
+                f->run = f->vrun;
+                f->off = f->voff;
+                f->bytes_done = f->vbytes;
+                f->vblk = -1;
         }
         const struct cf_run *run = &fj_runs(f)[f->run];
         f->sub = 1;
@@ -660,6 +689,14 @@ static void start_unlock(FlashJob *f)
         request_check(f, cro, 0, UINT32_MAX, NULL);
 }
 
+/* BLOCK_MODE's answer repeats the block size asked for. */
+static bool block_mode_plausible(const uint8_t cro[8], const struct cf_ccp_dto *d)
+{
+        return d->data[0] == cro[4] && d->data[1] == cro[5];
+}
+
+static void erase_after_mode(FlashJob *f);
+
 static void start_erase(FlashJob *f)
 {
         uint8_t cro[8];
@@ -670,6 +707,26 @@ static void start_erase(FlashJob *f)
                 return;
         }
         set_step(f, STEP_ERASING);
+        f->verify = false;
+        f->vblk = -1;
+        f->vfails = 0;
+        f->gpasses = 0;
+        f->gdeciding = false;
+        if (!f->no_verify) {
+                /* First of all, so that a rejoined member takes its group frames checked too. */
+                f->sub = SUB_BLKMODE;
+                cf_ccp_cro_block_mode(cro, 0, CF_BLOCK_SIZE);
+                request_check(f, cro, 0, UINT32_MAX, block_mode_plausible);
+                return;
+        }
+        erase_after_mode(f);
+}
+
+/* After BLOCK_MODE (or without it): rejoin a group, or erase C. */
+static void erase_after_mode(FlashJob *f)
+{
+        uint8_t cro[8];
+        f->sub = 0;
         if (f->joined && !f->no_group && group_attach(f)) {
                 /* A member before a restart (of canfleetd, of the session): if it still is, its C
                  * holds what it recorded, and GAP completes it without an erase. */
@@ -729,12 +786,92 @@ void flash_job_saved(FlashJob *f)
                 send_disconnect(f);
 }
 
+/* The next PROGRAM's size: 6 bytes, less at the end of a run, and in block mode never across the
+ * end of a block (the node takes a write inside one block only). */
+static uint32_t chunk_len(const FlashJob *f)
+{
+        const struct cf_run *run = &fj_runs(f)[f->run];
+        uint32_t addr = run->start + f->off, left = run->len - f->off;
+        uint32_t k = left >= 6 ? 6 : left;
+        if (f->verify) {
+                uint32_t end = (addr / CF_BLOCK_SIZE + 1u) * CF_BLOCK_SIZE;
+                if (addr + k > end)
+                        k = end - addr;
+        }
+        return k;
+}
+
+/* BLOCK_CHECK of f->vblk, with the check value of the image's bytes there. */
+static void send_block_check(FlashJob *f, unsigned sub)
+{
+        uint32_t k = (uint32_t) f->vblk, off = k * CF_BLOCK_SIZE;
+        uint8_t cro[8];
+        f->sub = sub;
+        cf_ccp_cro_block_check(cro, 0, cf_block_crc(off, fj_image(f) + off, cf_block_len(k)));
+        request(f, cro, 0, off);
+}
+
+/* BLOCK_CHECK answered OK for the block we sent (its number is in the answer)? */
+static bool block_checked(const FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        return r == 0 && f->vblk >= 0 && (uint32_t) (d->data[0] << 8 | d->data[1]) == (uint32_t) f->vblk;
+}
+
+/* The node refused the block (its bytes, or the check value, were corrupted on the way), or answered
+ * for another one: it is sent again, up to MAX_BLOCK_REFUSALS times in a row; then a new session.
+ * False when the session restarts. */
+static bool block_refused(FlashJob *f, int r)
+{
+        uint32_t k = (uint32_t) f->vblk;
+        if (++f->vfails > MAX_BLOCK_REFUSALS) {
+                char why[200];
+                snprintf(why, sizeof why, "%s: block %u at 0x%05X refused by its check %u times in a row",
+                         f->ref, k, k * CF_BLOCK_SIZE, f->vfails - 1u);
+                f->vfails = 0;
+                restart(f, why);
+                return false;
+        }
+        log_node(LOG_DEBUG, f->bus, f->ref, f->job->id, "%s: block %u at 0x%05X %s: sent again", f->ref, k,
+                 k * CF_BLOCK_SIZE, r == 0 ? "confirmed as another block" : "did not check out");
+        return true;
+}
+
+/* Plain path: the answer to BLOCK_CHECK. */
+static void on_check_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        if (block_checked(f, r, d)) {
+                f->vblk = -1;
+                f->vfails = 0;
+                f->sub = f->vsub;
+                program_next(f);
+                return;
+        }
+        if (r < 0 && !(r == -EPROTO && d)) {
+                fail_ccp(f, r, d);
+                return;
+        }
+        if (!block_refused(f, r))
+                return;
+        f->run = f->vrun;
+        f->off = f->voff;
+        f->bytes_done = f->vbytes;
+        f->vblk = -1;
+        f->sub = 0;
+        manager_flash_changed(f, false, false);
+        program_next(f);
+}
+
 static void program_next(FlashJob *f)
 {
         Node *n = f->node;
         uint8_t cro[8];
 
         if (f->run >= fj_n_runs(f)) {
+                if (f->verify && f->vblk >= 0) {
+                        f->vsub = f->sub;
+                        send_block_check(f, SUB_CHECK);
+                        return;
+                }
                 f->sub = 3;
                 n->on_reply = flash_reply;
                 int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, 0, NULL, 0);
@@ -743,15 +880,27 @@ static void program_next(FlashJob *f)
                 return;
         }
         const struct cf_run *run = &fj_runs(f)[f->run];
-        if (f->sub == 0) {
-                f->sub = 1;
-                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, run->start);
-                request(f, cro, 0, run->start);
+        uint32_t addr = run->start + f->off;
+        if (f->verify && f->vblk >= 0 && addr / CF_BLOCK_SIZE != (uint32_t) f->vblk) {
+                /* The block the node holds in RAM is complete: it is checked before the next. */
+                f->vsub = f->sub;
+                send_block_check(f, SUB_CHECK);
                 return;
         }
-        uint32_t addr = run->start + f->off;
-        uint32_t left = run->len - f->off;
-        uint8_t k = left >= 6 ? 6 : (uint8_t) left;
+        if (f->sub == 0) {
+                f->sub = 1;
+                cf_ccp_cro_set_mta(cro, 0, 0, CF_CCP_EXT_STAGING, addr);
+                request(f, cro, 0, addr);
+                return;
+        }
+        if (f->verify && f->vblk < 0) {
+                /* Where this block starts, for sending it again when it is refused. */
+                f->vblk = (int32_t) (addr / CF_BLOCK_SIZE);
+                f->vrun = f->run;
+                f->voff = f->off;
+                f->vbytes = f->bytes_done;
+        }
+        uint8_t k = (uint8_t) chunk_len(f);
         f->sub = 2;
         n->on_reply = flash_reply;
         if (addr + k >= CF_IMAGE_AREA_SIZE && !f->staged) {
@@ -951,6 +1100,8 @@ static void send_gap(FlashJob *f, unsigned sub, uint32_t from)
 {
         uint8_t cro[8];
         f->sub = sub;
+        f->gap_from = from;
+        f->gap_once = false;
         cf_ccp_cro_gap(cro, 0, (uint16_t) from);
         request(f, cro, 0, from * CF_GROUP_SLOT_SIZE);
 }
@@ -970,12 +1121,25 @@ static void group_fallback(FlashJob *f, const char *why)
 static void repair_send(FlashJob *f)
 {
         Node *n = f->node;
+        if (f->verify && f->vblk < 0)
+                f->vblk = (int32_t) (f->gslot / CF_BLOCK_SLOTS);
         f->sub = SUB_PROGRAM;
         n->on_reply = flash_reply;
         uint32_t addr = f->gslot * CF_GROUP_SLOT_SIZE;
         int r = ccp_program(n->ccp, CF_CCP_EXT_STAGING, addr, fj_image(f) + addr, slot_len(f->gslot));
         if (r < 0)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
+}
+
+/* Nothing missing any more: the last block sent is checked, then the whole of C. */
+static void repair_end(FlashJob *f)
+{
+        if (f->verify && f->vblk >= 0) {
+                f->vnext = CF_GROUP_SLOTS;
+                send_block_check(f, SUB_RCHECK);
+                return;
+        }
+        start_verify(f);
 }
 
 /* The next slot of the reported run: consecutive ones follow the node's MTA, after a skipped one
@@ -987,9 +1151,15 @@ static void repair_next(FlashJob *f, uint32_t slot, bool mta_follows)
         if (s >= f->gend) {
                 f->gslot = f->gend;
                 if (f->gend >= CF_GROUP_SLOTS)
-                        start_verify(f);
+                        repair_end(f);
                 else
-                        send_gap(f, SUB_GAP, f->gend);
+                        send_gap(f, SUB_GAP, f->gend); /* may go on in the same block */
+                return;
+        }
+        if (f->verify && f->vblk >= 0 && s / CF_BLOCK_SLOTS != (uint32_t) f->vblk) {
+                f->vnext = s;
+                f->vfollow = mta_follows && s == slot;
+                send_block_check(f, SUB_RCHECK);
                 return;
         }
         f->gslot = s;
@@ -1011,11 +1181,42 @@ static void group_wait_pass(FlashJob *f, uint32_t from)
                 flash_job_group_done(f);
 }
 
+/* Slots a member in block mode holds once complete: every slot of each block with data (a checked
+ * block records all its slots). */
+static uint32_t slots_expected(const FlashJob *f)
+{
+        uint32_t n = 0;
+        uint8_t fr[8];
+        for (uint32_t k = 0; k < CF_BLOCKS; k++)
+                if (cf_ccp_group_check_frame(fr, fj_image(f), (uint16_t) k) == 1)
+                        n += (cf_block_len(k) + CF_GROUP_SLOT_SIZE - 1u) / CF_GROUP_SLOT_SIZE;
+        return n;
+}
+
+/* The pass it rode is over and its decision made: the bus's next pass may start without it. */
+static void decided(FlashJob *f)
+{
+        if (!f->gdeciding)
+                return;
+        f->gdeciding = false;
+        if (f->node)
+                group_kick(f->node->bus);
+}
+
 void flash_job_group_done(FlashJob *f)
 {
         if (!f->node || f->node->flash != f || f->step != STEP_PROGRAMMING)
                 return;
         f->gslot = 0;
+        if (f->verify && f->gpasses < GROUP_PASSES) {
+                /* How much is missing: a repeated GROUP_JOIN answers the slots received. */
+                uint8_t cro[8];
+                f->gdeciding = true;
+                f->sub = SUB_COUNT;
+                cf_ccp_cro_group_join(cro, 0, (uint16_t) f->node->bus->conf->group_id, group_tag(f));
+                request(f, cro, 0, UINT32_MAX);
+                return;
+        }
         send_gap(f, SUB_GAP, 0);
 }
 
@@ -1088,22 +1289,67 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 }
                 fail_ccp(f, r, d);
                 return;
+        case SUB_COUNT: {
+                if (refused && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                        decided(f);
+                        group_membership_lost(f, "GROUP_JOIN");
+                        return;
+                }
+                if (r < 0) {
+                        decided(f);
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                uint32_t want = slots_expected(f), have = cf_ccp_dto_join_received(d);
+                if (have < want && (want - have) * REPAIR_PASS_SHARE >= want) {
+                        log_node(LOG_INFO, f->bus, f->ref, j->id,
+                                 "%s: %u of %u slots missing after the pass: a second pass, not unicast", f->ref,
+                                 want - have, want);
+                        send_gap(f, SUB_PASSGAP, 0);
+                        return;
+                }
+                decided(f);
+                send_gap(f, SUB_GAP, 0);
+                return;
+        }
         case SUB_SCAN:
         case SUB_GAP:
+        case SUB_PASSGAP:
                 if (refused && d->err == CF_CCP_ERR_ACCESS_DENIED) {
+                        decided(f);
                         group_membership_lost(f, "GAP");
                         return;
                 }
                 if (r < 0) {
+                        decided(f);
                         fail_ccp(f, r, d);
                         return;
                 }
                 uint16_t first = cf_ccp_dto_gap_first(d), run = cf_ccp_dto_gap_run(d);
+                uint32_t seen = (uint32_t) first << 16 | run;
+                if (!f->gap_once || f->gap_seen != seen) {
+                        /* Acted upon only when two answers in a row agree: a bit flipped on the line in
+                         * `first` would skip the slots in between, and only BUILD_CHKSUM would tell. */
+                        unsigned sub = f->sub;
+                        send_gap(f, sub, f->gap_from);
+                        f->gap_once = true;
+                        f->gap_seen = seen;
+                        return;
+                }
+                f->gap_once = false;
+                if (f->sub == SUB_PASSGAP) {
+                        decided(f);
+                        if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS)
+                                send_gap(f, SUB_GAP, 0);
+                        else
+                                group_wait_pass(f, first);
+                        return;
+                }
                 if (first == CF_GROUP_SLOT_NONE || first >= CF_GROUP_SLOTS) {
                         if (f->sub == SUB_SCAN)
                                 flash_job_group_done(f);
                         else
-                                start_verify(f);
+                                repair_end(f);
                         return;
                 }
                 uint32_t end = (uint32_t) first + (run ? run : 1u);
@@ -1131,6 +1377,27 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                 }
                 repair_send(f);
                 return;
+        case SUB_RCHECK:
+                if (block_checked(f, r, d)) {
+                        f->vblk = -1;
+                        f->vfails = 0;
+                        if (f->vnext >= CF_GROUP_SLOTS)
+                                start_verify(f);
+                        else
+                                repair_next(f, f->vnext, f->vfollow);
+                        return;
+                }
+                if (r < 0 && !refused) {
+                        fail_ccp(f, r, d);
+                        return;
+                }
+                if (!block_refused(f, r))
+                        return;
+                /* Nothing of it was recorded: GAP reports the whole block again. */
+                uint32_t bfirst = (uint32_t) f->vblk * CF_BLOCK_SLOTS;
+                f->vblk = -1;
+                send_gap(f, SUB_GAP, bfirst);
+                return;
         case SUB_PROGRAM:
                 if (r < 0) {
                         fail_ccp(f, r, d);
@@ -1147,6 +1414,26 @@ static void on_group_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
         }
 }
 
+/* BLOCK_MODE's answer: OK, the node checks every block before it programs it; unknown, an older node:
+ * unchecked PROGRAMs and group frames for the rest of the job, as before (BUILD_CHKSUM at the end
+ * still catches damage); any other refusal (locked: the session is not what we think) restarts. */
+static void on_block_mode_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
+{
+        if (r == 0) {
+                f->verify = true;
+        } else if (r == -EPROTO && d &&
+                   (d->err == CF_CCP_ERR_UNKNOWN_CMD || d->err == CF_CCP_ERR_OUT_OF_RANGE)) {
+                /* What a node answers that has no ACTION_SERVICE, or not this service (ccp.h). */
+                log_node(LOG_NOTICE, f->bus, f->ref, f->job->id,
+                         "%s; programming without block checks for this node", ccp_session_error(f->node->ccp));
+                f->no_verify = true;
+        } else {
+                fail_ccp(f, r, d);
+                return;
+        }
+        erase_after_mode(f);
+}
+
 static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
 {
         FlashJob *f = n->flash;
@@ -1158,6 +1445,14 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
         j = f->job;
         if (r >= 0)
                 n->last_seen = now_realtime_us();
+        if (f->step == STEP_ERASING && f->sub == SUB_BLKMODE) {
+                on_block_mode_reply(f, r, d);
+                return;
+        }
+        if (f->step == STEP_PROGRAMMING && f->sub == SUB_CHECK) {
+                on_check_reply(f, r, d);
+                return;
+        }
         if ((f->step == STEP_ERASING && f->sub >= SUB_REJOIN) || (f->step == STEP_PROGRAMMING && f->sub >= SUB_SCAN)) {
                 on_group_reply(f, r, d);
                 return;
@@ -1230,8 +1525,7 @@ static void flash_reply(Node *n, int r, const struct cf_ccp_dto *d)
                 }
                 if (f->sub == 2) {
                         const struct cf_run *run = &fj_runs(f)[f->run];
-                        uint32_t left = run->len - f->off;
-                        uint32_t k = left >= 6 ? 6 : left;
+                        uint32_t k = chunk_len(f);
                         f->off += k;
                         f->bytes_done += k;
                         manager_flash_changed(f, false, false);

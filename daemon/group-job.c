@@ -28,6 +28,8 @@ struct GroupPass {
         unsigned pct;       /* max_load_percent */
         uint32_t bitrate;   /* the hardware's, else the configured one */
         uint64_t frames;    /* group frames sent in this pass */
+        bool verify;        /* a rider checks blocks: each block's data frames are followed by its check frame */
+        int32_t cblk;       /* the block whose data went out and whose check frame did not yet, -1: none */
         uint64_t started;   /* µs */
         sd_event_source *timer, *defer;
 };
@@ -221,6 +223,8 @@ static bool someone_coming(const GroupPass *g)
                         continue; /* the other bank's link: not this pass */
                 if (f->gstate == GROUP_WAITING || f->gstate == GROUP_RIDING)
                         continue;
+                if (f->gdeciding && f->step == STEP_PROGRAMMING)
+                        return true; /* it may want the second pass: one pass for all of them */
                 if (f->step >= STEP_CONNECTING && f->step <= STEP_ERASING)
                         return true;
         }
@@ -267,12 +271,15 @@ static void pass_start(GroupPass *g)
 {
         uint32_t from = CF_GROUP_SLOTS;
         unsigned riders = 0;
+        bool verify = false;
         for (size_t i = 0; i < g->n_members; i++) {
                 FlashJob *f = g->members[i];
                 if (f->gstate != GROUP_WAITING)
                         continue;
                 f->gstate = GROUP_RIDING;
+                f->gpasses++;
                 riders++;
+                verify |= f->verify;
                 if (f->gfrom < from)
                         from = f->gfrom;
         }
@@ -281,6 +288,8 @@ static void pass_start(GroupPass *g)
         g->running = true;
         g->slot = from;
         g->frames = 0;
+        g->verify = verify;
+        g->cblk = -1;
         g->started = now_us(g);
         g->pct = pct;
         g->bitrate = can_transport_bitrate(g->bus->transport);
@@ -321,12 +330,15 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
         uint64_t now = now_us(g), now_ns = now * 1000u;
         if (g->next_ns + MAX_CATCH_UP * g->period_ns < now_ns)
                 g->next_ns = now_ns - MAX_CATCH_UP * g->period_ns;
-        while (g->slot < CF_GROUP_SLOTS && g->next_ns <= now_ns) {
+        while ((g->slot < CF_GROUP_SLOTS || g->cblk >= 0) && g->next_ns <= now_ns) {
                 struct cf_can_frame fr = {.id = g->bus->conf->group_id, .dlc = 8};
-                int k = cf_ccp_group_frame(fr.data, g->job->image + (g->link == 2 ? CF_IMAGE_AREA_SIZE : 0u),
-                                           (uint16_t) g->slot);
-                if (k <= 0) { /* all 0xFF: the erased flash holds it already */
-                        g->slot++;
+                const uint8_t *link_image = g->job->image + (g->link == 2 ? CF_IMAGE_AREA_SIZE : 0u);
+                /* A block's check frame goes out once the pass is past its last slot. */
+                bool check = g->cblk >= 0 && (g->slot >= CF_GROUP_SLOTS || g->slot / CF_BLOCK_SLOTS != (uint32_t) g->cblk);
+                if (check) {
+                        (void) cf_ccp_group_check_frame(fr.data, link_image, (uint16_t) g->cblk);
+                } else if (cf_ccp_group_frame(fr.data, link_image, (uint16_t) g->slot) <= 0) {
+                        g->slot++; /* all 0xFF: the erased flash holds it already */
                         continue;
                 }
                 if (can_transport_backlog(t) >= MAX_BACKLOG)
@@ -341,7 +353,13 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
                 } else if (r == -ENOBUFS) {
                         break;
                 }
-                g->slot++;
+                if (check) {
+                        g->cblk = -1;
+                } else {
+                        if (g->verify)
+                                g->cblk = (int32_t) (g->slot / CF_BLOCK_SLOTS);
+                        g->slot++;
+                }
                 g->frames++;
                 g->next_ns += (uint64_t) frame_bits(fr.id, fr.data, fr.dlc) * 1000000000u * 100u /
                               ((uint64_t) g->bitrate * g->pct);
@@ -357,7 +375,7 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
                 f->bytes_done = f->bytes_total * done / CF_GROUP_AREA_SIZE;
                 manager_flash_changed(f, false, false);
         }
-        if (g->slot >= CF_GROUP_SLOTS) {
+        if (g->slot >= CF_GROUP_SLOTS && g->cblk < 0) {
                 pass_finish(g);
                 return 0;
         }

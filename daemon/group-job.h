@@ -23,7 +23,9 @@ typedef struct GroupPass GroupPass;
  * A pass starts when nodes wait and no other node of the job on the bus is still on its way to the
  * join (connecting, unlocking, erasing with a session slot): one pass serves all of them. It starts
  * at the lowest slot a waiting node needs (after a restart of canfleetd the nodes already hold a
- * prefix) and sends every slot that is not all 0xFF, in order. Nodes that join while a pass runs
+ * prefix) and sends every slot that is not all 0xFF, in order; when a rider is in block mode
+ * (FlashJob.verify, canfleet/ccp.h "Checked blocks") each block's check frame follows its last slot,
+ * and nodes without block mode ignore it. Nodes that join while a pass runs
  * wait for the next one. Flow control: never more than a few frames in the transport's queue, and
  * no more frames than the bus carries in the elapsed time at max_load_percent (the rest of the bus
  * stays for CCP answers); sd-event timers pace it, nothing sleeps.

@@ -136,6 +136,21 @@ struct FlashJob {
         uint8_t gstate;          /* enum group_member_state */
         uint16_t gfrom;          /* the first slot it still needs from a pass */
         uint32_t gslot, gend;    /* GAP repair: the slot being sent, the end of the reported run */
+        /* checked blocks (canfleet/ccp.h, flash-job.c): the node programs a block only when its CRC matches */
+        bool verify;     /* BLOCK_MODE taken in this session */
+        bool no_verify;  /* the node refused BLOCK_MODE (an older node): unchecked PROGRAMs, as before */
+        int32_t vblk;    /* the block with bytes sent and not yet checked, -1: none */
+        size_t vrun;     /* plain path: where that block's first chunk was (run, off, bytes_done) */
+        uint32_t voff;
+        uint64_t vbytes;
+        unsigned vsub;   /* what follows the check: plain path sub 0 (SET_MTA) or 2; repair: slot vnext */
+        uint32_t vnext;
+        bool vfollow;
+        unsigned vfails; /* refusals of the block in a row */
+        uint32_t gap_from, gap_seen; /* the GAP asked and its first answer (first << 16 | run) */
+        bool gap_once;               /* a GAP answer waits for a second, equal one */
+        unsigned gpasses;            /* group passes it rode in this session */
+        bool gdeciding;              /* after a pass: asking what it misses, a second pass or unicast */
         sd_event_source *timer; /* reboot back-off; the pause before a re-initialised session */
         uint64_t deadline;
         uint64_t backoff;

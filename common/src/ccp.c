@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "canfleet/ccp.h"
+#include "canfleet/crc32.h"
 
 int cf_ccp_err_class(uint8_t err)
 {
@@ -370,5 +371,46 @@ int cf_ccp_group_frame_parse(const uint8_t *frame, uint8_t dlc, uint16_t *slot, 
                 return -1;
         *slot = (uint16_t) (frame[0] << 8 | frame[1]);
         *data = &frame[2];
+        return 0;
+}
+
+uint32_t cf_block_crc(uint32_t off, const uint8_t *bytes, uint32_t len)
+{
+        return cf_crc32_le(cf_crc32_words(CF_CRC32_INIT, &off, 1), bytes, len);
+}
+
+void cf_ccp_cro_block_mode(uint8_t out[8], uint8_t ctr, uint16_t size)
+{
+        service_head(out, ctr, CF_CCP_SVC_BLOCK_MODE);
+        be16_put(&out[4], size);
+}
+
+void cf_ccp_cro_block_check(uint8_t out[8], uint8_t ctr, uint32_t crc)
+{
+        service_head(out, ctr, CF_CCP_SVC_BLOCK_CHECK);
+        cf_be32_put(&out[4], crc);
+}
+
+int cf_ccp_group_check_frame(uint8_t out[8], const uint8_t *area, uint16_t k)
+{
+        uint32_t len = cf_block_len(k), off = (uint32_t) k * CF_BLOCK_SIZE;
+        int send = 0;
+
+        if (len == 0)
+                return -1;
+        for (uint32_t i = 0; i < len && !send; i++)
+                send = area[off + i] != 0xFF;
+        be16_put(&out[0], CF_GROUP_CHECK_MARK);
+        be16_put(&out[2], k);
+        cf_be32_put(&out[4], cf_block_crc(off, area + off, len));
+        return send;
+}
+
+int cf_ccp_group_check_parse(const uint8_t *frame, uint8_t dlc, uint16_t *k, uint32_t *crc)
+{
+        if (dlc != CF_CCP_FRAME_LEN || (uint16_t) (frame[0] << 8 | frame[1]) != CF_GROUP_CHECK_MARK)
+                return -1;
+        *k = (uint16_t) (frame[2] << 8 | frame[3]);
+        *crc = cf_be32_get(&frame[4]);
         return 0;
 }

@@ -149,6 +149,8 @@ static void session_reset(struct cf_ccp_slave *s)
                 s->c_erased = false;
         memset(s->mta_ext, 0, sizeof(s->mta_ext));
         memset(s->mta_addr, 0, sizeof(s->mta_addr));
+        s->blk_mode = false;
+        s->blk.active = false;
 }
 
 void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct cf_node_config *cfg,
@@ -163,11 +165,13 @@ void cf_ccp_slave_init(struct cf_ccp_slave *s, struct cf_hal *hal, const struct 
         s->staged = CF_STAGED_UNKNOWN;
         s->app_addr = CF_AREA_APP_ADDR;
         s->staging_addr = CF_AREA_STAGING_ADDR;
+        s->blk.area = s->staging_addr;
         if (cf_dual_bank(cfg)) {
                 unsigned bank = cf_hal_running_bank(hal);
                 s->bank = (uint8_t) (bank == 2u ? 2u : 1u);
                 s->app_addr = cf_f7_app_addr(s->bank);
                 s->staging_addr = cf_f7_app_addr(cf_bank_other(s->bank));
+                s->blk.area = s->staging_addr;
                 refresh_trial(s);
                 return; /* no install journal: nothing is installed by copying */
         }
@@ -366,6 +370,7 @@ static void cmd_clear_memory(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t 
         /* From here on C is no longer what it was, whether or not the erase completes; a group
          * transfer into it is over. */
         s->c_erased = false;
+        s->blk.active = false;
         cf_group_clear(&s->group);
         start_busy(s, CF_CCP_CLEAR_MEMORY, ctr);
 }
@@ -392,6 +397,19 @@ static void cmd_program(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *data
         uint32_t off = s->mta_addr[0];
         if (!in_range(CF_CCP_EXT_STAGING, off, n)) {
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        if (s->blk_mode) {
+                /* Into RAM only: BLOCK_CHECK programs it once its check value matches. Bytes sent
+                 * twice (a retry after a lost answer) just land again. */
+                if (off / CF_BLOCK_SIZE != (off + n - 1u) / CF_BLOCK_SIZE) {
+                        reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                        return;
+                }
+                cf_block_put(&s->blk, s->hal, off, data, n);
+                s->mta_addr[0] = off + n;
+                s->staged = CF_STAGED_ERASED;
+                reply_mta(s, ctr);
                 return;
         }
         const uint8_t *dst = staging(s, off);
@@ -515,6 +533,8 @@ static void svc_group_join(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p
         }
         if (!s->group.joined)
                 cf_group_join(&s->group, id, tag, s->staging_addr);
+        if (s->blk_mode)
+                s->group.verify = true;
         d[0] = (uint8_t) (s->group.received >> 8);
         d[1] = (uint8_t) s->group.received;
         reply(s, CF_CCP_OK, ctr, d, sizeof(d));
@@ -576,6 +596,69 @@ static void svc_confirm(struct cf_ccp_slave *s, uint8_t ctr)
                 reply(s, CF_CCP_OK, ctr, NULL, 0);
 }
 
+static void svc_block_mode(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint16_t size = (uint16_t) (p[0] << 8 | p[1]);
+
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        if (size != CF_BLOCK_SIZE) {
+                reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, ctr);
+                return;
+        }
+        s->blk_mode = true;
+        if (s->group.joined)
+                s->group.verify = true;
+        uint8_t d[2] = {(uint8_t) (size >> 8), (uint8_t) size};
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
+static void svc_block_check(struct cf_ccp_slave *s, uint8_t ctr, const uint8_t *p)
+{
+        uint32_t crc = cf_be32_get(p);
+        uint16_t k;
+
+        if (!s->pgm_unlocked) {
+                reply_err(s, CF_CCP_ERR_ACCESS_LOCKED, ctr);
+                return;
+        }
+        if (!s->blk_mode || !s->c_erased) {
+                reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                return;
+        }
+        if (s->blk.active) {
+                k = s->blk.index;
+                int r = cf_block_commit(&s->blk, s->hal, crc);
+                if (r == -EBUSY) {
+                        reply_err(s, CF_CCP_ERR_BUSY, ctr);
+                        return;
+                }
+                if (r < 0) {
+                        s->blocks_bad++;
+                        reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                        return;
+                }
+        } else {
+                /* Nothing buffered: committed already, and the OK answer lost? The block the
+                 * PROGRAMs filled ends at MTA0. */
+                if (s->mta_ext[0] != CF_CCP_EXT_STAGING || s->mta_addr[0] == 0) {
+                        reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                        return;
+                }
+                k = (uint16_t) ((s->mta_addr[0] - 1u) / CF_BLOCK_SIZE);
+                if (!cf_block_in_flash(s->hal, s->staging_addr, k, crc)) {
+                        reply_err(s, CF_CCP_ERR_ACCESS_DENIED, ctr);
+                        return;
+                }
+        }
+        /* A member's repair: the block's slots are no longer missing. */
+        cf_group_record_block(&s->group, k);
+        uint8_t d[2] = {(uint8_t) (k >> 8), (uint8_t) k};
+        reply(s, CF_CCP_OK, ctr, d, sizeof(d));
+}
+
 static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *c)
 {
         /* The seed's demo firmware (echo mode) and older bootloaders have no ACTION_SERVICE. */
@@ -595,6 +678,16 @@ static void cmd_action_service(struct cf_ccp_slave *s, const struct cf_ccp_cro *
                 break;
         case CF_CCP_SVC_CONFIRM:
                 svc_confirm(s, c->ctr);
+                break;
+        case CF_CCP_SVC_BLOCK_MODE:
+        case CF_CCP_SVC_BLOCK_CHECK:
+                /* cfg->no_block: a bootloader from before checked blocks, the service unknown. */
+                if (s->cfg->no_block)
+                        reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);
+                else if (cf_ccp_cro_service(c) == CF_CCP_SVC_BLOCK_MODE)
+                        svc_block_mode(s, c->ctr, c->p + 2);
+                else
+                        svc_block_check(s, c->ctr, c->p + 2);
                 break;
         default:
                 reply_err(s, CF_CCP_ERR_OUT_OF_RANGE, c->ctr);

@@ -55,6 +55,10 @@
  *    received); with others ACCESS_DENIED. From then on frames on the group id are programmed
  *    (cf_ccp_slave_group_rx, group.h), connected or not.
  *    GROUP_LEAVE: PGM unlocked; OK also when not joined. GAP: joined (ACCESS_DENIED otherwise).
+ *    BLOCK_MODE, BLOCK_CHECK (canfleet/ccp.h "Checked blocks"): with block mode PROGRAM/PROGRAM_6
+ *    collect a block in RAM (block.h), checked before anything is programmed; the mode lasts for the
+ *    session, and a member's for its membership. DISCONNECT, CONNECT, CLEAR_MEMORY drop a buffered
+ *    block.
  *    Membership, its record and "C erased" survive CONNECT (to us or another station) and
  *    DISCONNECT(temporary); they end with GROUP_LEAVE, a CLEAR_MEMORY, DISCONNECT(end) (taken,
  *    whatever the check of C then answers) or a reset. A unicast PROGRAM/PROGRAM_6 by a member
@@ -108,6 +112,9 @@ struct cf_ccp_slave {
         uint8_t bank;          /* 0 single-bank, else the running bank */
         uint8_t trial;         /* enum cf_trial_state, kept up to date with the journals */
         bool busy_journal;     /* CLEAR_MEMORY: the inactive bank's journal is still to be erased */
+        bool blk_mode;              /* BLOCK_MODE in this session: PROGRAMs go to blk */
+        uint32_t blocks_bad;        /* BLOCK_CHECKs refused */
+        struct cf_block_buf blk;    /* the unicast block buffer (the group has its own) */
         struct cf_group group; /* last: 5.5 KB of slot record */
 };
 

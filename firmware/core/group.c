@@ -21,6 +21,7 @@ void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag, uint32_t a
         g->can_id = can_id;
         g->tag = tag;
         g->area_addr = area_addr;
+        g->blk.area = area_addr;
 }
 
 bool cf_group_has(const struct cf_group *g, uint32_t slot)
@@ -52,6 +53,11 @@ void cf_group_record_range(struct cf_group *g, uint32_t off, uint32_t n)
         for (uint32_t slot = (off + CF_GROUP_SLOT_SIZE - 1u) / CF_GROUP_SLOT_SIZE;
              slot < CF_GROUP_SLOTS && slot * CF_GROUP_SLOT_SIZE + slot_len(slot) <= end; slot++)
                 record(g, slot);
+}
+
+void cf_group_record_block(struct cf_group *g, uint16_t k)
+{
+        cf_group_record_range(g, (uint32_t) k * CF_BLOCK_SIZE, cf_block_len(k));
 }
 
 /* Index of the first bit of value `set` at or after slot, or CF_GROUP_SLOTS. Word at a time. */
@@ -89,12 +95,46 @@ static const uint8_t *staging(const struct cf_group *g, struct cf_hal *hal, uint
         return cf_hal_flash_ptr(hal) + (g->area_addr - CF_FLASH_BASE) + off;
 }
 
+/* Block mode: a data frame goes into the block buffer, a check frame commits it. 1 done, 0 busy. */
+static int buffer_frame(struct cf_group *g, struct cf_hal *hal, const uint8_t *frame)
+{
+        uint16_t slot, k;
+        uint32_t crc;
+        const uint8_t *data;
+
+        if (cf_ccp_group_check_parse(frame, CF_CCP_FRAME_LEN, &k, &crc) == 0) {
+                if (!g->blk.active || g->blk.index != k)
+                        return 1; /* its data went to another block, or the check is corrupted */
+                int r = cf_block_commit(&g->blk, hal, crc);
+                if (r == -EBUSY)
+                        return 0;
+                if (r < 0) {
+                        g->blocks_bad++;
+                        return 1;
+                }
+                g->blocks_ok++;
+                cf_group_record_block(g, k);
+                return 1;
+        }
+        (void) cf_ccp_group_frame_parse(frame, CF_CCP_FRAME_LEN, &slot, &data);
+        if (slot >= CF_GROUP_SLOTS) {
+                g->refused++;
+                return 1;
+        }
+        if (cf_group_has(g, slot))
+                return 1;
+        cf_block_put(&g->blk, hal, (uint32_t) slot * CF_GROUP_SLOT_SIZE, data, slot_len(slot));
+        return 1;
+}
+
 /* 1 done (recorded, repeated or refused), 0 the flash is busy: try again later. */
 static int write_slot(struct cf_group *g, struct cf_hal *hal, const uint8_t *frame)
 {
         uint16_t slot;
         const uint8_t *data;
 
+        if (g->verify)
+                return buffer_frame(g, hal, frame);
         (void) cf_ccp_group_frame_parse(frame, CF_CCP_FRAME_LEN, &slot, &data);
         if (slot >= CF_GROUP_SLOTS) {
                 g->refused++;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block.h"
 #include "canfleet/ccp.h"
 #include "cf-hal.h"
 
@@ -30,6 +31,11 @@
  * touching flash. A slot whose bytes are neither erased nor equal is refused and stays missing (it
  * was written otherwise, e.g. by an unaligned PROGRAM: the master sees it in GAP and its checksum).
  *
+ * Block mode (canfleet/ccp.h "Checked blocks"; set by the session's BLOCK_MODE, kept by the
+ * membership): data frames are not programmed but collected in `blk`, one block at a time; the
+ * block's check frame commits it (block.h) and records all its slots. A block whose check frame is
+ * lost, or whose bytes do not check out, is dropped and stays missing for GAP. About 110 bytes of RAM.
+ *
  * The backlog: cf_hal_flash_program() may answer -EBUSY (the simulator's flash timing model: a
  * word still being programmed); such frames wait here, in order, and cf_group_poll() writes them.
  * On the MCU programming is synchronous and the backlog stays empty; the port's CAN RX ring is
@@ -49,6 +55,10 @@ struct cf_group {
         uint32_t
             refused; /* frames not recorded: slot beyond the area, bytes already different, flash error */
         uint32_t overruns; /* frames lost because the backlog was full */
+        bool verify;             /* block mode: frames wait in blk for their block's check frame */
+        uint32_t blocks_ok;      /* blocks committed from check frames */
+        uint32_t blocks_bad;     /* blocks dropped: check value or flash refused them */
+        struct cf_block_buf blk;
         uint8_t backlog[CF_GROUP_BACKLOG][CF_CCP_FRAME_LEN];
         uint8_t bl_head, bl_count;
         uint32_t bits[CF_GROUP_WORDS];
@@ -59,6 +69,8 @@ void cf_group_clear(struct cf_group *g);
 /* Join with an empty record (the caller checked the rules). */
 void cf_group_join(struct cf_group *g, uint16_t can_id, uint16_t tag, uint32_t area_addr);
 
+/* Record every slot of block k: its bytes are in flash, checked. */
+void cf_group_record_block(struct cf_group *g, uint16_t k);
 bool cf_group_has(const struct cf_group *g, uint32_t slot);
 /* Record every slot wholly inside [off, off + n) of C (a unicast PROGRAM while joined); the last,
  * short slot counts as whole when its 4 in-area bytes are. */

@@ -27,5 +27,6 @@ struct cf_node_config {
         bool no_group;     /* an older bootloader: no ACTION_SERVICE, plain CCP only */
         bool dual_bank;    /* the STM32F7 dual-bank layout (docs/design.md §9) instead of the F4 copy
                             * layout; a port fixes it with CF_PORT_DUAL_BANK, see cf_dual_bank() */
+        bool no_block;     /* an older bootloader with the group transfer but without checked blocks */
         uint8_t node_secret[CF_NODE_SECRET_LEN];
 };

@@ -172,6 +172,9 @@ static int setup_bus(struct sim *s, unsigned bi)
                 for (unsigned k = 0; k < o->n_no_group; k++)
                         if (o->no_group[k] == 0 || o->no_group[k] == sa)
                                 n->cfg.no_group = true;
+                for (unsigned k = 0; k < o->n_no_block; k++)
+                        if (o->no_block[k] == 0 || o->no_block[k] == sa)
+                                n->cfg.no_block = true;
                 for (unsigned k = 0; k < o->n_group_loss; k++)
                         if (o->group_loss[k].sa == sa)
                                 n->group_loss = o->group_loss[k].p;

@@ -30,6 +30,7 @@ enum {
         OPT_STALL,
         OPT_FLASH_FAULT,
         OPT_NO_GROUP,
+        OPT_NO_BLOCK,
         OPT_GROUP_LOSS,
         OPT_ADAPTER_LATENCY,
         OPT_SEEDKEY,
@@ -67,6 +68,7 @@ static const struct option long_options[] = {
     {"stall", required_argument, NULL, OPT_STALL},
     {"flash-fault", required_argument, NULL, OPT_FLASH_FAULT},
     {"no-group", required_argument, NULL, OPT_NO_GROUP},
+    {"no-block-check", required_argument, NULL, OPT_NO_BLOCK},
     {"group-loss", required_argument, NULL, OPT_GROUP_LOSS},
     {"adapter-latency-us", required_argument, NULL, OPT_ADAPTER_LATENCY},
     {"seedkey", required_argument, NULL, OPT_SEEDKEY},
@@ -161,10 +163,15 @@ void sim_options_help(void)
             "  --flash-fault install[:SA]\n"
             "                          every flash program operation of the boot install (C copied to\n"
             "                          B) fails on node SA (default every node), writing nothing, as\n"
-            "                          an STM32F4 programming error; erasing B still works (repeatable)\n"
+            "                          an STM32F4 programming error; erasing B still works (repeatable)\n");
+        /* Two strings: one would pass the 4095 characters C99 promises. */
+        printf(
             "  --no-group SA|all       node SA (or every node) has an older bootloader without the group\n"
             "                          transfer: ACTION_SERVICE answers 'unknown command', as with\n"
             "                          --seedkey echo (the seed's demo firmware) (repeatable)\n"
+            "  --no-block-check SA|all node SA (or every node) has a bootloader with the group transfer\n"
+            "                          but without checked blocks: BLOCK_MODE/BLOCK_CHECK answer 'out of\n"
+            "                          range' (an unknown service) (repeatable)\n"
             "  --group-loss SA:P       node SA misses a fraction P of the group frames it should take\n"
             "                          (its receive FIFO overran); the others get them (repeatable)\n"
             "  --adapter-latency-us N  every SLCAN frame host->bus and bus->host is delayed N us, as\n"
@@ -321,6 +328,18 @@ static int parse_no_group(struct sim_options *o, const char *arg)
         if (o->n_no_group >= SIM_MAX_NODES)
                 return bad("--no-group", "too many");
         o->no_group[o->n_no_group++] = (uint16_t) sa;
+        return 0;
+}
+
+/* SA|all */
+static int parse_no_block(struct sim_options *o, const char *arg)
+{
+        unsigned long sa = 0;
+        if (strcmp(arg, "all") != 0 && (parse_ulong(arg, SIM_MAX_NODES, &sa) < 0 || sa == 0))
+                return bad("--no-block-check", "'%s': expected a station address or 'all'", arg);
+        if (o->n_no_block >= SIM_MAX_NODES)
+                return bad("--no-block-check", "too many");
+        o->no_block[o->n_no_block++] = (uint16_t) sa;
         return 0;
 }
 
@@ -541,6 +560,10 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         if (parse_no_group(o, optarg) < 0)
                                 return -EINVAL;
                         break;
+                case OPT_NO_BLOCK:
+                        if (parse_no_block(o, optarg) < 0)
+                                return -EINVAL;
+                        break;
                 case OPT_GROUP_LOSS:
                         if (parse_group_loss(o, optarg) < 0)
                                 return -EINVAL;
@@ -677,6 +700,10 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->app_fails[i] > o->nodes)
                         return bad("--app-fails-after-update", "station %u does not exist (--nodes %u)",
                                    o->app_fails[i], o->nodes);
+        for (unsigned i = 0; i < o->n_no_block; i++)
+                if (o->no_block[i] > o->nodes)
+                        return bad("--no-block-check", "station %u does not exist (--nodes %u)", o->no_block[i],
+                                   o->nodes);
         for (unsigned i = 0; i < o->n_group_loss; i++)
                 if (o->group_loss[i].sa > o->nodes)
                         return bad("--group-loss", "station %u does not exist (--nodes %u)",

@@ -65,6 +65,8 @@ struct sim_options {
         unsigned n_install_faults;
         uint16_t no_group[SIM_MAX_NODES]; /* --no-group: station addresses, 0 = every node */
         unsigned n_no_group;
+        uint16_t no_block[SIM_MAX_NODES]; /* --no-block-check: station addresses, 0 = every node */
+        unsigned n_no_block;
         struct {
                 uint16_t sa;
                 double p;

@@ -15,7 +15,8 @@ do) divided by the bitrate.
      pass's bus ideal + one node's flash floor; the same with plain CCP (--no-group all), the speed-up
   g2 one node behind a USB adapter (--adapter-latency-us 1000): transfer wall / bus ideal, group vs
      plain CCP
-  (--only g: g1 and g2; --only r: g4 and g5)
+  (--only g: g1 and g2; --only j: g1's group transfer alone; --only r: g4 and g5;
+   --g1-app-size BYTES: g1 with a smaller application)
   g4 g1 with 1 % frame loss (--drop 0.01, fixed seed): unicast repair bytes / image bytes, wall vs g1
   g5 g1 with canfleetd SIGKILLed at half of the group pass and started again: bytes sent after the
      restart / image bytes, and the CLEAR_MEMORYs per node (one: nothing erased again)
@@ -545,7 +546,7 @@ def scenario_f(fleet, nodes):
 
 def scenario_g1(fleet, plain):
     """8 like nodes on one bus, full images; plain: every node refuses GROUP_JOIN (plain CCP)."""
-    sim, img = fleet_up(fleet, ["bus0"], 8, AREA - TRAILER, sim_extra=["--no-group", "all"] if plain else [])
+    sim, img = fleet_up(fleet, ["bus0"], 8, G1_APP, sim_extra=["--no-group", "all"] if plain else [])
     wall = timed_update(fleet, "g1", img, 1800)
     st = sim.finish()[1]["bus0"]
     floor = flash_floor_s(AREA)
@@ -566,6 +567,7 @@ def scenario_g1(fleet, plain):
 
 
 G1 = {}
+G1_APP = AREA - TRAILER
 PLAIN = False
 
 
@@ -671,26 +673,30 @@ def main():
     ap.add_argument("--nodesim", required=True)
     ap.add_argument("--only", default="abcdesfgrkh")
     ap.add_argument("--plain", action="store_true", help="a, b, c, d/e with plain CCP (nodes refuse GROUP_JOIN)")
+    ap.add_argument("--g1-app-size", type=int, default=AREA - TRAILER,
+                    help="application size for scenario g1 (default: the full area)")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
                     help="application size for scenario c (repeatable; default: the full area, and 40 KB)")
     a = ap.parse_args()
     harness.BINARIES.update(canfleetctl=a.canfleetctl, canfleetd=a.canfleetd, nodesim=a.nodesim)
-    global PLAIN
+    global PLAIN, G1_APP
     PLAIN = a.plain
+    G1_APP = a.g1_app_size
     _self_check()
     runs = {"s": [scenario_s], "a": [scenario_a], "b": [scenario_b],
             "c": [lambda f, size=size: scenario_c(f, size) for size in (a.c_app_size or [AREA - TRAILER, 40 * 1024])],
             "d": [scenario_de],
             "g": [lambda f: scenario_g1(f, False), lambda f: scenario_g1(f, True),
                   lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
+            "j": [lambda f: scenario_g1(f, False)],
             "r": [scenario_g4, scenario_g5],
             "k": [lambda f: scenario_k(f, "f4"), lambda f: scenario_k(f, "f7")],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])],
             "h": [scenario_h]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfgrkh":
+    for key in "sabcdfgjrkh":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

@@ -341,6 +341,39 @@ void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot)
         fx_poll(f, 200);
 }
 
+void fx_group_check(struct fx *f, const uint8_t *image, uint16_t k)
+{
+        uint8_t g[8];
+
+        (void) cf_ccp_group_check_frame(g, image, k);
+        cf_node_rx_group(&f->node, g, 8);
+        fx_poll(f, 200);
+}
+
+/* BLOCK_MODE after each unlock when f->checked. */
+static int unlock_mode(struct fx *f)
+{
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+        int r = fx_connect_unlock(f);
+        if (r != 0 || !f->checked)
+                return r;
+        cf_ccp_cro_block_mode(cro, fx_next_ctr(f), CF_BLOCK_SIZE);
+        return call(f, cro, &d);
+}
+
+static int block_check(struct fx *f, const uint8_t *image, uint32_t k)
+{
+        uint8_t cro[8];
+        struct cf_ccp_dto d;
+        uint32_t off = k * CF_BLOCK_SIZE;
+        cf_ccp_cro_block_check(cro, fx_next_ctr(f), cf_block_crc(off, image + off, cf_block_len(k)));
+        int r = call(f, cro, &d);
+        if (r == 0 && (uint32_t) (d.data[0] << 8 | d.data[1]) != k)
+                return -EPROTO;
+        return r;
+}
+
 /* The master's side of docs/design.md §7 for one node, as canfleetd does it: erase, join, one pass
  * (all-0xFF slots left out, every drop_every-th sent slot lost), then reconnect, GAP, PROGRAM_6
  * repair of the missing slots that are not all 0xFF, BUILD_CHKSUM, DISCONNECT(end). */
@@ -349,11 +382,11 @@ int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, ui
         uint8_t cro[8], g[8];
         struct cf_ccp_dto d;
         int r;
-        uint32_t sent = 0;
+        uint32_t sent = 0, pending = UINT32_MAX;
 
         if (repaired)
                 *repaired = 0;
-        if ((r = fx_connect_unlock(f)) != 0)
+        if ((r = unlock_mode(f)) != 0)
                 return map_err(r);
         cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, 0);
         if ((r = call(f, cro, &d)) != 0)
@@ -368,18 +401,29 @@ int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, ui
         if ((r = call(f, cro, &d)) != 0)
                 return map_err(r);
 
-        for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++) {
-                if (cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
+        for (uint32_t slot = 0; slot <= CF_GROUP_SLOTS; slot++) {
+                if (f->checked && pending != UINT32_MAX && (slot == CF_GROUP_SLOTS || slot / CF_BLOCK_SLOTS != pending)) {
+                        (void) cf_ccp_group_check_frame(g, image, (uint16_t) pending);
+                        pending = UINT32_MAX;
+                        cf_node_rx_group(&f->node, g, 8);
+                        fx_poll(f, 20);
+                        if (f->hal.powered_off)
+                                return -EIO;
+                }
+                if (slot == CF_GROUP_SLOTS || cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
                         continue;
+                pending = slot / CF_BLOCK_SLOTS;
                 if (drop_every && ++sent % drop_every == 0)
                         continue;
+                if (f->corrupt_every && sent % f->corrupt_every == 0)
+                        g[sent % 8] ^= (uint8_t) (1u << (sent / 8u % 8u)); /* slot number or data */
                 cf_node_rx_group(&f->node, g, 8);
                 fx_poll(f, 20);
                 if (f->hal.powered_off)
                         return -EIO;
         }
 
-        if ((r = fx_connect_unlock(f)) != 0)
+        if ((r = unlock_mode(f)) != 0)
                 return map_err(r);
         for (uint32_t from = 0; from < CF_GROUP_SLOTS;) {
                 cf_ccp_cro_gap(cro, fx_next_ctr(f), (uint16_t) from);
@@ -390,9 +434,18 @@ int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, ui
                         break;
                 if (first < from || run == 0)
                         return -EPROTO;
-                for (uint32_t slot = first; slot < (uint32_t) first + run; slot++) {
-                        if (cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
+                pending = UINT32_MAX;
+                for (uint32_t slot = first; slot <= (uint32_t) first + run; slot++) {
+                        /* Block mode: a block is checked once its slots of this run are sent. */
+                        if (f->checked && pending != UINT32_MAX &&
+                            (slot == (uint32_t) first + run || slot / CF_BLOCK_SLOTS != pending)) {
+                                if ((r = block_check(f, image, pending)) != 0)
+                                        return map_err(r);
+                                pending = UINT32_MAX;
+                        }
+                        if (slot == (uint32_t) first + run || cf_ccp_group_frame(g, image, (uint16_t) slot) != 1)
                                 continue;
+                        pending = slot / CF_BLOCK_SLOTS;
                         uint32_t off = slot * CF_GROUP_SLOT_SIZE;
                         cf_ccp_cro_set_mta(cro, fx_next_ctr(f), 0, CF_CCP_EXT_STAGING, off);
                         if ((r = call(f, cro, &d)) != 0)

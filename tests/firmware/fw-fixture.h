@@ -30,6 +30,10 @@ struct fx {
         struct cf_node node;
         uint32_t boot_count;
         uint8_t fleet_key[32];
+        /* fx_group_upgrade() in block mode (canfleet/ccp.h "Checked blocks"), as canfleetd does it;
+         * with corrupt_every, one data bit of every corrupt_every-th group data frame flipped */
+        bool checked;
+        uint32_t corrupt_every;
         struct fx_frame tx[FX_MAX_TX];
         unsigned ntx;
         uint8_t ctr;
@@ -82,6 +86,8 @@ void fx_group_frame(struct fx *f, const uint8_t *image, uint16_t slot);
  * pass with every drop_every-th frame lost (0: none), GAP-driven PROGRAM_6 repair, BUILD_CHKSUM,
  * DISCONNECT(end). Returns as fx_upgrade(); *repaired (may be NULL): slots sent by unicast. */
 int fx_group_upgrade(struct fx *f, const uint8_t *image, uint32_t drop_every, uint32_t *repaired);
+/* The check frame of image's block k on the group id, then a poll. */
+void fx_group_check(struct fx *f, const uint8_t *image, uint16_t k);
 
 /* ACTION_SERVICE CONFIRM (0xCF10) in the current session: the CCP error, -1 without an answer. */
 int fx_confirm(struct fx *f);

@@ -178,6 +178,16 @@ static void test_torn_cuts(void)
 #define GROUP_DROP_EVERY 13u /* every 13th group frame lost: the repair by PROGRAM_6 has work */
 
 static uint64_t group_ops, group_cut_points;
+/* The same sweep in block mode (canfleet/ccp.h "Checked blocks", canfleetd's way with nodes that have
+ * it), every 11th group frame also corrupted: the cuts then fall in block commits. */
+static bool group_checked;
+#define GROUP_CORRUPT_EVERY 11u
+
+static void group_mode(struct fx *f)
+{
+        f->checked = group_checked;
+        f->corrupt_every = group_checked ? GROUP_CORRUPT_EVERY : 0;
+}
 
 static void test_group_clean_run(void)
 {
@@ -186,13 +196,14 @@ static void test_group_clean_run(void)
 
         fx_init(&f);
         fresh(&f);
+        group_mode(&f);
         CU_ASSERT_EQUAL_FATAL(fx_group_upgrade(&f, img_v2, GROUP_DROP_EVERY, &repaired), 0);
         CU_ASSERT_EQUAL_FATAL(fx_run(&f, NULL), CF_NODE_APP);
         CU_ASSERT_EQUAL(version_of_b(&f), 2);
         CU_ASSERT(repaired > 10);
         group_ops = f.hal.flash_ops;
-        printf("\n  clean group update: %llu flash operations, %u slots repaired by PROGRAM_6\n",
-               (unsigned long long) group_ops, repaired);
+        printf("\n  clean group update%s: %llu flash operations, %u slots repaired by PROGRAM_6\n",
+               group_checked ? " in block mode" : "", (unsigned long long) group_ops, repaired);
         fx_fini(&f);
 }
 
@@ -203,6 +214,7 @@ static bool group_cut(struct fx *f, uint64_t k, bool torn)
         bool recovery = false, c_complete = false;
 
         fresh(f);
+        group_mode(f);
         f->hal.cut_at_op = f->hal.flash_ops + k;
         f->hal.cut_torn = torn;
         int r = fx_group_upgrade(f, img_v2, GROUP_DROP_EVERY, NULL);
@@ -235,6 +247,7 @@ static void test_group_cuts(void)
         unsigned failures = 0;
 
         CU_ASSERT_FATAL(group_ops > 0);
+        group_cut_points = 0;
         fx_init(&f);
         /* Plain at every operation, torn at every 4th (a pass costs 43,691 slot visits: time). */
         for (uint64_t k = 1; k <= group_ops; k++)
@@ -244,8 +257,8 @@ static void test_group_cuts(void)
                         group_cut_points++;
                 }
         CU_ASSERT_EQUAL(failures, 0);
-        printf("\n  group update: %llu cut points (plain at every operation, torn at every 4th), all recovered\n",
-               (unsigned long long) group_cut_points);
+        printf("\n  group update%s: %llu cut points (plain at every operation, torn at every 4th), all recovered\n",
+               group_checked ? " in block mode" : "", (unsigned long long) group_cut_points);
         fx_fini(&f);
 }
 
@@ -412,6 +425,19 @@ static void test_reinstall_cuts(void)
         fx_fini(&f);
 }
 
+static void test_checked_clean_run(void)
+{
+        group_checked = true;
+        group_ops = 0;
+        test_group_clean_run();
+}
+
+static void test_checked_cuts(void)
+{
+        test_group_cuts();
+        group_checked = false;
+}
+
 static void test_summary(void)
 {
         CU_ASSERT(extra_cuts > 0);
@@ -436,6 +462,8 @@ int main(void)
             {"torn cut at every operation", test_torn_cuts},
             {"clean group update counts its flash operations", test_group_clean_run},
             {"group update: plain and torn cut at every operation", test_group_cuts},
+            {"clean group update in block mode, corrupted frames", test_checked_clean_run},
+            {"group update in block mode: plain and torn cut at every operation", test_checked_cuts},
             {"failing install gives up", test_failing_install_reference},
             {"cut at every operation of failing installs", test_failing_install_cuts},
             {"cuts in the good update after giving up", test_reinstall_cuts},

@@ -35,8 +35,13 @@
  *   0x90       a frame on the group id (CF_GROUP_ID_DEFAULT), DLC 8, then its 8 data bytes
  *   0x91 d     the same with DLC d & 15
  *   0x92 b     GROUP_JOIN (group id CF_GROUP_ID_DEFAULT, tag 0x1234) with counter b, on the CRO id
+ *   0x93 b     BLOCK_MODE (block size CF_BLOCK_SIZE) with counter b, on the CRO id
+ *   0x94 b k k BLOCK_CHECK with counter b and the check value of block k (u16 BE, modulo
+ *              CF_BLOCKS) of test image 0, on the CRO id
+ *   0x95 k k   the group check frame of block k of test image 0
  *   0x98-0x9B  one group pass of test image n & 3: a group frame for each of its slots that is not
- *              all 0xFF (0x9C-0x9F: every 7th of them lost), the bus time of a frame between them
+ *              all 0xFF, each block's check frame after its last (0x9C-0x9F: every 7th of them
+ *              lost), the bus time of a frame between them
  *   0x80-0xFF  (others) poll once, the clock advancing 1 ms
  * A power-up always runs the boot sequence to its end (powering up again after each reset or
  * further armed cut), since frames sent during a boot are simply dropped.
@@ -58,7 +63,9 @@
  *  - DISCONNECT(end) is accepted exactly when C is installable;
  *  - group frames are never answered; they change no flash while the node is not a group member
  *    (whatever the port's filter would pass), and a member's frame programs nothing outside its
- *    own slot of C (with the backlog empty; A, B and D are covered by the first invariant);
+ *    own slot of C (with the backlog empty; A, B and D are covered by the first invariant); in
+ *    block mode a data frame programs nothing, and a check frame programs nothing outside its
+ *    block, which then holds bytes with the frame's check value;
  *  - at the end, after a power cut and a boot, the node runs the application (never recovery)
  *    from a valid B.
  */
@@ -265,11 +272,18 @@ static void setup(void)
         for (unsigned i = 0; i < N_IMAGES; i++) {
                 struct staged_image *im = &images[i];
                 uint8_t g[8];
-                im->gframes = xmalloc(CF_GROUP_SLOTS * sizeof(*im->gframes));
+                im->gframes = xmalloc((CF_GROUP_SLOTS + CF_BLOCKS) * sizeof(*im->gframes));
                 im->ngframes = 0;
-                for (uint32_t slot = 0; slot < CF_GROUP_SLOTS; slot++)
-                        if (cf_ccp_group_frame(g, im->area, (uint16_t) slot) == 1)
+                for (uint32_t k = 0; k < CF_BLOCKS; k++) {
+                        bool any = false;
+                        for (uint32_t slot = k * CF_BLOCK_SLOTS; slot < (k + 1) * CF_BLOCK_SLOTS && slot < CF_GROUP_SLOTS; slot++)
+                                if (cf_ccp_group_frame(g, im->area, (uint16_t) slot) == 1) {
+                                        memcpy(im->gframes[im->ngframes++], g, 8);
+                                        any = true;
+                                }
+                        if (any && cf_ccp_group_check_frame(g, im->area, (uint16_t) k) == 1)
                                 memcpy(im->gframes[im->ngframes++], g, 8);
+                }
         }
 
         fx_init(&fx);
@@ -592,7 +606,19 @@ static void send_group(const uint8_t f[8], uint8_t dlc, bool precise)
         if (!member)
                 FUZZ_CHECK(fx.hal.flash_ops == ops,
                            "a group frame changed flash while the node was no member");
-        if (exact && fx.hal.flash_ops != ops) {
+        uint16_t k;
+        uint32_t crc;
+        if (exact && fx.node.slave.group.verify && fx.hal.flash_ops != ops) {
+                /* Block mode: only a check frame programs, only its block, and only matching bytes. */
+                FUZZ_CHECK(cf_ccp_group_check_parse(f, dlc, &k, &crc) == 0 && k < CF_BLOCKS,
+                           "in block mode a group data frame (slot %u) was programmed", f[0] << 8 | f[1]);
+                uint32_t off = (uint32_t) k * CF_BLOCK_SIZE, end = off + cf_block_len(k);
+                FUZZ_CHECK(memcmp(c_before, fx.flash + C_OFF, off) == 0 &&
+                               memcmp(c_before + end, fx.flash + C_OFF + end, CF_IMAGE_AREA_SIZE - end) == 0,
+                           "a check frame for block %u programmed C outside its block", k);
+                FUZZ_CHECK(cf_block_crc(off, fx.flash + C_OFF + off, cf_block_len(k)) == crc,
+                           "block %u was programmed with bytes that do not match its check value", k);
+        } else if (exact && fx.hal.flash_ops != ops) {
                 uint32_t off = (uint32_t) (f[0] << 8 | f[1]) * CF_GROUP_SLOT_SIZE;
                 uint32_t end = off + CF_GROUP_SLOT_SIZE < CF_IMAGE_AREA_SIZE ? off + CF_GROUP_SLOT_SIZE
                                                                              : CF_IMAGE_AREA_SIZE;
@@ -683,6 +709,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         } else if (op == 0x92) {
                                 cf_ccp_cro_group_join(f, fuzz_u8(&in), GID, 0x1234);
                                 send_frame(f, 8, &d);
+                        } else if (op == 0x93) {
+                                cf_ccp_cro_block_mode(f, fuzz_u8(&in), CF_BLOCK_SIZE);
+                                send_frame(f, 8, &d);
+                        } else if (op == 0x94 || op == 0x95) {
+                                b = op == 0x94 ? fuzz_u8(&in) : 0;
+                                uint32_t k = (uint32_t) (fuzz_u8(&in) << 8);
+                                k = (k | fuzz_u8(&in)) % CF_BLOCKS;
+                                if (op == 0x95) {
+                                        (void) cf_ccp_group_check_frame(f, images[0].area, (uint16_t) k);
+                                        send_group(f, 8, true);
+                                } else {
+                                        uint32_t off = k * CF_BLOCK_SIZE;
+                                        cf_ccp_cro_block_check(f, b, cf_block_crc(off, images[0].area + off, cf_block_len(k)));
+                                        send_frame(f, 8, &d);
+                                }
                         } else if (op >= 0x98) {
                                 group_pass(&images[op & 3], op >= 0x9C ? 7 : 0);
                         } else {

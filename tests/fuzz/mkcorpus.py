@@ -128,6 +128,12 @@ def ccp_slave():
     s.op(0x92, s.ctr, 0x98).set_mta(3, 0).build_chksum(AREA - 4).settle().disconnect().settle()
     write('ccp-slave', 'group-upgrade-v2', s.b)
 
+    # block mode (canfleet/ccp.h "Checked blocks"): a group pass and a unicast block checked
+    s = session(Seq())
+    s.op(0x93, s.ctr).set_mta(3, 0).clear_memory().settle().op(0x92, s.ctr, 0x9C)
+    s.set_mta(3, 0).op(0x60).op(0x94, s.ctr, 0, 0, 0x95, 0, 1).set_mta(3, 0).build_chksum(AREA - 4)
+    write('ccp-slave', 'block-mode', s.b)
+
     s = Seq().connect().cro(0x01, STATION, 0, dlc=5).cro(0x17, dlc=9).cro(0x01, 6, 0).op(0x80, 0x21, 3)
     write('ccp-slave', 'dlc-and-station', s.b)
 

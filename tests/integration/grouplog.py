@@ -26,11 +26,23 @@ def cros(log, stations):
             yield bus, sa, data
 
 
+CHECK_MARK = 0xFFC0  # a block's check frame (canfleet/ccp.h "Checked blocks"): FF C0 block crc32
+
+
 def group_frames(log):
-    """(bus, slot) of every group frame the host put on the bus."""
+    """(bus, slot) of every group data frame the host put on the bus (check frames left out)."""
     for bus, src, what, fid, data in frames(log):
         if src == "host" and fid == GROUP_ID and len(data) == 8 and not what.startswith("lost@"):
-            yield bus, (data[0] << 8) | data[1]
+            if (data[0] << 8) | data[1] != CHECK_MARK:
+                yield bus, (data[0] << 8) | data[1]
+
+
+def check_frames(log):
+    """(bus, block) of every check frame the host put on the bus."""
+    for bus, src, what, fid, data in frames(log):
+        if src == "host" and fid == GROUP_ID and len(data) == 8 and not what.startswith("lost@"):
+            if (data[0] << 8) | data[1] == CHECK_MARK:
+                yield bus, (data[2] << 8) | data[3]
 
 
 def count_cmd(log, stations, cmd, sub=None):

@@ -33,6 +33,14 @@ def group_update(f):
     for b in slots:
         check(len(slots[b]) == len(set(slots[b])), f"{b}: a slot went out twice in one clean pass")
     check(len(slots) == 2, f"group frames on {sorted(slots)} only, expected both buses")
+    # Block mode (nodes check before they program): one check frame per block that had data frames.
+    checks = {}
+    for bus, block in grouplog.check_frames(log):
+        checks.setdefault(bus, []).append(block)
+    for b in slots:
+        blocks = sorted({s // 16 for s in slots[b]})
+        check(sorted(checks.get(b, [])) == blocks, f"{b}: check frames for blocks {sorted(checks.get(b, []))[:8]}..., "
+              f"expected one per block with data {blocks[:8]}...")
     joins = grouplog.count_cmd(log, stations, grouplog.ACTION_SERVICE, 0xCF01)
     check(len(joins) == 8, f"GROUP_JOIN sent to {sorted(joins)} only")
     progs = grouplog.count_cmd(log, stations, grouplog.PROGRAM_6)

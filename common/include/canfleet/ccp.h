@@ -299,6 +299,78 @@ int cf_ccp_group_frame(uint8_t out[8], const uint8_t *area, uint16_t slot);
  *   00 01 d0 d1 d2 d3 d4 d5 -> slot 1, data -> d0 */
 int cf_ccp_group_frame_parse(const uint8_t *frame, uint8_t dlc, uint16_t *slot, const uint8_t **data);
 
+/* ---- Checked blocks (docs/design.md §7): data is checked before it is programmed ------------------
+ *
+ * A bit flipped on an SLCAN serial line passes CAN's own CRC (the adapter computes it after the
+ * damage). So that such a frame is never written to flash, a node in block mode collects the bytes
+ * of area C per block in RAM and programs them only when the block's check value, sent by the
+ * gateway, matches; otherwise it drops them and the gateway sends the block again.
+ *
+ * Blocks: C is cut at multiples of CF_BLOCK_SIZE (96 bytes = 16 group slots = 24 words); the last
+ * block (2730) is 64 bytes. Check value of block k at offset off = k * 96:
+ *     cf_block_crc(off, bytes, len) = CRC32 (canfleet/crc32.h) of the LE word `off`, then the
+ *     block's len bytes as LE words
+ * The offset is part of it, so bytes that a corrupted address or slot number put into the wrong block
+ * never pass for that block's (two equal blocks, e.g. of zeros, still have different values).
+ *
+ *   BLOCK_MODE  0xCF04 [block size u16 BE][00 00]
+ *               DTO ok: FF 00 CTR [block size u16 BE] 00 00 00
+ *               Needs PGM unlocked (ACCESS_LOCKED); a size other than CF_BLOCK_SIZE: OUT_OF_RANGE.
+ *               For the rest of the session PROGRAM/PROGRAM_6 into C go to the node's block buffer
+ *               (range checks as before; a write must stay inside one block, OUT_OF_RANGE
+ *               otherwise); a write into another block than the buffered one starts that block
+ *               afresh from flash, dropping the unchecked one. A group member (GROUP_JOIN in this
+ *               session, before or after) takes group frames the same way, see below; its
+ *               membership keeps block mode across sessions.
+ *   BLOCK_CHECK 0xCF05 [crc32 BE]
+ *               DTO ok: FF 00 CTR [block u16 BE] 00 00 00 — the buffered block matched and is in
+ *               flash now (bytes already there are left alone; a byte that is neither erased nor
+ *               equal fails it); a member records its slots.
+ *               ACCESS_DENIED: no match (the buffer is dropped), or nothing buffered and the block
+ *               before MTA0 (the one the PROGRAMs just filled) does not hold it in flash either;
+ *               so a check whose OK answer was lost is answered OK again. BUSY: flash busy, ask
+ *               again. Needs block mode (ACCESS_DENIED) and PGM unlocked (ACCESS_LOCKED).
+ *
+ * Group check frame (on the group id, after the data frames of a block):
+ *     [0xFF 0xC0][block u16 BE][crc32 BE]
+ * Its first two bytes read as a slot number past the area, so a node without block mode ignores
+ * it. A member in block mode buffers data frames of one block; the check frame of that block
+ * commits them as BLOCK_CHECK does, and then every slot of the block counts as received (its
+ * all-0xFF slots too: the check proves them). A frame of another block starts that block afresh; a
+ * check frame of a block that is not buffered is ignored. What does not check out stays missing:
+ * GAP reports it and the gateway repairs it by unicast (block mode, BLOCK_CHECK).
+ */
+#define CF_CCP_SVC_BLOCK_MODE  0xCF04u
+#define CF_CCP_SVC_BLOCK_CHECK 0xCF05u
+
+#define CF_BLOCK_SIZE        96u
+#define CF_BLOCKS            ((CF_GROUP_AREA_SIZE + CF_BLOCK_SIZE - 1u) / CF_BLOCK_SIZE) /* 2731 */
+#define CF_BLOCK_SLOTS       (CF_BLOCK_SIZE / CF_GROUP_SLOT_SIZE)                        /* 16 */
+#define CF_GROUP_CHECK_MARK  0xFFC0u
+
+/* Length of block k (96, the last one 64); 0 for k >= CF_BLOCKS. */
+static inline uint32_t cf_block_len(uint32_t k)
+{
+        if (k >= CF_BLOCKS)
+                return 0;
+        uint32_t off = k * CF_BLOCK_SIZE;
+        return CF_GROUP_AREA_SIZE - off < CF_BLOCK_SIZE ? CF_GROUP_AREA_SIZE - off : CF_BLOCK_SIZE;
+}
+/* The check value above; len a multiple of 4. */
+uint32_t cf_block_crc(uint32_t off, const uint8_t *bytes, uint32_t len);
+
+/* cf_ccp_cro_block_mode(f, 4, 96): 21 04 CF 04 00 60 00 00 */
+void cf_ccp_cro_block_mode(uint8_t out[8], uint8_t ctr, uint16_t size);
+/* cf_ccp_cro_block_check(f, 5, 0x11223344): 21 05 CF 05 11 22 33 44 */
+void cf_ccp_cro_block_check(uint8_t out[8], uint8_t ctr, uint32_t crc);
+
+/* Master: the check frame of block k of a whole area image. 1 when it must be sent (the block has a
+ * slot that is sent), 0 when the block is all 0xFF (no frame of it is sent), -1 for k >= CF_BLOCKS.
+ *   block 1: FF C0 00 01 c3 c2 c1 c0 (c = cf_block_crc(96, area + 96, 96)) */
+int cf_ccp_group_check_frame(uint8_t out[8], const uint8_t *area, uint16_t k);
+/* Node: 0 and the block and check value when frame is a check frame, -1 otherwise. */
+int cf_ccp_group_check_parse(const uint8_t *frame, uint8_t dlc, uint16_t *k, uint32_t *crc);
+
 /* ---- Addressing (docs/design.md §3) --------------------------------------------------------------- */
 
 #define CF_CCP_CRO_BASE_DEFAULT 0x680u

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-# Integration (issue 9): cancelAction and failures through the hawkBit gateway. A cancel while the node is
-# being erased (before DISCONNECT(end)) is accepted (closed) and the node keeps its firmware; a cancel after
+# Integration (issue 9): cancelAction and failures through the hawkBit gateway. A cancel mid-transfer (the
+# node being programmed, before DISCONNECT(end)) is accepted (closed) and the node keeps its firmware; a cancel after
 # DISCONNECT(end) is rejected and the action ends closed/success; a node that went silent is closed/failure
-# with the reason. bus1's simulator keeps STM32F4 flash timing, so that its steps last long enough to be
-# seen; the simulators are frozen (SIGSTOP) at the step a case needs, so that no outcome depends on timing.
+# with the reason. bus1's simulator keeps STM32F4 flash timing and the bus's bit time, and case 2 sends a
+# 160 KB application, so that its steps last long enough to be seen; the simulators are frozen (SIGSTOP) at the step a case needs, so that no outcome depends on timing.
 import os
 import signal
 import sys
@@ -23,7 +23,7 @@ def cancel(f):
     f.start_bus()
     img1 = f.pack("1.0.0", release=1)
     sim0 = f.start_sim(["bus0"], 2, install=img1, name="nodesim-bus0")
-    sim1 = f.start_sim(["bus1"], 2, extra=["--flash-timing"], install=img1, name="nodesim-bus1")
+    sim1 = f.start_sim(["bus1"], 2, extra=["--flash-timing", "--bus-timing"], install=img1, name="nodesim-bus1")
     server = hb.Server(f)
     f.write_config(BUSES, 2, hawkbit=server.config(f), node_lost_timeout_s=8)
     f.start_daemon()
@@ -40,16 +40,19 @@ def cancel(f):
     hb.check_failure(server, aid, ["no answer", "offline", "silent"])
     os.kill(sim0.pid, signal.SIGCONT)
 
-    # 2. cancel while bus1:1 is being erased: accepted, the node keeps 1.0.0
-    aid = server.state.deployment(cids["bus1:1"], v2, filename="app.cfb", version="2.0.0")
-    hb.wait_feedback(server, aid, step_seen("erasing"), "erasing")
+    # 2. cancel mid-transfer, while bus1:1 is being programmed: accepted, the node keeps 1.0.0
+    v2big = f.pack("2.0.0", release=2, seed=3, size=160 * 1024, name="v2big")
+    aid = server.state.deployment(cids["bus1:1"], v2big, filename="app-big.cfb", version="2.0.0")
+    hb.wait_feedback(server, aid, step_seen("programming"), "programming")
     os.kill(sim1.pid, signal.SIGSTOP)
     server.state.cancel(aid)
+    # the gateway takes the cancel while the node is frozen mid-transfer; then the node may go on
+    harness.wait_until("the job cancelling", lambda: f.jobs()[-1]["nodes"][0]["step"] in ("cancelling", "cancelled"), 60)
+    os.kill(sim1.pid, signal.SIGCONT)
     harness.wait_until("the cancel answered", lambda: server.state.action_view(aid)["cancel_feedback"], 60)
     cf = server.state.action_view(aid)["cancel_feedback"]
     check(len(cf) == 1 and cf[0]["status"]["execution"] == "closed", f"cancel before DISCONNECT: {cf}")
     check(server.state.action_view(aid)["status"] == "canceled", f"action: {server.state.action_view(aid)}")
-    os.kill(sim1.pid, signal.SIGCONT)
     job = f.jobs()[-1]
     check([n["step"] for n in job["nodes"]] == ["cancelled"], f"the cancelled node's job: {job}")
 

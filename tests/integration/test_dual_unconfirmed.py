@@ -4,7 +4,8 @@
 # either ("confirm_trial_ms" left at its default 0): the job fails after "trial_timeout_s" with a reason
 # that says what the node runs — the new version from its new bank, unconfirmed, until its next reset.
 # That is checked in the node as it runs and in its flash; then a power cut: the node boots its previous
-# bank and version again and reports the trial reverted.
+# bank and version again and reports the trial reverted. A later update of that node (canfleetd confirming
+# this time) ends confirmed: the earlier revert is not taken for its own.
 import sys
 
 import dual_fixture as dual
@@ -64,10 +65,18 @@ def dual_unconfirmed(f):
           f"bus0:1 after the power cut: {n1}")
     check("bus0-1: boot: the trial was not confirmed before a reset: reverting" in sim.output(),
           f"the node did not say it reverted: {sim.output()}")
+
+    # the revert is of an earlier job: the next update, confirmed by canfleetd, is not taken for a revert
+    f.daemon.stop()
+    f.write_config(["bus0"], 1, trial_timeout_s=8, confirm_trial_ms=500)
+    f.start_daemon()
+    r = f.ctl("update", v2, "--all", "--json")
+    job = dual.job_of(r)
+    check(r.rc == 0 and job["nodes"][0]["step"] == "confirmed", f"the update after the revert: {r}")
     harness.stop_sims(f)
     s = f.sim_show()["bus0:1"]
-    check(s["boot_bank"] == 1 and s["trial"] == "reverted" and s["bank1"].get("version") == "1.0.0",
-          f"bus0:1 in flash after the revert: {s}")
+    check(s["boot_bank"] == 2 and s["trial"] == "confirmed" and s["bank1"].get("version") == "1.0.0"
+          and s["bank2"].get("version") == "2.0.0", f"bus0:1 in flash after the second update: {s}")
 
 
 if __name__ == "__main__":

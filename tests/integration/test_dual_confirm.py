@@ -15,7 +15,7 @@ NODES = ["bus0:1", "bus0:2"]
 CONFIRM_MS = 1000
 # short, so that this test fails in seconds when nobody confirms (the trial otherwise ends at about
 # CONFIRM_MS plus a look or two)
-TRIAL_TIMEOUT_S = 8
+TRIAL_TIMEOUT_S = 15
 
 
 def dual_confirm(f):

@@ -68,7 +68,7 @@ def dual_unconfirmed(f):
 
     # the revert is of an earlier job: the next update, confirmed by canfleetd, is not taken for a revert
     f.daemon.stop()
-    f.write_config(["bus0"], 1, trial_timeout_s=8, confirm_trial_ms=500)
+    f.write_config(["bus0"], 1, trial_timeout_s=15, confirm_trial_ms=500)
     f.start_daemon()
     r = f.ctl("update", v2, "--all", "--json")
     job = dual.job_of(r)

@@ -22,7 +22,14 @@
  * trial, for N ms by canfleetd's clock, with the same boot count at every look (no reset). canfleetd
  * looks every TRIAL_POLL_US (a fresh identify); a node that does not answer meanwhile (resetting) is
  * looked for again until trial_timeout_s. A node back on its previous bank with CF_TRIAL_REVERTED
- * fails with "reverted: …" and its LastUpdateResult is "reverted"; one still pending at
+ * fails with "reverted: …" and its LastUpdateResult is "reverted". That REVERTED is always this job's:
+ * the trial byte speaks of the inactive bank's journal, whose records name the bank's image by its CRC
+ * and which the node erases with the bank when the job's CLEAR_MEMORY begins (the byte reads "none"
+ * from then on: tests/nodesim/test-dual-bank.py), and
+ * a new trial needs the STAGED record the node writes only when it takes DISCONNECT(end). So a node
+ * that shows REVERTED after this job's DISCONNECT took it and tried this job's image; one that did not
+ * take it shows no REVERTED and is staged again. (A node that says which image a revert was of — the
+ * reverted area's CRC in the status block — would let the gateway check it too.) One still pending at
  * trial_timeout_s fails as not confirmed (it reverts at its next reset). The trial step is saved; a
  * restarted canfleetd resumes it as it resumes "rebooting" (looks at the node, then waits again, the
  * full trial_timeout_s from then).

@@ -184,6 +184,9 @@ static int setup_bus(struct sim *s, unsigned bi)
                 for (unsigned k = 0; k < o->n_app_fails; k++)
                         if (o->app_fails[k] == 0 || o->app_fails[k] == sa)
                                 n->app_fails = true;
+                for (unsigned k = 0; k < o->n_app_no_confirm; k++)
+                        if (o->app_no_confirm[k] == 0 || o->app_no_confirm[k] == sa)
+                                n->app_no_confirm = true;
                 if (s->image && sim_node_install(n, s->image) > 0)
                         fprintf(stderr, o->dual_bank ? "%s: application installed in its bank\n"
                                                      : "%s: application installed in B\n", n->name);

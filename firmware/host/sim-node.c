@@ -143,6 +143,7 @@ static void power_on(struct sim_node *n, uint64_t now, bool from_reset)
         if (n->cfg.dual_bank)
                 n->hal.running_bank = cf_hal_host_boot_bank(&n->hal);
         n->app_since_us = 0;
+        n->app_said = false;
         cf_node_power_on(&n->node, &n->hal, &n->cfg, n->flash.hdr->boot_count);
         n->next_poll_us = now;
 }
@@ -176,11 +177,13 @@ static bool after_event(struct sim_node *n, uint64_t now)
 }
 
 /* The dual-bank application's part: it confirms its trial once it has run a while, unless it is
- * the failing application of --app-fails-after-update, which crashes first (a watchdog reset). */
+ * the failing application of --app-fails-after-update, which crashes first (a watchdog reset), or
+ * the one of --app-no-confirm, which leaves the confirmation to the gateway. */
 static void app_trial(struct sim_node *n)
 {
         if (!n->cfg.dual_bank || n->node.phase != CF_NODE_APP) {
                 n->app_since_us = 0;
+                n->app_said = false;
                 return;
         }
         uint64_t t = sim_now_us();
@@ -196,8 +199,17 @@ static void app_trial(struct sim_node *n)
                 }
                 return;
         }
-        if (t - n->app_since_us >= SIM_APP_CONFIRM_US)
-                (void) cf_ccp_slave_confirm(&n->node.slave); /* -EBUSY: again at the next poll */
+        if (n->app_no_confirm) {
+                if (!n->app_said)
+                        fprintf(stderr, "%s: the new application runs and does not confirm itself (--app-no-confirm)\n",
+                                n->name);
+                n->app_said = true;
+                return;
+        }
+        if (t - n->app_since_us >= SIM_APP_CONFIRM_US && cf_ccp_slave_confirm(&n->node.slave) == 0 &&
+            n->node.slave.trial == CF_TRIAL_CONFIRMED)
+                fprintf(stderr, "%s: the application confirmed its trial\n", n->name);
+        /* -EBUSY: again at the next poll */
 }
 
 static bool cpu_work(const struct sim_node *n)
@@ -266,7 +278,12 @@ void sim_node_rx(struct sim_node *n, const uint8_t *data, uint8_t dlc, uint64_t 
 {
         if (!sim_node_listening(n))
                 return;
+        bool pending = n->node.phase == CF_NODE_APP && n->node.slave.trial == CF_TRIAL_PENDING;
         cf_node_rx(&n->node, data, dlc);
+        /* A command that ended a trial is the master's CONFIRM (the only one that can): said apart
+         * from the application's own confirmation, so that a test sees who confirmed. */
+        if (pending && n->node.phase == CF_NODE_APP && n->node.slave.trial == CF_TRIAL_CONFIRMED)
+                fprintf(stderr, "%s: the trial was confirmed by the master's CCP CONFIRM\n", n->name);
         if (after_event(n, now))
                 return;
         n->next_poll_us = now; /* a command may have started work */

@@ -49,8 +49,12 @@ struct sim_node {
         void *send_ctx;
 
         /* Dual-bank nodes (docs/design.md §9): the simulated application confirms its trial once it
-         * ran SIM_APP_CONFIRM_US, or, with app_fails, crashes (resets) after SIM_APP_CRASH_US. */
+         * ran SIM_APP_CONFIRM_US, or, with app_fails, crashes (resets) after SIM_APP_CRASH_US; with
+         * app_no_confirm it runs healthily and never confirms by itself: only a master's CCP CONFIRM
+         * (ACTION_SERVICE 0xCF10) does, which the node's log then names. */
         bool app_fails;
+        bool app_no_confirm;
+        bool app_said; /* app_no_confirm's line was printed for this boot */
         uint64_t app_since_us; /* when the application phase began (0: not running) */
 };
 

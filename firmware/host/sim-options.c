@@ -36,6 +36,7 @@ enum {
         OPT_SEEDKEY,
         OPT_LAYOUT,
         OPT_APP_FAILS,
+        OPT_APP_NO_CONFIRM,
         OPT_LOG_FRAMES,
         OPT_QUIET,
         OPT_READY_FD,
@@ -74,6 +75,7 @@ static const struct option long_options[] = {
     {"seedkey", required_argument, NULL, OPT_SEEDKEY},
     {"layout", required_argument, NULL, OPT_LAYOUT},
     {"app-fails-after-update", optional_argument, NULL, OPT_APP_FAILS},
+    {"app-no-confirm", optional_argument, NULL, OPT_APP_NO_CONFIRM},
     {"log-frames", no_argument, NULL, OPT_LOG_FRAMES},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"ready-fd", required_argument, NULL, OPT_READY_FD},
@@ -130,6 +132,10 @@ void sim_options_help(void)
             "                          f7-dual-bank: the application of node SA (default every node)\n"
             "                          crashes 250 ms after a new bank booted, before it would confirm\n"
             "                          (500 ms): the node reverts to the previous bank (repeatable)\n"
+            "  --app-no-confirm[=SA]   f7-dual-bank: the application of node SA (default every node)\n"
+            "                          runs healthily but never confirms its trial itself: only a\n"
+            "                          gateway's CCP CONFIRM (0xCF10) does; a reset before that\n"
+            "                          reverts (repeatable)\n"
             "  --hw-id ID              hardware id of the nodes (default 0x0001)\n"
             "  --cro-base ID           CRO id = base + station (default 0x680)\n"
             "  --dto-base ID           DTO id = base + station (default 0x6C0)\n"
@@ -598,6 +604,14 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                                 return bad("--app-fails-after-update", "too many");
                         o->app_fails[o->n_app_fails++] = (uint16_t) v;
                         break;
+                case OPT_APP_NO_CONFIRM:
+                        v = 0;
+                        if (optarg && (parse_ulong(optarg, SIM_MAX_NODES, &v) < 0 || v == 0))
+                                return bad("--app-no-confirm", "'%s' is not a station address", optarg);
+                        if (o->n_app_no_confirm >= SIM_MAX_NODES)
+                                return bad("--app-no-confirm", "too many");
+                        o->app_no_confirm[o->n_app_no_confirm++] = (uint16_t) v;
+                        break;
                 case OPT_LOG_FRAMES:
                         o->log_frames = true;
                         break;
@@ -700,6 +714,12 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->app_fails[i] > o->nodes)
                         return bad("--app-fails-after-update", "station %u does not exist (--nodes %u)",
                                    o->app_fails[i], o->nodes);
+        if (o->n_app_no_confirm > 0 && !o->dual_bank)
+                return bad("--app-no-confirm", "only a dual-bank node confirms an update: --layout f7-dual-bank");
+        for (unsigned i = 0; i < o->n_app_no_confirm; i++)
+                if (o->app_no_confirm[i] > o->nodes)
+                        return bad("--app-no-confirm", "station %u does not exist (--nodes %u)",
+                                   o->app_no_confirm[i], o->nodes);
         for (unsigned i = 0; i < o->n_no_block; i++)
                 if (o->no_block[i] > o->nodes)
                         return bad("--no-block-check", "station %u does not exist (--nodes %u)", o->no_block[i],

@@ -76,6 +76,8 @@ struct sim_options {
         bool dual_bank; /* --layout f7-dual-bank */
         uint16_t app_fails[SIM_MAX_NODES]; /* --app-fails-after-update: station addresses, 0 = every node */
         unsigned n_app_fails;
+        uint16_t app_no_confirm[SIM_MAX_NODES]; /* --app-no-confirm: station addresses, 0 = every node */
+        unsigned n_app_no_confirm;
         bool seedkey_echo;
         bool log_frames;
         bool quiet;

@@ -8,7 +8,8 @@ do) divided by the bitrate.
   a  one node, a full 256 KB image at 500 kbit/s: update wall time against the ideal
   b  bytes sent for a 40 KB application in a 256 KB area
   c  32 nodes on 4 buses: wall time against the busiest bus's ideal, with full images and 40 KB apps
-  d  peak RSS (VmHWM) of canfleetd with 128 nodes configured, during an update of all of them
+  d  peak RSS (VmHWM) of canfleetd with 128 nodes configured, during an update of all of them, and what
+     it is made of (RssAnon: private; RssFile: pages of the shared libraries)
   e  canfleetd CPU time (utime+stime) per CAN frame, from that run
   s  canfleet-nodesim's own CPU time per frame (needs no daemon: a CCP ping-pong over SLCAN)
   g1 8 like nodes on one bus, full images: the group transfer's update wall time against one group
@@ -410,6 +411,10 @@ def scenario_de(fleet):
     frames = sum(s["frames"] for s in sim.finish(since=t0)[1].values())
     row("d", "canfleetd VmHWM, 128 nodes, after start (kB)", rss_idle)
     row("d", "canfleetd VmHWM after updating all 128 (kB)", hwm, f"target < 8192 kB; update took {wall:.1f} s")
+    # what the peak is made of: private memory, and the pages of shared libraries that every process
+    # mapping them counts in its RSS too (libcurl and the libraries it brings, OpenSSL, libsystemd, libc)
+    row("d", "  ... RssAnon / RssFile now (kB)", f"{proc_status(pid, 'RssAnon')} / {proc_status(pid, 'RssFile')}",
+        "private / shared library pages")
     row("e", "canfleetd CPU per CAN frame (us)", f"{1e6 * cpu / max(frames, 1):.1f}",
         f"{cpu:.2f} s over {frames} frames")
 

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """canfleet-nodesim --layout f7-dual-bank (docs/design.md §9): revert of an application that never confirms,
-confirm over CCP, a power cut at the option-byte write, layouts that do not mix, --show."""
+confirm over CCP, an application that leaves the confirmation to the gateway (--app-no-confirm), a stale
+"reverted" forgotten once a new image arrives, a power cut at the option-byte write, layouts that do not
+mix, --show."""
 import os
 import struct
 import sys
@@ -97,6 +99,73 @@ def test_confirm_over_ccp(fx):
     check(sim.stop() == 0, "exit status")
 
 
+def test_app_no_confirm(fx):
+    """--app-no-confirm: the new application runs but never confirms itself. It stays on trial (past the
+    500 ms after which a normal one confirms); a power cut then reverts it. Staged again, a CCP CONFIRM
+    confirms it, the log says the master did, and a power cut afterwards keeps the new bank."""
+    v2 = pack_image((2, 0, 0), 2, seed=2, bank=2)
+    extra = DUAL + ["--app-no-confirm=1"]
+    sim = fx.start(nodes=1, extra=extra)
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect()
+        stage(fx, n1, v2)
+        sim.wait_log(r"ttyCF0-1: the new application runs and does not confirm itself \(--app-no-confirm\)")
+        time.sleep(0.7)  # a self-confirming application has confirmed by now
+        n1.connect_retry()
+        st = n1.status()
+        check(st[BANK] == 2 and st[TRIAL] == TRIAL_PENDING, "still on trial: bank %d trial %d" % (st[BANK], st[TRIAL]))
+    finally:
+        bus.shutdown()
+    check(not sim.log_has(r"confirmed"), "nobody confirmed: %s" % sim.log_has(r"confirmed"))
+    sim.stop()  # a power cut while on trial
+    sim = fx.start(nodes=1, extra=extra)
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect_retry()
+        st = poll_status(n1, lambda s: s[TRIAL] == TRIAL_REVERTED and s[BANK] == 1)
+        check(st[BANK] == 1 and st[TRIAL] == TRIAL_REVERTED, "after the power cut: bank %d trial %d"
+              % (st[BANK], st[TRIAL]))
+        check(n1.version() == (1, 0, 0), "after the revert running %s" % (n1.version(),))
+
+        # the revert is the story of the image in bank 2: a new image arriving there ends it, so that
+        # a later update's "reverted" can only be its own (daemon/dual-bank.c relies on it)
+        n1.unlock(fleet_key=fx.fleet_key)
+        n1.clear_c()
+        st = n1.status()
+        check(st[BANK] == 1 and st[TRIAL] == TRIAL_NONE, "after CLEAR_MEMORY: bank %d trial %d" % (st[BANK], st[TRIAL]))
+        n1.program_image(v2)
+        r = n1.disconnect(end=True)
+        check(r is not None and r[0] == 0, "DISCONNECT(end): %r" % (r,))
+        n1.connect_retry()
+        st = poll_status(n1, lambda s: s[BANK] == 2)
+        check(st[BANK] == 2 and st[TRIAL] == TRIAL_PENDING, "on trial again: bank %d trial %d" % (st[BANK], st[TRIAL]))
+        n1.unlock(fleet_key=fx.fleet_key)
+        n1.confirm()
+        check(n1.status()[TRIAL] == TRIAL_CONFIRMED, "confirmed over CCP")
+        sim.wait_log(r"ttyCF0-1: the trial was confirmed by the master's CCP CONFIRM")
+    finally:
+        bus.shutdown()
+    check(not sim.log_has(r"the application confirmed"), "the application confirmed by itself")
+    sim.stop()  # a power cut after the confirmation: the new bank stays
+    nodes = show(fx.state)
+    check(nodes["ttyCF0-1"]["boot_bank"] == 2 and nodes["ttyCF0-1"]["trial"] == "confirmed",
+          "--show after the confirmation: %s" % nodes["ttyCF0-1"])
+    sim = fx.start(nodes=1, extra=extra)
+    bus = open_bus(fx.pty)
+    try:
+        n1 = Ccp(bus, 1)
+        n1.connect_retry()
+        st = n1.status()
+        check(st[BANK] == 2 and st[TRIAL] == TRIAL_CONFIRMED and n1.version() == (2, 0, 0),
+              "after a power cut: bank %d trial %d %s" % (st[BANK], st[TRIAL], n1.version()))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+
+
 def test_power_cut_at_the_flip(fx):
     """--power-cut at the option-byte write, torn: the node comes back on a valid image and finishes the swap."""
     v2 = pack_image((2, 0, 0), 2, seed=2, bank=2)
@@ -164,8 +233,14 @@ def test_layouts_do_not_mix(fx):
     check(r.returncode == 2 and "--layout f7-dual-bank" in r.stderr, r.stderr)
     r = run_nodesim(fx.sim_args(nodes=1, extra=DUAL + ["--app-fails-after-update=7"]))
     check(r.returncode == 2 and "station 7 does not exist" in r.stderr, r.stderr)
+    r = run_nodesim(fx.sim_args(nodes=1, extra=["--app-no-confirm"]))
+    check(r.returncode == 2 and "--app-no-confirm: only a dual-bank node" in r.stderr, r.stderr)
+    r = run_nodesim(fx.sim_args(nodes=1, extra=DUAL + ["--app-no-confirm=7"]))
+    check(r.returncode == 2 and "--app-no-confirm: station 7 does not exist" in r.stderr, r.stderr)
+    r = run_nodesim(fx.sim_args(nodes=1, extra=DUAL + ["--app-no-confirm=x"]))
+    check(r.returncode == 2 and "--app-no-confirm: 'x' is not a station address" in r.stderr, r.stderr)
 
 
 if __name__ == "__main__":
-    main([test_app_fails_reverts, test_confirm_over_ccp, test_power_cut_at_the_flip, test_install_into_bank2,
+    main([test_app_fails_reverts, test_confirm_over_ccp, test_app_no_confirm, test_power_cut_at_the_flip, test_install_into_bank2,
           test_layouts_do_not_mix])

@@ -206,14 +206,7 @@ static void confirm_reply(Node *n, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 uint8_t key[CF_KEY_LEN];
-                if (n->nc.seedkey_echo) {
-                        cf_ccp_key_echo(&d->data[1], key);
-                } else {
-                        uint8_t secret[CF_NODE_SECRET_LEN];
-                        cf_node_secret(n->m->fleet_key, n->uid_raw, secret);
-                        cf_ccp_key(secret, &d->data[1], key);
-                        cf_memzero(secret, sizeof secret);
-                }
+                node_key(n, &d->data[1], key);
                 cf_ccp_cro_unlock(cro, 0, key);
                 cf_memzero(key, sizeof key);
                 f->sub = CONFIRM_UNLOCK;

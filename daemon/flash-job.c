@@ -913,6 +913,20 @@ static void program_next(FlashJob *f)
                 fail(f, "%s: cannot send PROGRAM: %s", f->ref, strerror(-r));
 }
 
+/* The key to a node's seed: the demo firmware's echo, or HMAC of the node's secret, itself derived from
+ * the fleet key and the node's UID (docs/design.md §3). */
+void node_key(const Node *n, const uint8_t seed[CF_SEED_LEN], uint8_t key[CF_KEY_LEN])
+{
+        if (n->nc.seedkey_echo) {
+                cf_ccp_key_echo(seed, key);
+                return;
+        }
+        uint8_t secret[CF_NODE_SECRET_LEN];
+        cf_node_secret(n->m->fleet_key, n->uid_raw, secret);
+        cf_ccp_key(secret, seed, key);
+        cf_memzero(secret, sizeof secret);
+}
+
 /* GET_SEED's answer: protection status 1 with a seed, or 0 (already unlocked) with nothing. */
 static bool seed_plausible(const uint8_t cro[8], const struct cf_ccp_dto *d)
 {
@@ -969,14 +983,7 @@ static void on_unlock_reply(FlashJob *f, int r, const struct cf_ccp_dto *d)
                         return;
                 }
                 uint8_t key[CF_KEY_LEN];
-                if (n->nc.seedkey_echo) {
-                        cf_ccp_key_echo(&d->data[1], key);
-                } else {
-                        uint8_t secret[CF_NODE_SECRET_LEN];
-                        cf_node_secret(n->m->fleet_key, n->uid_raw, secret);
-                        cf_ccp_key(secret, &d->data[1], key);
-                        cf_memzero(secret, sizeof secret);
-                }
+                node_key(n, &d->data[1], key);
                 cf_ccp_cro_unlock(cro, 0, key);
                 cf_memzero(key, sizeof key);
                 f->sub = 1;

@@ -7,6 +7,7 @@
 
 #include "canfleet/ccp.h"
 #include "canfleet/image.h"
+#include "canfleet/seedkey.h"
 
 typedef struct Node Node;
 typedef struct FlashJob FlashJob;
@@ -80,6 +81,8 @@ typedef void (*node_done_fn)(Node *n, int r);
 /* Per-node CCP procedures (flash-job.c). */
 int node_identify(Node *n, bool connect, node_done_fn done);
 void node_set_error(Node *n, const char *error);
+/* The UNLOCK key to the seed a node gave. */
+void node_key(const Node *n, const uint8_t seed[CF_SEED_LEN], uint8_t key[CF_KEY_LEN]);
 void node_set_state(Node *n, const char *state);
 void flash_job_begin(FlashJob *f); /* the scheduler gave it a slot */
 void flash_job_resume_confirm(FlashJob *f);

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import harness
 from harness import check, wait_until
@@ -35,6 +36,16 @@ def fill(d):
         paths.append(p)
 
 
+def inventory_settled(state_dir):
+    """nodes.json exists and neither it nor nodes.log changes over half a second."""
+    def sizes():
+        return [os.stat(os.path.join(state_dir, n)).st_size if os.path.exists(os.path.join(state_dir, n)) else -1
+                for n in ("nodes.json", "nodes.log")]
+    before = sizes()
+    time.sleep(0.5)
+    return before[0] >= 0 and sizes() == before
+
+
 def full_disk(f):
     check(os.getuid() == 0, "this test mounts a tmpfs and must run as root")
     os.makedirs(f.state_dir)
@@ -50,6 +61,10 @@ def full_disk(f):
 def run(f):
     f.start_fleet(BUSES, 3, sim_extra=["--bus-timing"])
     img2 = f.pack("2.0.0", release=2, seed=2)
+    # The start-up probe's node inventory is saved before the disk is filled: a save left pending
+    # would take the page step 2 frees for the job file.
+    harness.wait_probed(f)
+    wait_until("the node inventory saved and settled", lambda: inventory_settled(f.state_dir), timeout=30)
     os.makedirs(os.path.join(f.state_dir, "spare"), exist_ok=True)
     fillers = fill(os.path.join(f.state_dir, "spare"))
     check(len(fillers) > 8, f"only {len(fillers)} pages filled")

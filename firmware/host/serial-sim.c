@@ -262,7 +262,9 @@ static void pins_boot(struct serial_sim *s, const char *why)
 {
         struct serial_chip *c = &s->chip;
         s->in_reset = false;
-        chip_reset(s, why, true);
+        /* what waits on the line may have been sent after RESET rose (the datagram and the bytes race
+         * to this process): keep it; what came before was flushed when RESET fell */
+        chip_reset(s, why, false);
         if (s->boot_high && app_valid(c, s)) {
                 const uint8_t *v = c->flash + 4; /* the reset vector */
                 serial_chip_run_app(c, (uint32_t) v[0] | (uint32_t) v[1] << 8 | (uint32_t) v[2] << 16 |
@@ -290,6 +292,8 @@ static void pins_changed(struct serial_sim *s, const char *msg)
                         s->in_reset = true;
                         c->running = false;
                         s->out_len = 0;
+                        if (!s->hung_up)
+                                tcflush(s->master, TCIOFLUSH);
                         serial_chip_log(c, "held in reset");
                 }
                 serial_chip_changed(c);

@@ -29,8 +29,8 @@
  *
  * To the chip: one datagram per change, "RESET=<0|1> BOOT=<0|1>\n", the pins' physical levels
  * (0 = low). A chip that is not listening (simulator not started) misses it, as a chip without power.
+ * Single-threaded callers only (canfleetd, lpc21isp): the tables below take no lock.
  */
-
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -69,6 +69,7 @@ struct SerialSession {
         unsigned restarts;
         bool touched; /* this job erased something on the chip: it holds no complete image until done */
         bool loader_synced; /* a session of ours synchronised the loader and nothing reset it since */
+        bool entry_failed;  /* the pins could not be driven: a wiring or configuration fault, not retried */
         uint64_t lost_since;
         uint64_t t_erase; /* CLOCK_MONOTONIC µs of the first erase command */
         struct serial_stats stats;
@@ -358,8 +359,10 @@ static void session_start(SerialSession *s)
         }
         r = serial_line_set_pins(s->line, n->bus->conf, true, true);
         if (r < 0) {
-                char why[200];
-                snprintf(why, sizeof why, "loader entry (isp_entry) failed: %s", strerror(-r));
+                char why[320];
+                snprintf(why, sizeof why, "loader entry failed (nothing flashed): %s",
+                         serial_line_pins_error(s->line));
+                s->entry_failed = true;
                 session_failed(s, r, why);
                 return;
         }
@@ -606,6 +609,8 @@ static void session_failed(SerialSession *s, int r, const char *why)
 {
         Node *n = s->n;
         FlashJob *f = s->f;
+        bool entry_failed = s->entry_failed;
+        s->entry_failed = false;
         session_close(s);
         if (!f) {
                 log_node(LOG_INFO, n->bus->conf->name, n->name, 0, "%s: not identified: %s", n->name, why);
@@ -615,7 +620,9 @@ static void session_failed(SerialSession *s, int r, const char *why)
         uint64_t now = now_mono(n);
         if (!s->lost_since)
                 s->lost_since = now;
-        bool facts = r == -EREMOTEIO && (f->step == STEP_ERASING || f->step == STEP_UNLOCKING);
+        /* a line that cannot be driven is the configuration's or the wiring's fault: trying again for
+         * node_lost_timeout_s would only hide it */
+        bool facts = (r == -EREMOTEIO && (f->step == STEP_ERASING || f->step == STEP_UNLOCKING)) || entry_failed;
         if (facts || ++s->restarts > MAX_RESTARTS ||
             now - s->lost_since >= (uint64_t) mgr(n)->conf->node_lost_timeout_s * 1000000u) {
                 f->lost = !facts && r != -EREMOTEIO;
@@ -787,7 +794,11 @@ static void step(SerialSession *s)
         case PH_ENTRY:
                 r = serial_line_set_pins(s->line, n->bus->conf, false, true);
                 if (r < 0) {
-                        session_failed(s, r, "loader entry (isp_entry) failed");
+                        char why[320];
+                        snprintf(why, sizeof why, "loader entry failed (nothing flashed): %s",
+                                 serial_line_pins_error(s->line));
+                        s->entry_failed = true;
+                        session_failed(s, r, why);
                         return;
                 }
                 s->phase = PH_BOOT;

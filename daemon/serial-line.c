@@ -28,6 +28,7 @@ struct SerialLine {
         int write_error; /* the last write's error, returned by the next serial_line_write() */
         uint64_t tx, rx_count;
         int gpio_fd; /* the requested GPIO lines (uAPI v2 line fd), -1 when none */
+        char pins_error[256]; /* what the last failed serial_line_set_pins() could not do */
 };
 
 static speed_t speed_of(uint32_t baud)
@@ -218,8 +219,12 @@ static int gpio_set(SerialLine *l, const struct cf_bus_conf *bc, bool reset, boo
 {
         if (l->gpio_fd < 0) {
                 int chip = open(bc->gpiochip, O_RDWR | O_CLOEXEC);
-                if (chip < 0)
-                        return -errno;
+                if (chip < 0) {
+                        int r = -errno;
+                        snprintf(l->pins_error, sizeof l->pins_error, "isp_entry.gpiochip: cannot open %s: %s",
+                                 bc->gpiochip, strerror(-r));
+                        return r;
+                }
                 struct gpio_v2_line_request req = {0};
                 req.offsets[0] = bc->gpio_reset;
                 req.offsets[1] = bc->gpio_boot;
@@ -233,13 +238,28 @@ static int gpio_set(SerialLine *l, const struct cf_bus_conf *bc, bool reset, boo
                 int r = ioctl(chip, GPIO_V2_GET_LINE_IOCTL, &req);
                 int err = errno;
                 close(chip);
-                if (r < 0)
+                if (r < 0) {
+                        snprintf(l->pins_error, sizeof l->pins_error,
+                                 "isp_entry.reset/boot: lines %u and %u of %s cannot be requested: %s",
+                                 bc->gpio_reset, bc->gpio_boot, bc->gpiochip, strerror(err));
                         return -err;
+                }
                 l->gpio_fd = req.fd;
                 return 0;
         }
         struct gpio_v2_line_values v = {.bits = (reset ? 1u : 0u) | (boot ? 2u : 0u), .mask = 3};
-        return ioctl(l->gpio_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0 ? -errno : 0;
+        if (ioctl(l->gpio_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0) {
+                int r = -errno;
+                snprintf(l->pins_error, sizeof l->pins_error, "isp_entry: cannot set lines %u and %u of %s: %s",
+                         bc->gpio_reset, bc->gpio_boot, bc->gpiochip, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+const char *serial_line_pins_error(const SerialLine *l)
+{
+        return l->pins_error;
 }
 
 int serial_line_set_pins(SerialLine *l, const struct cf_bus_conf *bc, bool reset, bool boot)
@@ -249,11 +269,17 @@ int serial_line_set_pins(SerialLine *l, const struct cf_bus_conf *bc, bool reset
                 return 0;
         case CF_ISP_ENTRY_DTR_RTS: {
                 int bits;
-                if (ioctl(l->fd, TIOCMGET, &bits) < 0)
-                        return -errno;
-                bits = reset ? bits | TIOCM_DTR : bits & ~TIOCM_DTR;
-                bits = boot ? bits | TIOCM_RTS : bits & ~TIOCM_RTS;
-                return ioctl(l->fd, TIOCMSET, &bits) < 0 ? -errno : 0;
+                if (ioctl(l->fd, TIOCMGET, &bits) >= 0) {
+                        bits = reset ? bits | TIOCM_DTR : bits & ~TIOCM_DTR;
+                        bits = boot ? bits | TIOCM_RTS : bits & ~TIOCM_RTS;
+                        if (ioctl(l->fd, TIOCMSET, &bits) >= 0)
+                                return 0;
+                }
+                int r = -errno;
+                /* a pty or an adapter without modem lines: ENOTTY / EINVAL */
+                snprintf(l->pins_error, sizeof l->pins_error,
+                         "isp_entry \"dtr-rts\": cannot set DTR and RTS (TIOCMSET): %s", strerror(-r));
+                return r;
         }
         case CF_ISP_ENTRY_GPIO:
                 return gpio_set(l, bc, reset, boot);

@@ -44,9 +44,14 @@ uint32_t serial_line_baud(const SerialLine *l);
  *             is a low pin behind the usual inverting level shifter), set with TIOCMSET;
  *   gpio      two lines of a GPIO character device, driven low when asserted (the kernel's uAPI v2);
  *   manual    nothing to drive: 0.
- * Errors: -errno of the ioctls or of opening the GPIO chip.
+ * The GPIO lines are requested with GPIO_V2_LINE_FLAG_ACTIVE_LOW, so "asserted" (value 1) is a low pin
+ * at the chip, as for the modem lines behind their inverting level shifter.
+ * Errors: -errno of the ioctls or of opening the GPIO chip; serial_line_pins_error() then says what
+ * failed, naming the configuration key ("isp_entry.gpiochip: cannot open /dev/gpiochip9: No such
+ * file or directory").
  */
 int serial_line_set_pins(SerialLine *l, const struct cf_bus_conf *bc, bool reset, bool boot);
+const char *serial_line_pins_error(const SerialLine *l);
 
 static inline void serial_line_freep(SerialLine **l)
 {

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -42,6 +44,10 @@ struct serial_sim {
         uint64_t power_up_at_us; /* while off; UINT64_MAX: off for good */
         /* --stall */
         uint64_t stall_until_us;
+        /* --pins: the unix datagram socket the pin levels arrive on (-1: none), the levels (true =
+         * high; both float high until told otherwise) and whether RESET low holds the chip */
+        int pins_fd;
+        bool reset_high, boot_high, in_reset;
 };
 
 static volatile sig_atomic_t stop_signal, reset_signal;
@@ -118,7 +124,7 @@ static void flush_out(struct serial_sim *s)
 void serial_chip_send(struct serial_chip *c, const void *data, size_t n)
 {
         struct serial_sim *s = sim_of(c);
-        if (c->off || s->hung_up || stalled(s))
+        if (c->off || s->in_reset || s->hung_up || stalled(s))
                 return;
         if (n > OUT_MAX - s->out_len) {
                 serial_chip_error(c, "output to the host overflows (%zu bytes queued): host not reading",
@@ -205,9 +211,10 @@ void serial_chip_changed(struct serial_chip *c)
                 ", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
                 ", \"host\": \"%s\", \"app_valid\": %s, \"app_entry\": ",
                 c->part_id, c->flash_size,
-                c->off       ? "off"
-                : c->running ? "running"
-                             : "loader",
+                c->off        ? "off"
+                : s->in_reset ? "reset"
+                : c->running  ? "running"
+                              : "loader",
                 c->synchronized ? "true" : "false", c->unlocked ? "true" : "false",
                 c->echo ? "true" : "false", c->boots, c->flash_ops, c->power_cuts, c->commands,
                 c->bad_checksums, c->bytes_in, c->bytes_out, s->hung_up ? "closed" : "open",
@@ -216,6 +223,8 @@ void serial_chip_changed(struct serial_chip *c)
                 fprintf(f, "%" PRIu32, c->app_entry);
         else
                 fputs("null", f);
+        if (s->pins_fd >= 0)
+                fprintf(f, ", \"reset_pin\": %d, \"boot_pin\": %d", s->reset_high, s->boot_high);
         fputs(", \"last_error\": ", f);
         json_string(f, c->last_error);
         fprintf(f, "%s}\n", extra);
@@ -244,6 +253,87 @@ static void chip_reset(struct serial_sim *s, const char *why, bool flush_input)
         serial_chip_log(c, "reset (%s): %s loader waiting for %s", why, c->part_name,
                         s->proto == &serial_proto_lpc ? "'?'" : "BS");
         serial_chip_changed(c);
+}
+
+/* --pins: the ROM's start after RESET rises (or at power-up): the boot pin low enters the loader; high
+ * starts valid user code, and without any the ROM stays in its loader (UM10360 §32.3.1: "if no valid
+ * user program is found, the ISP command handler is invoked"; the ADuCM36x kernel alike). */
+static void pins_boot(struct serial_sim *s, const char *why)
+{
+        struct serial_chip *c = &s->chip;
+        s->in_reset = false;
+        /* what waits on the line may have been sent after RESET rose (the datagram and the bytes race
+         * to this process): keep it; what came before was flushed when RESET fell */
+        chip_reset(s, why, false);
+        if (s->boot_high && app_valid(c, s)) {
+                const uint8_t *v = c->flash + 4; /* the reset vector */
+                serial_chip_run_app(c, (uint32_t) v[0] | (uint32_t) v[1] << 8 | (uint32_t) v[2] << 16 |
+                                           (uint32_t) v[3] << 24);
+        }
+}
+
+/* A datagram "RESET=<0|1> BOOT=<0|1>" from tests/serial-shim: the pins' new levels. */
+static void pins_changed(struct serial_sim *s, const char *msg)
+{
+        struct serial_chip *c = &s->chip;
+        int reset, boot;
+        if (sscanf(msg, "RESET=%d BOOT=%d", &reset, &boot) != 2 || (reset | boot) & ~1) {
+                serial_chip_log(c, "--pins: ignoring \"%.40s\"", msg);
+                return;
+        }
+        bool was_held = s->in_reset;
+        if (s->reset_high != (bool) reset || s->boot_high != (bool) boot)
+                serial_chip_log(c, "pins: RESET %s, boot pin %s", reset ? "high" : "low", boot ? "high" : "low");
+        s->reset_high = reset;
+        s->boot_high = boot;
+        if (!reset) {
+                if (!was_held) {
+                        /* held in reset: silent, the UART's queue and the loader's RAM state gone */
+                        s->in_reset = true;
+                        c->running = false;
+                        s->out_len = 0;
+                        if (!s->hung_up)
+                                tcflush(s->master, TCIOFLUSH);
+                        serial_chip_log(c, "held in reset");
+                }
+                serial_chip_changed(c);
+                return;
+        }
+        if (was_held) {
+                s->in_reset = false;
+                if (c->off) { /* no power: nothing starts until it returns */
+                        serial_chip_changed(c);
+                        return;
+                }
+                pins_boot(s, boot ? "RESET released, boot pin high" : "RESET released with the boot pin low");
+                return;
+        }
+        serial_chip_changed(c); /* the boot pin alone is only sampled at reset */
+}
+
+static void pins_read(struct serial_sim *s)
+{
+        char buf[64];
+        for (;;) {
+                ssize_t n = recv(s->pins_fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+                if (n < 0)
+                        return;
+                buf[n] = '\0';
+                pins_changed(s, buf);
+        }
+}
+
+static int pins_open(struct serial_sim *s, const char *path)
+{
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        struct stat st;
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                unlink(path); /* a socket a killed simulator left */
+        s->pins_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s->pins_fd < 0 || bind(s->pins_fd, (struct sockaddr *) &a, sizeof a) < 0)
+                return -errno;
+        return 0;
 }
 
 double serial_chip_flash_op(struct serial_chip *c)
@@ -425,7 +515,7 @@ static void host_opened(struct serial_sim *s)
         serial_chip_changed(&s->chip);
         set_raw(s->master);
         serial_chip_log(&s->chip, "host opened %s", s->link_path);
-        if (s->chip.opt->reset_on_open && !s->chip.off)
+        if (s->chip.opt->reset_on_open && !s->chip.off && !s->in_reset)
                 chip_reset(s, "host opened the port, DTR", false);
 }
 
@@ -433,7 +523,7 @@ static void input(struct serial_sim *s, uint8_t *buf, size_t n)
 {
         struct serial_chip *c = &s->chip;
         c->bytes_in += n;
-        if (c->off || c->running || stalled(s))
+        if (c->off || s->in_reset || c->running || stalled(s))
                 return; /* no power / the application does not speak the loader's protocol / frozen */
         n = faults(s, buf, n, "host->chip");
         /* one byte at a time: a command may power the chip off or start a stall halfway through */
@@ -495,11 +585,18 @@ static int run(struct serial_sim *s)
                 uint64_t now = sim_now_us();
                 if (reset_signal) {
                         reset_signal = 0;
-                        if (!(c->off && s->power_up_at_us == UINT64_MAX))
+                        if (!(c->off && s->power_up_at_us == UINT64_MAX) && !s->in_reset)
                                 chip_reset(s, "SIGUSR1, reset button", true);
                 }
-                if (c->off && now >= s->power_up_at_us)
-                        chip_reset(s, "power returned", true);
+                if (c->off && now >= s->power_up_at_us) {
+                        if (s->pins_fd < 0)
+                                chip_reset(s, "power returned", true);
+                        else if (s->in_reset) {
+                                c->off = false; /* powered, and held by its RESET pin */
+                                serial_chip_changed(c);
+                        } else
+                                pins_boot(s, "power returned");
+                }
                 if (s->stall_until_us && now >= s->stall_until_us) {
                         s->stall_until_us = 0;
                         serial_chip_log(c, "resumes after the stall");
@@ -510,7 +607,7 @@ static int run(struct serial_sim *s)
                         else
                                 host_opened(s);
                 }
-                if (!c->off && s->proto->timer)
+                if (!c->off && !s->in_reset && s->proto->timer)
                         s->proto->timer(s->pst, now);
 
                 uint64_t deadline = UINT64_MAX;
@@ -520,12 +617,13 @@ static int run(struct serial_sim *s)
                         deadline = s->stall_until_us;
                 if (s->hung_up && s->retry_at_us < deadline)
                         deadline = s->retry_at_us;
-                if (!c->off && s->proto->deadline) {
+                if (!c->off && !s->in_reset && s->proto->deadline) {
                         uint64_t d = s->proto->deadline(s->pst);
                         deadline = d < deadline ? d : deadline;
                 }
-                struct pollfd pfd = {.fd = s->hung_up ? -1 : s->master,
-                                     .events = (short) (POLLIN | (s->out_len ? POLLOUT : 0))};
+                struct pollfd pfd[2] = {{.fd = s->hung_up ? -1 : s->master,
+                                         .events = (short) (POLLIN | (s->out_len ? POLLOUT : 0))},
+                                        {.fd = s->pins_fd, .events = POLLIN}};
                 now = sim_now_us();
                 struct timespec ts = {0}, *tsp = NULL;
                 if (deadline != UINT64_MAX) {
@@ -534,22 +632,24 @@ static int run(struct serial_sim *s)
                         ts.tv_nsec = (long) (wait % 1000000u) * 1000;
                         tsp = &ts;
                 }
-                int r = ppoll(&pfd, 1, tsp, &unblocked);
+                int r = ppoll(pfd, 2, tsp, &unblocked);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
                         fprintf(stderr, "canfleet-nodesim: poll: %s\n", strerror(errno));
                         return -errno;
                 }
-                if (r > 0 && pfd.revents)
-                        io(s, pfd.revents);
+                if (r > 0 && pfd[1].revents)
+                        pins_read(s); /* first: bytes sent after a reset pulse meet the chip it started */
+                if (r > 0 && pfd[0].revents)
+                        io(s, pfd[0].revents);
         }
         return 0;
 }
 
 int serial_sim_main(const struct sim_options *o)
 {
-        struct serial_sim s = {.master = -1};
+        struct serial_sim s = {.master = -1, .pins_fd = -1, .reset_high = true, .boot_high = true};
         const struct sim_bus_spec *spec = &o->buses[0];
         int r, rc = 1;
 
@@ -617,7 +717,16 @@ int serial_sim_main(const struct sim_options *o)
         }
         if (o->drop > 0 || o->corrupt > 0)
                 fprintf(stderr, "canfleet-nodesim: fault injection seed %" PRIu64 "\n", s.rng);
-        chip_reset(&s, "power on", true);
+        if (o->pins) {
+                r = pins_open(&s, o->pins);
+                if (r < 0) {
+                        fprintf(stderr, "canfleet-nodesim: --pins %s: %s\n", o->pins, strerror(-r));
+                        rc = 2;
+                        goto out;
+                }
+                pins_boot(&s, "power on, RESET and boot pin high");
+        } else
+                chip_reset(&s, "power on", true);
         r = run(&s);
         rc = r < 0 ? 1 : 0;
 out:
@@ -632,6 +741,10 @@ out:
                                 unlink(s.link_path);
                 }
                 close(s.master);
+        }
+        if (s.pins_fd >= 0) {
+                close(s.pins_fd);
+                unlink(o->pins);
         }
         if (s.chip.flash) {
                 msync(s.chip.flash, s.chip.flash_size, MS_SYNC);

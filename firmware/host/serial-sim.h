@@ -14,7 +14,7 @@
  * state, and the pty whose slave PATH links to. <name> is the bus name (basename of PATH).
  *
  * The state file: {"protocol": "lpc-isp", "part": "LPC1768", "part_id": 637878071,
- *   "flash_size": 524288, "state": "loader" | "running" | "off", "synchronized": true,
+ *   "flash_size": 524288, "state": "loader" | "running" | "off" | "reset", "synchronized": true,
  *   "unlocked": false, "echo": true, "boots": 1, "flash_ops": 12, "power_cuts": 0,
  *   "app_entry": 0 (after G/R, else null), "app_valid": true (LPC: vector checksum of the flash;
  *   ADI: first word not erased), "commands": 42, "bad_checksums": 0, "bytes_in": 91234 (from the
@@ -26,6 +26,13 @@
  * held (P2.10 / P2.2 low): it is in the loader again, waiting for '?' / BS, its RAM lost. With
  * --reset-on-open the same happens whenever the host opens the pty (a USB adapter whose DTR drives
  * reset). G (LPC) and R (ADI) start the application: the chip no longer answers until reset.
+ *
+ * With --pins SOCKET the chip follows its RESET and boot pins instead, their levels arriving as
+ * datagrams "RESET=<0|1> BOOT=<0|1>" (tests/serial-shim sends them): RESET low holds it in reset
+ * (state "reset", silent, input dropped); RESET rising with the boot pin low starts the loader, with it
+ * high the application when the flash holds valid user code (else the loader, as the ROM does). The
+ * power-up boots the same way, both pins high until told; the state file then has "reset_pin" and
+ * "boot_pin" (1 = high).
  */
 
 struct serial_chip;

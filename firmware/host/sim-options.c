@@ -45,6 +45,7 @@ enum {
         OPT_PROTOCOL,
         OPT_PART,
         OPT_RESET_ON_OPEN,
+        OPT_PINS,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -84,6 +85,7 @@ static const struct option long_options[] = {
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"part", required_argument, NULL, OPT_PART},
     {"reset-on-open", no_argument, NULL, OPT_RESET_ON_OPEN},
+    {"pins", required_argument, NULL, OPT_PINS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -96,7 +98,7 @@ void sim_options_help(void)
             "                        (--fleet-key FILE | --seedkey echo) [OPTIONS]\n"
             "       canfleet-nodesim --bus serial:PATH --protocol lpc-isp|adi-uart --state DIR [--part P]\n"
             "                        [--drop P] [--corrupt P] [--seed N] [--power-cut N[,torn][,off]]\n"
-            "                        [--stall N:MS] [--reset-on-open]\n"
+            "                        [--stall N:MS] [--reset-on-open] [--pins SOCKET]\n"
             "       canfleet-nodesim --state DIR --show [--json]\n"
             "\n"
             "Simulates CAN nodes running the canfleet bootloader and CCP slave, or one chip's ROM\n"
@@ -114,6 +116,10 @@ void sim_options_help(void)
             "                          adi-uart: ADuCM360 (default) or ADuCM361\n"
             "  --reset-on-open         serial: the chip resets into its loader whenever the host\n"
             "                          opens the pty (DTR wired to reset); SIGUSR1 resets it too\n"
+            "  --pins SOCKET           serial: the chip follows its RESET and boot pins, whose levels\n"
+            "                          arrive as datagrams \"RESET=0|1 BOOT=0|1\" on this unix socket\n"
+            "                          (tests/serial-shim): RESET low holds it silent in reset; its\n"
+            "                          rise starts the loader with BOOT low, else the application\n"
             "  --nodes N               station addresses 1..N on every bus\n"
             "  --state DIR             node flash files DIR/<bus>-<sa>.flash (bus = basename of the\n"
             "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
@@ -640,6 +646,12 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 case OPT_RESET_ON_OPEN:
                         o->reset_on_open = true;
                         break;
+                case OPT_PINS:
+                        if (!optarg[0] || strlen(optarg) >= 108)
+                                return bad("--pins", "'%s' is not a unix socket path (at most 107 bytes)",
+                                           optarg);
+                        o->pins = optarg;
+                        break;
                 case OPT_JSON:
                         o->json = true;
                         break;
@@ -677,8 +689,11 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 serial |= o->buses[k].kind == SIM_PORT_SERIAL;
         if (serial)
                 return check_serial(o, nodes_set);
-        if (o->protocol != SIM_PROTO_NONE || o->part || o->reset_on_open)
-                return bad(o->protocol != SIM_PROTO_NONE ? "--protocol" : o->part ? "--part" : "--reset-on-open",
+        if (o->protocol != SIM_PROTO_NONE || o->part || o->reset_on_open || o->pins)
+                return bad(o->protocol != SIM_PROTO_NONE ? "--protocol"
+                           : o->part                     ? "--part"
+                           : o->reset_on_open            ? "--reset-on-open"
+                                                         : "--pins",
                            "only with --bus serial:PATH");
         if (!nodes_set)
                 return bad("--nodes", "the number of nodes per bus is required");

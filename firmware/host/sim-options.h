@@ -88,6 +88,7 @@ struct sim_options {
         enum sim_protocol protocol;
         const char *part;
         bool reset_on_open;
+        const char *pins; /* --pins SOCKET: the RESET and boot pins' levels arrive there */
 };
 
 /* Parse argv. On a usage error prints one line "canfleet-nodesim: --opt: what is wrong" to stderr

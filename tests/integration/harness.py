@@ -498,13 +498,16 @@ class Fleet:
             json.dump(conf, f, indent=2)
         return conf
 
-    def start_daemon(self, timeout=20):
-        """canfleetd with our NOTIFY_SOCKET; returns once this process sent READY=1."""
+    def start_daemon(self, timeout=20, env=None):
+        """canfleetd with our NOTIFY_SOCKET; returns once this process sent READY=1. env: variables
+        added to its environment (the serial shim's LD_PRELOAD, say)."""
         if self.notifier is None:
             self.notifier = Notify(os.path.join(self.dir, "notify"))
             self.notify = self.notifier.sock
             self.notify_path = self.notifier.path
+        extra = env
         env = self.env()
+        env.update(extra or {})
         env["NOTIFY_SOCKET"] = self.notify_path
         # the wrapper must exec canfleetd in its own process (valgrind, env, strace -o ... do): READY=1
         # is only taken from the pid started here

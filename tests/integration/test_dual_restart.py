@@ -4,10 +4,12 @@
 # application crashes on trial (--app-fails-after-update=2) reverts while canfleetd is down and fails
 # as reverted after the restart.
 #
-# To kill canfleetd while the node is certainly on trial, the simulator is frozen (SIGSTOP) as soon as
-# the job's saved state says "trial" for bus0:1, and its flash is read: if the node had confirmed in
-# the meantime (the simulated application confirms 500 ms after the new bank booted), the round is
-# repeated with a new version, at most ROUNDS times. The node is thawed (SIGCONT) after the restart.
+# To kill canfleetd while the node is certainly on trial, bus0:1's application never confirms by
+# itself (--app-no-confirm=1): canfleetd confirms it (confirm_trial_ms), and only after its trial
+# has lasted CONFIRM_MS without a reset, which the restart starts again. The simulator is frozen
+# (SIGSTOP) as soon as the job's saved state says "trial" for bus0:1, and its flash is read to make
+# sure; should the node have confirmed all the same, the round is repeated with a new version, at
+# most ROUNDS times. The node is thawed (SIGCONT) after the restart.
 import json
 import os
 import signal
@@ -19,6 +21,7 @@ import harness
 from harness import check
 
 ROUNDS = 4
+CONFIRM_MS = 3000
 
 
 def saved_step(f, job_id, idx):
@@ -74,8 +77,9 @@ def one_round(f, sim, version, release):
 def dual_restart(f):
     f.start_bus()
     v1 = dual.pack_dual(f, "1.0.0", release=1)
-    sim = f.start_sim(["bus0"], 2, extra=dual.sim_extra(extra=["--app-fails-after-update=2"]), install=v1)
-    f.write_config(["bus0"], 2)
+    sim = f.start_sim(["bus0"], 2, extra=dual.sim_extra(extra=["--app-fails-after-update=2", "--app-no-confirm=1"]),
+                      install=v1)
+    f.write_config(["bus0"], 2, confirm_trial_ms=CONFIRM_MS)
     f.start_daemon()
     harness.wait_probed(f)
 

@@ -11,10 +11,10 @@
 #include <linux/gpio.h>
 
 #include "cleanup.h"
+#include "out-queue.h"
 #include "serial-line.h"
 
 /* A loader exchange is at most a few KB in flight (an LPC block of 4 KB as UU lines). */
-#define OUTQ_MAX (256u * 1024u)
 
 struct SerialLine {
         sd_event *event;
@@ -23,8 +23,7 @@ struct SerialLine {
         sd_event_source *io;
         serial_rx_fn rx;
         void *userdata;
-        uint8_t *outq;
-        size_t out_head, out_len, out_cap;
+        OutQueue out;
         int write_error; /* the last write's error, returned by the next serial_line_write() */
         uint64_t tx, rx_count;
         int gpio_fd; /* the requested GPIO lines (uAPI v2 line fd), -1 when none */
@@ -57,25 +56,16 @@ static speed_t speed_of(uint32_t baud)
 
 static int update_events(SerialLine *l)
 {
-        return sd_event_source_set_io_events(l->io, EPOLLIN | (l->out_len > l->out_head ? EPOLLOUT : 0));
+        return sd_event_source_set_io_events(l->io, EPOLLIN | (out_queue_pending(&l->out) ? EPOLLOUT : 0));
 }
 
 static void flush_out(SerialLine *l)
 {
-        while (l->out_head < l->out_len) {
-                ssize_t n = write(l->fd, l->outq + l->out_head, l->out_len - l->out_head);
-                if (n < 0) {
-                        if (errno != EAGAIN && errno != EINTR) {
-                                l->write_error = -errno;
-                                l->out_head = l->out_len; /* the adapter is gone: nothing will leave */
-                        }
-                        break;
-                }
-                l->tx += (uint64_t) n;
-                l->out_head += (size_t) n;
+        int r = out_queue_write(&l->out, l->fd, &l->tx);
+        if (r < 0) {
+                l->write_error = r;
+                out_queue_clear(&l->out); /* the adapter is gone: nothing will leave */
         }
-        if (l->out_head == l->out_len)
-                l->out_head = l->out_len = 0;
         (void) update_events(l);
 }
 
@@ -145,7 +135,7 @@ SerialLine *serial_line_free(SerialLine *l)
         if (l->gpio_fd >= 0)
                 close(l->gpio_fd);
         sd_event_unref(l->event);
-        free(l->outq);
+        out_queue_free(&l->out);
         free(l);
         return NULL;
 }
@@ -163,25 +153,9 @@ int serial_line_write(SerialLine *l, const void *data, size_t n)
                 l->write_error = 0;
                 return r;
         }
-        if (l->out_head > 0 && l->out_len + n > l->out_cap) {
-                memmove(l->outq, l->outq + l->out_head, l->out_len - l->out_head);
-                l->out_len -= l->out_head;
-                l->out_head = 0;
-        }
-        if (l->out_len + n > l->out_cap) {
-                size_t cap = l->out_cap ? l->out_cap * 2 : 4096;
-                while (cap < l->out_len + n)
-                        cap *= 2;
-                if (cap > OUTQ_MAX)
-                        return -ENOBUFS;
-                uint8_t *q = realloc(l->outq, cap);
-                if (!q)
-                        return -ENOMEM;
-                l->outq = q;
-                l->out_cap = cap;
-        }
-        memcpy(l->outq + l->out_len, data, n);
-        l->out_len += n;
+        int r = out_queue_append(&l->out, data, n);
+        if (r < 0)
+                return r;
         flush_out(l);
         return 0;
 }
@@ -189,13 +163,13 @@ int serial_line_write(SerialLine *l, const void *data, size_t n)
 void serial_line_discard(SerialLine *l)
 {
         (void) tcflush(l->fd, TCIOFLUSH);
-        l->out_head = l->out_len = 0;
+        out_queue_clear(&l->out);
         (void) update_events(l);
 }
 
 size_t serial_line_backlog(const SerialLine *l)
 {
-        return l->out_len - l->out_head;
+        return out_queue_pending(&l->out);
 }
 
 uint64_t serial_line_tx_bytes(const SerialLine *l)

@@ -12,11 +12,11 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "log.h"
+#include "out-queue.h"
 #include "slcan.h"
 
 #define RECONNECT_MIN_US 100000ULL
 #define RECONNECT_MAX_US 1000000ULL
-#define OUTQ_MAX         (256u * 1024u)
 
 typedef struct Slcan {
         CanTransport t;
@@ -28,8 +28,7 @@ typedef struct Slcan {
         sd_event_source *reconnect;
         uint64_t reconnect_us;
         /* output queue: bytes [head, len) not yet written */
-        char *outq;
-        size_t out_head, out_len, out_cap;
+        OutQueue out;
         struct cf_slcan_reader rx;
         bool open_failed_logged;
 } Slcan;
@@ -140,48 +139,21 @@ static void slcan_lost(Slcan *s, int error)
 
 static int update_events(Slcan *s)
 {
-        uint32_t ev = EPOLLIN | (s->out_len > s->out_head ? EPOLLOUT : 0);
+        uint32_t ev = EPOLLIN | (out_queue_pending(&s->out) ? EPOLLOUT : 0);
         return sd_event_source_set_io_events(s->io, ev);
 }
 
 static int flush_out(Slcan *s)
 {
-        while (s->out_head < s->out_len) {
-                ssize_t n = write(s->fd, s->outq + s->out_head, s->out_len - s->out_head);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        return -errno;
-                }
-                s->out_head += (size_t) n;
-        }
-        if (s->out_head == s->out_len)
-                s->out_head = s->out_len = 0;
+        int r = out_queue_write(&s->out, s->fd, NULL);
+        if (r < 0)
+                return r;
         return update_events(s);
 }
 
 static int queue_out(Slcan *s, const char *data, size_t n)
 {
-        if (s->out_head > 0 && s->out_len + n > s->out_cap) {
-                memmove(s->outq, s->outq + s->out_head, s->out_len - s->out_head);
-                s->out_len -= s->out_head;
-                s->out_head = 0;
-        }
-        if (s->out_len + n > s->out_cap) {
-                size_t cap = s->out_cap ? s->out_cap * 2 : 4096;
-                while (cap < s->out_len + n)
-                        cap *= 2;
-                if (cap > OUTQ_MAX)
-                        return -ENOBUFS;
-                char *q = realloc(s->outq, cap);
-                if (!q)
-                        return -ENOMEM;
-                s->outq = q;
-                s->out_cap = cap;
-        }
-        memcpy(s->outq + s->out_len, data, n);
-        s->out_len += n;
-        return 0;
+        return out_queue_append(&s->out, data, n);
 }
 
 static void handle_line(Slcan *s, const char *line, size_t len)
@@ -253,7 +225,7 @@ static void slcan_close(Slcan *s)
 {
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = safe_close(s->fd);
-        s->out_head = s->out_len = 0;
+        out_queue_clear(&s->out);
         s->rx = (struct cf_slcan_reader){0};
 }
 
@@ -311,7 +283,7 @@ static int slcan_send(CanTransport *t, const struct cf_can_frame *f)
         Slcan *s = (Slcan *) t;
         char line[CF_SLCAN_LINE_MAX];
         size_t n = cf_slcan_format(f, CF_SLCAN_NO_TIMESTAMP, line);
-        bool idle = s->out_head == s->out_len;
+        bool idle = out_queue_pending(&s->out) == 0;
         int r = queue_out(s, line, n);
         if (r < 0)
                 return r;
@@ -333,13 +305,13 @@ static uint32_t slcan_bitrate(CanTransport *t)
 static void slcan_free(CanTransport *t)
 {
         Slcan *s = (Slcan *) t;
-        if (s->fd >= 0 && s->out_head == s->out_len)
+        if (s->fd >= 0 && out_queue_pending(&s->out) == 0)
                 (void) !write(s->fd, "C\r", 2); /* best effort: leave the adapter closed */
         slcan_close(s);
         sd_event_source_disable_unref(s->reconnect);
         sd_event_unref(s->t.event);
         free(s->device);
-        free(s->outq);
+        out_queue_free(&s->out);
         free(s);
 }
 
@@ -347,7 +319,7 @@ static void slcan_free(CanTransport *t)
 static size_t slcan_backlog(CanTransport *t)
 {
         Slcan *s = (Slcan *) t;
-        return (s->out_len - s->out_head + 21u) / 22u;
+        return (out_queue_pending(&s->out) + 21u) / 22u;
 }
 
 static const struct can_transport_ops slcan_ops = {

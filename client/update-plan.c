@@ -83,7 +83,9 @@ static int call_plan(sd_bus *bus, int fd, char **names, bool force, sd_bus_messa
         return CF_EXIT_OK;
 }
 
-static struct json_object *image_json(const char *path, const struct cf_image_info *img, int status)
+/* raw_status: a serial target's raw image (status CF_IMAGE_OK, img from its manifest), else NULL */
+static struct json_object *image_json(const char *path, const struct cf_image_info *img, int status,
+                                      const char *raw_status)
 {
         struct json_object *o = json_object_new_object();
         char version[24], sha[65];
@@ -92,7 +94,7 @@ static struct json_object *image_json(const char *path, const struct cf_image_in
                 return NULL;
         json_object_object_add(o, "file", json_object_new_string(path));
         json_object_object_add(o, "valid", json_object_new_boolean(status == CF_IMAGE_OK));
-        json_object_object_add(o, "status", json_object_new_string(status_text(status)));
+        json_object_object_add(o, "status", json_object_new_string(raw_status ? raw_status : status_text(status)));
         if (status != CF_IMAGE_OK) {
                 json_object_object_add(o, "version", NULL);
                 json_object_object_add(o, "hw_id", NULL);
@@ -130,18 +132,29 @@ int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_
                 return cf_error(CF_EXIT_USAGE, "usage", "update: cannot read image %s: %s", image_path,
                                 cf_read_strerror(r));
         /* a serial node's raw image (docs/design.md §8): the heading from its manifest */
-        char raw_heading[160] = "";
+        char raw_heading[160] = "", raw_status[160] = "";
         struct cf_bundle *rb = NULL;
         struct cf_bundle_error rerr;
+        bool raw = false;
         if (cf_bundle_is_bundle(area, (size_t) len) && cf_bundle_inspect(area, (size_t) len, NULL, &rb, &rerr) >= 0 &&
-            rb->have_manifest && rb->manifest.target[0])
-                snprintf(raw_heading, sizeof raw_heading, "%u.%u.%u for %s part %s, release %" PRIu32,
-                         rb->manifest.ver_major, rb->manifest.ver_minor, rb->manifest.ver_patch, rb->manifest.target,
-                         rb->manifest.part_id, rb->manifest.release);
+            rb->have_manifest && rb->manifest.target[0]) {
+                const struct cf_bundle_manifest *m = &rb->manifest;
+                raw = true;
+                snprintf(raw_heading, sizeof raw_heading, "%u.%u.%u for %s part %s, release %" PRIu32, m->ver_major,
+                         m->ver_minor, m->ver_patch, m->target, m->part_id, m->release);
+                snprintf(raw_status, sizeof raw_status, "a raw %s image for part %s (no trailer: the manifest's fields)",
+                         m->target, m->part_id);
+                img = (struct cf_image_info){.hw_id = m->hw_id, .ver_major = m->ver_major, .ver_minor = m->ver_minor,
+                                             .ver_patch = m->ver_patch, .release = m->release};
+                memcpy(img.payload_sha256, m->image_sha256, sizeof img.payload_sha256);
+        }
         cf_bundle_free(rb);
         if (len > CF_IMAGE_AREA_SIZE && cf_bundle_is_bundle(area, (size_t) len))
                 len = CF_IMAGE_AREA_SIZE;
-        status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
+        if (raw)
+                status = CF_IMAGE_OK;
+        else
+                status = len == CF_IMAGE_AREA_SIZE ? cf_image_check_full(area, &img) : NOT_AN_AREA;
 
         if ((r = call_plan(bus, fd, names, force, &reply)) != CF_EXIT_OK)
                 return r;
@@ -175,7 +188,7 @@ int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_
                         return cf_error(CF_EXIT_FAILED, "failed", "out of memory");
                 }
                 json_object_object_add(doc, "dry_run", json_object_new_boolean(true));
-                json_object_object_add(doc, "image", image_json(image_path, &img, status));
+                json_object_object_add(doc, "image", image_json(image_path, &img, status, raw ? raw_status : NULL));
                 json_object_object_add(doc, "signature", json_object_new_string(trust));
                 json_object_object_add(doc, "would_start", json_object_new_boolean(code != CF_EXIT_REFUSED));
                 json_object_object_add(doc, "refusal", cf_json_string_or_null(refusal));

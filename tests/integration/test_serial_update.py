@@ -14,6 +14,7 @@ import sys
 import harness
 import serial_fixture as sf
 from harness import check
+from test_ctl_json import Checker
 
 CAN = ["bus0"]
 SIZE = 64 * 1024
@@ -94,6 +95,11 @@ def serial_update(f):
     check(r.rc == 0 and "is 3.1.0 for lpc-isp part 0x26013F37, release 4" in r.out
           and re.search(r"lpc0:1 .* update", r.out) and re.search(r"adi0:1 .* skip .*adi-uart node", r.out),
           f"update --dry-run of the LPC bundle: {r}")
+    # the same as JSON: the raw image described from its manifest, against the committed schema
+    doc = Checker().validate("dry_run", f.ctl("update", lpc, "--all", "--dry-run", "--json"))
+    img = doc["image"]
+    check(img["valid"] and img["version"] == "3.1.0" and img["release"] == 4 and "raw lpc-isp image" in img["status"],
+          f"update --dry-run --json of the LPC bundle: {img}")
     r = f.ctl("update", can2, lpc, adi, "--all")
     check(r.rc == 0, f"update CAN LPC ADI --all: {r}")
     check("skipped lpc0:1 (lpc-isp node), adi0:1 (adi-uart node)" in r.out, f"CAN job's skips: {r.out}")

@@ -15,12 +15,12 @@
 #define NODE_JSON_HELP                                                                                      \
         "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version,\n"                    \
         "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
-        "                last_error, last_seen_us (null: unknown), configured,\n"                       \
-        "                running_sha256, last_update_result (done|up-to-date|failed),\n"               \
-        "                last_update_job, last_update_time_us, last_update_status,\n"          \
-        "                bank (dual-bank nodes: 1|2, else null), trial\n"                      \
-        "                (none|pending|confirmed|reverted, null for single-bank nodes),\n"     \
-        "                protocol, identity, version_source (node: the node reports it;\n"    \
+        "                last_error, last_seen_us (null: unknown), configured,\n"                           \
+        "                running_sha256, last_update_result (done|up-to-date|failed),\n"                    \
+        "                last_update_job, last_update_time_us, last_update_status,\n"                       \
+        "                bank (dual-bank nodes: 1|2, else null), trial\n"                                   \
+        "                (none|pending|confirmed|reverted, null for single-bank nodes),\n"                  \
+        "                protocol, identity, version_source (node: the node reports it;\n"                  \
         "                flashed: a serial node, what canfleetd last flashed and verified)\n"
 
 static void help_nodes(void)
@@ -355,9 +355,10 @@ int cmd_node(int argc, char **argv)
         if (serial)
                 /* its loader cannot report what runs: what canfleetd last flashed and verified is the
                  * best knowledge there is (kept across restarts) */
-                printf("  flashed:      %s\n", n->version && n->version[0]
-                                                      ? n->version
-                                                      : "- (nothing canfleetd flashed and verified on this chip)");
+                printf("  flashed:      %s\n",
+                       n->version && n->version[0]
+                           ? n->version
+                           : "- (nothing canfleetd flashed and verified on this chip)");
         else
                 printf("  runs:         %s (%s)\n", n->version && n->version[0] ? n->version : "-",
                        n->mode ? n->mode : "unknown");
@@ -370,13 +371,14 @@ int cmd_node(int argc, char **argv)
                        n->trial && n->trial[0] ? n->trial : "unknown");
         if (serial) {
                 printf("  protocol:     %s (serial node)\n", n->protocol);
-                printf("  identity:     %s%s\n", n->identity && n->identity[0] ? n->identity : "- (not met yet)",
+                printf("  identity:     %s%s\n",
+                       n->identity && n->identity[0] ? n->identity : "- (not met yet)",
                        n->identity && n->identity[0] && n->state && strcmp(n->state, "unknown") == 0
                            ? " (at its last session, not met since canfleetd started)"
                            : "");
                 if (n->version && n->version[0])
-                        printf("  version:      last flashed and verified by canfleetd (the loader cannot report "
-                               "what runs)\n");
+                        printf("  version:      last flashed and verified by canfleetd (the loader "
+                               "cannot report what runs)\n");
         }
         printf("  last seen:    %s\n", seen);
         if (n->last_update_result && n->last_update_result[0]) {

@@ -686,9 +686,8 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
         if (strcmp(prop, "RunningSha256") == 0)
                 /* a serial node: the image canfleetd last flashed and verified on it (its loader cannot
                  * report what runs) */
-                return sd_bus_message_append(reply, "s",
-                                             n->has_image || (node_is_serial(n) && n->version[0]) ? n->running_sha
-                                                                                                 : "");
+                return sd_bus_message_append(
+                    reply, "s", n->has_image || (node_is_serial(n) && n->version[0]) ? n->running_sha : "");
         if (strcmp(prop, "LastUpdateResult") == 0)
                 return sd_bus_message_append(reply, "s", n->last_result);
         if (strcmp(prop, "LastUpdateJob") == 0)

@@ -94,7 +94,8 @@ static int node_from_json(json_object *o, struct inv_node *n)
         if (json_object_object_get_ex(o, "protocol", &v) &&
             json_field_str(o, "protocol", n->protocol, sizeof n->protocol) < 0)
                 return -EBADMSG;
-        if (json_object_object_get_ex(o, "part", &v) && json_field_str(o, "part", n->part, sizeof n->part) < 0)
+        if (json_object_object_get_ex(o, "part", &v) &&
+            json_field_str(o, "part", n->part, sizeof n->part) < 0)
                 return -EBADMSG;
         if (json_object_object_get_ex(o, "identity", &v) &&
             json_field_str(o, "identity", n->identity, sizeof n->identity) < 0)

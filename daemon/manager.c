@@ -1443,9 +1443,10 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                                 k = plan_add(&v, &n_v, set[i]->name, "busy", busy);
                         } else if (!force && t.target[0] && serial_node_flashed(set[i], raw_sha))
                                 /* a serial node: the job reads its identity first, then decides the same */
-                                k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
-                                             "canfleetd last flashed and verified this image on it (its loader "
-                                             "cannot report what runs; --force sends it again)");
+                                k = plan_add(
+                                    &v, &n_v, set[i]->name, "up-to-date",
+                                    "canfleetd last flashed and verified this image on it (its loader "
+                                    "cannot report what runs; --force sends it again)");
                         else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
                                 k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
                                              "runs this very image already (--force sends it again)");

@@ -38,10 +38,10 @@ enum phase {
         PH_ERASE,
         PH_PROGRAM,
         PH_VERIFY,
-        PH_LEAVE, /* pins: boot released, reset pulsed */
-        PH_GO,    /* LPC G / ADI R */
+        PH_LEAVE,     /* pins: boot released, reset pulsed */
+        PH_GO,        /* LPC G / ADI R */
         PH_GO_UNLOCK, /* up to date, manual entry: LPC U before G (G is a locked command) */
-        PH_PAUSE, /* before a session starts again */
+        PH_PAUSE,     /* before a session starts again */
 };
 
 struct SerialSession {
@@ -324,7 +324,8 @@ static void set_identity(SerialSession *s)
                  * and loader version cannot be told here. */
                 log_node(LOG_NOTICE, n->bus->conf->name, n->name, s->f ? s->f->job->id : 0,
                          "%s: the chip is now %s (was %s)%s", n->name, ident, n->identity,
-                         n->version[0] ? "; the version canfleetd flashed on the former one is forgotten" : "");
+                         n->version[0] ? "; the version canfleetd flashed on the former one is forgotten"
+                                       : "");
                 forget_image(n);
         }
         snprintf(n->part, sizeof n->part, "%s", part);

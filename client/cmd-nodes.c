@@ -15,11 +15,13 @@
 #define NODE_JSON_HELP                                                                                      \
         "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version,\n"                    \
         "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
-        "                last_error, last_seen_us (null: unknown), configured,\n"                       \
-        "                running_sha256, last_update_result (done|up-to-date|failed),\n"               \
-        "                last_update_job, last_update_time_us, last_update_status,\n"          \
-        "                bank (dual-bank nodes: 1|2, else null), trial\n"                      \
-        "                (none|pending|confirmed|reverted, null for single-bank nodes)\n"
+        "                last_error, last_seen_us (null: unknown), configured,\n"                           \
+        "                running_sha256, last_update_result (done|up-to-date|failed),\n"                    \
+        "                last_update_job, last_update_time_us, last_update_status,\n"                       \
+        "                bank (dual-bank nodes: 1|2, else null), trial\n"                                   \
+        "                (none|pending|confirmed|reverted, null for single-bank nodes),\n"                  \
+        "                protocol, identity, version_source (node: the node reports it;\n"                  \
+        "                flashed: a serial node, what canfleetd last flashed and verified)\n"
 
 static void help_nodes(void)
 {
@@ -118,10 +120,15 @@ static int print_node_table(const struct cf_node_info *v, size_t n, const bool *
                         r = cf_table_add(t, cells9);
                         continue;
                 }
+                /* a serial node's version is the image canfleetd last flashed and verified on it: its
+                 * loader cannot report what runs, so the column says where the version comes from */
+                char version[40];
+                snprintf(version, sizeof(version), "%s%s", v[i].version ? v[i].version : "",
+                         serial && v[i].version && v[i].version[0] ? " (flashed)" : "");
                 const char *cells[] = {name,
                                        v[i].state,
                                        serial ? v[i].protocol : v[i].mode,
-                                       v[i].version,
+                                       version,
                                        hw,
                                        seen,
                                        serial ? v[i].identity : v[i].uid,
@@ -344,8 +351,17 @@ int cmd_node(int argc, char **argv)
         format_when(seen, sizeof(seen), n->last_seen);
         printf("%s (%s)\n", name, n->configured ? "configured" : "found by a scan");
         printf("  state:        %s\n", n->state ? n->state : "unknown");
-        printf("  runs:         %s (%s)\n", n->version && n->version[0] ? n->version : "-",
-               n->mode ? n->mode : "unknown");
+        bool serial = n->protocol && n->protocol[0] && strcmp(n->protocol, "ccp") != 0;
+        if (serial)
+                /* its loader cannot report what runs: what canfleetd last flashed and verified is the
+                 * best knowledge there is (kept across restarts) */
+                printf("  flashed:      %s\n",
+                       n->version && n->version[0]
+                           ? n->version
+                           : "- (nothing canfleetd flashed and verified on this chip)");
+        else
+                printf("  runs:         %s (%s)\n", n->version && n->version[0] ? n->version : "-",
+                       n->mode ? n->mode : "unknown");
         if (n->hardware_id)
                 printf("  hw id:        0x%04x, bootloader %u\n", n->hardware_id, n->bootloader_version);
         if (n->uid && n->uid[0])
@@ -353,9 +369,16 @@ int cmd_node(int argc, char **argv)
         if (n->bank)
                 printf("  dual-bank:    runs from bank %u, last trial %s\n", n->bank,
                        n->trial && n->trial[0] ? n->trial : "unknown");
-        if (n->protocol && n->protocol[0] && strcmp(n->protocol, "ccp") != 0) {
+        if (serial) {
                 printf("  protocol:     %s (serial node)\n", n->protocol);
-                printf("  identity:     %s\n", n->identity && n->identity[0] ? n->identity : "- (not met yet)");
+                printf("  identity:     %s%s\n",
+                       n->identity && n->identity[0] ? n->identity : "- (not met yet)",
+                       n->identity && n->identity[0] && n->state && strcmp(n->state, "unknown") == 0
+                           ? " (at its last session, not met since canfleetd started)"
+                           : "");
+                if (n->version && n->version[0])
+                        printf("  version:      last flashed and verified by canfleetd (the loader "
+                               "cannot report what runs)\n");
         }
         printf("  last seen:    %s\n", seen);
         if (n->last_update_result && n->last_update_result[0]) {

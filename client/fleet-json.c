@@ -1,6 +1,7 @@
 /* canfleetctl --json: canfleetd's nodes, jobs and buses as json-c objects with stable field names. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "fleet-json.h"
 
@@ -82,6 +83,11 @@ struct json_object *cf_json_node(const struct cf_node_info *n)
         json_object_object_add(o, "trial", dual && n->trial ? json_object_new_string(n->trial) : NULL);
         add_str(o, "protocol", n->protocol && n->protocol[0] ? n->protocol : "ccp");
         add_str_or_null(o, "identity", n->identity);
+        /* where "version" comes from: the node's own report (CAN), or what canfleetd last flashed and
+         * verified on a serial node (its loader cannot report what runs); null without a version */
+        bool serial = n->protocol && n->protocol[0] && strcmp(n->protocol, "ccp") != 0;
+        json_object_object_add(o, "version_source",
+                               has_image ? json_object_new_string(serial ? "flashed" : "node") : NULL);
         return o;
 }
 

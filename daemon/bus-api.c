@@ -684,7 +684,10 @@ static int node_prop(sd_bus *bus, const char *path, const char *iface, const cha
         if (strcmp(prop, "Configured") == 0)
                 return sd_bus_message_append(reply, "b", n->configured);
         if (strcmp(prop, "RunningSha256") == 0)
-                return sd_bus_message_append(reply, "s", n->has_image ? n->running_sha : "");
+                /* a serial node: the image canfleetd last flashed and verified on it (its loader cannot
+                 * report what runs) */
+                return sd_bus_message_append(
+                    reply, "s", n->has_image || (node_is_serial(n) && n->version[0]) ? n->running_sha : "");
         if (strcmp(prop, "LastUpdateResult") == 0)
                 return sd_bus_message_append(reply, "s", n->last_result);
         if (strcmp(prop, "LastUpdateJob") == 0)

@@ -43,6 +43,11 @@ static json_object *node_to_json(const struct inv_node *n, uint64_t seq, bool wi
         json_object_object_add(o, "last_result", json_object_new_string(n->last_result));
         json_object_object_add(o, "last_job", json_object_new_int64(n->last_job));
         json_object_object_add(o, "last_time", json_object_new_int64((int64_t) n->last_time));
+        if (n->protocol[0]) {
+                json_object_object_add(o, "protocol", json_object_new_string(n->protocol));
+                json_object_object_add(o, "part", json_object_new_string(n->part));
+                json_object_object_add(o, "identity", json_object_new_string(n->identity));
+        }
         return o;
 }
 
@@ -84,6 +89,17 @@ static int node_from_json(json_object *o, struct inv_node *n)
                 return -EBADMSG;
         n->bank = (uint8_t) bank;
         n->trial = (uint8_t) trial;
+        /* a serial node's protocol, part and identity: absent in files of older versions and for CAN
+         * nodes */
+        if (json_object_object_get_ex(o, "protocol", &v) &&
+            json_field_str(o, "protocol", n->protocol, sizeof n->protocol) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "part", &v) &&
+            json_field_str(o, "part", n->part, sizeof n->part) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "identity", &v) &&
+            json_field_str(o, "identity", n->identity, sizeof n->identity) < 0)
+                return -EBADMSG;
         n->configured = json_field_flag(o, "configured");
         n->identified = json_field_flag(o, "identified");
         n->has_image = json_field_flag(o, "has_image");

@@ -18,8 +18,13 @@
  *   {"seq": 13, "bus": "bus0", "station": 3, "configured": true, "identified": true,
  *    "uid": "…", "hw_id": 1031, "boot_version": 258, "has_image": true, "version": "1.2.0",
  *    "release": 5, "payload_sha": "<hex>", "mode": 1, "last_update": 1, "last_seen": µs,
- *    "last_result": "done", "last_job": 4, "last_time": µs, "bank": 0, "trial": 0}
+ *    "last_result": "done", "last_job": 4, "last_time": µs, "bank": 0, "trial": 0,
+ *    "protocol": "lpc-isp", "part": "0x26013F37",
+ *    "identity": "LPC1768 0x26013F37, boot code 4.1, serial …"}
  * ("bank", "trial": status bytes 77/78 of a dual-bank node; absent in older files: 0)
+ * ("protocol", "part", "identity": a serial node's protocol and what its loader said at its last
+ *  session, docs/design.md §8; its "version", "release" and "payload_sha" are then the image canfleetd
+ *  last flashed and verified on it; absent in older files and for CAN nodes: "")
  * Loading applies the log's records above the snapshot's seq in order (the later record of a node
  * replaces the earlier); a torn last line is ignored, a line that does not parse ends the replay
  * with a warning. A damaged nodes.json is logged and the inventory starts empty: it is only what
@@ -41,6 +46,9 @@ struct inv_node {
         char last_result[16]; /* "", "done", "up-to-date", "failed", "cancelled", "confirmed", "reverted" */
         unsigned last_job;
         uint64_t last_time;
+        char protocol[16];  /* a serial node's ("lpc-isp", "adi-uart"), "" a CAN node or an older file */
+        char part[32];      /* a serial node's part id, "" unknown or a CAN node */
+        char identity[128]; /* a serial node's identity for operators */
 };
 
 /* Every node known, the log applied; *seq the highest seq seen. Missing files: none, 0. */

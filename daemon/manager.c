@@ -152,7 +152,8 @@ static void node_to_inv(const Node *n, struct inv_node *x)
         x->hw_id = n->hw_id;
         x->boot_version = n->boot_version;
         memcpy(x->version, n->version, sizeof x->version);
-        x->release = n->has_image ? n->running.release : 0;
+        /* a serial node's release is that of the image canfleetd last flashed and verified on it */
+        x->release = n->has_image || (node_is_serial(n) && n->version[0]) ? n->running.release : 0;
         memcpy(x->payload_sha, n->running_sha, sizeof x->payload_sha);
         x->mode = n->mode;
         x->last_update = n->last_update;
@@ -162,10 +163,19 @@ static void node_to_inv(const Node *n, struct inv_node *x)
         memcpy(x->last_result, n->last_result, sizeof x->last_result);
         x->last_job = n->last_job;
         x->last_time = n->last_time;
+        if (node_is_serial(n))
+                snprintf(x->protocol, sizeof x->protocol, "%s", cf_node_protocol_str(node_protocol(n)));
+        memcpy(x->part, n->part, sizeof x->part);
+        memcpy(x->identity, n->identity, sizeof x->identity);
 }
 
 static void inv_from(Node *n, const struct inv_node *x)
 {
+        /* A serial node's record on a bus that now has another protocol (or is CAN) describes another
+         * chip: nothing of it is taken. Older records have no protocol: taken as before. */
+        if (x->protocol[0] &&
+            (!node_is_serial(n) || strcmp(x->protocol, cf_node_protocol_str(node_protocol(n))) != 0))
+                return;
         n->identified = x->identified;
         n->has_image = x->has_image;
         memcpy(n->uid, x->uid, sizeof n->uid);
@@ -182,6 +192,12 @@ static void inv_from(Node *n, const struct inv_node *x)
         memcpy(n->last_result, x->last_result, sizeof n->last_result);
         n->last_job = x->last_job;
         n->last_time = x->last_time;
+        /* a serial node: what its loader said at its last session, until the next one says otherwise
+         * (serial-job.c); its state stays "unknown" until then, as a CAN node's before its probe */
+        if (node_is_serial(n)) {
+                memcpy(n->part, x->part, sizeof n->part);
+                memcpy(n->identity, x->identity, sizeof n->identity);
+        }
 }
 
 /* Every exported node as a snapshot: O(nodes), at start and when the log has grown long. */
@@ -1398,6 +1414,10 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                 trust = strdup("unsigned image, accepted by allow_unsigned");
         if (!trust)
                 return -ENOMEM;
+        /* a serial target's image: its sha256, as a job keeps it (job_set_raw_image) */
+        char raw_sha[65] = "";
+        if (t.image && t.target[0])
+                sha_hex_of(t.image, t.image_size, raw_sha);
         if (r < 0) {
                 if (!why && !(why = strdup(strerror(-r))))
                         return -ENOMEM;
@@ -1421,7 +1441,13 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                                 if (!why && !(why = strdup(busy)))
                                         return -ENOMEM;
                                 k = plan_add(&v, &n_v, set[i]->name, "busy", busy);
-                        } else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
+                        } else if (!force && t.target[0] && serial_node_flashed(set[i], raw_sha))
+                                /* a serial node: the job reads its identity first, then decides the same */
+                                k = plan_add(
+                                    &v, &n_v, set[i]->name, "up-to-date",
+                                    "canfleetd last flashed and verified this image on it (its loader "
+                                    "cannot report what runs; --force sends it again)");
+                        else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
                                 k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
                                              "runs this very image already (--force sends it again)");
                         else

@@ -38,9 +38,10 @@ enum phase {
         PH_ERASE,
         PH_PROGRAM,
         PH_VERIFY,
-        PH_LEAVE, /* pins: boot released, reset pulsed */
-        PH_GO,    /* LPC G / ADI R */
-        PH_PAUSE, /* before a session starts again */
+        PH_LEAVE,     /* pins: boot released, reset pulsed */
+        PH_GO,        /* LPC G / ADI R */
+        PH_GO_UNLOCK, /* up to date, manual entry: LPC U before G (G is a locked command) */
+        PH_PAUSE,     /* before a session starts again */
 };
 
 struct SerialSession {
@@ -70,6 +71,7 @@ struct SerialSession {
         bool touched; /* this job erased something on the chip: it holds no complete image until done */
         bool loader_synced; /* a session of ours synchronised the loader and nothing reset it since */
         bool entry_failed;  /* the pins could not be driven: a wiring or configuration fault, not retried */
+        bool up_to_date;    /* the job's image is what canfleetd last flashed and verified on this chip */
         uint64_t lost_since;
         uint64_t t_erase; /* CLOCK_MONOTONIC µs of the first erase command */
         struct serial_stats stats;
@@ -279,6 +281,25 @@ __attribute__((format(printf, 2, 3))) static void job_fail(FlashJob *f, const ch
 
 /* ---- identity --------------------------------------------------------------------------------- */
 
+/* What canfleetd last flashed on the chip no longer holds (another chip, or this one erased): its
+ * version, release and sha256 are forgotten, so that nothing (nodes, an up-to-date decision) goes on
+ * from them. */
+static void forget_image(Node *n)
+{
+        if (!n->version[0] && !n->running_sha[0])
+                return;
+        n->version[0] = 0;
+        n->running_sha[0] = 0;
+        n->running.release = 0;
+        bus_node_changed(n, "Version", "Release", "RunningSha256", NULL);
+        manager_node_changed(n);
+}
+
+bool serial_node_flashed(const Node *n, const char *image_sha)
+{
+        return n->part[0] && n->version[0] && strcmp(n->running_sha, image_sha) == 0;
+}
+
 static void set_identity(SerialSession *s)
 {
         Node *n = s->n;
@@ -296,13 +317,26 @@ static void set_identity(SerialSession *s)
                 snprintf(ident, sizeof ident, "%s, loader version %s", s->aid.product, s->aid.version);
         }
         bool changed = strcmp(part, n->part) != 0 || strcmp(ident, n->identity) != 0;
+        if (changed && n->identity[0]) {
+                /* Another chip on the line (a swapped board), or the same one answering otherwise: what
+                 * canfleetd flashed on the one it knew (saved across restarts) says nothing of this one.
+                 * An ADuCM36x's ID packet has no serial number: a swap for a chip of the same product
+                 * and loader version cannot be told here. */
+                log_node(LOG_NOTICE, n->bus->conf->name, n->name, s->f ? s->f->job->id : 0,
+                         "%s: the chip is now %s (was %s)%s", n->name, ident, n->identity,
+                         n->version[0] ? "; the version canfleetd flashed on the former one is forgotten"
+                                       : "");
+                forget_image(n);
+        }
         snprintf(n->part, sizeof n->part, "%s", part);
         snprintf(n->identity, sizeof n->identity, "%s", ident);
         /* n->identified stays false: it means "a CCP identify read the trailer and UID", which the
          * hardware id checks and the hawkBit targets (controllerId from the UID) rely on */
         n->last_seen = now_realtime_us();
-        if (changed)
+        if (changed) {
                 bus_node_changed(n, "Identity", "LastSeen", NULL);
+                manager_node_changed(n); /* kept across restarts (inventory.h) */
+        }
 }
 
 /* ---- the session ---------------------------------------------------------------------------- */
@@ -345,6 +379,7 @@ static const char *master_error(SerialSession *s)
 static void session_start(SerialSession *s)
 {
         Node *n = s->n;
+        s->up_to_date = false; /* decided again in every session, after the identity */
         int r = session_open(s);
         if (r < 0) {
                 char why[200];
@@ -412,6 +447,7 @@ static void set_progress(SerialSession *s, uint64_t done)
 
 static void do_program(SerialSession *s);
 static void do_verify(SerialSession *s);
+static void leave_loader(SerialSession *s);
 
 static void after_identify(SerialSession *s)
 {
@@ -461,6 +497,18 @@ static void after_identify(SerialSession *s)
                         return;
                 }
         }
+        if (!j->force && serial_node_flashed(n, j->payload_sha)) {
+                /* The same chip (identity) holds what canfleetd last flashed and verified on it, this
+                 * very image: nothing is sent (--force flashes it again). The loader cannot report what
+                 * runs: only another tool flashing it meanwhile could make this wrong. The chip leaves
+                 * its loader as after an update. */
+                log_node(LOG_INFO, f->bus, f->ref, j->id,
+                         "%s: holds %s as canfleetd last flashed and verified it: up to date", f->ref,
+                         j->version);
+                s->up_to_date = true;
+                leave_loader(s);
+                return;
+        }
         int r = plan(s);
         if (r < 0) {
                 job_fail(f, "%s: out of memory", f->ref);
@@ -474,6 +522,7 @@ static void after_identify(SerialSession *s)
                 r = lpc_isp_unlock(s->lpc);
         } else {
                 s->touched = true;
+                forget_image(n); /* erased from here on: it holds no complete image until done */
                 set_step(f, STEP_ERASING);
                 s->phase = PH_ERASE;
                 s->pos = 0;
@@ -550,15 +599,28 @@ static void do_reboot(SerialSession *s)
                 return;
         }
         f->held = false;
+        leave_loader(s);
+}
+
+/* Start the application: with the pins, boot pin released and a reset (the ROM checks the image and
+ * runs it); by hand, LPC G (after U when this session did not unlock) or ADI R. */
+static void leave_loader(SerialSession *s)
+{
+        Node *n = s->n;
         if (n->bus->conf->isp_entry != CF_ISP_ENTRY_MANUAL) {
-                /* release the boot pin, then a reset: the ROM checks the new image and runs it */
                 (void) serial_line_set_pins(s->line, n->bus->conf, true, false);
                 s->phase = PH_LEAVE;
                 wait_us(s, ENTRY_RESET_US);
                 return;
         }
-        s->phase = PH_GO;
-        int r = is_lpc(n) ? lpc_isp_go(s->lpc) : adi_loader_reset(s->adi);
+        int r;
+        if (is_lpc(n) && s->up_to_date) {
+                s->phase = PH_GO_UNLOCK;
+                r = lpc_isp_unlock(s->lpc);
+        } else {
+                s->phase = PH_GO;
+                r = is_lpc(n) ? lpc_isp_go(s->lpc) : adi_loader_reset(s->adi);
+        }
         if (r < 0)
                 session_failed(s, r, "cannot start the application");
 }
@@ -568,6 +630,13 @@ static void job_done(SerialSession *s)
         FlashJob *f = s->f;
         Node *n = s->n;
         Job *j = f->job;
+        if (s->up_to_date) {
+                s->up_to_date = false;
+                node_set_error(n, NULL);
+                node_set_state(n, "online");
+                finish_node(f, STEP_UP_TO_DATE);
+                return;
+        }
         char fields[160];
         snprintf(fields, sizeof fields,
                  "SERIAL_TX=%" PRIu64 "\nSERIAL_RX=%" PRIu64 "\nSERIAL_WALL_US=%" PRIu64, s->stats.tx,
@@ -688,6 +757,7 @@ static void next(SerialSession *s, int r)
                 return;
         case PH_UNLOCK:
                 s->touched = true;
+                forget_image(n); /* erased from here on: it holds no complete image until done */
                 set_step(f, STEP_ERASING);
                 s->phase = PH_ERASE;
                 s->t_erase = now_mono(n);
@@ -765,6 +835,11 @@ static void next(SerialSession *s, int r)
                         return;
                 }
                 do_reboot(s);
+                return;
+        case PH_GO_UNLOCK:
+                s->phase = PH_GO;
+                if (lpc_isp_go(s->lpc) < 0)
+                        session_failed(s, -EIO, "cannot start the application");
                 return;
         case PH_GO:
                 s->loader_synced = false; /* G / R: the application runs */

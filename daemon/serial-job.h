@@ -27,6 +27,8 @@ typedef struct SerialSession SerialSession;
  *                every page (the 24-bit LFSR signature)
  *   rebooting    saved first; dtr-rts/gpio: boot pin released, reset pulsed; manual: LPC G 0 T, ADI R
  *   done         these loaders cannot report what runs: the verify is the confirmation
+ *   up-to-date   after connecting, without --force: the chip (same identity) holds what canfleetd last
+ *                flashed and verified on it, this image: nothing sent, the chip leaves its loader
  * A session that fails on the line (time-out, a garbled answer, RESEND or BEL after every try) starts
  * again from connecting after a pause, for node_lost_timeout_s; a chip that answers with a fact (a
  * wrong part id, an ISP error on erase) fails the node at once.
@@ -59,6 +61,11 @@ struct serial_stats {
         uint32_t baud;
 };
 bool serial_node_stats(const Node *n, struct serial_stats *ret);
+
+/* Whether image_sha (a raw image's sha256, hex) is what canfleetd last flashed and verified on the chip
+ * it knows on n (saved across restarts): the best knowledge there is, the loaders cannot report what
+ * runs. An up-to-date decision rests on it (after the chip's identity was read again, in a job). */
+bool serial_node_flashed(const Node *n, const char *image_sha);
 
 /* The part id a serial image is for and what a node is, as text ("0x26013F37", "ADuCM360"), "" unknown. */
 const char *serial_node_part(const Node *n);

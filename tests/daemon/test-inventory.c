@@ -130,11 +130,92 @@ static void test_damaged(void)
         rmfixture();
 }
 
+/* A serial node's protocol, part and identity (docs/design.md §8) go through snapshot and log; a file
+ * of an older version, without them, still loads (empty: not known yet); a wrong type is refused. */
+static void test_serial(void)
+{
+        mkfixture();
+        struct inv_node lpc = node("lpc0", 1, "3.1.0", "done");
+        lpc.identified = lpc.has_image = false;
+        snprintf(lpc.protocol, sizeof lpc.protocol, "lpc-isp");
+        snprintf(lpc.part, sizeof lpc.part, "0x26013F37");
+        snprintf(lpc.identity, sizeof lpc.identity,
+                 "LPC1768 0x26013F37, boot code 4.1, serial 0A1B2C3D-00000000-11111111-22222222");
+        struct inv_node adi = node("adi0", 1, "2.0.0", "done");
+        snprintf(adi.protocol, sizeof adi.protocol, "adi-uart");
+        snprintf(adi.part, sizeof adi.part, "ADuCM360");
+        snprintf(adi.identity, sizeof adi.identity, "ADuCM360, loader version 1.2");
+        CU_ASSERT_EQUAL(inventory_save(dir, &lpc, 1, 1), 0);
+        int fd = -1;
+        CU_ASSERT_EQUAL(inventory_append(dir, &fd, 2, &adi), 0);
+        close(fd);
+        /* a record of an older canfleetd: no protocol, part nor identity */
+        append_text("nodes.log", "{\"seq\": 3, \"bus\": \"old0\", \"station\": 1, \"configured\": true, "
+                                 "\"identified\": false, \"uid\": \"\", \"hw_id\": 0, \"boot_version\": 0, "
+                                 "\"has_image\": false, \"version\": \"1.0.0\", \"release\": 1, "
+                                 "\"payload_sha\": \"\", \"mode\": 0, \"last_update\": 0, \"last_seen\": 5, "
+                                 "\"last_result\": \"done\", \"last_job\": 1, \"last_time\": 6}\n");
+        struct inv_node *got;
+        size_t n;
+        uint64_t seq;
+        CU_ASSERT_EQUAL_FATAL(inventory_load(dir, &got, &n, &seq), 0);
+        CU_ASSERT_EQUAL_FATAL(n, 3);
+        CU_ASSERT_EQUAL(seq, 3);
+        CU_ASSERT_STRING_EQUAL(got[0].protocol, "lpc-isp");
+        CU_ASSERT_STRING_EQUAL(got[0].part, "0x26013F37");
+        CU_ASSERT_STRING_EQUAL(got[0].identity, lpc.identity);
+        CU_ASSERT_STRING_EQUAL(got[0].version, "3.1.0");
+        CU_ASSERT_EQUAL(got[0].release, 7);
+        CU_ASSERT_STRING_EQUAL(got[1].protocol, "adi-uart");
+        CU_ASSERT_STRING_EQUAL(got[1].part, "ADuCM360");
+        CU_ASSERT_STRING_EQUAL(got[1].identity, "ADuCM360, loader version 1.2");
+        CU_ASSERT_STRING_EQUAL(got[2].bus, "old0");
+        CU_ASSERT_STRING_EQUAL(got[2].protocol, "");
+        CU_ASSERT_STRING_EQUAL(got[2].part, "");
+        CU_ASSERT_STRING_EQUAL(got[2].identity, "");
+        CU_ASSERT_STRING_EQUAL(got[2].version, "1.0.0");
+        free(got);
+
+        /* the snapshot keeps them too; a CAN node's record has none of the keys */
+        struct inv_node can = node("bus0", 4, "1.0.0", "");
+        struct inv_node both[2] = {lpc, can};
+        CU_ASSERT_EQUAL(inventory_save(dir, both, 2, 9), 0);
+        CU_ASSERT_EQUAL_FATAL(inventory_load(dir, &got, &n, &seq), 0);
+        CU_ASSERT_EQUAL_FATAL(n, 2);
+        CU_ASSERT_STRING_EQUAL(got[0].identity, lpc.identity);
+        CU_ASSERT_STRING_EQUAL(got[1].protocol, "");
+        free(got);
+        char p[128], text[4096];
+        snprintf(p, sizeof p, "%s/nodes.json", dir);
+        FILE *fp = fopen(p, "r");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+        size_t k = fread(text, 1, sizeof text - 1, fp);
+        text[k] = 0;
+        fclose(fp);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"protocol\":\"lpc-isp\""));
+        const char *first = strstr(text, "\"protocol\"");
+        CU_ASSERT_PTR_NULL(first ? strstr(first + 1, "\"protocol\"") : NULL); /* once: not the CAN node's */
+
+        /* an identity that is not a string: that record is refused (the log ends there) */
+        append_text("nodes.log", "{\"seq\": 10, \"bus\": \"lpc0\", \"station\": 1, \"configured\": true, "
+                                 "\"identified\": false, \"uid\": \"\", \"hw_id\": 0, \"boot_version\": 0, "
+                                 "\"has_image\": false, \"version\": \"9.9.9\", \"release\": 1, "
+                                 "\"payload_sha\": \"\", \"mode\": 0, \"last_update\": 0, \"last_seen\": 5, "
+                                 "\"last_result\": \"done\", \"last_job\": 1, \"last_time\": 6, "
+                                 "\"protocol\": \"lpc-isp\", \"part\": 7, \"identity\": \"x\"}\n");
+        CU_ASSERT_EQUAL_FATAL(inventory_load(dir, &got, &n, &seq), 0);
+        CU_ASSERT_EQUAL(seq, 9);
+        CU_ASSERT_STRING_EQUAL(got[0].version, "3.1.0");
+        free(got);
+        rmfixture();
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
             {"round trip: snapshot, log, later records replace, old ones skipped", test_round_trip},
             {"missing, damaged snapshot, torn and bad log lines", test_damaged},
+            {"serial nodes: protocol, part, identity; older files without them", test_serial},
             {NULL, NULL},
         };
         return cf_test_run("daemon-inventory", tests);

@@ -12,7 +12,8 @@ NODE_FIELDS = {"node", "path", "bus", "station", "state", "mode", "version", "re
                "bootloader_version", "cro_id", "dto_id", "last_error", "last_seen_us", "configured", "running_sha256",
                "last_update_result", "last_update_job", "last_update_time_us", "last_update_status",
                "bank", "trial",  # bank, trial: null for these single-bank nodes
-               "protocol", "identity"}  # protocol and identity: serial nodes, docs/design.md §8
+               "protocol", "identity",  # protocol and identity: serial nodes, docs/design.md §8
+               "version_source"}
 JOB_FIELDS = {"schema", "id", "path", "state", "image", "created_us", "finished_us", "started_us", "skipped",
               "hawkbit_actions", "bytes_done", "bytes_total", "nodes"}
 JOB_NODE_FIELDS = {"node", "path", "step", "error", "bytes_done", "bytes_total"}

@@ -17,11 +17,6 @@
 /* How often a node on trial is looked at (a whole identify, about 40 exchanges: a few ms of bus). */
 #define TRIAL_POLL_US 500000ULL
 
-static const uint8_t *link_image(const Job *j, unsigned bank)
-{
-        return j->image + (bank == 2 ? CF_IMAGE_AREA_SIZE : 0u);
-}
-
 static const struct cf_image_info *link_info(const Job *j, unsigned bank)
 {
         return bank == 2 ? &j->info2 : &j->info;
@@ -67,7 +62,7 @@ bool dual_runs_job_image(const Node *n, const Job *j)
 {
         if (n->bank != 1 && n->bank != 2)
                 return false;
-        return node_runs_image(n, link_info(j, n->bank), link_image(j, n->bank));
+        return node_runs_image(n, link_info(j, n->bank), job_link_image(j, n->bank));
 }
 
 const char *dual_layout_mismatch(const Node *n, bool dual)

@@ -35,10 +35,16 @@
  * full trial_timeout_s from then).
  */
 
+/* A job's image for a link: the job's one image (link 0 or 1), or of a dual-bank job the bank-2 link. */
+static inline const uint8_t *job_link_image(const Job *j, unsigned link)
+{
+        return j->image + (link == 2 ? CF_IMAGE_AREA_SIZE : 0u);
+}
+
 /* What a node of the job is sent: the job's image, or of a dual-bank job the link f->link. */
 static inline const uint8_t *fj_image(const FlashJob *f)
 {
-        return f->job->image + (f->link == 2 ? CF_IMAGE_AREA_SIZE : 0u);
+        return job_link_image(f->job, f->link);
 }
 static inline uint32_t fj_image_crc(const FlashJob *f)
 {

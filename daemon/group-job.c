@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dual-bank.h"
 #include "group-job.h"
 #include "log.h"
 #include "manager.h"
@@ -330,9 +331,9 @@ static int on_tick(sd_event_source *es, uint64_t usec, void *userdata)
         uint64_t now = now_us(g), now_ns = now * 1000u;
         if (g->next_ns + MAX_CATCH_UP * g->period_ns < now_ns)
                 g->next_ns = now_ns - MAX_CATCH_UP * g->period_ns;
+        const uint8_t *link_image = job_link_image(g->job, g->link);
         while ((g->slot < CF_GROUP_SLOTS || g->cblk >= 0) && g->next_ns <= now_ns) {
                 struct cf_can_frame fr = {.id = g->bus->conf->group_id, .dlc = 8};
-                const uint8_t *link_image = g->job->image + (g->link == 2 ? CF_IMAGE_AREA_SIZE : 0u);
                 /* A block's check frame goes out once the pass is past its last slot. */
                 bool check = g->cblk >= 0 && (g->slot >= CF_GROUP_SLOTS || g->slot / CF_BLOCK_SLOTS != (uint32_t) g->cblk);
                 if (check) {

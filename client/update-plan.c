@@ -144,9 +144,7 @@ int cf_update_plan(sd_bus *bus, int fd, const char *image_path, const struct cf_
                          m->ver_minor, m->ver_patch, m->target, m->part_id, m->release);
                 snprintf(raw_status, sizeof raw_status, "a raw %s image for part %s (no trailer: the manifest's fields)",
                          m->target, m->part_id);
-                img = (struct cf_image_info){.hw_id = m->hw_id, .ver_major = m->ver_major, .ver_minor = m->ver_minor,
-                                             .ver_patch = m->ver_patch, .release = m->release};
-                memcpy(img.payload_sha256, m->image_sha256, sizeof img.payload_sha256);
+                cf_bundle_manifest_info(m, &img);
         }
         cf_bundle_free(rb);
         if (len > CF_IMAGE_AREA_SIZE && cf_bundle_is_bundle(area, (size_t) len))

@@ -110,11 +110,7 @@ int trust_check(const struct cf_keyring *keyring, bool allow_unsigned, const uin
         if (b->manifest.target[0]) {
                 /* A raw image has no trailer: what the job shows and checks comes from the manifest. */
                 const struct cf_bundle_manifest *m = &b->manifest;
-                ret->info = (struct cf_image_info){.hw_id = m->hw_id, .ver_major = m->ver_major,
-                                                   .ver_minor = m->ver_minor, .ver_patch = m->ver_patch,
-                                                   .release = m->release, .payload_len = m->image_size,
-                                                   .area_size = m->image_size};
-                memcpy(ret->info.payload_sha256, m->image_sha256, 32);
+                cf_bundle_manifest_info(m, &ret->info);
                 snprintf(ret->target, sizeof ret->target, "%s", m->target);
                 snprintf(ret->part_id, sizeof ret->part_id, "%s", m->part_id);
         }

@@ -1499,6 +1499,14 @@ int cf_bundle_part_resolve(const char *target, const char *given, char *part_id,
         return -EINVAL;
 }
 
+void cf_bundle_manifest_info(const struct cf_bundle_manifest *m, struct cf_image_info *info)
+{
+        *info = (struct cf_image_info){.hw_id = m->hw_id, .ver_major = m->ver_major, .ver_minor = m->ver_minor,
+                                       .ver_patch = m->ver_patch, .release = m->release,
+                                       .payload_len = m->image_size, .area_size = m->image_size};
+        memcpy(info->payload_sha256, m->image_sha256, sizeof info->payload_sha256);
+}
+
 int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len)
 {
         if (strcmp(target, "lpc-isp") == 0) {

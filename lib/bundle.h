@@ -250,6 +250,9 @@ int cf_bundle_create_raw(const uint8_t *image, size_t size, const struct cf_bund
  * a reason in why: lpc-isp: 32..CF_BUNDLE_RAW_MAX bytes with a valid vector checksum; adi-uart: at most
  * 128 KB. */
 int cf_bundle_raw_image_check(const char *target, const uint8_t *image, size_t size, char *why, size_t why_len);
+/* What a raw image's manifest says, as the fields of a trailer it does not have: hw_id, version,
+ * release, payload_len and area_size (image_size), payload_sha256 (image_sha256); the rest 0. */
+void cf_bundle_manifest_info(const struct cf_bundle_manifest *m, struct cf_image_info *info);
 /* The manifest's part_id for what an operator names (target lpc-isp: "LPC1768" or a part id as
  * "0x26013F37" or decimal, which must be a known LPC17xx part; adi-uart: "ADuCM360", "ADuCM361", the
  * ID packet's product identifier) into part_id, and the part's flash size. -EINVAL unknown part. */

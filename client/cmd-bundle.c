@@ -417,7 +417,8 @@ static struct json_object *json_time(time_t t)
 }
 
 /* An image's trailer; bank: what the image is linked for in a dual-bank bundle (0: a single image). */
-static struct json_object *trailer_json(const uint8_t *image, const struct cf_image_info *t, unsigned bank)
+/* An image's trailer fields and whether the image checks out (valid: decided by the caller). */
+static struct json_object *trailer_json(const struct cf_image_info *t, bool valid, unsigned bank)
 {
         char buf[80], sha[65];
         struct json_object *to = json_object_new_object();
@@ -425,11 +426,7 @@ static struct json_object *trailer_json(const uint8_t *image, const struct cf_im
                 return NULL;
         snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
         hex(t->payload_sha256, 32, sha);
-        json_object_object_add(
-            to, "valid",
-            json_object_new_boolean(bank ? cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank)) ==
-                                               CF_IMAGE_OK
-                                         : cf_image_check(image, NULL) == CF_IMAGE_OK));
+        json_object_object_add(to, "valid", json_object_new_boolean(valid));
         json_object_object_add(to, "version", json_object_new_string(buf));
         json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
         json_object_object_add(to, "release", json_object_new_int64(t->release));
@@ -518,28 +515,21 @@ static struct json_object *bundle_json(const char *path, const struct cf_bundle 
         /* a serial target's raw image has no trailer (docs/design.md §8): its own check, zeros */
         bool is_raw = b->image_size != CF_IMAGE_AREA_SIZE || (b->have_manifest && b->manifest.target[0]);
         if (is_raw) {
-                const struct cf_image_info *t = &b->info;
-                struct json_object *to = json_object_new_object();
-                snprintf(buf, sizeof(buf), "%u.%u.%u", t->ver_major, t->ver_minor, t->ver_patch);
-                hex(t->payload_sha256, 32, sha);
                 char why[256];
-                json_object_object_add(to, "valid",
-                                       json_object_new_boolean(b->have_manifest && b->manifest.target[0] &&
-                                                               cf_bundle_raw_image_check(b->manifest.target, b->image,
-                                                                                         b->image_size, why,
-                                                                                         sizeof why) == 0));
-                json_object_object_add(to, "version", json_object_new_string(buf));
-                json_object_object_add(to, "hw_id", json_object_new_int(t->hw_id));
-                json_object_object_add(to, "release", json_object_new_int64(t->release));
-                json_object_object_add(to, "payload_len", json_object_new_int64(t->payload_len));
-                json_object_object_add(to, "build_time", json_object_new_int64(t->build_time));
-                json_object_object_add(to, "payload_sha256", json_object_new_string(sha));
-                json_object_object_add(o, "image", to);
+                bool valid = b->have_manifest && b->manifest.target[0] &&
+                             cf_bundle_raw_image_check(b->manifest.target, b->image, b->image_size, why,
+                                                       sizeof why) == 0;
+                json_object_object_add(o, "image", trailer_json(&b->info, valid, 0));
+        } else if (b->n_images == 2) {
+                /* a dual-bank bundle: "image" is the bank-1 link, "image2" the bank-2 link */
+                for (unsigned bank = 1; bank <= 2; bank++) {
+                        const uint8_t *image = bank == 1 ? b->image : b->image2;
+                        bool valid = cf_image_check_full_at(image, NULL, cf_f7_app_addr(bank)) == CF_IMAGE_OK;
+                        json_object_object_add(o, bank == 1 ? "image" : "image2",
+                                               trailer_json(bank == 1 ? &b->info : &b->info2, valid, bank));
+                }
         } else {
-                json_object_object_add(o, "image", trailer_json(b->image, &b->info, b->n_images == 2 ? 1 : 0));
-                /* a dual-bank bundle's bank-2 link; "image" is then the bank-1 link */
-                if (b->n_images == 2)
-                        json_object_object_add(o, "image2", trailer_json(b->image2, &b->info2, 2));
+                json_object_object_add(o, "image", trailer_json(&b->info, cf_image_check(b->image, NULL) == CF_IMAGE_OK, 0));
         }
         return o;
 }

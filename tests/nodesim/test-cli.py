@@ -56,6 +56,9 @@ def test_usage_errors(fx):
         (good + ["--flash-fault", "install:9"], "--flash-fault"),
         (good + ["--flash-fault", "installx"], "--flash-fault"),
         (good + ["--seedkey", "rot13"], "--seedkey"),
+        (good + ["--seedkey", "echo:9"], "--seedkey"),  # no such station (--nodes 2)
+        (good + ["--seedkey", "echo:0"], "--seedkey"),
+        (good + ["--seedkey", "echo:"], "--seedkey"),
         (good + ["--ready-fd", "1"], "--ready-fd"),
         (good + ["--json"], "--json"),
         (good + ["--show"], "--show"),

@@ -463,17 +463,17 @@ static int check_serial(struct sim_options *o, bool nodes_set)
         if (nodes_set || o->fleet_key_file || o->install_file || o->n_silent || o->n_install_faults ||
             o->n_no_group || o->n_echo_nodes || o->n_group_loss || o->adapter_latency_us || o->bus_timing ||
             o->flash_timing)
-                return bad(nodes_set                ? "--nodes"
-                           : o->fleet_key_file      ? "--fleet-key"
-                           : o->install_file        ? "--install"
-                           : o->n_silent            ? "--silent"
-                           : o->n_install_faults    ? "--flash-fault"
-                           : o->n_no_group          ? "--no-group"
-                           : o->n_echo_nodes        ? "--seedkey"
-                           : o->n_group_loss        ? "--group-loss"
-                           : o->adapter_latency_us  ? "--adapter-latency-us"
-                           : o->bus_timing          ? "--bus-timing"
-                                                    : "--flash-timing",
+                return bad(nodes_set               ? "--nodes"
+                           : o->fleet_key_file     ? "--fleet-key"
+                           : o->install_file       ? "--install"
+                           : o->n_silent           ? "--silent"
+                           : o->n_install_faults   ? "--flash-fault"
+                           : o->n_no_group         ? "--no-group"
+                           : o->n_echo_nodes       ? "--seedkey"
+                           : o->n_group_loss       ? "--group-loss"
+                           : o->adapter_latency_us ? "--adapter-latency-us"
+                           : o->bus_timing         ? "--bus-timing"
+                                                   : "--flash-timing",
                            "is for CAN nodes, not with --bus serial:PATH");
         for (unsigned i = 0; i < o->n_cuts; i++) {
                 if (o->cuts[i].sa != 0)
@@ -738,8 +738,8 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                                    o->install_faults[i], o->nodes);
         for (unsigned i = 0; i < o->n_echo_nodes; i++)
                 if (o->echo_nodes[i] > o->nodes)
-                        return bad("--seedkey", "echo:%u: station %u does not exist (--nodes %u)", o->echo_nodes[i],
-                                   o->echo_nodes[i], o->nodes);
+                        return bad("--seedkey", "echo:%u: station %u does not exist (--nodes %u)",
+                                   o->echo_nodes[i], o->echo_nodes[i], o->nodes);
         for (unsigned i = 0; i < o->n_no_group; i++)
                 if (o->no_group[i] > o->nodes)
                         return bad("--no-group", "station %u does not exist (--nodes %u)", o->no_group[i],

@@ -89,8 +89,9 @@ def group_update(f):
         check(max(sent.values()) < answered, f"{b}: a CLEAR_MEMORY went out after the first erase was "
               f"answered ({(max(sent.values()) - answered) / 1e3:.0f} ms later): the erases did not overlap")
         print(f"   {b}: {len(slots[b])} group frames on 0x{GROUP_IDS[b]:X}, pass {wall:.2f} s at "
-              f"max_load_percent {LOAD[b]} (at least {floor:.2f} s); 4 erases within "
-              f"{(max(sent.values()) - min(sent.values())) / 1e3:.0f} ms, no unicast PROGRAM")
+              f"max_load_percent {LOAD[b]} (at least {floor:.2f} s); 4 CLEAR_MEMORY within "
+              f"{(max(sent.values()) - min(sent.values())) / 1e3:.0f} ms, the first answered after "
+              f"{(answered - min(sent.values())) / 1e3:.0f} ms; no unicast PROGRAM")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,9 @@ def test_show(fx):
 
     nodes = show(fx.state)
     check(sorted(nodes) == ["ttyCF0-1", "ttyCF0-2", "ttyCF0-3"], "--show --json names %s" % sorted(nodes))
+    ram = json.loads(run_nodesim(["--state", fx.state, "--show", "--json"]).stdout)["node_ram"]
+    check(ram["group_slots"] == 43691 and ram["slot_record_bytes"] == 5464 and
+          ram["slot_record_bytes"] < ram["group_state_bytes"] <= ram["ccp_slave_bytes"], "--show --json node_ram: %s" % ram)
     n3 = nodes["ttyCF0-3"]
     check(n3["bus"] == "ttyCF0" and n3["station"] == 3, "bus/station: %s" % n3)
     check(n3["boot_count"] == 1, "boot count %s" % n3["boot_count"])

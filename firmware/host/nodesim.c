@@ -169,6 +169,9 @@ static int setup_bus(struct sim *s, unsigned bi)
                                 n->cut = o->cuts[k].cut;
                                 n->cut_pending = true;
                         }
+                for (unsigned k = 0; k < o->n_echo_nodes; k++)
+                        if (o->echo_nodes[k] == sa)
+                                n->cfg.seedkey_echo = true;
                 for (unsigned k = 0; k < o->n_no_group; k++)
                         if (o->no_group[k] == 0 || o->no_group[k] == sa)
                                 n->cfg.no_group = true;

@@ -125,6 +125,8 @@ void sim_options_help(void)
             "                          slcan PATH without '@baud', or IFNAME); kept across runs\n"
             "  --fleet-key FILE        64 hex characters; node_secret = HMAC(fleet key, uid)\n"
             "  --seedkey echo|hmac     echo: the seed demo's key (00 00 seed), no fleet key needed\n"
+            "  --seedkey echo:SA       only node SA runs the seed's demo firmware (echo key, no\n"
+            "                          group transfer); the others use the fleet key (repeatable)\n"
             "  --install FILE          put this packed 256 KB image into B of every node without a\n"
             "                          valid application (factory programming); f7-dual-bank: into\n"
             "                          the bank it is linked for, which then boots\n"
@@ -331,6 +333,18 @@ out:
         return r;
 }
 
+/* SA of --seedkey echo:SA */
+static int parse_echo_node(struct sim_options *o, const char *arg)
+{
+        unsigned long sa = 0;
+        if (parse_ulong(arg, SIM_MAX_NODES, &sa) < 0 || sa == 0)
+                return bad("--seedkey", "'echo:%s': expected a station address after 'echo:'", arg);
+        if (o->n_echo_nodes >= SIM_MAX_NODES)
+                return bad("--seedkey", "too many");
+        o->echo_nodes[o->n_echo_nodes++] = (uint16_t) sa;
+        return 0;
+}
+
 /* SA|all */
 static int parse_no_group(struct sim_options *o, const char *arg)
 {
@@ -447,17 +461,19 @@ static int check_serial(struct sim_options *o, bool nodes_set)
         if (o->protocol == SIM_PROTO_NONE)
                 return bad("--protocol", "required with --bus serial:PATH (lpc-isp or adi-uart)");
         if (nodes_set || o->fleet_key_file || o->install_file || o->n_silent || o->n_install_faults ||
-            o->n_no_group || o->n_group_loss || o->adapter_latency_us || o->bus_timing || o->flash_timing)
-                return bad(nodes_set                ? "--nodes"
-                           : o->fleet_key_file      ? "--fleet-key"
-                           : o->install_file        ? "--install"
-                           : o->n_silent            ? "--silent"
-                           : o->n_install_faults    ? "--flash-fault"
-                           : o->n_no_group          ? "--no-group"
-                           : o->n_group_loss        ? "--group-loss"
-                           : o->adapter_latency_us  ? "--adapter-latency-us"
-                           : o->bus_timing          ? "--bus-timing"
-                                                    : "--flash-timing",
+            o->n_no_group || o->n_echo_nodes || o->n_group_loss || o->adapter_latency_us || o->bus_timing ||
+            o->flash_timing)
+                return bad(nodes_set               ? "--nodes"
+                           : o->fleet_key_file     ? "--fleet-key"
+                           : o->install_file       ? "--install"
+                           : o->n_silent           ? "--silent"
+                           : o->n_install_faults   ? "--flash-fault"
+                           : o->n_no_group         ? "--no-group"
+                           : o->n_echo_nodes       ? "--seedkey"
+                           : o->n_group_loss       ? "--group-loss"
+                           : o->adapter_latency_us ? "--adapter-latency-us"
+                           : o->bus_timing         ? "--bus-timing"
+                                                   : "--flash-timing",
                            "is for CAN nodes, not with --bus serial:PATH");
         for (unsigned i = 0; i < o->n_cuts; i++) {
                 if (o->cuts[i].sa != 0)
@@ -587,12 +603,15 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                         o->adapter_latency_us = (uint32_t) v;
                         break;
                 case OPT_SEEDKEY:
-                        if (strcmp(optarg, "echo") == 0)
+                        if (strncmp(optarg, "echo:", 5) == 0) {
+                                if (parse_echo_node(o, optarg + 5) < 0)
+                                        return -EINVAL;
+                        } else if (strcmp(optarg, "echo") == 0)
                                 o->seedkey_echo = true;
                         else if (strcmp(optarg, "hmac") == 0)
                                 o->seedkey_echo = false;
                         else
-                                return bad("--seedkey", "'%s': expected echo or hmac", optarg);
+                                return bad("--seedkey", "'%s': expected echo, hmac or echo:SA", optarg);
                         break;
                 case OPT_LAYOUT:
                         if (strcmp(optarg, "f4-copy") == 0)
@@ -717,6 +736,10 @@ int sim_options_parse(struct sim_options *o, int argc, char **argv)
                 if (o->install_faults[i] > o->nodes)
                         return bad("--flash-fault", "station %u does not exist (--nodes %u)",
                                    o->install_faults[i], o->nodes);
+        for (unsigned i = 0; i < o->n_echo_nodes; i++)
+                if (o->echo_nodes[i] > o->nodes)
+                        return bad("--seedkey", "echo:%u: station %u does not exist (--nodes %u)",
+                                   o->echo_nodes[i], o->echo_nodes[i], o->nodes);
         for (unsigned i = 0; i < o->n_no_group; i++)
                 if (o->no_group[i] > o->nodes)
                         return bad("--no-group", "station %u does not exist (--nodes %u)", o->no_group[i],

@@ -79,6 +79,9 @@ struct sim_options {
         uint16_t app_no_confirm[SIM_MAX_NODES]; /* --app-no-confirm: station addresses, 0 = every node */
         unsigned n_app_no_confirm;
         bool seedkey_echo;
+        uint16_t
+            echo_nodes[SIM_MAX_NODES]; /* --seedkey echo:SA: the seed demo's firmware on these stations */
+        unsigned n_echo_nodes;
         bool log_frames;
         bool quiet;
         int ready_fd; /* -1: "ready" on stdout */

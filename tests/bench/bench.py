@@ -16,7 +16,7 @@ do) divided by the bitrate.
      pass's bus ideal + one node's flash floor; the same with plain CCP (--no-group all), the speed-up
   g2 one node behind a USB adapter (--adapter-latency-us 1000): transfer wall / bus ideal, group vs
      plain CCP
-  (--only g: g1 and g2; --only j: g1's group transfer alone; --only r: g4 and g5;
+  (--only g: g1 and g2; --only j: g1's group transfer alone; --only r: g4 and g5; --only 5: g5 alone;
    --g1-app-size BYTES: g1 with a smaller application)
   g4 g1 with 1 % frame loss (--drop 0.01, fixed seed): unicast repair bytes / image bytes, wall vs g1
   g5 g1 with canfleetd SIGKILLed at half of the group pass and started again: bytes sent after the
@@ -141,6 +141,7 @@ class BusStats:
         self.programming = set()  # stations whose last request was a PROGRAM, not answered yet
         self.marks = {}  # CCP command name -> when the host first sent it
         self.group_frames = self.group_bits = 0  # group transfer frames (docs/design.md §7)
+        self.group_checks = 0  # of them, check frames (FF C0 block crc32: no image bytes)
         self.group_first = self.group_last = None
         self.repair_bytes = 0  # PROGRAM bytes sent after the first group frame
 
@@ -155,6 +156,7 @@ class BusStats:
         if src == "host" and can_id == GROUP_ID and not ext:
             self.host_frames += 1
             self.group_frames += 1
+            self.group_checks += data[:2] == b"\xff\xc0"
             self.group_bits += bits
             self.group_first = self.group_first or t
             self.group_last = t
@@ -564,7 +566,8 @@ def scenario_g1(fleet, plain):
             row("g1", "speed-up of the group transfer", f"{wall / G1['group']:.1f}x", "target >= 5x")
         return
     pass_ideal = ideal_s(st["group_bits"])
-    row("g1", "group frames / one pass's ideal (s)", f"{st['group_frames']} / {pass_ideal:.2f}",
+    row("g1", "group frames (check frames) / pass ideal (s)",
+        f"{st['group_frames']} ({st['group_checks']}) / {pass_ideal:.2f}",
         f"pass wall {st['group_last'] - st['group_first']:.2f} s" if st["group_first"] else "no group frame!")
     row("g1", "unicast repair bytes", st["repair_bytes"])
     row("g1", "group: update wall / (pass ideal + flash floor)", f"{wall:.2f} / {pass_ideal + floor:.2f}",
@@ -614,9 +617,12 @@ def scenario_g5(fleet):
                 cid, data = int(m.group(4), 16), m.group(7).split()
                 if CRO_BASE < cid <= CRO_BASE + 63 and data and data[0] == "10":
                     clears[cid - CRO_BASE] = clears.get(cid - CRO_BASE, 0) + 1
-    sent = st["group_frames"] * 6 + st["program_bytes"]
+    # image bytes: 6 per group data frame, those of PROGRAM/PROGRAM_6; a block's check frame carries none
+    sent = (st["group_frames"] - st["group_checks"]) * 6 + st["program_bytes"]
     row("g5", "bytes sent after the restart / image bytes", f"{sent} / {AREA}",
         f"{sent / AREA:.2f} (target <= 0.55); restart to done {wall:.2f} s")
+    row("g5", "  ... group data / check frames after it", f"{st['group_frames'] - st['group_checks']} / "
+        f"{st['group_checks']}", f"{st['program_bytes']} bytes by PROGRAM/PROGRAM_6")
     row("g5", "CLEAR_MEMORY per node over the whole job", ",".join(str(clears.get(sa, 0)) for sa in range(1, 9)),
         "1 each: nothing erased again")
 
@@ -696,12 +702,13 @@ def main():
                   lambda f: scenario_g2(f, False), lambda f: scenario_g2(f, True)],
             "j": [lambda f: scenario_g1(f, False)],
             "r": [scenario_g4, scenario_g5],
+            "5": [scenario_g5],
             "k": [lambda f: scenario_k(f, "f4"), lambda f: scenario_k(f, "f7")],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])],
             "h": [scenario_h]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfgjrkh":
+    for key in "sabcdfgjr5kh":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

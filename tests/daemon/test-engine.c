@@ -404,12 +404,44 @@ static struct {
         /* CONNECTs and CLEAR_MEMORYs to station 1, a command's retries counted once */
         unsigned connects, clears;
         unsigned program0; /* PROGRAMs of size 0 (the end of the transfer: the CRC word is written) */
+        /* A lost session: from the first GAP on, every CRO to station 1 is lost until lose_connects
+         * CONNECTs (the engine's probes for a lost node) were lost too; then counted what follows. */
+        unsigned lose_connects;
+        bool losing;                                                     /* the first GAP was seen */
+        unsigned lost_cros;                                              /* CROs to station 1 lost */
+        unsigned joins_after, clears_after, programs_after, group_after; /* once the CROs pass again */
+        /* group frames: the drop_group_n after the first drop_group_from ones are lost */
+        unsigned group_sent, drop_group_from, drop_group_n;
 } spy;
+
+static uint16_t cro_service(const struct cf_can_frame *f)
+{
+        return f->data[0] == CF_CCP_ACTION_SERVICE ? (uint16_t) (f->data[2] << 8 | f->data[3]) : 0;
+}
 
 static int spy_send(CanTransport *t, const struct cf_can_frame *f)
 {
+        if (f->id == CF_GROUP_ID_DEFAULT) {
+                spy.group_sent++;
+                spy.group_after += spy.losing && spy.lose_connects == 0;
+                if (spy.group_sent > spy.drop_group_from &&
+                    spy.group_sent <= spy.drop_group_from + spy.drop_group_n)
+                        return 0; /* lost on the bus */
+        }
         if (f->id == CF_CCP_CRO_BASE_DEFAULT + 1) {
                 uint8_t cmd = f->data[0];
+                if (spy.lose_connects > 0 && !spy.losing && cro_service(f) == CF_CCP_SVC_GAP)
+                        spy.losing = true;
+                if (spy.losing && spy.lose_connects > 0) {
+                        spy.lost_cros++;
+                        spy.lose_connects -= cmd == CF_CCP_CONNECT;
+                        return 0;
+                }
+                if (spy.losing) {
+                        spy.joins_after += cro_service(f) == CF_CCP_SVC_GROUP_JOIN;
+                        spy.clears_after += cmd == CF_CCP_CLEAR_MEMORY && spy.last_cmd != cmd;
+                        spy.programs_after += cmd == CF_CCP_PROGRAM_6 || cmd == CF_CCP_PROGRAM;
+                }
                 if (spy.made && !spy.after_c2)
                         spy.after_c2 = cmd;
                 spy.connects += cmd == CF_CCP_CONNECT && spy.last_cmd != cmd;
@@ -538,6 +570,45 @@ static void test_c2_group(void)
         CU_ASSERT_EQUAL(f->step, STEP_DONE);
         CU_ASSERT_FALSE(f->no_group);
         CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
+        c2_end(&c);
+}
+
+/* A lost session in the group repair: the node stops answering after the pass (its CROs are lost:
+ * GAP, the TEST that asks whether it is still there, the first CONNECT probes) while it keeps its
+ * membership, as behind an unplugged adapter. Found again, it rejoins from a new session and is
+ * completed from GAP: the blocks whose group frames the bus lost, nothing else, and C erased once. */
+static void test_lost_session_group(void)
+{
+        struct c2_case c;
+        /* c2_begin()'s fixture on the group path */
+        setup();
+        CU_ASSERT_EQUAL_FATAL(sd_event_new(&c.e), 0);
+        c.m = new_manager(c.e);
+        c.image = make_image(1, 1, 2, 0x0001, 12000, 12);
+        spy_on(c.m, 0, 0, false);
+        Manager *m = c.m;
+        spy.lose_connects = 2;
+        spy.drop_group_from = 200;
+        spy.drop_group_n = 20;
+        Job *j = update_node1(m, c.image);
+        run(m, NULL);
+        FlashJob *f = &j->nodes[0];
+        report(f);
+        CU_ASSERT_EQUAL(j->state, JOB_DONE);
+        CU_ASSERT_EQUAL(f->step, STEP_DONE);
+        CU_ASSERT_STRING_EQUAL(node(m, "bus0:1")->version, "1.1.0");
+        CU_ASSERT_FALSE(f->no_group);
+        CU_ASSERT_EQUAL(f->restarts, 1); /* lost and found once */
+        CU_ASSERT(spy.lost_cros > 2);    /* GAP's tries, TEST's, the probes */
+        CU_ASSERT_EQUAL(spy.lose_connects, 0);
+        CU_ASSERT_EQUAL(spy.clears, 1);
+        CU_ASSERT_EQUAL(spy.clears_after, 0);
+        CU_ASSERT(spy.joins_after >= 1); /* the rejoin */
+        /* 20 group frames lost cost their blocks (16 slots each, at most 3 blocks): repaired by
+         * PROGRAM_6, no new pass, nothing else sent again */
+        CU_ASSERT(spy.programs_after > 0);
+        CU_ASSERT(spy.programs_after <= 3 * CF_BLOCK_SLOTS);
+        CU_ASSERT_EQUAL(spy.group_after, 0);
         c2_end(&c);
 }
 
@@ -731,11 +802,14 @@ int main(void)
             {"8 nodes on a saturated bus are all updated", test_saturated_bus_is_fair},
             {"a C2 answer mid-transfer: new session, update done", test_c2_reinitialises},
             {"a C2 answer after the group pass: rejoined, completed from GAP, erased once", test_c2_group},
+            {"a session lost in the group repair: rejoined, completed from GAP, erased once",
+             test_lost_session_group},
             {"four C2 answers in a row fail the node", test_c2_bounded},
             {"a C2 answer to DISCONNECT(end): confirmed, not restaged", test_c2_at_disconnect},
             {"a C2 answer to DISCONNECT(end) not taken: restaged or cancelled",
              test_c2_at_disconnect_not_taken},
-            {"a cancel after the CRC word erases C: the power cycle keeps the old image", test_cancel_staged},
+            {"a cancel after the CRC word erases C: the power cycle keeps the old image",
+             test_cancel_staged},
             {NULL, NULL},
         };
         signal(SIGPIPE, SIG_IGN);

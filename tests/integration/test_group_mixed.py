@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# Integration: a bus with nodes that do not know the group transfer (--no-group: an older bootloader
-# answers GROUP_JOIN 'unknown command'): they are updated by plain CCP in the same job, the others
+# Integration: a bus with nodes that do not know the group transfer: node 2 an older bootloader
+# (--no-group: GROUP_JOIN answered 'unknown command'), node 4 the seed's demo firmware (--seedkey
+# echo:4, configured "seedkey": "echo"). They are updated by plain CCP in the same job, the others
 # through group frames.
 import sys
 
@@ -10,17 +11,16 @@ from harness import check
 
 BUSES = ["bus0"]
 NODES = 4
-OLD = {2, 4}
+NO_GROUP, ECHO = 2, 4
+OLD = {NO_GROUP, ECHO}
 
 
 def group_mixed(f):
     f.start_bus()
     img1 = f.pack("1.0.0", release=1)
-    extra = ["--log-frames", "--quiet"]
-    for sa in sorted(OLD):
-        extra += ["--no-group", str(sa)]
+    extra = ["--log-frames", "--quiet", "--no-group", str(NO_GROUP), "--seedkey", f"echo:{ECHO}"]
     sim = f.start_sim(BUSES, NODES, extra=extra, install=img1)
-    f.write_config(BUSES, NODES)
+    f.write_config(BUSES, [sa if sa != ECHO else {"station": sa, "seedkey": "echo"} for sa in range(1, NODES + 1)])
     f.start_daemon()
 
     img2 = f.pack("2.0.0", release=2, seed=2)

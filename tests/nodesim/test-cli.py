@@ -56,6 +56,9 @@ def test_usage_errors(fx):
         (good + ["--flash-fault", "install:9"], "--flash-fault"),
         (good + ["--flash-fault", "installx"], "--flash-fault"),
         (good + ["--seedkey", "rot13"], "--seedkey"),
+        (good + ["--seedkey", "echo:9"], "--seedkey"),  # no such station (--nodes 2)
+        (good + ["--seedkey", "echo:0"], "--seedkey"),
+        (good + ["--seedkey", "echo:"], "--seedkey"),
         (good + ["--ready-fd", "1"], "--ready-fd"),
         (good + ["--json"], "--json"),
         (good + ["--show"], "--show"),
@@ -114,6 +117,9 @@ def test_show(fx):
 
     nodes = show(fx.state)
     check(sorted(nodes) == ["ttyCF0-1", "ttyCF0-2", "ttyCF0-3"], "--show --json names %s" % sorted(nodes))
+    ram = json.loads(run_nodesim(["--state", fx.state, "--show", "--json"]).stdout)["node_ram"]
+    check(ram["group_slots"] == 43691 and ram["slot_record_bytes"] == 5464 and
+          ram["slot_record_bytes"] < ram["group_state_bytes"] <= ram["ccp_slave_bytes"], "--show --json node_ram: %s" % ram)
     n3 = nodes["ttyCF0-3"]
     check(n3["bus"] == "ttyCF0" and n3["station"] == 3, "bus/station: %s" % n3)
     check(n3["boot_count"] == 1, "boot count %s" % n3["boot_count"])

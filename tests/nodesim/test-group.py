@@ -9,8 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodesim_harness import (AREA, CRC_OFF, ERR_UNKNOWN_CMD, OK, PROGRAM, PROGRAM_6, Ccp, CcpError, check,
-                             crc32_stm32, main, open_bus)
+from nodesim_harness import (AREA, CRC_OFF, ERR_UNKNOWN_CMD, GET_SEED, OK, PROGRAM, PROGRAM_6, RES_PGM, UNLOCK,
+                             Ccp, CcpError, check, crc32_stm32, main, open_bus)
 
 ACTION_SERVICE = 0x21
 GROUP_JOIN, GROUP_LEAVE, GAP = 0xCF01, 0xCF02, 0xCF03
@@ -189,7 +189,8 @@ def test_back_to_back(fx):
 
 
 def test_old_nodes(fx):
-    """--no-group 2: node 2 is an older bootloader; node 1 still joins. --seedkey echo: the seed's firmware."""
+    """--no-group 2: node 2 is an older bootloader; node 1 still joins. --seedkey echo: the seed's firmware;
+    --seedkey echo:2: that firmware on node 2 only, beside a node that joins."""
     sim = fx.start(nodes=2, extra=["--no-group", "2"])
     bus = open_bus(fx.pty)
     try:
@@ -216,6 +217,30 @@ def test_old_nodes(fx):
         n.connect()
         r = service(n, GROUP_JOIN, struct.pack(">HH", GROUP_ID, TAG))
         check(r is not None and r[0] == ERR_UNKNOWN_CMD, "echo node: %r" % (r,))
+    finally:
+        bus.shutdown()
+    check(sim.stop() == 0, "exit status")
+
+    # --seedkey echo:2: one bus of both kinds, node 2 the seed's firmware (echo key, no group transfer),
+    # node 1 a canfleet bootloader (fleet key, joins)
+    sim = fx.start(nodes=2, extra=["--seedkey", "echo:2"])
+    bus = open_bus(fx.pty)
+    try:
+        a, b = Ccp(bus, 1), Ccp(bus, 2)
+        b.connect()
+        d = b.cmd(GET_SEED, bytes([RES_PGM]))
+        d = b.cmd(UNLOCK, bytes([0, 0]) + bytes(d[1:5]))
+        check(d[0] & RES_PGM, "echo:2: node 2 refused the echo key")
+        b.clear_c()
+        r = service(b, GROUP_JOIN, struct.pack(">HH", GROUP_ID, TAG))
+        check(r is not None and r[0] == ERR_UNKNOWN_CMD, "echo:2 node 2, unlocked and erased: %r" % (r,))
+        a.connect()
+        d = a.cmd(GET_SEED, bytes([RES_PGM]))
+        r = a.raw(UNLOCK, bytes([0, 0]) + bytes(d[1:5]))
+        check(r is not None and r[0] != OK, "echo:2: node 1 took the echo key: %r" % (r,))
+        a.unlock(fleet_key=fx.fleet_key)
+        a.clear_c()
+        check(join(a) == 0, "echo:2: node 1 joins")
     finally:
         bus.shutdown()
     check(sim.stop() == 0, "exit status")

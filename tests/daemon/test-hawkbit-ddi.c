@@ -137,6 +137,8 @@ static void test_deployment(void)
             {NULL, "the *.cfb artifact's sha256 is not hex"},
             {NULL, "the *.cfb artifact has no size"},
             {NULL, "the *.cfb artifact has no download link"},
+            {NULL, "the *.cfb artifact's download link is not an http:// or https:// URL"},
+            {NULL, "the *.cfb artifact's download link is not an http:// or https:// URL"},
         };
         char two[4096];
         snprintf(two, sizeof two, "%s,%s", cfb, http);
@@ -151,6 +153,11 @@ static void test_deployment(void)
         cases[3].arts = badsha;
         cases[4].arts = nosize;
         cases[5].arts = nolink;
+        /* the server cannot have canfleetd open its own files (a FIFO there would block it for ever) */
+        char *file = artifact("app.cfb", SHA, "5", "\"download\":{\"href\":\"file:///run/fifo\"}");
+        char *ftp = artifact("app.cfb", SHA, "5", "\"download-http\":{\"href\":\"FTP://h/a\"}");
+        cases[6].arts = file;
+        cases[7].arts = ftp;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 j = deployment_json("9", "", cases[i].arts);
                 CU_ASSERT_EQUAL(parse_dep(j, &d, &why), -EBADMSG);
@@ -171,6 +178,8 @@ static void test_deployment(void)
         free(badsha);
         free(nosize);
         free(nolink);
+        free(file);
+        free(ftp);
 }
 
 static void test_cancel(void)

@@ -247,8 +247,8 @@ static int partial_load(Fetch *x)
                 return -ENOMEM;
         /* The cache is canfleetd's own: anything but a regular file at the partial file's name (a FIFO,
          * a device, a symlink) is removed and the download starts afresh; a directory is an error. */
-        x->partial_fd = open(x->partial_path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                             0600);
+        x->partial_fd =
+            open(x->partial_path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
         struct stat st;
         if (x->partial_fd >= 0 && fstat(x->partial_fd, &st) < 0)
                 return -errno;
@@ -256,8 +256,8 @@ static int partial_load(Fetch *x)
                 x->partial_fd = safe_close(x->partial_fd);
                 if (unlink(x->partial_path) < 0)
                         return errno == EISDIR || errno == EPERM ? -EISDIR : -errno;
-                x->partial_fd = open(x->partial_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                                     0600);
+                x->partial_fd = open(x->partial_path,
+                                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
                 if (x->partial_fd >= 0 && fstat(x->partial_fd, &st) < 0)
                         return -errno;
         }

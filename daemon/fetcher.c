@@ -20,6 +20,7 @@
 
 #include "canfleetd-config.h"
 #include "cleanup.h"
+#include "conf.h"
 
 #define META_MAGIC "canfleet-partial-1"
 /* 1 ms: sd-event's default accuracy (250 ms) would make curl's short timers and our back-off sluggish. */
@@ -209,7 +210,8 @@ static int partial_save_meta(Fetch *x)
         _cleanup_(freep) char *tmp = strdup_printf("%s.tmp", x->meta_path);
         if (!tmp)
                 return -ENOMEM;
-        _cleanup_(fclosep) FILE *m = fopen(tmp, "we");
+        (void) unlink(tmp); /* a FIFO at the tmp name would block fopen() for ever */
+        _cleanup_(fclosep) FILE *m = fopen(tmp, "wex");
         if (!m)
                 return -errno;
         fprintf(m, "%s\n%s\n%s\n", META_MAGIC, x->url, x->validator);
@@ -243,17 +245,35 @@ static int partial_load(Fetch *x)
         x->meta_path = strdup_printf("%s.meta", x->partial_path);
         if (!x->meta_path)
                 return -ENOMEM;
-        x->partial_fd = open(x->partial_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        /* The cache is canfleetd's own: anything but a regular file at the partial file's name (a FIFO,
+         * a device, a symlink) is removed and the download starts afresh; a directory is an error. */
+        x->partial_fd =
+            open(x->partial_path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        struct stat st;
+        if (x->partial_fd >= 0 && fstat(x->partial_fd, &st) < 0)
+                return -errno;
+        if (x->partial_fd < 0 ? errno == ELOOP : !S_ISREG(st.st_mode)) {
+                x->partial_fd = safe_close(x->partial_fd);
+                if (unlink(x->partial_path) < 0)
+                        return errno == EISDIR || errno == EPERM ? -EISDIR : -errno;
+                x->partial_fd = open(x->partial_path,
+                                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                if (x->partial_fd >= 0 && fstat(x->partial_fd, &st) < 0)
+                        return -errno;
+        }
         if (x->partial_fd < 0)
                 return -errno;
-        struct stat st;
-        if (fstat(x->partial_fd, &st) < 0)
+        /* O_NONBLOCK was for the open only */
+        if (fcntl(x->partial_fd, F_SETFL, 0) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EISDIR;
 
         bool keep = false;
-        _cleanup_(fclosep) FILE *m = fopen(x->meta_path, "re");
+        /* the meta file: read only when it is a regular file (opening a FIFO would block for ever) */
+        _cleanup_(freep) char *meta = NULL;
+        size_t meta_len = 0;
+        _cleanup_(fclosep) FILE *m = NULL;
+        if (cf_read_regular_file(x->meta_path, 8192, &meta, &meta_len, NULL) >= 0)
+                m = fmemopen(meta, meta_len, "r");
         if (m) {
                 char magic[32], url[4096], validator[512];
                 if (read_line(m, magic, sizeof magic) && strcmp(magic, META_MAGIC) == 0 &&

@@ -118,7 +118,8 @@ static void map_save(FleetServer *s, uint64_t id, unsigned job, const char *ref)
                 return;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 goto fail;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        (void) unlink(tmp); /* a FIFO at the tmp name would block open() for ever */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 goto fail;
         char line[64];
@@ -145,12 +146,11 @@ static bool map_load(FleetServer *s, uint64_t id, unsigned *job, char ref[32])
         _cleanup_(freep) char *path = map_path(s, id);
         if (!path)
                 return false;
-        FILE *f = fopen(path, "re");
-        if (!f)
+        /* A regular file only: a FIFO put in its place would block canfleetd for ever. */
+        _cleanup_(freep) char *text = NULL;
+        if (cf_read_regular_file(path, 4096, &text, NULL, NULL) < 0)
                 return false;
-        bool ok = fscanf(f, "job %u %31s", job, ref) == 2;
-        fclose(f);
-        return ok;
+        return sscanf(text, "job %u %31s", job, ref) == 2;
 }
 
 /* The action ids a job serves, for the Job's HawkbitActions property (canfleetctl jobs): in
@@ -167,9 +167,15 @@ int fleet_server_job_actions(const Manager *m, unsigned job, uint64_t **ret, siz
         _cleanup_(freep) char *path = NULL;
         if (asprintf(&path, "%s/" JOBS_DIR "/%u", m->conf->state_dir, job) < 0)
                 return -ENOMEM;
-        FILE *f = fopen(path, "re");
+        /* A regular file only (a FIFO would block the D-Bus answer that lists the job for ever). */
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int k0 = cf_read_regular_file(path, JOB_ACTIONS_MAX * 21U, &text, &len, NULL);
+        if (k0 < 0)
+                return k0 == -ENOENT ? 0 : k0;
+        FILE *f = fmemopen(text, len, "r");
         if (!f)
-                return errno == ENOENT ? 0 : -errno;
+                return -errno;
         uint64_t *ids = NULL;
         size_t k = 0;
         unsigned long long v;
@@ -240,7 +246,8 @@ static void job_actions_add(FleetServer *s, Job *j, const uint64_t *add, size_t 
                         ids[n++] = add[i];
         }
         qsort(ids, n, sizeof *ids, cmp_u64);
-        FILE *f = fopen(tmp, "we");
+        (void) unlink(tmp); /* a FIFO at the tmp name would block fopen() for ever */
+        FILE *f = fopen(tmp, "wex");
         if (!f)
                 goto fail;
         for (size_t i = 0; i < n; i++)

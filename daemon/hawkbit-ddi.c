@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -167,6 +168,10 @@ static const char *deployment_from(json_object *o, struct ddi_deployment *ret)
                 url = link_href(links, "download-http");
         if (!url)
                 return "the *.cfb artifact has no download link";
+        /* The server names what canfleetd opens: file:// would have it read its own files (a FIFO
+         * blocks it for ever, a device node acts when opened), other schemes are not ours. */
+        if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0)
+                return "the *.cfb artifact's download link is not an http:// or https:// URL";
         const char *sha = jstr(jget(found, "hashes"), "sha256");
         if (!sha || strlen(sha) != 64)
                 return "the *.cfb artifact has no sha256";

@@ -13,6 +13,10 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "conf.h"
+
+/* A record is a feedback body and two ids: far below this. */
+#define OUTBOX_RECORD_MAX (256U * 1024U)
 
 void outbox_record_clear(struct outbox_record *r)
 {
@@ -64,7 +68,9 @@ int outbox_record_write(const char *dir, struct outbox_record *r)
                 return -ENOMEM;
         }
         int k = 0;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* Whatever is at the tmp name goes first: a FIFO there would block a plain open() for ever. */
+        (void) unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 k = -errno;
         if (k >= 0)
@@ -105,8 +111,14 @@ static void closedirp(DIR **d)
 /* The record in path, or -EBADMSG. */
 static int record_read(const char *path, struct outbox_record *r)
 {
-        json_object *o = json_object_from_file(path), *aid = NULL, *cancel = NULL, *cid = NULL, *body = NULL;
-        int k = -EBADMSG;
+        /* Only a regular file is read (a FIFO named like a record would block the start for ever). */
+        _cleanup_(freep) char *text = NULL;
+        int k = cf_read_regular_file(path, OUTBOX_RECORD_MAX, &text, NULL, NULL);
+        if (k == -ENOMEM)
+                return k;
+        json_object *o = k < 0 ? NULL : json_tokener_parse(text), *aid = NULL, *cancel = NULL, *cid = NULL,
+                    *body = NULL;
+        k = -EBADMSG;
         if (o && json_object_is_type(o, json_type_object) &&
             json_object_object_get_ex(o, "action_id", &aid) && json_object_is_type(aid, json_type_int) &&
             json_object_get_int64(aid) > 0 && json_object_object_get_ex(o, "controller_id", &cid) &&

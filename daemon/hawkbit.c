@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "conf.h"
 #include "hawkbit-ddi.h"
 #include "hawkbit-outbox.h"
 #include "log.h"
@@ -929,12 +930,13 @@ uint64_t hawkbit_target_next_poll_usec(const HawkbitTarget *t)
 
 static int read_token(const char *path, char **ret)
 {
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
+        /* A regular file only: a FIFO swapped in since the configuration was checked must not block. */
+        _cleanup_(freep) char *text = NULL;
+        int r = cf_read_regular_file(path, 4096, &text, NULL, NULL);
+        if (r < 0)
+                return r;
         char line[1024];
-        if (!fgets(line, sizeof line, f))
-                return ferror(f) ? -EIO : -EINVAL;
+        snprintf(line, sizeof line, "%.*s", (int) strcspn(text, "\n"), text);
         size_t n = strlen(line);
         while (n > 0 && isspace((unsigned char) line[n - 1]))
                 line[--n] = 0;

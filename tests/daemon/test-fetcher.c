@@ -536,6 +536,66 @@ static void test_resume_from_partial_file(void)
         server_stop(&s);
 }
 
+static void on_alarm(int sig)
+{
+        (void) sig;
+        static const char m[] = "\nblocked for 20 s: a FIFO in the cache was opened\n";
+        (void) !write(STDERR_FILENO, m, sizeof m - 1);
+        _exit(1);
+}
+
+static bool is_regular(const char *path)
+{
+        struct stat st;
+        return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void test_partial_fifos(void)
+{
+        /* FIFOs at the partial file's name, its meta and the meta's tmp name (a damaged or hostile
+         * cache): replaced by regular files, never opened (that would block the loop for ever). */
+        struct server s;
+        server_start(&s, NULL, "{\"rules\": [{\"path\": \"/a.bin\", \"cut_after\": 120000, \"times\": 1}]}");
+        char url[256], partial[200], meta[220], tmp[230];
+        url_of(&s, false, "/a.bin", url, sizeof url);
+        snprintf(partial, sizeof partial, "%s/a.part", s.dir);
+        snprintf(meta, sizeof meta, "%s.meta", partial);
+        snprintf(tmp, sizeof tmp, "%s.tmp", meta);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(partial, 0600), 0);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(meta, 0600), 0);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(tmp, 0600), 0);
+        struct fetch_options o = fast();
+        o.partial_path = partial;
+        o.max_tries = 1;
+        struct result res;
+        signal(SIGALRM, on_alarm);
+        alarm(20);
+        run_fetch(url, &o, &res, GUARD);
+        CU_ASSERT_EQUAL(res.r, -ECONNRESET);
+        CU_ASSERT(is_regular(partial));
+        CU_ASSERT(is_regular(meta));
+        CU_ASSERT_NOT_EQUAL(access(tmp, F_OK), 0);
+        result_clear(&res);
+
+        /* a FIFO at the meta's name again: its bytes are not trusted, the download starts from zero */
+        CU_ASSERT_EQUAL_FATAL(unlink(meta), 0);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(meta, 0600), 0);
+        o.progress = NULL;
+        run_fetch(url, &o, &res, GUARD);
+        alarm(0);
+        CU_ASSERT_EQUAL(res.r, 0);
+        CU_ASSERT_EQUAL_FATAL(res.size, FILE_SIZE);
+        CU_ASSERT(memcmp(res.data, content_a, FILE_SIZE) == 0);
+        json_object *req = log_events(&s, "request");
+        CU_ASSERT_EQUAL_FATAL(json_object_array_length(req), 2);
+        CU_ASSERT_PTR_NULL(header(req, 1, "range"));
+        json_object_put(req);
+        CU_ASSERT_NOT_EQUAL(access(partial, F_OK), 0);
+        CU_ASSERT_NOT_EQUAL(access(meta, F_OK), 0);
+        result_clear(&res);
+        server_stop(&s);
+}
+
 static void test_partial_longer_than_file(void)
 {
         /* The partial file holds more than the file now has (it shrank, same validator): the server
@@ -1016,6 +1076,7 @@ static const struct cf_test tests[] = {
     {"resume from the partial file of an earlier fetch", test_resume_from_partial_file},
     {"If-Range mismatch restarts with the new file", test_if_range_mismatch},
     {"partial longer than the file: 416, from zero", test_partial_longer_than_file},
+    {"FIFOs at the partial, meta and tmp names: replaced, never opened", test_partial_fifos},
     {"Last-Modified as validator, weak ETag ignored", test_last_modified_validator},
     {"206 with a wrong Content-Range", test_bad_content_range},
     {"429 with Retry-After, then success", test_429_retry_after},

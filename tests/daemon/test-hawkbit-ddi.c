@@ -1,6 +1,7 @@
 /* Tests of daemon/hawkbit-ddi.c (hawkBit DDI documents) and daemon/hawkbit-outbox.c (the outbox files)
  * on canned input: the cases a live server seldom produces. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,10 @@
 #include <json-c/json.h>
 
 #include "cf-test.h"
+#include "fleet-server.h"
 #include "hawkbit-ddi.h"
 #include "hawkbit-outbox.h"
+#include "manager.h"
 
 #define U8(s) ((const uint8_t *) (s)), strlen(s)
 
@@ -134,6 +137,8 @@ static void test_deployment(void)
             {NULL, "the *.cfb artifact's sha256 is not hex"},
             {NULL, "the *.cfb artifact has no size"},
             {NULL, "the *.cfb artifact has no download link"},
+            {NULL, "the *.cfb artifact's download link is not an http:// or https:// URL"},
+            {NULL, "the *.cfb artifact's download link is not an http:// or https:// URL"},
         };
         char two[4096];
         snprintf(two, sizeof two, "%s,%s", cfb, http);
@@ -148,6 +153,11 @@ static void test_deployment(void)
         cases[3].arts = badsha;
         cases[4].arts = nosize;
         cases[5].arts = nolink;
+        /* the server cannot have canfleetd open its own files (a FIFO there would block it for ever) */
+        char *file = artifact("app.cfb", SHA, "5", "\"download\":{\"href\":\"file:///run/fifo\"}");
+        char *ftp = artifact("app.cfb", SHA, "5", "\"download-http\":{\"href\":\"FTP://h/a\"}");
+        cases[6].arts = file;
+        cases[7].arts = ftp;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 j = deployment_json("9", "", cases[i].arts);
                 CU_ASSERT_EQUAL(parse_dep(j, &d, &why), -EBADMSG);
@@ -168,6 +178,8 @@ static void test_deployment(void)
         free(badsha);
         free(nosize);
         free(nolink);
+        free(file);
+        free(ftp);
 }
 
 static void test_cancel(void)
@@ -286,6 +298,85 @@ static void test_outbox_files(void)
         CU_ASSERT_EQUAL(rmdir(dir), 0); /* nothing else was left behind */
 }
 
+static void on_alarm(int sig)
+{
+        (void) sig;
+        static const char m[] = "\nblocked for 10 s: a FIFO in the outbox was opened\n";
+        (void) !write(STDERR_FILENO, m, sizeof m - 1);
+        _exit(1);
+}
+
+/* A FIFO named like a record is set aside unopened (opening it would block canfleetd's start for
+ * ever); one at a record's tmp name is replaced, not written into. */
+static void test_outbox_fifos(void)
+{
+        char dir[] = "/tmp/cf-test-outbox-XXXXXX";
+        CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+        char fifo[160], tmp[160], p[180];
+        snprintf(fifo, sizeof fifo, "%s/0000000000000007.json", dir);
+        snprintf(tmp, sizeof tmp, "%s/0000000000000008.json.tmp", dir);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(tmp, 0600), 0);
+        signal(SIGALRM, on_alarm);
+        alarm(10);
+        struct outbox_record r = {.seq = 8,
+                                  .cid = strdup("canfleet-00"),
+                                  .action_id = 9,
+                                  .body = strdup("{\"status\":{\"execution\":\"proceeding\"}}")};
+        CU_ASSERT_EQUAL(outbox_record_write(dir, &r), 0);
+        damaged_calls = 0;
+        struct outbox_record got = {0};
+        CU_ASSERT_EQUAL(outbox_records_load(dir, collect, on_damaged, &got), 0);
+        alarm(0);
+        CU_ASSERT_EQUAL(got.seq, 8);
+        CU_ASSERT_EQUAL(got.action_id, 9);
+        CU_ASSERT_EQUAL(damaged_calls, 1);
+        snprintf(p, sizeof p, "%s.corrupt", fifo);
+        CU_ASSERT_EQUAL(access(p, F_OK), 0);
+        CU_ASSERT_EQUAL(unlink(p), 0);
+        CU_ASSERT_EQUAL(outbox_record_remove(&got), 0);
+        outbox_record_clear(&got);
+        outbox_record_clear(&r);
+        CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+/* The actions of a job as canfleetctl jobs lists them: a FIFO at the file's name is refused at once
+ * (reading it would block the D-Bus answer for ever). */
+static void test_job_actions_fifo(void)
+{
+        char dir[] = "/tmp/cf-test-hbjobs-XXXXXX";
+        CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+        char p[160];
+        snprintf(p, sizeof p, "%s/hawkbit-jobs", dir);
+        CU_ASSERT_EQUAL_FATAL(mkdir(p, 0700), 0);
+        snprintf(p, sizeof p, "%s/hawkbit-jobs/3", dir);
+        FILE *f = fopen(p, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs("7 12 40\n", f);
+        fclose(f);
+        snprintf(p, sizeof p, "%s/hawkbit-jobs/5", dir);
+        CU_ASSERT_EQUAL_FATAL(mkfifo(p, 0600), 0);
+        struct cf_conf conf = {.state_dir = dir};
+        Manager m = {.conf = &conf};
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        CU_ASSERT_EQUAL(fleet_server_job_actions(&m, 3, &ids, &n), 0);
+        CU_ASSERT_EQUAL_FATAL(n, 3);
+        CU_ASSERT(ids[0] == 7 && ids[1] == 12 && ids[2] == 40);
+        free(ids);
+        signal(SIGALRM, on_alarm);
+        alarm(10);
+        CU_ASSERT(fleet_server_job_actions(&m, 5, &ids, &n) < 0);
+        alarm(0);
+        CU_ASSERT_PTR_NULL(ids);
+        CU_ASSERT_EQUAL(n, 0);
+        CU_ASSERT_EQUAL(fleet_server_job_actions(&m, 4, &ids, &n), 0); /* none yet */
+        CU_ASSERT_EQUAL(n, 0);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int main(void)
 {
         static const struct cf_test tests[] = {
@@ -295,6 +386,8 @@ int main(void)
             {"cancel request", test_cancel},
             {"configData and feedback bodies", test_bodies},
             {"outbox files: write, load, damaged, leftovers", test_outbox_files},
+            {"outbox FIFOs: set aside or replaced, never opened", test_outbox_fifos},
+            {"a job's action ids: a FIFO refused, never opened", test_job_actions_fifo},
             {NULL, NULL},
         };
         return cf_test_run("hawkbit-ddi", tests);

@@ -34,7 +34,7 @@ do) divided by the bitrate.
      for a single-bank F4 (k4: the boot copy) and a dual-bank F7 (k7: bank flip, trial, the simulated
      application confirming after 500 ms)
   u  URL updates (docs/design.md §6): canfleetd downloads a signed 256 KB bundle from tests/http/httpd.py on
-     loopback, plain HTTP and HTTPS (TLS verified against ca_file), 5 times each: the download time is
+     loopback, plain HTTP and HTTPS (TLS verified against ca_file), 9 times each: the download time is
      canfleetd's own ("downloaded URL: N bytes in M ms": from the job's start to the last byte, connection
      and TLS handshake included), the throughput is bytes over it. The bundle is for another hardware id,
      so every job downloads and verifies the whole bundle (signature, trust, sha256, trailer, CRC) and

@@ -203,6 +203,8 @@ class Sim:
 
     def __init__(self, fleet, buses, nodes, extra=(), install=None, name="nodesim"):
         self.name = name
+        # read by harness.Fleet.close(): without it the teardown skips this process and it outlives the run
+        self.wrapped = False
         self.log_path = os.path.join(fleet.dir, f"{name}.log")
         self.log = open(self.log_path, "w")
         argv = [harness.BINARIES["nodesim"]]

@@ -35,8 +35,8 @@ do) divided by the bitrate.
      application confirming after 500 ms)
   u  URL updates (docs/design.md §6): canfleetd downloads a signed 256 KB bundle from tests/http/httpd.py on
      loopback, plain HTTP and HTTPS (TLS verified against ca_file), 9 times each: the download time is
-     canfleetd's own ("downloaded URL: N bytes in M ms": from the job's start to the last byte, connection
-     and TLS handshake included), the throughput is bytes over it. The bundle is for another hardware id,
+     canfleetd's own ("downloaded URL: N bytes in M ms": from the download's start, once the job is saved,
+     to the last byte; connection and TLS handshake included, libcurl reuses a connection), the throughput is bytes over it. The bundle is for another hardware id,
      so every job downloads and verifies the whole bundle (signature, trust, sha256, trailer, CRC) and
      is then refused at the hardware id: no CAN frame, so VmHWM afterwards is the peak of start-up plus
      downloads and verifications. Then a download paused for 2 s after 128 KB: canfleetd's VmRSS sampled

@@ -40,11 +40,16 @@
 #define COMPACT_FLOOR        1024u
 #define FRAME_BITS           135u /* the longest 8-byte standard frame: stuff bits and the inter-frame space */
 
-static uint64_t now_realtime_us(void)
+static uint64_t now_clock_us(clockid_t clock)
 {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_realtime_us(void)
+{
+        return now_clock_us(CLOCK_REALTIME);
 }
 
 static const char *const job_state_names[] = {
@@ -1504,9 +1509,7 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
 {
         Job *j = userdata;
         Manager *m = j->m;
-        uint64_t now;
-        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        uint64_t ms = (now - j->dl_started) / 1000;
+        uint64_t us = now_clock_us(CLOCK_MONOTONIC) - j->dl_started, ms = us / 1000;
         j->download = NULL; /* freed by bundle-cache when we return */
         if (r < 0) {
                 _cleanup_(freep) char *reason = NULL;
@@ -1523,7 +1526,8 @@ static void url_job_done(BundleGet *g, int r, const uint8_t *data, size_t size, 
                              "job %u: %s not modified: the cached bundle is used", j->id, j->url);
         else
                 log_internal(LOG_INFO, 0, NULL, NULL, j->id,
-                             "job %u: downloaded %s: %zu bytes in %" PRIu64 " ms", j->id, j->url, size, ms);
+                             "job %u: downloaded %s: %zu bytes in %" PRIu64 ".%" PRIu64 " ms", j->id, j->url,
+                             size, ms, us % 1000 / 100);
         j->dl_done = size;
         j->dl_total = size;
 
@@ -1680,7 +1684,8 @@ int manager_start_update_url(Manager *m, const char *url, const char *url_for_lo
          * its reason instead of losing it (resume_jobs). */
         r = job_snapshot(j);
         if (r >= 0) {
-                sd_event_now(m->event, CLOCK_MONOTONIC, &j->dl_started);
+                /* the clock, not the loop's time: the job's snapshot (fsync) is not the download's */
+                j->dl_started = now_clock_us(CLOCK_MONOTONIC);
                 r = bundle_get_start(m->fetcher, m->conf->cache_dir, url, &o, url_job_done, j, &j->download);
         }
         if (r >= 0)

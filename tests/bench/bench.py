@@ -33,9 +33,20 @@ do) divided by the bitrate.
   k  the two node kinds, one node each with a full image: DISCONNECT(end) to the confirmed new version
      for a single-bank F4 (k4: the boot copy) and a dual-bank F7 (k7: bank flip, trial, the simulated
      application confirming after 500 ms)
+  u  URL updates (docs/design.md §6): canfleetd downloads a signed 256 KB bundle from tests/http/httpd.py on
+     loopback, plain HTTP and HTTPS (TLS verified against ca_file), 9 times each: the download time is
+     canfleetd's own ("downloaded URL: N bytes in M ms": from the download's start, once the job is saved,
+     to the last byte; connection and TLS handshake included, libcurl reuses a connection), the throughput is bytes over it. The bundle is for another hardware id,
+     so every job downloads and verifies the whole bundle (signature, trust, sha256, trailer, CRC) and
+     is then refused at the hardware id: no CAN frame, so VmHWM afterwards is the peak of start-up plus
+     downloads and verifications. Then a download paused for 2 s after 128 KB: canfleetd's VmRSS sampled
+     every 10 ms while it runs (its RSS during a download). With --bench-fetch (tests/bench/bench-fetch.c:
+     canfleetd's fetcher alone, no size cap), a 64 MB file over HTTP and HTTPS from the same server: the
+     fetcher's throughput, beside curl's from the same server when curl is installed (what the Python
+     server itself gives)
 
-    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgrkh] [--plain] [--c-app-size BYTES]...
-             [--f-nodes N]...
+    bench.py --canfleetctl PATH --canfleetd PATH --nodesim PATH [--only abcdesfgrkhu] [--plain] [--c-app-size BYTES]...
+             [--f-nodes N]... [--bench-fetch PATH]
 
 Phases an update of one node cannot hide behind the bus are printed beside the ideal: the erase of C
 before the transfer and the boot copy after it, from the simulator's flash model (docs/design.md §5).
@@ -194,6 +205,8 @@ class Sim:
 
     def __init__(self, fleet, buses, nodes, extra=(), install=None, name="nodesim"):
         self.name = name
+        # read by harness.Fleet.close(): without it the teardown skips this process and it outlives the run
+        self.wrapped = False
         self.log_path = os.path.join(fleet.dir, f"{name}.log")
         self.log = open(self.log_path, "w")
         argv = [harness.BINARIES["nodesim"]]
@@ -474,6 +487,92 @@ def scenario_h(fleet):
     server.stop()
 
 
+BENCH_FETCH = None
+
+
+def scenario_u(fleet, tries=9):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+    import httpd
+    fleet.start_bus()
+    v1 = fleet.pack("1.0.0", release=1, size=4096, seed=1)
+    # hardware id 2 on nodes of hardware id 1: verified in full, then refused before any frame
+    other = fleet.pack("2.0.0", hw_id=0x0002, release=2, size=AREA - TRAILER, seed=2)
+    Sim(fleet, ["bus0"], 1, extra=["--bitrate", str(BITRATE)], install=v1)
+    pki, www = os.path.join(fleet.dir, "pki"), os.path.join(fleet.dir, "www")
+    httpd.make_certs(pki)
+    os.makedirs(www)
+    names = [f"{k}-{i}.cfb" for k in ("http", "https") for i in range(tries)] + ["paused.cfb"]
+    for n in names:  # one name per job: a URL already downloaded would be answered 304 from the cache
+        shutil.copy(other, os.path.join(www, n))
+    size = os.path.getsize(other)
+    faults = os.path.join(fleet.dir, "faults.json")
+    with open(faults, "w") as fh:
+        json.dump({"rules": [{"path": "/paused.cfb", "stall_after": 128 * 1024, "stall": 2}]}, fh)
+    servers = {"http": httpd.make_server(www, 0, faults=faults),
+               "https": httpd.make_server(www, 0, os.path.join(pki, "server.pem"), os.path.join(pki, "server.key"),
+                                          faults=faults)}
+    for srv in servers.values():
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    fleet.write_config(["bus0"], 1, ca_file=os.path.join(pki, "ca.pem"))
+    fleet.start_daemon(timeout=60)
+    drain_notify(fleet)
+    harness.wait_probed(fleet)
+    pid = fleet.daemon.pid
+    hwm0 = proc_status(pid, "VmHWM")
+    done = re.compile(r"downloaded (\S+): (\d+) bytes in ([\d.]+) ms")
+    try:
+        for scheme, srv in servers.items():
+            ms = []
+            for i in range(tries):
+                url = f"{scheme}://127.0.0.1:{srv.server_address[1]}/{scheme}-{i}.cfb"
+                r = fleet.ctl("update", url, "--node", "bus0:1", timeout=120)
+                if r.rc != 1 or "hardware" not in r.err:
+                    raise RuntimeError(f"{url}: expected the hardware id refusal: {r}")
+                got = [float(m.group(3)) for m in done.finditer(fleet.daemon.output())
+                       if m.group(1) == url and int(m.group(2)) == size]
+                if len(got) != 1:
+                    raise RuntimeError(f"{url}: no 'downloaded' line of {size} bytes in canfleetd's log")
+                ms.append(got[0])
+            med = sorted(ms)[len(ms) // 2]
+            row("u", f"{scheme}: {size}-byte bundle downloaded (ms)", f"{med:.1f}",
+                f"median of {tries} ({min(ms):.1f}..{max(ms):.1f} ms): {size / 1e3 / max(med, 0.1):.1f} MB/s, "
+                f"best {size / 1e3 / max(min(ms), 0.1):.1f} MB/s")
+        row("u", "canfleetd VmHWM after start / after downloads (kB)",
+            f"{hwm0} / {proc_status(pid, 'VmHWM')}", f"{2 * tries} downloads and verifications, no CAN frame")
+        url = f"https://127.0.0.1:{servers['https'].server_address[1]}/paused.cfb"
+        p = subprocess.Popen(fleet.ctl_argv(["update", url, "--node", "bus0:1"]),
+                             env=fleet.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peak = 0
+        while p.poll() is None:
+            peak = max(peak, proc_status(pid, "VmRSS") or 0)
+            time.sleep(0.01)
+        row("u", "canfleetd VmRSS during a download, max (kB)", peak,
+            f"sampled every 10 ms over a {size}-byte https download paused 2 s at 128 KB; "
+            f"VmHWM now {proc_status(pid, 'VmHWM')} kB")
+        if BENCH_FETCH:
+            big = 64 * 1024 * 1024
+            with open(os.path.join(www, "big.bin"), "wb") as fh:
+                fh.write(os.urandom(big))
+            for scheme, srv in servers.items():
+                url = f"{scheme}://127.0.0.1:{srv.server_address[1]}/big.bin"
+                p = subprocess.run([BENCH_FETCH, url, os.path.join(pki, "ca.pem")], capture_output=True, text=True,
+                                   timeout=300)
+                m = re.search(r"bytes (\d+) seconds ([\d.]+) MB/s ([\d.]+)", p.stdout)
+                if p.returncode != 0 or not m or int(m.group(1)) != big:
+                    raise RuntimeError(f"bench-fetch {url}: {p.stdout} {p.stderr}")
+                ref = ""
+                if shutil.which("curl"):
+                    c = subprocess.run(["curl", "-s", "-o", "/dev/null", "--cacert", os.path.join(pki, "ca.pem"),
+                                        "-w", "%{speed_download}", url], capture_output=True, text=True, timeout=300)
+                    if c.returncode == 0:
+                        ref = f"; curl from the same server {float(c.stdout) / 1e6:.0f} MB/s"
+                row("u", f"{scheme}: 64 MB file, the fetcher alone (MB/s)", m.group(3),
+                    f"{float(m.group(2)):.2f} s{ref}")
+    finally:
+        for srv in servers.values():
+            srv.shutdown()
+
+
 def scenario_s(fleet, rounds=2000):
     """No daemon: a CCP CONNECT / GET_CCP_VERSION ping-pong with 4 nodes over the SLCAN pty."""
     sim = Sim(fleet, ["bus0"], 4)
@@ -682,17 +781,19 @@ def main():
     ap.add_argument("--canfleetctl", required=True)
     ap.add_argument("--canfleetd", required=True)
     ap.add_argument("--nodesim", required=True)
-    ap.add_argument("--only", default="abcdesfgrkh")
+    ap.add_argument("--only", default="abcdesfgrkhu")
     ap.add_argument("--plain", action="store_true", help="a, b, c, d/e with plain CCP (nodes refuse GROUP_JOIN)")
     ap.add_argument("--g1-app-size", type=int, default=AREA - TRAILER,
                     help="application size for scenario g1 (default: the full area)")
     ap.add_argument("--f-nodes", type=int, action="append", help="job sizes for scenario f (repeatable)")
     ap.add_argument("--c-app-size", type=int, action="append",
                     help="application size for scenario c (repeatable; default: the full area, and 40 KB)")
+    ap.add_argument("--bench-fetch", help="tests/bench/bench-fetch: scenario u's 64 MB downloads")
     a = ap.parse_args()
     harness.BINARIES.update(canfleetctl=a.canfleetctl, canfleetd=a.canfleetd, nodesim=a.nodesim)
-    global PLAIN, G1_APP
+    global PLAIN, G1_APP, BENCH_FETCH
     PLAIN = a.plain
+    BENCH_FETCH = a.bench_fetch
     G1_APP = a.g1_app_size
     _self_check()
     runs = {"s": [scenario_s], "a": [scenario_a], "b": [scenario_b],
@@ -705,10 +806,11 @@ def main():
             "5": [scenario_g5],
             "k": [lambda f: scenario_k(f, "f4"), lambda f: scenario_k(f, "f7")],
             "f": [lambda f, n=n: scenario_f(f, n) for n in (a.f_nodes or [1000, 5000, 20000])],
-            "h": [scenario_h]}
+            "h": [scenario_h],
+            "u": [scenario_u]}
     print(f"  {'':<3} {'figure':<46} {'value':>16}  note")
     failed = []
-    for key in "sabcdfgjr5kh":
+    for key in "sabcdfgjr5khu":
         if key not in a.only and not (key == "d" and "e" in a.only):
             continue
         for run in runs[key]:

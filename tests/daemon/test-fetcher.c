@@ -782,12 +782,22 @@ static void test_5xx_exhausted(void)
         json_object_put(req);
         result_clear(&res);
 
-        /* The default is 5 tries. */
+        /* The default is 5 tries, and the wait between them doubles: 100, 200, 400, 800 ms. Lower
+         * bounds only (a loaded machine waits longer); a constant back-off fails the later ones. */
         o.max_tries = 0;
+        o.backoff_usec = 100000;
         run_fetch(url, &o, &res, GUARD);
         CU_ASSERT_EQUAL(res.r, -EREMOTEIO);
         req = log_events(&s, "request");
-        CU_ASSERT_EQUAL(json_object_array_length(req), 3 + 5);
+        CU_ASSERT_EQUAL_FATAL(json_object_array_length(req), 3 + 5);
+        for (size_t i = 1; i < 5; i++) {
+                double gap = log_time(req, 3 + i) - log_time(req, 3 + i - 1),
+                       want = 0.1 * (double) (1u << (i - 1));
+                if (gap < want * 0.95)
+                        fprintf(stderr, "\n  try %zu came %.3f s after the one before, back-off %.1f s\n",
+                                i + 1, gap, want);
+                CU_ASSERT(gap >= want * 0.95);
+        }
         json_object_put(req);
         result_clear(&res);
         server_stop(&s);

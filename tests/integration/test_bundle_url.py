@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# Integration: canfleetctl update https://… — canfleetd downloads the bundle (tests/http/httpd.py on loopback),
-# resumes a cut download, verifies, and refuses what fails, before any CAN frame.
+# Integration: canfleetctl update https://… and http://… — canfleetd downloads the bundle (tests/http/httpd.py on
+# loopback), resumes a cut download, verifies, and refuses what fails (404, an untrusted server certificate, an
+# untrusted signer, an image that is not the one the manifest signs), before any CAN frame.
 import json
 import os
 import re
@@ -56,13 +57,21 @@ def bundle_url(f):
         fh.write(v2_bytes)
     other = harness.make_ca(f.dir, name="other", cn="a key nobody trusts")
     f.bundle(f.image(v2), cert=other["cert"], key=other["key"], out=os.path.join(www, "untrusted.cfb"))
+    # signed by the fleet's key, then one image byte changed: the manifest's image_sha256 no longer matches
+    wrong_sha = bytearray(v2_bytes)
+    wrong_sha[100] ^= 0x01
+    with open(os.path.join(www, "wrong-sha.cfb"), "wb") as fh:
+        fh.write(wrong_sha)
     faults, log = os.path.join(f.dir, "faults.json"), os.path.join(f.dir, "http.jsonl")
     with open(faults, "w") as fh:
         # the first answer for v2.cfb is cut after 100000 bytes: the next try must continue from there
         json.dump({"rules": [{"path": "/v2.cfb", "cut_after": 100000, "times": 1}]}, fh)
     srv, port = serve(f, www, os.path.join(pki, "server.pem"), os.path.join(pki, "server.key"), faults, log)
     rogue, rogue_port = serve(f, www, os.path.join(pki, "rogue-server.pem"), os.path.join(pki, "rogue-server.key"))
+    plain_log = os.path.join(f.dir, "http-plain.jsonl")
+    plain, plain_port = serve(f, www, None, None, log=plain_log)
     base = f"https://127.0.0.1:{port}"
+    plain_base = f"http://127.0.0.1:{plain_port}"
 
     # 1. refused downloads and bundles: the job (returned at once, its nodes "downloading") fails with
     #    the reason, and no frame reaches the bus; canfleetd's start-up probe talks to the nodes first:
@@ -74,13 +83,17 @@ def bundle_url(f):
         ("a server certificate from an untrusted CA", f"https://127.0.0.1:{rogue_port}/v2.cfb",
          ["download failed", "certificate"]),
         ("a bundle signed by an untrusted key", f"{base}/untrusted.cfb", ["trust:", "keyring"]),
+        ("an image changed after signing (wrong sha256), over plain http", f"{plain_base}/wrong-sha.cfb",
+         ["bundle refused: sha256: the image's sha256", "!= manifest image_sha256"]),
     ]:
         r = f.ctl("update", url, "--all")
         check(r.rc == 1, f"{what}: canfleetctl update should exit 1 (the job failed): {r}")
         for w in words:
             check(w in r.err, f"{what}: the message does not say {w!r}: {r}")
         check(frames(sim) == probe_frames, f"{what}: frames were sent:\n{sim.output()[-2000:]}")
-    check([j["state"] for j in f.jobs()] == ["failed"] * 3, f"the refused downloads' jobs: {f.jobs()}")
+    check([j["state"] for j in f.jobs()] == ["failed"] * 4, f"the refused downloads' jobs: {f.jobs()}")
+    got = requests(plain_log, "/wrong-sha.cfb")
+    check([q["status"] for q in got] == [200], f"the wrong-sha bundle was not downloaded once in full: {got}")
 
     # 2. the download cut in the middle continues with Range + If-Range, then the job runs
     r = f.ctl("update", f"{base}/v2.cfb", "--node", "bus0:1")
@@ -101,9 +114,16 @@ def bundle_url(f):
     check(reply.error == "org.freedesktop.DBus.Error.InvalidArgs" and "file" in reply.message,
           f"StartUpdateUrl with file:// should be InvalidArgs: {reply}")
 
+    # 4. plain http:// (no TLS): downloaded, verified like any bundle, flashed
+    r = f.ctl("update", f"{plain_base}/v2.cfb", "--node", "bus0:3")
+    check(r.rc == 0, f"update from http: {r}")
+    got = requests(plain_log, "/v2.cfb")
+    check([q["status"] for q in got] == [200], f"the http download: {got}")
+
     srv.shutdown()
     rogue.shutdown()
-    harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "2.0.0", "bus0:3": "1.0.0"}, via_daemon=False)
+    plain.shutdown()
+    harness.assert_versions(f, {"bus0:1": "2.0.0", "bus0:2": "2.0.0", "bus0:3": "2.0.0"}, via_daemon=False)
 
 
 if __name__ == "__main__":

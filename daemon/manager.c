@@ -1481,7 +1481,7 @@ static void download_end(Job *j, enum flash_step step, const char *why)
                 f->step = step;
                 if (f->node && f->node->flash == f) {
                         f->node->flash = NULL;
-                        node_set_state(f->node, "online");
+                        node_set_idle(f->node); /* no CCP happened: as it was before the job */
                 }
                 manager_flash_changed(f, true, true);
         }

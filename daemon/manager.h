@@ -79,6 +79,9 @@ struct Node {
         unsigned last_job;
         uint64_t last_time;
         const char *state;
+        /* the state it had when a job took it ("updating" hides it): what it is again when the job lets
+         * go of it without a session (cancelled while queued, a download that failed) */
+        const char *idle_state;
         char *last_error;
         uint64_t last_seen;
 

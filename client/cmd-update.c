@@ -579,11 +579,11 @@ int cmd_cancel(int argc, char **argv)
                 }
                 r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
         } else {
-                printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n",
-                       w.job.id, kept, kept == 1 ? "" : "s", installed);
+                printf("job %u cancelled: %zu node%s %s old firmware, %zu already updated\n", w.job.id, kept,
+                       kept == 1 ? "" : "s", kept == 1 ? "keeps its" : "keep their", installed);
                 for (size_t i = 0; runs && i < w.job.n_nodes; i++)
                         printf("  %s: runs %s (%s)\n", w.job.nodes[i].node,
-                               runs[i].version && runs[i].version[0] ? runs[i].version : "-",
+                               runs[i].version && runs[i].version[0] ? runs[i].version : "an unknown version",
                                strcmp(w.job.nodes[i].step, "cancelled") == 0 ? "kept" : w.job.nodes[i].step);
                 r = CF_EXIT_OK;
         }

@@ -164,6 +164,15 @@ const char *cf_bus_error_text(const sd_bus_error *error, int r, char *buf, size_
                 return "unsupported";
         }
         lowered(buf, size, error->message && error->message[0] ? error->message : error->name);
+        /* canfleetd quotes the name the caller gave ("No node \"bus9:1\""); a node name in canfleetctl's
+         * own messages is bare ("no node bus9:1", as `nodes bus9:1` says it): one spelling */
+        size_t len = strlen(buf);
+        if (sd_bus_error_has_name(error, "io.canfleet.Gateway1.Error.NoSuchNode") && len > 10 &&
+            strncmp(buf, "no node \"", 9) == 0 && buf[len - 1] == '"' && !strpbrk(buf + 9, " '") &&
+            !memchr(buf + 9, '"', len - 10)) {
+                memmove(buf + 8, buf + 9, len - 10);
+                buf[len - 2] = '\0';
+        }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
                 return "permission-denied";
         for (size_t i = 0; i < sizeof(canfleet_errors) / sizeof(canfleet_errors[0]); i++)

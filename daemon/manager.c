@@ -1450,6 +1450,9 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                         else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
                                 k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
                                              "runs this very image already (--force sends it again)");
+                        else if (!t.target[0] && !set[i]->identified)
+                                /* never met (its bus down since canfleetd started, say): the job checks */
+                                k = plan_add(&v, &n_v, set[i]->name, "update", "hw id checked on connect");
                         else
                                 k = plan_add(&v, &n_v, set[i]->name, "update", NULL);
                         if (k < 0)

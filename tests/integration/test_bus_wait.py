@@ -29,6 +29,11 @@ def waiting_node(f, job_id, why):
 def shown_and_cancelled(f, missing, why):
     """A node that waits for its bus, seen by an operator; then the job cancelled."""
     img2 = f.pack("2.0.0", release=2, seed=2)
+    # the dry run says that bus9:1's hardware id (never read) is checked when it answers
+    r = f.ctl("update", img2, "--all", "--dry-run", "--json")
+    plan = {n["node"]: n for n in r.json()["nodes"]} if r.rc == 0 else {}
+    check(plan.get("bus9:1", {}).get("result") == "update" and plan["bus9:1"]["reason"] == "hw id checked on connect"
+          and plan["bus0:1"]["reason"] is None, f"dry run of a node never met: {r}")
     r = f.ctl("update", img2, "--node", "bus9:1", "--no-wait")
     check(r.rc == 0, f"update --no-wait: {r}")
     job_id = harness.job_id_of(r)

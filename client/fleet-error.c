@@ -164,14 +164,17 @@ const char *cf_bus_error_text(const sd_bus_error *error, int r, char *buf, size_
                 return "unsupported";
         }
         lowered(buf, size, error->message && error->message[0] ? error->message : error->name);
-        /* canfleetd quotes the name the caller gave ("No node \"bus9:1\""); a node name in canfleetctl's
-         * own messages is bare ("no node bus9:1", as `nodes bus9:1` says it): one spelling */
-        size_t len = strlen(buf);
-        if (sd_bus_error_has_name(error, "io.canfleet.Gateway1.Error.NoSuchNode") && len > 10 &&
-            strncmp(buf, "no node \"", 9) == 0 && buf[len - 1] == '"' && !strpbrk(buf + 9, " '") &&
-            !memchr(buf + 9, '"', len - 10)) {
-                memmove(buf + 8, buf + 9, len - 10);
-                buf[len - 2] = '\0';
+        /* canfleetd quotes the name the caller gave ("No node \"bus9:1\"", "No bus \"bus7\" is configured");
+         * node and bus names in canfleetctl's own messages are bare ("no node bus9:1", as `nodes bus9:1`
+         * says it): one spelling. A name with a blank keeps its quotes. */
+        if (sd_bus_error_has_names(error, "io.canfleet.Gateway1.Error.NoSuchNode",
+                                   "io.canfleet.Gateway1.Error.NoSuchBus")) {
+                char *a = strchr(buf, '"');
+                char *b = a ? strchr(a + 1, '"') : NULL;
+                if (b && b > a + 1 && !memchr(a + 1, ' ', (size_t) (b - a - 1))) {
+                        memmove(b, b + 1, strlen(b + 1) + 1);
+                        memmove(a, a + 1, strlen(a + 1) + 1);
+                }
         }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
                 return "permission-denied";

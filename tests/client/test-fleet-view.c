@@ -227,6 +227,10 @@ static void test_error_text(void)
         CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EINVAL, buf, sizeof(buf)), "no-such-node");
         CU_ASSERT_STRING_EQUAL(buf, "no node \"bus 9:1\"");
         sd_bus_error_free(&e);
+        sd_bus_error_set(&e, "io.canfleet.Gateway1.Error.NoSuchBus", "No bus \"bus77\" is configured");
+        CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EINVAL, buf, sizeof(buf)), "no-such-bus");
+        CU_ASSERT_STRING_EQUAL(buf, "no bus bus77 is configured");
+        sd_bus_error_free(&e);
         sd_bus_error_set(&e, SD_BUS_ERROR_SERVICE_UNKNOWN, "The name io.canfleet.Gateway1 was not provided");
         CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EHOSTDOWN, buf, sizeof(buf)), "unreachable");
         CU_ASSERT_STRING_EQUAL(buf, "canfleetd is not running");

@@ -121,6 +121,7 @@ def ctl_select(f):
 
     # D-Bus errors in words
     for args, want in ((["watch", "99"], "canfleetctl: no job 99\n"), (["cancel", "99"], "canfleetctl: no job 99\n"),
+                       (["scan", "bus9"], "canfleetctl: no bus bus9 is configured\n"),
                        (["cancel", "1"], "canfleetctl: cannot cancel: job 1 is done\n")):
         r = ctl(*args)
         check(r.rc == 5 and r.err == want, f"{' '.join(args)}: expected {want!r}: {r}")

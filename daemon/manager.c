@@ -2157,9 +2157,18 @@ void manager_update_status(Manager *m)
 
 /* ---- scan -------------------------------------------------------------------------------------- */
 
+/* A probe whose node answered CONNECT and then lost an answer (a lossy line) is tried again from the
+ * start, this often, before it counts as failed. */
+#define PROBE_TRIES 3
+
 static void scan_identified(Node *n, int r)
 {
         CanBus *b = n->bus;
+        /* n->id_idx > 0: the node answered CONNECT in this identify, so it is there */
+        bool answered = !node_is_serial(n) && n->id_idx > 0;
+        if (r == -ETIMEDOUT && answered && ++n->probe_tries < PROBE_TRIES && !n->flash &&
+            !ccp_session_pending(n->ccp) && node_identify(n, true, scan_identified) >= 0)
+                return; /* still probing: scan_pending holds */
         n->probing = false;
         if (r >= 0) {
                 node_export(n);
@@ -2177,7 +2186,9 @@ static void scan_identified(Node *n, int r)
                 node_set_error(n, node_is_serial(n) ? "its loader did not answer (is it in its loader? see isp_entry)"
                                   : r == -EIO ? "the device ID and status block read differently each time"
                                               : ccp_session_error(n->ccp));
-                node_set_state(n, r == -ETIMEDOUT ? "offline" : "unknown");
+                /* offline: it did not answer at all; one that answered but could not be read through
+                 * is there (update --all takes it, the job reads it again) */
+                node_set_state(n, r == -ETIMEDOUT && !answered ? "offline" : "unknown");
         }
 done:
         if (b->scan_pending && --b->scan_pending == 0) {
@@ -2194,6 +2205,7 @@ static void probe_node(CanBus *b, Node *n)
         if (n->flash || ccp_session_pending(n->ccp) || serial_node_busy(n))
                 return;
         n->probing = true;
+        n->probe_tries = 0;
         b->scan_pending++;
         if ((node_is_serial(n) ? serial_node_identify(n, scan_identified) : node_identify(n, true, scan_identified)) <
             0) {

@@ -102,6 +102,7 @@ struct Node {
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
+        uint8_t probe_tries; /* identifies of this probe that lost an answer after the node had answered */
 };
 
 struct FlashJob {

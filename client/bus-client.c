@@ -699,8 +699,11 @@ const char *cf_strip_node_prefix(const char *error, const char *node)
 {
         size_t len = strlen(node);
 
-        /* canfleetd's node errors start with the node's name; the caller names the node already */
+        /* canfleetd's node errors start with the node's name ("bus0:1: …", "bus0:1 runs 2.0.0 from bank 2
+         * on trial: …"); the caller names the node already */
         if (error && strncmp(error, node, len) == 0 && error[len] == ':' && error[len + 1] == ' ')
                 return error + len + 2;
+        if (error && strncmp(error, node, len) == 0 && error[len] == ' ' && error[len + 1])
+                return error + len + 1;
         return error;
 }

@@ -170,8 +170,10 @@ void cf_jobs_free(struct cf_job_info *v, size_t n);
 /* "BUS:SA" of a node into buf. */
 void cf_node_name(const struct cf_node_info *n, char *buf, size_t size);
 
-/* A node's error without the "BUS:SA: " canfleetd starts it with, for text that names the node itself:
- *   cf_strip_node_prefix("bus0:1: no answer", "bus0:1") == "no answer" */
+/* A node's error without the "BUS:SA: " or "BUS:SA " canfleetd starts it with, for text that names the
+ * node itself:
+ *   cf_strip_node_prefix("bus0:1: no answer", "bus0:1") == "no answer"
+ *   cf_strip_node_prefix("bus0:1 runs 2.0.0 on trial", "bus0:1") == "runs 2.0.0 on trial" */
 const char *cf_strip_node_prefix(const char *error, const char *node);
 
 void cf_manager_info_done(struct cf_manager_info *info);

@@ -65,7 +65,7 @@ static void usage(FILE *f)
                    "    1  a node or the job failed, or an image or bundle is invalid\n"
                    "    2  usage error\n"
                    "    3  canfleetd cannot be reached (is it running? systemctl status canfleetd)\n"
-                   "    4  the job was cancelled\n"
+                   "    4  the job was cancelled and a node still runs its old image\n"
                    "    5  refused: permission denied, invalid image, hardware mismatch, busy,\n"
                    "       no such node/bus/job\n"
                    "  130  update/watch interrupted (Ctrl-C); the job goes on in canfleetd\n"

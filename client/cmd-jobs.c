@@ -16,8 +16,9 @@
         "  job objects:  id, path, state (running|done|failed|cancelled),\n"                                \
         "                image {version, hw_id, release, sha256}, created_us,\n"                            \
         "                finished_us (null while running), started_us, skipped\n"                        \
-        "                [{node, reason}], hawkbit_actions [ids], bytes_done, bytes_total,\n"             \
-        "                nodes [{node, path, step, error, bytes_done, bytes_total}]\n"
+        "                [{node, reason}], hawkbit_actions [ids], bytes_done,\n"                           \
+        "                bytes_total, nodes [{node, path, step, error, bytes_done,\n"                      \
+        "                bytes_total}]\n"
 
 static void help_status(void)
 {
@@ -27,12 +28,13 @@ static void help_status(void)
                "in each state and the running jobs.\n"
                "\n"
                "  --full           do not cut the tables to the terminal's width\n" CF_JSON_HELP
-               "                   {schema, version, buses [{name, transport, link, bitrate, error}],\n"
-               "                   nodes {total, by_state {STATE: count}},\n"
+               "                   {schema, version, buses [{name, transport, link, bitrate,\n"
+               "                   error}], nodes {total, by_state {STATE: count}},\n"
                "                   jobs {total, running}, running_jobs [job objects],\n"
                "                   fleet_server (null without one) {url, tenant, state,\n"
                "                   last_poll_us, last_error, last_error_us, next_poll_us,\n"
-               "                   targets, feedback_queued, requests, actions_in_progress [ids]}}\n" JOB_JSON_HELP "\n"
+               "                   targets, feedback_queued, requests,\n"
+               "                   actions_in_progress [ids]}}\n" JOB_JSON_HELP "\n"
                "Example:\n"
                "  canfleetctl status\n"
                "\n" CF_EXIT_CODES_HELP);
@@ -43,7 +45,8 @@ static void help_jobs(void)
         printf("Usage: canfleetctl jobs [--full] [--json]\n"
                "\n"
                "List canfleetd's jobs, oldest first: id, state, image version, node counts,\n"
-               "progress, duration, and the hawkBit action ids of a job the fleet server started.\n"
+               "progress, duration, and the hawkBit action ids of a job the fleet server\n"
+               "started.\n"
                "\n"
                "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP
                "                   {schema, jobs [job objects]}\n" JOB_JSON_HELP "\n"

@@ -16,24 +16,26 @@
         "  node objects: node (\"BUS:SA\"), path, bus, station, state, mode, version,\n"                    \
         "                release, hw_id, uid, bootloader_version, cro_id, dto_id,\n"                        \
         "                last_error, last_seen_us (null: unknown), configured,\n"                           \
-        "                running_sha256, last_update_result (done|up-to-date|failed),\n"                    \
+        "                running_sha256, last_update_result (done|up-to-date|failed|\n"                    \
+        "                confirmed|reverted, null: none),\n"                                               \
         "                last_update_job, last_update_time_us, last_update_status,\n"                       \
         "                bank (dual-bank nodes: 1|2, else null), trial\n"                                   \
         "                (none|pending|confirmed|reverted, null for single-bank nodes),\n"                  \
         "                protocol, identity, version_source (node: the node reports it;\n"                  \
-        "                flashed: a serial node, what canfleetd last flashed and verified)\n"
+        "                flashed: a serial node, what canfleetd last flashed and\n"                        \
+        "                verified)\n"
 
 static void help_nodes(void)
 {
         printf("Usage: canfleetctl nodes [BUS:SA|GLOB ...] [--bus NAME ...] [--full] [--json]\n"
                "\n"
                "List the nodes canfleetd knows: BUS:SA, state, mode, running version, hardware\n"
-               "id, when it last answered (kept across restarts), UID and last error. Without arguments every node; else the nodes named,\n"
-               "matched by a glob ('bus0:*') or on a bus named with --bus. The table keeps to\n"
-               "the terminal's width (80 columns when piped): the UID column goes first, then\n"
-               "long errors are cut. When a dual-bank node is listed, a BANK column shows the\n"
-               "bank it runs from and the state of its last swap's trial (\"2 pending\",\n"
-               "\"1 reverted\").\n"
+               "id, when it last answered (kept across restarts), UID and last error. Without\n"
+               "arguments every node; else the nodes named, matched by a glob ('bus0:*') or\n"
+               "on a bus named with --bus. The table keeps to the terminal's width (80\n"
+               "columns when piped): the UID column goes first, then long errors are cut.\n"
+               "When a dual-bank node is listed, a BANK column shows the bank it runs from and\n"
+               "the state of its last swap's trial (\"2 pending\", \"1 reverted\").\n"
                "\n"
                "  --bus NAME       the nodes of bus NAME (repeatable)\n"
                "  --full           do not cut the table to the terminal's width\n" CF_JSON_HELP

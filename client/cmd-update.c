@@ -31,24 +31,25 @@ static void help_update(void)
             "\"allow_unsigned\": true. canfleetctl opens IMAGE and hands canfleetd the open\n"
             "file, which canfleetd reads once and verifies before any CAN traffic. IMAGE may\n"
             "be an https:// or http:// URL, which canfleetd downloads and verifies itself,\n"
-            "or file:///PATH. Then canfleetctl follows the\n"
-            "job: on a terminal one summary line (done/failed/active, overall %%, elapsed,\n"
-            "ETA, bytes per second) and a line per active or failed node, never taller\n"
-            "than the terminal; piped or with TERM=dumb, a line per node step and one per\n"
-            "tenth of the job. Ctrl-C stops following, not the job: it prints how to watch\n"
-            "or cancel it and exits with 130. Needs root or group canfleet.\n"
+            "or file:///PATH. Then canfleetctl follows the job: on a terminal one summary\n"
+            "line (done/failed/active/waiting, overall %%, elapsed, ETA, bytes per second)\n"
+            "and a line per active, waiting or failed node, never taller than the terminal;\n"
+            "piped or with TERM=dumb, a line per node step or wait reason and one per tenth\n"
+            "of the job. Ctrl-C stops following, not the job: it prints how to watch or\n"
+            "cancel it and exits with 130. Needs root or group canfleet.\n"
             "\n"
             "  --all            every configured node of the image's hardware id (canfleetd\n"
             "                   decides from what it knows, also after a restart); the nodes\n"
             "                   left out are printed with the reason\n" CF_SELECT_HELP
             "\n"
-            "A mixed fleet takes one image per kind of node: single-bank STM32F4 and dual-bank\n"
-            "STM32F7 nodes, several hardware ids, serial nodes (an lpc-isp and an adi-uart\n"
-            "bundle, docs/design.md §8). With several IMAGEs and --all, canfleetd starts one job\n"
-            "per image, each with the configured nodes of its hardware id and node kind (a\n"
-            "dual-bank bundle goes to dual-bank nodes only, a serial bundle to its part); they\n"
-            "run side by side and are followed one after the other. The exit status is the\n"
-            "first job's that did not succeed; --no-wait prints one job path a line.\n"
+            "A mixed fleet takes one image per kind of node: single-bank STM32F4 and\n"
+            "dual-bank STM32F7 nodes, several hardware ids, serial nodes (an lpc-isp and an\n"
+            "adi-uart bundle, docs/design.md §8). With several IMAGEs and --all, canfleetd\n"
+            "starts one job per image, each with the configured nodes of its hardware id\n"
+            "and node kind (a dual-bank bundle goes to dual-bank nodes only, a serial bundle\n"
+            "to its part); they run side by side and are followed one after the other. The\n"
+            "exit status is the first job's that did not succeed; --no-wait prints one job\n"
+            "path a line.\n"
             "\n"
             "  --force          also nodes that already run this exact image\n"
             "  --dry-run        ask canfleetd which nodes it would update, by its own checks\n"
@@ -579,11 +580,11 @@ int cmd_cancel(int argc, char **argv)
                 }
                 r = cf_json_print(doc) < 0 ? CF_EXIT_FAILED : CF_EXIT_OK;
         } else {
-                printf("job %u cancelled: %zu node%s keep their old firmware, %zu already updated\n",
-                       w.job.id, kept, kept == 1 ? "" : "s", installed);
+                printf("job %u cancelled: %zu node%s %s old firmware, %zu already updated\n", w.job.id, kept,
+                       kept == 1 ? "" : "s", kept == 1 ? "keeps its" : "keep their", installed);
                 for (size_t i = 0; runs && i < w.job.n_nodes; i++)
                         printf("  %s: runs %s (%s)\n", w.job.nodes[i].node,
-                               runs[i].version && runs[i].version[0] ? runs[i].version : "-",
+                               runs[i].version && runs[i].version[0] ? runs[i].version : "an unknown version",
                                strcmp(w.job.nodes[i].step, "cancelled") == 0 ? "kept" : w.job.nodes[i].step);
                 r = CF_EXIT_OK;
         }

@@ -164,6 +164,18 @@ const char *cf_bus_error_text(const sd_bus_error *error, int r, char *buf, size_
                 return "unsupported";
         }
         lowered(buf, size, error->message && error->message[0] ? error->message : error->name);
+        /* canfleetd quotes the name the caller gave ("No node \"bus9:1\"", "No bus \"bus7\" is configured");
+         * node and bus names in canfleetctl's own messages are bare ("no node bus9:1", as `nodes bus9:1`
+         * says it): one spelling. A name with a blank keeps its quotes. */
+        if (sd_bus_error_has_names(error, "io.canfleet.Gateway1.Error.NoSuchNode",
+                                   "io.canfleet.Gateway1.Error.NoSuchBus")) {
+                char *a = strchr(buf, '"');
+                char *b = a ? strchr(a + 1, '"') : NULL;
+                if (b && b > a + 1 && !memchr(a + 1, ' ', (size_t) (b - a - 1))) {
+                        memmove(b, b + 1, strlen(b + 1) + 1);
+                        memmove(a, a + 1, strlen(a + 1) + 1);
+                }
+        }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
                 return "permission-denied";
         for (size_t i = 0; i < sizeof(canfleet_errors) / sizeof(canfleet_errors[0]); i++)

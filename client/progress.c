@@ -14,6 +14,7 @@
 struct cf_progress_seen {
         char *node;
         char *step;
+        char *why; /* the wait reason last printed with it (plain mode) */
 };
 
 static uint64_t clock_us(clockid_t id)
@@ -96,9 +97,18 @@ const char *cf_format_duration(char *buf, size_t size, uint64_t usec)
         return buf;
 }
 
+/* The reason a node that is not finished gives for waiting ("waiting for bus0: cannot open …"), or NULL. */
+static const char *wait_reason(const struct cf_job_node *n)
+{
+        if (step_final(n))
+                return NULL;
+        const char *why = cf_strip_node_prefix(n->error, n->node);
+        return why && why[0] ? why : NULL;
+}
+
 /* What the summary line is made of. */
 struct totals {
-        size_t done, uptodate, failed, cancelled, active, queued;
+        size_t done, uptodate, failed, cancelled, active, queued, waiting;
         unsigned pct;
         uint64_t bytes_done, elapsed_us;
 };
@@ -118,9 +128,10 @@ static struct totals count(struct cf_progress *p, const struct cf_job_info *job)
                         t.failed++;
                 else if (step_is(n, "cancelled"))
                         t.cancelled++;
-                else if (step_is(n, "queued"))
+                else if (step_is(n, "queued")) {
                         t.queued++;
-                else
+                        t.waiting += wait_reason(n) != NULL; /* it cannot start: says why */
+                } else
                         t.active++;
                 sum += cf_progress_percent(n);
                 /* downloading nodes all show the job's one download: its bytes are not CAN bytes */
@@ -145,7 +156,9 @@ static void summary_line(char *buf, size_t size, const struct cf_job_info *job, 
         int len;
 
         cf_format_duration(elapsed, sizeof(elapsed), t->elapsed_us);
-        if (t->pct > 0 && t->pct < 100 && t->elapsed_us >= 1000000) {
+        /* nothing moves while the only nodes left wait for their bus: no estimate then */
+        bool stuck = t->waiting > 0 && t->active == 0 && t->queued == t->waiting;
+        if (!stuck && t->pct > 0 && t->pct < 100 && t->elapsed_us >= 1000000) {
                 uint64_t left = t->elapsed_us * (100 - t->pct) / t->pct;
                 if (left < 1000000)
                         snprintf(eta, sizeof(eta), "<1s");
@@ -160,6 +173,8 @@ static void summary_line(char *buf, size_t size, const struct cf_job_info *job, 
         if (!tty && t->failed == 0)
                 len = snprintf(buf, size, "job %u %3u%%  %zu/%zu done, %zu active", job->id, t->pct, t->done,
                                job->n_nodes, t->active);
+        if (t->waiting && len > 0 && (size_t) len < size)
+                len += snprintf(buf + len, size - (size_t) len, ", %zu waiting", t->waiting);
         if (len > 0 && (size_t) len < size)
                 snprintf(buf + len, size - (size_t) len, "  %s, ETA %s, %s/s", elapsed, eta, rate);
 }
@@ -175,6 +190,13 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
         unsigned pct = cf_progress_percent(n);
         unsigned fill = pct * BAR_WIDTH / 100;
         char bar[BAR_WIDTH + 1], done[32], total[32];
+        const char *why = wait_reason(n);
+
+        if (why && (step_is(n, "queued") || step_is(n, "programming"))) {
+                /* a node that waits says why, instead of a bar that does not move */
+                snprintf(buf, size, "  %-*s %-11s %s", (int) name_width, n->node, n->step, why);
+                return;
+        }
 
         for (unsigned k = 0; k < BAR_WIDTH; k++)
                 bar[k] = k < fill ? '#' : '.';
@@ -189,12 +211,10 @@ static void node_line(char *buf, size_t size, const struct cf_job_node *n, size_
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%  %s/%s", (int) name_width, n->node, n->step,
                          bar, pct, cf_format_bytes(done, sizeof(done), n->bytes_done),
                          cf_format_bytes(total, sizeof(total), n->bytes_total));
-        else {
+        else
                 /* a node that waits says why (canfleetd puts the reason in its error text) */
-                const char *why = cf_strip_node_prefix(n->error, n->node);
                 snprintf(buf, size, "  %-*s %-11s [%s] %3u%%%s%s", (int) name_width, n->node, n->step, bar,
-                         pct, why && why[0] ? "  " : "", why ? why : "");
-        }
+                         pct, why ? "  " : "", why ? why : "");
 }
 
 static void terminal_size(struct cf_progress *p)
@@ -264,12 +284,15 @@ static void put_line(struct cf_progress *p, const char *line)
 
 static bool listed(const struct cf_job_node *n, bool final, int pass)
 {
-        /* active nodes first: they change; the failed ones after them. The final frame is empty: the
-         * last line and the errors on stderr say it all */
+        /* active nodes first: they change; then the queued ones that say why they cannot start (a bus
+         * that cannot be opened); the failed ones last. The final frame is empty: the last line and the
+         * errors on stderr say it all */
         if (final)
                 return false;
         if (pass == 0)
                 return !step_final(n) && !step_is(n, "queued");
+        if (pass == 1)
+                return step_is(n, "queued") && wait_reason(n);
         return step_is(n, "failed");
 }
 
@@ -284,7 +307,8 @@ static void draw_tty(struct cf_progress *p, const struct cf_job_info *job, bool 
         for (size_t i = 0; i < job->n_nodes; i++) {
                 if (strlen(job->nodes[i].node) > name_width)
                         name_width = strlen(job->nodes[i].node);
-                wanted += listed(&job->nodes[i], final, 0) || listed(&job->nodes[i], final, 1);
+                wanted += listed(&job->nodes[i], final, 0) || listed(&job->nodes[i], final, 1) ||
+                          listed(&job->nodes[i], final, 2);
         }
         if (p->lines_drawn > 0)
                 fprintf(p->out, "\033[%zuA", p->lines_drawn);
@@ -298,7 +322,7 @@ static void draw_tty(struct cf_progress *p, const struct cf_job_info *job, bool 
         }
         /* when not all fit, the last row counts the others */
         size_t limit = wanted <= room ? wanted : (room > 0 ? room - 1 : 0);
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < 3; pass++)
                 for (size_t i = 0; i < job->n_nodes && shown < limit; i++) {
                         if (!listed(&job->nodes[i], final, pass))
                                 continue;
@@ -324,7 +348,7 @@ static struct cf_progress_seen *seen_for(struct cf_progress *p, const char *node
         if (!v)
                 return NULL;
         p->seen = v;
-        v[p->n_seen] = (struct cf_progress_seen){.node = strdup(node), .step = NULL};
+        v[p->n_seen] = (struct cf_progress_seen){.node = strdup(node)};
         if (!v[p->n_seen].node)
                 return NULL;
         return &v[p->n_seen++];
@@ -342,15 +366,29 @@ static void draw_plain(struct cf_progress *p, const struct cf_job_info *job)
 
                 if (!s)
                         return;
-                if (s->step && strcmp(s->step, n->step) == 0)
+                const char *wait = wait_reason(n);
+                bool new_step = !s->step || strcmp(s->step, n->step) != 0;
+                bool new_wait = wait && (!s->why || strcmp(s->why, wait) != 0);
+                if (!new_step && !new_wait) {
+                        if (!wait && s->why) { /* the wait is over: said by the next step */
+                                free(s->why);
+                                s->why = NULL;
+                        }
                         continue;
+                }
                 free(s->step);
                 s->step = strdup(n->step);
+                free(s->why);
+                s->why = wait ? strdup(wait) : NULL;
                 if (step_is(n, "failed")) {
                         const char *why = cf_strip_node_prefix(n->error, n->node);
                         fprintf(p->out, "%s: failed: %s\n", n->node,
                                 why && why[0] ? why : "no reason given");
-                } else if (!step_is(n, "queued"))
+                } else if (step_is(n, "queued") && wait)
+                        fprintf(p->out, "%s: %s\n", n->node, wait); /* "waiting for bus9: …" */
+                else if (wait)
+                        fprintf(p->out, "%s: %s: %s\n", n->node, n->step, wait);
+                else if (!step_is(n, "queued"))
                         fprintf(p->out, "%s: %s\n", n->node, n->step);
         }
         if ((int) (t.pct / 10) > p->plain_tenth && t.pct < 100) {
@@ -418,6 +456,7 @@ void cf_progress_done(struct cf_progress *p)
         for (size_t i = 0; i < p->n_seen; i++) {
                 free(p->seen[i].node);
                 free(p->seen[i].step);
+                free(p->seen[i].why);
         }
         free(p->seen);
         p->seen = NULL;

@@ -1,6 +1,7 @@
 /* Showing a job's progress. On a terminal: one summary line (done/failed/active, overall %, elapsed,
- * ETA, bytes per second) and one line per active or failed node, redrawn in place and never taller
- * than the terminal. Piped or TERM=dumb: plain lines, one per node step and one per overall tenth.
+ * ETA, bytes per second; the nodes that wait for their bus) and one line per active, waiting or failed
+ * node, redrawn in place and never taller than the terminal. Piped or TERM=dumb: plain lines, one per
+ * node step or wait reason and one per overall tenth.
  * Either way the last line says how the job ended and how long it took. */
 #pragma once
 

@@ -129,6 +129,8 @@ void node_set_state(Node *n, const char *state)
 {
         if (n->state && strcmp(n->state, state) == 0)
                 return;
+        if (strcmp(state, "updating") == 0)
+                n->idle_state = n->state;
         n->state = state;
         bus_node_changed(n, "State", NULL);
 }
@@ -297,6 +299,14 @@ static const char *node_health(const Node *n, bool lost)
         if (!n->identified)
                 return "unknown";
         return n->mode == CF_MODE_BOOTLOADER ? "recovery" : "online";
+}
+
+void node_set_idle(Node *n)
+{
+        const char *was = n->idle_state;
+        if (!was || strcmp(was, "updating") == 0)
+                was = node_health(n, false);
+        node_set_state(n, was);
 }
 
 static void finish_node(FlashJob *f, enum flash_step s)
@@ -1678,9 +1688,9 @@ static void start_reboot_wait(FlashJob *f, uint64_t first_us)
                 f->deadline = now + (uint64_t) m->conf->reboot_timeout_ms * 1000u;
                 f->backoff = first_us ? first_us : REBOOT_FIRST_US;
                 /* Every wait has a reason: the progress says what this one is. */
-                char why[128];
-                snprintf(why, sizeof why, "waiting for %s to come back from its reset and install (up to %u s)",
-                         f->ref, (unsigned) (m->conf->reboot_timeout_ms / 1000u));
+                char why[128]; /* shown beside the node's name: it does not name the node again */
+                snprintf(why, sizeof why, "waiting for the node to come back from its reset and install (up to %u s)",
+                         (unsigned) (m->conf->reboot_timeout_ms / 1000u));
                 free(f->error);
                 f->error = strdup(why);
         } else {
@@ -1876,8 +1886,9 @@ void flash_job_cancel(FlashJob *f)
         }
         if (n && f->step != STEP_QUEUED) {
                 disconnect_quietly(n);
-                node_set_state(n, "online");
-        }
+                node_set_state(n, node_health(n, f->lost));
+        } else if (n)
+                node_set_idle(n); /* never talked to: what it was before this job */
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s", f->ref,
                  flash_step_str(f->step));
         finish_node(f, STEP_CANCELLED);

@@ -84,6 +84,8 @@ void node_set_error(Node *n, const char *error);
 /* The UNLOCK key to the seed a node gave. */
 void node_key(const Node *n, const uint8_t seed[CF_SEED_LEN], uint8_t key[CF_KEY_LEN]);
 void node_set_state(Node *n, const char *state);
+/* A node a job lets go of without having talked to it: the state it had before the job took it. */
+void node_set_idle(Node *n);
 void flash_job_begin(FlashJob *f); /* the scheduler gave it a slot */
 void flash_job_resume_confirm(FlashJob *f);
 void flash_job_cancel(FlashJob *f);

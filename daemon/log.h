@@ -20,10 +20,9 @@
  *     real canfleetd, exactly the bytes journald gets. Should a send fail, the line goes to stderr.
  *   - stderr otherwise, one line per message with the level: "<3>..." when stderr is systemd's stream
  *     (journald reads the prefix), "canfleetd: error: ..." on a terminal or a file.
- * libsocketcan prints some complaints itself on stderr: they are left there rather than caught by
- * redirecting fd 2 around its calls (racy, and a lost line when the redirect fails); under systemd stderr
- * is the journal stream, so they land in the unit's journal anyway (socketcan.c calls it as seldom as it
- * can: a vcan's missing netlink data is asked once).
+ * libsocketcan prints some complaints itself on stderr: socketcan.c catches them in a pipe around each
+ * of its calls and logs them as the bus's (BUS=, a level, once until the words change), so that nothing
+ * reaches stderr past this log.
  */
 
 /* MESSAGE_IDs, explained in systemd/canfleet.catalog (journalctl -x shows the text). */

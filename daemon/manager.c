@@ -1455,6 +1455,9 @@ int manager_plan_update(Manager *m, const uint8_t *data, size_t data_size, Node 
                         else if (!force && dual_node_runs(set[i], &info, t.image, t.n_images == 2))
                                 k = plan_add(&v, &n_v, set[i]->name, "up-to-date",
                                              "runs this very image already (--force sends it again)");
+                        else if (!t.target[0] && !set[i]->identified)
+                                /* never met (its bus down since canfleetd started, say): the job checks */
+                                k = plan_add(&v, &n_v, set[i]->name, "update", "hw id checked on connect");
                         else
                                 k = plan_add(&v, &n_v, set[i]->name, "update", NULL);
                         if (k < 0)
@@ -1486,7 +1489,7 @@ static void download_end(Job *j, enum flash_step step, const char *why)
                 f->step = step;
                 if (f->node && f->node->flash == f) {
                         f->node->flash = NULL;
-                        node_set_state(f->node, "online");
+                        node_set_idle(f->node); /* no CCP happened: as it was before the job */
                 }
                 manager_flash_changed(f, true, true);
         }
@@ -2159,9 +2162,18 @@ void manager_update_status(Manager *m)
 
 /* ---- scan -------------------------------------------------------------------------------------- */
 
+/* A probe whose node answered CONNECT and then lost an answer (a lossy line) is tried again from the
+ * start, this often, before it counts as failed. */
+#define PROBE_TRIES 3
+
 static void scan_identified(Node *n, int r)
 {
         CanBus *b = n->bus;
+        /* n->id_idx > 0: the node answered CONNECT in this identify, so it is there */
+        bool answered = !node_is_serial(n) && n->id_idx > 0;
+        if (r == -ETIMEDOUT && answered && ++n->probe_tries < PROBE_TRIES && !n->flash &&
+            !ccp_session_pending(n->ccp) && node_identify(n, true, scan_identified) >= 0)
+                return; /* still probing: scan_pending holds */
         n->probing = false;
         if (r >= 0) {
                 node_export(n);
@@ -2179,7 +2191,9 @@ static void scan_identified(Node *n, int r)
                 node_set_error(n, node_is_serial(n) ? "its loader did not answer (is it in its loader? see isp_entry)"
                                   : r == -EIO ? "the device ID and status block read differently each time"
                                               : ccp_session_error(n->ccp));
-                node_set_state(n, r == -ETIMEDOUT ? "offline" : "unknown");
+                /* offline: it did not answer at all; one that answered but could not be read through
+                 * is there (update --all takes it, the job reads it again) */
+                node_set_state(n, r == -ETIMEDOUT && !answered ? "offline" : "unknown");
         }
 done:
         if (b->scan_pending && --b->scan_pending == 0) {
@@ -2196,6 +2210,7 @@ static void probe_node(CanBus *b, Node *n)
         if (n->flash || ccp_session_pending(n->ccp) || serial_node_busy(n))
                 return;
         n->probing = true;
+        n->probe_tries = 0;
         b->scan_pending++;
         if ((node_is_serial(n) ? serial_node_identify(n, scan_identified) : node_identify(n, true, scan_identified)) <
             0) {

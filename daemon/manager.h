@@ -79,6 +79,9 @@ struct Node {
         unsigned last_job;
         uint64_t last_time;
         const char *state;
+        /* the state it had when a job took it ("updating" hides it): what it is again when the job lets
+         * go of it without a session (cancelled while queued, a download that failed) */
+        const char *idle_state;
         char *last_error;
         uint64_t last_seen;
 
@@ -99,6 +102,7 @@ struct Node {
         FlashJob *flash; /* the node's entry in the running job, NULL when idle */
         bool doomed;     /* removed from the configuration by a reload while busy: freed once idle */
         bool probing;    /* part of a scan */
+        uint8_t probe_tries; /* identifies of this probe that lost an answer after the node had answered */
 };
 
 struct FlashJob {

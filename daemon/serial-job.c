@@ -958,7 +958,9 @@ void serial_job_cancel(FlashJob *f)
         bool touched = f->step >= STEP_ERASING || (n && n->serial && n->serial->touched);
         if (n && n->serial)
                 session_close(n->serial);
-        if (n)
+        if (n && f->step == STEP_QUEUED && !touched)
+                node_set_idle(n); /* never talked to in this job */
+        else if (n)
                 node_set_state(n, touched ? "recovery" : "online");
         log_node(LOG_NOTICE, f->bus, f->ref, f->job->id, "%s: cancelled at step %s%s", f->ref,
                  flash_step_str(f->step),

@@ -1,7 +1,9 @@
 /* SocketCAN transport: a CAN_RAW socket with kernel filters on the bus's DTO ids; libsocketcan for link
  * state and bus-off restart. */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -39,7 +41,88 @@ typedef struct SocketCan {
         /* vcan and other virtual interfaces have no CAN netlink state, and libsocketcan says so on
          * stderr at every call: once it has, the interface flags alone decide. */
         bool no_can_state;
+        char lib_said[512]; /* libsocketcan's last complaint, logged once until it says something else */
 } SocketCan;
+
+/* libsocketcan reports some failures itself, on stderr ("Cannot find device \"can0\"", "no state data
+ * found"), past canfleetd's log: under systemd such a line would land in the journal without a level,
+ * BUS= or CODE_*. Around each of its calls fd 2 is a pipe of ours, and what it wrote is logged as the
+ * bus's. canfleetd is single-threaded and logs nothing during the call, so only libsocketcan writes to
+ * fd 2 meanwhile; the pipe is non-blocking, so a flood is cut, never a hang; should the redirect fail,
+ * the call runs with stderr as it is. */
+static int lib_pipe[2] = {-1, -1};
+
+static int lib_catch_begin(void)
+{
+        if (lib_pipe[0] < 0 && pipe2(lib_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -1;
+        fflush(stderr);
+        int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+        if (saved < 0)
+                return -1;
+        if (dup2(lib_pipe[1], STDERR_FILENO) < 0) {
+                close(saved);
+                return -1;
+        }
+        return saved;
+}
+
+static void lib_catch_end(SocketCan *s, int saved, const char *call)
+{
+        if (saved < 0)
+                return;
+        int e = errno;
+        fflush(stderr);
+        (void) dup2(saved, STDERR_FILENO);
+        close(saved);
+        char buf[sizeof s->lib_said];
+        ssize_t n = read(lib_pipe[0], buf, sizeof buf - 1);
+        char rest[256];
+        while (read(lib_pipe[0], rest, sizeof rest) > 0)
+                ; /* beyond what one complaint takes: dropped, never left for the next call */
+        if (n > 0) {
+                buf[n] = '\0';
+                /* the same words at every poll: logged once, until it says something else */
+                if (strcmp(buf, s->lib_said) != 0) {
+                        memcpy(s->lib_said, buf, (size_t) n + 1);
+                        for (char *line = buf, *end; line < buf + n; line = end + 1) {
+                                end = strchr(line, '\n');
+                                if (!end)
+                                        end = buf + n;
+                                *end = '\0';
+                                if (line[0])
+                                        log_node(LOG_INFO, s->t.bus, NULL, 0, "%s: libsocketcan %s: %s", s->t.name,
+                                                 call, line);
+                        }
+                }
+        }
+        errno = e;
+}
+
+/* libsocketcan's calls, with their stderr caught (errno is the call's). */
+static int lib_get_state(SocketCan *s, int *state)
+{
+        int saved = lib_catch_begin();
+        int r = can_get_state(s->ifname, state);
+        lib_catch_end(s, saved, "can_get_state");
+        return r;
+}
+
+static int lib_do_restart(SocketCan *s)
+{
+        int saved = lib_catch_begin();
+        int r = can_do_restart(s->ifname);
+        lib_catch_end(s, saved, "can_do_restart");
+        return r;
+}
+
+static int lib_get_bittiming(SocketCan *s, struct can_bittiming *bt)
+{
+        int saved = lib_catch_begin();
+        int r = can_get_bittiming(s->ifname, bt);
+        lib_catch_end(s, saved, "can_get_bittiming");
+        return r;
+}
 
 static void arm_poll(SocketCan *s, uint64_t after)
 {
@@ -64,7 +147,7 @@ static int link_state(SocketCan *s, enum cf_link_state *ret)
         *ret = CF_LINK_UP;
         if (s->no_can_state)
                 return 0;
-        if (can_get_state(s->ifname, &state) < 0) {
+        if (lib_get_state(s, &state) < 0) {
                 s->no_can_state = true;
                 return 0;
         }
@@ -80,7 +163,7 @@ static void went_down(SocketCan *s, enum cf_link_state st)
         if (s->t.state == st)
                 return;
         log_debug("%s: link %s", s->t.name, cf_link_state_str(st));
-        if (st == CF_LINK_BUS_OFF && can_do_restart(s->ifname) < 0)
+        if (st == CF_LINK_BUS_OFF && lib_do_restart(s) < 0)
                 log_debug_errno(-errno, "%s: bus-off restart: %m", s->t.name);
         s->tx_head = s->tx_len = 0;
         can_transport_set_link(&s->t, st);
@@ -175,7 +258,7 @@ static int on_poll(sd_event_source *es, uint64_t usec, void *userdata)
                 log_debug("%s: link up", s->t.name);
                 can_transport_set_link(&s->t, CF_LINK_UP);
         } else {
-                if (st == CF_LINK_BUS_OFF && can_do_restart(s->ifname) < 0)
+                if (st == CF_LINK_BUS_OFF && lib_do_restart(s) < 0)
                         log_debug_errno(-errno, "%s: bus-off restart: %m", s->t.name);
                 arm_poll(s, LINK_POLL_US);
         }
@@ -226,7 +309,7 @@ static uint32_t socketcan_bitrate(CanTransport *t)
 {
         SocketCan *s = (SocketCan *) t;
         struct can_bittiming bt;
-        if (can_get_bittiming(s->ifname, &bt) == 0 && bt.bitrate)
+        if (lib_get_bittiming(s, &bt) == 0 && bt.bitrate)
                 return bt.bitrate;
         return s->bitrate;
 }

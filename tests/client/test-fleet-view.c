@@ -220,7 +220,16 @@ static void test_error_text(void)
         sd_bus_error_free(&e);
         sd_bus_error_set(&e, "io.canfleet.Gateway1.Error.NoSuchNode", "No node \"bus9:1\"");
         CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EINVAL, buf, sizeof(buf)), "no-such-node");
-        CU_ASSERT_STRING_EQUAL(buf, "no node \"bus9:1\"");
+        CU_ASSERT_STRING_EQUAL(buf, "no node bus9:1");
+        sd_bus_error_free(&e);
+        /* a name with a blank keeps canfleetd's quotes */
+        sd_bus_error_set(&e, "io.canfleet.Gateway1.Error.NoSuchNode", "No node \"bus 9:1\"");
+        CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EINVAL, buf, sizeof(buf)), "no-such-node");
+        CU_ASSERT_STRING_EQUAL(buf, "no node \"bus 9:1\"");
+        sd_bus_error_free(&e);
+        sd_bus_error_set(&e, "io.canfleet.Gateway1.Error.NoSuchBus", "No bus \"bus77\" is configured");
+        CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EINVAL, buf, sizeof(buf)), "no-such-bus");
+        CU_ASSERT_STRING_EQUAL(buf, "no bus bus77 is configured");
         sd_bus_error_free(&e);
         sd_bus_error_set(&e, SD_BUS_ERROR_SERVICE_UNKNOWN, "The name io.canfleet.Gateway1 was not provided");
         CU_ASSERT_STRING_EQUAL(cf_bus_error_text(&e, -EHOSTDOWN, buf, sizeof(buf)), "unreachable");
@@ -228,6 +237,9 @@ static void test_error_text(void)
         sd_bus_error_free(&e);
         CU_ASSERT_STRING_EQUAL(cf_strip_node_prefix("bus0:1: no answer", "bus0:1"), "no answer");
         CU_ASSERT_STRING_EQUAL(cf_strip_node_prefix("bus0:10: no answer", "bus0:1"), "bus0:10: no answer");
+        CU_ASSERT_STRING_EQUAL(cf_strip_node_prefix("bus0:1 runs 2.0.0 from bank 2 on trial", "bus0:1"),
+                               "runs 2.0.0 from bank 2 on trial");
+        CU_ASSERT_STRING_EQUAL(cf_strip_node_prefix("bus0:10 runs 2.0.0", "bus0:1"), "bus0:10 runs 2.0.0");
 }
 
 int main(void)

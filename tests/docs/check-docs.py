@@ -76,10 +76,18 @@ def check_man(builddir, srcdir):
     # canfleetctl(1): every command and every option of every command's --help
     _, ctl_page, _ = render(os.path.join(builddir, "man", "canfleetctl.1"))
     commands, helps = ctl_commands(builddir)
+    synopsis = re.search(r"^SYNOPSIS$(.*?)^DESCRIPTION$", ctl_page, re.M | re.S)
     for c in commands:
         if not re.search(rf"\b{c}\b", ctl_page):
             fail(f"canfleetctl(1) does not describe the command {c}")
+        if c != "help" and not (synopsis and re.search(rf"^\s+canfleetctl {c}\b", synopsis.group(1), re.M)):
+            fail(f"canfleetctl(1): the command {c} is not in the SYNOPSIS")
     for c, text in helps.items():
+        # the fleet commands' help fits an 80-column terminal, as their tables do
+        if c in ("", "status", "nodes", "node", "scan", "update", "jobs", "watch", "cancel"):
+            wide = [l for l in text.splitlines() if len(l) > 79]
+            if wide:
+                fail(f"canfleetctl {c} --help: lines wider than 79 columns: {wide[:3]}")
         missing = options_of(text) - options_of(ctl_page)
         if missing:
             fail(f"canfleetctl(1): options of 'canfleetctl {c} --help' missing: {sorted(missing)}")

@@ -121,12 +121,13 @@ def ctl_select(f):
 
     # D-Bus errors in words
     for args, want in ((["watch", "99"], "canfleetctl: no job 99\n"), (["cancel", "99"], "canfleetctl: no job 99\n"),
+                       (["scan", "bus9"], "canfleetctl: no bus bus9 is configured\n"),
                        (["cancel", "1"], "canfleetctl: cannot cancel: job 1 is done\n")):
         r = ctl(*args)
         check(r.rc == 5 and r.err == want, f"{' '.join(args)}: expected {want!r}: {r}")
         check("Unknown object" not in r.err and "/io/canfleet" not in r.err, f"raw D-Bus error: {r}")
     r = ctl("update", img2, "--node", "bus7:1")
-    check(r.rc == 5 and r.err == 'canfleetctl: no node "bus7:1"\n', f"update of an unknown node: {r}")
+    check(r.rc == 5 and r.err == "canfleetctl: no node bus7:1\n", f"update of an unknown node: {r}")
 
 
 if __name__ == "__main__":

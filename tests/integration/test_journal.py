@@ -6,6 +6,8 @@
 #  - CODE_FILE/CODE_LINE/CODE_FUNC are the caller's, never log.c's;
 #  - the job-end entry has the counts and the duration, as fields and in its message;
 #  - a bus error (an adapter that is not there) carries BUS=;
+#  - libsocketcan's own complaints on stderr (this kernel has no CAN: 'Cannot find device "can7"') are
+#    caught and logged as the bus's, once, with BUS= and a level; nothing of them reaches stderr;
 #  - outside the journal the lines carry a level: "canfleetd: info: ..." on a plain stderr, "<3>..." when
 #    stderr is systemd's stream ($JOURNAL_STREAM) and the journal cannot be reached.
 import os
@@ -76,6 +78,8 @@ def journal(f):
     # bus9's adapter does not exist: a bus error
     conf = f.write_config(["bus0", "bus9"], 3, node_lost_timeout_s=2)
     conf["buses"][1]["nodes"] = [1]
+    # a SocketCAN bus: libsocketcan is asked about can7 (its bitrate, for status) and complains on stderr
+    conf["buses"].append({"name": "can7", "transport": "socketcan:can7", "bitrate": 500000, "nodes": [1]})
     with open(f.config_path, "w") as fh:
         harness.json.dump(conf, fh)
     j = Journal(os.path.join(f.dir, "journal.sock"))
@@ -121,8 +125,26 @@ def journal(f):
     bus_err = [x for x in j.find(BUS="bus9") if "cannot open" in x["MESSAGE"]]
     check(bus_err and bus_err[0]["PRIORITY"] == "4" and bus_err[0].get("ERRNO") == "2"
           and bus_err[0]["CODE_FILE"].endswith("slcan.c"), f"bus error entry with BUS=bus9: {bus_err}")
-    check("job" not in f.daemon.output().split("\n", 1)[1],
-          f"with the journal reachable nothing goes to stderr: {f.daemon.output()[-500:]}")
+    for _ in range(2):
+        check(f.ctl("status").rc == 0, "status")
+    lib = 'socketcan:can7: libsocketcan can_get_bittiming: Cannot find device "can7"'
+    wait_until("libsocketcan's complaint in the journal", lambda: j.find(MESSAGE=lib), timeout=10)
+    caught = j.find(MESSAGE=lib)
+    check(len(caught) == 1 and caught[0]["BUS"] == "can7" and caught[0]["PRIORITY"] == "6"
+          and caught[0]["CODE_FILE"].endswith("socketcan.c"), f"libsocketcan's words, logged once as can7's: {caught}")
+    out = f.daemon.output().split("\n", 1)[1]
+    check("job" not in out and "Cannot" not in out, f"with the journal reachable nothing goes to stderr: {out[-500:]}")
+
+    # without a journal: every line of canfleetd's stderr has its level, libsocketcan's too
+    f.daemon.stop()
+    f.start_daemon()
+    check(f.ctl("status").rc == 0, "status")
+    wait_until("libsocketcan's complaint on stderr", lambda: lib in f.daemon.output().rsplit("### ", 1)[1],
+               timeout=10)
+    lines = f.daemon.output().rsplit("### ", 1)[1].splitlines()[1:]
+    check(lines and all(re.match(r"canfleetd: (debug|info|notice|warning|error|critical): ", l) for l in lines),
+          f"a stderr line without canfleetd's level: {[l for l in lines if not l.startswith('canfleetd: ')]}")
+    check(f"canfleetd: info: {lib}" in lines, f"libsocketcan's complaint with a level: {lines}")
 
     # outside the journal: a level on every line
     bad = os.path.join(f.dir, "bad.conf")

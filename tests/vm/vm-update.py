@@ -2,7 +2,8 @@
 """Inside the VM: the kernel tier of the integration test. canfleet-nodesim runs 4 nodes on each of
 vcan0 and vcan1 (real SocketCAN), canfleetd drives both buses through socketcan transports on a
 private D-Bus system bus, and one `canfleetctl update --all` must leave every node running v2 —
-as canfleetd reports it and as the nodes' flash files show. Uses tests/integration/harness.py."""
+as canfleetd reports it and as the nodes' flash files show; libsocketcan's own complaints reach
+canfleetd's log, never its stderr raw. Uses tests/integration/harness.py."""
 
 import os
 import sys
@@ -28,6 +29,14 @@ def test_vm_update(fleet):
     expect = {n: "2.0.0" for n in harness.all_nodes(BUSES, NODES)}
     nodes = fleet.nodes()
     check(len(nodes) == len(expect), f"canfleetd knows {sorted(nodes)}, expected {sorted(expect)}")
+    check(fleet.ctl("status").rc == 0, "status")  # asks libsocketcan each bus's bitrate
+    # libsocketcan's own stderr ("no link data found" for a vcan's state) is caught and logged by
+    # canfleetd as the bus's: every line of its stderr says its level, and that one is among them
+    lines = fleet.daemon.output().split("\n", 1)[1].splitlines()
+    check("canfleetd: info: socketcan:vcan0: libsocketcan can_get_state: no link data found" in lines,
+          f"libsocketcan's complaint about vcan0 is not in canfleetd's log: {lines}")
+    check(all(l.startswith("canfleetd: ") for l in lines),
+          f"canfleetd's stderr has lines without a level: {[l for l in lines if not l.startswith('canfleetd: ')]}")
     harness.stop_sims(fleet)
     harness.assert_versions(fleet, expect)
 

@@ -398,6 +398,9 @@ static struct {
         bool answer;                /* the spy answers those CROs at once, before the node can */
         bool swallow;               /* ... and the node never sees them */
         struct cf_can_frame fake;   /* that answer, delivered from the event loop */
+        bool delivering;            /* spy_frame() is given the spy's answer, not the node's */
+        bool faked;                 /* the spy answered a CRO with counter faked_ctr ... */
+        uint8_t faked_ctr;          /* ... and the node's own answer to it is lost */
         sd_event_source *defer;
         unsigned made;
         uint8_t after_c2; /* the first CRO to station 1 after the last made-up C2 */
@@ -453,6 +456,8 @@ static int spy_send(CanTransport *t, const struct cf_can_frame *f)
                         /* An OK, made a C2 by spy_frame(); the node's own answer comes too late. */
                         spy.fake = (struct cf_can_frame){.id = CF_CCP_DTO_BASE_DEFAULT + 1, .dlc = 8};
                         cf_ccp_dto_reply(spy.fake.data, CF_CCP_OK, f->data[1], NULL, 0);
+                        spy.faked = true;
+                        spy.faked_ctr = f->data[1];
                         sd_event_source_set_enabled(spy.defer, SD_EVENT_ONESHOT);
                         if (spy.swallow)
                                 return 0;
@@ -465,12 +470,18 @@ static void spy_frame(CanTransport *t, const struct cf_can_frame *f, void *userd
 {
         struct cf_can_frame g = *f;
         const FlashJob *fj = spy.job ? &spy.job->nodes[0] : NULL;
+        bool node_answer = g.id == CF_CCP_DTO_BASE_DEFAULT + 1 && g.data[0] == CF_CCP_PID_CRM;
+        /* When the spy answers in the node's place, the node's own answer to that CRO never arrives
+         * (whether it comes before or after the spy's depends on the machine's load), and only the
+         * spy's answers are made C2: the same answers in the same order on every run. */
+        if (spy.answer && !spy.delivering && node_answer && spy.faked && g.data[2] == spy.faked_ctr)
+                return;
         /* Only the answer to the last CRO: a late one to an earlier try is ignored by the session. */
         /* OK answers, and ACCESS_DENIED (the refused retry of a PROGRAM asked again): a node asking
          * for a new session says so to every try, and the session believes an error said twice. */
-        if (g.id == CF_CCP_DTO_BASE_DEFAULT + 1 && g.data[0] == CF_CCP_PID_CRM &&
-            (g.data[1] == CF_CCP_OK || g.data[1] == CF_CCP_ERR_ACCESS_DENIED) &&
-            g.data[2] == spy.last_ctr && spy.inject > 0 && spy.last_cmd == spy.inject_cmd &&
+        if (node_answer && (!spy.answer || spy.delivering) &&
+            (g.data[1] == CF_CCP_OK || g.data[1] == CF_CCP_ERR_ACCESS_DENIED) && g.data[2] == spy.last_ctr &&
+            spy.inject > 0 && spy.last_cmd == spy.inject_cmd &&
             (!spy.past_third || (fj && fj->bytes_done > fj->bytes_total / 3))) {
                 g.data[1] = CF_CCP_ERR_COLD_START;
                 spy.inject--;
@@ -482,7 +493,9 @@ static void spy_frame(CanTransport *t, const struct cf_can_frame *f, void *userd
 
 static int spy_deliver(sd_event_source *es, void *userdata)
 {
+        spy.delivering = true;
         can_transport_deliver(userdata, &spy.fake);
+        spy.delivering = false;
         return 0;
 }
 

@@ -589,11 +589,14 @@ static void stage(const struct staged_image *im)
 }
 
 /* A frame on the group id, delivered to the node whether or not it is a member: the core must not
- * rely on the port's filter. */
+ * rely on the port's filter for the membership. The CAN id is the port's to match (the core's
+ * group_rx takes frames on the id cf_node_group_id() names, ccp-slave.h): a node that joined on
+ * another id than GID (GROUP_JOIN's id is fuzzed) is a member, and this frame stands for one on its
+ * own id. */
 static void send_group(const uint8_t f[8], uint8_t dlc, bool precise)
 {
         uint32_t id;
-        bool member = cf_node_group_id(&fx.node, &id) && id == GID;
+        bool member = cf_node_group_id(&fx.node, &id);
         bool exact = precise && member && !cf_group_pending(&fx.node.slave.group);
         uint64_t ops = fx.hal.flash_ops;
 

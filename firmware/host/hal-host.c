@@ -58,6 +58,7 @@ static void erase_apply(struct cf_hal *h, unsigned sector, uint32_t len)
         struct cf_flash_sector s = sector_info(h, sector);
 
         memset(h->flash + (s.addr - CF_FLASH_BASE), CF_FLASH_ERASED, len);
+        h->flash_writes++;
 }
 
 /* Completes an erase whose time has come: its effect becomes visible at the end, as on the chip
@@ -139,6 +140,7 @@ void cf_hal_host_poke(struct cf_hal *h, uint32_t addr, const void *data, uint32_
         if (!in_flash(h, addr, len))
                 return;
         memcpy(h->flash + (addr - CF_FLASH_BASE), data, len);
+        h->flash_writes++;
 }
 
 const uint8_t *cf_hal_flash_ptr(struct cf_hal *h)
@@ -231,6 +233,7 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                                 dst[i] &= src[i];
                         uint8_t clear = (uint8_t) ~src[n - 1];
                         dst[n - 1] &= (uint8_t) ~(clear & (clear - 1u));
+                        h->flash_writes++;
                 }
                 return -EIO;
         }
@@ -248,6 +251,7 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                         return -EIO;
 
         memcpy(dst, src, len);
+        h->flash_writes++;
         h->programs++;
         h->program_bytes += len;
 

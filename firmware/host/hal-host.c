@@ -39,6 +39,16 @@ static int sector_of(const struct cf_hal *h, uint32_t addr)
         return h->dual_bank ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
 }
 
+/* The flash's bytes [addr, addr + len) changed: counted, and their sectors marked. */
+static void written(struct cf_hal *h, uint32_t addr, size_t len)
+{
+        int first = sector_of(h, addr), last = sector_of(h, (uint32_t) (addr + len - 1));
+
+        h->flash_writes++;
+        for (int sct = first; sct >= 0 && sct <= last && sct < 32; sct++)
+                h->sectors_written |= 1u << sct;
+}
+
 /* Area A (the bootloader) but its journal sector: of each bank on the dual-bank chip. */
 static bool sector_protected(const struct cf_hal *h, unsigned sector)
 {
@@ -58,7 +68,7 @@ static void erase_apply(struct cf_hal *h, unsigned sector, uint32_t len)
         struct cf_flash_sector s = sector_info(h, sector);
 
         memset(h->flash + (s.addr - CF_FLASH_BASE), CF_FLASH_ERASED, len);
-        h->flash_writes++;
+        written(h, s.addr, len);
 }
 
 /* Completes an erase whose time has come: its effect becomes visible at the end, as on the chip
@@ -140,7 +150,7 @@ void cf_hal_host_poke(struct cf_hal *h, uint32_t addr, const void *data, uint32_
         if (!in_flash(h, addr, len))
                 return;
         memcpy(h->flash + (addr - CF_FLASH_BASE), data, len);
-        h->flash_writes++;
+        written(h, addr, len);
 }
 
 const uint8_t *cf_hal_flash_ptr(struct cf_hal *h)
@@ -233,7 +243,7 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                                 dst[i] &= src[i];
                         uint8_t clear = (uint8_t) ~src[n - 1];
                         dst[n - 1] &= (uint8_t) ~(clear & (clear - 1u));
-                        h->flash_writes++;
+                        written(h, addr, n);
                 }
                 return -EIO;
         }
@@ -251,7 +261,7 @@ int cf_hal_flash_program(struct cf_hal *h, uint32_t addr, const void *data, size
                         return -EIO;
 
         memcpy(dst, src, len);
-        h->flash_writes++;
+        written(h, addr, len);
         h->programs++;
         h->program_bytes += len;
 

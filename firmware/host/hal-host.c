@@ -45,8 +45,10 @@ static void written(struct cf_hal *h, uint32_t addr, size_t len)
         int first = sector_of(h, addr), last = sector_of(h, (uint32_t) (addr + len - 1));
 
         h->flash_writes++;
-        for (int sct = first; sct >= 0 && sct <= last && sct < 32; sct++)
+        for (int sct = first; sct >= 0 && sct <= last && sct < 32; sct++) {
                 h->sectors_written |= 1u << sct;
+                h->sector_writes[sct]++;
+        }
 }
 
 /* Area A (the bootloader) but its journal sector: of each bank on the dual-bank chip. */

@@ -161,24 +161,41 @@ static struct memo {
 } memo[MEMO_SLOTS];
 
 /*
- * Bytes in the node's flash are known by the flash's version before they are compared (the memcmps
- * of the memo and of the end of an input were a quarter of the time): 0 while the flash is as in
- * flash_start (at the start of every input), a number never used before after any change, which
- * the host HAL counts in flash_writes. FUZZ_MEMO_VERIFY=1 (the suite's runs) compares the bytes of
- * every answer the version gives as well.
+ * Bytes in the node's flash are known by their sectors' versions before they are compared (the
+ * memcmps of the memos and of the end of an input were a quarter of the time). A sector's version
+ * is 0 while it is as in flash_start (at the start of every input), and a number never used before
+ * after each change, which the host HAL counts in sector_writes; the version of a range is the
+ * highest of its sectors', so any change in the range makes it new. FUZZ_MEMO_VERIFY=1 (the
+ * suite's runs) compares the bytes of every answer a version gives as well.
  */
-static uint64_t flash_versions = 1, flash_version_now = 1,
-                flash_writes_seen; /* 0 only from an input's start */
+#define NSECT 32u
+static uint64_t sector_versions = 1, sector_version[NSECT], sector_writes_seen[NSECT];
 static bool memo_verify;
 static uint32_t guarded_sectors; /* check_areas() */
 
-static uint64_t flash_version(void)
+static void versions_start(void) /* the flash is flash_start again */
 {
-        if (fx.hal.flash_writes != flash_writes_seen) {
-                flash_writes_seen = fx.hal.flash_writes;
-                flash_version_now = ++flash_versions;
+        for (unsigned i = 0; i < NSECT; i++) {
+                sector_writes_seen[i] = fx.hal.sector_writes[i];
+                sector_version[i] = 0;
         }
-        return flash_version_now;
+}
+
+static uint64_t flash_version(const uint8_t *p, size_t len)
+{
+        int first = cf_flash_sector_of(CF_FLASH_BASE + (uint32_t) (p - fx.flash));
+        int last = cf_flash_sector_of(CF_FLASH_BASE + (uint32_t) (p - fx.flash + len - 1));
+        uint64_t v = 0;
+
+        for (int i = first; i >= 0 && i <= last; i++) {
+                if (fx.hal.sector_writes[i] != sector_writes_seen[i]) {
+                        sector_writes_seen[i] = fx.hal.sector_writes[i];
+                        sector_version[i] = ++sector_versions;
+                }
+                if (sector_version[i] > v)
+                        v = sector_version[i];
+        }
+        return v;
 }
 
 static bool in_node_flash(const void *data, size_t len)
@@ -196,11 +213,11 @@ uint32_t __wrap_cf_crc32_le(uint32_t crc, const void *data, size_t len)
             ((uint64_t) (uintptr_t) data * 0x9E3779B97F4A7C15ull) ^ len * 0xC2B2AE3D27D4EB4Full ^ crc;
         struct memo *e = &memo[(h ^ h >> 29) % MEMO_SLOTS];
         bool flash = in_node_flash(data, len);
-        uint64_t version = flash ? flash_version() : 0;
+        uint64_t version = flash ? flash_version(data, len) : 0;
         if (e->data == data && e->len == len && e->crc_in == crc) {
                 if (flash && e->version == version) {
                         FUZZ_CHECK(!memo_verify || memcmp(e->bytes, data, len) == 0,
-                                   "the CRC memo's flash version %llu stands for other bytes",
+                                   "the CRC memo's sector version %llu stands for other bytes",
                                    (unsigned long long) version);
                         return e->crc_out;
                 }
@@ -249,7 +266,7 @@ void __wrap_cf_journal_scan(const uint8_t *flash, uint32_t crc, struct cf_journa
 {
         const uint8_t *sector = flash + (CF_JOURNAL_ADDR - CF_FLASH_BASE);
         bool node = in_node_flash(sector, CF_JOURNAL_SIZE);
-        uint64_t version = node ? flash_version() : 0;
+        uint64_t version = node ? flash_version(sector, CF_JOURNAL_SIZE) : 0;
 
         for (unsigned i = 0; i < JMEMO_SLOTS; i++) {
                 struct jmemo *e = &jmemo[i];
@@ -257,7 +274,7 @@ void __wrap_cf_journal_scan(const uint8_t *flash, uint32_t crc, struct cf_journa
                         continue;
                 if (node && e->version == version) {
                         FUZZ_CHECK(!memo_verify || memcmp(e->sector, sector, CF_JOURNAL_SIZE) == 0,
-                                   "the journal memo's flash version %llu stands for other bytes",
+                                   "the journal memo's sector version %llu stands for other bytes",
                                    (unsigned long long) version);
                         *j = e->j;
                         return;
@@ -727,8 +744,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ref_dirty)
                 memcpy(ref, flash_start, CF_FLASH_SIZE);
         flash_dirty = ref_dirty = false;
-        flash_writes_seen = fx.hal.flash_writes; /* the flash is flash_start again: version 0 */
-        flash_version_now = 0;
+        versions_start();
         memset(&m, 0, sizeof(m));
         m.ops_checked = fx.hal.flash_ops;
 
@@ -812,7 +828,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * so that boot is skipped: most inputs never touch the flash, and two CRCs of 256 KB are
          * most of the cost of one. */
         fx.hal.cut_at_op = 0;
-        if (flash_version() != 0) { /* written to: not as at the start (or by chance the same) */
+        if (fx.hal.flash_writes != fx_start.hal.flash_writes) { /* written to (or by chance the same) */
                 flash_dirty = true;
                 power_up();
         }

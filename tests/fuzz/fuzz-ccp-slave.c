@@ -172,6 +172,8 @@ static struct memo {
 static uint64_t sector_versions = 1, sector_version[NSECT], sector_writes_seen[NSECT];
 static bool memo_verify;
 static uint32_t guarded_sectors; /* check_areas() */
+#define PAGE 0x4000u             /* the smallest sector */
+static int8_t page_sector[CF_FLASH_SIZE / PAGE]; /* cf_flash_sector_of() by 16 KB page, made once */
 
 static void versions_start(void) /* the flash is flash_start again */
 {
@@ -183,8 +185,8 @@ static void versions_start(void) /* the flash is flash_start again */
 
 static uint64_t flash_version(const uint8_t *p, size_t len)
 {
-        int first = cf_flash_sector_of(CF_FLASH_BASE + (uint32_t) (p - fx.flash));
-        int last = cf_flash_sector_of(CF_FLASH_BASE + (uint32_t) (p - fx.flash + len - 1));
+        int first = page_sector[(size_t) (p - fx.flash) / PAGE];
+        int last = page_sector[(size_t) (p - fx.flash + len - 1) / PAGE];
         uint64_t v = 0;
 
         for (int i = first; i >= 0 && i <= last; i++) {
@@ -330,6 +332,11 @@ static void setup(void)
         uint8_t *v1 = xmalloc(CF_IMAGE_AREA_SIZE);
 
         trace = getenv("FUZZ_TRACE") != NULL;
+        /* Until the first input starts, no sector is known to be as in flash_start (version 1). */
+        for (uint32_t off = 0; off < CF_FLASH_SIZE; off += PAGE)
+                page_sector[off / PAGE] = (int8_t) cf_flash_sector_of(CF_FLASH_BASE + off);
+        for (unsigned i = 0; i < NSECT; i++)
+                sector_version[i] = 1;
 
         /* Small payloads keep the images' PROGRAM sequences short: a few hundred frames at most. */
         for (unsigned i = 0; i < N_IMAGES; i++)
@@ -378,7 +385,7 @@ static void setup(void)
         memo_verify = getenv("FUZZ_MEMO_VERIFY") != NULL;
         /* The sectors of A (with the journal), B and D: check_areas() compares them when one of
          * them was written since its last look. */
-        for (uint32_t off = 0; off < CF_FLASH_SIZE; off += 0x4000u)
+        for (uint32_t off = 0; off < CF_FLASH_SIZE; off += PAGE)
                 if (off < J_OFF + CF_JOURNAL_SIZE || (off >= B_OFF && off < B_OFF + CF_IMAGE_AREA_SIZE) ||
                     (off >= D_OFF && off < D_OFF + CF_AREA_DATA_SIZE))
                         guarded_sectors |= 1u << cf_flash_sector_of(CF_FLASH_BASE + off);

@@ -18,6 +18,7 @@
 #include "fetcher.h"
 #include "fleet-server.h"
 #include "hawkbit.h"
+#include "job-store.h"
 #include "log.h"
 #include "manager.h"
 #include "trust.h"
@@ -112,26 +113,19 @@ static char *map_path(FleetServer *s, uint64_t id)
 
 static void map_save(FleetServer *s, uint64_t id, unsigned job, const char *ref)
 {
-        _cleanup_(freep) char *dir = NULL, *path = map_path(s, id), *tmp = NULL;
-        if (!path || asprintf(&dir, "%s/" ACTIONS_DIR, s->m->conf->state_dir) < 0 ||
-            asprintf(&tmp, "%s.tmp", path) < 0)
+        _cleanup_(freep) char *dir = NULL;
+        if (asprintf(&dir, "%s/" ACTIONS_DIR, s->m->conf->state_dir) < 0)
                 return;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                goto fail;
-        (void) unlink(tmp); /* a FIFO at the tmp name would block open() for ever */
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                goto fail;
-        char line[64];
-        int n = snprintf(line, sizeof line, "job %u %s\n", job, ref);
-        bool ok = write(fd, line, (size_t) n) == n && fsync(fd) == 0;
-        close(fd);
-        if (ok && rename(tmp, path) == 0)
-                return;
-        unlink(tmp);
-fail:
-        /* not fatal: after a restart the action would be refused as "node busy" instead of followed */
-        log_warning_errno(-errno, "hawkBit action %" PRIu64 ": cannot save its job in %s: %m", id, dir);
+        int r = mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+        if (r >= 0) {
+                char name[32], line[64];
+                snprintf(name, sizeof name, "%" PRIu64, id);
+                int n = snprintf(line, sizeof line, "job %u %s\n", job, ref);
+                r = write_file_atomic(dir, name, line, (size_t) n, 0600);
+        }
+        if (r < 0)
+                /* not fatal: after a restart the action would be refused as "node busy" instead of followed */
+                log_warning_errno(r, "hawkBit action %" PRIu64 ": cannot save its job in %s: %m", id, dir);
 }
 
 static void map_drop(FleetServer *s, uint64_t id)
@@ -223,11 +217,10 @@ static int cmp_u64(const void *a, const void *b)
 
 static void job_actions_add(FleetServer *s, Job *j, const uint64_t *add, size_t n_add)
 {
-        _cleanup_(freep) char *dir = NULL, *path = NULL, *tmp = NULL;
+        _cleanup_(freep) char *dir = NULL, *text = NULL;
         _cleanup_(freep) uint64_t *ids = NULL;
         size_t n = 0;
-        if (asprintf(&dir, "%s/" JOBS_DIR, s->m->conf->state_dir) < 0 ||
-            asprintf(&path, "%s/%u", dir, j->id) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
+        if (asprintf(&dir, "%s/" JOBS_DIR, s->m->conf->state_dir) < 0)
                 return;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 goto fail;
@@ -246,20 +239,21 @@ static void job_actions_add(FleetServer *s, Job *j, const uint64_t *add, size_t 
                         ids[n++] = add[i];
         }
         qsort(ids, n, sizeof *ids, cmp_u64);
-        (void) unlink(tmp); /* a FIFO at the tmp name would block fopen() for ever */
-        FILE *f = fopen(tmp, "wex");
-        if (!f)
-                goto fail;
+        text = malloc(n * 21 + 2); /* 20 digits and a blank or the line's end each */
+        if (!text)
+                return;
+        size_t len = 0;
         for (size_t i = 0; i < n; i++)
-                fprintf(f, "%s%" PRIu64, i ? " " : "", ids[i]);
-        fputc('\n', f);
-        bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = fclose(f) == 0 && ok;
-        if (ok && rename(tmp, path) == 0) {
+                len += (size_t) sprintf(text + len, "%s%" PRIu64, i ? " " : "", ids[i]);
+        text[len++] = '\n';
+        char name[16];
+        snprintf(name, sizeof name, "%u", j->id);
+        int r = write_file_atomic(dir, name, text, len, 0600);
+        if (r >= 0) {
                 bus_job_changed(j, "HawkbitActions", NULL);
                 return;
         }
-        unlink(tmp);
+        errno = -r;
 fail:
         /* not fatal: the job runs and reports as before, only canfleetctl jobs cannot name its actions */
         log_warning_errno(-errno, "hawkBit: cannot note the actions of job %u in %s: %m", j->id, dir);

@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "conf.h"
+#include "job-store.h"
 
 /* A record is a feedback body and two ids: far below this. */
 #define OUTBOX_RECORD_MAX (256U * 1024U)
@@ -24,27 +25,6 @@ void outbox_record_clear(struct outbox_record *r)
         free(r->cid);
         free(r->body);
         memset(r, 0, sizeof *r);
-}
-
-static int fsync_dir(const char *dir)
-{
-        _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
-static int write_all(int fd, const char *text, size_t len)
-{
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, text + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return w < 0 ? -errno : -EIO;
-                off += (size_t) w;
-        }
-        return 0;
 }
 
 int outbox_record_write(const char *dir, struct outbox_record *r)
@@ -60,31 +40,11 @@ int outbox_record_write(const char *dir, struct outbox_record *r)
         json_object_object_add(o, "body", json_object_new_string(r->body));
         _cleanup_(freep) char *text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
-        char *path = NULL, *tmp = NULL;
-        if (!text || asprintf(&path, "%s/%016" PRIx64 ".json", dir, r->seq) < 0)
+        char name[32], *path = NULL;
+        snprintf(name, sizeof name, "%016" PRIx64 ".json", r->seq);
+        if (!text || asprintf(&path, "%s/%s", dir, name) < 0)
                 return -ENOMEM;
-        if (asprintf(&tmp, "%s.tmp", path) < 0) {
-                free(path);
-                return -ENOMEM;
-        }
-        int k = 0;
-        /* Whatever is at the tmp name goes first: a FIFO there would block a plain open() for ever. */
-        (void) unlink(tmp);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                k = -errno;
-        if (k >= 0)
-                k = write_all(fd, text, strlen(text));
-        if (k >= 0 && fsync(fd) < 0)
-                k = -errno;
-        safe_close(fd);
-        if (k >= 0 && rename(tmp, path) < 0)
-                k = -errno;
-        if (k < 0)
-                (void) unlink(tmp);
-        else
-                k = fsync_dir(dir);
-        free(tmp);
+        int k = write_file_atomic(dir, name, text, strlen(text), 0600);
         if (k < 0) {
                 (void) unlink(path);
                 free(path);

@@ -251,7 +251,7 @@ int inventory_save(const char *state_dir, const struct inv_node *nodes, size_t n
         }
         json_object_object_add(o, "nodes", arr);
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        int r = write_file_atomic(state_dir, "nodes.json", text, strlen(text));
+        int r = write_file_atomic(state_dir, "nodes.json", text, strlen(text), 0644);
         json_object_put(o);
         if (r < 0)
                 return r;

@@ -65,7 +65,7 @@ int job_store_prepare(const char *state_dir, const char *cache_dir)
         return mkdir_p(i);
 }
 
-int write_file_atomic(const char *dir, const char *name, const void *data, size_t size)
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t size, mode_t mode)
 {
         _cleanup_(freep) char *tmp = NULL, *dst = NULL;
         if (asprintf(&tmp, "%s/%s.tmp", dir, name) < 0 || asprintf(&dst, "%s/%s", dir, name) < 0)
@@ -74,7 +74,7 @@ int write_file_atomic(const char *dir, const char *name, const void *data, size_
         /* Whatever sits at the tmp name is a leftover: remove it, and create afresh, so that a FIFO or
          * a symlink placed there can neither block us nor redirect the write. */
         (void) unlink(tmp);
-        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
         const uint8_t *p = data;
@@ -174,7 +174,7 @@ int job_store_save(const char *state_dir, const struct job_record *r)
         _cleanup_(freep) char *dir = path_join(state_dir, "jobs");
         char name[32];
         snprintf(name, sizeof name, "%u.json", r->id);
-        int ret = dir ? write_file_atomic(dir, name, text, strlen(text)) : -ENOMEM;
+        int ret = dir ? write_file_atomic(dir, name, text, strlen(text), 0644) : -ENOMEM;
         json_object_put(o);
         if (ret < 0)
                 return ret;
@@ -691,7 +691,7 @@ int job_store_put_image(const char *cache_dir, const char *sha_hex, const uint8_
         _cleanup_(freep) char *dir = path_join(cache_dir, "images");
         char name[80];
         snprintf(name, sizeof name, "%s.img", sha_hex);
-        return dir ? write_file_atomic(dir, name, data, size) : -ENOMEM;
+        return dir ? write_file_atomic(dir, name, data, size, 0644) : -ENOMEM;
 }
 
 int job_store_get_image(const char *cache_dir, const char *sha_hex, size_t max, uint8_t **ret,

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 /*
@@ -106,5 +107,5 @@ int job_store_get_image(const char *cache_dir, const char *sha_hex, size_t max, 
                         size_t *size_ret);
 int job_store_drop_image(const char *cache_dir, const char *sha_hex);
 
-/* Write data to dir/name atomically (tmp + fsync + rename + fsync of dir). */
-int write_file_atomic(const char *dir, const char *name, const void *data, size_t size);
+/* Write data to dir/name atomically (tmp + fsync + rename + fsync of dir), a new file of that mode. */
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t size, mode_t mode);

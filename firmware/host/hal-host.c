@@ -39,16 +39,13 @@ static int sector_of(const struct cf_hal *h, uint32_t addr)
         return h->dual_bank ? cf_f7_sector_of(addr) : cf_flash_sector_of(addr);
 }
 
-/* The flash's bytes [addr, addr + len) changed: counted, and their sectors marked. */
+/* The flash's bytes [addr, addr + len) changed: counted for each sector they lie in. */
 static void written(struct cf_hal *h, uint32_t addr, size_t len)
 {
         int first = sector_of(h, addr), last = sector_of(h, (uint32_t) (addr + len - 1));
 
-        h->flash_writes++;
-        for (int sct = first; sct >= 0 && sct <= last && sct < 32; sct++) {
-                h->sectors_written |= 1u << sct;
+        for (int sct = first; sct >= 0 && sct <= last && sct < 32; sct++)
                 h->sector_writes[sct]++;
-        }
 }
 
 /* Area A (the bootloader) but its journal sector: of each bank on the dual-bank chip. */

@@ -56,9 +56,7 @@ struct cf_hal {
 
         /* Read back. */
         uint64_t flash_ops;        /* operations so far */
-        uint64_t flash_writes;     /* changes of the flash's bytes so far (erase, program, torn, poke) */
-        uint32_t sectors_written;  /* bit n: sector n changed since its owner last cleared it */
-        uint32_t sector_writes[32]; /* changes of each sector's bytes so far */
+        uint32_t sector_writes[32]; /* changes of each sector's bytes so far (erase, program, torn, poke) */
         uint64_t erases, programs, program_bytes;
         uint64_t option_writes;    /* BOOT_ADD0 writes (dual-bank) */
         uint64_t option_op;        /* the operation number of the last BOOT_ADD0 write, cut or not */

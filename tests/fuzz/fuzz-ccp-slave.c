@@ -113,7 +113,7 @@ static struct {
         bool have_seed;
         uint8_t seed[CF_SEED_LEN];
         uint8_t ctr; /* counters of the CROs the harness makes up itself */
-        uint64_t ops_checked;
+        uint32_t writes_checked[32]; /* the HAL's sector_writes at check_areas()' last look */
 } m;
 
 static bool trace; /* FUZZ_TRACE=1 in the environment: print every frame, answer and power-up */
@@ -389,7 +389,6 @@ static void setup(void)
                 if (off < J_OFF + CF_JOURNAL_SIZE || (off >= B_OFF && off < B_OFF + CF_IMAGE_AREA_SIZE) ||
                     (off >= D_OFF && off < D_OFF + CF_AREA_DATA_SIZE))
                         guarded_sectors |= 1u << cf_flash_sector_of(CF_FLASH_BASE + off);
-        fx.hal.sectors_written = 0;
         flash_start = xmalloc(CF_FLASH_SIZE);
         memcpy(flash_start, fx.flash, CF_FLASH_SIZE);
         fx_start = fx;
@@ -435,11 +434,13 @@ static bool c_installable(void)
 
 static void check_areas(bool force)
 {
-        /* Flash changes only through counted operations, which mark the sectors they change (or a
-         * stray write, which the forced check at the end of every input still sees). */
-        if (!force && (fx.hal.flash_ops == m.ops_checked || !(fx.hal.sectors_written & guarded_sectors)))
+        /* Flash changes only through the HAL, which counts the changes of each sector (or a stray
+         * write, which the forced check at the end of every input still sees). */
+        bool written = false;
+        for (unsigned i = 0; i < NSECT; i++)
+                written |= (guarded_sectors >> i & 1u) && fx.hal.sector_writes[i] != m.writes_checked[i];
+        if (!force && !written)
                 return;
-        fx.hal.sectors_written = 0;
         FUZZ_CHECK(memcmp(fx.flash, ref, J_OFF) == 0, "area A (the bootloader's sectors) changed");
         FUZZ_CHECK(memcmp(fx.flash + J_OFF, ref + J_OFF, CF_JOURNAL_SIZE) == 0 &&
                        ref[J_OFF] == CF_FLASH_ERASED,
@@ -447,7 +448,7 @@ static void check_areas(bool force)
         FUZZ_CHECK(memcmp(fx.flash + B_OFF, ref + B_OFF, CF_IMAGE_AREA_SIZE) == 0,
                    "area B changed without an install");
         FUZZ_CHECK(memcmp(fx.flash + D_OFF, ref + D_OFF, CF_AREA_DATA_SIZE) == 0, "area D changed");
-        m.ops_checked = fx.hal.flash_ops;
+        memcpy(m.writes_checked, fx.hal.sector_writes, sizeof m.writes_checked);
 }
 
 /* The one frame the node sent, checked as a command return; its parsed form in *d. */
@@ -753,7 +754,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         flash_dirty = ref_dirty = false;
         versions_start();
         memset(&m, 0, sizeof(m));
-        m.ops_checked = fx.hal.flash_ops;
+        memcpy(m.writes_checked, fx.hal.sector_writes, sizeof m.writes_checked);
 
         while (fuzz_left(&in)) {
                 uint8_t op = fuzz_u8(&in), b;
@@ -835,7 +836,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * so that boot is skipped: most inputs never touch the flash, and two CRCs of 256 KB are
          * most of the cost of one. */
         fx.hal.cut_at_op = 0;
-        if (fx.hal.flash_writes != fx_start.hal.flash_writes) { /* written to (or by chance the same) */
+        if (memcmp(fx.hal.sector_writes, fx_start.hal.sector_writes, sizeof fx.hal.sector_writes) != 0) {
+                /* written to (or by chance the same) */
                 flash_dirty = true;
                 power_up();
         }

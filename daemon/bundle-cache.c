@@ -12,6 +12,7 @@
 
 #include "canfleet/sha256.h"
 #include "cleanup.h"
+#include "job-store.h"
 #include "log.h"
 
 struct BundleGet {
@@ -91,34 +92,6 @@ static int read_small(const char *path, size_t max, uint8_t **ret, size_t *size)
         buf[got] = 0;
         *ret = TAKE_PTR(buf);
         *size = got;
-        return 0;
-}
-
-static int write_atomic(const char *dir, const char *name, const void *data, size_t size)
-{
-        _cleanup_(freep) char *tmp = NULL, *dst = NULL;
-        if (asprintf(&tmp, "%s/.%s.tmp", dir, name) < 0 || asprintf(&dst, "%s/%s", dir, name) < 0)
-                return -ENOMEM;
-        _cleanup_(closep) int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        const uint8_t *p = data;
-        for (size_t off = 0; off < size;) {
-                ssize_t n = write(fd, p + off, size - off);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        unlink(tmp);
-                        return r;
-                }
-                off += (size_t) n;
-        }
-        if (fdatasync(fd) < 0 || rename(tmp, dst) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r;
-        }
         return 0;
 }
 
@@ -371,7 +344,7 @@ int bundle_cache_keep(const char *cache_dir, const char *url, const char *etag, 
                 return r;
         sha_hex(data, size, sha);
         snprintf(name, sizeof name, "%s.cfb", sha);
-        r = write_atomic(dir, name, data, size);
+        r = write_file_atomic(dir, name, data, size, 0600);
         if (r < 0)
                 return r;
         _cleanup_(freep) char *shown = bundle_url_for_log(url);
@@ -383,7 +356,7 @@ int bundle_cache_keep(const char *cache_dir, const char *url, const char *etag, 
         if (etag && etag[0] && strncmp(etag, "W/", 2) != 0 && !strchr(etag, '\n')) {
                 if (asprintf(&text, "%s\n%s\n", sha, etag) < 0)
                         return -ENOMEM;
-                r = write_atomic(dir, name, text, strlen(text));
+                r = write_file_atomic(dir, name, text, strlen(text), 0600);
         } else
                 entry_remove(dir, key, NULL);
         trim(dir);

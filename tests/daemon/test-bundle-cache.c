@@ -100,6 +100,34 @@ static void test_index(void)
         free(dir);
 }
 
+/* A FIFO left at the names a kept bundle and its URL entry are written through: replaced, never
+ * opened (opening it for writing would block canfleetd until a reader came). */
+static void test_fifo_at_tmp(void)
+{
+        char *dir = make_tmp(), path[512], key[65], sha[65];
+        const uint8_t data[] = "bundle bytes";
+        sha_hex(data, sizeof data, sha);
+        sha_hex("https://h.example/a.cfb", strlen("https://h.example/a.cfb"), key);
+        snprintf(path, sizeof path, "%s/bundles", dir);
+        CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+        /* at the tmp names, and at those of the cache's own writer before write_file_atomic() */
+        for (int dot = 0; dot < 2; dot++) {
+                snprintf(path, sizeof path, "%s/bundles/%s%s.cfb.tmp", dir, dot ? "." : "", sha);
+                CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+                snprintf(path, sizeof path, "%s/bundles/%surl-%s.tmp", dir, dot ? "." : "", key);
+                CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+        }
+        alarm(10); /* a blocked open ends the test instead of hanging it */
+        CU_ASSERT_EQUAL(bundle_cache_keep(dir, "https://h.example/a.cfb", "\"abc\"", data, sizeof data), 0);
+        alarm(0);
+        snprintf(path, sizeof path, "%s/bundles/%s.cfb", dir, sha);
+        CU_ASSERT_EQUAL(access(path, R_OK), 0);
+        snprintf(path, sizeof path, "%s/bundles/url-%s", dir, key);
+        CU_ASSERT_EQUAL(access(path, R_OK), 0);
+        rm_rf(dir);
+        free(dir);
+}
+
 /* At most BUNDLE_CACHE_MAX files: the least recently used go first. */
 static void test_bound(void)
 {
@@ -141,6 +169,7 @@ int main(void)
 {
         static const struct cf_test tests[] = {
             {"the URL index: sha256 and ETag, no credentials, no weak tags", test_index},
+            {"a FIFO at the tmp names is replaced, never opened", test_fifo_at_tmp},
             {"at most BUNDLE_CACHE_MAX files, least recently used first out", test_bound},
             {"URLs shown without credentials", test_url_for_log},
             {NULL, NULL},
